@@ -1,0 +1,5 @@
+"""`python -m hallmark` runs the command line."""
+
+from hallmark.cli import app
+
+app(prog_name="hallmark")

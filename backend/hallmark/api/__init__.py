@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): routes stay thin and call one service each."""

@@ -1,0 +1,43 @@
+"""The FastAPI application: routes, error handlers, and the runtime it serves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from hallmark import __version__
+from hallmark.api.errors import install_error_handlers
+from hallmark.api.routes import health
+from hallmark.config import Settings
+from hallmark.services.runtime import Runtime
+
+
+def create_app(runtime: Runtime | None = None) -> FastAPI:
+    """Build the app around a runtime; one not started yet is started with the app and stopped
+    with it (`uvicorn --factory hallmark.api.app:create_app` works)."""
+    runtime = runtime if runtime is not None else Runtime(Settings())
+    owns_runtime = not runtime.started
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if owns_runtime:
+            await run_in_threadpool(runtime.start)
+        try:
+            yield
+        finally:
+            if owns_runtime:
+                await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(
+        title="Hallmark",
+        version=__version__,
+        summary="Provenance and certificates for fine jewellery, anchored on an EVM chain.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""Everything that talks to or prepares for the chain: compiler, artifacts, node, keys, client."""

@@ -1,0 +1,165 @@
+"""Deploy Hallmark's contracts once, record where they are, and check the chain still holds them.
+
+The deployment record (chain id, deployment block, every contract's address, the keccak of its
+on-chain code and of the artifact it came from) is written to the data directory and the
+database. `check_deployment` compares a record with a live chain and lists every difference;
+callers refuse to start on any difference — Hallmark never redeploys silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from hallmark.chain.client import ChainClient
+from hallmark.chain.compiler import artifact_hash
+from hallmark.chain.keys import KeyRing
+from hallmark.core.errors import ConfigurationError
+
+#: Deployment order; each entry names its constructor arguments.
+DEPLOY_ORDER = ("ProvenanceLedger", "DesignRegistry")
+#: Roles the service account receives on the ledger at deployment.
+SERVICE_ROLES = ("REGISTRAR_ROLE", "REVOKER_ROLE")
+
+
+@dataclass(frozen=True, slots=True)
+class ContractRecord:
+    address: str
+    code_hash: str
+    artifact_hash: str
+    transaction: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRecord:
+    chain_id: int
+    deployment_block: int
+    admin_address: str
+    service_address: str
+    contracts: dict[str, ContractRecord]
+    deployed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def address_of(self, name: str) -> str:
+        return self.contracts[name].address
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeploymentRecord:
+        try:
+            return cls(
+                chain_id=int(data["chain_id"]),
+                deployment_block=int(data["deployment_block"]),
+                admin_address=str(data["admin_address"]),
+                service_address=str(data["service_address"]),
+                contracts={k: ContractRecord(**v) for k, v in data["contracts"].items()},
+                deployed_at=str(data["deployed_at"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"malformed deployment record: {exc}") from exc
+
+    @property
+    def record_hash(self) -> str:
+        """keccak-256 of the record's sorted JSON: the identity of this deployment."""
+        return "0x" + keccak(json.dumps(self.to_json(), sort_keys=True).encode()).hex()
+
+
+def code_hash(code: bytes) -> str:
+    return "0x" + keccak(code).hex()
+
+
+def deploy_contracts(
+    client: ChainClient, keys: KeyRing, artifacts: dict[str, dict[str, Any]]
+) -> DeploymentRecord:
+    """Deploy every contract in order with the admin key and grant the service roles."""
+    missing = [name for name in DEPLOY_ORDER if name not in artifacts]
+    if missing:
+        raise ConfigurationError(
+            f"artifacts missing for {', '.join(missing)}: run `hallmark contracts build`"
+        )
+    chain_id = client.retrieve_chain_id()
+    records: dict[str, ContractRecord] = {}
+    first_block: int | None = None
+    for name in DEPLOY_ORDER:
+        artifact = artifacts[name]
+        args: list[Any] = (
+            [keys.admin.address]
+            if name == "ProvenanceLedger"
+            else [records["ProvenanceLedger"].address]
+        )
+        sent = client.send_deployment(keys.admin, artifact["abi"], artifact["bytecode"], args)
+        assert sent.contract_address is not None  # checked by send_deployment
+        first_block = sent.block_number if first_block is None else first_block
+        records[name] = ContractRecord(
+            address=sent.contract_address,
+            code_hash=code_hash(client.retrieve_code(sent.contract_address)),
+            artifact_hash=artifact_hash(artifact),
+            transaction=sent.tx_hash,
+        )
+    ledger = artifacts["ProvenanceLedger"]
+    ledger_address = records["ProvenanceLedger"].address
+    for role_name in SERVICE_ROLES:
+        role = keccak(text=role_name)
+        client.send_function(
+            keys.admin, ledger_address, ledger["abi"], "grantRole", [role, keys.service.address]
+        )
+    assert first_block is not None
+    return DeploymentRecord(
+        chain_id=chain_id,
+        deployment_block=first_block,
+        admin_address=keys.admin.address,
+        service_address=keys.service.address,
+        contracts=records,
+    )
+
+
+def check_deployment(
+    client: ChainClient, record: DeploymentRecord, artifacts: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Every way the live chain (and the artifacts) differ from the record; empty if none."""
+    differences: list[str] = []
+    chain_id = client.retrieve_chain_id()
+    if chain_id != record.chain_id:
+        return [
+            f"the node serves chain id {chain_id}, the deployment is on chain id {record.chain_id}"
+        ]
+    latest = client.retrieve_block_number()
+    if latest < record.deployment_block:
+        differences.append(
+            f"the chain is at block {latest}, before the deployment block "
+            f"{record.deployment_block} (a wiped chain or an older state)"
+        )
+    for name, contract in record.contracts.items():
+        code = client.retrieve_code(contract.address)
+        if not code:
+            differences.append(f"no contract code at {contract.address} where {name} was deployed")
+        elif code_hash(code) != contract.code_hash:
+            differences.append(f"the code at {contract.address} is not the deployed {name}")
+        if name in artifacts and artifact_hash(artifacts[name]) != contract.artifact_hash:
+            differences.append(
+                f"the {name} artifact changed since it was deployed; deploy the new version "
+                "explicitly with `hallmark deploy`"
+            )
+    return differences
+
+
+def read_record_file(path: Path) -> DeploymentRecord | None:
+    if not path.exists():
+        return None
+    try:
+        return DeploymentRecord.from_json(json.loads(path.read_text("utf-8")))
+    except ValueError as exc:
+        raise ConfigurationError(f"{path.name} is not valid JSON: {exc}") from exc
+
+
+def write_record_file(path: Path, record: DeploymentRecord) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n", "utf-8")
+    tmp.replace(path)

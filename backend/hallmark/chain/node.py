@@ -1,0 +1,287 @@
+"""The local chain: one anvil process, started, watched and restarted by Hallmark.
+
+`AnvilNode` owns the process: it loads its state from the data directory at start, dumps it every
+`state_interval` seconds and at a clean stop, so what was on chain before a restart is there after
+it. `NodeSupervisor` watches the process from a thread and restarts it when it dies; while it is
+down `status` says so and readiness reports "not ready".
+
+Raises:
+    NodeStartError: anvil is missing, exits at once, or does not answer in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO
+
+import structlog
+
+from hallmark.config import PROJECT_ROOT
+from hallmark.core.errors import NodeStartError
+
+log = structlog.get_logger(__name__)
+
+_NPM_PLATFORMS = {
+    ("Linux", "x86_64"): "linux-amd64",
+    ("Linux", "aarch64"): "linux-arm64",
+    ("Darwin", "arm64"): "darwin-arm64",
+    ("Darwin", "x86_64"): "darwin-amd64",
+}
+
+
+def find_anvil(explicit: Path | None = None) -> Path:
+    """The anvil executable: the setting, then PATH, then the npm @foundry-rs/anvil package."""
+    if explicit is not None:
+        if not explicit.exists():
+            raise NodeStartError(f"HALLMARK_ANVIL_BINARY={explicit} does not exist")
+        return explicit
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
+    # The npm wrapper script forks the native binary; run the native one so signals reach it.
+    suffix = _NPM_PLATFORMS.get((platform.system(), platform.machine()))
+    if suffix:
+        native = PROJECT_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{suffix}" / "bin" / "anvil"
+        if native.exists():
+            return native
+    raise NodeStartError("anvil not found: run `npm ci` (npm @foundry-rs/anvil) or put it on PATH")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rpc_call(
+    url: str, method: str, params: list[object] | None = None, timeout: float = 2.0
+) -> object:
+    """One JSON-RPC call with the standard library (used before Web3 exists, e.g. probing)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
+    request = urllib.request.Request(  # noqa: S310 - the URL is our own loopback node
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        payload = json.loads(response.read())
+    if "error" in payload:
+        raise RuntimeError(f"{method}: {payload['error']}")
+    return payload.get("result")
+
+
+@dataclass
+class AnvilNode:
+    """One anvil process bound to 127.0.0.1 with persistent state."""
+
+    binary: Path
+    state_path: Path
+    port: int
+    chain_id: int = 31337
+    state_interval: int = 1
+    block_time: float = 0
+    host: str = "127.0.0.1"
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log_handle: IO[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.port == 0:
+            self.port = free_port(self.host)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        cmd = [
+            str(self.binary),
+            "--host", self.host,
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--accounts", "0",  # no well-known development accounts: Hallmark funds its own keys
+            "--state", str(self.state_path),
+            "--state-interval", str(self.state_interval),
+        ]  # fmt: skip
+        if self.block_time:
+            cmd += ["--block-time", str(self.block_time)]
+        return cmd
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start anvil and wait until it answers JSON-RPC."""
+        if self.is_running():
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        _check_state_file(self.state_path)
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_handle = self.log_path.open("ab")
+        try:
+            self._process = subprocess.Popen(
+                self.command(),
+                stdout=self._log_handle or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # our Ctrl-C is ours to handle: anvil gets a clean SIGTERM
+            )
+        except OSError as exc:
+            raise NodeStartError(f"cannot run {self.binary}: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise NodeStartError(
+                    f"anvil exited with code {self._process.returncode} at start"
+                    + (f" (see {self.log_path})" if self.log_path else "")
+                )
+            try:
+                rpc_call(self.url, "eth_chainId", timeout=1.0)
+            except (OSError, urllib.error.URLError, RuntimeError):
+                time.sleep(0.05)
+                continue
+            log.info("anvil.started", url=self.url, pid=self.pid, state=str(self.state_path))
+            return
+        self.kill()
+        raise NodeStartError(f"anvil did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop anvil cleanly: SIGTERM makes it dump its state before it exits."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._process = None
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+        log.info("anvil.stopped", url=self.url)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: the state is what the last interval dump saved."""
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
+    def wait_for_state_dump(self, after: float, timeout: float | None = None) -> bool:
+        """Wait until anvil has dumped its state at or after the wall-clock time `after`."""
+        deadline = time.monotonic() + (
+            timeout if timeout is not None else self.state_interval * 3 + 2
+        )
+        while time.monotonic() < deadline:
+            try:
+                if self.state_path.stat().st_mtime >= after:
+                    return True
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        return False
+
+
+def _check_state_file(path: Path) -> None:
+    """Refuse to start from a state file anvil cannot load, instead of silently starting empty."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        with path.open("rb") as handle:
+            json.load(handle)
+    except ValueError as exc:
+        raise NodeStartError(
+            f"the local chain's saved state {path.name} is not valid JSON ({exc}); "
+            "restore it from a backup or move it away to start an empty chain"
+        ) from exc
+
+
+class NodeStatus(StrEnum):
+    STOPPED = "stopped"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+
+
+class NodeSupervisor:
+    """Watch an AnvilNode from a thread and restart it when it dies."""
+
+    def __init__(
+        self, node: AnvilNode, *, poll_interval: float = 0.2, max_backoff: float = 10.0
+    ) -> None:
+        self.node = node
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.restarts = 0
+        self.last_error: str | None = None
+        self._status = NodeStatus.STOPPED
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def status(self) -> NodeStatus:
+        with self._lock:
+            return self._status
+
+    def _set(self, status: NodeStatus, error: str | None = None) -> None:
+        with self._lock:
+            self._status = status
+            self.last_error = error
+
+    def start(self) -> None:
+        """Start the node (raising if it cannot start) and begin watching it."""
+        self.node.start()
+        self._set(NodeStatus.RUNNING)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, name="anvil-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.node.stop()
+        self._set(NodeStatus.STOPPED)
+
+    def _watch(self) -> None:
+        backoff = 0.5
+        while not self._stop.wait(self.poll_interval):
+            if self.node.is_running():
+                continue
+            self._set(NodeStatus.RESTARTING, "anvil exited unexpectedly")
+            log.warning("anvil.died", url=self.node.url, restarts=self.restarts)
+            self.node.stop()  # reap the dead process and close its log
+            try:
+                self.node.start()
+            except NodeStartError as exc:
+                self._set(NodeStatus.FAILED, str(exc))
+                log.error("anvil.restart_failed", error=str(exc), retry_in=backoff)
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            self.restarts += 1
+            backoff = 0.5
+            self._set(NodeStatus.RUNNING)
+            log.info("anvil.restarted", url=self.node.url, restarts=self.restarts)

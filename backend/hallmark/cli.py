@@ -1,0 +1,210 @@
+"""The `hallmark` command line (Typer). Every failure is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import pydantic
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hallmark import __version__
+from hallmark.config import Settings
+from hallmark.core.errors import HallmarkError
+from hallmark.core.logging import configure_logging
+
+app = typer.Typer(
+    name="hallmark",
+    help="Hallmark: provenance and certificates for fine jewellery, anchored on an EVM chain.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+chain_app = typer.Typer(help="Inspect the chain Hallmark uses.", no_args_is_help=True)
+contracts_app = typer.Typer(help="Build the Solidity contracts.", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
+app.add_typer(contracts_app, name="contracts")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn Hallmark's errors and bad settings into a one-line reason and exit code 1."""
+    try:
+        yield
+    except HallmarkError as exc:
+        fail(exc.message.replace("\n", " | "))
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        fail(f"invalid setting {where}: {first['msg']}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    with reported():
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_level, json=_json_logs(settings))
+    return settings
+
+
+def _json_logs(settings: Settings) -> bool:
+    if settings.log_json is not None:
+        return settings.log_json
+    return settings.environment.value == "production"
+
+
+@app.command()
+def version() -> None:
+    """Print Hallmark's version."""
+    out.print(f"hallmark {__version__}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (HALLMARK_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (HALLMARK_PORT)")] = None,
+) -> None:
+    """Start the chain (or connect to HALLMARK_RPC_URL), migrate the database and serve the API."""
+    import uvicorn
+
+    from hallmark.api.app import create_app
+    from hallmark.services.runtime import Runtime
+
+    settings = load_settings(host=host, port=port)
+    runtime = Runtime(settings)
+    with reported():
+        runtime.start()
+    try:
+        config = uvicorn.Config(
+            create_app(runtime), host=settings.host, port=settings.port, log_config=None
+        )
+        server = uvicorn.Server(config)
+        err.print(f"Hallmark serving at http://{settings.host}:{settings.port} (API docs at /docs)")
+        server.run()
+    finally:
+        runtime.stop()
+
+
+@contracts_app.command("build")
+def contracts_build(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when the committed artifacts are stale")
+    ] = False,
+) -> None:
+    """Compile contracts/ into contracts/artifacts/ with the official Solidity compiler."""
+    from hallmark.chain import compiler
+
+    settings = load_settings()
+    with reported():
+        compiler_settings = compiler.load_settings()
+        solc = compiler.find_compiler(compiler_settings.solc_version, settings.solc)
+        err.print(
+            f"compiling with solc {solc.version} ({solc.origin}: {solc.executable})", soft_wrap=True
+        )
+        artifacts = compiler.compile_contracts(solc, compiler_settings)
+    if check:
+        stale = [
+            name
+            for name, artifact in artifacts.items()
+            if not (compiler.ARTIFACTS_DIR / f"{name}.json").exists()
+            or (compiler.ARTIFACTS_DIR / f"{name}.json").read_bytes() != compiler.render(artifact)
+        ]
+        extra = sorted(
+            p.stem for p in compiler.ARTIFACTS_DIR.glob("*.json") if p.stem not in artifacts
+        )
+        if stale or extra:
+            fail(f"stale artifacts: {', '.join(stale + extra)} (run `hallmark contracts build`)")
+        out.print(f"artifacts up to date: {', '.join(sorted(artifacts))}")
+        return
+    for path in compiler.write_artifacts(artifacts):
+        out.print(f"wrote {path.relative_to(compiler.ARTIFACTS_DIR.parent.parent)}")
+
+
+@chain_app.command("status")
+def chain_status() -> None:
+    """Show the chain Hallmark is configured for, its deployment, and whether they match."""
+    from hallmark.chain import deployment
+    from hallmark.chain.artifacts import load_artifacts
+    from hallmark.chain.client import ChainClient
+
+    settings = load_settings()
+    url = settings.rpc_url or f"http://127.0.0.1:{settings.anvil_port}"
+    table = Table(show_header=False, box=None)
+    table.add_row("node", url if settings.rpc_url is None else "HALLMARK_RPC_URL")
+    record = None
+    with reported():
+        record = deployment.read_record_file(settings.deployment_path)
+    client = ChainClient.for_url(url, timeout=settings.rpc_timeout)
+    try:
+        table.add_row("chain id", str(client.retrieve_chain_id()))
+        table.add_row("latest block", str(client.retrieve_block_number()))
+        reachable = True
+    except HallmarkError as exc:
+        hint = (
+            " (the local chain runs inside `hallmark serve`)" if settings.uses_local_chain else ""
+        )
+        table.add_row("reachable", f"no: {exc.message}{hint}")
+        reachable = False
+    if record is None:
+        table.add_row("deployment", "none recorded")
+    else:
+        table.add_row("deployed on chain", str(record.chain_id))
+        table.add_row("deployment block", str(record.deployment_block))
+        for name, contract in record.contracts.items():
+            table.add_row(name, contract.address)
+    out.print(table)
+    if reachable and record is not None:
+        with reported():
+            differences = deployment.check_deployment(client, record, load_artifacts())
+        if differences:
+            fail("; ".join(differences))
+        out.print("deployment matches the chain")
+    elif not reachable:
+        raise typer.Exit(1)
+
+
+@app.command()
+def deploy(
+    new: Annotated[
+        bool,
+        typer.Option("--new", help="Deploy a new version even though a deployment is recorded"),
+    ] = False,
+) -> None:
+    """Deploy the contracts to HALLMARK_RPC_URL with the admin key and record the deployment."""
+    from hallmark.chain import deployment
+    from hallmark.services.runtime import Runtime
+
+    settings = load_settings()
+    if settings.rpc_url is None:
+        fail("set HALLMARK_RPC_URL to the node to deploy to (the local chain deploys by itself)")
+    runtime = Runtime(settings)
+    with reported():
+        runtime.start_for_deploy()
+        try:
+            existing = runtime.recorded_deployment()
+            if existing is not None and not new:
+                assert runtime.chain is not None
+                differences = deployment.check_deployment(
+                    runtime.chain, existing, runtime.artifacts
+                )
+                state = "matches the chain" if not differences else "; ".join(differences)
+                fail(
+                    f"a deployment is already recorded (chain {existing.chain_id}, "
+                    f"{state}); pass --new to deploy a new version"
+                )
+            record = runtime.deploy()
+        finally:
+            runtime.stop()
+    for name, contract in record.contracts.items():
+        out.print(f"{name}: {contract.address}")
+    out.print(f"deployed on chain {record.chain_id} at block {record.deployment_block}")

@@ -1,0 +1,171 @@
+"""Settings: every knob of Hallmark, read from HALLMARK_* environment variables or a .env file.
+
+`.env.example` at the repository root documents every field. Secrets are `SecretStr`; outside
+development a missing or placeholder secret refuses to start (see `_refuse_placeholder_secrets`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root (backend/hallmark/config.py → ../../..): contracts, scripts, node_modules.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Values that look like secrets but are not: refused in production.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "secret",
+        "password",
+        "passphrase",
+        "placeholder",
+        "example",
+        "dev",
+        "development",
+        "test",
+        "hallmark",
+        "insecure-development-passphrase",
+    }
+)
+
+#: Passphrase used in development and tests when none is configured (never in production).
+DEVELOPMENT_PASSPHRASE = "insecure-development-passphrase"  # noqa: S105 - refused in production
+
+
+class Environment(StrEnum):
+    """Where Hallmark runs; production forbids placeholder secrets and development chains."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """All of Hallmark's configuration (prefix HALLMARK_)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HALLMARK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = Field(
+        Environment.DEVELOPMENT,
+        description="development, test or production; production refuses placeholder secrets",
+    )
+    data_dir: Path = Field(
+        PROJECT_ROOT / "data",
+        description="Where keys, the local chain's state, the deployment record "
+        "and the default SQLite database live",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/hallmark.sqlite3. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+
+    # --- chain -------------------------------------------------------------------------------
+    rpc_url: str | None = Field(
+        None,
+        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil",
+    )
+    chain_id: Annotated[int, Field(gt=0)] = Field(
+        31337, description="Chain id of the local anvil chain (ignored with rpc_url)"
+    )
+    anvil_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        8545, description="Port of the local anvil on 127.0.0.1 (0 picks a free port)"
+    )
+    anvil_binary: Path | None = Field(
+        None, description="anvil executable; default: PATH, then the npm @foundry-rs/anvil package"
+    )
+    anvil_state_interval: Annotated[int, Field(ge=1)] = Field(
+        1, description="Seconds between dumps of the local chain's state to the data directory"
+    )
+    anvil_block_time: Annotated[float, Field(ge=0)] = Field(
+        0, description="Seconds per block on the local chain; 0 mines each transaction at once"
+    )
+    confirmations: Annotated[int, Field(ge=0)] = Field(
+        0, description="Blocks a transaction needs on top of it before Hallmark relies on it"
+    )
+    rpc_timeout: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="Seconds before a JSON-RPC request to the node times out"
+    )
+
+    # --- keys --------------------------------------------------------------------------------
+    key_passphrase: SecretStr | None = Field(
+        None,
+        description="Passphrase of the V3 keystores holding the admin and service keys "
+        "(required in production)",
+    )
+    keystore_scrypt_n: Annotated[int, Field(ge=2, le=1 << 20)] = Field(
+        1 << 18,
+        description="scrypt work factor N for new keystores (262144 = the V3 keystore default)",
+    )
+
+    # --- solidity ----------------------------------------------------------------------------
+    solc: Path | None = Field(
+        None,
+        description="Explicit solc executable; default: a native solc of the pinned version on "
+        "PATH, then the npm compiler through scripts/solc-facade.cjs",
+    )
+
+    # --- api ---------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the API listens on")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8000, description="Port the API listens on")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_json: bool | None = Field(
+        None, description="JSON log lines (default: on in production, console style elsewhere)"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            passphrase = self.key_passphrase.get_secret_value() if self.key_passphrase else ""
+            if passphrase.strip().lower() in PLACEHOLDER_SECRETS or len(passphrase) < 12:
+                raise ValueError(
+                    "HALLMARK_KEY_PASSPHRASE must be set to a real secret of at least 12 "
+                    "characters in production (missing or placeholder value refused)"
+                )
+        return self
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one or SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'hallmark.sqlite3'}"
+
+    @property
+    def passphrase(self) -> str:
+        """The keystore passphrase (a development default outside production)."""
+        if self.key_passphrase is not None and self.key_passphrase.get_secret_value():
+            return self.key_passphrase.get_secret_value()
+        return DEVELOPMENT_PASSPHRASE
+
+    @property
+    def uses_local_chain(self) -> bool:
+        """True when Hallmark runs its own anvil instead of a configured RPC URL."""
+        return self.rpc_url is None
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def chain_state_path(self) -> Path:
+        return self.data_dir / "chain" / "anvil-state.json"
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.data_dir / "deployment.json"

@@ -1,0 +1,139 @@
+"""Hallmark's exceptions: one root, leaves that carry data and build their own message.
+
+    HallmarkError                     code            HTTP
+    ├── ConfigurationError            configuration   500
+    ├── CompilerError                 compiler_error  500
+    │   └── CompilerNotFoundError     compiler_missing
+    ├── KeystoreError                 keystore_error  500
+    ├── ChainError                    chain_error     503
+    │   ├── ChainUnavailableError     chain_unavailable
+    │   ├── NodeStartError            node_start_failed
+    │   ├── DeploymentMissingError    deployment_missing
+    │   └── DeploymentMismatchError   deployment_mismatch
+    ├── DatabaseUnavailableError      database_unavailable 503
+    ├── NotFoundError                 not_found       404
+    ├── ValidationError               validation_error 422
+    └── ConflictError                 conflict        409
+
+Each boundary translates in one table: the chain client maps node and contract errors to these,
+the API maps these to `{"error": {"code", "message", "details"}}` responses, the CLI prints the
+message on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class HallmarkError(Exception):
+    """Root of every error Hallmark raises on purpose."""
+
+    code: ClassVar[str] = "hallmark_error"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(HallmarkError):
+    """A setting is missing, malformed or unsafe for the environment."""
+
+    code = "configuration"
+
+
+class CompilerError(HallmarkError):
+    """The Solidity compiler rejected the sources; the message is the compiler's own."""
+
+    code = "compiler_error"
+
+
+class CompilerNotFoundError(CompilerError):
+    """No usable Solidity compiler: neither configured, nor on PATH, nor the npm package."""
+
+    code = "compiler_missing"
+
+
+class KeystoreError(HallmarkError):
+    """A keystore cannot be read, decrypted or written."""
+
+    code = "keystore_error"
+
+
+class ChainError(HallmarkError):
+    """Anything that goes wrong between Hallmark and the chain."""
+
+    code = "chain_error"
+    http_status = 503
+
+
+class ChainUnavailableError(ChainError):
+    """The JSON-RPC node does not answer."""
+
+    code = "chain_unavailable"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"chain node at {url} is unreachable: {reason}", details={"url": url, "reason": reason}
+        )
+
+
+class NodeStartError(ChainError):
+    """The local anvil node could not be started."""
+
+    code = "node_start_failed"
+
+
+class DeploymentMissingError(ChainError):
+    """No deployment is recorded for this data directory and database."""
+
+    code = "deployment_missing"
+
+
+class DeploymentMismatchError(ChainError):
+    """The chain does not hold what the deployment record says; never redeploy silently."""
+
+    code = "deployment_mismatch"
+
+    def __init__(self, differences: list[str]) -> None:
+        super().__init__(
+            "the chain does not match the recorded deployment: " + "; ".join(differences),
+            details={"differences": differences},
+        )
+        self.differences = differences
+
+
+class DatabaseUnavailableError(HallmarkError):
+    """The database does not answer."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
+class NotFoundError(HallmarkError):
+    """The object does not exist (or belongs to someone else: existence must not leak)."""
+
+    code = "not_found"
+    http_status = 404
+
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key!s} not found", details={"kind": kind, "id": str(key)})
+
+
+class ValidationError(HallmarkError):
+    """Input that is well-formed but not acceptable."""
+
+    code = "validation_error"
+    http_status = 422
+
+
+class ConflictError(HallmarkError):
+    """The request conflicts with what is stored."""
+
+    code = "conflict"
+    http_status = 409
