@@ -113,17 +113,9 @@ def contracts_build(
         )
         artifacts = compiler.compile_contracts(solc, compiler_settings)
     if check:
-        stale = [
-            name
-            for name, artifact in artifacts.items()
-            if not (compiler.ARTIFACTS_DIR / f"{name}.json").exists()
-            or (compiler.ARTIFACTS_DIR / f"{name}.json").read_bytes() != compiler.render(artifact)
-        ]
-        extra = sorted(
-            p.stem for p in compiler.ARTIFACTS_DIR.glob("*.json") if p.stem not in artifacts
-        )
-        if stale or extra:
-            fail(f"stale artifacts: {', '.join(stale + extra)} (run `hallmark contracts build`)")
+        stale = compiler.stale_artifacts(artifacts)
+        if stale:
+            fail(f"stale artifacts: {', '.join(stale)} (run `hallmark contracts build`)")
         out.print(f"artifacts up to date: {', '.join(sorted(artifacts))}")
         return
     for path in compiler.write_artifacts(artifacts):

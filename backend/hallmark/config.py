@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     anvil_block_time: Annotated[float, Field(ge=0)] = Field(
         0, description="Seconds per block on the local chain; 0 mines each transaction at once"
     )
+    anvil_watch_interval: Annotated[float, Field(gt=0)] = Field(
+        0.5, description="Seconds between checks that the local anvil is still alive"
+    )
     confirmations: Annotated[int, Field(ge=0)] = Field(
         0, description="Blocks a transaction needs on top of it before Hallmark relies on it"
     )

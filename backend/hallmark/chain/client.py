@@ -6,6 +6,7 @@ waits for the receipt. The constructor does no I/O. Node failures become `ChainU
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -143,5 +144,9 @@ class ChainClient:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The operating system's reason when there is one (urllib3 nests it deep in its text)."""
     text = str(exc).strip()
+    os_reason = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if os_reason:
+        return os_reason.group(0).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__

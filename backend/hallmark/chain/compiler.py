@@ -189,7 +189,7 @@ def compile_contracts(
 
 
 def _compiler_messages(exc: SolcError) -> str:
-    errors = (getattr(exc, "error_dict", None) or {}).get("errors") or []
+    errors = getattr(exc, "error_dict", None) or []  # py-solc-x keeps the output's error list
     messages = [
         e.get("formattedMessage") or e.get("message", "")
         for e in errors
@@ -255,6 +255,20 @@ def write_artifacts(
         if stale.stem not in artifacts:
             stale.unlink()
     return written
+
+
+def stale_artifacts(
+    artifacts: dict[str, dict[str, Any]], out_dir: Path = ARTIFACTS_DIR
+) -> list[str]:
+    """Names whose file differs from a fresh build, is missing, or has no contract any more."""
+    stale = {
+        name
+        for name, artifact in artifacts.items()
+        if not (out_dir / f"{name}.json").exists()
+        or (out_dir / f"{name}.json").read_bytes() != render(artifact)
+    }
+    stale.update(p.stem for p in out_dir.glob("*.json") if p.stem not in artifacts)
+    return sorted(stale)
 
 
 def artifact_hash(artifact: dict[str, Any]) -> str:

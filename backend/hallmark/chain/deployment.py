@@ -19,7 +19,7 @@ from eth_utils.crypto import keccak
 from hallmark.chain.client import ChainClient
 from hallmark.chain.compiler import artifact_hash
 from hallmark.chain.keys import KeyRing
-from hallmark.core.errors import ConfigurationError
+from hallmark.core.errors import ChainError, ConfigurationError
 
 #: Deployment order; each entry names its constructor arguments.
 DEPLOY_ORDER = ("ProvenanceLedger", "DesignRegistry")
@@ -84,6 +84,13 @@ def deploy_contracts(
             f"artifacts missing for {', '.join(missing)}: run `hallmark contracts build`"
         )
     chain_id = client.retrieve_chain_id()
+    # Ensure that the admin can pay: a clear reason beats the node's "insufficient funds".
+    if client.retrieve_balance(keys.admin.address) == 0:
+        raise ChainError(
+            f"the admin account {keys.admin.address} has no funds on chain {chain_id}: "
+            "fund it, then deploy again",
+            details={"account": keys.admin.address, "chain_id": chain_id},
+        )
     records: dict[str, ContractRecord] = {}
     first_block: int | None = None
     for name in DEPLOY_ORDER:

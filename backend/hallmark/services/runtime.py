@@ -114,7 +114,7 @@ class Runtime:
                 block_time=settings.anvil_block_time,
                 log_path=settings.data_dir / "logs" / "anvil.log",
             )
-            self.supervisor = NodeSupervisor(node)
+            self.supervisor = NodeSupervisor(node, poll_interval=settings.anvil_watch_interval)
             self.supervisor.start()
             self.chain = ChainClient.for_url(node.url, timeout=settings.rpc_timeout)
             self._fund_local_keys()

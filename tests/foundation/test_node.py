@@ -1,0 +1,101 @@
+"""The supervised local chain: state survives restarts, a crashed node comes back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.factories import funded_account, send_value
+
+from hallmark.api.app import create_app
+from hallmark.chain.client import ChainClient
+from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil
+from hallmark.config import Settings
+from hallmark.core.errors import NodeStartError
+from hallmark.services.runtime import Runtime
+
+
+def _node(tmp_path: Path, **kwargs: object) -> AnvilNode:
+    return AnvilNode(binary=find_anvil(), state_path=tmp_path / "state.json", port=0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_state_survives_stop_and_start(tmp_path: Path) -> None:
+    node = _node(tmp_path)
+    node.start()
+    try:
+        client = ChainClient.for_url(node.url)
+        sender = funded_account(client)
+        receiver = funded_account(client, wei=0)
+        tx_hash = send_value(client, sender, receiver.address, 12345)
+        block = client.retrieve_block_number()
+    finally:
+        node.stop()  # SIGTERM: anvil dumps its state on the way out
+    assert not node.is_running()
+
+    node.start()
+    try:
+        client = ChainClient.for_url(node.url)
+        receipt = client.retrieve_receipt(tx_hash)
+        assert receipt is not None, "the transaction mined before the restart is gone"
+        assert receipt["status"] == 1
+        assert client.retrieve_balance(receiver.address) == 12345
+        assert client.retrieve_block_number() == block
+    finally:
+        node.stop()
+
+
+def test_supervisor_restarts_a_killed_node_with_its_saved_state(tmp_path: Path) -> None:
+    node = _node(tmp_path, state_interval=1)
+    supervisor = NodeSupervisor(node, poll_interval=0.1)
+    supervisor.start()
+    try:
+        client = ChainClient.for_url(node.url)
+        sender = funded_account(client)
+        mined_at = time.time()
+        tx_hash = send_value(client, sender, funded_account(client, wei=0).address, 7)
+        assert node.wait_for_state_dump(after=mined_at + 0.01)
+        first_pid = node.pid
+        node.kill()  # SIGKILL: no dump at exit, only the interval dumps count
+        deadline = time.monotonic() + 30
+        while supervisor.restarts == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert supervisor.restarts == 1
+        assert supervisor.status is NodeStatus.RUNNING
+        assert node.pid != first_pid
+        assert client.retrieve_receipt(tx_hash) is not None
+    finally:
+        supervisor.stop()
+    assert supervisor.status is NodeStatus.STOPPED
+
+
+def test_corrupt_state_file_refuses_to_start(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text('{"block": ')
+    node = _node(tmp_path)
+    with pytest.raises(NodeStartError, match=r"state\.json is not valid JSON"):
+        node.start()
+
+
+def test_readyz_not_ready_while_the_node_is_down_then_ready(
+    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+) -> None:
+    runtime = start_runtime(make_settings(anvil_watch_interval=1.0))
+    assert runtime.supervisor is not None
+    with TestClient(create_app(runtime)) as http:
+        assert http.get("/readyz").status_code == 200
+        runtime.supervisor.node.kill()
+        down = http.get("/readyz")
+        assert down.status_code == 503
+        body = down.json()
+        assert body["status"] == "not ready"
+        assert any(p.startswith("chain:") for p in body["problems"]), body["problems"]
+        deadline = time.monotonic() + 30
+        ready = http.get("/readyz")
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            ready = http.get("/readyz")
+        assert ready.status_code == 200, ready.json()
+        assert ready.json()["chain"]["node"]["restarts"] == 1
+        assert ready.json()["chain"]["deployment_matches"] is True
