@@ -39,6 +39,11 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
     mapping(bytes32 role => mapping(address account => RoleChange[] changes)) private _roleHistory;
     mapping(bytes32 role => mapping(address account => Checkpoints.Trace256 membership)) private _roleMembership;
 
+    /// @dev Bit `k` set: the account may anchor records of `RecordKind(k)`. A cache derived from SUPPLIER_ROLE,
+    /// FACTORY_ROLE and ISSUER_ROLE, refreshed by {_grantRole} and {_revokeRole} (the only functions that change
+    /// role membership), so that {anchor} checks any kind with one storage read.
+    mapping(address account => uint256 kinds) private _anchorableKinds;
+
     mapping(bytes32 root => Batch batch) private _batches;
 
     mapping(bytes32 certificateHash => Revocation revocation) private _revocations;
@@ -63,13 +68,13 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
         // Ensure that the batch holds at least one record.
         if (count == 0) revert ZeroCount();
         // Ensure that the caller holds, now, a role allowed to anchor this kind of record.
-        if (!_mayAnchor(kind, msg.sender)) revert UnauthorisedAnchorer(msg.sender, kind);
+        if ((_anchorableKinds[msg.sender] >> uint8(kind)) & 1 == 0) revert UnauthorisedAnchorer(msg.sender, kind);
         Batch storage batch = _batches[root];
         address existing = batch.anchorer;
         // Ensure that an anchored root is never overwritten.
         if (existing != address(0)) revert RootAlreadyAnchored(root, existing, batch.anchoredAt);
 
-        _batches[root] = Batch({anchorer: msg.sender, kind: kind, count: count, anchoredAt: uint64(block.timestamp)});
+        _storeBatch(batch, kind, count);
         emit BatchAnchored(root, kind, msg.sender, count);
     }
 
@@ -131,8 +136,7 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
         // Ensure that a certificate is revoked only once.
         if (revokedAt != 0) revert CertificateAlreadyRevoked(certificateHash, revocation.reason, revokedAt);
 
-        _revocations[certificateHash] =
-            Revocation({revokedBy: msg.sender, revokedAt: uint64(block.timestamp), reason: reason});
+        _storeRevocation(revocation, reason);
         emit CertificateRevoked(certificateHash, root, reason, msg.sender);
     }
 
@@ -146,7 +150,7 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
         // Ensure that a batch is revoked only once.
         if (revokedAt != 0) revert CertificateBatchAlreadyRevoked(root, revocation.reason, revokedAt);
 
-        _batchRevocations[root] = Revocation({revokedBy: msg.sender, revokedAt: uint64(block.timestamp), reason: reason});
+        _storeRevocation(revocation, reason);
         emit CertificateBatchRevoked(root, reason, msg.sender);
     }
 
@@ -290,15 +294,26 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
             })
         );
         _roleMembership[role][account].push(block.timestamp, granted ? 1 : 0);
+        if (role == SUPPLIER_ROLE || role == FACTORY_ROLE || role == ISSUER_ROLE) _refreshAnchorableKinds(account);
     }
 
-    /// @dev Whether `account` holds, now, a role allowed to anchor records of `kind`.
-    function _mayAnchor(RecordKind kind, address account) private view returns (bool) {
-        if (kind == RecordKind.MaterialLot) return hasRole(SUPPLIER_ROLE, account);
-        if (kind == RecordKind.ProductionStep) return hasRole(FACTORY_ROLE, account);
-        if (kind == RecordKind.Certificate) return hasRole(ISSUER_ROLE, account);
-        if (kind == RecordKind.Product) return hasRole(FACTORY_ROLE, account) || hasRole(ISSUER_ROLE, account);
-        return hasRole(SUPPLIER_ROLE, account) || hasRole(FACTORY_ROLE, account) || hasRole(ISSUER_ROLE, account);
+    /// @dev Recomputes which record kinds `account` may anchor from its current roles.
+    function _refreshAnchorableKinds(address account) private {
+        uint256 kinds = 0;
+        if (hasRole(SUPPLIER_ROLE, account)) {
+            kinds |= _bit(RecordKind.MaterialLot) | _bit(RecordKind.Other);
+        }
+        if (hasRole(FACTORY_ROLE, account)) {
+            kinds |= _bit(RecordKind.ProductionStep) | _bit(RecordKind.Product) | _bit(RecordKind.Other);
+        }
+        if (hasRole(ISSUER_ROLE, account)) {
+            kinds |= _bit(RecordKind.Certificate) | _bit(RecordKind.Product) | _bit(RecordKind.Other);
+        }
+        _anchorableKinds[account] = kinds;
+    }
+
+    function _bit(RecordKind kind) private pure returns (uint256) {
+        return uint256(1) << uint8(kind);
     }
 
     /// @dev Reverts unless `root` is an anchored certificate batch and `proof` proves `certificateHash` in it.
@@ -311,12 +326,11 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
 
     /// @dev Reverts unless `root` is an anchored certificate batch.
     function _checkCertificateBatch(bytes32 root) private view {
-        Batch storage batch = _batches[root];
+        Batch memory batch = _batches[root];
         // Ensure that the root was anchored.
         if (batch.anchorer == address(0)) revert RootNotAnchored(root);
-        RecordKind kind = batch.kind;
         // Ensure that the root is a batch of certificates.
-        if (kind != RecordKind.Certificate) revert NotACertificateBatch(root, kind);
+        if (batch.kind != RecordKind.Certificate) revert NotACertificateBatch(root, batch.kind);
     }
 
     /// @dev Reverts if `certificateHash` or its batch `root` is revoked, or if the certificate is superseded.
@@ -343,11 +357,49 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
 
     /// @dev Whether `proof` proves `recordHash` as a leaf of the tree of `root`.
     function _proves(bytes32 root, bytes32 recordHash, bytes32[] calldata proof) private pure returns (bool) {
-        return MerkleProof.verifyCalldata(proof, root, _leaf(recordHash));
+        bytes32 node = _leaf(recordHash);
+        assembly ("memory-safe") {
+            let end := add(proof.offset, shl(5, proof.length))
+            for { let p := proof.offset } lt(p, end) { p := add(p, 0x20) } {
+                let sibling := calldataload(p)
+                switch lt(node, sibling)
+                case 1 { mstore(0x00, node) mstore(0x20, sibling) }
+                default { mstore(0x00, sibling) mstore(0x20, node) }
+                node := keccak256(0x00, 0x40)
+            }
+        }
+        return node == root;
     }
 
-    /// @dev The StandardMerkleTree leaf of a record hash (leaf encoding ["bytes32"], double-hashed).
-    function _leaf(bytes32 recordHash) private pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(recordHash))));
+    /// @dev The StandardMerkleTree leaf of a record hash (leaf encoding ["bytes32"], double-hashed), that is
+    /// `keccak256(bytes.concat(keccak256(abi.encode(recordHash))))`, computed in scratch space (no allocation).
+    function _leaf(bytes32 recordHash) private pure returns (bytes32 leaf) {
+        assembly ("memory-safe") {
+            mstore(0x00, recordHash)
+            mstore(0x00, keccak256(0x00, 0x20))
+            leaf := keccak256(0x00, 0x20)
+        }
+    }
+
+    // Packed writes. Solidity's legacy code generator writes a packed struct one member at a time (one SSTORE per
+    // member); these helpers write the whole slot once, which the gas goals of {anchor} and {revokeCertificate}
+    // need. The layouts are those of the structs (first member in the lowest bits); tests read them back.
+
+    /// @dev Writes `Batch({anchorer: msg.sender, kind: kind, count: count, anchoredAt: block.timestamp})`.
+    function _storeBatch(Batch storage batch, RecordKind kind, uint24 count) private {
+        uint256 packed = uint256(uint160(msg.sender)) | (uint256(uint8(kind)) << 160) | (uint256(count) << 168)
+            | (uint256(uint64(block.timestamp)) << 192);
+        assembly ("memory-safe") {
+            sstore(batch.slot, packed)
+        }
+    }
+
+    /// @dev Writes `Revocation({revokedBy: msg.sender, revokedAt: block.timestamp, reason: reason})`.
+    function _storeRevocation(Revocation storage revocation, uint16 reason) private {
+        uint256 packed = uint256(uint160(msg.sender)) | (uint256(uint64(block.timestamp)) << 160)
+            | (uint256(reason) << 224);
+        assembly ("memory-safe") {
+            sstore(revocation.slot, packed)
+        }
     }
 }

@@ -11,6 +11,9 @@ abstract contract TestBase {
         bytes4[] selectors;
     }
 
+    /// @dev Decoded and printed by forge with -vv (DSTest log event).
+    event log_named_uint(string key, uint256 val);
+
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
     address[] private _targetContracts;
