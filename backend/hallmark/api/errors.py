@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallmark.core.errors import HallmarkError
+from hallmark.services import audit
+from hallmark.store.db import transaction
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -29,9 +32,33 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-async def _hallmark_error(_request: Request, exc: Exception) -> JSONResponse:
+#: Answers that deny access; each is written to the audit log.
+DENIALS = frozenset({401, 403, 404})
+
+
+async def _hallmark_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HallmarkError)
+    if exc.http_status in DENIALS:
+        await run_in_threadpool(_audit_denial, request, exc)
     return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+
+
+def _audit_denial(request: Request, exc: HallmarkError) -> None:
+    """Record a denial in its own transaction (the request's own work is rolled back)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None or runtime.sessions is None:
+        return
+    actor = getattr(request.state, "actor", None)
+    with transaction(runtime.sessions) as session:
+        audit.append(
+            session,
+            actor=actor.audit if actor is not None else audit.SYSTEM,
+            action=f"{request.method} {request.url.path}",
+            outcome="denied",
+            object_kind=str(exc.details.get("kind")) if exc.details.get("kind") else None,
+            object_id=str(exc.details.get("id")) if exc.details.get("id") else None,
+            details={"status": exc.http_status, "code": exc.code},
+        )
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

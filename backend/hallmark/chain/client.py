@@ -117,6 +117,8 @@ class ChainClient:
                 "chainId": self.w3.eth.chain_id,
             }
             tx = build(base)
+            # Estimates are net of storage refunds; execution needs the gross amount up front.
+            tx["gas"] = int(tx["gas"]) * 6 // 5 + 10_000
             signed = account.sign_transaction(tx)  # type: ignore[arg-type]
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             try:

@@ -11,9 +11,13 @@
     │   ├── DeploymentMissingError    deployment_missing
     │   └── DeploymentMismatchError   deployment_mismatch
     ├── DatabaseUnavailableError      database_unavailable 503
+    ├── AuthenticationError           unauthenticated 401
+    ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
     ├── ValidationError               validation_error 422
+    ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
+        └── IdempotencyKeyReusedError idempotency_key_reused
 
 Each boundary translates in one table: the chain client maps node and contract errors to these,
 the API maps these to `{"error": {"code", "message", "details"}}` responses, the CLI prints the
@@ -115,6 +119,20 @@ class DatabaseUnavailableError(HallmarkError):
     http_status = 503
 
 
+class AuthenticationError(HallmarkError):
+    """No credentials, or credentials that are unknown, revoked or disabled."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDeniedError(HallmarkError):
+    """Authenticated, but the role does not allow this action."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFoundError(HallmarkError):
     """The object does not exist (or belongs to someone else: existence must not leak)."""
 
@@ -137,3 +155,22 @@ class ConflictError(HallmarkError):
 
     code = "conflict"
     http_status = 409
+
+
+class PayloadTooLargeError(HallmarkError):
+    """The request body or batch is larger than allowed."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class IdempotencyKeyReusedError(ConflictError):
+    """An Idempotency-Key came back with a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request",
+            details={"idempotency_key": key},
+        )

@@ -31,7 +31,8 @@ from hallmark.chain.artifacts import load_artifacts
 from hallmark.chain.client import ChainClient
 from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
-from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil
+from hallmark.chain.ledger import Ledger
+from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil, rpc_call
 from hallmark.config import Settings
 from hallmark.core.errors import (
     DatabaseUnavailableError,
@@ -39,6 +40,7 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
+from hallmark.services.organisations import ChainAccess
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
 
@@ -46,6 +48,15 @@ log = structlog.get_logger(__name__)
 
 #: Balance given to Hallmark's own keys on the local development chain (1,000 ether).
 LOCAL_FUNDING_WEI = 1000 * 10**18
+
+
+def _answers(url: str) -> bool:
+    """Whether a JSON-RPC node already answers at url."""
+    try:
+        rpc_call(url, "eth_chainId", timeout=1.0)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -104,7 +115,12 @@ class Runtime:
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
         self.artifacts = load_artifacts()
-        if settings.uses_local_chain:
+        attach_url = f"http://127.0.0.1:{settings.anvil_port}"
+        if settings.uses_local_chain and settings.anvil_port and _answers(attach_url):
+            # Another Hallmark process (`hallmark serve`) runs the local chain: share it.
+            self.chain = ChainClient.for_url(attach_url, timeout=settings.rpc_timeout)
+            self._fund_local_keys()
+        elif settings.uses_local_chain:
             node = AnvilNode(
                 binary=find_anvil(settings.anvil_binary),
                 state_path=settings.chain_state_path,
@@ -194,6 +210,36 @@ class Runtime:
         deployments.write_record_file(self.settings.deployment_path, record)
         log.info("contracts.deployed", chain_id=record.chain_id, block=record.deployment_block)
         return record
+
+    # --- collaborators for the use cases ---------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        """The deployed ProvenanceLedger."""
+        assert self.chain is not None
+        assert self.deployment is not None
+        return Ledger(
+            self.chain,
+            self.deployment.address_of("ProvenanceLedger"),
+            self.artifacts["ProvenanceLedger"]["abi"],
+        )
+
+    def chain_access(self) -> ChainAccess:
+        """What organisation changes need: the ledger, the admin key, keystore settings."""
+        assert self.keys is not None
+        chain = self.chain
+        fund = None
+        if self.settings.uses_local_chain and chain is not None:
+
+            def fund(address: str) -> None:
+                chain.set_local_balance(address, LOCAL_FUNDING_WEI)
+
+        return ChainAccess(
+            ledger=self.ledger,
+            admin=self.keys.admin,
+            passphrase=self.settings.passphrase,
+            scrypt_n=self.settings.keystore_scrypt_n,
+            fund=fund,
+        )
 
     # --- readiness -------------------------------------------------------------------------
     def readiness(self) -> tuple[bool, dict[str, Any]]:

@@ -1,0 +1,112 @@
+"""Records: canonical JSON documents, stored once, queued for anchoring in the same transaction.
+
+Every record is wrapped in an envelope that makes it unique and self-describing:
+`{"type", "id", "organisation", "recordedAt", "corrects"?, "data"}`. The keccak-256 of its RFC 8785
+canonical bytes is the record hash, the value of its Merkle leaf.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_utils.crypto import keccak
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from hallmark.core.canonical import canonical_bytes
+from hallmark.store.models import AnchorQueueEntry, Record
+
+#: Record kinds and their on-chain RecordKind value (IRecordAnchor.RecordKind).
+RECORD_KINDS: dict[str, int] = {
+    "material_lot": 0,
+    "product": 1,
+    "production_step": 2,
+    "certificate": 3,
+    "other": 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record to store: what it is, who records it, and its data."""
+
+    kind: str
+    organisation_id: str
+    data: Mapping[str, Any]
+    principal_id: str | None = None
+    corrects_id: str | None = None
+    record_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: str
+    kind: str
+    record_hash: str
+    canonical: str
+    recorded_at: datetime
+
+
+def envelope(record: NewRecord, record_id: str, recorded_at: datetime) -> dict[str, Any]:
+    """The document that is hashed."""
+    document: dict[str, Any] = {
+        "type": record.kind,
+        "id": record_id,
+        "organisation": record.organisation_id,
+        "recordedAt": recorded_at.isoformat().replace("+00:00", "Z"),
+        "data": dict(record.data),
+    }
+    if record.corrects_id is not None:
+        document["corrects"] = record.corrects_id
+    return document
+
+
+def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRecord]:
+    """Insert records and their anchoring queue entries (bulk; the caller commits)."""
+    if not records:
+        return []
+    now = datetime.now(UTC)
+    stored: list[StoredRecord] = []
+    record_rows: list[dict[str, Any]] = []
+    queue_rows: list[dict[str, Any]] = []
+    for record in records:
+        if record.kind not in RECORD_KINDS:
+            raise ValueError(f"unknown record kind {record.kind!r}")
+        record_id = record.record_id or str(uuid.uuid4())
+        canonical = canonical_bytes(envelope(record, record_id, now))
+        record_hash = "0x" + keccak(canonical).hex()
+        text = canonical.decode("utf-8")
+        record_rows.append(
+            {
+                "id": record_id,
+                "kind": record.kind,
+                "organisation_id": record.organisation_id,
+                "principal_id": record.principal_id,
+                "record_hash": record_hash,
+                "canonical": text,
+                "corrects_id": record.corrects_id,
+                "created_at": now,
+            }
+        )
+        queue_rows.append(
+            {
+                "record_id": record_id,
+                "record_hash": record_hash,
+                "organisation_id": record.organisation_id,
+                "kind": record.kind,
+                "enqueued_at": now,
+            }
+        )
+        stored.append(StoredRecord(record_id, record.kind, record_hash, text, now))
+    session.execute(insert(Record), record_rows)
+    session.execute(insert(AnchorQueueEntry), queue_rows)
+    return stored
+
+
+def add_record(session: Session, record: NewRecord) -> StoredRecord:
+    """Insert one record and its queue entry (the caller commits)."""
+    return add_records(session, [record])[0]
