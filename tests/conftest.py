@@ -6,15 +6,20 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from hallmark.api.app import create_app
 from hallmark.config import Settings
+from hallmark.services.organisations import create_api_key, create_organisation
 from hallmark.services.runtime import Runtime
+from hallmark.store.models import Organisation
 
 POSTGRES_URL = os.environ.get("HALLMARK_TEST_DATABASE_URL")
 
@@ -91,3 +96,55 @@ def start_runtime() -> Iterator[Callable[[Settings], Runtime]]:
     yield factory
     for runtime in started:
         runtime.stop()
+
+
+@dataclass
+class World:
+    """A started Hallmark with organisations of every kind, their API keys and an HTTP client."""
+
+    runtime: Runtime
+    http: TestClient
+    organisations: dict[str, Organisation]
+    keys: dict[str, str]  # "<org name>/<role>" → API key
+
+    def headers(self, org: str, role: str | None = None, **extra: str) -> dict[str, str]:
+        """Authorization headers for an organisation's key (its own kind's role by default)."""
+        role = role or self.organisations[org].kind
+        return {"Authorization": f"Bearer {self.keys[f'{org}/{role}']}", **extra}
+
+
+#: name → kind of the organisations every World has.
+WORLD_ORGANISATIONS = {
+    "Maison Lune": "brand",
+    "Atelier Rivoli": "brand",
+    "Lotus Gold Refinery": "supplier",
+    "Cape Diamonds": "supplier",
+    "Shenzhen Atelier": "factory",
+    "Antwerp Setters": "factory",
+    "Lune Legal": "legal",
+}
+
+
+@pytest.fixture
+def world(
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    database_url: str,
+) -> Iterator[World]:
+    """Every organisation kind twice (brand, supplier, factory), with a writer and a reader key."""
+    runtime = start_runtime(make_settings(database_url=database_url))
+    assert runtime.sessions is not None
+    chain = runtime.chain_access()
+    organisations: dict[str, Organisation] = {}
+    keys: dict[str, str] = {}
+    for name, kind in WORLD_ORGANISATIONS.items():
+        organisations[name] = create_organisation(
+            sessions=runtime.sessions, chain=chain, name=name, kind=kind
+        )
+        for role in (kind, "reader"):
+            _, secret = create_api_key(
+                sessions=runtime.sessions, organisation_ref=name, principal_name=role, role=role
+            )
+            keys[f"{name}/{role}"] = secret
+    with TestClient(create_app(runtime)) as http:
+        yield World(runtime=runtime, http=http, organisations=organisations, keys=keys)

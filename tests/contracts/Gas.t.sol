@@ -158,3 +158,82 @@ contract Gas_register_Test is GasFixture {
         vm.assertLe(_registerGas(0, PARENT), 123_500, "register (derived): regression bound");
     }
 }
+
+/// @notice No function can need more than 2^24 = 16,777,216 gas: the worst cases (longest allowed proofs, largest
+/// allowed arrays) stay far below.
+contract Gas_Limits_Test is GasFixture {
+    using MerkleTree for MerkleTree.Tree;
+
+    function _logAndCheck(string memory name, uint256 gas) internal {
+        emit log_named_uint(name, gas);
+        vm.assertLt(gas, BLOCK_GAS_LIMIT_CAP, name);
+    }
+
+    function _deepCertificate(uint256 seed) internal returns (bytes32 root, bytes32 record, bytes32[] memory path) {
+        path = randomProof(seed, 64);
+        record = keccak256(abi.encode("deep certificate", seed));
+        root = rootFor(record, path);
+        vm.prank(issuer);
+        ledger.anchor(root, IRecordAnchor.RecordKind.Certificate, type(uint24).max);
+    }
+
+    function test_LongestProofs() public {
+        (bytes32 rootA, bytes32 recA, bytes32[] memory pathA) = _deepCertificate(1);
+        (bytes32 rootB, bytes32 recB, bytes32[] memory pathB) = _deepCertificate(2);
+
+        uint256 g = gasleft();
+        vm.assertTrue(ledger.verifyRecord(rootA, recA, pathA));
+        _logAndCheck("verifyRecord, 64 siblings", g - gasleft());
+
+        g = gasleft();
+        ledger.certificateStatus(rootA, recA, pathA);
+        _logAndCheck("certificateStatus, 64 siblings", g - gasleft());
+
+        vm.prank(issuer);
+        g = gasleft();
+        ledger.supersedeCertificate(rootA, recA, pathA, rootB, recB, pathB);
+        _logAndCheck("supersedeCertificate, 2 x 64 siblings", g - gasleft());
+
+        vm.prank(revoker);
+        g = gasleft();
+        ledger.revokeCertificate(rootB, recB, pathB, 1);
+        _logAndCheck("revokeCertificate, 64 siblings", g - gasleft());
+    }
+
+    function test_LargestMultiproof() public {
+        uint256 n = ledger.MAX_MULTIPROOF_RECORDS();
+        bytes32[] memory recs = MerkleTree.records(3, n);
+        bytes32[] memory leaves = new bytes32[](n);
+        for (uint256 i = 0; i < n; ++i) leaves[i] = MerkleTree.leaf(recs[i]);
+        bytes32[] memory path = randomProof(4, ledger.MAX_MULTIPROOF_LENGTH());
+        bool[] memory flags = new bool[](n + path.length - 1);
+        for (uint256 i = path.length; i < flags.length; ++i) flags[i] = true;
+        bytes32 root = MerkleProof.processMultiProof(path, flags, leaves);
+        vm.prank(supplier);
+        ledger.anchor(root, IRecordAnchor.RecordKind.MaterialLot, uint24(n));
+
+        uint256 g = gasleft();
+        vm.assertTrue(ledger.verifyRecords(root, recs, path, flags));
+        _logAndCheck("verifyRecords, 1024 records + 1024 proof nodes", g - gasleft());
+    }
+
+    /// @dev roleHistory is linear in the number of changes of one (role, account) pair; each change is an admin
+    /// transaction. roleHistoryEntry is constant.
+    function test_RoleHistoryCost() public {
+        vm.startPrank(admin);
+        for (uint256 i = 0; i < 100; ++i) {
+            ledger.revokeRole(SUPPLIER_ROLE, supplier);
+            ledger.grantRole(SUPPLIER_ROLE, supplier);
+        }
+        vm.stopPrank();
+        uint256 g = gasleft();
+        vm.assertEq(ledger.roleHistory(SUPPLIER_ROLE, supplier).length, 201);
+        _logAndCheck("roleHistory, 201 entries", g - gasleft());
+        g = gasleft();
+        ledger.roleHistoryEntry(SUPPLIER_ROLE, supplier, 200);
+        _logAndCheck("roleHistoryEntry", g - gasleft());
+        g = gasleft();
+        ledger.hasRoleAt(SUPPLIER_ROLE, supplier, uint64(START));
+        _logAndCheck("hasRoleAt, 201 entries", g - gasleft());
+    }
+}

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
 from hallmark.api.errors import install_error_handlers
-from hallmark.api.routes import health
+from hallmark.api.routes import health, me
 from hallmark.config import Settings
 from hallmark.services.runtime import Runtime
 
@@ -40,4 +40,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(me.router)
     return app

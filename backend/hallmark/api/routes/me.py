@@ -1,0 +1,49 @@
+"""Who the caller is."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from hallmark.api.deps import CurrentActor, SessionsDep
+from hallmark.store.models import Organisation
+
+router = APIRouter(prefix="/api/v1", tags=["access"])
+
+
+class OrganisationRef(BaseModel):
+    id: str
+    name: str
+    kind: str
+    account_address: str
+
+
+class WhoAmI(BaseModel):
+    organisation: OrganisationRef
+    role: str
+    principal_id: str
+    api_key_id: str
+
+
+@router.get("/whoami")
+async def whoami(actor: CurrentActor, sessions: SessionsDep) -> WhoAmI:
+    """Describe the caller: organisation, role and key."""
+
+    def load() -> Organisation | None:
+        with sessions() as session:
+            return session.get(Organisation, actor.organisation_id)
+
+    organisation = await run_in_threadpool(load)
+    assert organisation is not None
+    return WhoAmI(
+        organisation=OrganisationRef(
+            id=organisation.id,
+            name=organisation.name,
+            kind=organisation.kind,
+            account_address=organisation.account_address,
+        ),
+        role=actor.role,
+        principal_id=actor.principal_id,
+        api_key_id=actor.api_key_id,
+    )
