@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {ProvenanceLedger} from "../../contracts/ProvenanceLedger.sol";
 import {ICertificateStatus} from "../../contracts/interfaces/ICertificateStatus.sol";
@@ -256,6 +257,21 @@ contract ProvenanceLedger_verifyRecord_Test is LedgerFixture {
         MerkleTree.Tree memory tree = MerkleTree.build(MerkleTree.records(seed, n));
         bytes32 record = tree.records[pick % n];
         vm.assertFalse(ledger.verifyRecord(tree.root(), record, tree.proof(record)));
+    }
+
+    /// The ledger's proof loop computes exactly OpenZeppelin's MerkleProof (valid and invalid proofs alike).
+    function testFuzz_AgreesWithOpenZeppelinMerkleProof(bytes32 record, bytes32[] memory path, bytes32 other)
+        public
+    {
+        vm.assume(path.length <= 64);
+        bytes32 root = MerkleProof.processProof(path, MerkleTree.leaf(record));
+        vm.assume(root != bytes32(0));
+        vm.prank(factory);
+        ledger.anchor(root, IRecordAnchor.RecordKind.ProductionStep, 1);
+        vm.assertTrue(ledger.verifyRecord(root, record, path));
+        vm.assertEq(
+            ledger.verifyRecord(root, other, path), MerkleProof.verify(path, root, MerkleTree.leaf(other))
+        );
     }
 
     function test_SingleRecordBatch() public {
