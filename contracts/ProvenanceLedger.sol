@@ -44,9 +44,14 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
     /// role membership), so that {anchor} checks any kind with one storage read.
     mapping(address account => uint256 kinds) private _anchorableKinds;
 
+    // The three mappings below are written with one SSTORE by {_storeBatch} and {_storeRevocation} (inline
+    // assembly), which static analysers do not see as initialisation.
+    // slither-disable-next-line uninitialized-state
     mapping(bytes32 root => Batch batch) private _batches;
 
+    // slither-disable-next-line uninitialized-state
     mapping(bytes32 certificateHash => Revocation revocation) private _revocations;
+    // slither-disable-next-line uninitialized-state
     mapping(bytes32 root => Revocation revocation) private _batchRevocations;
     mapping(bytes32 certificateHash => Supersession supersession) private _supersessions;
 
@@ -293,6 +298,8 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
                 by: _msgSender()
             })
         );
+        // Checkpoints.push returns the previous and the new value, which are not needed here.
+        // slither-disable-next-line unused-return
         _roleMembership[role][account].push(block.timestamp, granted ? 1 : 0);
         if (role == SUPPLIER_ROLE || role == FACTORY_ROLE || role == ISSUER_ROLE) _refreshAnchorableKinds(account);
     }

@@ -118,7 +118,7 @@ contract DesignRegistry_register_Test is RegistryFixture {
         vm.warp(START + 1 days);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IDesignRegistry.DesignAlreadyRegistered.selector, fingerprint, registrar, uint64(START)
+                IDesignRegistry.DesignAlreadyRegistered.selector, fingerprint, registrar, START
             )
         );
         vm.prank(second);
@@ -258,7 +258,7 @@ contract DesignRegistry_grantLicence_Test is RegistryFixture {
         vm.prank(registrar);
         registry.grantLicence(FP, LICENSEE, DOC, 10, 20);
         vm.expectRevert(
-            abi.encodeWithSelector(IDesignRegistry.LicenceAlreadyGranted.selector, FP, DOC, uint64(START))
+            abi.encodeWithSelector(IDesignRegistry.LicenceAlreadyGranted.selector, FP, DOC, START)
         );
         vm.prank(admin);
         registry.grantLicence(FP, keccak256("someone else"), DOC, 30, 40);

@@ -210,7 +210,8 @@ contract Gas_Limits_Test is GasFixture {
         for (uint256 i = path.length; i < flags.length; ++i) flags[i] = true;
         bytes32 root = MerkleProof.processMultiProof(path, flags, leaves);
         vm.prank(supplier);
-        ledger.anchor(root, IRecordAnchor.RecordKind.MaterialLot, uint24(n));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ledger.anchor(root, IRecordAnchor.RecordKind.MaterialLot, uint24(n)); // n = 1024
 
         uint256 g = gasleft();
         vm.assertTrue(ledger.verifyRecords(root, recs, path, flags));
@@ -233,7 +234,7 @@ contract Gas_Limits_Test is GasFixture {
         ledger.roleHistoryEntry(SUPPLIER_ROLE, supplier, 200);
         _logAndCheck("roleHistoryEntry", g - gasleft());
         g = gasleft();
-        ledger.hasRoleAt(SUPPLIER_ROLE, supplier, uint64(START));
+        ledger.hasRoleAt(SUPPLIER_ROLE, supplier, START);
         _logAndCheck("hasRoleAt, 201 entries", g - gasleft());
     }
 }

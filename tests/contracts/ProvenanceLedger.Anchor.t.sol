@@ -184,7 +184,7 @@ contract ProvenanceLedger_anchor_Test is LedgerFixture {
         IRecordAnchor.RecordKind kind = kindOf(kindSeed);
         vm.warp(bound(later, START, type(uint64).max));
         vm.expectRevert(
-            abi.encodeWithSelector(IRecordAnchor.RootAlreadyAnchored.selector, root, supplier, uint64(START))
+            abi.encodeWithSelector(IRecordAnchor.RootAlreadyAnchored.selector, root, supplier, START)
         );
         vm.prank(anchorerFor(kind));
         ledger.anchor(root, kind, 9);
@@ -306,7 +306,7 @@ contract ProvenanceLedger_verifyRecords_Test is LedgerFixture {
     function testFuzz_ProvesAnySubset(uint256 seed, uint256 n, uint256 mask) public {
         n = bound(n, 1, 32);
         (MerkleTree.Tree memory tree, bytes32 root) = anchorTree(seed, n, IRecordAnchor.RecordKind.MaterialLot);
-        mask = mask % (1 << n);
+        mask = mask % (uint256(1) << n);
         vm.assume(mask != 0);
         (bytes32[] memory ordered, bytes32[] memory path, bool[] memory flags) =
             tree.multiProof(_subset(tree, mask));
@@ -317,7 +317,7 @@ contract ProvenanceLedger_verifyRecords_Test is LedgerFixture {
         n = bound(n, 1, 16);
         (MerkleTree.Tree memory tree, bytes32 root) = anchorTree(seed, n, IRecordAnchor.RecordKind.MaterialLot);
         for (uint256 i = 0; i < n; ++i) vm.assume(tree.records[i] != outsider);
-        mask = mask % (1 << n);
+        mask = mask % (uint256(1) << n);
         vm.assume(mask != 0);
         (bytes32[] memory ordered, bytes32[] memory path, bool[] memory flags) =
             tree.multiProof(_subset(tree, mask));

@@ -166,7 +166,7 @@ contract ProvenanceLedger_revokeCertificate_Test is CertificateFixture {
         bytes32[] memory path = proofA(cert);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ICertificateStatus.CertificateAlreadyRevoked.selector, cert, reason, uint64(START)
+                ICertificateStatus.CertificateAlreadyRevoked.selector, cert, reason, START
             )
         );
         vm.prank(revoker);
@@ -259,7 +259,7 @@ contract ProvenanceLedger_revokeBatch_Test is CertificateFixture {
         vm.prank(revoker);
         ledger.revokeBatch(rootA, 4);
         vm.expectRevert(
-            abi.encodeWithSelector(ICertificateStatus.CertificateBatchAlreadyRevoked.selector, rootA, 4, uint64(START))
+            abi.encodeWithSelector(ICertificateStatus.CertificateBatchAlreadyRevoked.selector, rootA, 4, START)
         );
         vm.prank(revoker);
         ledger.revokeBatch(rootA, 5);
@@ -327,7 +327,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
         bytes32[] memory oldPath = proofA(oldCert);
         bytes32[] memory newPath = proofB(newCert);
         vm.expectRevert(
-            abi.encodeWithSelector(ICertificateStatus.CertificateAlreadyRevoked.selector, oldCert, 6, uint64(START))
+            abi.encodeWithSelector(ICertificateStatus.CertificateAlreadyRevoked.selector, oldCert, 6, START)
         );
         vm.prank(issuer);
         ledger.supersedeCertificate(rootA, oldCert, oldPath, rootB, newCert, newPath);
@@ -341,7 +341,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
         bytes32[] memory oldPath = proofA(oldCert);
         bytes32[] memory newPath = proofB(newCert);
         vm.expectRevert(
-            abi.encodeWithSelector(ICertificateStatus.CertificateBatchAlreadyRevoked.selector, rootA, 3, uint64(START))
+            abi.encodeWithSelector(ICertificateStatus.CertificateBatchAlreadyRevoked.selector, rootA, 3, START)
         );
         vm.prank(issuer);
         ledger.supersedeCertificate(rootA, oldCert, oldPath, rootB, newCert, newPath);
@@ -356,7 +356,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
         bytes32[] memory newPath = proofB(newCert);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ICertificateStatus.CertificateAlreadySuperseded.selector, oldCert, certB(0), uint64(START)
+                ICertificateStatus.CertificateAlreadySuperseded.selector, oldCert, certB(0), START
             )
         );
         vm.prank(issuer);
@@ -371,7 +371,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
         bytes32[] memory oldPath = proofA(oldCert);
         bytes32[] memory newPath = proofB(newCert);
         vm.expectRevert(
-            abi.encodeWithSelector(ICertificateStatus.CertificateAlreadyRevoked.selector, newCert, 8, uint64(START))
+            abi.encodeWithSelector(ICertificateStatus.CertificateAlreadyRevoked.selector, newCert, 8, START)
         );
         vm.prank(issuer);
         ledger.supersedeCertificate(rootA, oldCert, oldPath, rootB, newCert, newPath);
@@ -385,7 +385,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
         bytes32[] memory oldPath = proofA(oldCert);
         bytes32[] memory newPath = proofB(newCert);
         vm.expectRevert(
-            abi.encodeWithSelector(ICertificateStatus.CertificateBatchAlreadyRevoked.selector, rootB, 2, uint64(START))
+            abi.encodeWithSelector(ICertificateStatus.CertificateBatchAlreadyRevoked.selector, rootB, 2, START)
         );
         vm.prank(issuer);
         ledger.supersedeCertificate(rootA, oldCert, oldPath, rootB, newCert, newPath);
@@ -400,7 +400,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
         bytes32[] memory oldPath = proofA(oldCert);
         bytes32[] memory newPath = proofB(b0);
         vm.expectRevert(
-            abi.encodeWithSelector(ICertificateStatus.CertificateAlreadySuperseded.selector, b0, b1, uint64(START))
+            abi.encodeWithSelector(ICertificateStatus.CertificateAlreadySuperseded.selector, b0, b1, START)
         );
         vm.prank(issuer);
         ledger.supersedeCertificate(rootA, oldCert, oldPath, rootB, b0, newPath);

@@ -153,7 +153,8 @@ contract ProvenanceLedger_hasRoleAt_Test is LedgerFixture {
         for (uint256 i = 0; i < n; ++i) {
             if (times[i] <= p) expected = heldAfter[i];
         }
-        vm.assertEq(ledger.hasRoleAt(REVOKER_ROLE, stranger, uint64(p)), expected);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        vm.assertEq(ledger.hasRoleAt(REVOKER_ROLE, stranger, uint64(p)), expected); // p < 2^32
         vm.assertEq(ledger.hasRoleAt(REVOKER_ROLE, stranger, type(uint64).max), held);
     }
 
@@ -161,10 +162,10 @@ contract ProvenanceLedger_hasRoleAt_Test is LedgerFixture {
         vm.warp(START + 100);
         vm.prank(admin);
         ledger.revokeRole(ISSUER_ROLE, issuer);
-        vm.assertFalse(ledger.hasRoleAt(ISSUER_ROLE, issuer, uint64(START - 1)));
-        vm.assertTrue(ledger.hasRoleAt(ISSUER_ROLE, issuer, uint64(START)));
-        vm.assertTrue(ledger.hasRoleAt(ISSUER_ROLE, issuer, uint64(START + 99)));
-        vm.assertFalse(ledger.hasRoleAt(ISSUER_ROLE, issuer, uint64(START + 100)));
-        vm.assertFalse(ledger.hasRoleAt(ISSUER_ROLE, stranger, uint64(START)));
+        vm.assertFalse(ledger.hasRoleAt(ISSUER_ROLE, issuer, START - 1));
+        vm.assertTrue(ledger.hasRoleAt(ISSUER_ROLE, issuer, START));
+        vm.assertTrue(ledger.hasRoleAt(ISSUER_ROLE, issuer, START + 99));
+        vm.assertFalse(ledger.hasRoleAt(ISSUER_ROLE, issuer, START + 100));
+        vm.assertFalse(ledger.hasRoleAt(ISSUER_ROLE, stranger, START));
     }
 }

@@ -11,7 +11,7 @@ import {TestBase} from "./TestBase.sol";
 abstract contract LedgerFixture is TestBase {
     using MerkleTree for MerkleTree.Tree;
 
-    uint256 internal constant START = 1_800_000_000; // a plausible block timestamp
+    uint64 internal constant START = 1_800_000_000; // a plausible block timestamp
 
     ProvenanceLedger internal ledger;
     DesignRegistry internal registry;
@@ -72,7 +72,8 @@ abstract contract LedgerFixture is TestBase {
         tree = MerkleTree.build(MerkleTree.records(seed, n));
         root = tree.root();
         vm.prank(anchorerFor(kind));
-        ledger.anchor(root, kind, uint24(n));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ledger.anchor(root, kind, uint24(n)); // test trees are small
     }
 
     function anchorCertificates(uint256 seed, uint256 n) internal returns (MerkleTree.Tree memory, bytes32) {
