@@ -16,7 +16,7 @@ import {IRoleHistory} from "./interfaces/IRoleHistory.sol";
  * anchoring checks its role with a local storage read instead of an external call.
  */
 contract ProvenanceLedger is AccessControl, IProvenanceLedger {
-    using Checkpoints for Checkpoints.Trace256;
+    using Checkpoints for Checkpoints.Trace208;
 
     /// @inheritdoc IProvenanceLedger
     bytes32 public constant SUPPLIER_ROLE = keccak256("SUPPLIER_ROLE");
@@ -36,8 +36,17 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
     /// @inheritdoc IRecordAnchor
     uint256 public constant MAX_MULTIPROOF_LENGTH = 1024;
 
-    mapping(bytes32 role => mapping(address account => RoleChange[] changes)) private _roleHistory;
-    mapping(bytes32 role => mapping(address account => Checkpoints.Trace256 membership)) private _roleMembership;
+    /// @dev A {RoleChange} packed in one slot (40-bit time and block: good for tens of thousands of years).
+    struct StoredRoleChange {
+        uint40 timestamp;
+        uint40 blockNumber;
+        bool granted;
+        address by;
+    }
+
+    mapping(bytes32 role => mapping(address account => StoredRoleChange[] changes)) private _roleHistory;
+    /// @dev Membership (1 held, 0 not held) keyed by timestamp, for {hasRoleAt}'s logarithmic lookup.
+    mapping(bytes32 role => mapping(address account => Checkpoints.Trace208 membership)) private _roleMembership;
 
     /// @dev Bit `k` set: the account may anchor records of `RecordKind(k)`. A cache derived from SUPPLIER_ROLE,
     /// FACTORY_ROLE and ISSUER_ROLE, refreshed by {_grantRole} and {_revokeRole} (the only functions that change
@@ -235,8 +244,13 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
     // ------------------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IRoleHistory
-    function roleHistory(bytes32 role, address account) external view returns (RoleChange[] memory) {
-        return _roleHistory[role][account];
+    function roleHistory(bytes32 role, address account) external view returns (RoleChange[] memory history) {
+        StoredRoleChange[] storage changes = _roleHistory[role][account];
+        uint256 length = changes.length;
+        history = new RoleChange[](length);
+        for (uint256 i = 0; i < length; ++i) {
+            history[i] = _toRoleChange(changes[i]);
+        }
     }
 
     /// @inheritdoc IRoleHistory
@@ -250,15 +264,16 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
         view
         returns (RoleChange memory)
     {
-        RoleChange[] storage changes = _roleHistory[role][account];
+        StoredRoleChange[] storage changes = _roleHistory[role][account];
         // Ensure that the entry exists.
         if (index >= changes.length) revert RoleHistoryIndexOutOfBounds(role, account, index, changes.length);
-        return changes[index];
+        return _toRoleChange(changes[index]);
     }
 
     /// @inheritdoc IRoleHistory
     function hasRoleAt(bytes32 role, address account, uint64 timestamp) external view returns (bool) {
-        return _roleMembership[role][account].upperLookupRecent(timestamp) != 0;
+        uint48 key = timestamp > type(uint48).max ? type(uint48).max : uint48(timestamp);
+        return _roleMembership[role][account].upperLookupRecent(key) != 0;
     }
 
     // ------------------------------------------------------------------------------------------------------------
@@ -291,17 +306,26 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
 
     function _recordRoleChange(bytes32 role, address account, bool granted) private {
         _roleHistory[role][account].push(
-            RoleChange({
-                timestamp: uint64(block.timestamp),
-                blockNumber: uint64(block.number),
+            StoredRoleChange({
+                timestamp: uint40(block.timestamp),
+                blockNumber: uint40(block.number),
                 granted: granted,
                 by: _msgSender()
             })
         );
         // Checkpoints.push returns the previous and the new value, which are not needed here.
         // slither-disable-next-line unused-return
-        _roleMembership[role][account].push(block.timestamp, granted ? 1 : 0);
+        _roleMembership[role][account].push(uint48(block.timestamp), granted ? 1 : 0);
         if (role == SUPPLIER_ROLE || role == FACTORY_ROLE || role == ISSUER_ROLE) _refreshAnchorableKinds(account);
+    }
+
+    function _toRoleChange(StoredRoleChange storage change) private view returns (RoleChange memory) {
+        return RoleChange({
+            timestamp: change.timestamp,
+            blockNumber: change.blockNumber,
+            granted: change.granted,
+            by: change.by
+        });
     }
 
     /// @dev Recomputes which record kinds `account` may anchor from its current roles.

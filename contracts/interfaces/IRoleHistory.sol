@@ -14,7 +14,8 @@ pragma solidity ^0.8.24;
  * the timestamp and block number.
  */
 interface IRoleHistory {
-    /// @notice One change of membership of a role.
+    /// @notice One change of membership of a role. Stored with 40-bit time and block fields (valid until the
+    /// year 36812 and below block 2^40).
     /// @param timestamp Block timestamp of the change (seconds since the Unix epoch).
     /// @param blockNumber Block number of the change.
     /// @param granted True for a grant, false for a revocation or renunciation.

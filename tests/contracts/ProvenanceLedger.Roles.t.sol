@@ -9,6 +9,8 @@ import {LedgerFixture} from "./utils/Fixtures.sol";
 contract ProvenanceLedger_grantRole_Test is LedgerFixture {
     function testFuzz_RecordsTheGrant(address account, uint64 when, uint64 blockNumber) public {
         vm.assume(account != supplier);
+        when = uint64(bound(when, 0, type(uint40).max)); // the history stores 40-bit times and blocks
+        blockNumber = uint64(bound(blockNumber, 0, type(uint40).max));
         vm.warp(when);
         vm.roll(blockNumber);
         vm.expectEmit(true, true, true, true, address(ledger));
