@@ -73,6 +73,13 @@ def version() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (HALLMARK_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (HALLMARK_PORT)")] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the anchoring worker in this process (HALLMARK_WORKER_IN_SERVE)",
+        ),
+    ] = None,
 ) -> None:
     """Start the chain (or connect to HALLMARK_RPC_URL), migrate the database and serve the API."""
     import uvicorn
@@ -80,10 +87,12 @@ def serve(
     from hallmark.api.app import create_app
     from hallmark.services.runtime import Runtime
 
-    settings = load_settings(host=host, port=port)
+    settings = load_settings(host=host, port=port, worker_in_serve=worker)
     runtime = Runtime(settings)
     with reported():
         runtime.start()
+        if settings.worker_in_serve:
+            runtime.start_worker()
     try:
         config = uvicorn.Config(
             create_app(runtime), host=settings.host, port=settings.port, log_config=None
@@ -91,6 +100,29 @@ def serve(
         server = uvicorn.Server(config)
         err.print(f"Hallmark serving at http://{settings.host}:{settings.port} (API docs at /docs)")
         server.run()
+    finally:
+        runtime.stop()
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run the anchoring worker alone: one leader anchors, other workers stand by."""
+    import signal
+    import threading
+
+    from hallmark.services.runtime import Runtime
+
+    settings = load_settings()
+    runtime = Runtime(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with reported():
+        runtime.start()
+    try:
+        runtime.start_worker()
+        err.print("Hallmark anchoring worker running (SIGTERM or Ctrl-C stops it)")
+        stop.wait()
     finally:
         runtime.stop()
 

@@ -105,6 +105,35 @@ class Settings(BaseSettings):
         10.0, description="Seconds before a JSON-RPC request to the node times out"
     )
 
+    # --- anchoring ---------------------------------------------------------------------------
+    anchor_interval: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="Seconds a record waits at most before its batch is anchored"
+    )
+    anchor_batch_size: Annotated[int, Field(ge=1, le=(1 << 24) - 1)] = Field(
+        1000, description="Records per anchored batch; a full batch is anchored at once"
+    )
+    anchor_gas_limit: Annotated[int, Field(ge=21_000)] = Field(
+        100_000,
+        description="Gas limit of an anchoring transaction (anchor() needs under 50,000 on "
+        "the EVM; raise it on chains that add L1 data costs)",
+    )
+    anchor_retry_max: Annotated[float, Field(gt=0)] = Field(
+        30.0,
+        description="Longest wait in seconds between retries after a node error or a "
+        "refused batch (exponential backoff)",
+    )
+    reorg_depth: Annotated[int, Field(ge=1)] = Field(
+        64, description="Blocks below the head in which anchored batches are re-checked every cycle"
+    )
+    worker_in_serve: bool = Field(
+        True,
+        description="Run the anchoring worker inside `hallmark serve` "
+        "(false: run `hallmark worker` as its own process)",
+    )
+    worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="Seconds between a standby worker's attempts to take over anchoring"
+    )
+
     # --- keys --------------------------------------------------------------------------------
     key_passphrase: SecretStr | None = Field(
         None,

@@ -1,7 +1,9 @@
 """The chain client: a thin domain layer over an injected Web3.
 
 Method names say their cost: `retrieve_*` reads from the node, `send_*` signs, broadcasts and
-waits for the receipt. The constructor does no I/O. Node failures become `ChainUnavailableError`.
+waits for the receipt (`send_raw_transaction` only broadcasts what was signed already). The
+constructor does no I/O. Node failures become `ChainUnavailableError`; a signed transaction the
+node refuses becomes `TransactionRejectedError`.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
-from web3.exceptions import TimeExhausted, Web3Exception
-from web3.types import TxParams, TxReceipt, Wei
+from web3.exceptions import TimeExhausted, Web3Exception, Web3RPCError
+from web3.types import RPCEndpoint, TxParams, TxReceipt, Wei
 
-from hallmark.core.errors import ChainError, ChainUnavailableError
+from hallmark.core.errors import ChainError, ChainUnavailableError, TransactionRejectedError
 
 T = TypeVar("T")
 
@@ -30,6 +32,30 @@ class Sent(NamedTuple):
     block_number: int
     gas_used: int
     contract_address: ChecksumAddress | None
+
+
+class Fees(NamedTuple):
+    """Fee parameters for new transactions: EIP-1559 when the chain has a base fee, else legacy."""
+
+    max_fee_per_gas: int | None
+    max_priority_fee_per_gas: int | None
+    gas_price: int | None
+
+
+class Receipt(NamedTuple):
+    """The parts of a transaction receipt Hallmark keeps."""
+
+    tx_hash: str
+    status: int
+    block_number: int
+    block_hash: str
+    gas_used: int
+
+
+#: Requests per JSON-RPC batch (nodes and providers cap batch sizes; 100 is widely accepted).
+RPC_BATCH_SIZE = 100
+#: Node answers to a re-broadcast of a transaction it holds already (geth, anvil, nethermind...).
+_ALREADY_KNOWN = ("already known", "known transaction", "alreadyknown", "already imported")
 
 
 class ChainClient:
@@ -72,6 +98,82 @@ class ChainClient:
                 return self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
             except Web3Exception:  # TransactionNotFound: not mined (or gone)
                 return None
+
+        return self._guard(call)
+
+    def retrieve_nonce(self, address: str, block: str = "pending") -> int:
+        """The account's transaction count at `block` ("latest": mined; "pending": with pool)."""
+        checksum = Web3.to_checksum_address(address)
+        return int(self._guard(lambda: self.w3.eth.get_transaction_count(checksum, block)))  # type: ignore[arg-type]
+
+    def retrieve_fees(self) -> Fees:
+        """Fees for a transaction to be mined soon: max fee = 2 x base fee + tip (EIP-1559)."""
+
+        def call() -> Fees:
+            base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+            if base_fee is None:
+                return Fees(None, None, int(self.w3.eth.gas_price))
+            tip = int(self.w3.eth.max_priority_fee)
+            return Fees(2 * int(base_fee) + tip, tip, None)
+
+        return self._guard(call)
+
+    def _batch(self, requests_: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Results of JSON-RPC requests sent in batches (one round trip per RPC_BATCH_SIZE)."""
+        results: list[Any] = []
+        for start in range(0, len(requests_), RPC_BATCH_SIZE):
+            chunk = [(RPCEndpoint(m), p) for m, p in requests_[start : start + RPC_BATCH_SIZE]]
+
+            def call(chunk: list[tuple[RPCEndpoint, Any]] = chunk) -> Any:
+                return self.w3.provider.make_batch_request(chunk)  # type: ignore[attr-defined]
+
+            answers = self._guard(call)
+            if not isinstance(answers, list):
+                raise ChainError(f"batch request failed: {answers.get('error')}")
+            for answer in answers:
+                if "error" in answer:
+                    raise ChainError(f"batch request failed: {answer['error']}")
+                results.append(answer.get("result"))
+        return results
+
+    def retrieve_receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt | None]:
+        """Receipts by transaction hash (None: not mined, or no longer on the chain)."""
+        answers = self._batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        return {
+            tx_hash: None
+            if answer is None or answer.get("blockHash") is None
+            else Receipt(
+                tx_hash=tx_hash,
+                status=int(answer["status"], 16),
+                block_number=int(answer["blockNumber"], 16),
+                block_hash=str(answer["blockHash"]),
+                gas_used=int(answer["gasUsed"], 16),
+            )
+            for tx_hash, answer in zip(tx_hashes, answers, strict=True)
+        }
+
+    def retrieve_block_hashes(self, numbers: Sequence[int]) -> dict[int, str | None]:
+        """The hash of the block at each height on the node's canonical chain (None: no block)."""
+        answers = self._batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        return {
+            n: (str(answer["hash"]) if answer else None)
+            for n, answer in zip(numbers, answers, strict=True)
+        }
+
+    def send_raw_transaction(self, raw_tx: str) -> str:
+        """Broadcast a signed transaction; again is harmless (a node that has it says so)."""
+        tx_hash = HexBytes(Web3.keccak(HexBytes(raw_tx))).to_0x_hex()
+
+        def call() -> str:
+            try:
+                self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
+            except Web3RPCError as exc:
+                error: Any = (exc.rpc_response or {}).get("error") or {}
+                reason = str(error.get("message") if isinstance(error, dict) else error) or str(exc)
+                if any(known in reason.lower() for known in _ALREADY_KNOWN):
+                    return tx_hash
+                raise TransactionRejectedError(tx_hash, reason) from exc
+            return tx_hash
 
         return self._guard(call)
 

@@ -9,7 +9,11 @@
     │   ├── ChainUnavailableError     chain_unavailable
     │   ├── NodeStartError            node_start_failed
     │   ├── DeploymentMissingError    deployment_missing
-    │   └── DeploymentMismatchError   deployment_mismatch
+    │   ├── DeploymentMismatchError   deployment_mismatch
+    │   ├── TransactionRejectedError  transaction_rejected (the node refused a signed transaction)
+    │   └── ContractRevertError       contract_reverted 409 (a custom error, decoded from the ABI)
+    │       ├── UnauthorisedAnchorerError  unauthorised_anchorer 403
+    │       └── RootAlreadyAnchoredError   root_already_anchored
     ├── DatabaseUnavailableError      database_unavailable 503
     ├── AuthenticationError           unauthenticated 401
     ├── PermissionDeniedError         forbidden       403
@@ -110,6 +114,59 @@ class DeploymentMismatchError(ChainError):
             details={"differences": differences},
         )
         self.differences = differences
+
+
+class TransactionRejectedError(ChainError):
+    """The node refused a signed transaction (nonce too low, fee too low, insufficient funds)."""
+
+    code = "transaction_rejected"
+
+    def __init__(self, tx_hash: str, reason: str) -> None:
+        super().__init__(
+            f"the node refused transaction {tx_hash}: {reason}",
+            details={"tx_hash": tx_hash, "reason": reason},
+        )
+        self.tx_hash = tx_hash
+        self.reason = reason
+
+
+class ContractRevertError(ChainError):
+    """A contract refused a call with one of its custom errors, decoded with the artifact's ABI.
+
+    `error_name` and `arguments` are the Solidity error and its named arguments (addresses
+    checksummed, bytes as 0x-hex, integers as ints); `signature` renders both on one line.
+    """
+
+    code = "contract_reverted"
+    http_status = 409
+
+    def __init__(self, contract: str, error_name: str, arguments: Mapping[str, Any]) -> None:
+        self.contract = contract
+        self.error_name = error_name
+        self.arguments: dict[str, Any] = dict(arguments)
+        super().__init__(
+            f"{contract} refused: {self.signature}",
+            details={"contract": contract, "error": error_name, "arguments": self.arguments},
+        )
+
+    @property
+    def signature(self) -> str:
+        """`Name(arg=value, ...)`, as the contract raised it."""
+        rendered = ", ".join(f"{name}={value}" for name, value in self.arguments.items())
+        return f"{self.error_name}({rendered})"
+
+
+class UnauthorisedAnchorerError(ContractRevertError):
+    """The account holds no ledger role allowed to anchor records of that kind (e.g. revoked)."""
+
+    code = "unauthorised_anchorer"
+    http_status = 403
+
+
+class RootAlreadyAnchoredError(ContractRevertError):
+    """The Merkle root is anchored already; an anchored root never changes."""
+
+    code = "root_already_anchored"
 
 
 class DatabaseUnavailableError(HallmarkError):

@@ -8,6 +8,8 @@ Start-up flow:
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
+`start_worker()` then runs the anchoring worker in a thread (`hallmark serve` by default,
+`hallmark worker` alone); it anchors only while it holds the leader lock.
 
 Raises:
     DeploymentMismatchError: the chain, the data directory or the database disagree.
@@ -40,6 +42,8 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
+from hallmark.services.anchoring import AnchorWorker, anchoring_report
+from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import ChainAccess
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
@@ -71,6 +75,7 @@ class Runtime:
     keys: KeyRing | None = None
     deployment: DeploymentRecord | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worker: AnchorWorker | None = None
     started: bool = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -138,8 +143,32 @@ class Runtime:
             assert settings.rpc_url is not None
             self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
 
+    def start_worker(self) -> AnchorWorker:
+        """Run the anchoring worker in a thread, on a chain client of its own."""
+        assert self.sessions is not None and self.engine is not None
+        assert self.chain is not None and self.deployment is not None
+        if self.worker is None:
+            ledger = Ledger(
+                ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout),
+                self.deployment.address_of("ProvenanceLedger"),
+                self.artifacts["ProvenanceLedger"]["abi"],
+            )
+            self.worker = AnchorWorker(
+                sessions=self.sessions,
+                ledger=ledger,
+                leader=leader_lock(self.engine, self.settings.data_dir),
+                settings=self.settings,
+                chain_id=self.deployment.chain_id,
+                deployment_block=self.deployment.deployment_block,
+            )
+            self.worker.start()
+        return self.worker
+
     def stop(self) -> None:
         """Release everything (the local chain dumps its state on the way out)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
@@ -256,6 +285,9 @@ class Runtime:
             if self.supervisor.status is not NodeStatus.RUNNING:
                 problems.append(f"chain: local node {self.supervisor.status.value}")
         report["database"] = self._database_readiness(problems)
+        if self.sessions is not None:
+            # Informational: pending records never make Hallmark unready.
+            report["anchoring"] = anchoring_report(sessions=self.sessions, worker=self.worker)
         report["problems"] = problems
         return not problems, report
 
