@@ -23,6 +23,8 @@ interface Vm {
     function assume(bool condition) external pure;
     function lastCallGas() external view returns (Gas memory);
     function pauseGasMetering() external;
+    function startBroadcast() external;
+    function stopBroadcast() external;
     function resumeGasMetering() external;
 
     // Expectations
