@@ -32,7 +32,7 @@ interface IRoleHistory {
 
     /**
      * @notice The full history of `role` for `account`, oldest first.
-     * @dev Costs about 4,400 gas per entry in an `eth_call`. The history only grows through the role admin's own
+     * @dev Costs about 3,100 gas per entry in an `eth_call`. The history only grows through the role admin's own
      * transactions; for very long histories use {roleHistoryLength} and {roleHistoryEntry}, whose cost is bounded.
      */
     function roleHistory(bytes32 role, address account) external view returns (RoleChange[] memory);
