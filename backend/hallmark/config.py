@@ -6,6 +6,9 @@ development a missing or placeholder secret refuses to start (see `_refuse_place
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +43,16 @@ PLACEHOLDER_SECRETS = frozenset(
 
 #: Passphrase used in development and tests when none is configured (never in production).
 DEVELOPMENT_PASSPHRASE = "insecure-development-passphrase"  # noqa: S105 - refused in production
+
+
+def _decode_file_key(value: str) -> bytes:
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("HALLMARK_FILE_KEY must be base64 of 32 bytes") from exc
+    if len(key) != 32:
+        raise ValueError(f"HALLMARK_FILE_KEY must be base64 of 32 bytes, got {len(key)} bytes")
+    return key
 
 
 class Environment(StrEnum):
@@ -160,6 +173,25 @@ class Settings(BaseSettings):
         None, description="JSON log lines (default: on in production, console style elsewhere)"
     )
 
+    # --- records, batches and attachments ------------------------------------------------------
+    files_dir: Path | None = Field(
+        None, description="Encrypted attachment store; default <data_dir>/files"
+    )
+    file_key: SecretStr | None = Field(
+        None,
+        description="AES-256-GCM key of the attachment store, base64 of 32 random bytes "
+        "(required in production; development and test derive one)",
+    )
+    attachment_max_bytes: Annotated[int, Field(ge=1)] = Field(
+        32 * 1024 * 1024, description="Largest attachment upload in bytes (more: 413)"
+    )
+    batch_max_bytes: Annotated[int, Field(ge=1)] = Field(
+        64 * 1024 * 1024, description="Largest batch request body in bytes (more: 413)"
+    )
+    batch_max_rows: Annotated[int, Field(ge=1)] = Field(
+        10_000, description="Most records in one batch request (more: 413)"
+    )
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
@@ -169,6 +201,15 @@ class Settings(BaseSettings):
                     "HALLMARK_KEY_PASSPHRASE must be set to a real secret of at least 12 "
                     "characters in production (missing or placeholder value refused)"
                 )
+        if self.file_key is not None and self.file_key.get_secret_value():
+            key = _decode_file_key(self.file_key.get_secret_value())
+            if self.environment is Environment.PRODUCTION and len(set(key)) < 8:
+                raise ValueError("HALLMARK_FILE_KEY is a placeholder (too few distinct bytes)")
+        elif self.environment is Environment.PRODUCTION:
+            raise ValueError(
+                "HALLMARK_FILE_KEY must be set in production (base64 of 32 random bytes, "
+                "e.g. `openssl rand -base64 32`)"
+            )
         return self
 
     @cached_property
@@ -184,6 +225,21 @@ class Settings(BaseSettings):
         if self.key_passphrase is not None and self.key_passphrase.get_secret_value():
             return self.key_passphrase.get_secret_value()
         return DEVELOPMENT_PASSPHRASE
+
+    @property
+    def effective_files_dir(self) -> Path:
+        """Where the encrypted attachment store lives."""
+        return self.files_dir if self.files_dir is not None else self.data_dir / "files"
+
+    @property
+    def file_key_bytes(self) -> bytes:
+        """The attachment store's AES-256 key (derived from the passphrase outside production)."""
+        if self.file_key is not None and self.file_key.get_secret_value():
+            return _decode_file_key(self.file_key.get_secret_value())
+        assert self.environment is not Environment.PRODUCTION  # refused by the validator
+        return hashlib.sha256(
+            b"hallmark development file key\0" + self.passphrase.encode()
+        ).digest()
 
     @property
     def uses_local_chain(self) -> bool:

@@ -33,7 +33,12 @@ def test_production_refuses_missing_or_placeholder_passphrase(passphrase: str | 
 
 
 def test_production_accepts_a_real_passphrase_and_development_a_default() -> None:
-    real = Settings(environment="production", key_passphrase="9f!kq-Lw2#pZ", _env_file=None)  # type: ignore[arg-type]
+    real = Settings(
+        environment="production",  # type: ignore[arg-type]
+        key_passphrase="9f!kq-Lw2#pZ",
+        file_key="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        _env_file=None,  # type: ignore[call-arg]
+    )
     assert real.passphrase == "9f!kq-Lw2#pZ"
     assert "9f!kq" not in repr(real)  # secrets never print
     assert Settings(_env_file=None).passphrase  # development works out of the box

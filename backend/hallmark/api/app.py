@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
 from hallmark.api.errors import install_error_handlers
-from hallmark.api.routes import health, me
+from hallmark.api.routes import attachments, health, lots, me, products, steps
 from hallmark.config import Settings
 from hallmark.services.runtime import Runtime
 
@@ -41,4 +41,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(lots.router)
+    app.include_router(products.router)
+    app.include_router(steps.router)
+    app.include_router(attachments.router)
     return app

@@ -15,13 +15,17 @@
     │       ├── UnauthorisedAnchorerError  unauthorised_anchorer 403
     │       └── RootAlreadyAnchoredError   root_already_anchored
     ├── DatabaseUnavailableError      database_unavailable 503
+    ├── FileCorruptError              file_corrupt    500
     ├── AuthenticationError           unauthenticated 401
     ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
     ├── ValidationError               validation_error 422
     ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
-        └── IdempotencyKeyReusedError idempotency_key_reused
+        ├── IdempotencyKeyReusedError idempotency_key_reused
+        ├── MassBalanceError          mass_balance_exceeded
+        ├── StepOrderError            step_order
+        └── PreviousStepMismatchError previous_step_mismatch
 
 Each boundary translates in one table: the chain client maps node and contract errors to these,
 the API maps these to `{"error": {"code", "message", "details"}}` responses, the CLI prints the
@@ -230,4 +234,56 @@ class IdempotencyKeyReusedError(ConflictError):
         super().__init__(
             f"Idempotency-Key {key!r} was already used for a different request",
             details={"idempotency_key": key},
+        )
+
+
+class MassBalanceError(ConflictError):
+    """A material lot would give more than it still holds."""
+
+    code = "mass_balance_exceeded"
+
+    def __init__(self, *, lot_id: str, lot_number: str, requested: str, remaining: str, unit: str):
+        super().__init__(
+            f"lot {lot_number} ({lot_id}) holds {remaining} {unit}, {requested} {unit} requested",
+            details={
+                "lot": lot_id,
+                "lot_number": lot_number,
+                "requested": requested,
+                "remaining": remaining,
+                "unit": unit,
+            },
+        )
+
+
+class StepOrderError(ConflictError):
+    """A production step breaks the order rules (e.g. shipping before a passing inspection)."""
+
+    code = "step_order"
+
+    def __init__(self, message: str, *, product: str, kind: str) -> None:
+        super().__init__(message, details={"product": product, "kind": kind})
+
+
+class PreviousStepMismatchError(ConflictError):
+    """The client's `previous_step_hash` is not the product's current last step."""
+
+    code = "previous_step_mismatch"
+
+    def __init__(self, *, product: str, expected: str | None, given: str) -> None:
+        super().__init__(
+            f"previous_step_hash {given} is not the last step of product {product} "
+            f"(that is {expected or 'none: the product has no step yet'})",
+            details={"product": product, "expected": expected, "given": given},
+        )
+
+
+class FileCorruptError(HallmarkError):
+    """A stored file does not authenticate: it was altered, or the key is not the one used."""
+
+    code = "file_corrupt"
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(
+            f"stored file {sha256} failed authentication (tampered, or encrypted with another key)",
+            details={"sha256": sha256},
         )

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -206,3 +209,140 @@ class AnchorBatch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     mined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# --- records domain: material lots, products, production steps, attachments ----------------------
+#
+# These tables are projections of the records (the canonical documents stay the truth): they make
+# lookups, visibility checks, mass balance and the step hash chain cheap. Quantities are exact
+# decimals; at most 15 significant digits so SQLite's REAL storage round-trips them exactly.
+
+QUANTITY = Numeric(24, 6)
+
+
+class MaterialLot(Base):
+    """A supplier's lot of material; `allocated` = consumed + process loss + child lots."""
+
+    __tablename__ = "material_lots"
+    __table_args__ = (UniqueConstraint("owner_id", "lot_number"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # its first record's id
+    owner_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    custodian_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    lot_number: Mapped[str] = mapped_column(String(64))
+    material: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    allocated: Mapped[Decimal] = mapped_column(QUANTITY)
+    carbon_kg: Mapped[Decimal | None] = mapped_column(QUANTITY, nullable=True)
+    recycled: Mapped[bool] = mapped_column(Boolean)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("material_lots.id"), nullable=True, index=True
+    )
+    #: The record holding the current view (the creation record or its latest correction).
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    #: Owner-only fields; the records hold only their salted SHA-256 commitment.
+    private: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    private_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LotEvent(Base):
+    """What happened to a lot, in order: created, corrected, transferred, split (a record each)."""
+
+    __tablename__ = "lot_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(ForeignKey("material_lots.id"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # create | correct | transfer | split
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    from_organisation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    to_organisation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Product(Base):
+    """A piece of jewellery, by serial; made by its assigned factory, for its brand (if any)."""
+
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("edition_owner_id", "edition_series", "edition_number"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # its first record's id
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    brand_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True, index=True
+    )
+    factory_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    #: The brand (or, without one, the factory) whose series numbers editions.
+    edition_owner_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    edition_series: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    edition_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    #: Set by the certificates feature; only repair steps are accepted while set.
+    certified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Head of the per-product step hash chain.
+    last_step_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    step_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Result of the latest qc_inspection since the last repair: pass | fail | None.
+    qc_state: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LotDraw(Base):
+    """Material drawn from a lot: consumed by a product (with process loss) or split off."""
+
+    __tablename__ = "lot_draws"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(ForeignKey("material_lots.id"), index=True)
+    product_id: Mapped[str | None] = mapped_column(
+        ForeignKey("products.id"), nullable=True, index=True
+    )
+    child_lot_id: Mapped[str | None] = mapped_column(ForeignKey("material_lots.id"), nullable=True)
+    quantity: Mapped[Decimal] = mapped_column(QUANTITY)
+    process_loss: Mapped[Decimal] = mapped_column(QUANTITY)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProductionStep(Base):
+    """One link of a product's step hash chain (an original step or a correction of one)."""
+
+    __tablename__ = "production_steps"
+    __table_args__ = (UniqueConstraint("product_id", "sequence"),)
+
+    id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    #: The original step this row is (itself) or corrects.
+    root_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    result: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    record_hash: Mapped[str] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Attachment(Base):
+    """A file in the encrypted store (addressed by the SHA-256 of its plaintext), per uploader."""
+
+    __tablename__ = "attachments"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AttachmentLink(Base):
+    """A record that names an attachment: whoever may see the product or lot may download it."""
+
+    __tablename__ = "attachment_links"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
+    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), nullable=True)
+    lot_id: Mapped[str | None] = mapped_column(ForeignKey("material_lots.id"), nullable=True)

@@ -201,11 +201,232 @@ def upgrade() -> None:
             batch_op.f("ix_api_keys_principal_id"), ["principal_id"], unique=False
         )
 
+    # --- records domain: lots, products, steps, attachments ---
+    op.create_table(
+        "attachments",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("organisation_id", sa.String(length=36), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("media_type", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            ["organisations.id"],
+            name=op.f("fk_attachments_organisation_id_organisations"),
+        ),
+        sa.PrimaryKeyConstraint("sha256", "organisation_id", name=op.f("pk_attachments")),
+    )
+    op.create_table(
+        "material_lots",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("owner_id", sa.String(length=36), nullable=False),
+        sa.Column("custodian_id", sa.String(length=36), nullable=False),
+        sa.Column("lot_number", sa.String(length=64), nullable=False),
+        sa.Column("material", sa.String(length=32), nullable=False),
+        sa.Column("unit", sa.String(length=8), nullable=False),
+        sa.Column("quantity", sa.Numeric(precision=24, scale=6), nullable=False),
+        sa.Column("allocated", sa.Numeric(precision=24, scale=6), nullable=False),
+        sa.Column("carbon_kg", sa.Numeric(precision=24, scale=6), nullable=True),
+        sa.Column("recycled", sa.Boolean(), nullable=False),
+        sa.Column("parent_id", sa.String(length=36), nullable=True),
+        sa.Column("record_id", sa.String(length=36), nullable=False),
+        sa.Column("private", sa.JSON(), nullable=True),
+        sa.Column("private_salt", sa.String(length=64), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["custodian_id"],
+            ["organisations.id"],
+            name=op.f("fk_material_lots_custodian_id_organisations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["organisations.id"], name=op.f("fk_material_lots_owner_id_organisations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"],
+            ["material_lots.id"],
+            name=op.f("fk_material_lots_parent_id_material_lots"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["records.id"], name=op.f("fk_material_lots_record_id_records")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_material_lots")),
+        sa.UniqueConstraint("owner_id", "lot_number", name=op.f("uq_material_lots_owner_id")),
+    )
+    with op.batch_alter_table("material_lots", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_material_lots_custodian_id"), ["custodian_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_material_lots_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_material_lots_parent_id"), ["parent_id"], unique=False)
+
+    op.create_table(
+        "products",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("serial", sa.String(length=64), nullable=False),
+        sa.Column("brand_id", sa.String(length=36), nullable=True),
+        sa.Column("factory_id", sa.String(length=36), nullable=False),
+        sa.Column("category", sa.String(length=16), nullable=False),
+        sa.Column("edition_owner_id", sa.String(length=36), nullable=True),
+        sa.Column("edition_series", sa.String(length=100), nullable=True),
+        sa.Column("edition_number", sa.Integer(), nullable=True),
+        sa.Column("record_id", sa.String(length=36), nullable=False),
+        sa.Column("certified_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_step_hash", sa.String(length=66), nullable=True),
+        sa.Column("step_count", sa.Integer(), nullable=False),
+        sa.Column("qc_state", sa.String(length=8), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["brand_id"], ["organisations.id"], name=op.f("fk_products_brand_id_organisations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["factory_id"], ["organisations.id"], name=op.f("fk_products_factory_id_organisations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["records.id"], name=op.f("fk_products_record_id_records")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
+        sa.UniqueConstraint(
+            "edition_owner_id",
+            "edition_series",
+            "edition_number",
+            name=op.f("uq_products_edition_owner_id"),
+        ),
+        sa.UniqueConstraint("serial", name=op.f("uq_products_serial")),
+    )
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_products_brand_id"), ["brand_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_products_factory_id"), ["factory_id"], unique=False)
+
+    op.create_table(
+        "attachment_links",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("record_id", sa.String(length=36), nullable=False),
+        sa.Column("product_id", sa.String(length=36), nullable=True),
+        sa.Column("lot_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["lot_id"], ["material_lots.id"], name=op.f("fk_attachment_links_lot_id_material_lots")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_attachment_links_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["records.id"], name=op.f("fk_attachment_links_record_id_records")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_attachment_links")),
+    )
+    with op.batch_alter_table("attachment_links", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_attachment_links_sha256"), ["sha256"], unique=False)
+
+    op.create_table(
+        "lot_draws",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lot_id", sa.String(length=36), nullable=False),
+        sa.Column("product_id", sa.String(length=36), nullable=True),
+        sa.Column("child_lot_id", sa.String(length=36), nullable=True),
+        sa.Column("quantity", sa.Numeric(precision=24, scale=6), nullable=False),
+        sa.Column("process_loss", sa.Numeric(precision=24, scale=6), nullable=False),
+        sa.Column("record_id", sa.String(length=36), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["child_lot_id"],
+            ["material_lots.id"],
+            name=op.f("fk_lot_draws_child_lot_id_material_lots"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["lot_id"], ["material_lots.id"], name=op.f("fk_lot_draws_lot_id_material_lots")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_lot_draws_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["records.id"], name=op.f("fk_lot_draws_record_id_records")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lot_draws")),
+    )
+    with op.batch_alter_table("lot_draws", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lot_draws_lot_id"), ["lot_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_lot_draws_product_id"), ["product_id"], unique=False)
+
+    op.create_table(
+        "lot_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lot_id", sa.String(length=36), nullable=False),
+        sa.Column("event", sa.String(length=16), nullable=False),
+        sa.Column("record_id", sa.String(length=36), nullable=False),
+        sa.Column("from_organisation_id", sa.String(length=36), nullable=True),
+        sa.Column("to_organisation_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["lot_id"], ["material_lots.id"], name=op.f("fk_lot_events_lot_id_material_lots")
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"], ["records.id"], name=op.f("fk_lot_events_record_id_records")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lot_events")),
+    )
+    with op.batch_alter_table("lot_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lot_events_lot_id"), ["lot_id"], unique=False)
+
+    op.create_table(
+        "production_steps",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("product_id", sa.String(length=36), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("root_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("result", sa.String(length=8), nullable=True),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("record_hash", sa.String(length=66), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["id"], ["records.id"], name=op.f("fk_production_steps_id_records")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_production_steps_product_id_products")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_production_steps")),
+        sa.UniqueConstraint("product_id", "sequence", name=op.f("uq_production_steps_product_id")),
+    )
+    with op.batch_alter_table("production_steps", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_production_steps_root_id"), ["root_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    # --- records domain: lots, products, steps, attachments ---
+    with op.batch_alter_table("production_steps", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_production_steps_root_id"))
+
+    op.drop_table("production_steps")
+    with op.batch_alter_table("lot_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lot_events_lot_id"))
+
+    op.drop_table("lot_events")
+    with op.batch_alter_table("lot_draws", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lot_draws_product_id"))
+        batch_op.drop_index(batch_op.f("ix_lot_draws_lot_id"))
+
+    op.drop_table("lot_draws")
+    with op.batch_alter_table("attachment_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_attachment_links_sha256"))
+
+    op.drop_table("attachment_links")
+    with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_products_factory_id"))
+        batch_op.drop_index(batch_op.f("ix_products_brand_id"))
+
+    op.drop_table("products")
+    with op.batch_alter_table("material_lots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_material_lots_parent_id"))
+        batch_op.drop_index(batch_op.f("ix_material_lots_owner_id"))
+        batch_op.drop_index(batch_op.f("ix_material_lots_custodian_id"))
+
+    op.drop_table("material_lots")
+    op.drop_table("attachments")
+
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_principal_id"))
         batch_op.drop_index(batch_op.f("ix_api_keys_organisation_id"))

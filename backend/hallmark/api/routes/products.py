@@ -1,0 +1,184 @@
+"""Products: create, list, read by serial, batch import, materials, steps, provenance, EPCIS."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from hallmark.api.deps import (
+    CurrentActor,
+    FingerprintDep,
+    IdempotencyKey,
+    RuntimeDep,
+    SessionsDep,
+)
+from hallmark.api.writes import (
+    BATCH_RESPONSES,
+    BatchMode,
+    BatchPayload,
+    Limit,
+    Skip,
+    batch_openapi,
+    idempotent,
+)
+from hallmark.schemas import (
+    BatchResult,
+    ChainReport,
+    MaterialsAdd,
+    ProductCreate,
+    ProductPublic,
+    ProductsPublic,
+    Provenance,
+    StepsPublic,
+)
+from hallmark.services import epcis, imports, products, provenance, steps
+
+router = APIRouter(prefix="/api/v1/products", tags=["products"])
+
+Serial = Annotated[str, Path(description="The product's serial")]
+
+CSV_COLUMNS = (
+    "Columns: serial, name, category, gtin, design_reference, edition.series, edition.number, "
+    "edition.size, brand, assigned_factory, and materials as a JSON cell or dotted columns "
+    "materials.0.lot, materials.0.quantity, materials.0.unit, materials.0.process_loss, ... "
+    "See docs/RECORDS.md."
+)
+
+
+@router.post("", status_code=201, response_model=ProductPublic)
+async def create_product(
+    *,
+    product: ProductCreate,
+    actor: CurrentActor,
+    sessions: SessionsDep,
+    fingerprint: FingerprintDep,
+    key: IdempotencyKey = None,
+) -> object:
+    """Create a product (a brand for its assigned factory, or a factory for itself)."""
+    return await idempotent(
+        sessions=sessions,
+        actor=actor,
+        key=key,
+        fingerprint=fingerprint,
+        status=201,
+        write=lambda session: products.create_product(
+            session=session, actor=actor, product=product
+        ),
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=201,
+    response_model=BatchResult,
+    responses=BATCH_RESPONSES,
+    openapi_extra=batch_openapi("ProductCreate", CSV_COLUMNS),
+)
+async def create_products_batch(
+    *,
+    payload: BatchPayload,
+    actor: CurrentActor,
+    sessions: SessionsDep,
+    runtime: RuntimeDep,
+    fingerprint: FingerprintDep,
+    mode: BatchMode = "all_or_nothing",
+    key: IdempotencyKey = None,
+) -> object:
+    """Create up to 10,000 products from a JSON array or a CSV table."""
+    return await idempotent(
+        sessions=sessions,
+        actor=actor,
+        key=key,
+        fingerprint=fingerprint,
+        status=201 if mode == "all_or_nothing" else 200,
+        write=lambda session: imports.ingest(
+            session=session,
+            actor=actor,
+            kind="products",
+            body=payload.data,
+            content_type=payload.media_type,
+            mode=mode,
+            max_rows=runtime.settings.batch_max_rows,
+        ),
+    )
+
+
+@router.get("")
+def list_products(
+    *, actor: CurrentActor, sessions: SessionsDep, skip: Skip = 0, limit: Limit = 100
+) -> ProductsPublic:
+    """List the products of the caller's organisation (as brand or assigned factory)."""
+    with sessions() as session:
+        return products.list_products(session=session, actor=actor, skip=skip, limit=limit)
+
+
+@router.get("/{serial}")
+def get_product(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> ProductPublic:
+    """Read a product with its materials, recycled share and carbon total."""
+    with sessions() as session:
+        return products.get_product(session=session, actor=actor, serial=serial)
+
+
+@router.post("/{serial}/materials", status_code=201, response_model=ProductPublic)
+async def add_materials(
+    *,
+    serial: Serial,
+    materials: MaterialsAdd,
+    actor: CurrentActor,
+    sessions: SessionsDep,
+    fingerprint: FingerprintDep,
+    key: IdempotencyKey = None,
+) -> object:
+    """Record material lots consumed by a product (its assigned factory only)."""
+    return await idempotent(
+        sessions=sessions,
+        actor=actor,
+        key=key,
+        fingerprint=fingerprint,
+        status=201,
+        write=lambda session: products.add_materials(
+            session=session, actor=actor, serial=serial, materials=materials
+        ),
+    )
+
+
+@router.get("/{serial}/steps")
+def list_steps(
+    *,
+    serial: Serial,
+    actor: CurrentActor,
+    sessions: SessionsDep,
+    skip: Skip = 0,
+    limit: Limit = 1000,
+) -> StepsPublic:
+    """List a product's production steps in chain order."""
+    with sessions() as session:
+        return steps.list_steps(session=session, actor=actor, serial=serial, skip=skip, limit=limit)
+
+
+@router.get("/{serial}/chain")
+def verify_chain(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> ChainReport:
+    """Verify a product's step hash chain from the stored documents."""
+    with sessions() as session:
+        return steps.check_chain(session=session, actor=actor, serial=serial)
+
+
+@router.get("/{serial}/provenance")
+def get_provenance(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> Provenance:
+    """Show a product's materials tree, steps timeline, record hashes and anchoring."""
+    with sessions() as session:
+        return provenance.product_provenance(session=session, actor=actor, serial=serial)
+
+
+@router.get(
+    "/{serial}/epcis",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/ld+json": {}}}},
+)
+def get_epcis(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> JSONResponse:
+    """Export a product's history as an EPCIS 2.0 JSON-LD document."""
+    with sessions() as session:
+        document: dict[str, Any] = epcis.product_epcis(session=session, actor=actor, serial=serial)
+    return JSONResponse(document, media_type="application/ld+json")

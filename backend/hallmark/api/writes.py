@@ -1,0 +1,170 @@
+"""What the record routes share: bounded request bodies, batch payloads, idempotent answers.
+
+A bounded body is read from the stream up to a limit (413 beyond it, before anything else reads
+the body), then kept where Starlette keeps a request's body, so the Idempotency-Key fingerprint
+and the form parser read it from memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import UploadFile
+
+from hallmark.api.deps import RuntimeDep
+from hallmark.core.errors import PayloadTooLargeError
+from hallmark.services import idempotency
+from hallmark.services.auth import Actor
+from hallmark.services.batches import invalid
+from hallmark.store.files import EncryptedFileStore
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """A request body and its media type (from the header, or the uploaded part)."""
+
+    data: bytes
+    media_type: str
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes (413) without reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"request body of {declared} bytes; at most {limit}",
+            details={"size": int(declared), "max_bytes": limit},
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(
+                f"request body over {limit} bytes", details={"max_bytes": limit}
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    # Starlette keeps a read body in `_body`; later readers (fingerprint, form) reuse it.
+    request._body = body
+    return body
+
+
+async def _payload(request: Request, limit: int) -> Payload:
+    body = await read_bounded(request, limit)
+    media_type = request.headers.get("content-type", "application/octet-stream")
+    if media_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
+        return Payload(body, media_type)
+    form = await request.form(max_files=1, max_fields=10, max_part_size=limit)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise invalid("file", "a multipart upload needs its file in the part named 'file'")
+    data = await upload.read()
+    part_type = upload.content_type or "application/octet-stream"
+    if (upload.filename or "").lower().endswith(".csv") and part_type in (
+        "application/octet-stream",
+        "text/plain",
+    ):
+        part_type = "text/csv"
+    return Payload(data, part_type)
+
+
+async def batch_payload(request: Request, runtime: RuntimeDep) -> Payload:
+    """A batch body: a JSON array, CSV (text/csv), or either uploaded as multipart 'file'."""
+    return await _payload(request, runtime.settings.batch_max_bytes)
+
+
+async def attachment_payload(request: Request, runtime: RuntimeDep) -> Payload:
+    """An attachment: the raw body (its Content-Type), or a multipart 'file'."""
+    return await _payload(request, runtime.settings.attachment_max_bytes)
+
+
+BatchPayload = Annotated[Payload, Depends(batch_payload)]
+AttachmentPayload = Annotated[Payload, Depends(attachment_payload)]
+
+BatchMode = Annotated[
+    Literal["all_or_nothing", "per_row"],
+    Query(
+        description="all_or_nothing (default): any bad row rejects the batch (422), nothing "
+        "stored; per_row: good rows stored, bad rows reported"
+    ),
+]
+Skip = Annotated[int, Query(ge=0, description="Items to skip")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at most 1,000)")]
+
+
+def file_store(runtime: RuntimeDep) -> EncryptedFileStore:
+    settings = runtime.settings
+    return EncryptedFileStore(settings.effective_files_dir, settings.file_key_bytes)
+
+
+FileStoreDep = Annotated[EncryptedFileStore, Depends(file_store)]
+
+
+async def idempotent(
+    *,
+    sessions: sessionmaker[Session],
+    actor: Actor,
+    key: str | None,
+    fingerprint: str,
+    status: int | Callable[[Any], int],
+    write: Callable[[Session], BaseModel],
+) -> JSONResponse:
+    """Run a write once per Idempotency-Key and answer with its (first) status and body."""
+
+    def run(session: Session) -> tuple[int, Any]:
+        model = write(session)
+        code = status(model) if callable(status) else status
+        return code, model.model_dump(mode="json")
+
+    code, body, replayed = await run_in_threadpool(
+        lambda: idempotency.run(
+            sessions=sessions,
+            principal_id=actor.principal_id,
+            key=key,
+            fingerprint=fingerprint,
+            write=run,
+        )
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "per_row mode: every row's result (created or rejected with errors)"},
+    413: {"description": "Body over the size limit, or more rows than allowed"},
+    422: {"description": "all_or_nothing mode: the failing rows' errors; nothing stored"},
+}
+
+
+def batch_openapi(item_schema: str, csv_doc: str) -> dict[str, Any]:
+    """OpenAPI request body of a batch endpoint: JSON array, CSV, or a multipart upload."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "maxItems": 10000,
+                        "items": {"$ref": f"#/components/schemas/{item_schema}"},
+                    }
+                },
+                "text/csv": {"schema": {"type": "string", "description": csv_doc}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+            },
+        }
+    }

@@ -1,0 +1,613 @@
+"""Schemas of the records domain: what the API accepts (`*Create`) and answers (`*Public`).
+
+The fields a client sends are the fields stored in the record document (`data`), under the same
+names; Hallmark adds its own link fields in camelCase (`schema`, `previousStep`, `sequence`,
+`privateCommitment`, ...). Quantities, masses and coordinates are exact decimals, written as
+decimal strings in documents and answers so hashes never depend on float formatting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from stdnum import ean
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
+from hallmark.core.canonical import MAX_SAFE_INTEGER
+
+# --- vocabularies ------------------------------------------------------------------------------
+
+Material = Literal[
+    "diamond",
+    "lab_grown_diamond",
+    "gold",
+    "platinum",
+    "silver",
+    "gemstone",
+    "pearl",
+    "enamel",
+    "leather",
+    "wood",
+    "paper",
+    "other",
+]
+Unit = Literal["g", "ct", "pieces"]
+CertificateKind = Literal[
+    "gia_report", "sge_bar_serial", "kimberley_process", "fsc", "sgs", "assay_report", "other"
+]
+Category = Literal[
+    "ring", "pendant", "necklace", "bracelet", "earrings", "brooch", "medal", "gift_item", "other"
+]
+StepKind = Literal[
+    "wax_3d_print",
+    "casting",
+    "stone_setting",
+    "laser_engraving",
+    "polishing",
+    "plating",
+    "qc_inspection",
+    "packaging",
+    "shipping",
+    "repair",
+    "other",
+]
+StepResult = Literal["pass", "fail"]
+TransportMode = Literal["road", "rail", "sea", "air", "courier", "other"]
+RefiningProcess = Literal["refining", "smelting", "alloying", "assaying", "cutting", "other"]
+AnchoringStatus = Literal["pending", "anchoring", "anchored", "confirmed"]
+
+# --- scalar types ------------------------------------------------------------------------------
+
+
+def _fixed(value: Decimal) -> Decimal:
+    """Plain notation, no negative zero (1E+3 → 1000, -0 → 0)."""
+    return Decimal(0) if value == 0 else Decimal(format(value, "f"))
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain notation, keeping the given precision ("12.500" stays "12.500")."""
+    return format(value, "f")
+
+
+def plain(value: Decimal) -> str:
+    """Plain notation without trailing zeros (database values carry 6 decimals)."""
+    return format(Decimal(value).normalize(), "f") if value != 0 else "0"
+
+
+_DecimalOut = PlainSerializer(decimal_text, return_type=str, when_used="always")
+
+#: A positive exact quantity (at most 15 significant digits, 6 decimals).
+Quantity = Annotated[
+    Decimal,
+    Field(gt=0, max_digits=15, decimal_places=6, examples=["12.500"]),
+    AfterValidator(_fixed),
+    _DecimalOut,
+]
+#: A non-negative exact quantity.
+NonNegativeQuantity = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=15, decimal_places=6, examples=["0.150"]),
+    AfterValidator(_fixed),
+    _DecimalOut,
+]
+Latitude = Annotated[
+    Decimal,
+    Field(ge=-90, le=90, max_digits=10, decimal_places=7),
+    AfterValidator(_fixed),
+    _DecimalOut,
+]
+Longitude = Annotated[
+    Decimal,
+    Field(ge=-180, le=180, max_digits=10, decimal_places=7),
+    AfterValidator(_fixed),
+    _DecimalOut,
+]
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+CountryCode = Annotated[str, AfterValidator(_country), Field(examples=["ZA"])]
+
+
+def _gtin(value: str) -> str:
+    try:
+        digits = ean.validate(value)  # python-stdnum: GTIN-8/12/13/14 with its check digit
+    except StdnumValidationError as exc:
+        raise ValueError(f"{value!r} is not a valid GTIN ({exc})") from None
+    return digits.zfill(14)
+
+
+Gtin = Annotated[str, AfterValidator(_gtin), Field(examples=["04006381333931"])]
+Sha256 = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True), Field(examples=["ab" * 32])
+]
+RecordHash = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+#: A lot number: letters, digits and . _ / : # - (at most 64).
+LotNumber = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:#-]{0,63}$"),
+]
+#: A product serial (it appears in URLs): letters, digits and . _ : - (at most 64).
+Serial = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
+]
+ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+#: A person by reference only: an opaque id from the factory's own HR system, never a name.
+OpaqueRef = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
+    Field(examples=["emp-00417"]),
+]
+
+MAX_JSON_DEPTH = 16
+
+
+def _json_safe(value: Any, depth: int = 0) -> None:
+    # Hand-written: cheaper than a full canonicalisation per object, and JsonValue alone
+    # accepts integers beyond the range canonical JSON allows.
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is beyond ±(2**53 - 1); send it as a string")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _json_safe(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _json_safe(item, depth + 1)
+
+
+def _check_object(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    _json_safe(value)
+    return value
+
+
+#: A free-form JSON object (finite numbers, integers within ±2**53-1).
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_check_object)]
+
+
+class Input(BaseModel):
+    """Strict about unknown fields (a typo is a field-level error, not silently dropped)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# --- material lots -----------------------------------------------------------------------------
+
+
+class Origin(Input):
+    name: ShortText | None = Field(None, description="Mine or region")
+    country: CountryCode
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Origin:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
+class ExternalCertificate(Input):
+    kind: CertificateKind
+    number: ShortText
+    document: Sha256 | None = Field(None, description="SHA-256 of an uploaded attachment")
+
+
+class SourceRef(Input):
+    """Where recycled material came from: one of our lots, or a product by serial."""
+
+    lot: ObjectId | None = None
+    product: Serial | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SourceRef:
+        if (self.lot is None) == (self.product is None):
+            raise ValueError("name exactly one of lot or product")
+        return self
+
+
+class RefiningPass(Input):
+    process: RefiningProcess
+    facility: ShortText | None = None
+    country: CountryCode | None = None
+    date: dt.date | None = None
+    purity: Annotated[str, StringConstraints(max_length=32)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class TransportLeg(Input):
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    from_: ShortText = Field(alias="from")
+    to: ShortText
+    mode: TransportMode
+    date: dt.date
+
+
+def _attestation(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        return {"attested": value}
+    return value
+
+
+class Attestation(Input):
+    attested: bool
+    evidence: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        None, description="A reference or the SHA-256 of an uploaded document"
+    )
+
+
+AttestationIn = Annotated[Attestation, BeforeValidator(_attestation)]
+
+
+class Ethics(Input):
+    conflict_free: AttestationIn | None = None
+    fair_trade: AttestationIn | None = None
+    wage_disclosure: AttestationIn | None = None
+
+
+class LotFields(Input):
+    lot_number: LotNumber = Field(description="Unique per supplier")
+    material: Material
+    grade: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
+        None, description="Grade or purity: Au999.9, 18K, Pt950, 925, 1.02 ct F VS1"
+    )
+    quantity: Quantity
+    unit: Unit
+    origin: Origin
+    certificates: list[ExternalCertificate] = Field(default_factory=list, max_length=100)
+    recycled: bool = False
+    recycled_from: list[SourceRef] = Field(default_factory=list, max_length=100)
+    refining: list[RefiningPass] = Field(default_factory=list, max_length=100)
+    transport: list[TransportLeg] = Field(default_factory=list, max_length=100)
+    carbon_kg_co2e: NonNegativeQuantity | None = Field(
+        None, description="Carbon footprint of the whole lot, kg CO2e"
+    )
+    ethics: Ethics = Field(default_factory=Ethics)
+    extra: JsonObject = Field(default_factory=dict)
+    private: JsonObject | None = Field(
+        None,
+        description="Visible only to the owner; the record holds only a salted commitment",
+    )
+
+    @model_validator(mode="after")
+    def _recycled_sources(self) -> LotFields:
+        if self.recycled_from and not self.recycled:
+            raise ValueError("recycled_from needs recycled = true")
+        return self
+
+
+class LotCreate(LotFields):
+    """A new material lot of the caller's (supplier) organisation."""
+
+
+class LotCorrection(LotFields):
+    """A correction: the complete new view of the lot (the unit cannot change)."""
+
+
+class LotChild(Input):
+    quantity: Quantity
+    lot_number: LotNumber | None = Field(None, description="Default: <parent>-<n>")
+    extra: JsonObject = Field(default_factory=dict)
+
+
+class LotSplit(Input):
+    children: list[LotChild] = Field(min_length=1, max_length=1000)
+
+
+class LotTransfer(Input):
+    to_organisation: ObjectId = Field(description="Id of the organisation taking custody")
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+# --- products ----------------------------------------------------------------------------------
+
+
+class Edition(Input):
+    series: ShortText
+    number: int = Field(ge=1, description="n of N")
+    size: int = Field(ge=1, description="N")
+
+    @model_validator(mode="after")
+    def _n_of_n(self) -> Edition:
+        if self.number > self.size:
+            raise ValueError(f"edition number {self.number} is above the edition size {self.size}")
+        return self
+
+
+class MaterialUse(Input):
+    lot: ObjectId
+    quantity: Quantity
+    unit: Unit
+    process_loss: NonNegativeQuantity = Field(
+        default=Decimal(0), description="Lost in processing; counts against the lot too"
+    )
+
+
+class ProductCreate(Input):
+    serial: Serial = Field(description="Globally unique")
+    name: ShortText
+    category: Category
+    gtin: Gtin | None = None
+    design_reference: ShortText | None = None
+    edition: Edition | None = None
+    brand: ObjectId | None = Field(None, description="Brand organisation id (factory callers)")
+    assigned_factory: ObjectId | None = Field(
+        None, description="Factory organisation id (required for brand callers)"
+    )
+    materials: list[MaterialUse] = Field(default_factory=list, max_length=1000)
+
+
+class MaterialsAdd(Input):
+    materials: list[MaterialUse] = Field(min_length=1, max_length=1000)
+
+
+# --- production steps --------------------------------------------------------------------------
+
+
+class StepFields(Input):
+    kind: StepKind
+    occurred_at: AwareDatetime
+    parameters: JsonObject = Field(default_factory=dict)
+    measurements: JsonObject = Field(default_factory=dict)
+    result: StepResult | None = Field(
+        None, description="Required for qc_inspection", validate_default=True
+    )
+    responsible: OpaqueRef | None = None
+    attachments: list[Sha256] = Field(default_factory=list, max_length=100)
+    previous_step_hash: RecordHash | None = Field(
+        None, description="Optional: refused with 409 unless it is the current last step"
+    )
+
+    @field_validator("result")
+    @classmethod
+    def _qc_result(cls, value: StepResult | None, info: ValidationInfo) -> StepResult | None:
+        if value is None and info.data.get("kind") == "qc_inspection":
+            raise ValueError("a qc_inspection needs a result (pass or fail)")
+        return value
+
+
+class StepCreate(StepFields):
+    product_serial: Serial
+
+
+class StepCorrection(StepFields):
+    """A correction: the complete new view of the step (the kind cannot change)."""
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+class RecordRef(BaseModel):
+    id: str
+    record_hash: str
+    recorded_at: datetime
+    corrects: str | None = None
+
+
+class LotPublic(BaseModel):
+    id: str
+    owner: str
+    custodian: str
+    lot_number: str
+    material: Material
+    grade: str | None
+    quantity: Annotated[Decimal, _DecimalOut]
+    unit: Unit
+    remaining: Annotated[Decimal, _DecimalOut]
+    origin: Origin
+    certificates: list[ExternalCertificate]
+    recycled: bool
+    recycled_from: list[SourceRef]
+    refining: list[RefiningPass]
+    transport: list[TransportLeg]
+    carbon_kg_co2e: Annotated[Decimal, _DecimalOut] | None
+    ethics: Ethics
+    extra: dict[str, Any]
+    parent_lot: str | None
+    private_commitment: str | None
+    private: dict[str, Any] | None = Field(None, description="Only for the owner")
+    private_salt: str | None = Field(None, description="Only for the owner")
+    record: RecordRef
+    history: list[RecordRef] | None = None
+
+
+class LotsPublic(BaseModel):
+    data: list[LotPublic]
+    count: int
+
+
+class MaterialUsePublic(BaseModel):
+    lot: str
+    lot_number: str | None
+    quantity: Annotated[Decimal, _DecimalOut]
+    unit: Unit
+    process_loss: Annotated[Decimal, _DecimalOut]
+    record_id: str
+
+
+class ProductPublic(BaseModel):
+    id: str
+    serial: str
+    name: str
+    category: Category
+    gtin: str | None
+    design_reference: str | None
+    edition: Edition | None
+    brand: str | None
+    assigned_factory: str
+    materials: list[MaterialUsePublic]
+    recycled_share: str | None = Field(
+        description="Share of recycled material by mass (over draws in g), 0 to 1"
+    )
+    carbon_kg_co2e: str | None = Field(description="Sum of lot carbon * drawn / lot quantity")
+    certified_at: datetime | None
+    step_count: int
+    last_step_hash: str | None
+    record: RecordRef
+
+
+class ProductsPublic(BaseModel):
+    data: list[ProductPublic]
+    count: int
+
+
+class StepPublic(BaseModel):
+    id: str = Field(description="The original step's record id")
+    product_serial: str
+    sequence: int = Field(description="Position of the current version in the hash chain")
+    kind: StepKind
+    occurred_at: datetime
+    parameters: dict[str, Any]
+    measurements: dict[str, Any]
+    result: StepResult | None
+    responsible: str | None
+    attachments: list[str]
+    previous_step: str | None
+    record: RecordRef
+    history: list[RecordRef]
+
+
+class StepsPublic(BaseModel):
+    data: list[StepPublic]
+    count: int
+
+
+class BrokenLink(BaseModel):
+    step_id: str | None
+    sequence: int
+    reason: str
+
+
+class ChainReport(BaseModel):
+    intact: bool
+    steps_checked: int
+    first_broken: BrokenLink | None
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class BatchRowResult(BaseModel):
+    row: int = Field(description="1-based: array index + 1, or CSV data line (header excluded)")
+    status: Literal["created", "rejected"]
+    id: str | None = None
+    record_hash: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    mode: Literal["all_or_nothing", "per_row"]
+    created: int
+    rejected: int
+    results: list[BatchRowResult]
+
+
+class AttachmentPublic(BaseModel):
+    sha256: str
+    size: int
+    media_type: str
+
+
+class Anchoring(BaseModel):
+    status: AnchoringStatus
+    batch_id: int | None = None
+    root: str | None = None
+    transaction: str | None = None
+    block: int | None = None
+    leaf_index: int | None = None
+    proof: list[str] | None = None
+
+
+class ProvenanceRecord(BaseModel):
+    id: str
+    kind: str
+    record_hash: str
+    recorded_at: datetime
+    corrects: str | None
+    anchoring: Anchoring
+
+
+class LotView(BaseModel):
+    """A lot as seen in someone's provenance: public fields; private ones only for the owner."""
+
+    id: str
+    owner: str
+    lot_number: str
+    material: str
+    grade: str | None
+    quantity: str
+    unit: str
+    origin: dict[str, Any]
+    certificates: list[dict[str, Any]]
+    recycled: bool
+    ethics: dict[str, Any]
+    carbon_kg_co2e: str | None
+    private_commitment: str | None
+    private: dict[str, Any] | None = None
+    record: ProvenanceRecord
+
+
+class MaterialNode(BaseModel):
+    lot: LotView | None = Field(description="None when the lot is no longer known")
+    lot_id: str
+    quantity: str | None = Field(None, description="Drawn from this lot (None for sources)")
+    process_loss: str | None = None
+    unit: str | None = None
+    parent: MaterialNode | None = Field(None, description="The lot this one was split from")
+    recycled_from: list[MaterialNode] = Field(default_factory=list)
+    recycled_products: list[str] = Field(default_factory=list, description="Serials")
+
+
+class TimelineStep(BaseModel):
+    step: StepPublic
+    records: list[ProvenanceRecord]
+
+
+class Provenance(BaseModel):
+    product: ProductPublic
+    record: ProvenanceRecord
+    material_records: list[ProvenanceRecord]
+    materials: list[MaterialNode]
+    steps: list[TimelineStep]
+    chain_intact: bool
+    chain: ChainReport
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,198 @@
+"""Batch imports: a JSON array or a CSV table of lots, products or steps, into the kind's batch.
+
+Flow: decode the body (JSON array of objects, or CSV with a header line), turn each CSV line into
+the same object a JSON client would send, refuse more rows than allowed (413), then hand the
+rows to the kind's batch writer (services.lots / products / steps), which validates, plans and
+stores them (all-or-nothing or per row).
+
+CSV rules (docs/RECORDS.md lists the columns of each kind):
+- one column per field, named as in the JSON API; an empty cell means "not given";
+- nested fields by dotted column names: `origin.country`, `edition.series`,
+  `materials.0.lot` (a number is a list position), `parameters.layer_height_mm`;
+- or a whole list/object as JSON in one cell: `certificates`, `materials`, `parameters`, ...;
+- cells inside free-form objects (`extra`, `private`, `parameters`, `measurements`) are JSON
+  values when they parse as JSON (`12`, `true`, `{"a": 1}`), text otherwise;
+- `attachments` (steps) may also be SHA-256 values separated by `;`.
+
+Raises:
+    ValidationError: a body that is neither a JSON array nor CSV with a header.
+    PayloadTooLargeError: more rows than allowed.
+    BatchRejectedError: an all-or-nothing batch with bad rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from hallmark.core.errors import ValidationError
+from hallmark.schemas import BatchResult, FieldError
+from hallmark.services import access, batches, lots, products, steps
+from hallmark.services.auth import Actor
+
+Kind = Literal["lots", "products", "steps"]
+
+#: Columns holding a list or an object: a JSON cell when the column is not dotted.
+STRUCTURED: dict[str, frozenset[str]] = {
+    "lots": frozenset(
+        {
+            "origin",
+            "certificates",
+            "recycled_from",
+            "refining",
+            "transport",
+            "ethics",
+            "extra",
+            "private",
+        }
+    ),
+    "products": frozenset({"edition", "materials"}),
+    "steps": frozenset({"parameters", "measurements", "attachments"}),
+}
+#: Free-form objects: their cells are JSON values when they parse as JSON.
+FREE_FORM = frozenset({"extra", "private", "parameters", "measurements"})
+
+_ACTIONS = {"lots": "lot.create", "products": "product.create", "steps": "step.create"}
+_WRITERS: dict[str, Callable[..., BatchResult]] = {
+    "lots": lots.create_lots_batch,
+    "products": products.create_products_batch,
+    "steps": steps.create_steps_batch,
+}
+
+
+def parse_rows(
+    kind: Kind, body: bytes, content_type: str, max_rows: int
+) -> tuple[list[Any], dict[int, list[FieldError]]]:
+    """The rows of a JSON or CSV body, and the CSV cells that could not be read, by row."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("text/csv", "application/csv"):
+        return _csv_rows(kind, body, max_rows)
+    try:
+        rows = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise batches.invalid("body", f"the body is not JSON: {exc}") from None
+    if not isinstance(rows, list):
+        raise batches.invalid("body", "a batch is a JSON array of objects (or text/csv)")
+    batches.check_size(len(rows), max_rows)
+    return rows, {}
+
+
+def _csv_rows(
+    kind: Kind, body: bytes, max_rows: int
+) -> tuple[list[Any], dict[int, list[FieldError]]]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise batches.invalid("body", f"CSV must be UTF-8: {exc}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise batches.invalid("body", "the CSV has no header line") from None
+    except csv.Error as exc:
+        raise batches.invalid("body", f"unreadable CSV: {exc}") from None
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise batches.invalid("body", "the CSV header is empty")
+    try:
+        lines = [line for line in reader if any(cell.strip() for cell in line)]
+    except csv.Error as exc:
+        raise batches.invalid("body", f"unreadable CSV: {exc}") from None
+    batches.check_size(len(lines), max_rows)
+    rows: list[Any] = []
+    errors: dict[int, list[FieldError]] = {}
+    for index, line in enumerate(lines):
+        row, problems = csv_row(kind, header, line)
+        rows.append(row)
+        if problems:
+            errors[index] = problems
+    return rows, errors
+
+
+def _cell_value(kind: Kind, path: list[str], cell: str) -> Any:
+    top = path[0]
+    if len(path) == 1 and top in STRUCTURED[kind]:
+        if top == "attachments" and not cell.lstrip().startswith("["):
+            return [part.strip() for part in cell.split(";") if part.strip()]
+        return json.loads(cell)
+    if top in FREE_FORM and len(path) > 1:
+        try:
+            return json.loads(cell)
+        except ValueError:
+            return cell
+    return cell
+
+
+def csv_row(kind: Kind, header: list[str], line: list[str]) -> tuple[Any, list[FieldError]]:
+    """One CSV line as the object a JSON client would send, and the cells that failed."""
+    row: dict[str, Any] = {}
+    problems: list[FieldError] = []
+    if len(line) > len(header):
+        problems.append(
+            FieldError(
+                field="",
+                message=f"{len(line)} cells for {len(header)} columns",
+                type="csv_error",
+            )
+        )
+    for name, cell in zip(header, line, strict=False):
+        if not name or not cell.strip():
+            continue
+        path = name.split(".")
+        try:
+            value = _cell_value(kind, path, cell.strip())
+        except ValueError as exc:
+            problems.append(
+                FieldError(field=name, message=f"not valid JSON: {exc}", type="json_invalid")
+            )
+            continue
+        target: dict[str, Any] = row
+        for part in path[:-1]:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                problems.append(
+                    FieldError(
+                        field=name, message="column conflicts with another", type="csv_error"
+                    )
+                )
+                break
+            target = child
+        else:
+            target[path[-1]] = value
+    return _lists(row), problems
+
+
+def _lists(value: Any) -> Any:
+    """Objects whose keys are all list positions become lists (`materials.0.lot`)."""
+    if not isinstance(value, dict):
+        return value
+    converted = {k: _lists(v) for k, v in value.items()}
+    if converted and all(k.isdigit() for k in converted):
+        return [converted[k] for k in sorted(converted, key=int)]
+    return converted
+
+
+def ingest(
+    *,
+    session: Session,
+    actor: Actor,
+    kind: Kind,
+    body: bytes,
+    content_type: str,
+    mode: batches.Mode,
+    max_rows: int,
+) -> BatchResult:
+    """Parse a JSON or CSV batch and write it with the kind's batch writer."""
+    if kind not in _WRITERS:
+        raise ValidationError(f"unknown batch kind {kind!r}")
+    access.require_role(actor, _ACTIONS[kind])
+    rows, known = parse_rows(kind, body, content_type, max_rows)
+    writer = _WRITERS[kind]
+    return writer(
+        session=session, actor=actor, rows=rows, mode=mode, max_rows=max_rows, known=known
+    )

@@ -1,0 +1,164 @@
+"""A product's provenance: its materials tree, its steps timeline, and how each record is anchored.
+
+Flow: load the product (visible to its brand and assigned factory), its records (creation, later
+material additions), the lots it drew from and, for each, the lot it was split from and the lots
+it was recycled from (recursively, each lot once), then the step timeline and the chain check.
+Every record comes with its hash and anchoring status (pending | anchoring | anchored |
+confirmed, with root, transaction, block and proof once the anchoring worker filled them in).
+Lots are shown with their public fields; private fields appear only to the lot's owner, never to
+anyone else (the commitment is always there).
+
+Raises:
+    NotFoundError: unknown product, or one the caller may not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hallmark.schemas import (
+    LotView,
+    MaterialNode,
+    Provenance,
+    ProvenanceRecord,
+    TimelineStep,
+    plain,
+)
+from hallmark.services import access, products, steps
+from hallmark.services.auth import Actor
+from hallmark.store.models import LotDraw, MaterialLot, Product, Record
+
+#: How deep parent and recycling links are followed.
+MAX_DEPTH = 32
+
+
+@dataclass
+class _Lots:
+    """Lots and their current records, loaded level by level (one query per level)."""
+
+    session: Session
+    lots: dict[str, MaterialLot] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
+    anchoring: dict[str, ProvenanceRecord] = field(default_factory=dict)
+
+    def load(self, ids: Iterable[str]) -> None:
+        wanted = set(ids) - set(self.lots)
+        depth = 0
+        while wanted and depth < MAX_DEPTH:
+            found = list(
+                self.session.scalars(select(MaterialLot).where(MaterialLot.id.in_(wanted)))
+            )
+            self.lots.update((lot.id, lot) for lot in found)
+            self.records.update(
+                access.records_by_id(self.session, [lot.record_id for lot in found])
+            )
+            following: set[str] = set()
+            for lot in found:
+                if lot.parent_id:
+                    following.add(lot.parent_id)
+                following.update(self.sources(lot.id))
+            wanted = following - set(self.lots)
+            depth += 1
+        records = [self.records[lot.record_id] for lot in self.lots.values()]
+        pending = [r for r in records if r.id not in self.anchoring]
+        self.anchoring.update((r.id, r) for r in access.provenance_records(self.session, pending))
+
+    def data(self, lot_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = access.document(self.records[self.lots[lot_id].record_id])["data"]
+        return data
+
+    def sources(self, lot_id: str) -> list[str]:
+        return [s["lot"] for s in self.data(lot_id).get("recycled_from", []) if s.get("lot")]
+
+    def products(self, lot_id: str) -> list[str]:
+        return [
+            s["product"] for s in self.data(lot_id).get("recycled_from", []) if s.get("product")
+        ]
+
+    def view(self, lot_id: str, viewer: str) -> LotView:
+        lot = self.lots[lot_id]
+        data = self.data(lot_id)
+        return LotView(
+            id=lot.id,
+            owner=lot.owner_id,
+            lot_number=lot.lot_number,
+            material=data["material"],
+            grade=data.get("grade"),
+            quantity=data["quantity"],
+            unit=lot.unit,
+            origin=data["origin"],
+            certificates=data.get("certificates", []),
+            recycled=data.get("recycled", False),
+            ethics=data.get("ethics", {}),
+            carbon_kg_co2e=data.get("carbon_kg_co2e"),
+            private_commitment=data.get("privateCommitment"),
+            private=lot.private if lot.owner_id == viewer else None,
+            record=self.anchoring[lot.record_id],
+        )
+
+    def node(self, lot_id: str, viewer: str, trail: frozenset[str], **drawn: Any) -> MaterialNode:
+        if lot_id not in self.lots or lot_id in trail or len(trail) >= MAX_DEPTH:
+            return MaterialNode(lot=None, lot_id=lot_id, **drawn)
+        lot = self.lots[lot_id]
+        inner = trail | {lot_id}
+        return MaterialNode(
+            lot=self.view(lot_id, viewer),
+            lot_id=lot_id,
+            parent=self.node(lot.parent_id, viewer, inner) if lot.parent_id else None,
+            recycled_from=[self.node(s, viewer, inner) for s in self.sources(lot_id)],
+            recycled_products=self.products(lot_id),
+            **drawn,
+        )
+
+
+def product_provenance(*, session: Session, actor: Actor, serial: str) -> Provenance:
+    """Materials tree with origins, steps timeline, record hashes, anchoring, chain check."""
+    product = access.visible_product(session, actor, serial)
+    return build(session, product, actor.organisation_id)
+
+
+def build(session: Session, product: Product, viewer: str) -> Provenance:
+    draws = session.scalars(
+        select(LotDraw).where(LotDraw.product_id == product.id).order_by(LotDraw.id)
+    ).all()
+    lots = _Lots(session)
+    lots.load(d.lot_id for d in draws)
+    material_record_ids = list(
+        dict.fromkeys(d.record_id for d in draws if d.record_id != product.id)
+    )
+    own = access.records_by_id(session, [product.record_id, *material_record_ids])
+    own_views = {r.id: r for r in access.provenance_records(session, [own[i] for i in own])}
+    materials = [
+        lots.node(
+            d.lot_id,
+            viewer,
+            frozenset(),
+            quantity=plain(d.quantity),
+            process_loss=plain(d.process_loss),
+            unit=lots.lots[d.lot_id].unit if d.lot_id in lots.lots else None,
+        )
+        for d in draws
+    ]
+    timeline = steps.timeline(session, product)
+    step_records = access.provenance_records(
+        session, [record for _, history in timeline for record in history]
+    )
+    by_id = {r.id: r for r in step_records}
+    chain = steps.verify_chain(session, product)
+    return Provenance(
+        product=products.product_public(session, product),
+        record=own_views[product.record_id],
+        material_records=[own_views[i] for i in material_record_ids],
+        materials=materials,
+        steps=[
+            TimelineStep(step=step, records=[by_id[r.id] for r in history])
+            for step, history in timeline
+        ],
+        chain_intact=chain.intact,
+        chain=chain,
+    )

@@ -1,0 +1,555 @@
+"""Production steps: the per-product hash chain of what the factory did, with its order rules.
+
+Flow of a write (one step, a correction or a batch): check the role (factory), load and lock every
+product the rows name in one query (only products assigned to the caller's factory; others are
+404), check each row against its product's state as left by the rows before it (order rules,
+optional `previous_step_hash`, attachments uploaded by the caller), then write. Writing goes in
+waves: wave k holds the k-th new step of each product, so each wave is one bulk `add_records`
+call whose documents name, in `previousStep`, the record hash of the step before them (from the
+product row or the wave before). Then the projection rows, the products' new chain heads and
+states, and one audit entry.
+
+Rules:
+- each step document names `previousStep` (null for the first) and its `sequence` (1, 2, ...);
+  corrections are links of the same chain (with `corrects` in the envelope);
+- no shipping unless the latest qc_inspection since the last repair passed;
+- once the product is certified (`certified_at`), only repair steps are accepted, and a repair
+  clears the certification (it calls for a new certificate); corrections are refused meanwhile;
+- a correction keeps the step's kind; the product's QC state is recomputed from the corrected
+  timeline.
+
+`verify_chain` recomputes every link's keccak-256 from the stored canonical text and checks the
+links, the sequence and the product's chain head, naming the first broken step.
+
+Raises:
+    PermissionDeniedError: a role other than factory writing steps.
+    NotFoundError: unknown product or step, or one not assigned to the caller's factory.
+    StepOrderError: an order rule is broken. PreviousStepMismatchError: stale previous_step_hash.
+    ValidationError: attachment not uploaded by the caller; a correction changing the kind.
+    BatchRejectedError: an all-or-nothing batch with bad rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.crypto import keccak
+from pydantic import TypeAdapter
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from hallmark.core.errors import (
+    NotFoundError,
+    PreviousStepMismatchError,
+    StepOrderError,
+)
+from hallmark.schemas import (
+    BatchResult,
+    BrokenLink,
+    ChainReport,
+    FieldError,
+    RecordRef,
+    StepCorrection,
+    StepCreate,
+    StepFields,
+    StepPublic,
+    StepsPublic,
+)
+from hallmark.services import access, audit, batches
+from hallmark.services.auth import Actor
+from hallmark.services.lots import uploaded_by
+from hallmark.store.models import AttachmentLink, Product, ProductionStep, Record
+from hallmark.store.records import NewRecord, StoredRecord, add_records
+
+STEP_SCHEMA = "hallmark/production-step@1"
+
+_STEPS = TypeAdapter(list[StepCreate])
+_STEP = TypeAdapter(StepCreate)
+_EXCLUDE = {"product_serial", "previous_step_hash"}
+
+
+@dataclass
+class _State:
+    """A product's chain and order state, as left by the rows planned so far."""
+
+    product: Product
+    count: int
+    qc_state: str | None
+    certified: bool
+    touched: bool = False
+
+
+@dataclass
+class PlannedStep:
+    state: _State
+    sequence: int
+    item: StepFields
+    data: dict[str, Any]
+    root_id: str | None = None
+    corrects_id: str | None = None
+
+
+@dataclass
+class _Context:
+    actor: Actor
+    products: dict[str, _State]
+    uploaded: set[str]
+
+
+def _context(session: Session, actor: Actor, items: Sequence[StepCreate | None]) -> _Context:
+    serials = sorted({i.product_serial for i in items if i is not None})
+    states: dict[str, _State] = {}
+    for start in range(0, len(serials), 5000):
+        for product in session.scalars(
+            select(Product)
+            .where(
+                Product.serial.in_(serials[start : start + 5000]),
+                Product.factory_id == actor.organisation_id,
+            )
+            .order_by(Product.id)
+            .with_for_update()
+        ):
+            states[product.serial] = _state(product)
+    shas = {sha for i in items if i is not None for sha in i.attachments}
+    return _Context(
+        actor=actor, products=states, uploaded=uploaded_by(session, actor.organisation_id, shas)
+    )
+
+
+def _state(product: Product) -> _State:
+    return _State(
+        product=product,
+        count=product.step_count,
+        qc_state=product.qc_state,
+        certified=product.certified_at is not None,
+    )
+
+
+def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool = False) -> None:
+    product = state.product
+    if item.previous_step_hash is not None:
+        head = None if state.touched else product.last_step_hash
+        if state.touched or item.previous_step_hash != head:
+            raise batches.at(
+                "previous_step_hash",
+                PreviousStepMismatchError(
+                    product=product.serial,
+                    expected=head if not state.touched else "a step of this same batch",
+                    given=item.previous_step_hash,
+                ),
+            )
+    if state.certified and (correction or item.kind != "repair"):
+        raise batches.at(
+            "kind",
+            StepOrderError(
+                f"product {product.serial} is certified: only repair steps are accepted "
+                "(a repair calls for a new certificate)",
+                product=product.serial,
+                kind=item.kind,
+            ),
+        )
+    if item.kind == "shipping" and state.qc_state != "pass" and not correction:
+        raise batches.at(
+            "kind",
+            StepOrderError(
+                f"product {product.serial} cannot ship before a passing qc_inspection "
+                "(after its last repair)",
+                product=product.serial,
+                kind=item.kind,
+            ),
+        )
+    for index, sha in enumerate(item.attachments):
+        if sha not in ctx.uploaded:
+            raise batches.invalid(
+                f"attachments.{index}",
+                f"attachment {sha} was not uploaded by your organisation "
+                "(POST /api/v1/attachments first)",
+            )
+
+
+def _apply(state: _State, item: StepFields) -> int:
+    state.count += 1
+    state.touched = True
+    if item.kind == "qc_inspection":
+        state.qc_state = item.result
+    elif item.kind == "repair":
+        state.qc_state = None
+        state.certified = False
+    return state.count
+
+
+def _plan_step(ctx: _Context, item: StepCreate) -> PlannedStep:
+    state = ctx.products.get(item.product_serial)
+    if state is None:
+        raise batches.at("product_serial", NotFoundError("product", item.product_serial))
+    _check(ctx, state, item)
+    sequence = _apply(state, item)
+    data = {
+        "schema": STEP_SCHEMA,
+        "product": state.product.id,
+        "serial": state.product.serial,
+        "sequence": sequence,
+        **item.model_dump(mode="json", exclude_none=True, exclude=_EXCLUDE),
+    }
+    return PlannedStep(state=state, sequence=sequence, item=item, data=data)
+
+
+def _write_steps(
+    session: Session, actor: Actor, plans: Sequence[PlannedStep]
+) -> list[StoredRecord]:
+    """Insert in waves (the k-th new step of each product together), chaining previousStep."""
+    waves: list[list[int]] = []
+    depth: dict[str, int] = {}
+    for position, plan in enumerate(plans):
+        level = depth.get(plan.state.product.id, 0)
+        depth[plan.state.product.id] = level + 1
+        if level == len(waves):
+            waves.append([])
+        waves[level].append(position)
+    heads = {plan.state.product.id: plan.state.product.last_step_hash for plan in plans}
+    stored: list[StoredRecord | None] = [None] * len(plans)
+    for wave in waves:
+        records: list[NewRecord] = []
+        for position in wave:
+            plan = plans[position]
+            plan.data["previousStep"] = heads[plan.state.product.id]
+            records.append(
+                NewRecord(
+                    kind="production_step",
+                    organisation_id=actor.organisation_id,
+                    principal_id=actor.principal_id,
+                    data=plan.data,
+                    corrects_id=plan.corrects_id,
+                )
+            )
+        for position, record in zip(wave, add_records(session, records), strict=True):
+            stored[position] = record
+            heads[plans[position].state.product.id] = record.record_hash
+    done = [r for r in stored if r is not None]
+    step_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
+    for plan, record in zip(plans, done, strict=True):
+        step_rows.append(
+            {
+                "id": record.id,
+                "product_id": plan.state.product.id,
+                "sequence": plan.sequence,
+                "root_id": plan.root_id or record.id,
+                "kind": plan.item.kind,
+                "result": plan.item.result,
+                "occurred_at": plan.item.occurred_at,
+                "record_hash": record.record_hash,
+                "created_at": record.recorded_at,
+            }
+        )
+        link_rows.extend(
+            {
+                "sha256": sha,
+                "record_id": record.id,
+                "product_id": plan.state.product.id,
+                "lot_id": None,
+            }
+            for sha in plan.item.attachments
+        )
+    session.execute(insert(ProductionStep), step_rows)
+    if link_rows:
+        session.execute(insert(AttachmentLink), link_rows)
+    for plan in plans:
+        product, state = plan.state.product, plan.state
+        product.last_step_hash = heads[product.id]
+        product.step_count = state.count
+        product.qc_state = state.qc_state
+        if not state.certified:
+            product.certified_at = None
+    session.flush()
+    return done
+
+
+def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
+    item = plan.item
+    ref = RecordRef(
+        id=record.id,
+        record_hash=record.record_hash,
+        recorded_at=record.recorded_at,
+        corrects=plan.corrects_id,
+    )
+    return StepPublic(
+        id=plan.root_id or record.id,
+        product_serial=plan.state.product.serial,
+        sequence=plan.sequence,
+        kind=item.kind,
+        occurred_at=item.occurred_at,
+        parameters=item.parameters,
+        measurements=item.measurements,
+        result=item.result,
+        responsible=item.responsible,
+        attachments=item.attachments,
+        previous_step=plan.data["previousStep"],
+        record=ref,
+        history=[ref],
+    )
+
+
+# --- use cases ---------------------------------------------------------------------------------
+
+
+def create_step(*, session: Session, actor: Actor, step: StepCreate) -> StepPublic:
+    """Append one step to its product's chain."""
+    access.require_role(actor, "step.create")
+    plan = _plan_step(_context(session, actor, [step]), step)
+    record = _write_steps(session, actor, [plan])[0]
+    audit.append(
+        session,
+        actor=actor.audit,
+        action="step.create",
+        object_kind="step",
+        object_id=record.id,
+        details={"record_hash": record.record_hash, "product": step.product_serial},
+    )
+    return _public_from_plan(plan, record)
+
+
+def create_steps_batch(
+    *,
+    session: Session,
+    actor: Actor,
+    rows: list[Any],
+    mode: batches.Mode,
+    max_rows: int,
+    known: dict[int, list[FieldError]] | None = None,
+) -> BatchResult:
+    """Append many steps (see services.batches for the two modes)."""
+    access.require_role(actor, "step.create")
+    batches.check_size(len(rows), max_rows)
+    items, errors = batches.validate_rows(_STEPS, _STEP, rows, known)
+    ctx = _context(session, actor, items)
+    planned = batches.plan_rows(items, errors, lambda _i, item: _plan_step(ctx, item))
+    batches.require_clean(mode, errors, len(rows))
+    stored = _write_steps(session, actor, planned.plans) if planned.plans else []
+    created = {
+        index: (record.id, record.record_hash)
+        for index, record in zip(planned.indexes, stored, strict=True)
+    }
+    audit.append(
+        session,
+        actor=actor.audit,
+        action="step.batch",
+        object_kind="step",
+        details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
+    )
+    return batches.result(mode=mode, total=len(rows), errors=errors, created=created)
+
+
+def _step_row(
+    session: Session, actor: Actor, step_id: str, *, lock: bool
+) -> tuple[ProductionStep, Product]:
+    row = session.get(ProductionStep, step_id)
+    if row is None:
+        raise NotFoundError("step", step_id)
+    stmt = select(Product).where(
+        Product.id == row.product_id, access.product_visible(actor.organisation_id)
+    )
+    if lock:
+        stmt = stmt.where(Product.factory_id == actor.organisation_id).with_for_update()
+    product = session.scalars(stmt).first()
+    if product is None:
+        raise NotFoundError("step", step_id)
+    return row, product
+
+
+def correct_step(
+    *, session: Session, actor: Actor, step_id: str, correction: StepCorrection
+) -> StepPublic:
+    """Append a correction of a step to the chain; it becomes the step's view."""
+    access.require_role(actor, "step.correct")
+    row, product = _step_row(session, actor, step_id, lock=True)
+    if correction.kind != row.kind:
+        raise batches.invalid(
+            "kind", f"a correction keeps the step's kind ({row.kind}); record a new step instead"
+        )
+    latest = session.scalars(
+        select(ProductionStep)
+        .where(ProductionStep.root_id == row.root_id)
+        .order_by(ProductionStep.sequence.desc())
+        .limit(1)
+    ).one()
+    state = _state(product)
+    ctx = _Context(
+        actor=actor,
+        products={product.serial: state},
+        uploaded=uploaded_by(session, actor.organisation_id, set(correction.attachments)),
+    )
+    _check(ctx, state, correction, correction=True)
+    state.count += 1
+    state.touched = True
+    data = {
+        "schema": STEP_SCHEMA,
+        "product": product.id,
+        "serial": product.serial,
+        "sequence": state.count,
+        **correction.model_dump(mode="json", exclude_none=True, exclude=_EXCLUDE),
+    }
+    plan = PlannedStep(
+        state=state,
+        sequence=state.count,
+        item=correction,
+        data=data,
+        root_id=row.root_id,
+        corrects_id=latest.id,
+    )
+    # The QC state follows the corrected timeline.
+    effective = {r.root_id: (r.kind, r.result) for r in _chain_rows(session, product.id)}
+    effective[row.root_id] = (correction.kind, correction.result)
+    state.qc_state = _qc_state(effective.values())
+    record = _write_steps(session, actor, [plan])[0]
+    audit.append(
+        session,
+        actor=actor.audit,
+        action="step.correct",
+        object_kind="step",
+        object_id=row.root_id,
+        details={"record_hash": record.record_hash, "corrects": latest.record_hash},
+    )
+    return get_step(session=session, actor=actor, step_id=row.root_id)
+
+
+def _qc_state(timeline: Any) -> str | None:
+    state: str | None = None
+    for kind, result in timeline:
+        if kind == "repair":
+            state = None
+        elif kind == "qc_inspection":
+            state = result
+    return state
+
+
+def _chain_rows(session: Session, product_id: str) -> Sequence[ProductionStep]:
+    return session.scalars(
+        select(ProductionStep)
+        .where(ProductionStep.product_id == product_id)
+        .order_by(ProductionStep.sequence)
+    ).all()
+
+
+def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[Record]]]:
+    """The product's steps in order, each showing its latest version, with every version."""
+    rows = _chain_rows(session, product.id)
+    records = access.records_by_id(session, [r.id for r in rows])
+    versions: dict[str, list[ProductionStep]] = {}
+    for row in rows:
+        versions.setdefault(row.root_id, []).append(row)
+    result: list[tuple[StepPublic, list[Record]]] = []
+    for root_id, chain in versions.items():
+        latest = chain[-1]
+        record = records.get(latest.id)
+        if record is None:
+            continue
+        data = access.document(record)["data"]
+        history = [records[r.id] for r in chain if r.id in records]
+        result.append(
+            (
+                StepPublic(
+                    id=root_id,
+                    product_serial=product.serial,
+                    sequence=latest.sequence,
+                    kind=data["kind"],
+                    occurred_at=data["occurred_at"],
+                    parameters=data.get("parameters", {}),
+                    measurements=data.get("measurements", {}),
+                    result=data.get("result"),
+                    responsible=data.get("responsible"),
+                    attachments=data.get("attachments", []),
+                    previous_step=data.get("previousStep"),
+                    record=access.record_ref(record),
+                    history=[access.record_ref(r) for r in history],
+                ),
+                history,
+            )
+        )
+    return result
+
+
+def list_steps(
+    *, session: Session, actor: Actor, serial: str, skip: int, limit: int
+) -> StepsPublic:
+    """A visible product's steps, in chain order (corrections shown in place)."""
+    product = access.visible_product(session, actor, serial)
+    steps = [step for step, _ in timeline(session, product)]
+    return StepsPublic(data=steps[skip : skip + limit], count=len(steps))
+
+
+def get_step(*, session: Session, actor: Actor, step_id: str) -> StepPublic:
+    """One step (by the id of any of its versions) of a visible product."""
+    row, product = _step_row(session, actor, step_id, lock=False)
+    for step, _ in timeline(session, product):
+        if step.id == row.root_id:
+            return step
+    raise NotFoundError("step", step_id)
+
+
+def verify_chain(session: Session, product: Product) -> ChainReport:
+    """Recompute every link from the stored canonical text; report the first broken step."""
+    rows = session.execute(
+        select(ProductionStep, Record)
+        .outerjoin(Record, Record.id == ProductionStep.id)
+        .where(ProductionStep.product_id == product.id)
+        .order_by(ProductionStep.sequence)
+    ).all()
+    previous: str | None = None
+    expected = 1
+    checked = 0
+
+    def broken(step_id: str | None, sequence: int, reason: str) -> ChainReport:
+        return ChainReport(
+            intact=False,
+            steps_checked=checked,
+            first_broken=BrokenLink(step_id=step_id, sequence=sequence, reason=reason),
+        )
+
+    for step, record in rows:
+        if step.sequence != expected:
+            return broken(step.id, step.sequence, f"step {expected} of the chain is missing")
+        if record is None:
+            return broken(step.id, step.sequence, "the step's record is missing")
+        computed = "0x" + keccak(record.canonical.encode()).hex()
+        if computed != record.record_hash or computed != step.record_hash:
+            return broken(
+                step.id, step.sequence, "the stored document does not hash to its record hash"
+            )
+        try:
+            document = json.loads(record.canonical)
+            data = document["data"]
+            links = (document["id"], data["product"], data["sequence"], data["previousStep"])
+        except (ValueError, KeyError, TypeError):
+            return broken(step.id, step.sequence, "the stored document is not a step document")
+        if links[:3] != (record.id, product.id, step.sequence):
+            return broken(step.id, step.sequence, "the document does not describe this step")
+        if links[3] != previous:
+            return broken(
+                step.id, step.sequence, "previousStep does not name the previous step's hash"
+            )
+        previous = computed
+        expected += 1
+        checked += 1
+    if product.last_step_hash != previous or product.step_count != expected - 1:
+        return broken(None, expected, f"the chain ends before step {product.step_count}")
+    return ChainReport(intact=True, steps_checked=checked, first_broken=None)
+
+
+def check_chain(*, session: Session, actor: Actor, serial: str) -> ChainReport:
+    """Verify a visible product's step chain."""
+    return verify_chain(session, access.visible_product(session, actor, serial))
+
+
+def count_steps(session: Session, product_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(ProductionStep)
+            .where(ProductionStep.product_id == product_id)
+        )
+        or 0
+    )
