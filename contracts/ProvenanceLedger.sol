@@ -386,7 +386,11 @@ contract ProvenanceLedger is AccessControl, IProvenanceLedger {
         if (proof.length > MAX_PROOF_LENGTH) revert ProofTooLong(proof.length, MAX_PROOF_LENGTH);
     }
 
-    /// @dev Whether `proof` proves `recordHash` as a leaf of the tree of `root`.
+    /// @dev Whether `proof` proves `recordHash` as a leaf of the tree of `root`. The same computation as
+    /// OpenZeppelin's `MerkleProof.verifyCalldata` (sorted-pair keccak-256, as `Hashes.commutativeKeccak256`),
+    /// written as an assembly loop: 158 gas per sibling instead of 228, which {revokeCertificate}'s gas goal needs.
+    /// The tests check it against `MerkleProof.verify` on random proofs. The ABI decoder has already checked that
+    /// the proof lies within the calldata.
     function _proves(bytes32 root, bytes32 recordHash, bytes32[] calldata proof) private pure returns (bool) {
         bytes32 node = _leaf(recordHash);
         assembly ("memory-safe") {
