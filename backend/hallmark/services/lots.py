@@ -534,7 +534,8 @@ def split_lot(*, session: Session, actor: Actor, lot_id: str, split: LotSplit) -
             )
         carbon = None
         if parent.carbon_kg is not None:
-            carbon = (Decimal(parent.carbon_kg) * child.quantity / parent_quantity).quantize(QUANT)
+            share = Decimal(parent.carbon_kg) * child.quantity / parent_quantity
+            carbon = Decimal(plain(share.quantize(QUANT)))
         inherited = {
             k: base[k]
             for k in (

@@ -1,0 +1,209 @@
+"""Ingestion benchmark: production steps through the batch endpoint and the single-step endpoint.
+
+Starts Hallmark in-process (Runtime + uvicorn on a free loopback port, SQLite in a temporary data
+directory by default, `--database-url` for PostgreSQL), creates a factory with products, then
+measures over real HTTP:
+
+1. the batch endpoint: `--requests` sequential requests of `--batch` steps each, spread over
+   `--products` products (sustained steps/s, median per request);
+2. the single-step endpoint: `--single` requests from `--concurrency` client threads (requests/s,
+   p50/p99 latency), stopped after `--seconds` at most.
+
+Loopback only; every loop is bounded in count and time.
+
+    python bench/ingest.py
+    python bench/ingest.py --database-url postgresql://postgres@127.0.0.1:5432/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from hallmark.api.app import create_app
+from hallmark.config import Settings
+from hallmark.services.organisations import create_api_key, create_organisation
+from hallmark.services.runtime import Runtime
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def setup_world(runtime: Runtime) -> str:
+    """A factory with a key; returns the key."""
+    assert runtime.sessions is not None
+    chain = runtime.chain_access()
+    create_organisation(
+        sessions=runtime.sessions, chain=chain, name="Bench Factory", kind="factory"
+    )
+    _, key = create_api_key(
+        sessions=runtime.sessions,
+        organisation_ref="Bench Factory",
+        principal_name="bench",
+        role="factory",
+    )
+    return key
+
+
+def make_products(client: httpx.Client, count: int) -> list[str]:
+    serials = [f"B-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    for start in range(0, count, 5000):
+        chunk = serials[start : start + 5000]
+        response = client.post(
+            "/api/v1/products/batch",
+            json=[{"serial": s, "name": "Bench ring", "category": "ring"} for s in chunk],
+        )
+        response.raise_for_status()
+    return serials
+
+
+def steps_payload(serials: list[str], size: int, offset: int) -> list[dict[str, Any]]:
+    kinds = ("wax_3d_print", "casting", "stone_setting", "polishing", "laser_engraving")
+    return [
+        {
+            "product_serial": serials[(offset + i) % len(serials)],
+            "kind": kinds[i % len(kinds)],
+            "occurred_at": "2026-11-20T09:30:00+08:00",
+            "parameters": {"layer_height_mm": "0.05", "tool": "T3"},
+            "measurements": {"mass_g": "12.345"},
+            "responsible": f"emp-{i % 97:05d}",
+        }
+        for i in range(size)
+    ]
+
+
+def bench_batch(client: httpx.Client, serials: list[str], requests: int, size: int) -> None:
+    timings: list[float] = []
+    payloads = [steps_payload(serials, size, r * size) for r in range(requests)]
+    started = time.perf_counter()
+    for payload in payloads:
+        t0 = time.perf_counter()
+        response = client.post("/api/v1/steps/batch", json=payload)
+        timings.append(time.perf_counter() - t0)
+        response.raise_for_status()
+        body = response.json()
+        assert body["created"] == size, body
+    total = time.perf_counter() - started
+    per_request = statistics.median(timings)
+    print(
+        f"batch endpoint: {requests} requests x {size} steps in {total:.2f} s: "
+        f"{requests * size / total:,.0f} steps/s sustained; "
+        f"median request {per_request * 1000:.0f} ms = {size / per_request:,.0f} steps/s"
+    )
+
+
+def bench_single(
+    base_url: str, key: str, serials: list[str], count: int, concurrency: int, seconds: float
+) -> None:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    counter = iter(range(count))
+
+    def worker() -> None:
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                body = steps_payload(serials, 1, i)[0]
+                t0 = time.perf_counter()
+                response = client.post("/api/v1/steps", json=body)
+                elapsed = time.perf_counter() - t0
+                response.raise_for_status()
+                with lock:
+                    latencies.append(elapsed)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    total = time.perf_counter() - started
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(
+        f"single-step endpoint: {len(latencies)} requests, {concurrency} clients, "
+        f"{total:.2f} s: {len(latencies) / total:,.0f} requests/s, "
+        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--requests", type=int, default=20, help="batch requests")
+    parser.add_argument("--batch", type=int, default=5000, help="steps per batch request")
+    parser.add_argument("--products", type=int, default=1000, help="products the steps go to")
+    parser.add_argument("--single", type=int, default=2000, help="single-step requests")
+    parser.add_argument("--concurrency", type=int, default=8, help="single-step client threads")
+    parser.add_argument("--seconds", type=float, default=60.0, help="time bound of each phase")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
+        settings = Settings(
+            environment="test",  # type: ignore[arg-type]
+            data_dir=Path(tmp),
+            anvil_port=0,
+            keystore_scrypt_n=1024,
+            database_url=args.database_url,
+            log_level="WARNING",
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        runtime = Runtime(settings)
+        runtime.start()
+        server = None
+        try:
+            key = setup_world(runtime)
+            server, thread, base_url = start_server(runtime)
+            database = runtime.engine.dialect.name if runtime.engine else "?"
+            print(f"Hallmark at {base_url} on {database}")
+            with httpx.Client(
+                base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=300
+            ) as client:
+                serials = make_products(client, args.products)
+                bench_batch(client, serials, args.requests, args.batch)
+            bench_single(base_url, key, serials, args.single, args.concurrency, args.seconds)
+        finally:
+            if server is not None:
+                server.should_exit = True
+                thread.join(timeout=10)
+            runtime.stop()
+
+
+if __name__ == "__main__":
+    main()
