@@ -436,6 +436,11 @@ class AnchorWorker:
         try:
             self.client.send_raw_transaction(batch.raw_tx)
         except TransactionRejectedError as exc:
+            if "nonce too low" in exc.reason.lower():
+                # Mined meanwhile, or its nonce went to another transaction: the next cycle's
+                # receipt check or nonce resolution tells which.
+                log.info("anchoring.nonce_used", batch=batch.id, nonce=batch.nonce)
+                return False
             delay = self._backoff.fail(("account", batch.account_address))
             self._note_batch_error(batch.id, exc.message)
             log.warning("anchoring.rejected", batch=batch.id, error=exc.reason, retry_in=delay)

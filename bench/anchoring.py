@@ -1,0 +1,217 @@
+"""Anchoring benchmark: accepted → anchored latency under sustained load, and gas per record.
+
+    python bench/anchoring.py latency [--rate 10000] [--seconds 10] [--database-url URL]
+    python bench/anchoring.py gas [--sizes 1 100 1000]
+
+`latency` starts Hallmark on a fresh data directory (local anvil, SQLite unless
+--database-url), creates organisations, runs `hallmark worker` as its own process (as in
+production: API processes accept, one worker anchors), and inserts records through
+`hallmark.store.records.add_records` in bulk transactions at --rate records per second for
+--seconds. It reports the rate achieved, p50/p95/max of accepted → anchored (record
+created_at → its batch's mined_at, when the proofs are written), and the anchoring throughput.
+
+`gas` anchors batches of each size and reports receipt gasUsed / records.
+
+Nothing is asserted: the figures go to docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from hallmark.config import Settings
+from hallmark.services.anchoring import AnchorWorker
+from hallmark.services.leadership import leader_lock
+from hallmark.services.organisations import create_organisation
+from hallmark.services.runtime import Runtime
+from hallmark.store.db import transaction
+from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record
+from hallmark.store.records import NewRecord, add_records
+
+ORGS = {"supplier": "material_lot", "factory": "production_step", "brand": "product"}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _runtime(data_dir: Path, database_url: str | None, **overrides: Any) -> Runtime:
+    settings = Settings(
+        environment="test",
+        data_dir=data_dir,
+        database_url=database_url,
+        anvil_port=0,
+        keystore_scrypt_n=1024,
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+        **overrides,
+    )
+    runtime = Runtime(settings)
+    runtime.start()
+    return runtime
+
+
+def _organisations(runtime: Runtime, copies: int) -> list[tuple[str, str]]:
+    """(organisation id, record kind) for `copies` organisations of each anchoring kind."""
+    assert runtime.sessions is not None
+    chain = runtime.chain_access()
+    made = []
+    for copy in range(copies):
+        for kind, record_kind in ORGS.items():
+            org = create_organisation(
+                sessions=runtime.sessions, chain=chain, name=f"{kind} {copy}", kind=kind
+            )
+            made.append((org.id, record_kind))
+    return made
+
+
+def _pending(runtime: Runtime) -> int:
+    assert runtime.sessions is not None
+    with runtime.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0)
+
+
+def latency(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
+    runtime = _runtime(data_dir, args.database_url)
+    try:
+        assert runtime.sessions is not None and runtime.chain is not None
+        orgs = _organisations(runtime, args.organisations)
+        env = {
+            **os.environ,
+            "HALLMARK_ENVIRONMENT": "test",
+            "HALLMARK_DATA_DIR": str(data_dir),
+            "HALLMARK_DATABASE_URL": runtime.settings.effective_database_url,
+            "HALLMARK_ANVIL_PORT": runtime.chain.url.rsplit(":", 1)[1],
+            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+            "HALLMARK_LOG_LEVEL": "WARNING",
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "hallmark", "worker"], env=env, cwd=data_dir.parent
+        )
+        time.sleep(3)  # the worker's start-up (imports, chain and deployment checks)
+        tick = 0.05
+        per_tick = max(1, round(args.rate * tick))
+        inserted = 0
+        started = time.monotonic()
+        deadline = started + args.seconds
+        n = 0
+        while time.monotonic() < deadline:
+            with transaction(runtime.sessions) as session:
+                add_records(
+                    session,
+                    [
+                        NewRecord(kind, org_id, {"n": n + i, "bench": "latency"})
+                        for i in range(per_tick)
+                        for org_id, kind in [orgs[(n + i) % len(orgs)]]
+                    ],
+                )
+            n += per_tick
+            inserted += per_tick
+            next_tick = started + (inserted / args.rate)
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        load_seconds = time.monotonic() - started
+        while _pending(runtime) and time.monotonic() < deadline + 120:
+            time.sleep(0.1)
+        drained = time.monotonic() - started
+        worker.terminate()
+        worker.wait(30)
+        with runtime.sessions() as session:
+            rows = session.execute(
+                select(Record.created_at, AnchorBatch.mined_at, AnchorBatch.gas_used)
+                .join(AnchorBatch, AnchorBatch.id == Record.batch_id)
+                .where(AnchorBatch.mined_at.is_not(None))
+            ).all()
+            batches = session.scalar(select(func.count()).select_from(AnchorBatch)) or 0
+        waits = sorted((_utc(mined) - _utc(created)).total_seconds() for created, mined, _ in rows)
+        quantiles = statistics.quantiles(waits, n=100)
+        print(f"database        {runtime.settings.effective_database_url.split(':')[0]}")
+        print(f"organisations   {len(orgs)} (each anchors with its own account)")
+        print(
+            f"inserted        {inserted} records in {load_seconds:.1f} s "
+            f"({inserted / load_seconds:,.0f}/s, target {args.rate:,}/s)"
+        )
+        print(
+            f"anchored        {len(rows)} records in {batches} batches, all anchored "
+            f"{drained:.1f} s after the load began ({len(rows) / drained:,.0f} records/s)"
+        )
+        print(
+            f"accepted → anchored  p50 {quantiles[49]:.2f} s   p95 {quantiles[94]:.2f} s   "
+            f"max {waits[-1]:.2f} s"
+        )
+    finally:
+        runtime.stop()
+
+
+def gas(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
+    runtime = _runtime(data_dir, args.database_url, anchor_interval=0.05)
+    try:
+        assert runtime.sessions is not None and runtime.engine is not None
+        assert runtime.deployment is not None
+        [(org_id, kind)] = _organisations(runtime, 1)[:1]
+        for size in args.sizes:
+            settings = runtime.settings.model_copy(update={"anchor_batch_size": size})
+            worker = AnchorWorker(
+                sessions=runtime.sessions,
+                ledger=runtime.ledger,
+                leader=leader_lock(runtime.engine, data_dir),
+                settings=settings,
+                chain_id=runtime.deployment.chain_id,
+                deployment_block=runtime.deployment.deployment_block,
+            )
+            with runtime.sessions() as session:
+                first = session.scalar(select(func.max(AnchorBatch.id))) or 0
+            with transaction(runtime.sessions) as session:
+                add_records(
+                    session,
+                    [NewRecord(kind, org_id, {"n": i, "size": size}) for i in range(size * 3)],
+                )
+            deadline = time.monotonic() + 120
+            while _pending(runtime) and time.monotonic() < deadline:
+                time.sleep(min(worker.step(), 0.02))
+            worker.leader.release()
+            with runtime.sessions() as session:
+                used = session.execute(
+                    select(AnchorBatch.gas_used, AnchorBatch.record_count).where(
+                        AnchorBatch.id > first
+                    )
+                ).all()
+            per_record = [g / c for g, c in used if g]
+            print(
+                f"batch of {size:>5}: {statistics.mean(g for g, _ in used):>9,.0f} gas per tx, "
+                f"{statistics.mean(per_record):>9,.1f} gas per record ({len(used)} batches)"
+            )
+    finally:
+        runtime.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    commands = parser.add_subparsers(dest="command", required=True)
+    load = commands.add_parser("latency", help="accepted → anchored under sustained load")
+    load.add_argument("--rate", type=int, default=10_000, help="records per second")
+    load.add_argument("--seconds", type=float, default=10.0)
+    load.add_argument("--organisations", type=int, default=1, help="copies of each org kind")
+    load.set_defaults(run=latency)
+    cost = commands.add_parser("gas", help="gas per record by batch size")
+    cost.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1000])
+    cost.set_defaults(run=gas)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

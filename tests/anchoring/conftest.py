@@ -1,0 +1,267 @@
+"""Anchoring fixtures: a started Hallmark with one organisation per anchoring kind, records
+written straight through the store (as the API does), workers built or run as processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from web3 import Web3
+
+from hallmark.config import Settings
+from hallmark.core.merkle import StandardMerkleTree
+from hallmark.services.anchoring import CONFIRMED, AnchorWorker
+from hallmark.services.leadership import leader_lock
+from hallmark.services.organisations import create_organisation
+from hallmark.services.runtime import Runtime
+from hallmark.store.db import transaction
+from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Organisation, Record
+from hallmark.store.records import RECORD_KINDS, NewRecord, StoredRecord, add_records
+
+#: Organisation kind → the record kind it anchors in these tests.
+ANCHORING_ORGS = {"supplier": "material_lot", "factory": "production_step", "brand": "product"}
+
+#: Settings that keep the suite fast: short interval, quick retries, quick takeover.
+FAST = {
+    "anchor_interval": 0.3,
+    "anchor_retry_max": 0.5,
+    "worker_standby_interval": 0.2,
+}
+
+
+@dataclass
+class Harness:
+    """A started runtime with a supplier, a factory and a brand, and helpers around anchoring."""
+
+    runtime: Runtime
+    orgs: dict[str, Organisation]
+    workers: list[AnchorWorker] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def add(self, org_kind: str, count: int, record_kind: str | None = None) -> list[StoredRecord]:
+        """Accept `count` records of an organisation (records and outbox in one transaction)."""
+        assert self.runtime.sessions is not None
+        kind = record_kind or ANCHORING_ORGS[org_kind]
+        org = self.orgs[org_kind]
+        stored: list[StoredRecord] = []
+        with transaction(self.runtime.sessions) as session:
+            for start in range(0, count, 5000):
+                stored += add_records(
+                    session,
+                    [
+                        NewRecord(kind, org.id, {"n": start + i})
+                        for i in range(min(5000, count - start))
+                    ],
+                )
+        return stored
+
+    def worker(self, **overrides: Any) -> AnchorWorker:
+        """A worker of this runtime (not started: drive it with `step()`/`run_once()`)."""
+        runtime = self.runtime
+        assert runtime.sessions is not None and runtime.engine is not None
+        assert runtime.deployment is not None
+        settings = runtime.settings.model_copy(update=overrides) if overrides else runtime.settings
+        worker = AnchorWorker(
+            sessions=runtime.sessions,
+            ledger=runtime.ledger,
+            leader=leader_lock(runtime.engine, settings.data_dir),
+            settings=settings,
+            chain_id=runtime.deployment.chain_id,
+            deployment_block=runtime.deployment.deployment_block,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def outbox(self) -> int:
+        assert self.runtime.sessions is not None
+        with self.runtime.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0)
+
+    def batches(self) -> list[AnchorBatch]:
+        assert self.runtime.sessions is not None
+        with self.runtime.sessions() as session:
+            return list(session.scalars(select(AnchorBatch).order_by(AnchorBatch.id)).all())
+
+    def drained(self) -> bool:
+        """Nothing waits: the outbox is empty and every batch is confirmed."""
+        return self.outbox() == 0 and all(b.status == CONFIRMED for b in self.batches())
+
+    def drain(self, worker: AnchorWorker, timeout: float = 30.0) -> None:
+        """Step the worker until everything is anchored and confirmed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(min(worker.step(), 0.05))
+            if self.drained():
+                return
+        raise AssertionError(f"not drained in {timeout} s: {self.describe()}")
+
+    def wait_drained(self, timeout: float = 60.0) -> None:
+        """Wait for workers running elsewhere (threads, processes) to anchor everything."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.drained():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"not drained in {timeout} s: {self.describe()}")
+
+    def describe(self) -> str:
+        statuses: dict[str, int] = {}
+        errors = set()
+        for b in self.batches():
+            statuses[b.status] = statuses.get(b.status, 0) + 1
+            if b.last_error:
+                errors.add(b.last_error)
+        return f"outbox {self.outbox()}, batches {statuses}, errors {sorted(errors)[:3]}"
+
+    def anchor_logs(self) -> list[Any]:
+        """Every BatchAnchored log of the ledger on the chain as it is now."""
+        ledger = self.runtime.ledger
+        assert self.runtime.deployment is not None
+        return list(
+            ledger.contract.events.BatchAnchored.get_logs(
+                from_block=self.runtime.deployment.deployment_block
+            )
+        )
+
+    def assert_anchored_exactly_once(self, *, verify_on_chain: int = 20) -> None:
+        """Every record in exactly one batch, each root anchored once, counts and proofs right.
+
+        Every proof is checked with Python's StandardMerkleTree.verify; `verify_on_chain` proofs
+        per batch with the ledger's verifyRecord.
+        """
+        runtime = self.runtime
+        assert runtime.sessions is not None
+        ledger = runtime.ledger
+        accounts = {org.id: org.account_address for org in self.orgs.values()}
+        with runtime.sessions() as session:
+            records = session.scalars(select(Record)).all()
+            batches = {b.id: b for b in session.scalars(select(AnchorBatch))}
+        assert self.outbox() == 0
+        assert records, "no records"
+        per_batch: dict[int, list[Record]] = {}
+        for record in records:
+            assert record.batch_id is not None, f"record {record.id} not anchored"
+            assert record.proof is not None and record.leaf_index is not None
+            per_batch.setdefault(record.batch_id, []).append(record)
+        assert set(per_batch) == set(batches), "a batch without records, or records elsewhere"
+        roots = [b.root for b in batches.values()]
+        assert len(set(roots)) == len(roots)
+        logs = self.anchor_logs()
+        logged_roots = [Web3.to_hex(log["args"]["root"]) for log in logs]
+        assert sorted(logged_roots) == sorted(roots), "a root anchored twice, or not at all"
+        for batch_id, members in per_batch.items():
+            batch = batches[batch_id]
+            assert batch.status == CONFIRMED, batch.status
+            assert batch.record_count == len(members)
+            on_chain = ledger.retrieve_batch(batch.root)
+            assert on_chain.anchorer == accounts[batch.organisation_id]
+            assert on_chain.record_count == len(members)
+            assert on_chain.kind == RECORD_KINDS[batch.kind]
+            assert sorted(r.leaf_index for r in members) == list(range(len(members)))
+            for record in members:
+                assert record.kind == batch.kind
+                assert record.organisation_id == batch.organisation_id
+                assert StandardMerkleTree.verify(batch.root, record.record_hash, record.proof)
+            for record in members[:verify_on_chain]:
+                assert ledger.retrieve_verify_record(batch.root, record.record_hash, record.proof)
+        assert sum(len(m) for m in per_batch.values()) == len(records)
+
+
+@pytest.fixture
+def harness(
+    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+) -> Iterator[Callable[..., Harness]]:
+    """Build a Harness: `harness(database_url=..., anchor_batch_size=..., ...)`."""
+    made: list[Harness] = []
+
+    def factory(**overrides: Any) -> Harness:
+        runtime = start_runtime(make_settings(**{**FAST, **overrides}))
+        assert runtime.sessions is not None
+        chain = runtime.chain_access()
+        orgs = {
+            kind: create_organisation(
+                sessions=runtime.sessions, chain=chain, name=f"{kind.title()} Co", kind=kind
+            )
+            for kind in ANCHORING_ORGS
+        }
+        built = Harness(runtime=runtime, orgs=orgs)
+        made.append(built)
+        return built
+
+    yield factory
+    for built in made:
+        for worker in built.workers:
+            worker.stop()
+            worker.leader.release()
+
+
+@dataclass
+class Process:
+    """A Hallmark subprocess (`hallmark worker` or `hallmark serve`) of a test."""
+
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start `python -m hallmark <args>` against a harness's data directory, database and chain;
+    every process still running at the end is stopped."""
+    processes: list[Process] = []
+
+    def factory(h: Harness, *args: str, **env: str) -> Process:
+        settings = h.settings
+        assert h.runtime.chain is not None
+        port = h.runtime.chain.url.rsplit(":", 1)[1]
+        values = {
+            "HALLMARK_ENVIRONMENT": "test",
+            "HALLMARK_DATA_DIR": str(settings.data_dir),
+            "HALLMARK_DATABASE_URL": settings.effective_database_url,
+            "HALLMARK_ANVIL_PORT": port,
+            "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
+            "HALLMARK_ANCHOR_INTERVAL": str(settings.anchor_interval),
+            "HALLMARK_ANCHOR_BATCH_SIZE": str(settings.anchor_batch_size),
+            "HALLMARK_ANCHOR_RETRY_MAX": str(settings.anchor_retry_max),
+            "HALLMARK_WORKER_STANDBY_INTERVAL": str(settings.worker_standby_interval),
+            **env,
+        }
+        log_path = tmp_path / f"process-{len(processes)}.log"
+        with log_path.open("wb") as log:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "hallmark", *args],
+                env={**os.environ, **values},
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        process = Process(popen, log_path)
+        processes.append(process)
+        return process
+
+    yield factory
+    for process in processes:
+        if process.popen.poll() is None:
+            process.popen.terminate()
+            try:
+                process.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()

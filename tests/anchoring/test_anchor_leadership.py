@@ -1,0 +1,99 @@
+"""Exactly one worker anchors at a time; another takes over when the leader dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+import urllib.request
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from tests.conftest import POSTGRES_URL
+
+from conftest import Harness, Process
+from hallmark.chain.node import free_port
+
+
+def test_one_worker_leads_on_sqlite_and_another_takes_over(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(anchor_batch_size=10)
+    first, second = h.worker(), h.worker()
+    first.step()
+    second.step()
+    assert (first.state.role, second.state.role) == ("leader", "standby")
+    h.add("supplier", 30)
+    h.add("factory", 5)
+    deadline = time.monotonic() + 10
+    while not h.drained():
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(first.step(), second.step(), 0.05))
+    assert second.state.role == "standby"
+    assert (first.state.batches_sent, second.state.batches_sent) == (4, 0)
+
+    first.leader.release()  # the leader dies: the kernel drops its lock
+    h.add("brand", 3)
+    h.drain(second)
+    assert second.state.role == "leader"
+    assert second.state.batches_sent == 1
+    h.assert_anchored_exactly_once()
+
+
+def _leader_pid(database_url: str) -> int | None:
+    """The process holding the anchoring lock, from its connection's application_name."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        ).fetchone()
+    if row is None:
+        return None
+    found = re.search(r"pid=(\d+)", row[0])
+    return int(found.group(1)) if found else None
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
+def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
+    harness: Callable[..., Harness], spawn: Callable[..., Process], postgres_database: str
+) -> None:
+    h = harness(database_url=postgres_database, anchor_batch_size=50)
+    port = free_port()
+    api = spawn(h, "serve", HALLMARK_PORT=str(port))  # runs a worker too (worker_in_serve)
+    alone = spawn(h, "worker")
+    by_pid = {api.pid: api, alone.pid: alone}
+    _wait_for(lambda: _leader_pid(postgres_database) in by_pid, 60, "a leader")
+    h.add("supplier", 400)
+    h.add("factory", 120)
+    h.wait_drained(60)
+
+    leader = by_pid[_leader_pid(postgres_database) or 0]
+    standby = alone if leader is api else api
+    assert "anchoring.standby" in standby.log()
+    assert "anchoring.signed" not in standby.log(), "the standby anchored"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+        report = json.loads(response.read())
+    assert report["anchoring"]["role"] == ("leader" if leader is api else "standby")
+    assert report["anchoring"]["lock"] == "postgresql advisory lock"
+    assert report["anchoring"]["outbox"]["pending"] == 0
+
+    os.kill(leader.pid, signal.SIGKILL)
+    leader.popen.wait()
+    h.add("supplier", 60)
+    h.add("brand", 10)
+    _wait_for(lambda: _leader_pid(postgres_database) == standby.pid, 30, "the takeover")
+    h.wait_drained(60)
+    assert "anchoring.leader" in standby.log()
+    h.assert_anchored_exactly_once(verify_on_chain=2)
