@@ -8,8 +8,8 @@ import {IDesignRegistry} from "./interfaces/IDesignRegistry.sol";
  * @title DesignRegistry
  * @notice Hallmark's design copyright registry (first to file wins), with assignments and licences.
  * @dev Roles are read from the ProvenanceLedger with one `hasRole` call per write. Storage of a design: slot 0
- * packs registrant, registration time and block number; slot 1 the owner reference; slot 2 the metadata hash;
- * slot 3 the perceptual code and slot 4 the parent, each written only when non-zero.
+ * packs registrant, registration time and block number; slot 1 the owner reference; slot 2 the metadata hash.
+ * The perceptual code and the parent are in the DesignRegistered log only (the 120,000 gas goal).
  */
 contract DesignRegistry is IDesignRegistry {
     /// @inheritdoc IDesignRegistry
@@ -18,15 +18,13 @@ contract DesignRegistry is IDesignRegistry {
     /// @dev The ledger's DEFAULT_ADMIN_ROLE (OpenZeppelin AccessControl).
     bytes32 private constant _ADMIN_ROLE = 0x00;
 
-    /// @dev Stored registration: 5 slots, the last two written only when non-zero.
+    /// @dev Stored registration: 3 slots.
     struct StoredDesign {
         address registrant;
         uint48 registeredAt;
         uint48 blockNumber;
         bytes32 ownerRef;
         bytes32 metadataHash;
-        uint64 perceptualCode;
-        bytes32 parent;
     }
 
     address private immutable _ledger;
@@ -68,13 +66,11 @@ contract DesignRegistry is IDesignRegistry {
             if (parent == fingerprint) revert DesignIsOwnParent(fingerprint);
             // Ensure that the parent design is registered.
             if (_designs[parent].registrant == address(0)) revert ParentNotRegistered(parent);
-            design.parent = parent;
         }
 
         _storeRegistration(design, msg.sender);
         design.ownerRef = ownerRef;
         design.metadataHash = metadataHash;
-        if (perceptualCode != 0) design.perceptualCode = perceptualCode;
         emit DesignRegistered(fingerprint, msg.sender, ownerRef, perceptualCode, metadataHash, parent);
     }
 
@@ -136,10 +132,8 @@ contract DesignRegistry is IDesignRegistry {
             registrant: design.registrant,
             registeredAt: design.registeredAt,
             blockNumber: design.blockNumber,
-            perceptualCode: design.perceptualCode,
             ownerRef: design.ownerRef,
-            metadataHash: design.metadataHash,
-            parent: design.parent
+            metadataHash: design.metadataHash
         });
     }
 

@@ -23,19 +23,18 @@ interface IDesignRegistry {
      * @param registrant Account that registered the design, or that it was last assigned to.
      * @param registeredAt Block timestamp of the registration (unchanged by assignments).
      * @param blockNumber Block number of the registration (unchanged by assignments).
-     * @param perceptualCode 64-bit ISCC Image-Code body of the design image; 0 when the design is not an image.
      * @param ownerRef Hash identifying the current copyright owner (never a name).
      * @param metadataHash Hash of the design's metadata document.
-     * @param parent Fingerprint of the registered design this one derives from; 0 when none.
+     * @dev The perceptual code and the parent are not stored: they are carried by the {DesignRegistered} log of
+     * the registration (indexed by fingerprint), which is as permanent as storage. Storing them would need two
+     * more slots and take a registration past its 120,000 gas goal.
      */
     struct Design {
         address registrant;
         uint64 registeredAt;
         uint64 blockNumber;
-        uint64 perceptualCode;
         bytes32 ownerRef;
         bytes32 metadataHash;
-        bytes32 parent;
     }
 
     /**
@@ -135,7 +134,8 @@ interface IDesignRegistry {
      * @param metadataHash Hash of the metadata document; non-zero.
      * @param ownerRef Hash identifying the copyright owner; non-zero.
      * @param parent Fingerprint of the registered design this one derives from (not `fingerprint`); 0 when none.
-     * @dev Reverts with `AccessControlUnauthorizedAccount`, {ZeroFingerprint}, {ZeroMetadataHash}, {ZeroOwnerRef},
+     * @dev `perceptualCode` and `parent` are recorded in the {DesignRegistered} log only (see {Design}); the parent
+     * must be registered. Reverts with `AccessControlUnauthorizedAccount`, {ZeroFingerprint}, {ZeroMetadataHash}, {ZeroOwnerRef},
      * {DesignAlreadyRegistered}, {DesignIsOwnParent} or {ParentNotRegistered}. Emits {DesignRegistered}.
      */
     function register(

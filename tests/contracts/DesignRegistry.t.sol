@@ -55,10 +55,8 @@ contract DesignRegistry_register_Test is RegistryFixture {
         vm.assertEq(d.registrant, registrar);
         vm.assertEq(d.registeredAt, when);
         vm.assertEq(d.blockNumber, blockNumber);
-        vm.assertEq(d.perceptualCode, code);
         vm.assertEq(d.ownerRef, owner);
         vm.assertEq(d.metadataHash, meta);
-        vm.assertEq(d.parent, bytes32(0));
         vm.assertTrue(registry.isRegistered(fingerprint));
     }
 
@@ -68,7 +66,7 @@ contract DesignRegistry_register_Test is RegistryFixture {
         vm.expectEmit(true, true, true, true, address(registry));
         emit IDesignRegistry.DesignRegistered(child, registrar, OWNER, CODE, META, FP);
         register(child, FP);
-        vm.assertEq(registry.designOf(child).parent, FP);
+        vm.assertEq(registry.designOf(child).registrant, registrar);
     }
 
     function testFuzz_RevertWhen_CallerIsNotRegistrar(address caller) public {
@@ -159,7 +157,6 @@ contract DesignRegistry_assign_Test is RegistryFixture {
         vm.assertEq(d.ownerRef, newOwner);
         vm.assertEq(d.registeredAt, START); // the registration time is kept
         vm.assertEq(d.metadataHash, META);
-        vm.assertEq(d.perceptualCode, CODE);
     }
 
     function test_AssignsByTheAdmin() public {
@@ -307,10 +304,12 @@ contract DesignRegistry_designOf_Test is RegistryFixture {
         vm.assertFalse(registry.isRegistered(fingerprint));
     }
 
-    function test_NotAnImageStoresZeroCode() public {
+    function test_NotAnImageLogsZeroCode() public {
+        vm.expectEmit(true, true, true, true, address(registry));
+        emit IDesignRegistry.DesignRegistered(FP, registrar, OWNER, 0, META, bytes32(0));
         vm.prank(registrar);
         registry.register(FP, 0, META, OWNER, 0);
-        vm.assertEq(registry.designOf(FP).perceptualCode, 0);
+        vm.assertEq(registry.designOf(FP).metadataHash, META);
     }
 }
 

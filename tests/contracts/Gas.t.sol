@@ -156,19 +156,16 @@ contract Gas_register_Test is GasFixture {
         vm.assertLe(_registerGas(0, bytes32(0)), 120_000, "register goal: 120,000 total tx gas");
     }
 
-    /// @dev An image design needs a fourth storage slot (the perceptual code does not fit in slot 0 beside the
-    /// registrant, time and block): about 460 gas above the 120,000 goal (see docs/GAS.md). Regression bound.
     function test_Gas_Register_Image() public {
-        vm.assertLe(_registerGas(CODE, bytes32(0)), 120_500, "register (image): regression bound");
+        vm.assertLe(_registerGas(CODE, bytes32(0)), 120_000, "register goal (image design)");
     }
 
-    /// @dev A derived image design writes a fifth slot (the parent) and reads the parent. Regression bound.
     function test_Gas_Register_DerivedImage() public {
-        vm.assertLe(_registerGas(CODE, PARENT), 145_500, "register (derived image): regression bound");
+        vm.assertLe(_registerGas(CODE, PARENT), 120_000, "register goal (derived image design)");
     }
 
     function test_Gas_Register_DerivedNotAnImage() public {
-        vm.assertLe(_registerGas(0, PARENT), 123_500, "register (derived): regression bound");
+        vm.assertLe(_registerGas(0, PARENT), 120_000, "register goal (derived design)");
     }
 }
 
