@@ -62,12 +62,12 @@ async def _payload(request: Request, limit: int) -> Payload:
     media_type = request.headers.get("content-type", "application/octet-stream")
     if media_type.split(";", 1)[0].strip().lower() != "multipart/form-data":
         return Payload(body, media_type)
-    form = await request.form(max_files=1, max_fields=10, max_part_size=limit)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise invalid("file", "a multipart upload needs its file in the part named 'file'")
-    data = await upload.read()
-    part_type = upload.content_type or "application/octet-stream"
+    async with request.form(max_files=1, max_fields=10, max_part_size=limit) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise invalid("file", "a multipart upload needs its file in the part named 'file'")
+        data = await upload.read()
+        part_type = upload.content_type or "application/octet-stream"
     if (upload.filename or "").lower().endswith(".csv") and part_type in (
         "application/octet-stream",
         "text/plain",
