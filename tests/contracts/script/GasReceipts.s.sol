@@ -10,7 +10,7 @@ import {Vm} from "../utils/Vm.sol";
 
 /**
  * @notice Sends one transaction per measured path to a local node, so that receipts give the TOTAL gas of each
- * (see docs/GAS.md for the command). The sender gets every role, so each anchor checks exactly one role.
+ * (see docs/BENCHMARKS.md for the command). The sender gets every role, so each anchor checks exactly one role.
  */
 contract GasReceipts {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
