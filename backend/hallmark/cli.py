@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
@@ -99,6 +100,10 @@ def serve(
         )
         server = uvicorn.Server(config)
         err.print(f"Hallmark serving at http://{settings.host}:{settings.port} (API docs at /docs)")
+        # uvicorn re-raises SIGINT/SIGTERM once it has shut down; these handlers let that signal
+        # end `run()` normally, so the chain below stops cleanly (anvil saves its state).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)
         server.run()
     finally:
         runtime.stop()
