@@ -53,12 +53,20 @@ def _audit_denial(request: Request, exc: HallmarkError) -> None:
         audit.append(
             session,
             actor=actor.audit if actor is not None else audit.SYSTEM,
-            action=f"{request.method} {request.url.path}",
+            action=_action(request),
             outcome="denied",
             object_kind=str(exc.details.get("kind")) if exc.details.get("kind") else None,
             object_id=str(exc.details.get("id")) if exc.details.get("id") else None,
             details={"status": exc.http_status, "code": exc.code},
         )
+
+
+def _action(request: Request) -> str:
+    """`METHOD /path`, with the route's template when there is one (ids make paths too long
+    for the audit log's action column)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or request.url.path
+    return f"{request.method} {path}"[:64]
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
