@@ -1,14 +1,20 @@
 """Anchoring benchmark: accepted → anchored latency under sustained load, and gas per record.
 
     python bench/anchoring.py latency [--rate 10000] [--seconds 10] [--database-url URL]
+    python bench/anchoring.py backlog [--records 50000]
     python bench/anchoring.py gas [--sizes 1 100 1000]
 
 `latency` starts Hallmark on a fresh data directory (local anvil, SQLite unless
 --database-url), creates organisations, runs `hallmark worker` as its own process (as in
 production: API processes accept, one worker anchors), and inserts records through
 `hallmark.store.records.add_records` in bulk transactions at --rate records per second for
---seconds. It reports the rate achieved, p50/p95/max of accepted → anchored (record
-created_at → its batch's mined_at, when the proofs are written), and the anchoring throughput.
+--seconds, from --writers processes (one Python process canonicalises and hashes about 5,000
+records per second, so several stand in for several API processes). It reports the rate
+achieved, p50/p95/max of accepted → anchored (record created_at → its batch's mined_at, when
+the proofs are written), and the anchoring throughput.
+
+`backlog` accepts --records first, then starts the worker process and reports how fast it
+drains them (first batch signed → last batch mined): the worker's capacity.
 
 `gas` anchors batches of each size and reports receipt gasUsed / records.
 
@@ -18,6 +24,7 @@ Nothing is asserted: the figures go to docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -31,11 +38,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from hallmark.config import Settings
+from hallmark.core.logging import configure_logging
 from hallmark.services.anchoring import AnchorWorker
 from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import create_organisation
 from hallmark.services.runtime import Runtime
-from hallmark.store.db import transaction
+from hallmark.store.db import make_engine, session_factory, transaction
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record
 from hallmark.store.records import NewRecord, add_records
 
@@ -57,6 +65,7 @@ def _runtime(data_dir: Path, database_url: str | None, **overrides: Any) -> Runt
         _env_file=None,  # type: ignore[call-arg]
         **overrides,
     )
+    configure_logging("WARNING", json=False)
     runtime = Runtime(settings)
     runtime.start()
     return runtime
@@ -82,49 +91,51 @@ def _pending(runtime: Runtime) -> int:
         return int(session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0)
 
 
+def _writer(
+    url: str, orgs: list[tuple[str, str]], rate: float, seconds: float, start: float
+) -> int:
+    """Insert at `rate` records per second from `start` (wall clock) for `seconds`."""
+    sessions = session_factory(make_engine(url))
+    tick = 0.05
+    per_tick = max(1, round(rate * tick))
+    time.sleep(max(0.0, start - time.time()))
+    inserted = 0
+    pid = os.getpid()
+    while time.time() < start + seconds:
+        with transaction(sessions) as session:
+            add_records(
+                session,
+                [
+                    NewRecord(kind, org_id, {"n": inserted + i, "writer": pid})
+                    for i in range(per_tick)
+                    for org_id, kind in [orgs[(inserted + i) % len(orgs)]]
+                ],
+            )
+        inserted += per_tick
+        time.sleep(max(0.0, start + inserted / rate - time.time()))
+    return inserted
+
+
 def latency(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
     runtime = _runtime(data_dir, args.database_url)
     try:
         assert runtime.sessions is not None and runtime.chain is not None
         orgs = _organisations(runtime, args.organisations)
-        env = {
-            **os.environ,
-            "HALLMARK_ENVIRONMENT": "test",
-            "HALLMARK_DATA_DIR": str(data_dir),
-            "HALLMARK_DATABASE_URL": runtime.settings.effective_database_url,
-            "HALLMARK_ANVIL_PORT": runtime.chain.url.rsplit(":", 1)[1],
-            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-            "HALLMARK_LOG_LEVEL": "WARNING",
-        }
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "hallmark", "worker"], env=env, cwd=data_dir.parent
-        )
-        time.sleep(3)  # the worker's start-up (imports, chain and deployment checks)
-        tick = 0.05
-        per_tick = max(1, round(args.rate * tick))
-        inserted = 0
-        started = time.monotonic()
-        deadline = started + args.seconds
-        n = 0
-        while time.monotonic() < deadline:
-            with transaction(runtime.sessions) as session:
-                add_records(
-                    session,
-                    [
-                        NewRecord(kind, org_id, {"n": n + i, "bench": "latency"})
-                        for i in range(per_tick)
-                        for org_id, kind in [orgs[(n + i) % len(orgs)]]
-                    ],
-                )
-            n += per_tick
-            inserted += per_tick
-            next_tick = started + (inserted / args.rate)
-            time.sleep(max(0.0, next_tick - time.monotonic()))
-        load_seconds = time.monotonic() - started
-        while _pending(runtime) and time.monotonic() < deadline + 120:
+        worker = _worker_process(runtime, data_dir)
+        start = time.time() + 4  # the worker's start-up (imports, chain and deployment checks)
+        url = runtime.settings.effective_database_url
+        share = args.rate / args.writers
+        with multiprocessing.get_context("spawn").Pool(args.writers) as pool:
+            results = [
+                pool.apply_async(_writer, (url, orgs, share, args.seconds, start))
+                for _ in range(args.writers)
+            ]
+            inserted = sum(r.get() for r in results)
+        load_seconds = time.time() - start
+        while _pending(runtime) and time.time() < start + args.seconds + 300:
             time.sleep(0.1)
-        drained = time.monotonic() - started
+        drained = time.time() - start
         worker.terminate()
         worker.wait(30)
         with runtime.sessions() as session:
@@ -149,6 +160,61 @@ def latency(args: argparse.Namespace) -> None:
         print(
             f"accepted → anchored  p50 {quantiles[49]:.2f} s   p95 {quantiles[94]:.2f} s   "
             f"max {waits[-1]:.2f} s"
+        )
+    finally:
+        runtime.stop()
+
+
+def _worker_process(runtime: Runtime, data_dir: Path) -> subprocess.Popen[bytes]:
+    assert runtime.chain is not None
+    env = {
+        **os.environ,
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(data_dir),
+        "HALLMARK_DATABASE_URL": runtime.settings.effective_database_url,
+        "HALLMARK_ANVIL_PORT": runtime.chain.url.rsplit(":", 1)[1],
+        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+        "HALLMARK_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "worker"], env=env, cwd=data_dir.parent
+    )
+
+
+def backlog(args: argparse.Namespace) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
+    runtime = _runtime(data_dir, args.database_url)
+    try:
+        assert runtime.sessions is not None
+        orgs = _organisations(runtime, args.organisations)
+        for start in range(0, args.records, 5000):
+            with transaction(runtime.sessions) as session:
+                add_records(
+                    session,
+                    [
+                        NewRecord(kind, org_id, {"n": start + i, "bench": "backlog"})
+                        for i in range(min(5000, args.records - start))
+                        for org_id, kind in [orgs[(start + i) % len(orgs)]]
+                    ],
+                )
+        worker = _worker_process(runtime, data_dir)
+        deadline = time.time() + 600
+        while _pending(runtime) and time.time() < deadline:
+            time.sleep(0.2)
+        worker.terminate()
+        worker.wait(30)
+        with runtime.sessions() as session:
+            first, last, batches = session.execute(
+                select(
+                    func.min(AnchorBatch.created_at), func.max(AnchorBatch.mined_at), func.count()
+                )
+            ).one()
+        seconds = (_utc(last) - _utc(first)).total_seconds()
+        print(f"database        {runtime.settings.effective_database_url.split(':')[0]}")
+        print(f"backlog         {args.records} records, {len(orgs)} organisations")
+        print(
+            f"drained         in {seconds:.2f} s, {batches} batches: "
+            f"{args.records / seconds:,.0f} records/s, {batches / seconds:,.1f} tx/s"
         )
     finally:
         runtime.stop()
@@ -205,7 +271,12 @@ def main() -> None:
     load.add_argument("--rate", type=int, default=10_000, help="records per second")
     load.add_argument("--seconds", type=float, default=10.0)
     load.add_argument("--organisations", type=int, default=1, help="copies of each org kind")
+    load.add_argument("--writers", type=int, default=4, help="inserting processes")
     load.set_defaults(run=latency)
+    drain = commands.add_parser("backlog", help="how fast the worker drains a backlog")
+    drain.add_argument("--records", type=int, default=50_000)
+    drain.add_argument("--organisations", type=int, default=1, help="copies of each org kind")
+    drain.set_defaults(run=backlog)
     cost = commands.add_parser("gas", help="gas per record by batch size")
     cost.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1000])
     cost.set_defaults(run=gas)

@@ -225,6 +225,8 @@ class AnchorWorker:
         self._backoff = Backoff(base=0.5, cap=settings.anchor_retry_max)
         self._accounts: dict[str, LocalAccount] = {}
         self._broadcast_at: dict[int, float] = {}
+        #: Trees of batches formed by this process, so mining does not hash them again.
+        self._trees: dict[int, tuple[StandardMerkleTree, list[str]]] = {}
         self._last_head: int | None = None
         self._full_check = True
         self._fees: Fees | None = None
@@ -346,6 +348,7 @@ class AnchorWorker:
                 .group_by(AnchorQueueEntry.organisation_id, AnchorQueueEntry.kind)
             ).all()
         wait = self.poll
+        sent: list[int] = []
         for organisation_id, kind, count, oldest in groups:
             age = (now - _utc(oldest)).total_seconds()
             # Due a poll early, so that no record waits longer than anchor_interval.
@@ -357,12 +360,19 @@ class AnchorWorker:
             if not self._backoff.ready(("account", account.address)):
                 continue
             for _ in range(count // size + 1):
-                if not self._form_one(organisation_id, kind, account, time_due=time_due):
+                if not self._form_one(organisation_id, kind, account, time_due=time_due, sent=sent):
                     break
+        self._mark_sent(sent)
         return wait
 
     def _form_one(
-        self, organisation_id: str, kind: str, account: LocalAccount, *, time_due: bool
+        self,
+        organisation_id: str,
+        kind: str,
+        account: LocalAccount,
+        *,
+        time_due: bool,
+        sent: list[int],
     ) -> bool:
         """Sign and store one batch of the group, then send it; False when none was due."""
         size = self.settings.anchor_batch_size
@@ -379,7 +389,7 @@ class AnchorWorker:
             ).all()
         if not entries or (len(entries) < size and not time_due):
             return False
-        tree, _ = batch_tree([hash_ for _, hash_ in entries])
+        tree, ordered = batch_tree([hash_ for _, hash_ in entries])
         root = HexBytes(tree.root).to_0x_hex()
         seqs = [seq for seq, _ in entries]
         address = account.address
@@ -420,6 +430,7 @@ class AnchorWorker:
                         # Ensure that no record goes into two batches, whatever else runs.
                         raise _ClaimedElsewhereError
                     unmined = _Unmined.of(batch)
+                self._trees[unmined.id] = (tree, ordered)
             except _ClaimedElsewhereError:
                 self.nonces.release(address, nonce)
                 log.warning("anchoring.entries_claimed_elsewhere", organisation=organisation_id)
@@ -428,11 +439,13 @@ class AnchorWorker:
                 self.nonces.release(address, nonce)
                 raise
         log.info("anchoring.signed", batch=unmined.id, root=root, records=len(entries), nonce=nonce)
-        self._broadcast(unmined)
+        if self._broadcast(unmined, defer_status=True):
+            sent.append(unmined.id)
         return True
 
-    def _broadcast(self, batch: _Unmined) -> bool:
-        """Send the batch's raw transaction; `sent` on success. A refusal is kept, not raised."""
+    def _broadcast(self, batch: _Unmined, *, defer_status: bool = False) -> bool:
+        """Send the batch's raw transaction, then mark it `sent` (or leave that to the caller's
+        bulk `_mark_sent` with `defer_status`). A refusal is kept, not raised."""
         try:
             self.client.send_raw_transaction(batch.raw_tx)
         except TransactionRejectedError as exc:
@@ -447,14 +460,21 @@ class AnchorWorker:
             return False
         self._backoff.clear(("account", batch.account_address))
         self._broadcast_at[batch.id] = time.monotonic()
+        self.state.batches_sent += 1
+        if not defer_status:
+            self._mark_sent([batch.id])
+        return True
+
+    def _mark_sent(self, batch_ids: list[int]) -> None:
+        """Broadcast: `signed` → `sent` (a crash before this only means one more broadcast)."""
+        if not batch_ids:
+            return
         with transaction(self.sessions) as session:
             session.execute(
                 update(AnchorBatch)
-                .where(AnchorBatch.id == batch.id, AnchorBatch.status == SIGNED)
+                .where(AnchorBatch.id.in_(batch_ids), AnchorBatch.status == SIGNED)
                 .values(status=SENT)
             )
-        self.state.batches_sent += 1
-        return True
 
     def _resign(self, batch: _Unmined) -> None:
         """Sign the batch again with a fresh nonce (caller holds the account's nonce lock)."""
@@ -616,8 +636,8 @@ class AnchorWorker:
                 )
             ).all()
             if entries:
-                tree, ordered = batch_tree([hash_ for _, hash_ in entries])
-                if HexBytes(tree.root).to_0x_hex() != batch.root:
+                tree, ordered = self._trees.get(batch_id) or batch_tree([h for _, h in entries])
+                if len(ordered) != len(entries) or HexBytes(tree.root).to_0x_hex() != batch.root:
                     raise HallmarkError(f"batch {batch_id}: its records do not make its root")
                 by_hash = {hash_.lower(): record_id for record_id, hash_ in entries}
                 proofs = tree.proofs()
@@ -628,7 +648,7 @@ class AnchorWorker:
                             "id": by_hash[hash_],
                             "batch_id": batch_id,
                             "leaf_index": index,
-                            "proof": [HexBytes(node).to_0x_hex() for node in proofs[index]],
+                            "proof": ["0x" + node.hex() for node in proofs[index]],
                         }
                         for index, hash_ in enumerate(ordered)
                     ],
@@ -646,6 +666,7 @@ class AnchorWorker:
             batch.confirmed_at = now if confirmed else None
             batch.last_error = None
         self._broadcast_at.pop(batch_id, None)
+        self._trees.pop(batch_id, None)
         self._backoff.clear(("batch", batch_id))
         log.info("anchoring.mined", batch=batch_id, block=block_number, tx=tx_hash)
 
