@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import pydantic
@@ -386,3 +387,156 @@ def audit_verify() -> None:
     if broken is not None:
         fail(f"the audit log is broken at entry {broken}")
     out.print(f"audit log intact: {count} entries")
+
+
+# --- records through the HTTP API --------------------------------------------------------------
+
+import_app = typer.Typer(
+    help="Import lots, products or steps from CSV through the HTTP API (docs/RECORDS.md).",
+    no_args_is_help=True,
+)
+product_app = typer.Typer(help="Products, through the HTTP API.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(product_app, name="product")
+
+ApiUrlOption = Annotated[
+    str, typer.Option("--api-url", envvar="HALLMARK_API_URL", help="Hallmark's base URL")
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="HALLMARK_API_KEY", help="API key (HALLMARK_API_KEY)"),
+]
+
+
+def _api_key(api_key: str | None) -> str:
+    if not api_key:
+        fail("an API key is required: --api-key or HALLMARK_API_KEY")
+    return api_key
+
+
+def _import(
+    kind: str,
+    file: Path,
+    *,
+    api_url: str,
+    api_key: str | None,
+    chunk: int,
+    errors: Path | None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from hallmark import client
+
+    if chunk < 1:
+        fail("--chunk must be at least 1")
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    key = _api_key(api_key)
+    with reported(), client.HallmarkClient(api_url, key) as api:
+        total = client.count_rows(file)
+        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=err) as bar:
+            task = bar.add_task(f"importing {kind}", total=total)
+            report = client.import_csv(
+                api,
+                kind=kind,
+                path=file,
+                chunk=chunk,
+                progress=lambda rows: bar.advance(task, rows),
+            )
+    if errors is not None:
+        client.write_error_report(errors, report.errors)
+    out.print(
+        f"{report.created} of {report.total} {kind} imported, {report.rejected_rows} rejected"
+        + (f" (errors in {errors})" if errors is not None and report.errors else "")
+    )
+    if report.errors:
+        for error in report.errors[:10]:
+            err.print(f"row {error.row}: {error.field}: {error.message}", markup=False)
+        if len(report.errors) > 10:
+            err.print(f"... and {len(report.errors) - 10} more", markup=False)
+        raise typer.Exit(1)
+
+
+def _import_command(kind: str) -> None:
+    @import_app.command(kind)
+    def command(
+        file: Annotated[Path, typer.Argument(help="CSV file with a header line")],
+        api_url: ApiUrlOption = "http://127.0.0.1:8000",
+        api_key: ApiKeyOption = None,
+        chunk: Annotated[int, typer.Option(help="Rows per request")] = 1000,
+        errors: Annotated[
+            Path | None, typer.Option(help="Write every rejected row's errors to this CSV")
+        ] = None,
+    ) -> None:
+        _import(kind, file, api_url=api_url, api_key=api_key, chunk=chunk, errors=errors)
+
+    command.__doc__ = f"Import {kind} from a CSV file (per row; exit 1 when any row failed)."
+
+
+for _kind in ("lots", "products", "steps"):
+    _import_command(_kind)
+
+
+@product_app.command("show")
+def product_show(
+    serial: str,
+    api_url: ApiUrlOption = "http://127.0.0.1:8000",
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Show a product's provenance: materials tree, steps, record hashes, anchoring."""
+    from rich.tree import Tree
+
+    from hallmark import client
+
+    with reported(), client.HallmarkClient(api_url, _api_key(api_key)) as api:
+        view = api.retrieve_provenance(serial)
+    product = view["product"]
+    chain = "intact" if view["chain_intact"] else f"BROKEN: {view['chain']['first_broken']}"
+    tree = Tree(
+        f"[bold]{product['serial']}[/] {product['name']} ({product['category']}) "
+        f"record {_short(view['record'])}; step chain {chain}"
+    )
+    materials = tree.add("materials")
+    for node in view["materials"]:
+        _material(materials, node)
+    table = Table("#", "step", "occurred at", "result", "record", "anchoring")
+    for item in view["steps"]:
+        step, record = item["step"], item["records"][-1]
+        table.add_row(
+            str(step["sequence"]),
+            step["kind"],
+            step["occurred_at"],
+            step["result"] or "",
+            record["record_hash"][:18] + "…",
+            record["anchoring"]["status"],
+        )
+    out.print(tree)
+    out.print(table)
+    out.print(
+        f"recycled share {product['recycled_share'] or '-'}, "
+        f"carbon {product['carbon_kg_co2e'] or '-'} kg CO2e"
+    )
+
+
+def _short(record: dict[str, Any]) -> str:
+    return f"{record['record_hash'][:18]}… ({record['anchoring']['status']})"
+
+
+def _material(parent: Any, node: dict[str, Any]) -> None:
+    lot = node["lot"]
+    if lot is None:
+        parent.add(f"lot {node['lot_id']} (not known here)")
+        return
+    origin = lot["origin"]
+    drawn = f"{node['quantity']} {node['unit']} from " if node.get("quantity") else ""
+    branch = parent.add(
+        f"{drawn}{lot['material']} {lot['grade'] or ''} lot {lot['lot_number']}, "
+        f"{origin.get('name') or ''} {origin['country']}, record {_short(lot['record'])}"
+    )
+    if node.get("parent"):
+        _material(branch.add("split from"), node["parent"])
+    for source in node.get("recycled_from", []):
+        _material(branch.add("recycled from"), source)
+    for serial in node.get("recycled_products", []):
+        branch.add(f"recycled from product {serial}")

@@ -16,6 +16,7 @@
     │       └── RootAlreadyAnchoredError   root_already_anchored
     ├── DatabaseUnavailableError      database_unavailable 503
     ├── FileCorruptError              file_corrupt    500
+    ├── RemoteApiError                remote_api_error (a remote Hallmark API refused or failed)
     ├── AuthenticationError           unauthenticated 401
     ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
@@ -287,3 +288,15 @@ class FileCorruptError(HallmarkError):
             f"stored file {sha256} failed authentication (tampered, or encrypted with another key)",
             details={"sha256": sha256},
         )
+
+
+class RemoteApiError(HallmarkError):
+    """A remote Hallmark API (used by the CLI) did not answer, or answered with an error."""
+
+    code = "remote_api_error"
+    http_status = 502
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
+        where = f"{url} answered {status}" if status is not None else f"{url} is unreachable"
+        super().__init__(f"{where}: {reason}", details={"url": url, "status": status})
+        self.status = status

@@ -1,0 +1,181 @@
+"""`hallmark import` and `hallmark product show` against a real Hallmark over HTTP (uvicorn on a
+free loopback port, serving this module's world)."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from hallmark.api.app import create_app
+from hallmark.cli import app
+from tests.conftest import World
+from tests.records.factories import FACTORY, SUPPLIER, add_step, create_product, unique
+
+
+@pytest.fixture(scope="module")
+def api_url(world: World) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(world.runtime), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _write_lots(path: Path, rows: int, bad: set[int]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["lot_number", "material", "quantity", "unit", "origin.country"])
+        for row in range(1, rows + 1):
+            country = "XX" if row in bad else "ZA"
+            writer.writerow([unique("CLI"), "gold", "10.5", "g", country])
+
+
+def test_import_lots_in_chunks_with_an_error_report(
+    world: World, api_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "lots.csv"
+    _write_lots(source, rows=7, bad={2, 6})
+    report = tmp_path / "errors.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            "lots",
+            str(source),
+            "--api-url",
+            api_url,
+            "--chunk",
+            "3",
+            "--errors",
+            str(report),
+        ],
+        env={"HALLMARK_API_KEY": world.keys[f"{SUPPLIER}/supplier"]},
+    )
+    assert result.exit_code == 1, result.output
+    assert "5 of 7 lots imported, 2 rejected" in result.output
+    with report.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["row"], r["field"]) for r in rows] == [
+        ("2", "origin.country"),
+        ("6", "origin.country"),
+    ]
+    assert "ISO 3166-1" in rows[0]["message"]
+    # A re-run sends the same chunks with the same Idempotency-Keys: nothing is stored twice.
+    listed = world.http.get("/api/v1/lots?limit=1000", headers=world.headers(SUPPLIER)).json()
+    again = CliRunner().invoke(
+        app,
+        ["import", "lots", str(source), "--api-url", api_url, "--chunk", "3"],
+        env={"HALLMARK_API_KEY": world.keys[f"{SUPPLIER}/supplier"]},
+    )
+    assert again.exit_code == 1
+    after = world.http.get("/api/v1/lots?limit=1000", headers=world.headers(SUPPLIER)).json()
+    assert after["count"] == listed["count"]
+
+
+def test_import_steps_all_good_exits_zero(world: World, api_url: str, tmp_path: Path) -> None:
+    serial = create_product(world)["serial"]
+    source = tmp_path / "steps.csv"
+    source.write_text(
+        "product_serial,kind,occurred_at,result\n"
+        f"{serial},casting,2026-11-20T09:00:00+08:00,\n"
+        f"{serial},qc_inspection,2026-11-20T10:00:00+08:00,pass\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            "steps",
+            str(source),
+            "--api-url",
+            api_url,
+            "--api-key",
+            world.keys[f"{FACTORY}/factory"],
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 steps imported, 0 rejected" in result.output
+
+
+def test_cli_failures_are_one_line(world: World, api_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "steps.csv"
+    source.write_text("product_serial,kind\nX,casting\n")
+    refused = CliRunner().invoke(
+        app,
+        [
+            "import",
+            "steps",
+            str(source),
+            "--api-url",
+            api_url,
+            "--api-key",
+            world.keys[f"{SUPPLIER}/supplier"],
+        ],
+    )
+    assert refused.exit_code == 1
+    assert "answered 403" in refused.output
+    missing_key = CliRunner().invoke(
+        app, ["import", "steps", str(source), "--api-url", api_url], env={"HALLMARK_API_KEY": ""}
+    )
+    assert missing_key.exit_code == 1
+    assert "API key is required" in missing_key.output
+    unreachable = CliRunner().invoke(
+        app,
+        ["product", "show", "X", "--api-url", "http://127.0.0.1:9", "--api-key", "hm_x_y"],
+    )
+    assert unreachable.exit_code == 1
+    assert "unreachable" in unreachable.output
+
+
+def test_product_show_prints_the_provenance(world: World, api_url: str) -> None:
+    serial = create_product(world)["serial"]
+    add_step(world, serial, "casting")
+    result = CliRunner().invoke(
+        app,
+        [
+            "product",
+            "show",
+            serial,
+            "--api-url",
+            api_url,
+            "--api-key",
+            world.keys[f"{FACTORY}/reader"],
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert serial in result.output
+    assert "casting" in result.output
+    assert "step chain intact" in result.output
+    unknown = CliRunner().invoke(
+        app,
+        [
+            "product",
+            "show",
+            "NOPE",
+            "--api-url",
+            api_url,
+            "--api-key",
+            world.keys[f"{FACTORY}/reader"],
+        ],
+    )
+    assert unknown.exit_code == 1
+    assert "answered 404" in unknown.output
