@@ -95,7 +95,7 @@ def test_a_record_waits_at_most_the_anchor_interval(harness: Callable[..., Harne
             break
         time.sleep(0.02)
     assert status.status == "confirmed"
-    assert time.monotonic() - accepted < 0.8 + 0.5  # the interval, and one cycle's work
+    assert time.monotonic() - accepted < 0.8 + 1.0  # the interval, and a cycle's work on a busy CI
 
 
 def test_status_goes_pending_anchored_confirmed(harness: Callable[..., Harness]) -> None:
