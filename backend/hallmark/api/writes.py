@@ -115,14 +115,15 @@ async def idempotent(
     key: str | None,
     fingerprint: str,
     status: int | Callable[[Any], int],
-    write: Callable[[Session], BaseModel],
+    write: Callable[[Session], BaseModel | dict[str, Any]],
 ) -> JSONResponse:
     """Run a write once per Idempotency-Key and answer with its (first) status and body."""
 
     def run(session: Session) -> tuple[int, Any]:
-        model = write(session)
-        code = status(model) if callable(status) else status
-        return code, model.model_dump(mode="json")
+        answer = write(session)
+        code = status(answer) if callable(status) else status
+        body = answer.model_dump(mode="json") if isinstance(answer, BaseModel) else answer
+        return code, body
 
     code, body, replayed = await run_in_threadpool(
         lambda: idempotency.run(

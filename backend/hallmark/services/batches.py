@@ -24,7 +24,7 @@ import pydantic
 from pydantic import TypeAdapter
 
 from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
-from hallmark.schemas import BatchResult, BatchRowResult, FieldError
+from hallmark.schemas import BatchRowResult, FieldError
 
 Mode = Literal["all_or_nothing", "per_row"]
 T = TypeVar("T")
@@ -149,28 +149,48 @@ def require_clean(mode: Mode, errors: dict[int, list[FieldError]], total: int) -
         raise BatchRejectedError(rejected_rows(errors), total)
 
 
+#: A batch answer as JSON, in the shape of schemas.BatchResult (built as plain data: 10,000
+#: rows would otherwise cost more as models than storing them does).
+BatchAnswer = dict[str, Any]
+
+
 def result(
     *,
     mode: Mode,
     total: int,
     errors: dict[int, list[FieldError]],
     created: dict[int, tuple[str, str]],
-) -> BatchResult:
+) -> BatchAnswer:
     """The per-row answer: created rows with id and record hash, rejected rows with errors."""
-    rows: list[BatchRowResult] = []
+    rows: list[dict[str, Any]] = []
     for index in range(total):
         if index in created:
             record_id, record_hash = created[index]
             rows.append(
-                BatchRowResult(
-                    row=index + 1, status="created", id=record_id, record_hash=record_hash
-                )
+                {
+                    "row": index + 1,
+                    "status": "created",
+                    "id": record_id,
+                    "record_hash": record_hash,
+                    "errors": [],
+                }
             )
         else:
             rows.append(
-                BatchRowResult(row=index + 1, status="rejected", errors=errors.get(index, []))
+                {
+                    "row": index + 1,
+                    "status": "rejected",
+                    "id": None,
+                    "record_hash": None,
+                    "errors": [e.model_dump() for e in errors.get(index, [])],
+                }
             )
-    return BatchResult(mode=mode, created=len(created), rejected=total - len(created), results=rows)
+    return {
+        "mode": mode,
+        "created": len(created),
+        "rejected": total - len(created),
+        "results": rows,
+    }
 
 
 def invalid(field: str, message: str, **details: Any) -> ValidationError:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import ValidationError
-from hallmark.schemas import BatchResult, FieldError
+from hallmark.schemas import FieldError
 from hallmark.services import access, batches, lots, products, steps
 from hallmark.services.auth import Actor
 
@@ -58,7 +58,7 @@ STRUCTURED: dict[str, frozenset[str]] = {
 FREE_FORM = frozenset({"extra", "private", "parameters", "measurements"})
 
 _ACTIONS = {"lots": "lot.create", "products": "product.create", "steps": "step.create"}
-_WRITERS: dict[str, Callable[..., BatchResult]] = {
+_WRITERS: dict[str, Callable[..., batches.BatchAnswer]] = {
     "lots": lots.create_lots_batch,
     "products": products.create_products_batch,
     "steps": steps.create_steps_batch,
@@ -186,8 +186,8 @@ def ingest(
     content_type: str,
     mode: batches.Mode,
     max_rows: int,
-) -> BatchResult:
-    """Parse a JSON or CSV batch and write it with the kind's batch writer."""
+) -> batches.BatchAnswer:
+    """Parse a JSON or CSV batch and write it with the kind's batch writer (BatchResult JSON)."""
     if kind not in _WRITERS:
         raise ValidationError(f"unknown batch kind {kind!r}")
     access.require_role(actor, _ACTIONS[kind])

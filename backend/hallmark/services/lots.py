@@ -45,7 +45,6 @@ from hallmark.core.errors import (
     PermissionDeniedError,
 )
 from hallmark.schemas import (
-    BatchResult,
     FieldError,
     LotCorrection,
     LotCreate,
@@ -337,7 +336,7 @@ def create_lots_batch(
     mode: batches.Mode,
     max_rows: int,
     known: dict[int, list[FieldError]] | None = None,
-) -> BatchResult:
+) -> batches.BatchAnswer:
     """Create many lots (see services.batches for the two modes)."""
     access.require_role(actor, "lot.create")
     batches.check_size(len(rows), max_rows)

@@ -42,7 +42,6 @@ from hallmark.core.errors import (
     PermissionDeniedError,
 )
 from hallmark.schemas import (
-    BatchResult,
     FieldError,
     MaterialsAdd,
     MaterialUse,
@@ -338,7 +337,7 @@ def create_products_batch(
     mode: batches.Mode,
     max_rows: int,
     known: dict[int, list[FieldError]] | None = None,
-) -> BatchResult:
+) -> batches.BatchAnswer:
     """Create many products (see services.batches for the two modes)."""
     access.require_role(actor, "product.create")
     batches.check_size(len(rows), max_rows)

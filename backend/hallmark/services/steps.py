@@ -38,7 +38,7 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 from pydantic import TypeAdapter
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import (
@@ -47,7 +47,6 @@ from hallmark.core.errors import (
     StepOrderError,
 )
 from hallmark.schemas import (
-    BatchResult,
     BrokenLink,
     ChainReport,
     FieldError,
@@ -61,14 +60,16 @@ from hallmark.schemas import (
 from hallmark.services import access, audit, batches
 from hallmark.services.auth import Actor
 from hallmark.services.lots import uploaded_by
-from hallmark.store.models import AttachmentLink, Product, ProductionStep, Record
+from hallmark.store.models import AttachmentLink, Base, Product, ProductionStep, Record
 from hallmark.store.records import NewRecord, StoredRecord, add_records
 
 STEP_SCHEMA = "hallmark/production-step@1"
+#: Core tables for the bulk writes (no ORM unit-of-work for thousands of rows).
+_STEP_TABLE: Table = Base.metadata.tables["production_steps"]
+_PRODUCT_TABLE: Table = Base.metadata.tables["products"]
 
 _STEPS = TypeAdapter(list[StepCreate])
 _STEP = TypeAdapter(StepCreate)
-_EXCLUDE = {"product_serial", "previous_step_hash"}
 
 
 @dataclass
@@ -187,14 +188,32 @@ def _plan_step(ctx: _Context, item: StepCreate) -> PlannedStep:
         raise batches.at("product_serial", NotFoundError("product", item.product_serial))
     _check(ctx, state, item)
     sequence = _apply(state, item)
-    data = {
+    return PlannedStep(
+        state=state, sequence=sequence, item=item, data=step_document(state.product, sequence, item)
+    )
+
+
+def step_document(product: Product, sequence: int, item: StepFields) -> dict[str, Any]:
+    """The step's record data (without `previousStep`, set when its wave is written).
+
+    Built by hand rather than with model_dump: this runs 10,000 times per batch.
+    """
+    data: dict[str, Any] = {
         "schema": STEP_SCHEMA,
-        "product": state.product.id,
-        "serial": state.product.serial,
+        "product": product.id,
+        "serial": product.serial,
         "sequence": sequence,
-        **item.model_dump(mode="json", exclude_none=True, exclude=_EXCLUDE),
+        "kind": item.kind,
+        "occurred_at": item.occurred_at.isoformat(),
+        "parameters": item.parameters,
+        "measurements": item.measurements,
+        "attachments": item.attachments,
     }
-    return PlannedStep(state=state, sequence=sequence, item=item, data=data)
+    if item.result is not None:
+        data["result"] = item.result
+    if item.responsible is not None:
+        data["responsible"] = item.responsible
+    return data
 
 
 def _write_steps(
@@ -254,17 +273,25 @@ def _write_steps(
             }
             for sha in plan.item.attachments
         )
-    session.execute(insert(ProductionStep), step_rows)
+    session.execute(insert(_STEP_TABLE), step_rows)
     if link_rows:
         session.execute(insert(AttachmentLink), link_rows)
-    for plan in plans:
-        product, state = plan.state.product, plan.state
-        product.last_step_hash = heads[product.id]
-        product.step_count = state.count
-        product.qc_state = state.qc_state
-        if not state.certified:
-            product.certified_at = None
-    session.flush()
+    states = {plan.state.product.id: plan.state for plan in plans}
+    session.execute(
+        update(_PRODUCT_TABLE).where(_PRODUCT_TABLE.c.id == bindparam("product_id")),
+        [
+            {
+                "product_id": product_id,
+                "last_step_hash": heads[product_id],
+                "step_count": state.count,
+                "qc_state": state.qc_state,
+                "certified_at": state.product.certified_at if state.certified else None,
+            }
+            for product_id, state in states.items()
+        ],
+    )
+    for state in states.values():  # the ORM objects follow what was written
+        session.expire(state.product)
     return done
 
 
@@ -320,7 +347,7 @@ def create_steps_batch(
     mode: batches.Mode,
     max_rows: int,
     known: dict[int, list[FieldError]] | None = None,
-) -> BatchResult:
+) -> batches.BatchAnswer:
     """Append many steps (see services.batches for the two modes)."""
     access.require_role(actor, "step.create")
     batches.check_size(len(rows), max_rows)
@@ -385,18 +412,11 @@ def correct_step(
     _check(ctx, state, correction, correction=True)
     state.count += 1
     state.touched = True
-    data = {
-        "schema": STEP_SCHEMA,
-        "product": product.id,
-        "serial": product.serial,
-        "sequence": state.count,
-        **correction.model_dump(mode="json", exclude_none=True, exclude=_EXCLUDE),
-    }
     plan = PlannedStep(
         state=state,
         sequence=state.count,
         item=correction,
-        data=data,
+        data=step_document(product, state.count, correction),
         root_id=row.root_id,
         corrects_id=latest.id,
     )
