@@ -36,7 +36,8 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import rfc8785
-from eth_hash.auto import keccak
+
+from hallmark.core.hashing import keccak256 as keccak
 
 __all__ = [
     "MAX_DEPTH",

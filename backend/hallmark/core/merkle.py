@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Final, Self
 
-from eth_hash.auto import keccak
+from hallmark.core.hashing import keccak256 as keccak
 
 __all__ = [
     "Bytes32Like",

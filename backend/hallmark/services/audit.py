@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils.crypto import keccak
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
+from hallmark.core.hashing import keccak256 as keccak
 from hallmark.store.models import AuditEntry
 
 GENESIS = "0x" + "00" * 32

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from eth_utils.crypto import keccak
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
+from hallmark.core.hashing import keccak256 as keccak
 from hallmark.store.models import AnchorQueueEntry, Record
 
 #: Record kinds and their on-chain RecordKind value (IRecordAnchor.RecordKind).
