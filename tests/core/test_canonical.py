@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+import rfc8785
 from eth_utils.crypto import keccak
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -378,3 +379,40 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
     for step in path:
         value = value[step]
     return value
+
+
+# --- the fast path (standard-library encoder) equals the general serialiser ---------------------
+
+_plain_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+    | st.text()
+)
+_plain_documents = st.recursive(
+    _plain_scalars,
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(_plain_documents)
+def test_fast_path_equals_rfc8785(document: object) -> None:
+    """Documents without floats take the fast path; its bytes must be exactly RFC 8785's."""
+    try:
+        expected = rfc8785.dumps(document)
+    except rfc8785.CanonicalizationError:
+        return  # lone surrogates and the like: both paths refuse (tested above)
+    assert canonical_bytes(document) == expected  # type: ignore[arg-type]
+
+
+def test_fast_path_sorts_keys_by_utf16_units_through_the_general_path() -> None:
+    # U+1F600 (a surrogate pair in UTF-16) sorts before U+FF61 by UTF-16 units but after it by
+    # code point: such keys must not take the code-point-sorting fast path.
+    document = {"\uff61": 1, "\U0001f600": 2}
+    assert canonical_bytes(document) == rfc8785.dumps(document)
+    assert canonical_bytes(document).index("\U0001f600".encode()) < canonical_bytes(document).index(
+        "\uff61".encode()
+    )
