@@ -1,8 +1,8 @@
 """Ingestion benchmark: production steps through the batch endpoint and the single-step endpoint.
 
-Starts Hallmark in-process (Runtime + uvicorn on a free loopback port, SQLite in a temporary data
-directory by default, `--database-url` for PostgreSQL), creates a factory with products, then
-measures over real HTTP:
+Starts Hallmark in a child process (Runtime + uvicorn on a free loopback port, SQLite in a
+temporary data directory by default, `--database-url` for PostgreSQL), creates a factory with
+products, then measures over real HTTP from this process:
 
 1. the batch endpoint: `--requests` sequential requests of `--batch` steps each, spread over
    `--products` products (sustained steps/s, median per request);
@@ -18,6 +18,7 @@ Loopback only; every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import socket
 import statistics
 import tempfile
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,33 @@ def bench_single(
     )
 
 
+def serve(conn: Connection, database_url: str | None, data_dir: str) -> None:
+    """The server process: Runtime + uvicorn; sends (url, key) to the parent, runs until told."""
+    settings = Settings(
+        environment="test",  # type: ignore[arg-type]
+        data_dir=Path(data_dir),
+        anvil_port=0,
+        keystore_scrypt_n=1024,
+        database_url=database_url,
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    runtime = Runtime(settings)
+    runtime.start()
+    server = None
+    try:
+        key = setup_world(runtime)
+        server, thread, base_url = start_server(runtime)
+        database = runtime.engine.dialect.name if runtime.engine else "?"
+        conn.send((base_url, key, database))
+        conn.recv()  # stop
+    finally:
+        if server is not None:
+            server.should_exit = True
+            thread.join(timeout=10)
+        runtime.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
@@ -174,24 +203,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="time bound of each phase")
     args = parser.parse_args()
 
+    context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
-        settings = Settings(
-            environment="test",  # type: ignore[arg-type]
-            data_dir=Path(tmp),
-            anvil_port=0,
-            keystore_scrypt_n=1024,
-            database_url=args.database_url,
-            log_level="WARNING",
-            _env_file=None,  # type: ignore[call-arg]
-        )
-        runtime = Runtime(settings)
-        runtime.start()
-        server = None
+        parent, child = context.Pipe()
+        # The server runs in its own process: the load generator never competes for its GIL.
+        process = context.Process(target=serve, args=(child, args.database_url, tmp))
+        process.start()
         try:
-            key = setup_world(runtime)
-            server, thread, base_url = start_server(runtime)
-            database = runtime.engine.dialect.name if runtime.engine else "?"
-            print(f"Hallmark at {base_url} on {database}")
+            if not parent.poll(120):
+                raise RuntimeError("the Hallmark process did not start within 120 s")
+            base_url, key, database = parent.recv()
+            print(f"Hallmark at {base_url} on {database} (server in its own process)")
             with httpx.Client(
                 base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=300
             ) as client:
@@ -199,10 +221,10 @@ def main() -> None:
                 bench_batch(client, serials, args.requests, args.batch)
             bench_single(base_url, key, serials, args.single, args.concurrency, args.seconds)
         finally:
-            if server is not None:
-                server.should_exit = True
-                thread.join(timeout=10)
-            runtime.stop()
+            parent.send("stop")
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
 
 
 if __name__ == "__main__":
