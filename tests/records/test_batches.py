@@ -278,3 +278,19 @@ def test_a_batch_is_a_json_array_or_csv(world: World) -> None:
         headers=world.headers(SUPPLIER, **{"Content-Type": "application/json"}),
     )
     assert garbage.status_code == 422
+
+
+def test_openapi_documents_the_batch_bodies(world: World) -> None:
+    spec = world.http.get("/openapi.json").json()
+    batch = spec["paths"]["/api/v1/steps/batch"]["post"]
+    content = batch["requestBody"]["content"]
+    assert set(content) == {"application/json", "text/csv", "multipart/form-data"}
+    assert content["application/json"]["schema"]["items"]["$ref"].endswith("/StepCreate")
+    assert batch["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/BatchResult"
+    )
+    lots = spec["paths"]["/api/v1/lots"]
+    assert lots["post"]["description"].startswith("Create a material lot")
+    assert lots["get"]["responses"]["200"]["content"]["application/json"]["schema"][
+        "$ref"
+    ].endswith("/LotsPublic")
