@@ -253,6 +253,12 @@ def test_oversize_batches_are_413(world: World) -> None:
     )
     assert big.status_code == 413
     assert big.json()["error"]["code"] == "payload_too_large"
+    anonymous = world.http.post(
+        "/api/v1/lots/batch",
+        content=b"[" + b" " * 5000 + b"]",
+        headers={"Content-Type": "application/json"},
+    )
+    assert anonymous.status_code == 401  # the caller is checked before the body is read
     rows = world.http.post(
         "/api/v1/lots/batch", json=[{}, {}, {}, {}], headers=world.headers(SUPPLIER)
     )

@@ -2,7 +2,9 @@
 
 A bounded body is read from the stream up to a limit (413 beyond it, before anything else reads
 the body), then kept where Starlette keeps a request's body, so the Idempotency-Key fingerprint
-and the form parser read it from memory.
+and the form parser read it from memory. Routes declare the caller first (no body is read for an
+unauthenticated request), then the bounded body, then the fingerprint: dependencies run in that
+order.
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ Sha256 = Annotated[str, Path(description="SHA-256 of the file's content (64 hex 
 )
 async def upload_attachment(
     *,
-    payload: AttachmentPayload,
     actor: CurrentActor,
+    payload: AttachmentPayload,
     sessions: SessionsDep,
     runtime: RuntimeDep,
     store: FileStoreDep,

@@ -75,8 +75,8 @@ async def create_lot(
 )
 async def create_lots_batch(
     *,
-    payload: BatchPayload,
     actor: CurrentActor,
+    payload: BatchPayload,
     sessions: SessionsDep,
     runtime: RuntimeDep,
     fingerprint: FingerprintDep,

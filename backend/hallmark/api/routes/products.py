@@ -78,8 +78,8 @@ async def create_product(
 )
 async def create_products_batch(
     *,
-    payload: BatchPayload,
     actor: CurrentActor,
+    payload: BatchPayload,
     sessions: SessionsDep,
     runtime: RuntimeDep,
     fingerprint: FingerprintDep,

@@ -58,8 +58,8 @@ async def create_step(
 )
 async def create_steps_batch(
     *,
-    payload: BatchPayload,
     actor: CurrentActor,
+    payload: BatchPayload,
     sessions: SessionsDep,
     runtime: RuntimeDep,
     fingerprint: FingerprintDep,
