@@ -170,34 +170,34 @@ def _unsupported_reason(value: object) -> str:
     return f"unsupported type {type_name}: {hint}"
 
 
-class _SlowPath(Exception):
+class _SlowPathError(Exception):
     """The fast path cannot vouch for this document: take the validating path."""
 
 
 def _plain(value: object, depth: int) -> None:
     """Check that ``value`` is built only of exact dict/list/str/int/bool/None, with safe-range
-    integers, no floats, and keys inside the Basic Multilingual Plane; raise _SlowPath if not.
+    integers, no floats, and keys inside the Basic Multilingual Plane; raise _SlowPathError if not.
     """
     kind = type(value)
     if kind is str or value is None or kind is bool:
         return
     if kind is int:
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:  # type: ignore[operator]
-            raise _SlowPath
+            raise _SlowPathError
         return
     if depth >= MAX_DEPTH:
-        raise _SlowPath
+        raise _SlowPathError
     if kind is dict:
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
-                raise _SlowPath
+                raise _SlowPathError
             _plain(item, depth + 1)
         return
     if kind is list:
         for item in value:  # type: ignore[attr-defined]
             _plain(item, depth + 1)
         return
-    raise _SlowPath
+    raise _SlowPathError
 
 
 def _fast_canonical(document: object) -> bytes | None:
@@ -215,7 +215,7 @@ def _fast_canonical(document: object) -> bytes | None:
         return json.dumps(
             document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         ).encode("utf-8")
-    except (_SlowPath, UnicodeEncodeError, ValueError, RecursionError):
+    except (_SlowPathError, UnicodeEncodeError, ValueError, RecursionError):
         return None
 
 
