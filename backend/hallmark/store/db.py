@@ -6,6 +6,7 @@ Raises:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,7 +42,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        _serialise_sqlite_transactions(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
 
@@ -56,9 +57,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
-    """Writers take SQLite's write lock at BEGIN: a read-then-write transaction can't go stale."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _serialise_sqlite_transactions(engine: Engine) -> None:
+    """Queue this process's transactions on a lock, then take SQLite's write lock at BEGIN.
+
+    SQLite has one writer at a time. BEGIN IMMEDIATE makes a read-then-write transaction wait
+    for the lock up front instead of failing when its snapshot goes stale; the in-process lock
+    makes threads of one process wait their turn without SQLite's busy handler, which sleeps in
+    steps of up to 100 ms (other processes still go through that handler).
+    """
+    lock = threading.RLock()
+
+    def begin(connection: Any) -> None:
+        lock.acquire()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release()
+            raise
+
+    def end(_connection: Any) -> None:
+        lock.release()
+
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "commit", end)
+    event.listen(engine, "rollback", end)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.hashing import keccak256 as keccak
-from hallmark.store.models import AnchorQueueEntry, Record
+from hallmark.store.models import AnchorQueueEntry, Base, Record
 
 #: Record kinds and their on-chain RecordKind value (IRecordAnchor.RecordKind).
 RECORD_KINDS: dict[str, int] = {
@@ -28,6 +28,10 @@ RECORD_KINDS: dict[str, int] = {
     "certificate": 3,
     "other": 4,
 }
+
+
+_RECORDS = Base.metadata.tables[Record.__tablename__]
+_QUEUE = Base.metadata.tables[AnchorQueueEntry.__tablename__]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +106,9 @@ def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRe
             }
         )
         stored.append(StoredRecord(record_id, record.kind, record_hash, text, now))
-    session.execute(insert(Record), record_rows)
-    session.execute(insert(AnchorQueueEntry), queue_rows)
+    # Core inserts (not ORM bulk inserts): no identity-map bookkeeping for rows nobody reads back.
+    session.execute(insert(_RECORDS), record_rows)
+    session.execute(insert(_QUEUE), queue_rows)
     return stored
 
 
