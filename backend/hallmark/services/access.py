@@ -13,8 +13,8 @@ Raises:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -25,6 +25,11 @@ from hallmark.services import anchoring
 from hallmark.services.anchoring import AnchoringStatus
 from hallmark.services.auth import Actor
 from hallmark.store.models import MaterialLot, Product, Record
+from hallmark.store.records import NewRecord
+
+T = TypeVar("T")
+#: Values per `IN (...)` list: large batches are looked up in chunks of this many.
+CHUNK = 5000
 
 #: Roles allowed to perform each write (other roles: 403).
 WRITE_ROLES: dict[str, frozenset[str]] = {
@@ -88,11 +93,27 @@ def document(record: Record) -> dict[str, Any]:
     return parsed
 
 
+def chunks(values: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
+    """`values` in consecutive slices of at most `size` (for `IN (...)` lists)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def new_record(
+    actor: Actor, kind: str, data: Mapping[str, Any], *, corrects_id: str | None = None
+) -> NewRecord:
+    """A record of `kind` written by the caller (its organisation and principal)."""
+    return NewRecord(
+        kind=kind,
+        organisation_id=actor.organisation_id,
+        principal_id=actor.principal_id,
+        data=data,
+        corrects_id=corrects_id,
+    )
+
+
 def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Record]:
-    wanted = list(dict.fromkeys(ids))
     found: dict[str, Record] = {}
-    for start in range(0, len(wanted), 5000):
-        chunk = wanted[start : start + 5000]
+    for chunk in chunks(list(dict.fromkeys(ids))):
         found.update((r.id, r) for r in session.scalars(select(Record).where(Record.id.in_(chunk))))
     return found
 
@@ -111,10 +132,8 @@ def anchoring_of(session: Session, records: Collection[Record]) -> dict[str, Anc
     sent), anchored (mined) or confirmed, with root, transaction, block and proof once known."""
     ids = [r.id for r in records]
     found: dict[str, AnchoringStatus] = {}
-    for start in range(0, len(ids), 5000):
-        found.update(
-            anchoring.records_status(session=session, record_ids=ids[start : start + 5000])
-        )
+    for chunk in chunks(ids):
+        found.update(anchoring.records_status(session=session, record_ids=chunk))
     result: dict[str, Anchoring] = {}
     for record_id in ids:
         status = found.get(record_id)

@@ -1,15 +1,19 @@
 """Batch writes: validate every row at once, plan row by row, store the accepted rows in bulk.
 
-Flow of a batch (lots, products or steps):
+Flow of a batch (lots, products or steps; `run_batch` with the kind's `BatchKind`):
 1. validate the whole list with one Pydantic TypeAdapter (fast path: every row valid);
 2. the kind's planner checks each valid row against the database (loaded up front in a few
    queries) and against the rows accepted before it in the same batch, raising a domain error
    for a bad row; the error becomes that row's field-level errors;
 3. `all_or_nothing` (default): any bad row → BatchRejectedError (422) listing every bad row,
    nothing stored; `per_row`: the good rows are stored, the bad rows reported;
-4. the kind's writer inserts the accepted rows with bulk INSERTs in the caller's transaction.
+4. the kind's writer inserts the accepted rows with bulk INSERTs in the caller's transaction;
+5. one audit entry for the batch (`<kind>.batch`, with the mode and the counts).
+
+`write_one` is the same path for a single item (the create endpoints): plan, write, audit.
 
 Raises:
+    PermissionDeniedError: the caller's role may not create this kind (403).
     BatchRejectedError: all-or-nothing batch with at least one bad row (422).
     PayloadTooLargeError: more rows than allowed (413).
 """
@@ -22,13 +26,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 from pydantic import TypeAdapter
+from sqlalchemy.orm import Session
 
 from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
 from hallmark.schemas import BatchRowResult, FieldError
+from hallmark.services import access, audit
+from hallmark.services.auth import Actor
+from hallmark.store.records import StoredRecord
 
 Mode = Literal["all_or_nothing", "per_row"]
 T = TypeVar("T")
 P = TypeVar("P")
+C = TypeVar("C")
 
 
 class BatchRejectedError(ValidationError):
@@ -191,6 +200,92 @@ def result(
         "rejected": total - len(created),
         "results": rows,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class BatchKind(Generic[T, C, P]):
+    """What `run_batch` and `write_one` need to know of one kind of record.
+
+    `make_context` loads (and locks) what the rows refer to, in a few queries; `plan` checks one
+    item against that context (updating it, so later rows see earlier ones) and returns its plan,
+    or raises a domain error; `write` stores the plans, in order, and returns their records.
+    """
+
+    #: The access.WRITE_ROLES action, also the audit action of a single create.
+    permission: str
+    #: The audit action of a batch.
+    batch_action: str
+    #: The audit entries' object kind.
+    object_kind: str
+    list_adapter: TypeAdapter[list[T]]
+    item_adapter: TypeAdapter[T]
+    make_context: Callable[[Session, Actor, Sequence[T | None]], C]
+    plan: Callable[[C, T], P]
+    write: Callable[[Session, Actor, Sequence[P]], list[StoredRecord]]
+
+
+def run_batch(
+    *,
+    session: Session,
+    actor: Actor,
+    kind: BatchKind[T, C, P],
+    rows: list[Any],
+    mode: Mode,
+    max_rows: int,
+    known: dict[int, list[FieldError]] | None = None,
+) -> BatchAnswer:
+    """Validate, plan and store a batch of one kind; the answer lists every row's result.
+
+    `known`: rows already found bad (unreadable CSV cells). All-or-nothing: any bad row raises
+    BatchRejectedError and nothing is stored; per_row: the good rows are stored. One audit entry
+    (`kind.batch_action`) records the mode and the counts.
+    """
+    access.require_role(actor, kind.permission)
+    check_size(len(rows), max_rows)
+    items, errors = validate_rows(kind.list_adapter, kind.item_adapter, rows, known)
+    ctx = kind.make_context(session, actor, items)
+    planned = plan_rows(items, errors, lambda _i, item: kind.plan(ctx, item))
+    require_clean(mode, errors, len(rows))
+    stored = kind.write(session, actor, planned.plans) if planned.plans else []
+    created = {
+        index: (record.id, record.record_hash)
+        for index, record in zip(planned.indexes, stored, strict=True)
+    }
+    audit.append(
+        session,
+        actor=actor.audit,
+        action=kind.batch_action,
+        object_kind=kind.object_kind,
+        details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
+    )
+    return result(mode=mode, total=len(rows), errors=errors, created=created)
+
+
+def write_one(
+    *,
+    session: Session,
+    actor: Actor,
+    kind: BatchKind[T, C, P],
+    item: T,
+    details: dict[str, Any],
+) -> tuple[P, StoredRecord]:
+    """Create one item of a kind: role check, plan (domain errors raised as they are), write.
+
+    Appends the audit entry `kind.permission` naming the new record, with its hash followed by
+    `details`; returns the plan and the stored record.
+    """
+    access.require_role(actor, kind.permission)
+    plan = kind.plan(kind.make_context(session, actor, [item]), item)
+    record = kind.write(session, actor, [plan])[0]
+    audit.append(
+        session,
+        actor=actor.audit,
+        action=kind.permission,
+        object_kind=kind.object_kind,
+        object_id=record.id,
+        details={"record_hash": record.record_hash, **details},
+    )
+    return plan, record
 
 
 def invalid(field: str, message: str, **details: Any) -> ValidationError:

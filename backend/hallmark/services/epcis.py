@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hallmark.schemas import ProductPublic, StepPublic, utc
@@ -138,12 +137,7 @@ def build(session: Session, product_row: Product) -> dict[str, Any]:
             "hm:recordHash": product.record.record_hash,
         }
     )
-    draws = session.execute(
-        select(LotDraw, MaterialLot)
-        .join(MaterialLot, MaterialLot.id == LotDraw.lot_id)
-        .where(LotDraw.product_id == product.id)
-        .order_by(LotDraw.id)
-    ).all()
+    draws = products.drawn_lots(session, product.id)
     by_record: dict[str, list[tuple[LotDraw, MaterialLot]]] = {}
     for draw, lot in draws:
         by_record.setdefault(draw.record_id, []).append((draw, lot))

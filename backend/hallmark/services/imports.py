@@ -2,8 +2,8 @@
 
 Flow: decode the body (JSON array of objects, or CSV with a header line), turn each CSV line into
 the same object a JSON client would send, refuse more rows than allowed (413), then hand the
-rows to the kind's batch writer (services.lots / products / steps), which validates, plans and
-stores them (all-or-nothing or per row).
+rows to services.batches.run_batch with the kind's BatchKind (services.lots / products / steps),
+which validates, plans and stores them (all-or-nothing or per row).
 
 CSV rules (docs/RECORDS.md lists the columns of each kind):
 - one column per field, named as in the JSON API; an empty cell means "not given";
@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -57,11 +56,11 @@ STRUCTURED: dict[str, frozenset[str]] = {
 #: Free-form objects: their cells are JSON values when they parse as JSON.
 FREE_FORM = frozenset({"extra", "private", "parameters", "measurements"})
 
-_ACTIONS = {"lots": "lot.create", "products": "product.create", "steps": "step.create"}
-_WRITERS: dict[str, Callable[..., batches.BatchAnswer]] = {
-    "lots": lots.create_lots_batch,
-    "products": products.create_products_batch,
-    "steps": steps.create_steps_batch,
+#: What each kind's batch needs (services.batches.run_batch).
+_KINDS: dict[str, batches.BatchKind[Any, Any, Any]] = {
+    "lots": lots.BATCH,
+    "products": products.BATCH,
+    "steps": steps.BATCH,
 }
 
 
@@ -187,12 +186,18 @@ def ingest(
     mode: batches.Mode,
     max_rows: int,
 ) -> batches.BatchAnswer:
-    """Parse a JSON or CSV batch and write it with the kind's batch writer (BatchResult JSON)."""
-    if kind not in _WRITERS:
+    """Parse a JSON or CSV batch and write it as the kind's batch (BatchResult JSON)."""
+    if kind not in _KINDS:
         raise ValidationError(f"unknown batch kind {kind!r}")
-    access.require_role(actor, _ACTIONS[kind])
+    batch = _KINDS[kind]
+    access.require_role(actor, batch.permission)
     rows, known = parse_rows(kind, body, content_type, max_rows)
-    writer = _WRITERS[kind]
-    return writer(
-        session=session, actor=actor, rows=rows, mode=mode, max_rows=max_rows, known=known
+    return batches.run_batch(
+        session=session,
+        actor=actor,
+        kind=batch,
+        rows=rows,
+        mode=mode,
+        max_rows=max_rows,
+        known=known,
     )

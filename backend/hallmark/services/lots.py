@@ -45,7 +45,6 @@ from hallmark.core.errors import (
     PermissionDeniedError,
 )
 from hallmark.schemas import (
-    FieldError,
     LotCorrection,
     LotCreate,
     LotFields,
@@ -67,7 +66,7 @@ from hallmark.store.models import (
     Organisation,
     Record,
 )
-from hallmark.store.records import NewRecord, StoredRecord, add_records
+from hallmark.store.records import StoredRecord, add_records
 
 LOT_SCHEMA = "hallmark/material-lot@1"
 TRANSFER_SCHEMA = "hallmark/lot-transfer@1"
@@ -197,7 +196,7 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
 def _context(session: Session, actor: Actor, items: Sequence[LotFields | None]) -> _LotContext:
     numbers = {i.lot_number for i in items if i is not None}
     taken: set[str] = set()
-    for chunk in _chunks(sorted(numbers)):
+    for chunk in access.chunks(sorted(numbers)):
         taken.update(
             session.scalars(
                 select(MaterialLot.lot_number).where(
@@ -225,24 +224,11 @@ def _context(session: Session, actor: Actor, items: Sequence[LotFields | None]) 
     )
 
 
-def _chunks(values: Sequence[str], size: int = 5000) -> list[Sequence[str]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
-
-
 def _write_lots(
     session: Session, actor: Actor, plans: Sequence[PlannedLot], *, event: str = "create"
 ) -> list[StoredRecord]:
     stored = add_records(
-        session,
-        [
-            NewRecord(
-                kind="material_lot",
-                organisation_id=actor.organisation_id,
-                principal_id=actor.principal_id,
-                data=plan.data,
-            )
-            for plan in plans
-        ],
+        session, [access.new_record(actor, "material_lot", plan.data) for plan in plans]
     )
     lot_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
@@ -309,54 +295,28 @@ def _write_lots(
     return stored
 
 
+#: Lots for services.batches (`run_batch`, `write_one`).
+BATCH: batches.BatchKind[LotCreate, _LotContext, PlannedLot] = batches.BatchKind(
+    permission="lot.create",
+    batch_action="lot.batch",
+    object_kind="lot",
+    list_adapter=_LOTS,
+    item_adapter=_LOT,
+    make_context=_context,
+    plan=_plan_lot,
+    write=_write_lots,
+)
+
+
 # --- use cases ---------------------------------------------------------------------------------
 
 
 def create_lot(*, session: Session, actor: Actor, lot: LotCreate) -> LotPublic:
     """Create one lot owned (and held) by the caller's organisation."""
-    access.require_role(actor, "lot.create")
-    plan = _plan_lot(_context(session, actor, [lot]), lot)
-    record = _write_lots(session, actor, [plan])[0]
-    audit.append(
-        session,
-        actor=actor.audit,
-        action="lot.create",
-        object_kind="lot",
-        object_id=record.id,
-        details={"record_hash": record.record_hash, "lot_number": lot.lot_number},
+    _, record = batches.write_one(
+        session=session, actor=actor, kind=BATCH, item=lot, details={"lot_number": lot.lot_number}
     )
     return get_lot(session=session, actor=actor, lot_id=record.id)
-
-
-def create_lots_batch(
-    *,
-    session: Session,
-    actor: Actor,
-    rows: list[Any],
-    mode: batches.Mode,
-    max_rows: int,
-    known: dict[int, list[FieldError]] | None = None,
-) -> batches.BatchAnswer:
-    """Create many lots (see services.batches for the two modes)."""
-    access.require_role(actor, "lot.create")
-    batches.check_size(len(rows), max_rows)
-    items, errors = batches.validate_rows(_LOTS, _LOT, rows, known)
-    ctx = _context(session, actor, items)
-    planned = batches.plan_rows(items, errors, lambda _i, item: _plan_lot(ctx, item))
-    batches.require_clean(mode, errors, len(rows))
-    stored = _write_lots(session, actor, planned.plans) if planned.plans else []
-    created = {
-        index: (record.id, record.record_hash)
-        for index, record in zip(planned.indexes, stored, strict=True)
-    }
-    audit.append(
-        session,
-        actor=actor.audit,
-        action="lot.batch",
-        object_kind="lot",
-        details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
-    )
-    return batches.result(mode=mode, total=len(rows), errors=errors, created=created)
 
 
 def _public(
@@ -394,15 +354,19 @@ def _public(
     )
 
 
-def get_lot(*, session: Session, actor: Actor, lot_id: str) -> LotPublic:
-    """One visible lot with its record history (creation, corrections, transfers, splits)."""
-    lot = access.visible_lot(session, actor, lot_id)
+def _public_with_history(session: Session, actor: Actor, lot: MaterialLot) -> LotPublic:
+    """The lot's view with its record history (creation, corrections, transfers, splits)."""
     events = session.scalars(
         select(LotEvent.record_id).where(LotEvent.lot_id == lot.id).order_by(LotEvent.id)
     ).all()
     records = access.records_by_id(session, [lot.record_id, *events])
     history = [records[r] for r in dict.fromkeys(events)]
     return _public(lot, records[lot.record_id], actor, history)
+
+
+def get_lot(*, session: Session, actor: Actor, lot_id: str) -> LotPublic:
+    """One visible lot with its record history (creation, corrections, transfers, splits)."""
+    return _public_with_history(session, actor, access.visible_lot(session, actor, lot_id))
 
 
 def list_lots(*, session: Session, actor: Actor, skip: int, limit: int) -> LotsPublic:
@@ -459,15 +423,7 @@ def correct_lot(
     plan.data["owner"] = lot.owner_id
     record = add_records(
         session,
-        [
-            NewRecord(
-                kind="material_lot",
-                organisation_id=actor.organisation_id,
-                principal_id=actor.principal_id,
-                data=plan.data,
-                corrects_id=lot.record_id,
-            )
-        ],
+        [access.new_record(actor, "material_lot", plan.data, corrects_id=lot.record_id)],
     )[0]
     lot.lot_number = correction.lot_number
     lot.material = correction.material
@@ -619,17 +575,7 @@ def transfer_lot(
     }
     if transfer.note:
         data["note"] = transfer.note
-    record = add_records(
-        session,
-        [
-            NewRecord(
-                kind="material_lot",
-                organisation_id=actor.organisation_id,
-                principal_id=actor.principal_id,
-                data=data,
-            )
-        ],
-    )[0]
+    record = add_records(session, [access.new_record(actor, "material_lot", data)])[0]
     session.add(
         LotEvent(
             lot_id=lot.id,
@@ -650,10 +596,5 @@ def transfer_lot(
         object_id=lot.id,
         details={"record_hash": record.record_hash, "to": target.id},
     )
-    events = session.scalars(
-        select(LotEvent.record_id).where(LotEvent.lot_id == lot.id).order_by(LotEvent.id)
-    ).all()
-    records = access.records_by_id(session, [lot.record_id, *events])
-    history = [records[r] for r in dict.fromkeys(events)]
     # The caller may no longer see the lot; answer with the view they had a moment ago.
-    return _public(lot, records[lot.record_id], actor, history)
+    return _public_with_history(session, actor, lot)

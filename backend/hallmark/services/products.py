@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, func, insert, select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import (
@@ -42,7 +42,6 @@ from hallmark.core.errors import (
     PermissionDeniedError,
 )
 from hallmark.schemas import (
-    FieldError,
     MaterialsAdd,
     MaterialUse,
     ProductCreate,
@@ -53,7 +52,7 @@ from hallmark.schemas import (
 from hallmark.services import access, audit, batches, lots
 from hallmark.services.auth import Actor
 from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
-from hallmark.store.records import NewRecord, StoredRecord, add_records
+from hallmark.store.records import StoredRecord, add_records
 
 PRODUCT_SCHEMA = "hallmark/product@1"
 MATERIALS_SCHEMA = "hallmark/product-materials@1"
@@ -91,8 +90,7 @@ def _edition_key(owner: str, item: ProductCreate) -> tuple[str, str, int] | None
 def _lock_lots(session: Session, actor: Actor, ids: set[str]) -> dict[str, MaterialLot]:
     """Lock the lots the caller may draw from (owner or custodian), in id order."""
     found: dict[str, MaterialLot] = {}
-    for start in range(0, len(ids), 5000):
-        chunk = sorted(ids)[start : start + 5000]
+    for chunk in access.chunks(sorted(ids)):
         found.update(
             (lot.id, lot)
             for lot in session.scalars(
@@ -122,12 +120,8 @@ def _context(session: Session, actor: Actor, items: Sequence[ProductCreate | Non
     locked = _lock_lots(session, actor, lot_ids) if lot_ids else {}
     serials = sorted({i.serial for i in valid})
     taken: set[str] = set()
-    for start in range(0, len(serials), 5000):
-        taken.update(
-            session.scalars(
-                select(Product.serial).where(Product.serial.in_(serials[start : start + 5000]))
-            )
-        )
+    for chunk in access.chunks(serials):
+        taken.update(session.scalars(select(Product.serial).where(Product.serial.in_(chunk))))
     series = {i.edition.series for i in valid if i.edition}
     editions: set[tuple[str, str, int]] = set()
     if series:
@@ -248,20 +242,29 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
     )
 
 
+def _draw_rows(
+    product_id: str, record: StoredRecord, draws: Sequence[tuple[MaterialLot, MaterialUse]]
+) -> list[dict[str, Any]]:
+    """LotDraw rows of a product's draws, recorded by `record`."""
+    return [
+        {
+            "lot_id": lot.id,
+            "product_id": product_id,
+            "child_lot_id": None,
+            "quantity": use.quantity,
+            "process_loss": use.process_loss,
+            "record_id": record.id,
+            "created_at": record.recorded_at,
+        }
+        for lot, use in draws
+    ]
+
+
 def _write_products(
     session: Session, actor: Actor, plans: Sequence[PlannedProduct]
 ) -> list[StoredRecord]:
     stored = add_records(
-        session,
-        [
-            NewRecord(
-                kind="product",
-                organisation_id=actor.organisation_id,
-                principal_id=actor.principal_id,
-                data=plan.data,
-            )
-            for plan in plans
-        ],
+        session, [access.new_record(actor, "product", plan.data) for plan in plans]
     )
     product_rows: list[dict[str, Any]] = []
     draw_rows: list[dict[str, Any]] = []
@@ -285,18 +288,7 @@ def _write_products(
                 "created_at": record.recorded_at,
             }
         )
-        draw_rows.extend(
-            {
-                "lot_id": lot.id,
-                "product_id": record.id,
-                "child_lot_id": None,
-                "quantity": use.quantity,
-                "process_loss": use.process_loss,
-                "record_id": record.id,
-                "created_at": record.recorded_at,
-            }
-            for lot, use in plan.draws
-        )
+        draw_rows.extend(_draw_rows(record.id, record, plan.draws))
     session.execute(insert(Product), product_rows)
     if draw_rows:
         session.execute(insert(LotDraw), draw_rows)
@@ -310,54 +302,32 @@ def _store_allocations(session: Session, drawn: Sequence[MaterialLot]) -> None:
         session.flush()
 
 
+#: Products for services.batches (`run_batch`, `write_one`).
+BATCH: batches.BatchKind[ProductCreate, _Context, PlannedProduct] = batches.BatchKind(
+    permission="product.create",
+    batch_action="product.batch",
+    object_kind="product",
+    list_adapter=_PRODUCTS,
+    item_adapter=_PRODUCT,
+    make_context=_context,
+    plan=_plan_product,
+    write=_write_products,
+)
+
+
 # --- use cases ---------------------------------------------------------------------------------
 
 
 def create_product(*, session: Session, actor: Actor, product: ProductCreate) -> ProductPublic:
     """Create one product (and draw its materials)."""
-    access.require_role(actor, "product.create")
-    plan = _plan_product(_context(session, actor, [product]), product)
-    record = _write_products(session, actor, [plan])[0]
-    audit.append(
-        session,
-        actor=actor.audit,
-        action="product.create",
-        object_kind="product",
-        object_id=record.id,
-        details={"record_hash": record.record_hash, "serial": product.serial},
+    batches.write_one(
+        session=session,
+        actor=actor,
+        kind=BATCH,
+        item=product,
+        details={"serial": product.serial},
     )
     return get_product(session=session, actor=actor, serial=product.serial)
-
-
-def create_products_batch(
-    *,
-    session: Session,
-    actor: Actor,
-    rows: list[Any],
-    mode: batches.Mode,
-    max_rows: int,
-    known: dict[int, list[FieldError]] | None = None,
-) -> batches.BatchAnswer:
-    """Create many products (see services.batches for the two modes)."""
-    access.require_role(actor, "product.create")
-    batches.check_size(len(rows), max_rows)
-    items, errors = batches.validate_rows(_PRODUCTS, _PRODUCT, rows, known)
-    ctx = _context(session, actor, items)
-    planned = batches.plan_rows(items, errors, lambda _i, item: _plan_product(ctx, item))
-    batches.require_clean(mode, errors, len(rows))
-    stored = _write_products(session, actor, planned.plans) if planned.plans else []
-    created = {
-        index: (record.id, record.record_hash)
-        for index, record in zip(planned.indexes, stored, strict=True)
-    }
-    audit.append(
-        session,
-        actor=actor.audit,
-        action="product.batch",
-        object_kind="product",
-        details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
-    )
-    return batches.result(mode=mode, total=len(rows), errors=errors, created=created)
 
 
 def add_materials(
@@ -383,38 +353,15 @@ def add_materials(
     draws, documents = _plan_draws(ctx, materials.materials, "materials")
     product_record = session.get(Record, product.record_id)
     assert product_record is not None
-    record = add_records(
-        session,
-        [
-            NewRecord(
-                kind="product",
-                organisation_id=actor.organisation_id,
-                principal_id=actor.principal_id,
-                data={
-                    "schema": MATERIALS_SCHEMA,
-                    "product": product.id,
-                    "serial": product.serial,
-                    "productRecord": product_record.record_hash,
-                    "materials": documents,
-                },
-            )
-        ],
-    )[0]
-    session.execute(
-        insert(LotDraw),
-        [
-            {
-                "lot_id": lot.id,
-                "product_id": product.id,
-                "child_lot_id": None,
-                "quantity": use.quantity,
-                "process_loss": use.process_loss,
-                "record_id": record.id,
-                "created_at": record.recorded_at,
-            }
-            for lot, use in draws
-        ],
-    )
+    data = {
+        "schema": MATERIALS_SCHEMA,
+        "product": product.id,
+        "serial": product.serial,
+        "productRecord": product_record.record_hash,
+        "materials": documents,
+    }
+    record = add_records(session, [access.new_record(actor, "product", data)])[0]
+    session.execute(insert(LotDraw), _draw_rows(product.id, record, draws))
     _store_allocations(session, [lot for lot, _ in draws])
     audit.append(
         session,
@@ -427,16 +374,21 @@ def add_materials(
     return get_product(session=session, actor=actor, serial=serial)
 
 
+def drawn_lots(session: Session, product_id: str) -> Sequence[Row[LotDraw, MaterialLot]]:
+    """The product's draws with their lots, in the order they were recorded."""
+    return session.execute(
+        select(LotDraw, MaterialLot)
+        .join(MaterialLot, MaterialLot.id == LotDraw.lot_id)
+        .where(LotDraw.product_id == product_id)
+        .order_by(LotDraw.id)
+    ).all()
+
+
 def product_public(session: Session, product: Product) -> ProductPublic:
     record = session.get(Record, product.record_id)
     assert record is not None
     data = access.document(record)["data"]
-    rows = session.execute(
-        select(LotDraw, MaterialLot)
-        .join(MaterialLot, MaterialLot.id == LotDraw.lot_id)
-        .where(LotDraw.product_id == product.id)
-        .order_by(LotDraw.id)
-    ).all()
+    rows = drawn_lots(session, product.id)
     materials: list[dict[str, Any]] = []
     grams = recycled_grams = carbon = Decimal(0)
     has_carbon = False

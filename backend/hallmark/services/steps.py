@@ -49,7 +49,6 @@ from hallmark.core.errors import (
 from hallmark.schemas import (
     BrokenLink,
     ChainReport,
-    FieldError,
     RecordRef,
     StepCorrection,
     StepCreate,
@@ -103,11 +102,11 @@ class _Context:
 def _context(session: Session, actor: Actor, items: Sequence[StepCreate | None]) -> _Context:
     serials = sorted({i.product_serial for i in items if i is not None})
     states: dict[str, _State] = {}
-    for start in range(0, len(serials), 5000):
+    for chunk in access.chunks(serials):
         for product in session.scalars(
             select(Product)
             .where(
-                Product.serial.in_(serials[start : start + 5000]),
+                Product.serial.in_(chunk),
                 Product.factory_id == actor.organisation_id,
             )
             .order_by(Product.id)
@@ -236,13 +235,7 @@ def _write_steps(
             plan = plans[position]
             plan.data["previousStep"] = heads[plan.state.product.id]
             records.append(
-                NewRecord(
-                    kind="production_step",
-                    organisation_id=actor.organisation_id,
-                    principal_id=actor.principal_id,
-                    data=plan.data,
-                    corrects_id=plan.corrects_id,
-                )
+                access.new_record(actor, "production_step", plan.data, corrects_id=plan.corrects_id)
             )
         for position, record in zip(wave, add_records(session, records), strict=True):
             stored[position] = record
@@ -320,54 +313,32 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
     )
 
 
+#: Steps for services.batches (`run_batch`, `write_one`).
+BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
+    permission="step.create",
+    batch_action="step.batch",
+    object_kind="step",
+    list_adapter=_STEPS,
+    item_adapter=_STEP,
+    make_context=_context,
+    plan=_plan_step,
+    write=_write_steps,
+)
+
+
 # --- use cases ---------------------------------------------------------------------------------
 
 
 def create_step(*, session: Session, actor: Actor, step: StepCreate) -> StepPublic:
     """Append one step to its product's chain."""
-    access.require_role(actor, "step.create")
-    plan = _plan_step(_context(session, actor, [step]), step)
-    record = _write_steps(session, actor, [plan])[0]
-    audit.append(
-        session,
-        actor=actor.audit,
-        action="step.create",
-        object_kind="step",
-        object_id=record.id,
-        details={"record_hash": record.record_hash, "product": step.product_serial},
+    plan, record = batches.write_one(
+        session=session,
+        actor=actor,
+        kind=BATCH,
+        item=step,
+        details={"product": step.product_serial},
     )
     return _public_from_plan(plan, record)
-
-
-def create_steps_batch(
-    *,
-    session: Session,
-    actor: Actor,
-    rows: list[Any],
-    mode: batches.Mode,
-    max_rows: int,
-    known: dict[int, list[FieldError]] | None = None,
-) -> batches.BatchAnswer:
-    """Append many steps (see services.batches for the two modes)."""
-    access.require_role(actor, "step.create")
-    batches.check_size(len(rows), max_rows)
-    items, errors = batches.validate_rows(_STEPS, _STEP, rows, known)
-    ctx = _context(session, actor, items)
-    planned = batches.plan_rows(items, errors, lambda _i, item: _plan_step(ctx, item))
-    batches.require_clean(mode, errors, len(rows))
-    stored = _write_steps(session, actor, planned.plans) if planned.plans else []
-    created = {
-        index: (record.id, record.record_hash)
-        for index, record in zip(planned.indexes, stored, strict=True)
-    }
-    audit.append(
-        session,
-        actor=actor.audit,
-        action="step.batch",
-        object_kind="step",
-        details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
-    )
-    return batches.result(mode=mode, total=len(rows), errors=errors, created=created)
 
 
 def _step_row(
