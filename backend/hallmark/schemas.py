@@ -562,6 +562,14 @@ class ProvenanceRecord(BaseModel):
     anchoring: Anchoring
 
 
+class RecordPublic(ProvenanceRecord):
+    """One record as anchored: the canonical JSON that was hashed, and where it is on chain."""
+
+    organisation: str
+    canonical: str = Field(description="RFC 8785 canonical JSON; its keccak-256 is record_hash")
+    document: dict[str, JsonValue]
+
+
 class LotView(BaseModel):
     """A lot as seen in someone's provenance: public fields; private ones only for the owner."""
 

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
 from hallmark.api.errors import install_error_handlers
-from hallmark.api.routes import attachments, health, lots, me, products, steps
+from hallmark.api.routes import attachments, health, lots, me, products, records, steps
 from hallmark.config import Settings
 from hallmark.services.runtime import Runtime
 
@@ -45,4 +45,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(products.router)
     app.include_router(steps.router)
     app.include_router(attachments.router)
+    app.include_router(records.router)
     return app

@@ -21,11 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hallmark.core.errors import NotFoundError
 from hallmark.schemas import (
     LotView,
     MaterialNode,
     Provenance,
     ProvenanceRecord,
+    RecordPublic,
     TimelineStep,
     plain,
 )
@@ -161,4 +163,22 @@ def build(session: Session, product: Product, viewer: str) -> Provenance:
         ],
         chain_intact=chain.intact,
         chain=chain,
+    )
+
+
+def record_of(*, session: Session, actor: Actor, record_id: str) -> RecordPublic:
+    """One of the caller's organisation's records, with its canonical text and anchoring.
+
+    Raises:
+        NotFoundError: unknown record, or another organisation's (existence does not leak).
+    """
+    record = session.get(Record, record_id)
+    if record is None or record.organisation_id != actor.organisation_id:
+        raise NotFoundError("record", record_id)
+    (view,) = access.provenance_records(session, [record])
+    return RecordPublic(
+        **view.model_dump(),
+        organisation=record.organisation_id,
+        canonical=record.canonical,
+        document=access.document(record),
     )
