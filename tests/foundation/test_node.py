@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,14 +80,27 @@ def test_corrupt_state_file_refuses_to_start(tmp_path: Path) -> None:
 
 
 def test_readyz_not_ready_while_the_node_is_down_then_ready(
-    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runtime = start_runtime(make_settings(anvil_watch_interval=1.0))
+    runtime = start_runtime(make_settings(anvil_watch_interval=0.2))
     assert runtime.supervisor is not None
+    node = runtime.supervisor.node
+    # Hold the restart until the test has seen the node down (else a fast restart races it).
+    observed = threading.Event()
+    real_start = node.start
+
+    def start_after_observed(timeout: float = 30.0) -> None:
+        observed.wait(30)
+        real_start(timeout)
+
+    monkeypatch.setattr(node, "start", start_after_observed)
     with TestClient(create_app(runtime)) as http:
         assert http.get("/readyz").status_code == 200
-        runtime.supervisor.node.kill()
+        node.kill()
         down = http.get("/readyz")
+        observed.set()
         assert down.status_code == 503
         body = down.json()
         assert body["status"] == "not ready"
