@@ -18,6 +18,7 @@ Loopback only; every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import socket
@@ -27,17 +28,20 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import func, select
 
 from hallmark.api.app import create_app
 from hallmark.config import Settings
 from hallmark.services.organisations import create_api_key, create_organisation
 from hallmark.services.runtime import Runtime
+from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record
 
 
 def free_port() -> int:
@@ -170,7 +174,41 @@ def bench_single(
     )
 
 
-def serve(conn: Connection, database_url: str | None, data_dir: str) -> None:
+def anchoring_latency(runtime: Runtime, timeout: float = 180.0) -> dict[str, float]:
+    """Wait for the outbox to drain, then accepted → anchored (mined) seconds per record."""
+    assert runtime.sessions is not None
+    deadline = time.monotonic() + timeout
+    with runtime.sessions() as session:
+        while session.scalar(select(func.count()).select_from(AnchorQueueEntry)):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+            session.rollback()
+        rows = session.execute(
+            select(Record.created_at, AnchorBatch.mined_at).join(
+                AnchorBatch, AnchorBatch.id == Record.batch_id
+            )
+        ).all()
+    delays = sorted(
+        (_utc(mined) - _utc(created)).total_seconds() for created, mined in rows if mined
+    )
+    if not delays:
+        return {}
+    return {
+        "records": len(delays),
+        "p50": statistics.median(delays),
+        "p95": delays[int(len(delays) * 0.95) - 1],
+        "max": delays[-1],
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def serve(
+    conn: Connection, database_url: str | None, data_dir: str, with_worker: bool = True
+) -> None:
     """The server process: Runtime + uvicorn; sends (url, key) to the parent, runs until told."""
     settings = Settings(
         environment="test",  # type: ignore[arg-type]
@@ -186,9 +224,14 @@ def serve(conn: Connection, database_url: str | None, data_dir: str) -> None:
     server = None
     try:
         key = setup_world(runtime)
+        if with_worker:
+            runtime.start_worker()  # as `hallmark serve` does: anchoring competes for the CPU
+        gc.freeze()  # as `hallmark serve` does
         server, thread, base_url = start_server(runtime)
         database = runtime.engine.dialect.name if runtime.engine else "?"
         conn.send((base_url, key, database))
+        conn.recv()  # ingestion finished
+        conn.send(anchoring_latency(runtime) if with_worker else None)
         conn.recv()  # stop
     finally:
         if server is not None:
@@ -206,13 +249,18 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=2000, help="single-step requests")
     parser.add_argument("--concurrency", type=int, default=8, help="single-step client threads")
     parser.add_argument("--seconds", type=float, default=60.0, help="time bound of each phase")
+    parser.add_argument(
+        "--no-worker", action="store_true", help="no anchoring worker in the server process"
+    )
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
         parent, child = context.Pipe()
         # The server runs in its own process: the load generator never competes for its GIL.
-        process = context.Process(target=serve, args=(child, args.database_url, tmp))
+        process = context.Process(
+            target=serve, args=(child, args.database_url, tmp, not args.no_worker)
+        )
         process.start()
         try:
             if not parent.poll(120):
@@ -226,6 +274,14 @@ def main() -> None:
                 bench_batch(client, serials, args.requests, args.batch)
             if args.single > 0:
                 bench_single(base_url, key, serials, args.single, args.concurrency, args.seconds)
+            parent.send("done")
+            latency = parent.recv()
+            if latency:
+                print(
+                    f"accepted -> anchored over {latency['records']:.0f} records: "
+                    f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
+                    f"max {latency['max']:.2f} s"
+                )
         finally:
             parent.send("stop")
             process.join(timeout=30)

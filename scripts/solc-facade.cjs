@@ -55,7 +55,7 @@ function loadSolc() {
   try {
     return require('solc');
   } catch (err) {
-    process.stderr.write(`solc-facade: the npm package "solc" is not installed (run npm ci): ${err.message}\n`);
+    process.stderr.write(`solc-facade: the npm package "solc" is not installed (run ./scripts/install): ${err.message}\n`);
     process.exit(1);
   }
   return null;

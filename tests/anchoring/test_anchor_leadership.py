@@ -81,7 +81,8 @@ def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
 
     leader = by_pid[_leader_pid(postgres_database) or 0]
     standby = alone if leader is api else api
-    assert "anchoring.standby" in standby.log()
+    # The standby may still be starting (a loaded machine): wait for it to report its role.
+    _wait_for(lambda: "anchoring.standby" in standby.log(), 60, "the standby to stand by")
     assert "anchoring.signed" not in standby.log(), "the standby anchored"
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
         report = json.loads(response.read())

@@ -140,11 +140,11 @@ def find_compiler(wanted: str, explicit: Path | None = None) -> Compiler:
             return Compiler(FACADE, version, "npm")
         if version is not None:
             raise CompilerNotFoundError(
-                f"npm solc is {version}, the project pins {wanted}: run `npm ci`"
+                f"npm solc is {version}, the project pins {wanted}: run ./scripts/install"
             )
     raise CompilerNotFoundError(
         f"no Solidity compiler {wanted}: set HALLMARK_SOLC, put solc {wanted} on PATH, "
-        "or run `npm ci` (needs Node.js) for the npm build"
+        "or run ./scripts/install (needs Node.js) for the npm build"
     )
 
 

@@ -43,21 +43,26 @@ _NPM_PLATFORMS = {
 
 
 def find_anvil(explicit: Path | None = None) -> Path:
-    """The anvil executable: the setting, then PATH, then the npm @foundry-rs/anvil package."""
+    """The anvil executable: the setting, then the pinned npm package's native binary, then PATH.
+
+    The npm package's own `anvil` command (node_modules/.bin) is a Node wrapper that forks the
+    native binary: a signal to the wrapper would not reach the node, so the native binary is used.
+    """
     if explicit is not None:
         if not explicit.exists():
             raise NodeStartError(f"HALLMARK_ANVIL_BINARY={explicit} does not exist")
         return explicit
-    on_path = shutil.which("anvil")
-    if on_path:
-        return Path(on_path)
-    # The npm wrapper script forks the native binary; run the native one so signals reach it.
     suffix = _NPM_PLATFORMS.get((platform.system(), platform.machine()))
     if suffix:
         native = PROJECT_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{suffix}" / "bin" / "anvil"
         if native.exists():
             return native
-    raise NodeStartError("anvil not found: run `npm ci` (npm @foundry-rs/anvil) or put it on PATH")
+    on_path = shutil.which("anvil")
+    if on_path and not Path(on_path).resolve().name.endswith((".mjs", ".js")):
+        return Path(on_path)
+    raise NodeStartError(
+        "anvil not found: run `npm install` (npm @foundry-rs/anvil) or put it on PATH"
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
