@@ -7,8 +7,10 @@ import os
 import re
 import signal
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -65,6 +67,22 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _readyz(port: int, timeout: float = 60) -> dict[str, Any]:
+    """The API's readiness report, once it listens (its worker may report before it does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+                report: dict[str, Any] = json.loads(response.read())
+                return report
+        except urllib.error.HTTPError as exc:  # 503 still carries the report
+            report = json.loads(exc.read())
+            return report
+        except OSError:
+            assert time.monotonic() < deadline, "the API never listened"
+            time.sleep(0.2)
+
+
 @pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
 def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
     harness: Callable[..., Harness], spawn: Callable[..., Process], postgres_database: str
@@ -84,8 +102,7 @@ def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
     # The standby may still be starting (a loaded machine): wait for it to report its role.
     _wait_for(lambda: "anchoring.standby" in standby.log(), 60, "the standby to stand by")
     assert "anchoring.signed" not in standby.log(), "the standby anchored"
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
-        report = json.loads(response.read())
+    report = _readyz(port)
     assert report["anchoring"]["role"] == ("leader" if leader is api else "standby")
     assert report["anchoring"]["lock"] == "postgresql advisory lock"
     assert report["anchoring"]["outbox"]["pending"] == 0
