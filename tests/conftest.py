@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,9 @@ def _admin_dsn(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test; dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database; dropped on exit."""
     assert POSTGRES_URL, "HALLMARK_TEST_DATABASE_URL is required for PostgreSQL tests"
     name = f"hallmark_test_{uuid.uuid4().hex[:12]}"
     admin = _admin_dsn(POSTGRES_URL)
@@ -53,6 +54,13 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=DATABASES)
@@ -133,6 +141,12 @@ def world(
 ) -> Iterator[World]:
     """Every organisation kind twice (brand, supplier, factory), with a writer and a reader key."""
     runtime = start_runtime(make_settings(database_url=database_url))
+    with TestClient(create_app(runtime)) as http:
+        yield populate_world(runtime, http)
+
+
+def populate_world(runtime: Runtime, http: TestClient) -> World:
+    """Create the WORLD_ORGANISATIONS with a key of their kind's role and a reader key each."""
     assert runtime.sessions is not None
     chain = runtime.chain_access()
     organisations: dict[str, Organisation] = {}
@@ -146,5 +160,4 @@ def world(
                 sessions=runtime.sessions, organisation_ref=name, principal_name=role, role=role
             )
             keys[f"{name}/{role}"] = secret
-    with TestClient(create_app(runtime)) as http:
-        yield World(runtime=runtime, http=http, organisations=organisations, keys=keys)
+    return World(runtime=runtime, http=http, organisations=organisations, keys=keys)

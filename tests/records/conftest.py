@@ -6,21 +6,16 @@ serials) and never relies on what another test did.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from hallmark.api.app import create_app
 from hallmark.config import Settings
-from hallmark.services.organisations import create_api_key, create_organisation
 from hallmark.services.runtime import Runtime
-from hallmark.store.models import Organisation
-from tests.conftest import DATABASES, POSTGRES_URL, WORLD_ORGANISATIONS, World, _admin_dsn
+from tests.conftest import DATABASES, World, fresh_postgres_database, populate_world
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -30,17 +25,8 @@ def module_database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'hallmark.sqlite3'}"
         return
-    assert POSTGRES_URL
-    name = f"hallmark_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_dsn(POSTGRES_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +44,7 @@ def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     runtime = Runtime(settings)
     runtime.start()
     try:
-        assert runtime.sessions is not None
-        chain = runtime.chain_access()
-        organisations: dict[str, Organisation] = {}
-        keys: dict[str, str] = {}
-        for name, kind in WORLD_ORGANISATIONS.items():
-            organisations[name] = create_organisation(
-                sessions=runtime.sessions, chain=chain, name=name, kind=kind
-            )
-            for role in (kind, "reader"):
-                _, secret = create_api_key(
-                    sessions=runtime.sessions,
-                    organisation_ref=name,
-                    principal_name=role,
-                    role=role,
-                )
-                keys[f"{name}/{role}"] = secret
         with TestClient(create_app(runtime)) as http:
-            yield World(runtime=runtime, http=http, organisations=organisations, keys=keys)
+            yield populate_world(runtime, http)
     finally:
         runtime.stop()
