@@ -4,7 +4,8 @@ Start-up flow:
 1. create the data directory; open the database and apply migrations;
 2. open (or, first time, generate) the admin and service keystores;
 3. without HALLMARK_RPC_URL: start and supervise a local anvil with persistent state and fund
-   the keys on it; with it: connect to that node;
+   the keys on it (or share the one another Hallmark process already runs on that port); with
+   it: connect to that node;
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
