@@ -63,6 +63,7 @@ def test_wiped_chain_refuses_to_start(
 ) -> None:
     settings = make_settings()
     start_runtime(settings).stop()
+    recorded = settings.deployment_path.read_bytes()
     settings.chain_state_path.unlink()  # the chain is gone, the record remains
     with pytest.raises(DeploymentMismatchError) as caught:
         start_runtime(settings)
@@ -70,8 +71,14 @@ def test_wiped_chain_refuses_to_start(
     assert "the chain does not match the recorded deployment" in message
     assert "no contract code at" in message
     assert "where ProvenanceLedger was deployed" in message
-    assert not settings.chain_state_path.exists() or True  # the refusal wrote nothing new
-    assert json.loads(settings.deployment_path.read_text())["chain_id"] == 31337
+    # Never a silent redeploy: the record is untouched and nothing was deployed on the new chain.
+    assert settings.deployment_path.read_bytes() == recorded
+    node = AnvilNode(binary=find_anvil(), state_path=settings.chain_state_path, port=0)
+    node.start()
+    try:
+        assert ChainClient.for_url(node.url).retrieve_block_number() == 0
+    finally:
+        node.stop()
 
 
 def test_other_chain_id_refuses_to_start(

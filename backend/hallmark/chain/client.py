@@ -77,6 +77,10 @@ class ChainClient:
         except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
             raise ChainUnavailableError(self.url, _first_line(exc)) from exc
 
+    def retrieve_call(self, call: Callable[[], T]) -> T:
+        """Run a contract read (eth_call) with node failures mapped to ChainUnavailableError."""
+        return self._guard(call)
+
     # --- reads ---------------------------------------------------------------------------------
     def retrieve_chain_id(self) -> int:
         return self._guard(lambda: int(self.w3.eth.chain_id))

@@ -93,7 +93,7 @@ class Ledger:
             except ContractLogicError as exc:
                 raise self.errors.translate(exc) from exc
 
-        return self.client._guard(decoded)
+        return self.client.retrieve_call(decoded)
 
     # --- anchoring -------------------------------------------------------------------------
     def build_anchor(
@@ -188,4 +188,4 @@ class Ledger:
     def retrieve_has_role(self, role: str, account: str) -> bool:
         checksum = Web3.to_checksum_address(account)
         fn = self.contract.functions.hasRole(role_id(role), checksum)
-        return bool(self.client._guard(fn.call))
+        return bool(self.client.retrieve_call(fn.call))
