@@ -6,8 +6,8 @@ products, then measures over real HTTP from this process:
 
 1. the batch endpoint: `--requests` sequential requests of `--batch` steps each, spread over
    `--products` products (sustained steps/s, median per request);
-2. the single-step endpoint: `--single` requests from `--concurrency` client threads (requests/s,
-   p50/p99 latency), stopped after `--seconds` at most.
+2. the single-step endpoint: autocannon (bench/single_load.mjs, a Node process) for
+   `--single-seconds` over `--connections` keep-alive connections (requests/s, p50/p99).
 
 Loopback only; every loop is bounded in count and time.
 
@@ -23,11 +23,11 @@ import json
 import multiprocessing
 import socket
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -135,43 +135,37 @@ def bench_batch(client: httpx.Client, serials: list[str], requests: int, size: i
 
 
 def bench_single(
-    base_url: str, key: str, serials: list[str], count: int, concurrency: int, seconds: float
-) -> None:
-    latencies: list[float] = []
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    counter = iter(range(count))
-
-    def worker() -> None:
-        with httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
-        ) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    i = next(counter, None)
-                if i is None:
-                    return
-                body = steps_payload(serials, 1, i)[0]
-                t0 = time.perf_counter()
-                response = client.post("/api/v1/steps", json=body)
-                elapsed = time.perf_counter() - t0
-                response.raise_for_status()
-                with lock:
-                    latencies.append(elapsed)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(worker) for _ in range(concurrency)]:
-            future.result()
-    total = time.perf_counter() - started
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    base_url: str, key: str, serials: list[str], connections: int, seconds: float
+) -> dict[str, Any]:
+    """Single-step requests from autocannon (bench/single_load.mjs) in its own Node process."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
+        listing.write("\n".join(serials))
+        listing.flush()
+        completed = subprocess.run(
+            [
+                "node",
+                str(Path(__file__).with_name("single_load.mjs")),
+                base_url,
+                key,
+                listing.name,
+                "--connections",
+                str(connections),
+                "--seconds",
+                str(seconds),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        )
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     print(
-        f"single-step endpoint: {len(latencies)} requests, {concurrency} clients, "
-        f"{total:.2f} s: {len(latencies) / total:,.0f} requests/s, "
-        f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        f"single-step endpoint: {result['requests']} requests, {connections} connections, "
+        f"{result['seconds']:.0f} s: {result['requests_per_second']:,.0f} requests/s, "
+        f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"non-2xx {result['non_2xx']}, errors {result['errors']}"
     )
+    return result
 
 
 def anchoring_latency(runtime: Runtime, timeout: float = 180.0) -> dict[str, float]:
@@ -246,9 +240,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="batch requests")
     parser.add_argument("--batch", type=int, default=5000, help="steps per batch request")
     parser.add_argument("--products", type=int, default=1000, help="products the steps go to")
-    parser.add_argument("--single", type=int, default=2000, help="single-step requests")
-    parser.add_argument("--concurrency", type=int, default=8, help="single-step client threads")
-    parser.add_argument("--seconds", type=float, default=60.0, help="time bound of each phase")
+    parser.add_argument(
+        "--single-seconds", type=float, default=20.0, help="single-step phase (0: skip it)"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="single-step connections")
     parser.add_argument(
         "--no-worker", action="store_true", help="no anchoring worker in the server process"
     )
@@ -272,8 +267,8 @@ def main() -> None:
             ) as client:
                 serials = make_products(client, args.products)
                 bench_batch(client, serials, args.requests, args.batch)
-            if args.single > 0:
-                bench_single(base_url, key, serials, args.single, args.concurrency, args.seconds)
+            if args.single_seconds > 0:
+                bench_single(base_url, key, serials, args.connections, args.single_seconds)
             parent.send("done")
             latency = parent.recv()
             if latency:

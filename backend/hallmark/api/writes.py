@@ -9,6 +9,7 @@ order.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -24,7 +25,9 @@ from hallmark.api.deps import RuntimeDep
 from hallmark.core.errors import PayloadTooLargeError
 from hallmark.services import idempotency
 from hallmark.services.auth import Actor
-from hallmark.services.batches import invalid
+from hallmark.services.batches import BatchKind, invalid
+from hallmark.services.group_commit import CreateJob
+from hallmark.services.runtime import Runtime
 from hallmark.store.files import EncryptedFileStore
 
 
@@ -102,7 +105,7 @@ Skip = Annotated[int, Query(ge=0, description="Items to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at most 1,000)")]
 
 
-def file_store(runtime: RuntimeDep) -> EncryptedFileStore:
+async def file_store(runtime: RuntimeDep) -> EncryptedFileStore:
     settings = runtime.settings
     return EncryptedFileStore(settings.effective_files_dir, settings.file_key_bytes)
 
@@ -136,6 +139,29 @@ async def idempotent(
             write=run,
         )
     )
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+async def created(
+    request: Request,
+    runtime: Runtime,
+    *,
+    presented: str,
+    kind: BatchKind[Any, Any, Any],
+    item: Any,
+    key: str | None,
+    fingerprint: str,
+) -> JSONResponse:
+    """Create one item through the process's group committer; its answer (or first answer)."""
+    idempotency.check_key(key)
+    assert runtime.committer is not None
+    job = CreateJob(presented=presented, kind=kind, item=item, key=key, fingerprint=fingerprint)
+    try:
+        code, body, replayed = await asyncio.wrap_future(runtime.committer.submit(job))
+    finally:
+        if job.actor is not None:  # a denial is audited in the caller's name
+            request.state.actor = job.actor
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(body, status_code=code, headers=headers)
 

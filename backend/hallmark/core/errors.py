@@ -15,6 +15,7 @@
     │       ├── UnauthorisedAnchorerError  unauthorised_anchorer 403
     │       └── RootAlreadyAnchoredError   root_already_anchored
     ├── DatabaseUnavailableError      database_unavailable 503
+    ├── ServiceUnavailableError       unavailable     503 (shutting down; a write that failed)
     ├── FileCorruptError              file_corrupt    500
     ├── RemoteApiError                remote_api_error (a remote Hallmark API refused or failed)
     ├── AuthenticationError           unauthenticated 401
@@ -178,6 +179,13 @@ class DatabaseUnavailableError(HallmarkError):
     """The database does not answer."""
 
     code = "database_unavailable"
+    http_status = 503
+
+
+class ServiceUnavailableError(HallmarkError):
+    """Hallmark cannot take the request now (shutting down, or a write that failed); retry."""
+
+    code = "unavailable"
     http_status = 503
 
 

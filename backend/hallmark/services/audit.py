@@ -8,11 +8,12 @@ never chain onto the same predecessor.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
@@ -41,18 +42,47 @@ def _entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
 
 
 def _content(entry: AuditEntry) -> dict[str, Any]:
-    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)  # SQLite drops the zone
+    return _row_content(
+        {
+            "at": entry.at,
+            "organisation_id": entry.organisation_id,
+            "principal_id": entry.principal_id,
+            "api_key_id": entry.api_key_id,
+            "action": entry.action,
+            "outcome": entry.outcome,
+            "object_kind": entry.object_kind,
+            "object_id": entry.object_id,
+            "details": entry.details,
+        }
+    )
+
+
+def _row_content(row: dict[str, Any]) -> dict[str, Any]:
+    at: datetime = row["at"]
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite drops the zone
     return {
         "at": at.astimezone(UTC).isoformat(),
-        "organisation": entry.organisation_id,
-        "principal": entry.principal_id,
-        "apiKey": entry.api_key_id,
-        "action": entry.action,
-        "outcome": entry.outcome,
-        "objectKind": entry.object_kind,
-        "objectId": entry.object_id,
-        "details": entry.details,
+        "organisation": row["organisation_id"],
+        "principal": row["principal_id"],
+        "apiKey": row["api_key_id"],
+        "action": row["action"],
+        "outcome": row["outcome"],
+        "objectKind": row["object_kind"],
+        "objectId": row["object_id"],
+        "details": row["details"],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry to append: who did what to which object, and how it ended."""
+
+    actor: AuditActor
+    action: str
+    outcome: str = "ok"
+    object_kind: str | None = None
+    object_id: str | None = None
+    details: dict[str, Any] | None = None
 
 
 def append(
@@ -64,30 +94,46 @@ def append(
     object_kind: str | None = None,
     object_id: str | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
+) -> None:
     """Append one entry in the caller's transaction (call it last, right before commit)."""
+    append_many(session, [AuditEvent(actor, action, outcome, object_kind, object_id, details)])
+
+
+def append_many(session: Session, events: Sequence[AuditEvent]) -> None:
+    """Append entries, chained in order, in the caller's transaction (last, before commit).
+
+    One INSERT for all of them; `sort_by_parameter_order` makes the database hand out their ids
+    in the order given, so the chain (read back by id) stays in the order it was hashed.
+    """
+    if not events:
+        return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK})
-    prev = session.scalars(
-        select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
-    ).first()
-    entry = AuditEntry(
-        at=datetime.now(UTC),
-        organisation_id=actor.organisation_id,
-        principal_id=actor.principal_id,
-        api_key_id=actor.api_key_id,
-        action=action,
-        outcome=outcome,
-        object_kind=object_kind,
-        object_id=object_id,
-        details=details or {},
-        prev_hash=prev or GENESIS,
-        entry_hash="",
+    session.flush()  # entries appended earlier in this transaction are part of the chain
+    prev = (
+        session.scalars(
+            select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+        ).first()
+        or GENESIS
     )
-    entry.entry_hash = _entry_hash(entry.prev_hash, _content(entry))
-    session.add(entry)
-    session.flush()
-    return entry
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        row: dict[str, Any] = {
+            "at": now,
+            "organisation_id": event.actor.organisation_id,
+            "principal_id": event.actor.principal_id,
+            "api_key_id": event.actor.api_key_id,
+            "action": event.action,
+            "outcome": event.outcome,
+            "object_kind": event.object_kind,
+            "object_id": event.object_id,
+            "details": event.details or {},
+            "prev_hash": prev,
+        }
+        row["entry_hash"] = prev = _entry_hash(prev, _row_content(row))
+        rows.append(row)
+    session.execute(insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True), rows)
 
 
 def verify_chain(session: Session, *, batch_size: int = 5000) -> int | None:

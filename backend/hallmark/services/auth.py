@@ -15,10 +15,12 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import AuthenticationError, ValidationError
@@ -85,32 +87,77 @@ def issue_key(session: Session, *, principal: Principal, role: str) -> tuple[Api
     return row, key
 
 
-def authenticate(session: Session, presented: str | None) -> Actor:
-    """The actor behind a presented key; refuses anything not currently valid."""
+def key_prefix(presented: str | None) -> str:
+    """The lookup prefix of a presented key; refuses a missing or malformed one."""
     if not presented:
         raise AuthenticationError("an API key is required (Authorization: Bearer <key>)")
     parts = presented.split("_")
     if len(parts) < 3 or parts[0] != KEY_PREFIX:
         raise AuthenticationError("malformed API key")
-    row = session.execute(
-        select(ApiKey, Organisation)
-        .join(Organisation, Organisation.id == ApiKey.organisation_id)
-        .where(ApiKey.prefix == parts[1])
-    ).first()
-    if row is None or not hmac.compare_digest(row[0].secret_hash, _digest(presented)):
+    return parts[1]
+
+
+def authenticate(session: Session | Connection, presented: str | None) -> Actor:
+    """The actor behind a presented key; refuses anything not currently valid."""
+    prefix = key_prefix(presented)
+    assert presented is not None
+    return _actor(session.execute(_KEY_LOOKUP, {"prefix": prefix}).first(), presented)
+
+
+def authenticate_many(
+    session: Session | Connection, presented: Sequence[str]
+) -> dict[str, Actor | AuthenticationError]:
+    """Several presented keys at once (one query): each key's actor, or why it is refused."""
+    outcomes: dict[str, Actor | AuthenticationError] = {}
+    prefixes: dict[str, str] = {}
+    for key in set(presented):
+        try:
+            prefixes[key] = key_prefix(key)
+        except AuthenticationError as exc:
+            outcomes[key] = exc
+    rows = {
+        row.prefix: row
+        for row in session.execute(_KEYS_LOOKUP, {"prefixes": sorted(set(prefixes.values()))})
+    }
+    for key, prefix in prefixes.items():
+        try:
+            outcomes[key] = _actor(rows.get(prefix), key)
+        except AuthenticationError as exc:
+            outcomes[key] = exc
+    return outcomes
+
+
+def _actor(row: Any, presented: str) -> Actor:
+    """The actor of a key row (None: no such key), or why the presented key is refused."""
+    if row is None or not hmac.compare_digest(row.secret_hash, _digest(presented)):
         raise AuthenticationError("unknown API key")
-    key, organisation = row
-    if key.status != "active":
+    if row.key_status != "active":
         raise AuthenticationError("this API key has been revoked")
-    if organisation.status != "active":
+    if row.organisation_status != "active":
         raise AuthenticationError("this organisation is disabled")
     return Actor(
-        organisation_id=organisation.id,
-        organisation_kind=organisation.kind,
-        principal_id=key.principal_id,
-        api_key_id=key.id,
-        role=key.role,
+        organisation_id=row.organisation_id,
+        organisation_kind=row.organisation_kind,
+        principal_id=row.principal_id,
+        api_key_id=row.key_id,
+        role=row.role,
     )
+
+
+#: The key lookups, built once (columns, not ORM objects: nothing to track).
+_KEY_COLUMNS = select(
+    ApiKey.id.label("key_id"),
+    ApiKey.secret_hash,
+    ApiKey.status.label("key_status"),
+    ApiKey.role,
+    ApiKey.principal_id,
+    Organisation.id.label("organisation_id"),
+    Organisation.kind.label("organisation_kind"),
+    Organisation.status.label("organisation_status"),
+    ApiKey.prefix,
+).join(Organisation, Organisation.id == ApiKey.organisation_id)
+_KEY_LOOKUP = _KEY_COLUMNS.where(ApiKey.prefix == bindparam("prefix"))
+_KEYS_LOOKUP = _KEY_COLUMNS.where(ApiKey.prefix.in_(bindparam("prefixes", expanding=True)))
 
 
 def revoke_key(session: Session, key: ApiKey) -> None:

@@ -10,7 +10,8 @@ Flow of a batch (lots, products or steps; `run_batch` with the kind's `BatchKind
 4. the kind's writer inserts the accepted rows with bulk INSERTs in the caller's transaction;
 5. one audit entry for the batch (`<kind>.batch`, with the mode and the counts).
 
-`write_one` is the same path for a single item (the create endpoints): plan, write, audit.
+`create_items` is the same path for single items (the create endpoints, one request alone or
+several committed together): plan each, write the accepted ones, one audit entry per item.
 
 Raises:
     PermissionDeniedError: the caller's role may not create this kind (403).
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
@@ -222,6 +223,10 @@ class BatchKind(Generic[T, C, P]):
     make_context: Callable[[Session, Actor, Sequence[T | None]], C]
     plan: Callable[[C, T], P]
     write: Callable[[Session, Actor, Sequence[P]], list[StoredRecord]]
+    #: The public view of a created item: the answer of the kind's create endpoint.
+    answer: Callable[[Session, Actor, P, StoredRecord], BaseModel]
+    #: What the audit entry of a single create names besides the record hash.
+    audit_details: Callable[[T], dict[str, Any]]
 
 
 def run_batch(
@@ -261,31 +266,56 @@ def run_batch(
     return result(mode=mode, total=len(rows), errors=errors, created=created)
 
 
-def write_one(
-    *,
-    session: Session,
-    actor: Actor,
-    kind: BatchKind[T, C, P],
-    item: T,
-    details: dict[str, Any],
-) -> tuple[P, StoredRecord]:
-    """Create one item of a kind: role check, plan (domain errors raised as they are), write.
+def create_items(
+    *, session: Session, actor: Actor, kind: BatchKind[T, C, P], items: Sequence[T]
+) -> list[tuple[P, StoredRecord] | HallmarkError]:
+    """Create single items of one kind, in order, each accepted or refused on its own.
 
-    Appends the audit entry `kind.permission` naming the new record, with its hash followed by
-    `details`; returns the plan and the stored record.
+    What the create endpoints share, for one request or for several committed together
+    (services.group_commit): the role check (raised for all), one context for every item, each
+    item planned against the items before it, the accepted ones written in bulk. A refused
+    item's outcome is its domain error, as it would be raised for it alone.
     """
     access.require_role(actor, kind.permission)
-    plan = kind.plan(kind.make_context(session, actor, [item]), item)
-    record = kind.write(session, actor, [plan])[0]
-    audit.append(
-        session,
+    ctx = kind.make_context(session, actor, items)
+    outcomes: list[tuple[P, StoredRecord] | HallmarkError | None] = []
+    plans: list[P] = []
+    positions: list[int] = []
+    for item in items:
+        try:
+            plans.append(kind.plan(ctx, item))
+        except HallmarkError as exc:
+            outcomes.append(exc)
+            continue
+        positions.append(len(outcomes))
+        outcomes.append(None)
+    records = kind.write(session, actor, plans) if plans else []
+    for position, plan, record in zip(positions, plans, records, strict=True):
+        outcomes[position] = (plan, record)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def created_event(
+    actor: Actor, kind: BatchKind[T, C, P], item: T, record: StoredRecord
+) -> audit.AuditEvent:
+    """The audit entry of one created item: `kind.permission`, naming the record and its hash."""
+    return audit.AuditEvent(
         actor=actor.audit,
         action=kind.permission,
         object_kind=kind.object_kind,
         object_id=record.id,
-        details={"record_hash": record.record_hash, **details},
+        details={"record_hash": record.record_hash, **kind.audit_details(item)},
     )
-    return plan, record
+
+
+def create_one(*, session: Session, actor: Actor, kind: BatchKind[T, C, P], item: T) -> BaseModel:
+    """Create one item (domain errors raised as they are), audit it, return its public view."""
+    outcome = create_items(session=session, actor=actor, kind=kind, items=[item])[0]
+    if isinstance(outcome, HallmarkError):
+        raise outcome
+    plan, record = outcome
+    audit.append_many(session, [created_event(actor, kind, item, record)])
+    return kind.answer(session, actor, plan, record)
 
 
 def invalid(field: str, message: str, **details: Any) -> ValidationError:

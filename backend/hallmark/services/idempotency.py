@@ -36,8 +36,7 @@ def run(
         with transaction(sessions) as session:
             status, body = write(session)
         return status, body, False
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValidationError(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+    check_key(key)
     stored = _stored(sessions, principal_id, key, fingerprint)
     if stored is not None:
         return stored[0], stored[1], True
@@ -61,13 +60,25 @@ def run(
     return status, body, False
 
 
+def check_key(key: str | None) -> None:
+    if key is not None and (not key or len(key) > MAX_KEY_LENGTH):
+        raise ValidationError(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+
+
+def stored_answer(
+    session: Session, principal_id: str, key: str, fingerprint: str
+) -> tuple[int, Any] | None:
+    """The stored (status, body) of a key, None when unused; refuses a different request."""
+    row = session.get(IdempotentResponse, (principal_id, key))
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise IdempotencyKeyReusedError(key)
+    return row.status_code, row.body
+
+
 def _stored(
     sessions: sessionmaker[Session], principal_id: str, key: str, fingerprint: str
 ) -> tuple[int, Any] | None:
     with sessions() as session:
-        row = session.get(IdempotentResponse, (principal_id, key))
-        if row is None:
-            return None
-        if row.request_hash != fingerprint:
-            raise IdempotencyKeyReusedError(key)
-        return row.status_code, row.body
+        return stored_answer(session, principal_id, key, fingerprint)

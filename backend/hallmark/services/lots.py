@@ -295,7 +295,7 @@ def _write_lots(
     return stored
 
 
-#: Lots for services.batches (`run_batch`, `write_one`).
+#: Lots for services.batches (`run_batch`, `create_items`).
 BATCH: batches.BatchKind[LotCreate, _LotContext, PlannedLot] = batches.BatchKind(
     permission="lot.create",
     batch_action="lot.batch",
@@ -305,6 +305,10 @@ BATCH: batches.BatchKind[LotCreate, _LotContext, PlannedLot] = batches.BatchKind
     make_context=_context,
     plan=_plan_lot,
     write=_write_lots,
+    answer=lambda session, actor, _plan, record: get_lot(
+        session=session, actor=actor, lot_id=record.id
+    ),
+    audit_details=lambda item: {"lot_number": item.lot_number},
 )
 
 
@@ -313,10 +317,9 @@ BATCH: batches.BatchKind[LotCreate, _LotContext, PlannedLot] = batches.BatchKind
 
 def create_lot(*, session: Session, actor: Actor, lot: LotCreate) -> LotPublic:
     """Create one lot owned (and held) by the caller's organisation."""
-    _, record = batches.write_one(
-        session=session, actor=actor, kind=BATCH, item=lot, details={"lot_number": lot.lot_number}
-    )
-    return get_lot(session=session, actor=actor, lot_id=record.id)
+    public = batches.create_one(session=session, actor=actor, kind=BATCH, item=lot)
+    assert isinstance(public, LotPublic)
+    return public
 
 
 def _public(

@@ -302,7 +302,7 @@ def _store_allocations(session: Session, drawn: Sequence[MaterialLot]) -> None:
         session.flush()
 
 
-#: Products for services.batches (`run_batch`, `write_one`).
+#: Products for services.batches (`run_batch`, `create_items`).
 BATCH: batches.BatchKind[ProductCreate, _Context, PlannedProduct] = batches.BatchKind(
     permission="product.create",
     batch_action="product.batch",
@@ -312,6 +312,10 @@ BATCH: batches.BatchKind[ProductCreate, _Context, PlannedProduct] = batches.Batc
     make_context=_context,
     plan=_plan_product,
     write=_write_products,
+    answer=lambda session, actor, plan, _record: get_product(
+        session=session, actor=actor, serial=plan.item.serial
+    ),
+    audit_details=lambda item: {"serial": item.serial},
 )
 
 
@@ -320,14 +324,9 @@ BATCH: batches.BatchKind[ProductCreate, _Context, PlannedProduct] = batches.Batc
 
 def create_product(*, session: Session, actor: Actor, product: ProductCreate) -> ProductPublic:
     """Create one product (and draw its materials)."""
-    batches.write_one(
-        session=session,
-        actor=actor,
-        kind=BATCH,
-        item=product,
-        details={"serial": product.serial},
-    )
-    return get_product(session=session, actor=actor, serial=product.serial)
+    public = batches.create_one(session=session, actor=actor, kind=BATCH, item=product)
+    assert isinstance(public, ProductPublic)
+    return public
 
 
 def add_materials(

@@ -44,6 +44,7 @@ from hallmark.core.errors import (
     HallmarkError,
 )
 from hallmark.services.anchoring import AnchorWorker, anchoring_report
+from hallmark.services.group_commit import GroupCommitter
 from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import ChainAccess
 from hallmark.store import db
@@ -71,6 +72,10 @@ class Runtime:
     settings: Settings
     engine: Engine | None = None
     sessions: sessionmaker[Session] | None = None
+    #: Sessions for reads only (SQLite: a snapshot that never waits for the writer).
+    read_sessions: sessionmaker[Session] | None = None
+    read_engine: Engine | None = None
+    committer: GroupCommitter | None = None
     supervisor: NodeSupervisor | None = None
     chain: ChainClient | None = None
     keys: KeyRing | None = None
@@ -117,6 +122,12 @@ class Runtime:
         self.engine = db.make_engine(settings.effective_database_url)
         self.sessions = db.session_factory(self.engine)
         db.migrate(self.engine)
+        self.read_engine = db.make_read_engine(settings.effective_database_url)
+        self.read_sessions = (
+            db.session_factory(self.read_engine) if self.read_engine else self.sessions
+        )
+        self.committer = GroupCommitter(self.sessions)
+        self.committer.start()
         self.keys = load_or_create_keys(
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
@@ -170,9 +181,15 @@ class Runtime:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self.committer is not None:
+            self.committer.stop()
+            self.committer = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
+        if self.read_engine is not None:
+            self.read_engine.dispose()
+            self.read_engine = None
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None

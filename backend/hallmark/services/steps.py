@@ -76,6 +76,7 @@ class _State:
     """A product's chain and order state, as left by the rows planned so far."""
 
     product: Product
+    serial: str  # kept: the product row is expired once the batch is written
     count: int
     qc_state: str | None
     certified: bool
@@ -122,6 +123,7 @@ def _context(session: Session, actor: Actor, items: Sequence[StepCreate | None])
 def _state(product: Product) -> _State:
     return _State(
         product=product,
+        serial=product.serial,
         count=product.step_count,
         qc_state=product.qc_state,
         certified=product.certified_at is not None,
@@ -298,7 +300,7 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
     )
     return StepPublic(
         id=plan.root_id or record.id,
-        product_serial=plan.state.product.serial,
+        product_serial=plan.state.serial,
         sequence=plan.sequence,
         kind=item.kind,
         occurred_at=item.occurred_at,
@@ -313,7 +315,7 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
     )
 
 
-#: Steps for services.batches (`run_batch`, `write_one`).
+#: Steps for services.batches (`run_batch`, `create_items`).
 BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
     permission="step.create",
     batch_action="step.batch",
@@ -323,6 +325,8 @@ BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
     make_context=_context,
     plan=_plan_step,
     write=_write_steps,
+    answer=lambda _session, _actor, plan, record: _public_from_plan(plan, record),
+    audit_details=lambda item: {"product": item.product_serial},
 )
 
 
@@ -331,14 +335,9 @@ BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
 
 def create_step(*, session: Session, actor: Actor, step: StepCreate) -> StepPublic:
     """Append one step to its product's chain."""
-    plan, record = batches.write_one(
-        session=session,
-        actor=actor,
-        kind=BATCH,
-        item=step,
-        details={"product": step.product_serial},
-    )
-    return _public_from_plan(plan, record)
+    public = batches.create_one(session=session, actor=actor, kind=BATCH, item=step)
+    assert isinstance(public, StepPublic)
+    return public
 
 
 def _step_row(

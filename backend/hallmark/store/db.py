@@ -47,6 +47,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
 
 
+def make_read_engine(url: str) -> Engine | None:
+    """SQLite: a second engine on the same file for reads, without the write serialisation.
+
+    A read transaction starts with a plain (deferred) BEGIN: it reads a WAL snapshot while the
+    writer works and never queues for the write lock. None for other databases, whose ordinary
+    transactions already read without blocking writers.
+    """
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy emit BEGIN itself (pysqlite's own deferred BEGIN is not what we want).
     dbapi_connection.isolation_level = None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from hallmark.api.deps import (
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
+    PresentedKey,
     RuntimeDep,
     SessionsDep,
 )
@@ -20,6 +21,7 @@ from hallmark.api.writes import (
     Limit,
     Skip,
     batch_openapi,
+    created,
     idempotent,
 )
 from hallmark.schemas import (
@@ -50,19 +52,21 @@ CSV_COLUMNS = (
 async def create_lot(
     *,
     lot: LotCreate,
-    actor: CurrentActor,
-    sessions: SessionsDep,
+    request: Request,
+    presented: PresentedKey,
+    runtime: RuntimeDep,
     fingerprint: FingerprintDep,
     key: IdempotencyKey = None,
 ) -> object:
     """Create a material lot of the caller's supplier organisation."""
-    return await idempotent(
-        sessions=sessions,
-        actor=actor,
+    return await created(
+        request,
+        runtime,
+        presented=presented,
+        kind=lots.BATCH,
+        item=lot,
         key=key,
         fingerprint=fingerprint,
-        status=201,
-        write=lambda session: lots.create_lot(session=session, actor=actor, lot=lot),
     )
 
 

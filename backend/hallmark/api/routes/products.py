@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from hallmark.api.deps import (
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
+    PresentedKey,
     RuntimeDep,
     SessionsDep,
 )
@@ -21,6 +22,7 @@ from hallmark.api.writes import (
     Limit,
     Skip,
     batch_openapi,
+    created,
     idempotent,
 )
 from hallmark.schemas import (
@@ -51,21 +53,21 @@ CSV_COLUMNS = (
 async def create_product(
     *,
     product: ProductCreate,
-    actor: CurrentActor,
-    sessions: SessionsDep,
+    request: Request,
+    presented: PresentedKey,
+    runtime: RuntimeDep,
     fingerprint: FingerprintDep,
     key: IdempotencyKey = None,
 ) -> object:
     """Create a product (a brand for its assigned factory, or a factory for itself)."""
-    return await idempotent(
-        sessions=sessions,
-        actor=actor,
+    return await created(
+        request,
+        runtime,
+        presented=presented,
+        kind=products.BATCH,
+        item=product,
         key=key,
         fingerprint=fingerprint,
-        status=201,
-        write=lambda session: products.create_product(
-            session=session, actor=actor, product=product
-        ),
     )
 
 

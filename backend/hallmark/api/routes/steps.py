@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from hallmark.api.deps import (
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
+    PresentedKey,
     RuntimeDep,
     SessionsDep,
 )
-from hallmark.api.writes import BATCH_RESPONSES, BatchMode, BatchPayload, batch_openapi, idempotent
+from hallmark.api.writes import (
+    BATCH_RESPONSES,
+    BatchMode,
+    BatchPayload,
+    batch_openapi,
+    created,
+    idempotent,
+)
 from hallmark.schemas import BatchResult, StepCorrection, StepCreate, StepPublic
 from hallmark.services import imports, steps
 
@@ -33,19 +41,21 @@ CSV_COLUMNS = (
 async def create_step(
     *,
     step: StepCreate,
-    actor: CurrentActor,
-    sessions: SessionsDep,
+    request: Request,
+    presented: PresentedKey,
+    runtime: RuntimeDep,
     fingerprint: FingerprintDep,
     key: IdempotencyKey = None,
 ) -> object:
     """Append a production step to its product's hash chain (assigned factory only)."""
-    return await idempotent(
-        sessions=sessions,
-        actor=actor,
+    return await created(
+        request,
+        runtime,
+        presented=presented,
+        kind=steps.BATCH,
+        item=step,
         key=key,
         fingerprint=fingerprint,
-        status=201,
-        write=lambda session: steps.create_step(session=session, actor=actor, step=step),
     )
 
 

@@ -1,0 +1,67 @@
+// Load generator for the single-step endpoint: autocannon (C-speed HTTP/1.1 keep-alive client,
+// HdrHistogram latencies) posting one production step per request, round-robin over products.
+//
+//   node bench/single_load.mjs URL KEY SERIALS_FILE [--connections N] [--seconds S]
+//
+// Prints one JSON line: requests/s, latency percentiles (ms), errors and non-2xx answers.
+import { readFileSync } from "node:fs";
+import autocannon from "autocannon";
+
+const [url, key, serialsFile, ...rest] = process.argv.slice(2);
+if (!url || !key || !serialsFile) {
+  console.error("usage: single_load.mjs URL KEY SERIALS_FILE [--connections N] [--seconds S]");
+  process.exit(2);
+}
+const option = (name, fallback) => {
+  const at = rest.indexOf(name);
+  return at >= 0 ? Number(rest[at + 1]) : fallback;
+};
+const connections = option("--connections", 32);
+const seconds = option("--seconds", 20);
+const serials = readFileSync(serialsFile, "utf8").split("\n").filter(Boolean);
+const kinds = ["wax_3d_print", "casting", "stone_setting", "polishing", "laser_engraving"];
+let counter = 0;
+
+const result = await autocannon({
+  url: `${url}/api/v1/steps`,
+  connections,
+  duration: seconds,
+  requests: [
+    {
+      method: "POST",
+      setupRequest: (request) => {
+        const i = counter++;
+        request.headers = {
+          ...request.headers,
+          "content-type": "application/json",
+          authorization: `Bearer ${key}`,
+        };
+        request.body = JSON.stringify({
+          product_serial: serials[i % serials.length],
+          kind: kinds[i % kinds.length],
+          occurred_at: "2026-11-20T09:30:00+08:00",
+          parameters: { layer_height_mm: "0.05", tool: "T3" },
+          measurements: { mass_g: "12.345" },
+          responsible: `emp-${String(i % 97).padStart(5, "0")}`,
+        });
+        return request;
+      },
+    },
+  ],
+});
+
+console.log(
+  JSON.stringify({
+    requests: result.requests.total,
+    seconds: result.duration,
+    requests_per_second: result.requests.total / result.duration,
+    p50_ms: result.latency.p50,
+    p90_ms: result.latency.p90,
+    p99_ms: result.latency.p99,
+    max_ms: result.latency.max,
+    non_2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    connections,
+  }),
+);

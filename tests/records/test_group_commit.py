@@ -1,0 +1,215 @@
+"""Group commit: single creates of many requests stored in one transaction, each answered alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from hallmark.core.errors import (
+    AuthenticationError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    PermissionDeniedError,
+    StepOrderError,
+)
+from hallmark.schemas import StepCreate
+from hallmark.services import audit, batches
+from hallmark.services import steps as steps_service
+from hallmark.services.group_commit import CreateJob, GroupCommitter
+from hallmark.services.organisations import create_api_key, revoke_api_key
+from hallmark.store.models import AuditEntry, IdempotentResponse, Product
+from tests.conftest import World
+from tests.records.factories import FACTORY, FACTORY_2, SUPPLIER, create_product, step_body
+
+
+def _job(
+    world: World,
+    body: dict[str, Any],
+    *,
+    org: str = FACTORY,
+    role: str = "factory",
+    key: str | None = None,
+    kind: batches.BatchKind[Any, Any, Any] = steps_service.BATCH,
+    presented: str | None = None,
+) -> CreateJob:
+    return CreateJob(
+        presented=presented or world.keys[f"{org}/{role}"],
+        kind=kind,
+        item=StepCreate.model_validate(body),
+        key=key,
+        fingerprint=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+    )
+
+
+def _committer(world: World) -> GroupCommitter:
+    assert world.runtime.sessions is not None
+    return GroupCommitter(world.runtime.sessions)
+
+
+def _audit_count(world: World, action: str) -> int:
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        return (
+            session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+            )
+            or 0
+        )
+
+
+def test_a_group_answers_each_create_on_its_own(world: World) -> None:
+    first = create_product(world)["serial"]
+    second = create_product(world)["serial"]
+    foreign = create_product(world, factory=FACTORY_2)["serial"]
+    assert world.runtime.sessions is not None
+    _, revoked = create_api_key(
+        sessions=world.runtime.sessions,
+        organisation_ref=FACTORY,
+        principal_name="retired line",
+        role="factory",
+    )
+    revoke_api_key(sessions=world.runtime.sessions, key_ref=revoked.split("_")[1])
+    group = [
+        _job(world, step_body(first, "wax_3d_print")),
+        _job(world, step_body(second, "casting")),
+        _job(world, step_body(first, "shipping")),  # no passing QC yet: 409
+        _job(world, step_body(foreign, "polishing")),  # another factory's product: 404
+        _job(world, step_body(first, "casting")),
+        _job(world, step_body(second, "polishing"), presented=revoked),  # revoked: 401
+        _job(world, step_body(first, "polishing"), org=SUPPLIER, role="supplier"),  # 403
+        _job(world, step_body(first, "qc_inspection")),
+        _job(world, step_body(first, "shipping")),  # after the QC of the same group: accepted
+    ]
+    created_before = _audit_count(world, "step.create")
+    _committer(world).commit(group)
+
+    outcomes = [job.future.exception() or job.future.result() for job in group]
+    errors = {i: type(o) for i, o in enumerate(outcomes) if isinstance(o, Exception)}
+    assert errors == {
+        2: StepOrderError,
+        3: NotFoundError,
+        5: AuthenticationError,
+        6: PermissionDeniedError,
+    }
+    created = [o for o in outcomes if not isinstance(o, Exception)]
+    assert [status for status, _, replayed in created] == [201] * 5
+    assert not any(replayed for _, _, replayed in created)
+    bodies = [body for _, body, _ in created]
+    # The chain runs through the group in arrival order, as if the steps came one by one.
+    by_first = [b for b in bodies if b["product_serial"] == first]
+    assert [b["kind"] for b in by_first] == ["wax_3d_print", "casting", "qc_inspection", "shipping"]
+    assert [b["sequence"] for b in by_first] == [1, 2, 3, 4]
+    for before, after in itertools.pairwise(by_first):
+        assert after["previous_step"] == before["record"]["record_hash"]
+    # Each create's job knows its caller (a denial is audited in its name); 401 knows none.
+    assert group[0].actor is not None and group[5].actor is None
+    with world.runtime.sessions() as session:
+        for serial in (first, second):
+            product = session.scalars(select(Product).where(Product.serial == serial)).one()
+            assert steps_service.verify_chain(session, product).intact
+        assert audit.verify_chain(session) is None
+    assert _audit_count(world, "step.create") == created_before + 5
+
+
+def test_a_replayed_key_waits_for_the_first_answer(world: World) -> None:
+    serial = create_product(world)["serial"]
+    committer = _committer(world)
+    body = step_body(serial, "polishing")
+    first, again = _job(world, body, key="K-1"), _job(world, body, key="K-1")
+    other = _job(world, step_body(serial, "casting"), key="K-2")
+    committer._queue.extend([first, again, other])
+    group = committer._take()
+    assert group == [first, other]  # the second K-1 waits for the next group
+    committer.commit(group)
+    assert list(committer._queue) == [again]
+    committer.commit(committer._take())
+
+    status, answer, replayed = again.future.result()
+    assert (status, replayed) == (201, True)
+    assert answer == first.future.result()[1]
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(IdempotentResponse)
+                .where(IdempotentResponse.key.in_(["K-1", "K-2"]))
+            )
+            == 2
+        )
+        product = session.scalars(select(Product).where(Product.serial == serial)).one()
+        assert product.step_count == 2  # K-1 stored once
+
+    reused = _job(world, step_body(serial, "repair"), key="K-1")
+    committer.commit([reused])
+    with pytest.raises(IdempotencyKeyReusedError):
+        reused.future.result()
+
+
+def test_a_failing_group_is_retried_create_by_create(world: World) -> None:
+    serial = create_product(world)["serial"]
+
+    def plan(ctx: Any, item: StepCreate) -> Any:
+        if item.responsible == "boom":
+            raise RuntimeError("planner bug")
+        return steps_service.BATCH.plan(ctx, item)
+
+    broken = dataclasses.replace(steps_service.BATCH, plan=plan)
+    group = [
+        _job(world, step_body(serial, "casting"), kind=broken),
+        _job(world, step_body(serial, "polishing", responsible="boom"), kind=broken),
+        _job(world, step_body(serial, "polishing"), kind=broken),
+    ]
+    _committer(world).commit(group)
+
+    assert group[0].future.result()[1]["sequence"] == 1
+    with pytest.raises(RuntimeError, match="planner bug"):
+        group[1].future.result()
+    assert group[2].future.result()[1]["sequence"] == 2
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        product = session.scalars(select(Product).where(Product.serial == serial)).one()
+        assert steps_service.verify_chain(session, product).intact
+        assert product.step_count == 2
+
+
+def test_concurrent_requests_share_transactions_and_keep_the_chain(world: World) -> None:
+    serials = [create_product(world)["serial"] for _ in range(4)]
+    start = threading.Barrier(24)
+
+    def post(i: int) -> int:
+        start.wait()
+        response = world.http.post(
+            "/api/v1/steps",
+            json=step_body(serials[i % 4], "polishing", responsible=f"emp-{i}"),
+            headers=world.headers(FACTORY),
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(24) as pool:
+        codes = list(pool.map(post, range(24)))
+    assert codes == [201] * 24
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        for serial in serials:
+            product = session.scalars(select(Product).where(Product.serial == serial)).one()
+            assert product.step_count == 6
+            assert steps_service.verify_chain(session, product).intact
+        assert audit.verify_chain(session) is None
+
+
+def test_a_stopped_committer_refuses_new_creates(world: World) -> None:
+    committer = _committer(world)
+    committer.start()
+    committer.stop()
+    serial = create_product(world)["serial"]
+    with pytest.raises(Exception, match="shutting down"):
+        committer.submit(_job(world, step_body(serial)))
