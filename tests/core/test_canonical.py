@@ -23,6 +23,7 @@ from hallmark.core.canonical import (
     MAX_DEPTH,
     MAX_SAFE_INTEGER,
     CanonicalJSONError,
+    _fast_canonical,
     canonical_bytes,
     parse_json,
     record_hash,
@@ -381,7 +382,7 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
     return value
 
 
-# --- the fast path (standard-library encoder) equals the general serialiser ---------------------
+# --- the fast path (orjson) equals the general serialiser ----------------------------------------
 
 _plain_scalars = (
     st.none()
@@ -406,6 +407,37 @@ def test_fast_path_equals_rfc8785(document: object) -> None:
     except rfc8785.CanonicalizationError:
         return  # lone surrogates and the like: both paths refuse (tested above)
     assert canonical_bytes(document) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "characters",
+    [
+        [chr(c) for c in range(0x800) if not 0xD800 <= c <= 0xDFFF],
+        ["\u2028", "\u2029", "\ufeff", "\ue000", "\uffff", "\U0001f600", "\U0010ffff"],
+    ],
+    ids=["up-to-U+07FF", "specials"],
+)
+def test_fast_path_escapes_every_character_as_rfc8785(characters: list[str]) -> None:
+    for character in characters:
+        key = "k" + character if character <= "\uffff" else "k"  # other keys: general path
+        document = {key: [character, "a" + character + "z"]}
+        fast = _fast_canonical(document)
+        assert fast is not None, repr(character)
+        assert fast == rfc8785.dumps(document), repr(character)
+
+
+def test_fast_path_refuses_what_it_cannot_vouch_for() -> None:
+    class Text(str):
+        pass
+
+    for document in (
+        {"a": 1.5},
+        {"a": 2**53},
+        {"a": Text("x")},
+        {"\U0001f600": 1},
+        {"a": "\ud800"},
+    ):
+        assert _fast_canonical(document) is None, document
 
 
 def test_fast_path_sorts_keys_by_utf16_units_through_the_general_path() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import itertools
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
 from hallmark.api.errors import install_error_handlers
+from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import attachments, health, lots, me, products, records, steps
 from hallmark.config import Settings
 from hallmark.services.runtime import Runtime
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         summary="Provenance and certificates for fine jewellery, anchored on an EVM chain.",
         lifespan=lifespan,
+        default_response_class=FastJSONResponse,
     )
     app.state.runtime = runtime
     install_error_handlers(app)

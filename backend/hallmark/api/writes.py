@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
 from hallmark.api.deps import RuntimeDep
+from hallmark.api.responses import FastJSONResponse
 from hallmark.core.errors import PayloadTooLargeError
 from hallmark.services import idempotency
 from hallmark.services.auth import Actor
@@ -121,7 +121,7 @@ async def idempotent(
     fingerprint: str,
     status: int | Callable[[Any], int],
     write: Callable[[Session], BaseModel | dict[str, Any]],
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Run a write once per Idempotency-Key and answer with its (first) status and body."""
 
     def run(session: Session) -> tuple[int, Any]:
@@ -140,7 +140,7 @@ async def idempotent(
         )
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(body, status_code=code, headers=headers)
+    return FastJSONResponse(body, status_code=code, headers=headers)
 
 
 async def created(
@@ -152,7 +152,7 @@ async def created(
     item: Any,
     key: str | None,
     fingerprint: str,
-) -> JSONResponse:
+) -> FastJSONResponse:
     """Create one item through the process's group committer; its answer (or first answer)."""
     idempotency.check_key(key)
     assert runtime.committer is not None
@@ -163,7 +163,7 @@ async def created(
         if job.actor is not None:  # a denial is audited in the caller's name
             request.state.actor = job.actor
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(body, status_code=code, headers=headers)
+    return FastJSONResponse(body, status_code=code, headers=headers)
 
 
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {

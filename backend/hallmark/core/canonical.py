@@ -37,6 +37,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
+import orjson
 import rfc8785
 
 from hallmark.core.hashing import keccak256 as keccak
@@ -200,22 +201,24 @@ def _plain(value: object, depth: int) -> None:
     raise _SlowPathError
 
 
-def _fast_canonical(document: object) -> bytes | None:
-    """The canonical bytes through the standard library's encoder, or None when it can't vouch.
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHROUGH_SUBCLASS
 
-    For documents without floats whose keys are all in the Basic Multilingual Plane, sorted
-    compact ``json.dumps`` output is exactly RFC 8785: keys sort the same by code point as by
-    UTF-16 unit, integers print the same, and it escapes the same characters the same way. It is
-    about ten times faster than the general serialiser, and records are such documents (decimal
-    quantities are strings). Anything else (floats, exotic keys, subclasses, lone surrogates,
-    cycles) falls back to the validating path, which also says where the problem is.
+
+def _fast_canonical(document: object) -> bytes | None:
+    """The canonical bytes through orjson, or None when it can't vouch.
+
+    For documents without floats whose keys are all in the Basic Multilingual Plane, orjson's
+    sorted compact output is exactly RFC 8785: keys sort the same by code point as by UTF-16
+    unit, integers print the same, and it escapes the same characters the same way (tests check
+    every character up to U+07FF and sampled documents against the rfc8785 library). It is
+    about thirty times faster than the general serialiser, and records are such documents
+    (decimal quantities are strings). Anything else (floats, exotic keys, subclasses, lone
+    surrogates, cycles) falls back to the validating path, which also says where the problem is.
     """
     try:
         _plain(document, 0)
-        return json.dumps(
-            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
-    except (_SlowPathError, UnicodeEncodeError, ValueError, RecursionError):
+        return orjson.dumps(document, option=_ORJSON_OPTIONS)
+    except (_SlowPathError, orjson.JSONEncodeError, RecursionError):
         return None
 
 

@@ -238,16 +238,22 @@ def run_batch(
     mode: Mode,
     max_rows: int,
     known: dict[int, list[FieldError]] | None = None,
+    validated: bool = False,
 ) -> BatchAnswer:
     """Validate, plan and store a batch of one kind; the answer lists every row's result.
 
-    `known`: rows already found bad (unreadable CSV cells). All-or-nothing: any bad row raises
+    `known`: rows already found bad (unreadable CSV cells); `validated`: `rows` are the kind's
+    items already (validated as a whole from the JSON bytes). All-or-nothing: any bad row raises
     BatchRejectedError and nothing is stored; per_row: the good rows are stored. One audit entry
     (`kind.batch_action`) records the mode and the counts.
     """
     access.require_role(actor, kind.permission)
     check_size(len(rows), max_rows)
-    items, errors = validate_rows(kind.list_adapter, kind.item_adapter, rows, known)
+    if validated:
+        items: list[T | None] = list(rows)
+        errors: dict[int, list[FieldError]] = {}
+    else:
+        items, errors = validate_rows(kind.list_adapter, kind.item_adapter, rows, known)
     ctx = kind.make_context(session, actor, items)
     planned = plan_rows(items, errors, lambda _i, item: kind.plan(ctx, item))
     require_clean(mode, errors, len(rows))

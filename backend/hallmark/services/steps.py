@@ -59,6 +59,7 @@ from hallmark.schemas import (
 from hallmark.services import access, audit, batches
 from hallmark.services.auth import Actor
 from hallmark.services.lots import uploaded_by
+from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AttachmentLink, Base, Product, ProductionStep, Record
 from hallmark.store.records import NewRecord, StoredRecord, add_records
 
@@ -268,7 +269,7 @@ def _write_steps(
             }
             for sha in plan.item.attachments
         )
-    session.execute(insert(_STEP_TABLE), step_rows)
+    bulk_insert(session, _STEP_TABLE, step_rows)
     if link_rows:
         session.execute(insert(AttachmentLink), link_rows)
     states = {plan.state.product.id: plan.state for plan in plans}

@@ -71,6 +71,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Batches insert thousands of rows into indexes with random keys (UUIDs, hashes): a 64 MiB
+    # page cache (SQLite's default is 2 MiB) and memory-mapped reads keep those pages at hand.
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.execute("PRAGMA mmap_size=268435456")
     cursor.close()
 
 

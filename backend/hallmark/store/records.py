@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.hashing import keccak256 as keccak
+from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AnchorQueueEntry, Base, Record
 
 #: Record kinds and their on-chain RecordKind value (IRecordAnchor.RecordKind).
@@ -106,9 +106,8 @@ def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRe
             }
         )
         stored.append(StoredRecord(record_id, record.kind, record_hash, text, now))
-    # Core inserts (not ORM bulk inserts): no identity-map bookkeeping for rows nobody reads back.
-    session.execute(insert(_RECORDS), record_rows)
-    session.execute(insert(_QUEUE), queue_rows)
+    bulk_insert(session, _RECORDS, record_rows)
+    bulk_insert(session, _QUEUE, queue_rows)
     return stored
 
 
