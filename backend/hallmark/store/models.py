@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -33,6 +35,29 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, stored and read back in UTC on every database.
+
+    SQLite has no time zones: SQLAlchemy stores an aware datetime's wall clock and drops its
+    offset, so 09:30+08:00 would read back as 09:30 UTC. Normalising to UTC on the way in, and
+    marking UTC on the way out, keeps the instant on SQLite as PostgreSQL's timestamptz does. A
+    naive datetime is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -54,7 +79,7 @@ class Deployment(Base):
     record_hash: Mapped[str] = mapped_column(String(66), unique=True)
     #: The record's own ISO-8601 timestamp, kept verbatim so the record hash can be recomputed.
     deployed_at_iso: Mapped[str] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- organisations, principals, keys, audit ---------------------------------------------------
@@ -72,8 +97,8 @@ class Organisation(Base):
     account_address: Mapped[str] = mapped_column(String(42), unique=True)
     #: The organisation's Ethereum key as an encrypted V3 keystore (passphrase from settings).
     keystore: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Principal(Base):
@@ -87,7 +112,7 @@ class Principal(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # machine | person
     status: Mapped[str] = mapped_column(String(16), default="active")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApiKey(Base):
@@ -102,8 +127,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | revoked
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditEntry(Base):
@@ -112,7 +137,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     organisation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
@@ -135,7 +160,7 @@ class IdempotentResponse(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[Any] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- records and their anchoring ---------------------------------------------------------------
@@ -158,7 +183,7 @@ class Record(Base):
     #: The document exactly as hashed: canonical JSON text.
     canonical: Mapped[str] = mapped_column(Text)
     corrects_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Filled by the anchoring worker once the record's batch is on chain.
     batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("anchor_batches.id"), nullable=True, index=True
@@ -178,7 +203,7 @@ class AnchorQueueEntry(Base):
     record_hash: Mapped[str] = mapped_column(String(66))
     organisation_id: Mapped[str] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(32))
-    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Set when the worker puts the record in a batch (the batch may still be unconfirmed).
     batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("anchor_batches.id"), nullable=True, index=True
@@ -206,9 +231,9 @@ class AnchorBatch(Base):
     gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    mined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    mined_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 # --- records domain: material lots, products, production steps, attachments ----------------------
@@ -244,7 +269,7 @@ class MaterialLot(Base):
     #: Owner-only fields; the records hold only their salted SHA-256 commitment.
     private: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     private_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LotEvent(Base):
@@ -258,7 +283,7 @@ class LotEvent(Base):
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
     from_organisation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     to_organisation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Product(Base):
@@ -280,13 +305,13 @@ class Product(Base):
     edition_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
     #: Set by the certificates feature; only repair steps are accepted while set.
-    certified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    certified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: Head of the per-product step hash chain.
     last_step_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     step_count: Mapped[int] = mapped_column(Integer, default=0)
     #: Result of the latest qc_inspection since the last repair: pass | fail | None.
     qc_state: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LotDraw(Base):
@@ -303,7 +328,7 @@ class LotDraw(Base):
     quantity: Mapped[Decimal] = mapped_column(QUANTITY)
     process_loss: Mapped[Decimal] = mapped_column(QUANTITY)
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ProductionStep(Base):
@@ -319,9 +344,9 @@ class ProductionStep(Base):
     root_id: Mapped[str] = mapped_column(String(36), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     result: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     record_hash: Mapped[str] = mapped_column(String(66))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Attachment(Base):
@@ -333,7 +358,7 @@ class Attachment(Base):
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class AttachmentLink(Base):
