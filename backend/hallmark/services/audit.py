@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.hashing import keccak256 as keccak
-from hallmark.store.models import AuditEntry
+from hallmark.store.bulk import bulk_insert
+from hallmark.store.models import AuditEntry, Base
 
 GENESIS = "0x" + "00" * 32
+_AUDIT_TABLE = Base.metadata.tables[AuditEntry.__tablename__]
 #: Advisory lock id of the audit chain ("hallmark.audit" as a 63-bit number).
 _AUDIT_LOCK = int.from_bytes(keccak(b"hallmark.audit")[:8], "big") >> 1
 
@@ -102,24 +104,24 @@ def append(
 def append_many(session: Session, events: Sequence[AuditEvent]) -> None:
     """Append entries, chained in order, in the caller's transaction (last, before commit).
 
-    One INSERT for all of them; `sort_by_parameter_order` makes the database hand out their ids
-    in the order given, so the chain (read back by id) stays in the order it was hashed.
+    The chain is read back by id, so ids follow the order the entries were hashed in: under the
+    audit lock each entry gets the next id explicitly (and PostgreSQL's sequence is moved past
+    them), then all go in with one bulk insert.
     """
     if not events:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK})
     session.flush()  # entries appended earlier in this transaction are part of the chain
-    prev = (
-        session.scalars(
-            select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
-        ).first()
-        or GENESIS
-    )
+    last = session.execute(
+        select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    last_id, prev = (last.id, last.entry_hash) if last is not None else (0, GENESIS)
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
-    for event in events:
+    for number, event in enumerate(events, start=last_id + 1):
         row: dict[str, Any] = {
+            "id": number,
             "at": now,
             "organisation_id": event.actor.organisation_id,
             "principal_id": event.actor.principal_id,
@@ -133,7 +135,12 @@ def append_many(session: Session, events: Sequence[AuditEvent]) -> None:
         }
         row["entry_hash"] = prev = _entry_hash(prev, _row_content(row))
         rows.append(row)
-    session.execute(insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True), rows)
+    bulk_insert(session, _AUDIT_TABLE, rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), :id)"),
+            {"id": last_id + len(rows)},
+        )
 
 
 def verify_chain(session: Session, *, batch_size: int = 5000) -> int | None:

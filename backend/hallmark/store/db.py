@@ -6,6 +6,7 @@ Raises:
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,11 +39,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        lock_path = None
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            lock_path = Path(parsed.database + ".lock")
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        _serialise_sqlite_transactions(engine)
+        _serialise_sqlite_transactions(engine, lock_path)
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
 
@@ -78,15 +81,52 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _serialise_sqlite_transactions(engine: Engine) -> None:
-    """Queue this process's transactions on a lock, then take SQLite's write lock at BEGIN.
+class _WriteLock:
+    """This process's threads in turn (a re-entrant lock), and processes in turn (an exclusive
+    `flock` on a file beside the database, held while the outermost holder holds the lock)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._path = path
+        self._file: Any = None
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._file is None:
+                    self._file = self._path.open("a+b")
+                fcntl.flock(self._file, fcntl.LOCK_EX)  # blocks without the GIL, wakes at once
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def release(self) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._file is not None:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+def _serialise_sqlite_transactions(engine: Engine, lock_path: Path | None) -> None:
+    """Queue transactions on a lock, then take SQLite's write lock at BEGIN.
 
     SQLite has one writer at a time. BEGIN IMMEDIATE makes a read-then-write transaction wait
-    for the lock up front instead of failing when its snapshot goes stale; the in-process lock
-    makes threads of one process wait their turn without SQLite's busy handler, which sleeps in
-    steps of up to 100 ms (other processes still go through that handler).
+    for the lock up front instead of failing when its snapshot goes stale. Waiting on our own
+    lock first (threads of this process, then other Hallmark processes on the same file: API
+    processes, the anchoring worker, the CLI) hands the database over the moment it is free,
+    where SQLite's busy handler would poll in sleeps of up to 100 ms.
     """
-    lock = threading.RLock()
+    lock = _WriteLock(lock_path)
 
     def begin(connection: Any) -> None:
         lock.acquire()
@@ -102,6 +142,7 @@ def _serialise_sqlite_transactions(engine: Engine) -> None:
     event.listen(engine, "begin", begin)
     event.listen(engine, "commit", end)
     event.listen(engine, "rollback", end)
+    event.listen(engine, "engine_disposed", lambda _engine: lock.close())
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
