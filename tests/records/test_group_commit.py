@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import itertools
@@ -18,6 +19,7 @@ from hallmark.core.errors import (
     IdempotencyKeyReusedError,
     NotFoundError,
     PermissionDeniedError,
+    ServiceUnavailableError,
     StepOrderError,
 )
 from hallmark.schemas import StepCreate
@@ -27,7 +29,14 @@ from hallmark.services.group_commit import CreateJob, GroupCommitter
 from hallmark.services.organisations import create_api_key, revoke_api_key
 from hallmark.store.models import AuditEntry, IdempotentResponse, Product
 from tests.conftest import World
-from tests.records.factories import FACTORY, FACTORY_2, SUPPLIER, create_product, step_body
+from tests.records.factories import (
+    FACTORY,
+    FACTORY_2,
+    SUPPLIER,
+    create_product,
+    step_body,
+    unique,
+)
 
 
 def _job(
@@ -123,15 +132,17 @@ def test_a_replayed_key_waits_for_the_first_answer(world: World) -> None:
     serial = create_product(world)["serial"]
     committer = _committer(world)
     body = step_body(serial, "polishing")
-    first, again = _job(world, body, key="K-1"), _job(world, body, key="K-1")
-    other = _job(world, step_body(serial, "casting"), key="K-2")
-    committer._queue.extend([first, again, other])
-    group = committer._take()
-    assert group == [first, other]  # the second K-1 waits for the next group
-    committer.commit(group)
-    assert list(committer._queue) == [again]
-    committer.commit(committer._take())
+    k1, k2 = unique("K"), unique("K")
+    first, again = _job(world, body, key=k1), _job(world, body, key=k1)
+    other = _job(world, step_body(serial, "casting"), key=k2)
 
+    async def arrive_together() -> list[Any]:
+        # Queued in one pass of the loop: the first group takes k1 and k2, the second k1 waits
+        # for the next group.
+        return await asyncio.gather(*(committer.create(job) for job in (first, again, other)))
+
+    answers = asyncio.run(arrive_together())
+    assert [replayed for _, _, replayed in answers] == [False, True, False]
     status, answer, replayed = again.future.result()
     assert (status, replayed) == (201, True)
     assert answer == first.future.result()[1]
@@ -141,14 +152,14 @@ def test_a_replayed_key_waits_for_the_first_answer(world: World) -> None:
             session.scalar(
                 select(func.count())
                 .select_from(IdempotentResponse)
-                .where(IdempotentResponse.key.in_(["K-1", "K-2"]))
+                .where(IdempotentResponse.key.in_([k1, k2]))
             )
             == 2
         )
         product = session.scalars(select(Product).where(Product.serial == serial)).one()
-        assert product.step_count == 2  # K-1 stored once
+        assert product.step_count == 2  # k1 stored once
 
-    reused = _job(world, step_body(serial, "repair"), key="K-1")
+    reused = _job(world, step_body(serial, "repair"), key=k1)
     committer.commit([reused])
     with pytest.raises(IdempotencyKeyReusedError):
         reused.future.result()
@@ -206,10 +217,12 @@ def test_concurrent_requests_share_transactions_and_keep_the_chain(world: World)
         assert audit.verify_chain(session) is None
 
 
-def test_a_stopped_committer_refuses_new_creates(world: World) -> None:
+def test_a_stopped_committer_stores_what_is_queued_and_refuses_new_creates(world: World) -> None:
     committer = _committer(world)
-    committer.start()
-    committer.stop()
     serial = create_product(world)["serial"]
-    with pytest.raises(Exception, match="shutting down"):
-        committer.submit(_job(world, step_body(serial)))
+    queued = _job(world, step_body(serial))
+    committer._queue.append(queued)  # arrived, its group not run yet
+    committer.stop()
+    assert queued.future.result()[0] == 201
+    with pytest.raises(ServiceUnavailableError, match="shutting down"):
+        asyncio.run(committer.create(_job(world, step_body(serial))))

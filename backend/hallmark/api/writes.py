@@ -9,7 +9,6 @@ order.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -158,7 +157,7 @@ async def created(
     assert runtime.committer is not None
     job = CreateJob(presented=presented, kind=kind, item=item, key=key, fingerprint=fingerprint)
     try:
-        code, body, replayed = await asyncio.wrap_future(runtime.committer.submit(job))
+        code, body, replayed = await runtime.committer.create(job)
     finally:
         if job.actor is not None:  # a denial is audited in the caller's name
             request.state.actor = job.actor

@@ -127,7 +127,6 @@ class Runtime:
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
         self.committer = GroupCommitter(self.sessions)
-        self.committer.start()
         self.keys = load_or_create_keys(
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
