@@ -21,13 +21,13 @@ Raises:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
 from hallmark.schemas import BatchRowResult, FieldError
@@ -204,6 +204,22 @@ def result(
 
 
 @dataclass(frozen=True, slots=True)
+class Speculation(Generic[T, C, P]):
+    """How a kind's batch is planned and prepared on a snapshot, before the write lock.
+
+    `context` loads what `make_context` loads, without locking; `versions` is everything in a
+    context that plans depend on; `prepare` makes the records (the costly part: documents,
+    canonical JSON, hashes) without the database; `store` writes prepared rows in the locked
+    transaction (given its locked context).
+    """
+
+    context: Callable[[Session, Actor, Sequence[T | None]], C]
+    versions: Callable[[C], Hashable]
+    prepare: Callable[[Actor, Sequence[P]], Any]
+    store: Callable[[Session, Actor, C, Any], list[StoredRecord]]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchKind(Generic[T, C, P]):
     """What `run_batch` and `write_one` need to know of one kind of record.
 
@@ -227,6 +243,8 @@ class BatchKind(Generic[T, C, P]):
     answer: Callable[[Session, Actor, P, StoredRecord], BaseModel]
     #: What the audit entry of a single create names besides the record hash.
     audit_details: Callable[[T], dict[str, Any]]
+    #: Batches planned and prepared before the write lock (see `run_batch`), if the kind can.
+    speculation: Speculation[T, C, P] | None = None
 
 
 def run_batch(
@@ -239,13 +257,19 @@ def run_batch(
     max_rows: int,
     known: dict[int, list[FieldError]] | None = None,
     validated: bool = False,
+    snapshot: sessionmaker[Session] | None = None,
 ) -> BatchAnswer:
     """Validate, plan and store a batch of one kind; the answer lists every row's result.
 
     `known`: rows already found bad (unreadable CSV cells); `validated`: `rows` are the kind's
-    items already (validated as a whole from the JSON bytes). All-or-nothing: any bad row raises
-    BatchRejectedError and nothing is stored; per_row: the good rows are stored. One audit entry
-    (`kind.batch_action`) records the mode and the counts.
+    items already (validated as a whole from the JSON bytes). `snapshot`: read sessions; with
+    them, a kind that can (`BatchKind.speculation`) plans and prepares the batch on a snapshot
+    before `session` takes the write lock, then stores it under the lock if nothing it depends
+    on changed meanwhile (else it plans again under the lock). The lock is then held only for
+    the inserts, and API processes prepare their batches in parallel.
+
+    All-or-nothing: any bad row raises BatchRejectedError and nothing is stored; per_row: the
+    good rows are stored. One audit entry (`kind.batch_action`) records the mode and the counts.
     """
     access.require_role(actor, kind.permission)
     check_size(len(rows), max_rows)
@@ -254,10 +278,19 @@ def run_batch(
         errors: dict[int, list[FieldError]] = {}
     else:
         items, errors = validate_rows(kind.list_adapter, kind.item_adapter, rows, known)
+    guess = _speculate(snapshot, actor, kind, items, errors) if snapshot is not None else None
     ctx = kind.make_context(session, actor, items)
-    planned = plan_rows(items, errors, lambda _i, item: kind.plan(ctx, item))
-    require_clean(mode, errors, len(rows))
-    stored = kind.write(session, actor, planned.plans) if planned.plans else []
+    if guess is not None and kind.speculation is not None:
+        if kind.speculation.versions(ctx) == guess.versions:
+            # Nothing the plans depend on changed since the snapshot: store what was prepared.
+            planned, errors = guess.planned, guess.errors
+            stored = kind.speculation.store(session, actor, ctx, guess.prepared)
+        else:
+            guess = None
+    if guess is None:
+        planned = plan_rows(items, errors, lambda _i, item: kind.plan(ctx, item))
+        require_clean(mode, errors, len(rows))
+        stored = kind.write(session, actor, planned.plans) if planned.plans else []
     created = {
         index: (record.id, record.record_hash)
         for index, record in zip(planned.indexes, stored, strict=True)
@@ -270,6 +303,36 @@ def run_batch(
         details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
     )
     return result(mode=mode, total=len(rows), errors=errors, created=created)
+
+
+@dataclass
+class _Guess(Generic[P]):
+    versions: Hashable
+    planned: Planned[P]
+    errors: dict[int, list[FieldError]]
+    prepared: Any
+
+
+def _speculate(
+    snapshot: sessionmaker[Session],
+    actor: Actor,
+    kind: BatchKind[T, C, P],
+    items: list[T | None],
+    errors: dict[int, list[FieldError]],
+) -> _Guess[P] | None:
+    """The batch planned and prepared on a snapshot; None when the kind cannot, or a row is bad
+    (its error is decided under the lock)."""
+    speculation = kind.speculation
+    if speculation is None:
+        return None
+    guessed = dict(errors)
+    with snapshot() as read:
+        ctx = speculation.context(read, actor, items)
+        versions = speculation.versions(ctx)  # before planning, which moves the context on
+        planned = plan_rows(items, guessed, lambda _i, item: kind.plan(ctx, item))
+    if len(guessed) > len(errors) or not planned.plans:
+        return None
+    return _Guess(versions, planned, guessed, speculation.prepare(actor, planned.plans))
 
 
 def create_items(

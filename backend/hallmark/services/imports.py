@@ -28,7 +28,7 @@ import json
 from typing import Any, Literal
 
 import pydantic
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import ValidationError
 from hallmark.schemas import FieldError
@@ -189,8 +189,11 @@ def ingest(
     content_type: str,
     mode: batches.Mode,
     max_rows: int,
+    snapshot: sessionmaker[Session] | None = None,
 ) -> batches.BatchAnswer:
-    """Parse a JSON or CSV batch and write it as the kind's batch (BatchResult JSON)."""
+    """Parse a JSON or CSV batch and write it as the kind's batch (BatchResult JSON).
+
+    `snapshot`: read sessions, to prepare the batch before the write lock (`run_batch`)."""
     if kind not in _KINDS:
         raise ValidationError(f"unknown batch kind {kind!r}")
     batch = _KINDS[kind]
@@ -211,6 +214,7 @@ def ingest(
                 mode=mode,
                 max_rows=max_rows,
                 validated=True,
+                snapshot=snapshot,
             )
     rows, known = parse_rows(kind, body, content_type, max_rows)
     return batches.run_batch(
@@ -221,4 +225,5 @@ def ingest(
         mode=mode,
         max_rows=max_rows,
         known=known,
+        snapshot=snapshot,
     )

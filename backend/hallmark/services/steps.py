@@ -32,8 +32,9 @@ Raises:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -61,7 +62,13 @@ from hallmark.services.auth import Actor
 from hallmark.services.lots import uploaded_by
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AttachmentLink, Base, Product, ProductionStep, Record
-from hallmark.store.records import NewRecord, StoredRecord, add_records
+from hallmark.store.records import (
+    NewRecord,
+    PreparedRecords,
+    StoredRecord,
+    insert_records,
+    prepare_records,
+)
 
 STEP_SCHEMA = "hallmark/production-step@1"
 #: Core tables for the bulk writes (no ORM unit-of-work for thousands of rows).
@@ -77,7 +84,11 @@ class _State:
     """A product's chain and order state, as left by the rows planned so far."""
 
     product: Product
-    serial: str  # kept: the product row is expired once the batch is written
+    # Plain copies of the row (prepared steps must not need the session that loaded it):
+    product_id: str
+    serial: str
+    head: str | None  # last_step_hash before this batch
+    certified_at: datetime | None
     count: int
     qc_state: str | None
     certified: bool
@@ -101,19 +112,18 @@ class _Context:
     uploaded: set[str]
 
 
-def _context(session: Session, actor: Actor, items: Sequence[StepCreate | None]) -> _Context:
+def _context(
+    session: Session, actor: Actor, items: Sequence[StepCreate | None], *, lock: bool = True
+) -> _Context:
     serials = sorted({i.product_serial for i in items if i is not None})
     states: dict[str, _State] = {}
     for chunk in access.chunks(serials):
-        for product in session.scalars(
+        query = (
             select(Product)
-            .where(
-                Product.serial.in_(chunk),
-                Product.factory_id == actor.organisation_id,
-            )
+            .where(Product.serial.in_(chunk), Product.factory_id == actor.organisation_id)
             .order_by(Product.id)
-            .with_for_update()
-        ):
+        )
+        for product in session.scalars(query.with_for_update() if lock else query):
             states[product.serial] = _state(product)
     shas = {sha for i in items if i is not None for sha in i.attachments}
     return _Context(
@@ -124,7 +134,10 @@ def _context(session: Session, actor: Actor, items: Sequence[StepCreate | None])
 def _state(product: Product) -> _State:
     return _State(
         product=product,
+        product_id=product.id,
         serial=product.serial,
+        head=product.last_step_hash,
+        certified_at=product.certified_at,
         count=product.step_count,
         qc_state=product.qc_state,
         certified=product.certified_at is not None,
@@ -134,7 +147,7 @@ def _state(product: Product) -> _State:
 def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool = False) -> None:
     product = state.product
     if item.previous_step_hash is not None:
-        head = None if state.touched else product.last_step_hash
+        head = None if state.touched else state.head
         if state.touched or item.previous_step_hash != head:
             raise batches.at(
                 "previous_step_hash",
@@ -218,31 +231,44 @@ def step_document(product: Product, sequence: int, item: StepFields) -> dict[str
     return data
 
 
-def _write_steps(
-    session: Session, actor: Actor, plans: Sequence[PlannedStep]
-) -> list[StoredRecord]:
-    """Insert in waves (the k-th new step of each product together), chaining previousStep."""
+@dataclass
+class PreparedSteps:
+    """Steps made (documents, hashes, rows) but not stored yet: `_store_steps` stores them."""
+
+    records: list[PreparedRecords]
+    stored: list[StoredRecord]
+    step_rows: list[dict[str, Any]]
+    link_rows: list[dict[str, Any]]
+    product_rows: list[dict[str, Any]]
+
+
+def _prepare_steps(actor: Actor, plans: Sequence[PlannedStep]) -> PreparedSteps:
+    """Documents in waves (the k-th new step of each product together), each naming in
+    `previousStep` the hash of the step before it; then every row the steps need."""
     waves: list[list[int]] = []
     depth: dict[str, int] = {}
     for position, plan in enumerate(plans):
-        level = depth.get(plan.state.product.id, 0)
-        depth[plan.state.product.id] = level + 1
+        level = depth.get(plan.state.product_id, 0)
+        depth[plan.state.product_id] = level + 1
         if level == len(waves):
             waves.append([])
         waves[level].append(position)
-    heads = {plan.state.product.id: plan.state.product.last_step_hash for plan in plans}
+    heads = {plan.state.product_id: plan.state.head for plan in plans}
     stored: list[StoredRecord | None] = [None] * len(plans)
+    prepared: list[PreparedRecords] = []
     for wave in waves:
         records: list[NewRecord] = []
         for position in wave:
             plan = plans[position]
-            plan.data["previousStep"] = heads[plan.state.product.id]
+            plan.data["previousStep"] = heads[plan.state.product_id]
             records.append(
                 access.new_record(actor, "production_step", plan.data, corrects_id=plan.corrects_id)
             )
-        for position, record in zip(wave, add_records(session, records), strict=True):
+        made = prepare_records(records)
+        prepared.append(made)
+        for position, record in zip(wave, made.stored, strict=True):
             stored[position] = record
-            heads[plans[position].state.product.id] = record.record_hash
+            heads[plans[position].state.product_id] = record.record_hash
     done = [r for r in stored if r is not None]
     step_rows: list[dict[str, Any]] = []
     link_rows: list[dict[str, Any]] = []
@@ -250,7 +276,7 @@ def _write_steps(
         step_rows.append(
             {
                 "id": record.id,
-                "product_id": plan.state.product.id,
+                "product_id": plan.state.product_id,
                 "sequence": plan.sequence,
                 "root_id": plan.root_id or record.id,
                 "kind": plan.item.kind,
@@ -264,31 +290,65 @@ def _write_steps(
             {
                 "sha256": sha,
                 "record_id": record.id,
-                "product_id": plan.state.product.id,
+                "product_id": plan.state.product_id,
                 "lot_id": None,
             }
             for sha in plan.item.attachments
         )
-    bulk_insert(session, _STEP_TABLE, step_rows)
-    if link_rows:
-        session.execute(insert(AttachmentLink), link_rows)
-    states = {plan.state.product.id: plan.state for plan in plans}
+    states = {plan.state.product_id: plan.state for plan in plans}
+    product_rows = [
+        {
+            "product_id": product_id,
+            "last_step_hash": heads[product_id],
+            "step_count": state.count,
+            "qc_state": state.qc_state,
+            "certified_at": state.certified_at if state.certified else None,
+        }
+        for product_id, state in states.items()
+    ]
+    return PreparedSteps(prepared, done, step_rows, link_rows, product_rows)
+
+
+def _store_steps(session: Session, prepared: PreparedSteps) -> list[StoredRecord]:
+    insert_records(session, prepared.records)
+    bulk_insert(session, _STEP_TABLE, prepared.step_rows)
+    if prepared.link_rows:
+        session.execute(insert(AttachmentLink), prepared.link_rows)
     session.execute(
         update(_PRODUCT_TABLE).where(_PRODUCT_TABLE.c.id == bindparam("product_id")),
-        [
-            {
-                "product_id": product_id,
-                "last_step_hash": heads[product_id],
-                "step_count": state.count,
-                "qc_state": state.qc_state,
-                "certified_at": state.product.certified_at if state.certified else None,
-            }
-            for product_id, state in states.items()
-        ],
+        prepared.product_rows,
     )
-    for state in states.values():  # the ORM objects follow what was written
+    return prepared.stored
+
+
+def _write_steps(
+    session: Session, actor: Actor, plans: Sequence[PlannedStep]
+) -> list[StoredRecord]:
+    """Prepare and store the steps; the context's product rows follow what was written."""
+    stored = _store_steps(session, _prepare_steps(actor, plans))
+    for plan in plans:
+        session.expire(plan.state.product)
+    return stored
+
+
+def _store_speculation(
+    session: Session, _actor: Actor, ctx: _Context, prepared: PreparedSteps
+) -> list[StoredRecord]:
+    stored = _store_steps(session, prepared)
+    for state in ctx.products.values():  # the locked rows follow what was written
         session.expire(state.product)
-    return done
+    return stored
+
+
+def _versions(ctx: _Context) -> Hashable:
+    """What a plan depends on: each product's chain and order state, the attachments seen."""
+    return (
+        tuple(
+            (serial, s.product_id, s.count, s.head, s.qc_state, s.certified, s.certified_at)
+            for serial, s in sorted(ctx.products.items())
+        ),
+        frozenset(ctx.uploaded),
+    )
 
 
 def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
@@ -326,6 +386,12 @@ BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
     make_context=_context,
     plan=_plan_step,
     write=_write_steps,
+    speculation=batches.Speculation(
+        context=lambda session, actor, items: _context(session, actor, items, lock=False),
+        versions=_versions,
+        prepare=_prepare_steps,
+        store=_store_speculation,
+    ),
     answer=lambda _session, _actor, plan, record: _public_from_plan(plan, record),
     audit_details=lambda item: {"product": item.product_serial},
 )

@@ -69,14 +69,20 @@ def envelope(record: NewRecord, record_id: str, recorded_at: datetime) -> dict[s
     return document
 
 
-def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRecord]:
-    """Insert records and their anchoring queue entries (bulk; the caller commits)."""
-    if not records:
-        return []
+@dataclass(frozen=True, slots=True)
+class PreparedRecords:
+    """Records made (ids, canonical text, hashes) but not stored yet: `insert_records` stores
+    them. Preparing is the costly part, and needs no database."""
+
+    stored: list[StoredRecord]
+    record_rows: list[dict[str, Any]]
+    queue_rows: list[dict[str, Any]]
+
+
+def prepare_records(records: Sequence[NewRecord]) -> PreparedRecords:
+    """Each record's id, canonical document and hash, and the rows that store it."""
     now = datetime.now(UTC)
-    stored: list[StoredRecord] = []
-    record_rows: list[dict[str, Any]] = []
-    queue_rows: list[dict[str, Any]] = []
+    prepared = PreparedRecords([], [], [])
     for record in records:
         if record.kind not in RECORD_KINDS:
             raise ValueError(f"unknown record kind {record.kind!r}")
@@ -84,7 +90,7 @@ def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRe
         canonical = canonical_bytes(envelope(record, record_id, now))
         record_hash = "0x" + keccak(canonical).hex()
         text = canonical.decode("utf-8")
-        record_rows.append(
+        prepared.record_rows.append(
             {
                 "id": record_id,
                 "kind": record.kind,
@@ -96,7 +102,7 @@ def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRe
                 "created_at": now,
             }
         )
-        queue_rows.append(
+        prepared.queue_rows.append(
             {
                 "record_id": record_id,
                 "record_hash": record_hash,
@@ -105,10 +111,23 @@ def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRe
                 "enqueued_at": now,
             }
         )
-        stored.append(StoredRecord(record_id, record.kind, record_hash, text, now))
-    bulk_insert(session, _RECORDS, record_rows)
-    bulk_insert(session, _QUEUE, queue_rows)
-    return stored
+        prepared.stored.append(StoredRecord(record_id, record.kind, record_hash, text, now))
+    return prepared
+
+
+def insert_records(session: Session, prepared: Sequence[PreparedRecords]) -> None:
+    """Store prepared records and their anchoring queue entries (bulk; the caller commits)."""
+    bulk_insert(session, _RECORDS, [row for p in prepared for row in p.record_rows])
+    bulk_insert(session, _QUEUE, [row for p in prepared for row in p.queue_rows])
+
+
+def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRecord]:
+    """Insert records and their anchoring queue entries (bulk; the caller commits)."""
+    if not records:
+        return []
+    prepared = prepare_records(records)
+    insert_records(session, [prepared])
+    return prepared.stored
 
 
 def add_record(session: Session, record: NewRecord) -> StoredRecord:

@@ -102,6 +102,7 @@ async def create_lots_batch(
             content_type=payload.media_type,
             mode=mode,
             max_rows=runtime.settings.batch_max_rows,
+            snapshot=runtime.read_sessions,
         ),
     )
 

@@ -103,6 +103,7 @@ async def create_products_batch(
             content_type=payload.media_type,
             mode=mode,
             max_rows=runtime.settings.batch_max_rows,
+            snapshot=runtime.read_sessions,
         ),
     )
 
