@@ -226,3 +226,23 @@ def test_a_stopped_committer_stores_what_is_queued_and_refuses_new_creates(world
     assert queued.future.result()[0] == 201
     with pytest.raises(ServiceUnavailableError, match="shutting down"):
         asyncio.run(committer.create(_job(world, step_body(serial))))
+
+
+def test_a_request_that_went_away_is_still_stored_and_breaks_nothing(world: World) -> None:
+    serial = create_product(world)["serial"]
+    committer = _committer(world)
+    gone, staying = _job(world, step_body(serial, "casting")), _job(world, step_body(serial))
+
+    async def one_client_disconnects() -> Any:
+        task = asyncio.ensure_future(committer.create(gone))
+        await asyncio.sleep(0)  # queued, its group not run yet
+        task.cancel()  # what uvicorn does when the client disconnects
+        return await committer.create(staying)
+
+    status, body, _ = asyncio.run(one_client_disconnects())
+    assert status == 201 and body["sequence"] == 2  # the cancelled create was stored first
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        product = session.scalars(select(Product).where(Product.serial == serial)).one()
+        assert product.step_count == 2
+        assert steps_service.verify_chain(session, product).intact

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -61,18 +62,6 @@ async def get_actor(request: Request, runtime: RuntimeDep) -> Actor:
     return actor
 
 
-async def get_presented_key(request: Request) -> str:
-    """The presented key, checked for form only: the create endpoints' group commit looks it up
-    with the other waiting creates' keys, in one query."""
-    presented = presented_key(request)
-    key_prefix(presented)
-    assert presented is not None
-    return presented
-
-
-PresentedKey = Annotated[str, Depends(get_presented_key)]
-
-
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 IdempotencyKey = Annotated[
@@ -93,3 +82,28 @@ async def request_fingerprint(request: Request) -> str:
 
 
 FingerprintDep = Annotated[str, Depends(request_fingerprint)]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCall:
+    """What a single-create endpoint hands to the group commit. The key is checked for form
+    only: the group commit looks it up with the other waiting creates' keys, in one query."""
+
+    request: Request
+    runtime: Runtime
+    presented: str
+    fingerprint: str
+    idempotency_key: str | None
+
+
+async def create_call(request: Request, key: IdempotencyKey = None) -> CreateCall:
+    # One dependency for all of it: each one FastAPI resolves costs about as much as its work.
+    presented = presented_key(request)
+    key_prefix(presented)
+    assert presented is not None
+    runtime: Runtime = request.app.state.runtime
+    fingerprint = await request_fingerprint(request)
+    return CreateCall(request, runtime, presented, fingerprint, key)
+
+
+CreateCallDep = Annotated[CreateCall, Depends(create_call)]

@@ -13,20 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
-from hallmark.api.deps import RuntimeDep
+from hallmark.api.deps import CreateCall, RuntimeDep
 from hallmark.api.responses import FastJSONResponse
 from hallmark.core.errors import PayloadTooLargeError
 from hallmark.services import idempotency
 from hallmark.services.auth import Actor
 from hallmark.services.batches import BatchKind, invalid
 from hallmark.services.group_commit import CreateJob
-from hallmark.services.runtime import Runtime
 from hallmark.store.files import EncryptedFileStore
 
 
@@ -142,25 +141,23 @@ async def idempotent(
     return FastJSONResponse(body, status_code=code, headers=headers)
 
 
-async def created(
-    request: Request,
-    runtime: Runtime,
-    *,
-    presented: str,
-    kind: BatchKind[Any, Any, Any],
-    item: Any,
-    key: str | None,
-    fingerprint: str,
-) -> FastJSONResponse:
+async def created(call: CreateCall, *, kind: BatchKind[Any, Any, Any], item: Any) -> Response:
     """Create one item through the process's group committer; its answer (or first answer)."""
-    idempotency.check_key(key)
-    assert runtime.committer is not None
-    job = CreateJob(presented=presented, kind=kind, item=item, key=key, fingerprint=fingerprint)
+    idempotency.check_key(call.idempotency_key)
+    committer = call.runtime.committer
+    assert committer is not None
+    job = CreateJob(
+        presented=call.presented,
+        kind=kind,
+        item=item,
+        key=call.idempotency_key,
+        fingerprint=call.fingerprint,
+    )
     try:
-        code, body, replayed = await runtime.committer.create(job)
+        code, body, replayed = await committer.create(job)
     finally:
         if job.actor is not None:  # a denial is audited in the caller's name
-            request.state.actor = job.actor
+            call.request.state.actor = job.actor
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return FastJSONResponse(body, status_code=code, headers=headers)
 

@@ -59,7 +59,9 @@ class CreateJob:
     item: Any
     key: str | None
     fingerprint: str
-    future: Future[Answer] = field(default_factory=Future)
+    #: Settled with the answer or the error: an asyncio future when created on the event loop
+    #: (`GroupCommitter.create`), a thread-safe one otherwise (a group committed directly).
+    future: Future[Answer] | asyncio.Future[Answer] = field(default_factory=Future)
     actor: Actor | None = None
 
 
@@ -77,12 +79,14 @@ class GroupCommitter:
         """Queue a create, and wait for its group's commit; its answer, or its error."""
         if self._stopping:
             raise ServiceUnavailableError("Hallmark is shutting down; retry shortly")
+        loop = asyncio.get_running_loop()
+        job.future = loop.create_future()
         self._queue.append(job)
         if not self._scheduled:
             self._scheduled = True
             # After the callbacks already due: requests read in this pass join the group.
-            asyncio.get_running_loop().call_soon(self._next_group)
-        return await asyncio.wrap_future(job.future)
+            loop.call_soon(self._next_group)
+        return await job.future
 
     def stop(self) -> None:
         """Refuse new creates (503); store what is queued."""
@@ -232,7 +236,26 @@ def _stored(session: Session, job: CreateJob) -> Answer | None:
 
 
 def _settle(job: CreateJob, outcome: Answer | BaseException) -> None:
+    future = job.future
+    if isinstance(future, asyncio.Future):
+        loop = future.get_loop()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:  # settled from another thread (a shutdown's last groups)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future, outcome)
+            return
+    _resolve(future, outcome)
+
+
+def _resolve(
+    future: Future[Answer] | asyncio.Future[Answer], outcome: Answer | BaseException
+) -> None:
+    if future.done():  # the request went away (its task was cancelled); the write stands
+        return
     if isinstance(outcome, BaseException):
-        job.future.set_exception(outcome)
+        future.set_exception(outcome)
     else:
-        job.future.set_result(outcome)
+        future.set_result(outcome)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
 from hallmark.api.deps import (
+    CreateCallDep,
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
-    PresentedKey,
     RuntimeDep,
     SessionsDep,
 )
@@ -52,22 +52,10 @@ CSV_COLUMNS = (
 async def create_lot(
     *,
     lot: LotCreate,
-    request: Request,
-    presented: PresentedKey,
-    runtime: RuntimeDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: CreateCallDep,
 ) -> object:
     """Create a material lot of the caller's supplier organisation."""
-    return await created(
-        request,
-        runtime,
-        presented=presented,
-        kind=lots.BATCH,
-        item=lot,
-        key=key,
-        fingerprint=fingerprint,
-    )
+    return await created(call, kind=lots.BATCH, item=lot)
 
 
 @router.post(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 
 from hallmark.api.deps import (
+    CreateCallDep,
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
-    PresentedKey,
     RuntimeDep,
     SessionsDep,
 )
@@ -53,22 +53,10 @@ CSV_COLUMNS = (
 async def create_product(
     *,
     product: ProductCreate,
-    request: Request,
-    presented: PresentedKey,
-    runtime: RuntimeDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: CreateCallDep,
 ) -> object:
     """Create a product (a brand for its assigned factory, or a factory for itself)."""
-    return await created(
-        request,
-        runtime,
-        presented=presented,
-        kind=products.BATCH,
-        item=product,
-        key=key,
-        fingerprint=fingerprint,
-    )
+    return await created(call, kind=products.BATCH, item=product)
 
 
 @router.post(

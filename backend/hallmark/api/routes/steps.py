@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
 from hallmark.api.deps import (
+    CreateCallDep,
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
-    PresentedKey,
     RuntimeDep,
     SessionsDep,
 )
@@ -41,22 +41,10 @@ CSV_COLUMNS = (
 async def create_step(
     *,
     step: StepCreate,
-    request: Request,
-    presented: PresentedKey,
-    runtime: RuntimeDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: CreateCallDep,
 ) -> object:
     """Append a production step to its product's hash chain (assigned factory only)."""
-    return await created(
-        request,
-        runtime,
-        presented=presented,
-        kind=steps.BATCH,
-        item=step,
-        key=key,
-        fingerprint=fingerprint,
-    )
+    return await created(call, kind=steps.BATCH, item=step)
 
 
 @router.post(
