@@ -5,8 +5,9 @@
     python bench/anchoring.py gas [--sizes 1 100 1000]
 
 `latency` starts Hallmark on a fresh data directory (local anvil, SQLite unless
---database-url), creates organisations, runs `hallmark worker` as its own process (as in
-production: API processes accept, one worker anchors), and inserts records through
+--database-url), creates organisations, runs the anchoring worker as its own process
+(`Runtime.start_worker_process()`, as `hallmark serve` does: API processes accept, one worker
+anchors) and, once it leads, inserts records through
 `hallmark.store.records.add_records` in bulk transactions at --rate records per second for
 --seconds, from --writers processes (one Python process canonicalises and hashes about 5,000
 records per second, so several stand in for several API processes). It reports the rate
@@ -14,7 +15,8 @@ achieved, p50/p95/max of accepted → anchored (record created_at → its batch'
 the proofs are written), and the anchoring throughput.
 
 `backlog` accepts --records first, then starts the worker process and reports how fast it
-drains them (first batch signed → last batch mined): the worker's capacity.
+drains them (first batch signed → last batch mined, once every record is anchored): the
+worker's capacity.
 
 `gas` anchors batches of each size and reports receipt gasUsed / records.
 
@@ -27,8 +29,6 @@ import argparse
 import multiprocessing
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -86,9 +86,16 @@ def _organisations(runtime: Runtime, copies: int) -> list[tuple[str, str]]:
 
 
 def _pending(runtime: Runtime) -> int:
+    """Records not anchored yet: in the outbox, or in a batch that is not mined."""
     assert runtime.sessions is not None
     with runtime.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0)
+        waiting = session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0
+        in_batches = session.scalar(
+            select(func.coalesce(func.sum(AnchorBatch.record_count), 0)).where(
+                AnchorBatch.mined_at.is_(None)
+            )
+        )
+        return int(waiting) + int(in_batches or 0)
 
 
 def _writer(
@@ -122,8 +129,10 @@ def latency(args: argparse.Namespace) -> None:
     try:
         assert runtime.sessions is not None and runtime.chain is not None
         orgs = _organisations(runtime, args.organisations)
-        worker = _worker_process(runtime, data_dir)
-        start = time.time() + 4  # the worker's start-up (imports, chain and deployment checks)
+        worker = runtime.start_worker_process()
+        if not worker.wait_started(120):
+            raise SystemExit("the worker process did not start")
+        start = time.time() + 1  # the writer processes' start-up
         url = runtime.settings.effective_database_url
         share = args.rate / args.writers
         with multiprocessing.get_context("spawn").Pool(args.writers) as pool:
@@ -136,8 +145,7 @@ def latency(args: argparse.Namespace) -> None:
         while _pending(runtime) and time.time() < start + args.seconds + 300:
             time.sleep(0.1)
         drained = time.time() - start
-        worker.terminate()
-        worker.wait(30)
+        worker.stop()
         with runtime.sessions() as session:
             rows = session.execute(
                 select(Record.created_at, AnchorBatch.mined_at, AnchorBatch.gas_used)
@@ -165,22 +173,6 @@ def latency(args: argparse.Namespace) -> None:
         runtime.stop()
 
 
-def _worker_process(runtime: Runtime, data_dir: Path) -> subprocess.Popen[bytes]:
-    assert runtime.chain is not None
-    env = {
-        **os.environ,
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(data_dir),
-        "HALLMARK_DATABASE_URL": runtime.settings.effective_database_url,
-        "HALLMARK_ANVIL_PORT": runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-        "HALLMARK_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "hallmark", "worker"], env=env, cwd=data_dir.parent
-    )
-
-
 def backlog(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
     runtime = _runtime(data_dir, args.database_url)
@@ -197,12 +189,11 @@ def backlog(args: argparse.Namespace) -> None:
                         for org_id, kind in [orgs[(start + i) % len(orgs)]]
                     ],
                 )
-        worker = _worker_process(runtime, data_dir)
+        worker = runtime.start_worker_process()
         deadline = time.time() + 600
         while _pending(runtime) and time.time() < deadline:
             time.sleep(0.2)
-        worker.terminate()
-        worker.wait(30)
+        worker.stop()
         with runtime.sessions() as session:
             first, last, batches = session.execute(
                 select(

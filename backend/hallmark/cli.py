@@ -80,7 +80,8 @@ def serve(
         bool | None,
         typer.Option(
             "--worker/--no-worker",
-            help="Run the anchoring worker in this process (HALLMARK_WORKER_IN_SERVE)",
+            help="Run an anchoring worker, as a supervised child process "
+            "(HALLMARK_WORKER_IN_SERVE)",
         ),
     ] = None,
 ) -> None:
@@ -95,7 +96,7 @@ def serve(
     with reported():
         runtime.start()
         if settings.worker_in_serve:
-            runtime.start_worker()
+            runtime.start_worker_process()
     # Everything loaded so far lives as long as the process: keep the collector from rescanning it
     # on every full collection (a 5,000-record batch allocates enough to trigger several).
     gc.freeze()
@@ -115,26 +116,44 @@ def serve(
 
 
 @app.command("worker")
-def worker_command() -> None:
+def worker_command(
+    parent: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Pid of the process that supervises this worker"),
+    ] = None,
+    report_fd: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Pipe to report the worker's state on (JSON lines)"),
+    ] = None,
+) -> None:
     """Run the anchoring worker alone: one leader anchors, other workers stand by."""
-    import signal
     import threading
 
     from hallmark.services.runtime import Runtime
+    from hallmark.services.worker_process import StateReporter, die_with_parent
 
     settings = load_settings()
     runtime = Runtime(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if parent is not None:  # the worker process of `hallmark serve`: never outlive it
+        die_with_parent(parent, stop.set)
     with reported():
         runtime.start()
+    gc.freeze()  # as in `serve`: what start-up loaded lives as long as the process
+    reporter = None
     try:
-        runtime.start_worker()
+        worker = runtime.start_worker(dedicated=True)
+        if report_fd is not None:
+            reporter = StateReporter(report_fd, worker.report, stop.set)
+            reporter.start()
         err.print("Hallmark anchoring worker running (SIGTERM or Ctrl-C stops it)")
         stop.wait()
     finally:
         runtime.stop()
+        if reporter is not None:
+            reporter.stop()  # its last report: stopped
 
 
 @contracts_app.command("build")

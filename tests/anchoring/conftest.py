@@ -3,10 +3,13 @@ written straight through the store (as the API does), workers built or run as pr
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,3 +268,26 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
             except subprocess.TimeoutExpired:
                 process.popen.kill()
                 process.popen.wait()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def readyz(port: int, timeout: float = 60) -> dict[str, Any]:
+    """The API's readiness report, once it listens (its worker may report before it does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+                report: dict[str, Any] = json.loads(response.read())
+                return report
+        except urllib.error.HTTPError as exc:  # 503 still carries the report
+            report = json.loads(exc.read())
+            return report
+        except OSError:
+            assert time.monotonic() < deadline, "the API never listened"
+            time.sleep(0.2)

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from tests.conftest import POSTGRES_URL
 
-from conftest import Harness, Process
+from conftest import Harness, Process, readyz, wait_for
 from hallmark.chain.node import free_port
 
 
@@ -60,58 +56,41 @@ def _leader_pid(database_url: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _readyz(port: int, timeout: float = 60) -> dict[str, Any]:
-    """The API's readiness report, once it listens (its worker may report before it does)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
-                report: dict[str, Any] = json.loads(response.read())
-                return report
-        except urllib.error.HTTPError as exc:  # 503 still carries the report
-            report = json.loads(exc.read())
-            return report
-        except OSError:
-            assert time.monotonic() < deadline, "the API never listened"
-            time.sleep(0.2)
-
-
 @pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
 def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
     harness: Callable[..., Harness], spawn: Callable[..., Process], postgres_database: str
 ) -> None:
     h = harness(database_url=postgres_database, anchor_batch_size=50)
     port = free_port()
-    api = spawn(h, "serve", HALLMARK_PORT=str(port))  # runs a worker too (worker_in_serve)
+    api = spawn(h, "serve", HALLMARK_PORT=str(port))  # runs a worker process (worker_in_serve)
     alone = spawn(h, "worker")
-    by_pid = {api.pid: api, alone.pid: alone}
-    _wait_for(lambda: _leader_pid(postgres_database) in by_pid, 60, "a leader")
+    wait_for(lambda: readyz(port)["anchoring"]["process"]["pid"] is not None, 60, "its worker")
+    api_worker = readyz(port)["anchoring"]["process"]["pid"]
+    worker_pids = {api_worker: api, alone.pid: alone}
+    wait_for(lambda: _leader_pid(postgres_database) in worker_pids, 60, "a leader")
     h.add("supplier", 400)
     h.add("factory", 120)
     h.wait_drained(60)
 
-    leader = by_pid[_leader_pid(postgres_database) or 0]
+    leader = worker_pids[_leader_pid(postgres_database) or 0]
     standby = alone if leader is api else api
+    standby_pid = alone.pid if standby is alone else api_worker
     # The standby may still be starting (a loaded machine): wait for it to report its role.
-    _wait_for(lambda: "anchoring.standby" in standby.log(), 60, "the standby to stand by")
+    wait_for(lambda: "anchoring.standby" in standby.log(), 60, "the standby to stand by")
     assert "anchoring.signed" not in standby.log(), "the standby anchored"
-    report = _readyz(port)
+    wait_for(lambda: readyz(port)["anchoring"]["role"] != "starting", 30, "the worker's report")
+    report = readyz(port)
     assert report["anchoring"]["role"] == ("leader" if leader is api else "standby")
     assert report["anchoring"]["lock"] == "postgresql advisory lock"
+    assert report["anchoring"]["process"]["pid"] == api_worker
     assert report["anchoring"]["outbox"]["pending"] == 0
 
+    # The leader dies: `hallmark worker`, or `hallmark serve` (its worker process goes with it).
     os.kill(leader.pid, signal.SIGKILL)
     leader.popen.wait()
     h.add("supplier", 60)
     h.add("brand", 10)
-    _wait_for(lambda: _leader_pid(postgres_database) == standby.pid, 30, "the takeover")
+    wait_for(lambda: _leader_pid(postgres_database) == standby_pid, 30, "the takeover")
     h.wait_drained(60)
     assert "anchoring.leader" in standby.log()
     h.assert_anchored_exactly_once(verify_on_chain=2)

@@ -22,24 +22,28 @@ Flow of one cycle (`AnchorWorker.run_once`):
    `anchor_batch_size` entries or when its oldest entry is about `anchor_interval` old. The
    batch's record hashes, sorted ascending, make a StandardMerkleTree; `anchor(root, kind,
    count)` is signed with the organisation's own key (fixed gas limit, EIP-1559 fees read once
-   per cycle, a nonce from the per-account `NonceAllocator`), then the batch row (`signed`,
-   raw tx, tx hash, nonce) and the entries' batch_id are committed in ONE transaction; then
-   the raw transaction is broadcast (`sent`). Every due batch is signed and sent before any
-   receipt is awaited.
-5. Receipts (`mined`): block number and hash, gas used; each record gets its batch id, leaf
-   index (its position among the batch's sorted record hashes) and proof; the outbox entries
-   are deleted — one transaction. A reverted receipt is replayed with `eth_call` and decoded:
-   RootAlreadyAnchored counts as success (the batch adopts the anchoring log); anything else
-   marks the batch `failed` with the error's name and arguments in `last_error`, retried with
-   capped exponential backoff while its records stay pending.
+   per cycle, a nonce from the per-account `NonceAllocator`), then ONE transaction stores the
+   batch row (`signed`, raw tx, tx hash, nonce), takes the batch's entries out of the outbox (all
+   of them or none: no record goes into two batches) and writes each record's batch id, leaf
+   index (its position among the batch's sorted record hashes) and proof. A batch's records
+   never change afterwards (retries, re-signing and reorgs keep its root), so neither do the
+   proofs. Then the raw transaction is broadcast (`sent`). Every due batch is signed and sent
+   before any receipt is awaited.
+5. Receipts (`mined`): block number and hash, gas used — one small transaction per batch.
+   (Entries claimed by an earlier version of the worker, which kept them in the outbox until
+   the receipt, get their proofs and leave the outbox in that transaction.) A reverted receipt
+   is replayed with `eth_call` and decoded: RootAlreadyAnchored counts as success (the batch
+   adopts the anchoring log); anything else marks the batch `failed` with the error's name and
+   arguments in `last_error`, retried with capped exponential backoff while its records stay
+   pending.
 6. `confirmed` once `confirmations` blocks are on top (at once with 0, the local default).
 
 A node or database error ends the cycle; the worker backs off exponentially (capped at
 `anchor_retry_max`) and the next cycle starts with a full check. Writes are accepted meanwhile
 and shown as pending.
 
-`record_status`/`records_status` give the provenance view a record's anchoring status;
-`anchoring_report` is the worker's part of /readyz.
+`record_status`/`records_status` give the provenance view a record's anchoring status (the
+proof only once the batch is on chain); `anchoring_report` is the worker's part of /readyz.
 
 Raises:
     NotFoundError: `record_status` for an unknown record.
@@ -49,18 +53,35 @@ Raises:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Generator, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    any_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -110,6 +131,161 @@ def batch_tree(record_hashes: Sequence[str]) -> tuple[StandardMerkleTree, list[s
     return StandardMerkleTree.of(ordered), ordered
 
 
+def proof_texts(tree: StandardMerkleTree) -> list[str]:
+    """Each value's proof as JSON text, in the tree's input order: `["0x…", "0x…"]`, exactly
+    what `json.dumps` writes for the list of hex nodes.
+
+    Written by hand: each node's hex is made once and shared by every proof that holds it, where
+    `json.dumps` (or the JSON column type) would hex and encode every node of every proof again.
+    """
+    quoted = {node: '"0x' + node.hex() + '"' for node in tree.nodes}
+    return ["[" + ", ".join(map(quoted.__getitem__, proof)) + "]" for proof in tree.proofs()]
+
+
+def claim_entries(session: Session, organisation_id: str, kind: str, seqs: Sequence[int]) -> bool:
+    """Take these outbox entries out of the outbox: the first unclaimed entries of one
+    organisation and kind, by ascending `seq`. False when not all of them were still there
+    (and then nothing of the caller's transaction may be committed).
+
+    One range delete on the outbox's (organisation, kind, seq) index. It takes exactly the
+    given entries: they were the first ones, and on SQLite (one writer at a time, a new row's
+    seq above every existing one) no other entry can enter their range. On PostgreSQL, whose
+    sequence values can commit out of order, an entry may, so the entries are also matched by
+    one array parameter (a list of `IN` parameters costs more than the delete itself); other
+    databases get the `IN` list.
+    """
+    query = delete(AnchorQueueEntry).where(
+        AnchorQueueEntry.organisation_id == organisation_id,
+        AnchorQueueEntry.kind == kind,
+        AnchorQueueEntry.batch_id.is_(None),
+        AnchorQueueEntry.seq.between(seqs[0], seqs[-1]),
+    )
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        query = query.where(
+            AnchorQueueEntry.seq == any_(bindparam("claimed", list(seqs), type_=ARRAY(BigInteger)))
+        )
+    elif dialect != "sqlite":
+        query = query.where(AnchorQueueEntry.seq.in_(seqs))
+    claimed: int = session.execute(query).rowcount  # type: ignore[attr-defined]
+    return claimed == len(seqs)
+
+
+def write_proofs(session: Session, batch_id: int, proofs: Sequence[tuple[str, int, str]]) -> None:
+    """Set the batch, leaf index and proof (JSON text) of records: (record id, leaf index, proof).
+
+    Written for the two databases Hallmark runs on because SQLAlchemy's ORM bulk update (and
+    Core's executemany through the JSON type) spends more per row than the database does:
+    SQLite takes the driver's executemany by primary key, PostgreSQL one UPDATE joined to the
+    rows sent as one JSON array (one round trip, parsed once as jsonb, whose text form of a
+    proof is `json.dumps`'s). Other databases take the ORM's path.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+        connection.exec_driver_sql(
+            "UPDATE records SET batch_id = ?, leaf_index = ?, proof = ? WHERE id = ?",
+            [(batch_id, index, proof, record_id) for record_id, index, proof in proofs],
+        )
+    elif dialect.name == "postgresql":
+        # One JSON text parameter, taken apart by the server: psycopg adapts lists to arrays
+        # element by element in Python, which cost more than the update itself.
+        rows = ",".join(
+            f"[{json.dumps(record_id)},{index},{proof}]" for record_id, index, proof in proofs
+        )
+        connection.execute(
+            text(
+                "UPDATE records AS r SET batch_id = :batch, "
+                "leaf_index = CAST(e.value ->> 1 AS integer), proof = CAST(e.value -> 2 AS json) "
+                "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e WHERE r.id = e.value ->> 0"
+            ),
+            {"batch": batch_id, "rows": f"[{rows}]"},
+        )
+    else:
+        session.execute(
+            update(Record),
+            [
+                {"id": record_id, "batch_id": batch_id, "leaf_index": index, "proof": json.loads(p)}
+                for record_id, index, p in proofs
+            ],
+        )
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite write-ahead log from a thread of its own, for a process that runs
+    only the worker (`hallmark worker`, and the worker process of `hallmark serve`).
+
+    SQLite checkpoints inside the commit that takes the log past 1,000 pages (copying the log
+    into the database file, with two fsyncs), and one batch of 1,000 records writes more than
+    that: the worker's every commit paid for a checkpoint while it held the write lock. Here
+    this process's connections do not checkpoint at commit; a PASSIVE checkpoint (it never
+    waits for readers or writers) runs on a connection of its own after the worker's commits,
+    while the worker goes on: SQLite releases the GIL for the copy. Other processes keep
+    SQLite's default and checkpoint whatever is left when they commit.
+
+    Hand-written: neither SQLAlchemy nor the sqlite3 module offers a background checkpoint.
+    """
+
+    def __init__(self, engine: Engine, *, interval: float = 1.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._due = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.checkpoints = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        event.listen(self.engine, "checkout", self._no_checkpoint_at_commit)
+        event.listen(self.engine, "commit", self._commit)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._due.set()
+        self._thread.join(30)
+        self._thread = None
+        event.remove(self.engine, "checkout", self._no_checkpoint_at_commit)
+        event.remove(self.engine, "commit", self._commit)
+
+    @staticmethod
+    def _no_checkpoint_at_commit(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if not record.info.get("hallmark.no_checkpoint_at_commit"):
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+            record.info["hallmark.no_checkpoint_at_commit"] = True
+
+    def _commit(self, _connection: Any) -> None:
+        self._due.set()
+
+    def _run(self) -> None:
+        connection = None
+        try:
+            while not self._stop.is_set():
+                self._due.wait(self.interval)
+                self._due.clear()
+                try:
+                    if connection is None:
+                        connection = self.engine.raw_connection()
+                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except Exception as exc:  # a failed checkpoint is retried after the next commit
+                    log.warning("anchoring.checkpoint_failed", error=_first_line(exc))
+                    if connection is not None:
+                        with contextlib.suppress(Exception):
+                            connection.invalidate()
+                        connection = None
+                    self._stop.wait(self.interval)
+        finally:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+
+
 class Backoff:
     """Capped exponential backoff per key.
 
@@ -143,7 +319,7 @@ class Backoff:
 class WorkerState:
     """What the worker reports to /readyz."""
 
-    role: str = "stopped"  # leader | standby | stopped
+    role: str = "stopped"  # starting | leader | standby | stopped
     lock: str | None = None
     since: datetime | None = None
     last_cycle_at: datetime | None = None
@@ -194,10 +370,37 @@ class _Unmined:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _DueGroup:
+    """A group of outbox entries (one organisation, one kind) with batches due this cycle."""
+
+    organisation_id: str
+    kind: str
+    account: LocalAccount
+    time_due: bool
+    batches: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A batch signed but not stored yet: its entries' seqs, its records' (id, leaf, proof)."""
+
+    organisation_id: str
+    kind: str
+    account: LocalAccount
+    root: str
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    seqs: list[int]
+    proofs: list[tuple[str, int, str]]
+
+
 class AnchorWorker:
     """Drains the outbox into anchored batches; `start()` runs it in a thread.
 
-    Collaborators: `sessions` (the database), `ledger` (on a chain client of its own), `leader`
+    Collaborators: `sessions` (the database; `read_sessions` for reads), `ledger` (on a chain
+    client of its own), `leader`
     (the lock only one process holds), `settings` (intervals, sizes, confirmations, passphrase),
     `chain_id` and `deployment_block` from the deployment record.
     """
@@ -211,8 +414,12 @@ class AnchorWorker:
         settings: Settings,
         chain_id: int,
         deployment_block: int = 0,
+        read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self.sessions = sessions
+        #: Sessions for reads that precede no write of theirs (SQLite: a snapshot that does not
+        #: queue for the write lock while the store thread writes).
+        self.read_sessions = read_sessions or sessions
         self.ledger = ledger
         self.client = ledger.client
         self.leader = leader
@@ -225,16 +432,34 @@ class AnchorWorker:
         self._backoff = Backoff(base=0.5, cap=settings.anchor_retry_max)
         self._accounts: dict[str, LocalAccount] = {}
         self._broadcast_at: dict[int, float] = {}
-        #: Trees of batches formed by this process, so mining does not hash them again.
-        self._trees: dict[int, tuple[StandardMerkleTree, list[str]]] = {}
         self._last_head: int | None = None
         self._full_check = True
         self._fees: Fees | None = None
+        #: Stores signed batches while the next one is signed (see `_sign_store_send`).
+        self._store_pool: ThreadPoolExecutor | None = None
+        self._forming = False
+        self._pending_nonces: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def report(self) -> dict[str, Any]:
+        """What /readyz shows of this worker (`WorkerState.to_json()`)."""
+        return self.state.to_json()
+
     def _new_allocator(self) -> NonceAllocator:
-        return NonceAllocator(fetch_pending=lambda a: self.client.retrieve_nonce(a, "pending"))
+        return NonceAllocator(fetch_pending=self._pending_nonce)
+
+    def _pending_nonce(self, address: str) -> int:
+        """The node's pending transaction count of the account, for the allocator. While the
+        due batches are formed it is asked once per account: the allocator counts the nonces
+        it hands out itself, and one round trip per batch was a fifth of a batch's work."""
+        known = self._pending_nonces.get(address)
+        if known is not None:
+            return known
+        count = self.client.retrieve_nonce(address, "pending")
+        if self._forming:
+            self._pending_nonces[address] = count
+        return count
 
     # --- process ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -242,6 +467,7 @@ class AnchorWorker:
         if self._thread is not None:
             return
         self._stop.clear()
+        self.state.role, self.state.since = "starting", datetime.now(UTC)
         self._thread = threading.Thread(target=self.run, name="anchoring-worker", daemon=True)
         self._thread.start()
 
@@ -251,6 +477,9 @@ class AnchorWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._store_pool is not None:
+            self._store_pool.shutdown(wait=True)
+            self._store_pool = None
 
     def run(self) -> None:
         """The worker loop (blocks until `stop()`); never raises."""
@@ -336,7 +565,7 @@ class AnchorWorker:
         """Sign, store and send every due batch; seconds until the next group falls due."""
         interval, size = self.settings.anchor_interval, self.settings.anchor_batch_size
         now = datetime.now(UTC)
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             groups = session.execute(
                 select(
                     AnchorQueueEntry.organisation_id,
@@ -348,7 +577,7 @@ class AnchorWorker:
                 .group_by(AnchorQueueEntry.organisation_id, AnchorQueueEntry.kind)
             ).all()
         wait = self.poll
-        sent: list[int] = []
+        due: list[_DueGroup] = []
         for organisation_id, kind, count, oldest in groups:
             age = (now - _utc(oldest)).total_seconds()
             # Due a poll early, so that no record waits longer than anchor_interval.
@@ -359,89 +588,207 @@ class AnchorWorker:
             account = self._account(organisation_id)
             if not self._backoff.ready(("account", account.address)):
                 continue
-            for _ in range(count // size + 1):
-                if not self._form_one(organisation_id, kind, account, time_due=time_due, sent=sent):
-                    break
-        self._mark_sent(sent)
+            due.append(_DueGroup(organisation_id, kind, account, time_due, count // size + 1))
+        self._mark_sent(self._sign_store_send(due))
         return wait
 
-    def _form_one(
-        self,
-        organisation_id: str,
-        kind: str,
-        account: LocalAccount,
-        *,
-        time_due: bool,
-        sent: list[int],
-    ) -> bool:
-        """Sign and store one batch of the group, then send it; False when none was due."""
-        size = self.settings.anchor_batch_size
-        with self.sessions() as session:
-            entries = session.execute(
-                select(AnchorQueueEntry.seq, AnchorQueueEntry.record_hash)
-                .where(
-                    AnchorQueueEntry.organisation_id == organisation_id,
-                    AnchorQueueEntry.kind == kind,
-                    AnchorQueueEntry.batch_id.is_(None),
-                )
-                .order_by(AnchorQueueEntry.seq)
-                .limit(size)
-            ).all()
-        if not entries or (len(entries) < size and not time_due):
+    def _sign_store_send(self, due: list[_DueGroup]) -> list[int]:
+        """Every due batch: signed here, stored by the store threads, then broadcast; the ids
+        of the batches sent.
+
+        A pipeline: while a batch is stored (one transaction: its row, the claim, the proofs;
+        the database works and the GIL is free), the next one is selected, hashed and signed
+        here. On PostgreSQL two batches are stored at a time (the server updates their records
+        on two cores); SQLite has one writer. Batches are broadcast in the order they were
+        signed, each once its transaction has committed, so an account's transactions go out
+        in nonce order. When a store fails, nothing more is stored this cycle: the batch signed
+        meanwhile is dropped and its nonce handed out again; a later batch whose store had
+        begun may commit, and is then `signed`: step 2 of the cycle (run again right after
+        forming) broadcasts or re-signs it in nonce order.
+        """
+        sent: list[int] = []
+        depth = self._store_depth()
+        signed_batches = self._signed_batches(due)
+        inflight: deque[tuple[_Signed, Future[int | None]]] = deque()
+        waiting: _Signed | None = None  # signed, not handed to a store thread (yet)
+        failed = False
+        self._forming = True
+        try:
+            for batch in signed_batches:
+                waiting = batch
+                while len(inflight) >= depth and not failed:
+                    failed = not self._finish_and_send(inflight.popleft(), sent)
+                if failed:
+                    break
+                inflight.append((batch, self._store_threads(depth).submit(self._store, batch)))
+                waiting = None
+            while inflight and not failed:
+                failed = not self._finish_and_send(inflight.popleft(), sent)
+        finally:
+            self._forming = False
+            self._pending_nonces.clear()
+            signed_batches.close()
+            while inflight:
+                # After a failure or an error: let the stores end. A batch committed is
+                # `signed`, and step 2 broadcasts (or re-signs) it in nonce order.
+                with contextlib.suppress(Exception):
+                    self._finish_store(*inflight.popleft())
+            if waiting is not None:
+                self.nonces.reset(waiting.account.address, waiting.nonce)
+        return sent
+
+    def _finish_and_send(self, stored: tuple[_Signed, Future[int | None]], sent: list[int]) -> bool:
+        """Wait for a batch's store and broadcast it; False when its entries were claimed
+        elsewhere (nothing stored)."""
+        batch = self._finish_store(*stored)
+        if batch is None:
             return False
-        tree, ordered = batch_tree([hash_ for _, hash_ in entries])
+        if self._broadcast(batch, defer_status=True):
+            sent.append(batch.id)
+        return True
+
+    def _signed_batches(self, due: list[_DueGroup]) -> Generator[_Signed, None, None]:
+        """The due batches of each group in turn, signed, each with the next nonce of its
+        organisation's account (reset by the consumer when the batch is not stored)."""
+        size = self.settings.anchor_batch_size
+        for group in due:
+            after: int | None = None
+            for _ in range(group.batches):
+                query = (
+                    select(
+                        AnchorQueueEntry.seq,
+                        AnchorQueueEntry.record_id,
+                        AnchorQueueEntry.record_hash,
+                    )
+                    .where(
+                        AnchorQueueEntry.organisation_id == group.organisation_id,
+                        AnchorQueueEntry.kind == group.kind,
+                        AnchorQueueEntry.batch_id.is_(None),
+                    )
+                    .order_by(AnchorQueueEntry.seq)
+                    .limit(size)
+                )
+                if after is not None:  # the group's previous batch may still be being stored
+                    query = query.where(AnchorQueueEntry.seq > after)
+                with self.read_sessions() as session:
+                    entries = session.connection().execute(query).all()
+                if not entries or (len(entries) < size and not group.time_due):
+                    break
+                yield self._sign(group, entries)
+                after = entries[-1].seq
+
+    def _sign(self, group: _DueGroup, entries: Sequence[Row[int, str, str]]) -> _Signed:
+        """The batch of these outbox entries: its tree, its records' proofs, its transaction."""
+        tree, ordered = batch_tree([hash_ for _, _, hash_ in entries])
         root = HexBytes(tree.root).to_0x_hex()
-        seqs = [seq for seq, _ in entries]
-        address = account.address
+        texts = proof_texts(tree)
+        leaf_of = {hash_: index for index, hash_ in enumerate(ordered)}
+        # In outbox order, which is the order the records were stored in: neighbouring rows.
+        proofs = [
+            (record_id, leaf, texts[leaf])
+            for _, record_id, hash_ in entries
+            for leaf in (leaf_of[hash_.lower()],)
+        ]
+        address = group.account.address
         with self.nonces.lock(address):
             nonce = self.nonces.allocate(address)
             try:
-                signed = self.ledger.build_anchor(
-                    account,
+                transaction_ = self.ledger.build_anchor(
+                    group.account,
                     root=root,
-                    kind=RECORD_KINDS[kind],
+                    kind=RECORD_KINDS[group.kind],
                     count=len(entries),
                     nonce=nonce,
                     fees=self._fees_now(),
                     chain_id=self.chain_id,
                     gas=self.settings.anchor_gas_limit,
                 )
-                with transaction(self.sessions) as session:
-                    batch = AnchorBatch(
-                        organisation_id=organisation_id,
-                        kind=kind,
-                        root=root,
-                        record_count=len(entries),
-                        status=SIGNED,
-                        account_address=address,
-                        nonce=nonce,
-                        tx_hash=signed.tx_hash,
-                        raw_tx=signed.raw_tx,
-                        attempts=1,
-                    )
-                    session.add(batch)
-                    session.flush()
-                    claimed = session.execute(
-                        update(AnchorQueueEntry)
-                        .where(AnchorQueueEntry.seq.in_(seqs), AnchorQueueEntry.batch_id.is_(None))
-                        .values(batch_id=batch.id)
-                    )
-                    if claimed.rowcount != len(seqs):  # type: ignore[attr-defined]
-                        # Ensure that no record goes into two batches, whatever else runs.
-                        raise _ClaimedElsewhereError
-                    unmined = _Unmined.of(batch)
-                self._trees[unmined.id] = (tree, ordered)
-            except _ClaimedElsewhereError:
-                self.nonces.release(address, nonce)
-                log.warning("anchoring.entries_claimed_elsewhere", organisation=organisation_id)
-                return False
             except BaseException:
                 self.nonces.release(address, nonce)
                 raise
-        log.info("anchoring.signed", batch=unmined.id, root=root, records=len(entries), nonce=nonce)
-        if self._broadcast(unmined, defer_status=True):
-            sent.append(unmined.id)
-        return True
+        return _Signed(
+            group.organisation_id,
+            group.kind,
+            group.account,
+            root,
+            nonce,
+            transaction_.tx_hash,
+            transaction_.raw_tx,
+            [seq for seq, _, _ in entries],
+            proofs,
+        )
+
+    def _store_depth(self) -> int:
+        """How many batches are stored at a time: two on PostgreSQL, one elsewhere."""
+        bind = self.sessions.kw.get("bind")
+        return 2 if bind is not None and bind.dialect.name == "postgresql" else 1
+
+    def _store_threads(self, depth: int) -> ThreadPoolExecutor:
+        if self._store_pool is None:
+            self._store_pool = ThreadPoolExecutor(depth, thread_name_prefix="anchoring-store")
+        return self._store_pool
+
+    def _store(self, batch: _Signed) -> int | None:
+        """(The store thread.) The batch row (`signed`, raw tx), the claim of its entries and
+        its records' proofs, in ONE transaction; its id, or None if its entries were claimed
+        elsewhere (nothing stored)."""
+        try:
+            with transaction(self.sessions) as session:
+                batch_id: int = session.execute(
+                    insert(AnchorBatch)
+                    .values(
+                        organisation_id=batch.organisation_id,
+                        kind=batch.kind,
+                        root=batch.root,
+                        record_count=len(batch.seqs),
+                        status=SIGNED,
+                        account_address=batch.account.address,
+                        nonce=batch.nonce,
+                        tx_hash=batch.tx_hash,
+                        raw_tx=batch.raw_tx,
+                        attempts=1,
+                    )
+                    .returning(AnchorBatch.id)
+                ).scalar_one()
+                # The claim: the entries leave the outbox in the transaction that stores the
+                # batch, so no record goes into two batches, whatever else runs.
+                if not claim_entries(session, batch.organisation_id, batch.kind, batch.seqs):
+                    raise _ClaimedElsewhereError
+                write_proofs(session, batch_id, batch.proofs)
+        except _ClaimedElsewhereError:
+            return None
+        return batch_id
+
+    def _finish_store(self, batch: _Signed, stored: Future[int | None]) -> _Unmined | None:
+        """Wait for the batch's store; the stored batch, or None (its nonce handed out again)."""
+        try:
+            batch_id = stored.result()
+        except BaseException:
+            self.nonces.reset(batch.account.address, batch.nonce)
+            raise
+        if batch_id is None:
+            self.nonces.reset(batch.account.address, batch.nonce)
+            log.warning("anchoring.entries_claimed_elsewhere", organisation=batch.organisation_id)
+            return None
+        log.info(
+            "anchoring.signed",
+            batch=batch_id,
+            root=batch.root,
+            records=len(batch.seqs),
+            nonce=batch.nonce,
+        )
+        return _Unmined(
+            batch_id,
+            batch.organisation_id,
+            batch.kind,
+            batch.root,
+            len(batch.seqs),
+            SIGNED,
+            batch.account.address,
+            batch.nonce,
+            batch.tx_hash,
+            batch.raw_tx,
+        )
 
     def _broadcast(self, batch: _Unmined, *, defer_status: bool = False) -> bool:
         """Send the batch's raw transaction, then mark it `sent` (or leave that to the caller's
@@ -530,7 +877,7 @@ class AnchorWorker:
     # --- receipts, recovery ----------------------------------------------------------------
     def _advance_unmined(self, *, recover: bool, accounts: frozenset[str] = frozenset()) -> None:
         """Receipts for signed/sent batches; resolve the accounts whose batches need it."""
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             rows = [
                 _Unmined.of(b)
                 for b in session.scalars(
@@ -625,48 +972,53 @@ class AnchorWorker:
         *,
         gas_used: int | None = None,
     ) -> None:
-        """Mined: block, proofs onto the records, outbox entries gone — one transaction."""
+        """Mined: the batch's block and gas (its records hold their proofs since it was formed).
+
+        Entries still in the outbox for this batch were claimed by an earlier version of the
+        worker, which wrote proofs only now: they get them here, in the same transaction.
+        """
         now = datetime.now(UTC)
+        confirmed = self.settings.confirmations == 0
         with transaction(self.sessions) as session:
-            batch = session.get(AnchorBatch, batch_id)
-            assert batch is not None
             entries = session.execute(
                 select(AnchorQueueEntry.record_id, AnchorQueueEntry.record_hash).where(
                     AnchorQueueEntry.batch_id == batch_id
                 )
             ).all()
             if entries:
-                tree, ordered = self._trees.get(batch_id) or batch_tree([h for _, h in entries])
-                if len(ordered) != len(entries) or HexBytes(tree.root).to_0x_hex() != batch.root:
+                root = session.scalar(select(AnchorBatch.root).where(AnchorBatch.id == batch_id))
+                tree, ordered = batch_tree([h for _, h in entries])
+                if len(ordered) != len(entries) or HexBytes(tree.root).to_0x_hex() != root:
                     raise HallmarkError(f"batch {batch_id}: its records do not make its root")
                 by_hash = {hash_.lower(): record_id for record_id, hash_ in entries}
-                proofs = tree.proofs()
-                session.execute(
-                    update(Record),
+                write_proofs(
+                    session,
+                    batch_id,
                     [
-                        {
-                            "id": by_hash[hash_],
-                            "batch_id": batch_id,
-                            "leaf_index": index,
-                            "proof": ["0x" + node.hex() for node in proofs[index]],
-                        }
-                        for index, hash_ in enumerate(ordered)
+                        (by_hash[hash_], index, proof)
+                        for index, (hash_, proof) in enumerate(
+                            zip(ordered, proof_texts(tree), strict=True)
+                        )
                     ],
                 )
                 session.execute(
                     delete(AnchorQueueEntry).where(AnchorQueueEntry.batch_id == batch_id)
                 )
-            confirmed = self.settings.confirmations == 0
-            batch.status = CONFIRMED if confirmed else MINED
-            batch.tx_hash = tx_hash
-            batch.block_number = block_number
-            batch.block_hash = block_hash
-            batch.gas_used = gas_used
-            batch.mined_at = now
-            batch.confirmed_at = now if confirmed else None
-            batch.last_error = None
+            session.execute(
+                update(AnchorBatch)
+                .where(AnchorBatch.id == batch_id)
+                .values(
+                    status=CONFIRMED if confirmed else MINED,
+                    tx_hash=tx_hash,
+                    block_number=block_number,
+                    block_hash=block_hash,
+                    gas_used=gas_used,
+                    mined_at=now,
+                    confirmed_at=now if confirmed else None,
+                    last_error=None,
+                )
+            )
         self._broadcast_at.pop(batch_id, None)
-        self._trees.pop(batch_id, None)
         self._backoff.clear(("batch", batch_id))
         log.info("anchoring.mined", batch=batch_id, block=block_number, tx=tx_hash)
 
@@ -690,7 +1042,7 @@ class AnchorWorker:
 
     def _retry_failed(self) -> None:
         """Failed batches whose backoff elapsed: anchor again once a simulation passes."""
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             failed = [
                 _Unmined.of(b)
                 for b in session.scalars(
@@ -741,7 +1093,7 @@ class AnchorWorker:
         ).where(AnchorBatch.status.in_(ON_CHAIN))
         if not full:
             query = query.where(AnchorBatch.block_number >= head - self.settings.reorg_depth)
-        with self.sessions() as session:
+        with self.read_sessions() as session:
             rows = session.execute(query).all()
         if not rows:
             return frozenset()
@@ -892,8 +1244,10 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
             tx_hash=batch.tx_hash if status != "pending" else None,
             block_number=batch.block_number if on_chain else None,
             block_hash=batch.block_hash if on_chain else None,
-            leaf_index=leaf_index,
-            proof=list(proof) if proof is not None else None,
+            # Records hold their proofs from the moment their batch is formed; they prove
+            # something only once the root is on chain.
+            leaf_index=leaf_index if on_chain else None,
+            proof=list(proof) if on_chain and proof is not None else None,
             last_error=batch.last_error,
         )
     return result
@@ -914,31 +1268,53 @@ def record_status(*, session: Session, record_id: str) -> AnchoringStatus:
 # --- readiness --------------------------------------------------------------------------------
 
 
+class WorkerReport(Protocol):
+    """A worker as /readyz sees it: a thread of this process (`AnchorWorker`) or a child
+    process (`hallmark.services.worker_process.WorkerProcess`)."""
+
+    def report(self) -> dict[str, Any]:
+        """`WorkerState.to_json()`: role, lock, since, last cycle, last error, batches sent."""
+        ...
+
+
 def anchoring_report(
-    *, sessions: sessionmaker[Session], worker: AnchorWorker | None
+    *, sessions: sessionmaker[Session], worker: WorkerReport | None
 ) -> dict[str, Any]:
-    """The outbox and the worker, for /readyz; pending records never make Hallmark unready."""
+    """The outbox and the worker, for /readyz; pending records never make Hallmark unready.
+
+    The outbox comes from the database, so it is the same whichever process runs the worker.
+    """
     report: dict[str, Any] = (
-        worker.state.to_json() if worker is not None else {"role": "none (no worker here)"}
+        worker.report() if worker is not None else {"role": "none (no worker here)"}
     )
     try:
         with sessions() as session:
-            pending, in_batches, oldest = session.execute(
+            waiting, oldest_waiting = session.execute(
                 select(
-                    func.count(),
-                    func.count(AnchorQueueEntry.batch_id),
+                    func.count().filter(AnchorQueueEntry.batch_id.is_(None)),
                     func.min(AnchorQueueEntry.enqueued_at),
                 )
             ).one()
-            failed = session.scalar(
-                select(func.count()).select_from(AnchorBatch).where(AnchorBatch.status == FAILED)
+            in_batches, failed = session.execute(
+                select(
+                    func.coalesce(func.sum(AnchorBatch.record_count), 0),
+                    func.count().filter(AnchorBatch.status == FAILED),
+                ).where(AnchorBatch.status.in_((*UNMINED, FAILED)))
+            ).one()
+            oldest_in_batch = session.scalar(
+                select(func.min(Record.created_at))
+                .join(AnchorBatch, AnchorBatch.id == Record.batch_id)
+                .where(AnchorBatch.status.in_((*UNMINED, FAILED)))
             )
     except SQLAlchemyError:
         report["outbox"] = None  # the database section of the report says why
         return report
-    age = (datetime.now(UTC) - _utc(oldest)).total_seconds() if oldest is not None else None
+    oldest = min(
+        (_utc(t) for t in (oldest_waiting, oldest_in_batch) if t is not None), default=None
+    )
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
     report["outbox"] = {
-        "pending": int(pending),
+        "pending": int(waiting) + int(in_batches),
         "in_batches": int(in_batches),
         "oldest_pending_age_seconds": round(age, 3) if age is not None else None,
         "failed_batches": int(failed or 0),

@@ -9,8 +9,10 @@ Start-up flow:
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
-`start_worker()` then runs the anchoring worker in a thread (`hallmark serve` by default,
-`hallmark worker` alone); it anchors only while it holds the leader lock.
+`start_worker_process()` then runs the anchoring worker as a supervised child process attached to
+this process's database and chain (`hallmark serve` by default: anchoring never competes with the
+API for the GIL); `start_worker()` runs it in a thread of this process (`hallmark worker`, tests).
+Either anchors only while it holds the leader lock.
 
 Raises:
     DeploymentMismatchError: the chain, the data directory or the database disagree.
@@ -43,10 +45,11 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
-from hallmark.services.anchoring import AnchorWorker, anchoring_report
+from hallmark.services.anchoring import AnchorWorker, WalCheckpointer, anchoring_report
 from hallmark.services.group_commit import GroupCommitter
 from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import ChainAccess
+from hallmark.services.worker_process import WorkerProcess, worker_environment
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
 
@@ -82,6 +85,8 @@ class Runtime:
     deployment: DeploymentRecord | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     worker: AnchorWorker | None = None
+    worker_process: WorkerProcess | None = None
+    checkpointer: WalCheckpointer | None = None
     started: bool = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -154,10 +159,18 @@ class Runtime:
             assert settings.rpc_url is not None
             self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
 
-    def start_worker(self) -> AnchorWorker:
-        """Run the anchoring worker in a thread, on a chain client of its own."""
+    def start_worker(self, *, dedicated: bool = False) -> AnchorWorker:
+        """Run the anchoring worker in a thread, on a chain client of its own.
+
+        `dedicated`: this process does nothing else (`hallmark worker`). On SQLite its
+        write-ahead log is then checkpointed from a thread of its own (`WalCheckpointer`)
+        instead of inside the worker's commits.
+        """
         assert self.sessions is not None and self.engine is not None
         assert self.chain is not None and self.deployment is not None
+        if dedicated and self.checkpointer is None and self.engine.dialect.name == "sqlite":
+            self.checkpointer = WalCheckpointer(self.engine)
+            self.checkpointer.start()
         if self.worker is None:
             ledger = Ledger(
                 ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout),
@@ -171,15 +184,35 @@ class Runtime:
                 settings=self.settings,
                 chain_id=self.deployment.chain_id,
                 deployment_block=self.deployment.deployment_block,
+                read_sessions=self.read_sessions,
             )
             self.worker.start()
         return self.worker
 
+    def start_worker_process(self) -> WorkerProcess:
+        """Run `hallmark worker` as a supervised child process (see `hallmark.services.
+        worker_process`): this process's settings, its database, its chain (the local node by
+        URL, never a node of its own). Restarted when it exits; stopped with `stop()` or with
+        this runtime; it never outlives this process. Call after `start()`."""
+        assert self.chain is not None and self.deployment is not None, "start() first"
+        if self.worker_process is None:
+            self.worker_process = WorkerProcess(
+                worker_environment(self.settings, chain_url=self.chain.url)
+            )
+            self.worker_process.start()
+        return self.worker_process
+
     def stop(self) -> None:
         """Release everything (the local chain dumps its state on the way out)."""
+        if self.worker_process is not None:
+            self.worker_process.stop()  # before the chain and the database it works on
+            self.worker_process = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         if self.committer is not None:
             self.committer.stop()
             self.committer = None
@@ -304,7 +337,9 @@ class Runtime:
         report["database"] = self._database_readiness(problems)
         if self.sessions is not None:
             # Informational: pending records never make Hallmark unready.
-            report["anchoring"] = anchoring_report(sessions=self.sessions, worker=self.worker)
+            report["anchoring"] = anchoring_report(
+                sessions=self.sessions, worker=self.worker or self.worker_process
+            )
         report["problems"] = problems
         return not problems, report
 

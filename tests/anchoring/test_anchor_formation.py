@@ -1,0 +1,207 @@
+"""How batches are formed: proofs written with the batch and shown once it is on chain, entries
+claimed by an earlier version of the worker, a failed store, proof text, the WAL checkpointer."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+import hallmark.services.anchoring as anchoring
+from conftest import Harness, wait_for
+from hallmark.core.merkle import StandardMerkleTree
+from hallmark.services.anchoring import (
+    SENT,
+    SIGNED,
+    WalCheckpointer,
+    anchoring_report,
+    proof_texts,
+    records_status,
+)
+from hallmark.store.db import transaction
+from hallmark.store.models import AnchorQueueEntry, Record
+
+
+@pytest.mark.parametrize("leaves", [1, 2, 3, 7, 1000])
+def test_proof_texts_are_the_json_of_the_proofs(leaves: int) -> None:
+    tree = StandardMerkleTree.of(["0x" + os.urandom(32).hex() for _ in range(leaves)])
+    expected = [json.dumps(["0x" + node.hex() for node in proof]) for proof in tree.proofs()]
+    assert proof_texts(tree) == expected
+
+
+def test_records_get_their_proofs_with_their_batch_and_show_them_once_it_is_on_chain(
+    harness: Callable[..., Harness], database_url: str
+) -> None:
+    h = harness(database_url=database_url, anchor_batch_size=10)
+    sessions, chain = h.runtime.sessions, h.runtime.chain
+    assert sessions is not None and chain is not None
+    stored = h.add("factory", 20)
+    ids = [s.id for s in stored]
+    chain.retrieve("evm_setAutomine", [False])
+    worker = h.worker()
+    worker.run_once()  # two batches signed, stored and sent; none mined
+    assert [b.status for b in h.batches()] == [SENT, SENT]
+    assert h.outbox() == 0, "the batches' entries left the outbox with them"
+    with sessions() as session:
+        rows = session.scalars(select(Record).where(Record.id.in_(ids))).all()
+        statuses = records_status(session=session, record_ids=ids)
+    by_batch = {b.id: b for b in h.batches()}
+    for row in rows:  # stored with the batch: batch, leaf index, a proof of the batch's root
+        assert row.batch_id in by_batch and row.proof is not None and row.leaf_index is not None
+        assert StandardMerkleTree.verify(by_batch[row.batch_id].root, row.record_hash, row.proof)
+    for status in statuses.values():  # but not shown before the root is on chain
+        assert status.status == "anchoring"
+        assert status.batch_id in by_batch
+        assert (status.proof, status.leaf_index, status.block_number) == (None, None, None)
+    outbox = anchoring_report(sessions=sessions, worker=worker)["outbox"]
+    assert (outbox["pending"], outbox["in_batches"]) == (20, 20)
+    assert outbox["oldest_pending_age_seconds"] >= 0
+
+    chain.retrieve("evm_mine", [])
+    chain.retrieve("evm_setAutomine", [True])
+    worker.run_once()
+    with sessions() as session:
+        statuses = records_status(session=session, record_ids=ids)
+    for record in stored:
+        status = statuses[record.id]
+        assert status.status == "confirmed" and status.proof is not None
+        assert status.root is not None
+        assert StandardMerkleTree.verify(status.root, record.record_hash, status.proof)
+    h.assert_anchored_exactly_once()
+    outbox = anchoring_report(sessions=sessions, worker=worker)["outbox"]
+    assert (outbox["pending"], outbox["in_batches"]) == (0, 0)
+
+
+def test_entries_claimed_by_an_earlier_worker_get_their_proofs_when_mined(
+    harness: Callable[..., Harness], database_url: str
+) -> None:
+    h = harness(database_url=database_url, anchor_batch_size=10)
+    sessions, chain = h.runtime.sessions, h.runtime.chain
+    assert sessions is not None and chain is not None
+    stored = h.add("supplier", 10)
+    chain.retrieve("evm_setAutomine", [False])
+    worker = h.worker()
+    worker.run_once()
+    [batch] = h.batches()
+    assert batch.status == SENT
+    # As the previous version of the worker left a sent batch: its entries still in the outbox,
+    # claimed by the batch, and its records without proofs.
+    supplier = h.orgs["supplier"]
+    with transaction(sessions) as session:
+        session.execute(
+            insert(AnchorQueueEntry),
+            [
+                {
+                    "record_id": s.id,
+                    "record_hash": s.record_hash,
+                    "organisation_id": supplier.id,
+                    "kind": s.kind,
+                    "batch_id": batch.id,
+                    "enqueued_at": s.recorded_at,
+                }
+                for s in stored
+            ],
+        )
+        session.execute(update(Record).values(batch_id=None, leaf_index=None, proof=None))
+    assert h.outbox() == 10
+    outbox = anchoring_report(sessions=sessions, worker=worker)["outbox"]
+    assert (outbox["pending"], outbox["in_batches"]) == (10, 10)
+
+    chain.retrieve("evm_mine", [])
+    chain.retrieve("evm_setAutomine", [True])
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    assert [b.id for b in h.batches()] == [batch.id], "anchored in its own batch, not again"
+
+
+def _database_error() -> None:
+    raise OperationalError("UPDATE records", {}, Exception("disk I/O error"))
+
+
+@pytest.mark.parametrize("accounts", [1, 2], ids=["one account", "two accounts"])
+@pytest.mark.parametrize("function", ["claim_entries", "write_proofs"])
+def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
+    harness: Callable[..., Harness],
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    function: str,
+    accounts: int,
+) -> None:
+    h = harness(database_url=database_url, anchor_batch_size=10)
+    h.add("supplier", 30 if accounts == 1 else 10)
+    if accounts == 2:
+        h.add("factory", 10)
+    worker = h.worker()
+    signed: list[Any] = []  # in the order the worker signs them
+    sign_batches = worker._signed_batches
+
+    def signed_batches(due: Any) -> Iterator[Any]:
+        for batch in sign_batches(due):
+            signed.append(batch)
+            yield batch
+
+    real = getattr(anchoring, function)
+    failures: list[str] = []
+
+    def failing(session: Any, *args: Any) -> Any:
+        """The store of the first batch signed fails, once: its entries were claimed
+        elsewhere, or the database fails while its proofs are written."""
+        target = signed[0] if signed and not failures else None
+        if target is not None and function == "claim_entries" and args[2] is target.seqs:
+            failures.append(function)
+            return False
+        if target is not None and function == "write_proofs" and args[1] is target.proofs:
+            failures.append(function)
+            _database_error()
+        return real(session, *args)
+
+    monkeypatch.setattr(worker, "_signed_batches", signed_batches)
+    monkeypatch.setattr(anchoring, function, failing)
+    worker.step()
+    assert failures == [function]
+    # One store at a time on SQLite: the batch signed meanwhile was dropped. Two on PostgreSQL:
+    # the other one was stored too, `signed`; the same cycle sends it with the nonce handed
+    # out again, or, when the cycle failed, the next one does.
+    stored = h.batches()
+    assert len(stored) == (0 if database_url.startswith("sqlite") else 1)
+    assert h.outbox() == (30 if accounts == 1 else 20) - 10 * len(stored)
+    if stored and function == "claim_entries":
+        assert stored[0].nonce == 0 and stored[0].status != SIGNED
+    elif stored:
+        assert stored[0].status == SIGNED
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    for org in h.orgs.values():  # every account's nonces without a gap
+        nonces = sorted(b.nonce for b in h.batches() if b.organisation_id == org.id)
+        assert nonces == list(range(len(nonces))), org.kind
+
+
+def test_the_wal_checkpointer_checkpoints_instead_of_the_commits(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(anchor_batch_size=500)
+    engine = h.runtime.engine
+    assert engine is not None
+    database = Path(engine.url.database or "")
+    checkpointer = WalCheckpointer(engine, interval=0.2)
+    checkpointer.start()
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        time.sleep(0.5)
+        before, done = database.stat().st_size, checkpointer.checkpoints
+        h.add("supplier", 3000)
+        h.drain(h.worker())
+        # The records reach the database file only through a checkpoint: this thread's.
+        wait_for(lambda: database.stat().st_size > before, 10, "a checkpoint")
+        assert checkpointer.checkpoints > done
+    finally:
+        checkpointer.stop()
+    assert not event.contains(engine, "commit", checkpointer._commit)
