@@ -1,15 +1,20 @@
 """Ingestion benchmark: production steps through the batch endpoint and the single-step endpoint.
 
-Starts Hallmark in a child process (Runtime + uvicorn on a free loopback port, SQLite in a
-temporary data directory by default, `--database-url` for PostgreSQL), creates a factory with
-products, then measures over real HTTP from this process:
+Runs Hallmark as a user does: `hallmark serve` in its own process group (local anvil, SQLite in
+a temporary data directory by default, `--database-url` for PostgreSQL; `--processes` API
+processes; its anchoring worker unless `--no-worker`), a factory and its key made with
+`hallmark admin`, then measures over real HTTP on loopback:
 
-1. the batch endpoint: `--requests` sequential requests of `--batch` steps each, spread over
-   `--products` products (sustained steps/s, median per request);
+1. the batch endpoint: `--requests` requests of `--batch` steps each, sent by `--clients`
+   concurrent clients (several factory systems), spread over `--products` products: sustained
+   steps/s and the median request;
 2. the single-step endpoint: autocannon (bench/single_load.mjs, a Node process) for
-   `--single-seconds` over `--connections` keep-alive connections (requests/s, p50/p99).
+   `--single-seconds` over `--connections` keep-alive connections: requests/s, p50/p99;
+3. accepted → anchored, once the outbox is empty: per record, its `created_at` to its batch's
+   `mined_at` (when its proof was written), p50/p95/max, over all records of the run.
 
-Loopback only; every loop is bounded in count and time.
+Every loop is bounded in count and time. Nothing is asserted: the figures go to
+docs/BENCHMARKS.md.
 
     python bench/ingest.py
     python bench/ingest.py --database-url postgresql://postgres@127.0.0.1:5432/bench
@@ -18,30 +23,29 @@ Loopback only; every loop is bounded in count and time.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import multiprocessing
+import os
+import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import func, select
 
-from hallmark.api.app import create_app
 from hallmark.config import Settings
-from hallmark.services.organisations import create_api_key, create_organisation
-from hallmark.services.runtime import Runtime
+from hallmark.store.db import make_engine, session_factory
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record
+
+FACTORY = "Bench Factory"
 
 
 def free_port() -> int:
@@ -51,36 +55,33 @@ def free_port() -> int:
         return port
 
 
-def start_server(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+def hallmark(env: dict[str, str], *args: str) -> str:
+    """Run a `hallmark` command; its standard output."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "hallmark", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 30 s")
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
+    if completed.returncode != 0:
+        raise RuntimeError(f"hallmark {' '.join(args)} failed: {completed.stderr.strip()}")
+    return completed.stdout
 
 
-def setup_world(runtime: Runtime) -> str:
-    """A factory with a key; returns the key."""
-    assert runtime.sessions is not None
-    chain = runtime.chain_access()
-    create_organisation(
-        sessions=runtime.sessions, chain=chain, name="Bench Factory", kind="factory"
-    )
-    _, key = create_api_key(
-        sessions=runtime.sessions,
-        organisation_ref="Bench Factory",
-        principal_name="bench",
-        role="factory",
-    )
-    return key
+def wait_ready(base_url: str, server: subprocess.Popen[bytes], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"hallmark serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"hallmark serve was not ready within {timeout:.0f} s")
 
 
 def make_products(client: httpx.Client, count: int) -> list[str]:
@@ -110,28 +111,43 @@ def steps_payload(serials: list[str], size: int, offset: int) -> list[dict[str, 
     ]
 
 
-def bench_batch(client: httpx.Client, serials: list[str], requests: int, size: int) -> None:
-    timings: list[float] = []
-    # Encoded up front: the client's own JSON encoding is not the server's time.
+def bench_batch(
+    base_url: str, key: str, serials: list[str], requests: int, size: int, clients: int
+) -> dict[str, float]:
+    # Encoded up front: the clients' own JSON encoding is not the server's time.
     payloads = [
         json.dumps(steps_payload(serials, size, r * size)).encode() for r in range(requests)
     ]
-    headers = {"Content-Type": "application/json"}
+    timings: list[float] = []
+
+    def send(share: list[bytes]) -> None:
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=300
+        ) as client:
+            for payload in share:
+                t0 = time.perf_counter()
+                response = client.post(
+                    "/api/v1/steps/batch",
+                    content=payload,
+                    headers={"Content-Type": "application/json"},
+                )
+                timings.append(time.perf_counter() - t0)
+                response.raise_for_status()
+                assert response.json()["created"] == size, response.text[:300]
+
     started = time.perf_counter()
-    for payload in payloads:
-        t0 = time.perf_counter()
-        response = client.post("/api/v1/steps/batch", content=payload, headers=headers)
-        timings.append(time.perf_counter() - t0)
-        response.raise_for_status()
-        body = response.json()
-        assert body["created"] == size, body
+    with ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(send, payloads[c::clients]) for c in range(clients)]:
+            future.result()
     total = time.perf_counter() - started
     per_request = statistics.median(timings)
+    rate = requests * size / total
     print(
-        f"batch endpoint: {requests} requests x {size} steps in {total:.2f} s: "
-        f"{requests * size / total:,.0f} steps/s sustained; "
-        f"median request {per_request * 1000:.0f} ms = {size / per_request:,.0f} steps/s"
+        f"batch endpoint: {requests} requests x {size} steps from {clients} clients in "
+        f"{total:.2f} s: {rate:,.0f} steps/s sustained; median request "
+        f"{per_request * 1000:.0f} ms"
     )
+    return {"steps_per_second": rate, "median_request_s": per_request}
 
 
 def bench_single(
@@ -168,21 +184,25 @@ def bench_single(
     return result
 
 
-def anchoring_latency(runtime: Runtime, timeout: float = 180.0) -> dict[str, float]:
-    """Wait for the outbox to drain, then accepted → anchored (mined) seconds per record."""
-    assert runtime.sessions is not None
-    deadline = time.monotonic() + timeout
-    with runtime.sessions() as session:
-        while session.scalar(select(func.count()).select_from(AnchorQueueEntry)):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-            session.rollback()
-        rows = session.execute(
-            select(Record.created_at, AnchorBatch.mined_at).join(
-                AnchorBatch, AnchorBatch.id == Record.batch_id
-            )
-        ).all()
+def anchoring_latency(database_url: str, timeout: float = 300.0) -> dict[str, float]:
+    """Wait for the outbox to drain; accepted → anchored (mined) seconds over all records."""
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            deadline = time.monotonic() + timeout
+            while session.scalar(select(func.count()).select_from(AnchorQueueEntry)):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+                session.rollback()
+            rows = session.execute(
+                select(Record.created_at, AnchorBatch.mined_at).join(
+                    AnchorBatch, AnchorBatch.id == Record.batch_id
+                )
+            ).all()
+            pending = session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0
+    finally:
+        engine.dispose()
     delays = sorted(
         (_utc(mined) - _utc(created)).total_seconds() for created, mined in rows if mined
     )
@@ -190,6 +210,7 @@ def anchoring_latency(runtime: Runtime, timeout: float = 180.0) -> dict[str, flo
         return {}
     return {
         "records": len(delays),
+        "pending": pending,
         "p50": statistics.median(delays),
         "p95": delays[int(len(delays) * 0.95) - 1],
         "max": delays[-1],
@@ -200,88 +221,79 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def serve(
-    conn: Connection, database_url: str | None, data_dir: str, with_worker: bool = True
-) -> None:
-    """The server process: Runtime + uvicorn; sends (url, key) to the parent, runs until told."""
-    settings = Settings(
-        environment="test",  # type: ignore[arg-type]
-        data_dir=Path(data_dir),
-        anvil_port=0,
-        keystore_scrypt_n=1024,
-        database_url=database_url,
-        log_level="WARNING",
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    runtime = Runtime(settings)
-    runtime.start()
-    server = None
-    try:
-        key = setup_world(runtime)
-        if with_worker:
-            runtime.start_worker()  # as `hallmark serve` does: anchoring competes for the CPU
-        gc.freeze()  # as `hallmark serve` does
-        server, thread, base_url = start_server(runtime)
-        database = runtime.engine.dialect.name if runtime.engine else "?"
-        conn.send((base_url, key, database))
-        conn.recv()  # ingestion finished
-        conn.send(anchoring_latency(runtime) if with_worker else None)
-        conn.recv()  # stop
-    finally:
-        if server is not None:
-            server.should_exit = True
-            thread.join(timeout=10)
-        runtime.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--processes", type=int, default=2, help="API processes of the server")
     parser.add_argument("--requests", type=int, default=20, help="batch requests")
     parser.add_argument("--batch", type=int, default=5000, help="steps per batch request")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent batch clients")
     parser.add_argument("--products", type=int, default=1000, help="products the steps go to")
     parser.add_argument(
         "--single-seconds", type=float, default=20.0, help="single-step phase (0: skip it)"
     )
     parser.add_argument("--connections", type=int, default=32, help="single-step connections")
-    parser.add_argument(
-        "--no-worker", action="store_true", help="no anchoring worker in the server process"
-    )
+    parser.add_argument("--no-worker", action="store_true", help="serve without its worker")
     args = parser.parse_args()
 
-    context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
-        parent, child = context.Pipe()
-        # The server runs in its own process: the load generator never competes for its GIL.
-        process = context.Process(
-            target=serve, args=(child, args.database_url, tmp, not args.no_worker)
+        port = free_port()
+        env = {
+            **os.environ,
+            "HALLMARK_ENVIRONMENT": "test",
+            "HALLMARK_DATA_DIR": tmp,
+            "HALLMARK_HOST": "127.0.0.1",
+            "HALLMARK_PORT": str(port),
+            "HALLMARK_ANVIL_PORT": str(free_port()),
+            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+            "HALLMARK_LOG_LEVEL": "WARNING",
+            "HALLMARK_WORKER_IN_SERVE": "false" if args.no_worker else "true",
+        }
+        if args.database_url:
+            env["HALLMARK_DATABASE_URL"] = args.database_url
+        database_url = Settings(
+            environment="test",
+            data_dir=Path(tmp),
+            database_url=args.database_url,
+            _env_file=None,
+        ).effective_database_url
+        base_url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(  # its own process group: stopped with everything it started
+            [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],
+            env=env,
+            start_new_session=True,
         )
-        process.start()
         try:
-            if not parent.poll(120):
-                raise RuntimeError("the Hallmark process did not start within 120 s")
-            base_url, key, database = parent.recv()
-            print(f"Hallmark at {base_url} on {database} (server in its own process)")
+            wait_ready(base_url, server)
+            hallmark(env, "admin", "org", "create", FACTORY, "--kind", "factory")
+            key = hallmark(env, "admin", "key", "create", FACTORY, "--role", "factory").strip()
+            backend = "postgresql" if args.database_url else "sqlite"
+            print(
+                f"hallmark serve at {base_url}: {backend}, {args.processes} API processes, "
+                f"worker {'off' if args.no_worker else 'on'}"
+            )
             with httpx.Client(
                 base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=300
             ) as client:
                 serials = make_products(client, args.products)
-                bench_batch(client, serials, args.requests, args.batch)
+            bench_batch(base_url, key, serials, args.requests, args.batch, args.clients)
             if args.single_seconds > 0:
                 bench_single(base_url, key, serials, args.connections, args.single_seconds)
-            parent.send("done")
-            latency = parent.recv()
-            if latency:
-                print(
-                    f"accepted -> anchored over {latency['records']:.0f} records: "
-                    f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
-                    f"max {latency['max']:.2f} s"
-                )
+            if not args.no_worker:
+                latency = anchoring_latency(database_url)
+                if latency:
+                    print(
+                        f"accepted -> anchored over {latency['records']:.0f} records "
+                        f"({latency['pending']:.0f} still pending): p50 {latency['p50']:.2f} s, "
+                        f"p95 {latency['p95']:.2f} s, max {latency['max']:.2f} s"
+                    )
         finally:
-            parent.send("stop")
-            process.join(timeout=30)
-            if process.is_alive():
-                process.terminate()
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(10)
 
 
 if __name__ == "__main__":

@@ -84,14 +84,16 @@ def serve(
             "(HALLMARK_WORKER_IN_SERVE)",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(help="API processes on the one port (HALLMARK_API_PROCESSES)", min=1),
+    ] = None,
 ) -> None:
     """Start the chain (or connect to HALLMARK_RPC_URL), migrate the database and serve the API."""
-    import uvicorn
-
-    from hallmark.api.app import create_app
+    from hallmark.api import serving
     from hallmark.services.runtime import Runtime
 
-    settings = load_settings(host=host, port=port, worker_in_serve=worker)
+    settings = load_settings(host=host, port=port, worker_in_serve=worker, api_processes=processes)
     runtime = Runtime(settings)
     with reported():
         runtime.start()
@@ -101,16 +103,13 @@ def serve(
     # on every full collection (a 5,000-record batch allocates enough to trigger several).
     gc.freeze()
     try:
-        config = uvicorn.Config(
-            create_app(runtime), host=settings.host, port=settings.port, log_config=None
+        err.print(
+            f"Hallmark serving at http://{settings.host}:{settings.port} (API docs at /docs), "
+            f"{settings.api_processes} API process{'es' if settings.api_processes > 1 else ''}"
         )
-        server = uvicorn.Server(config)
-        err.print(f"Hallmark serving at http://{settings.host}:{settings.port} (API docs at /docs)")
-        # uvicorn re-raises SIGINT/SIGTERM once it has shut down; these handlers let that signal
-        # end `run()` normally, so the chain below stops cleanly (anvil saves its state).
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: None)
-        server.run()
+        serving.serve(
+            runtime, host=settings.host, port=settings.port, processes=settings.api_processes
+        )
     finally:
         runtime.stop()
 

@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     # --- api ---------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the API listens on")
     port: Annotated[int, Field(ge=0, le=65535)] = Field(8000, description="Port the API listens on")
+    api_processes: Annotated[int, Field(ge=1, le=64)] = Field(
+        1,
+        description="API processes `hallmark serve` runs on the one port (more than 1: child "
+        "processes sharing its chain and database; one per core is a good start)",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool | None = Field(
         None, description="JSON log lines (default: on in production, console style elsewhere)"

@@ -59,3 +59,104 @@ def test_serve_becomes_ready_and_stops_cleanly(tmp_path: Path) -> None:
     assert "anvil.stopped" in output
     assert (tmp_path / "data" / "chain" / "anvil-state.json").stat().st_size > 0
     assert (tmp_path / "data" / "deployment.json").exists()
+
+
+def test_serve_with_several_api_processes(tmp_path: Path) -> None:
+    """Two API processes on one port, sharing the chain the serving process runs."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(tmp_path / "data"),
+        "HALLMARK_PORT": str(port),
+        "HALLMARK_ANVIL_PORT": "0",  # chosen at start: the API processes learn it from serve
+        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+        "HALLMARK_WORKER_IN_SERVE": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    answered: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and len(answered) < 2:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                if response.status_code == 200:
+                    answered.add(response.json()["process"])
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        assert len(answered) == 2, f"ready API processes: {answered}"
+        assert process.pid not in answered  # the serving process itself runs no API
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hallmark",
+                "admin",
+                "org",
+                "create",
+                "Atelier",
+                "--kind",
+                "factory",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        key = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hallmark",
+                "admin",
+                "key",
+                "create",
+                "Atelier",
+                "--role",
+                "factory",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout.strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        serial = "SN-MULTI-1"
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/products",
+            json={"serial": serial, "name": "Ring", "category": "ring"},
+            headers=headers,
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        # Steps through new connections land on either process; the chain stays one chain.
+        for kind in ("wax_3d_print", "casting", "polishing", "qc_inspection"):
+            step = {"product_serial": serial, "kind": kind, "occurred_at": "2026-11-20T09:30:00Z"}
+            if kind == "qc_inspection":
+                step["result"] = "pass"
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/steps", json=step, headers=headers, timeout=30
+            )
+            assert answer.status_code == 201, answer.text
+        chain = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/products/{serial}/chain", headers=headers, timeout=30
+        ).json()
+        assert chain["intact"] is True and chain["steps_checked"] == 4
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=90)[0].decode()
+    assert process.returncode == 0, output
+    assert "anvil.stopped" in output
+    for pid in answered:  # the API processes are gone with it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"API process {pid} outlived hallmark serve")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +27,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if owns_runtime:
             await run_in_threadpool(runtime.start)
+            gc.freeze()  # what start-up loaded lives as long as the process (see `hallmark serve`)
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ Raises:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,7 +325,7 @@ class Runtime:
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Check the chain and the database now; (ready, report naming what is wrong)."""
         problems: list[str] = []
-        report: dict[str, Any] = {"version": __version__}
+        report: dict[str, Any] = {"version": __version__, "process": os.getpid()}
         report["chain"] = chain = self._chain_readiness(problems)
         if self.supervisor is not None:
             chain["node"] = {
