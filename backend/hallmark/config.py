@@ -140,8 +140,8 @@ class Settings(BaseSettings):
     )
     worker_in_serve: bool = Field(
         True,
-        description="Run the anchoring worker inside `hallmark serve` "
-        "(false: run `hallmark worker` as its own process)",
+        description="Run an anchoring worker with `hallmark serve`, as its supervised child "
+        "process (false: run `hallmark worker` yourself)",
     )
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"

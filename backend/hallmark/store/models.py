@@ -184,7 +184,8 @@ class Record(Base):
     canonical: Mapped[str] = mapped_column(Text)
     corrects_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    #: Filled by the anchoring worker once the record's batch is on chain.
+    #: Filled by the anchoring worker when it forms the record's batch (final from then on);
+    #: the record counts as anchored once that batch is mined.
     batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("anchor_batches.id"), nullable=True, index=True
     )
