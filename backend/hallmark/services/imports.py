@@ -23,6 +23,7 @@ Raises:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from typing import Any, Literal
@@ -198,6 +199,15 @@ def ingest(
         raise ValidationError(f"unknown batch kind {kind!r}")
     batch = _KINDS[kind]
     access.require_role(actor, batch.permission)
+    run = functools.partial(
+        batches.run_batch,
+        session=session,
+        actor=actor,
+        kind=batch,
+        mode=mode,
+        max_rows=max_rows,
+        snapshot=snapshot,
+    )
     if not _is_csv(content_type):
         try:
             # Fast path: a valid JSON array straight from the bytes (no intermediate objects).
@@ -206,24 +216,6 @@ def ingest(
             pass  # below: the rows one by one, each bad one with its own errors
         else:
             batches.check_size(len(items), max_rows)
-            return batches.run_batch(
-                session=session,
-                actor=actor,
-                kind=batch,
-                rows=items,
-                mode=mode,
-                max_rows=max_rows,
-                validated=True,
-                snapshot=snapshot,
-            )
+            return run(rows=items, validated=True)
     rows, known = parse_rows(kind, body, content_type, max_rows)
-    return batches.run_batch(
-        session=session,
-        actor=actor,
-        kind=batch,
-        rows=rows,
-        mode=mode,
-        max_rows=max_rows,
-        known=known,
-        snapshot=snapshot,
-    )
+    return run(rows=rows, known=known)
