@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from hallmark.core.errors import (
     AuthenticationError,
+    DatabaseUnavailableError,
     IdempotencyKeyReusedError,
     NotFoundError,
     PermissionDeniedError,
@@ -246,3 +248,23 @@ def test_a_request_that_went_away_is_still_stored_and_breaks_nothing(world: Worl
         product = session.scalars(select(Product).where(Product.serial == serial)).one()
         assert product.step_count == 2
         assert steps_service.verify_chain(session, product).intact
+
+
+def test_an_unreachable_database_refuses_the_group_at_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serial = create_product(world)["serial"]
+    committer = _committer(world)
+    attempts: list[int] = []
+
+    def unreachable(group: list[CreateJob]) -> Any:
+        attempts.append(len(group))
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(committer, "_store", unreachable)
+    group = [_job(world, step_body(serial)) for _ in range(5)]
+    committer.commit(group)
+    assert attempts == [5]  # not retried create by create: that would wait again, five times
+    for job in group:
+        with pytest.raises(DatabaseUnavailableError):
+            job.future.result()

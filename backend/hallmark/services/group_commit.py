@@ -34,10 +34,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.core.errors import HallmarkError, ServiceUnavailableError
+from hallmark.core.errors import (
+    DatabaseUnavailableError,
+    HallmarkError,
+    ServiceUnavailableError,
+)
 from hallmark.services import audit, auth, batches, idempotency
 from hallmark.services.auth import Actor
 from hallmark.store.db import transaction
@@ -127,6 +131,13 @@ class GroupCommitter:
         try:
             outcomes = self._store(group)
         except Exception as exc:
+            if _unavailable(exc):
+                # Retrying create by create would only wait on the database again, on the loop.
+                log.error("group_commit.database_unavailable", size=len(group), error=repr(exc))
+                refused = DatabaseUnavailableError("the database does not answer; retry shortly")
+                for job in group:
+                    _settle(job, refused)
+                return
             if len(group) > 1:
                 log.warning("group_commit.retrying_alone", size=len(group), error=repr(exc))
                 for job in group:
@@ -218,6 +229,13 @@ class GroupCommitter:
                         "body": body,
                     }
                 )
+
+
+def _unavailable(exc: Exception) -> bool:
+    """The database is unreachable or busy (not this group's fault)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _slot(job: CreateJob) -> tuple[str, str] | None:
