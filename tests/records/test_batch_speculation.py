@@ -130,3 +130,17 @@ def test_a_batch_with_a_bad_row_is_decided_under_the_lock(
         _ingest(world, factory, rows, "all_or_nothing")
     _, chain = _chain(world, serial)
     assert len(chain) == 1
+
+
+def test_an_all_or_nothing_batch_with_an_invalid_row_stores_nothing(
+    world: World, factory: Actor, spies: dict[str, int]
+) -> None:
+    serial = create_product(world)["serial"]
+    rows = [step_body(serial, "polishing"), step_body(serial, "no_such_kind")]
+    with pytest.raises(batches.BatchRejectedError):
+        _ingest(world, factory, rows, "all_or_nothing")
+    assert spies["store"] == 0
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        product = session.scalars(select(Product).where(Product.serial == serial)).one()
+        assert product.step_count == 0

@@ -221,7 +221,7 @@ class Speculation(Generic[T, C, P]):
 
 @dataclass(frozen=True, slots=True)
 class BatchKind(Generic[T, C, P]):
-    """What `run_batch` and `write_one` need to know of one kind of record.
+    """What `run_batch` and `create_items` need to know of one kind of record.
 
     `make_context` loads (and locks) what the rows refer to, in a few queries; `plan` checks one
     item against that context (updating it, so later rows see earlier ones) and returns its plan,
@@ -278,16 +278,21 @@ def run_batch(
         errors: dict[int, list[FieldError]] = {}
     else:
         items, errors = validate_rows(kind.list_adapter, kind.item_adapter, rows, known)
-    guess = _speculate(snapshot, actor, kind, items, errors) if snapshot is not None else None
+    guess = None
+    if snapshot is not None and not (mode == "all_or_nothing" and errors):
+        guess = _speculate(snapshot, actor, kind, items, errors)
     ctx = kind.make_context(session, actor, items)
-    if guess is not None and kind.speculation is not None:
-        if kind.speculation.versions(ctx) == guess.versions:
-            # Nothing the plans depend on changed since the snapshot: store what was prepared.
-            planned, errors = guess.planned, guess.errors
-            stored = kind.speculation.store(session, actor, ctx, guess.prepared)
-        else:
-            guess = None
-    if guess is None:
+    speculation = kind.speculation
+    if (
+        guess is not None
+        and speculation is not None
+        and speculation.versions(ctx) == guess.versions
+    ):
+        # Nothing the plans depend on changed since the snapshot, and every planned row passed
+        # (`_speculate` gives up on a new bad row): store what was prepared.
+        planned, errors = guess.planned, guess.errors
+        stored = speculation.store(session, actor, ctx, guess.prepared)
+    else:
         planned = plan_rows(items, errors, lambda _i, item: kind.plan(ctx, item))
         require_clean(mode, errors, len(rows))
         stored = kind.write(session, actor, planned.plans) if planned.plans else []
