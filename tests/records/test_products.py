@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from hallmark.store.db import transaction
+from hallmark.store.models import Product
 from tests.conftest import World
 from tests.records.factories import (
     BRAND,
@@ -252,3 +256,30 @@ def test_only_the_assigned_factory_adds_materials(
         headers=world.headers(org, role),
     )
     assert response.status_code == status, response.text
+
+
+def test_reads_do_not_wait_for_a_writer(world: World) -> None:
+    """GET routes read a snapshot: a write transaction holding the write lock does not stop them."""
+    serial = create_product(world)["serial"]
+    assert world.runtime.sessions is not None
+    sessions = world.runtime.sessions
+    inside, leave = threading.Event(), threading.Event()
+    released_by_timeout: list[bool] = []
+
+    def hold_the_write_lock() -> None:
+        with transaction(sessions) as session:
+            session.execute(select(Product).where(Product.serial == serial).with_for_update())
+            inside.set()
+            released_by_timeout.append(not leave.wait(20))
+
+    writer = threading.Thread(target=hold_the_write_lock)
+    writer.start()
+    try:
+        assert inside.wait(20)
+        response = world.http.get(f"/api/v1/products/{serial}", headers=world.headers(BRAND))
+        assert writer.is_alive()  # answered while the writer still held the lock
+    finally:
+        leave.set()
+        writer.join(30)
+    assert response.status_code == 200 and response.json()["serial"] == serial
+    assert released_by_timeout == [False]

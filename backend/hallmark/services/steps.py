@@ -344,7 +344,7 @@ def _versions(ctx: _Context) -> Hashable:
     """What a plan depends on: each product's chain and order state, the attachments seen."""
     return (
         tuple(
-            (serial, s.product_id, s.count, s.head, s.qc_state, s.certified, s.certified_at)
+            (serial, s.product_id, s.count, s.head, s.qc_state, s.certified_at)
             for serial, s in sorted(ctx.products.items())
         ),
         frozenset(ctx.uploaded),

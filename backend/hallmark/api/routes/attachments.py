@@ -8,7 +8,14 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from hallmark.api.deps import CurrentActor, FingerprintDep, IdempotencyKey, RuntimeDep, SessionsDep
+from hallmark.api.deps import (
+    CurrentActor,
+    FingerprintDep,
+    IdempotencyKey,
+    ReadSessionsDep,
+    RuntimeDep,
+    SessionsDep,
+)
 from hallmark.api.writes import AttachmentPayload, FileStoreDep, idempotent
 from hallmark.schemas import AttachmentPublic
 from hallmark.services import attachments
@@ -73,7 +80,7 @@ async def upload_attachment(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def download_attachment(
-    *, sha256: Sha256, actor: CurrentActor, sessions: SessionsDep, store: FileStoreDep
+    *, sha256: Sha256, actor: CurrentActor, sessions: ReadSessionsDep, store: FileStoreDep
 ) -> Response:
     """Download a file the caller's organisation uploaded or may see through a record."""
 

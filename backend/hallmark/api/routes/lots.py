@@ -11,6 +11,7 @@ from hallmark.api.deps import (
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
+    ReadSessionsDep,
     RuntimeDep,
     SessionsDep,
 )
@@ -97,7 +98,7 @@ async def create_lots_batch(
 
 @router.get("")
 def list_lots(
-    *, actor: CurrentActor, sessions: SessionsDep, skip: Skip = 0, limit: Limit = 100
+    *, actor: CurrentActor, sessions: ReadSessionsDep, skip: Skip = 0, limit: Limit = 100
 ) -> LotsPublic:
     """List the lots the caller's organisation owns or holds."""
     with sessions() as session:
@@ -105,7 +106,7 @@ def list_lots(
 
 
 @router.get("/{lot_id}")
-def get_lot(lot_id: LotId, actor: CurrentActor, sessions: SessionsDep) -> LotPublic:
+def get_lot(lot_id: LotId, actor: CurrentActor, sessions: ReadSessionsDep) -> LotPublic:
     """Read a lot with its record history."""
     with sessions() as session:
         return lots.get_lot(session=session, actor=actor, lot_id=lot_id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from hallmark.api.deps import CurrentActor, SessionsDep
+from hallmark.api.deps import CurrentActor, ReadSessionsDep
 from hallmark.store.models import Organisation
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
@@ -27,7 +27,7 @@ class WhoAmI(BaseModel):
 
 
 @router.get("/whoami")
-async def whoami(actor: CurrentActor, sessions: SessionsDep) -> WhoAmI:
+async def whoami(actor: CurrentActor, sessions: ReadSessionsDep) -> WhoAmI:
     """Describe the caller: organisation, role and key."""
 
     def load() -> Organisation | None:

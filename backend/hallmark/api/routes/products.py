@@ -12,6 +12,7 @@ from hallmark.api.deps import (
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
+    ReadSessionsDep,
     RuntimeDep,
     SessionsDep,
 )
@@ -98,7 +99,7 @@ async def create_products_batch(
 
 @router.get("")
 def list_products(
-    *, actor: CurrentActor, sessions: SessionsDep, skip: Skip = 0, limit: Limit = 100
+    *, actor: CurrentActor, sessions: ReadSessionsDep, skip: Skip = 0, limit: Limit = 100
 ) -> ProductsPublic:
     """List the products of the caller's organisation (as brand or assigned factory)."""
     with sessions() as session:
@@ -106,7 +107,7 @@ def list_products(
 
 
 @router.get("/{serial}")
-def get_product(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> ProductPublic:
+def get_product(serial: Serial, actor: CurrentActor, sessions: ReadSessionsDep) -> ProductPublic:
     """Read a product with its materials, recycled share and carbon total."""
     with sessions() as session:
         return products.get_product(session=session, actor=actor, serial=serial)
@@ -140,7 +141,7 @@ def list_steps(
     *,
     serial: Serial,
     actor: CurrentActor,
-    sessions: SessionsDep,
+    sessions: ReadSessionsDep,
     skip: Skip = 0,
     limit: Limit = 1000,
 ) -> StepsPublic:
@@ -150,14 +151,14 @@ def list_steps(
 
 
 @router.get("/{serial}/chain")
-def verify_chain(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> ChainReport:
+def verify_chain(serial: Serial, actor: CurrentActor, sessions: ReadSessionsDep) -> ChainReport:
     """Verify a product's step hash chain from the stored documents."""
     with sessions() as session:
         return steps.check_chain(session=session, actor=actor, serial=serial)
 
 
 @router.get("/{serial}/provenance")
-def get_provenance(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> Provenance:
+def get_provenance(serial: Serial, actor: CurrentActor, sessions: ReadSessionsDep) -> Provenance:
     """Show a product's materials tree, steps timeline, record hashes and anchoring."""
     with sessions() as session:
         return provenance.product_provenance(session=session, actor=actor, serial=serial)
@@ -168,7 +169,7 @@ def get_provenance(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -
     response_class=JSONResponse,
     responses={200: {"content": {"application/ld+json": {}}}},
 )
-def get_epcis(serial: Serial, actor: CurrentActor, sessions: SessionsDep) -> JSONResponse:
+def get_epcis(serial: Serial, actor: CurrentActor, sessions: ReadSessionsDep) -> JSONResponse:
     """Export a product's history as an EPCIS 2.0 JSON-LD document."""
     with sessions() as session:
         document: dict[str, Any] = epcis.product_epcis(session=session, actor=actor, serial=serial)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from hallmark.api.deps import CurrentActor, SessionsDep
+from hallmark.api.deps import CurrentActor, ReadSessionsDep
 from hallmark.schemas import RecordPublic
 from hallmark.services import provenance
 
@@ -16,7 +16,7 @@ RecordId = Annotated[str, Path(max_length=36, description="The record's id")]
 
 
 @router.get("/{record_id}")
-def get_record(record_id: RecordId, actor: CurrentActor, sessions: SessionsDep) -> RecordPublic:
+def get_record(record_id: RecordId, actor: CurrentActor, sessions: ReadSessionsDep) -> RecordPublic:
     """Read one of your organisation's records with its anchoring proof."""
     with sessions() as session:
         return provenance.record_of(session=session, actor=actor, record_id=record_id)

@@ -11,6 +11,7 @@ from hallmark.api.deps import (
     CurrentActor,
     FingerprintDep,
     IdempotencyKey,
+    ReadSessionsDep,
     RuntimeDep,
     SessionsDep,
 )
@@ -85,7 +86,7 @@ async def create_steps_batch(
 
 
 @router.get("/{step_id}")
-def get_step(step_id: StepId, actor: CurrentActor, sessions: SessionsDep) -> StepPublic:
+def get_step(step_id: StepId, actor: CurrentActor, sessions: ReadSessionsDep) -> StepPublic:
     """Read a step (its current version and history)."""
     with sessions() as session:
         return steps.get_step(session=session, actor=actor, step_id=step_id)
