@@ -112,8 +112,17 @@ def steps_payload(serials: list[str], size: int, offset: int) -> list[dict[str, 
 
 
 def bench_batch(
-    base_url: str, key: str, serials: list[str], requests: int, size: int, clients: int
+    base_url: str,
+    key: str,
+    serials: list[str],
+    requests: int,
+    size: int,
+    clients: int,
+    rate: float = 0.0,
 ) -> dict[str, float]:
+    """`requests` batch requests from `clients` clients: as fast as they are answered, or, with
+    `rate` (steps/s), each sent at its time on a fixed schedule (open loop: a late answer does
+    not delay the next request's time, as factory systems do not wait for each other)."""
     # Encoded up front: the clients' own JSON encoding is not the server's time. Each client
     # writes for its own products (as each factory line records its own pieces).
     shares = [serials[c::clients] for c in range(clients)]
@@ -122,12 +131,17 @@ def bench_batch(
         for r in range(requests)
     ]
     timings: list[float] = []
+    interval = size / rate if rate > 0 else 0.0  # seconds between two requests, all clients
+    started = time.perf_counter()
 
-    def send(share: list[bytes]) -> None:
+    def send(client_index: int, share: list[bytes]) -> None:
         with httpx.Client(
             base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=300
         ) as client:
-            for payload in share:
+            for number, payload in enumerate(share):
+                if interval:
+                    due = started + (number * clients + client_index) * interval
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 t0 = time.perf_counter()
                 response = client.post(
                     "/api/v1/steps/batch",
@@ -138,19 +152,18 @@ def bench_batch(
                 response.raise_for_status()
                 assert response.json()["created"] == size, response.text[:300]
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        for future in [pool.submit(send, payloads[c::clients]) for c in range(clients)]:
+        for future in [pool.submit(send, c, payloads[c::clients]) for c in range(clients)]:
             future.result()
     total = time.perf_counter() - started
-    per_request = statistics.median(timings)
-    rate = requests * size / total
+    achieved = requests * size / total
+    paced = f" (offered {rate:,.0f} steps/s)" if rate > 0 else ""
     print(
-        f"batch endpoint: {requests} requests x {size} steps from {clients} clients in "
-        f"{total:.2f} s: {rate:,.0f} steps/s sustained; median request "
-        f"{per_request * 1000:.0f} ms"
+        f"batch endpoint{paced}: {requests} requests x {size} steps from {clients} clients in "
+        f"{total:.2f} s: {achieved:,.0f} steps/s sustained; median request "
+        f"{statistics.median(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms"
     )
-    return {"steps_per_second": rate, "median_request_s": per_request}
+    return {"steps_per_second": achieved, "median_request_s": statistics.median(timings)}
 
 
 def bench_single(
@@ -199,8 +212,11 @@ def _unanchored(session: Any) -> int:
     return int(queued + unmined)
 
 
-def anchoring_latency(database_url: str, timeout: float = 300.0) -> dict[str, float]:
-    """Wait until every record is mined; accepted → anchored (mined) seconds over all records."""
+def anchoring_latency(
+    database_url: str, phases: dict[str, tuple[datetime, datetime]], timeout: float = 300.0
+) -> dict[str, dict[str, float]]:
+    """Wait until every record is mined; per phase (its records by `created_at`), accepted →
+    anchored (mined) seconds: p50, p95, max."""
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
@@ -218,18 +234,22 @@ def anchoring_latency(database_url: str, timeout: float = 300.0) -> dict[str, fl
             pending = _unanchored(session)
     finally:
         engine.dispose()
-    delays = sorted(
-        (_utc(mined) - _utc(created)).total_seconds() for created, mined in rows if mined
-    )
-    if not delays:
-        return {}
-    return {
-        "records": len(delays),
-        "pending": pending,
-        "p50": statistics.median(delays),
-        "p95": delays[int(len(delays) * 0.95) - 1],
-        "max": delays[-1],
-    }
+    results: dict[str, dict[str, float]] = {}
+    for phase, (start, end) in phases.items():
+        delays = sorted(
+            (_utc(mined) - _utc(created)).total_seconds()
+            for created, mined in rows
+            if mined and start <= _utc(created) <= end
+        )
+        if delays:
+            results[phase] = {
+                "records": len(delays),
+                "pending": pending,
+                "p50": statistics.median(delays),
+                "p95": delays[int(len(delays) * 0.95) - 1],
+                "max": delays[-1],
+            }
+    return results
 
 
 def _utc(moment: datetime) -> datetime:
@@ -243,6 +263,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="batch requests")
     parser.add_argument("--batch", type=int, default=5000, help="steps per batch request")
     parser.add_argument("--clients", type=int, default=2, help="concurrent batch clients")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="batch steps/s offered (0: as fast as answered)"
+    )
     parser.add_argument("--products", type=int, default=1000, help="products the steps go to")
     parser.add_argument(
         "--single-seconds", type=float, default=20.0, help="single-step phase (0: skip it)"
@@ -291,16 +314,24 @@ def main() -> None:
                 base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=300
             ) as client:
                 serials = make_products(client, args.products)
-            bench_batch(base_url, key, serials, args.requests, args.batch, args.clients)
+            phases: dict[str, tuple[datetime, datetime]] = {}
+            if args.requests > 0:
+                start = datetime.now(UTC)
+                bench_batch(
+                    base_url, key, serials, args.requests, args.batch, args.clients, args.rate
+                )
+                phases["batch"] = (start, datetime.now(UTC))
             if args.single_seconds > 0:
+                start = datetime.now(UTC)
                 bench_single(base_url, key, serials, args.connections, args.single_seconds)
+                phases["single-step"] = (start, datetime.now(UTC))
             if not args.no_worker:
-                latency = anchoring_latency(database_url)
-                if latency:
+                for phase, latency in anchoring_latency(database_url, phases).items():
                     print(
-                        f"accepted -> anchored over {latency['records']:.0f} records "
-                        f"({latency['pending']:.0f} still pending): p50 {latency['p50']:.2f} s, "
-                        f"p95 {latency['p95']:.2f} s, max {latency['max']:.2f} s"
+                        f"accepted -> anchored, {phase} phase, over {latency['records']:.0f} "
+                        f"records ({latency['pending']:.0f} still pending): "
+                        f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
+                        f"max {latency['max']:.2f} s"
                     )
         finally:
             os.killpg(server.pid, signal.SIGTERM)

@@ -114,6 +114,8 @@ ON_CHAIN = (MINED, CONFIRMED)
 REBROADCAST_AFTER = 30.0
 #: Longest pause between two cycles (new records, receipts and reorgs are noticed this fast).
 MAX_POLL = 0.5
+#: At most this many batches are stored in one transaction.
+MAX_STORE_GROUP = 16
 
 
 def _utc(moment: datetime) -> datetime:
@@ -396,6 +398,36 @@ class _Signed:
     proofs: list[tuple[str, int, str]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Mined:
+    """A batch's mining, as its receipt (or its BatchAnchored log) tells it."""
+
+    batch_id: int
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    gas_used: int | None = None
+
+
+def _write_legacy_proofs(session: Session, batch_id: int, entries: list[tuple[str, str]]) -> None:
+    """Proofs for a batch whose entries an earlier version of the worker left in the outbox
+    (it wrote proofs at mining): written now, and the entries leave the outbox."""
+    root = session.scalar(select(AnchorBatch.root).where(AnchorBatch.id == batch_id))
+    tree, ordered = batch_tree([h for _, h in entries])
+    if len(ordered) != len(entries) or HexBytes(tree.root).to_0x_hex() != root:
+        raise HallmarkError(f"batch {batch_id}: its records do not make its root")
+    by_hash = {hash_.lower(): record_id for record_id, hash_ in entries}
+    write_proofs(
+        session,
+        batch_id,
+        [
+            (by_hash[hash_], index, proof)
+            for index, (hash_, proof) in enumerate(zip(ordered, proof_texts(tree), strict=True))
+        ],
+    )
+    session.execute(delete(AnchorQueueEntry).where(AnchorQueueEntry.batch_id == batch_id))
+
+
 class AnchorWorker:
     """Drains the outbox into anchored batches; `start()` runs it in a thread.
 
@@ -596,55 +628,73 @@ class AnchorWorker:
         """Every due batch: signed here, stored by the store threads, then broadcast; the ids
         of the batches sent.
 
-        A pipeline: while a batch is stored (one transaction: its row, the claim, the proofs;
-        the database works and the GIL is free), the next one is selected, hashed and signed
-        here. On PostgreSQL two batches are stored at a time (the server updates their records
-        on two cores); SQLite has one writer. Batches are broadcast in the order they were
-        signed, each once its transaction has committed, so an account's transactions go out
-        in nonce order. When a store fails, nothing more is stored this cycle: the batch signed
-        meanwhile is dropped and its nonce handed out again; a later batch whose store had
+        A pipeline: while batches are stored (one transaction per group of batches: their rows,
+        the claims, the proofs; the database works and the GIL is free), the next ones are
+        selected, hashed and signed here. The batches signed while a store waits go to the
+        next store together: under load (on SQLite the API's writers hold the one write lock
+        for most of the time) each turn at the lock stores every batch ready, instead of one
+        turn per batch. On PostgreSQL two groups are stored at a time (the server updates
+        their records on two cores). Groups are broadcast in the order they were signed, each
+        once its transaction has committed, so an account's transactions go out in nonce
+        order. When a store fails, nothing more is stored this cycle: the batches signed
+        meanwhile are dropped and their nonces handed out again; a later group whose store had
         begun may commit, and is then `signed`: step 2 of the cycle (run again right after
         forming) broadcasts or re-signs it in nonce order.
         """
         sent: list[int] = []
         depth = self._store_depth()
+        store = self._store_threads(depth)
         signed_batches = self._signed_batches(due)
-        inflight: deque[tuple[_Signed, Future[int | None]]] = deque()
-        waiting: _Signed | None = None  # signed, not handed to a store thread (yet)
+        inflight: deque[tuple[list[_Signed], Future[list[int] | None]]] = deque()
+        waiting: list[_Signed] = []  # signed, not handed to a store thread (yet)
         failed = False
         self._forming = True
         try:
             for batch in signed_batches:
-                waiting = batch
-                while len(inflight) >= depth and not failed:
+                waiting.append(batch)
+                while inflight and inflight[0][1].done() and not failed:
+                    failed = not self._finish_and_send(inflight.popleft(), sent)
+                if not failed and len(inflight) >= depth and len(waiting) >= MAX_STORE_GROUP:
                     failed = not self._finish_and_send(inflight.popleft(), sent)
                 if failed:
                     break
-                inflight.append((batch, self._store_threads(depth).submit(self._store, batch)))
-                waiting = None
-            while inflight and not failed:
-                failed = not self._finish_and_send(inflight.popleft(), sent)
+                if len(inflight) < depth:
+                    inflight.append((waiting, store.submit(self._store, waiting)))
+                    waiting = []
+            while (inflight or waiting) and not failed:
+                if waiting and len(inflight) < depth:
+                    inflight.append((waiting, store.submit(self._store, waiting)))
+                    waiting = []
+                else:
+                    failed = not self._finish_and_send(inflight.popleft(), sent)
         finally:
             self._forming = False
             self._pending_nonces.clear()
             signed_batches.close()
             while inflight:
-                # After a failure or an error: let the stores end. A batch committed is
+                # After a failure or an error: let the stores end. A group committed is
                 # `signed`, and step 2 broadcasts (or re-signs) it in nonce order.
                 with contextlib.suppress(Exception):
                     self._finish_store(*inflight.popleft())
-            if waiting is not None:
-                self.nonces.reset(waiting.account.address, waiting.nonce)
+            self._give_back(waiting)
         return sent
 
-    def _finish_and_send(self, stored: tuple[_Signed, Future[int | None]], sent: list[int]) -> bool:
-        """Wait for a batch's store and broadcast it; False when its entries were claimed
-        elsewhere (nothing stored)."""
-        batch = self._finish_store(*stored)
-        if batch is None:
+    def _give_back(self, batches: Sequence[_Signed]) -> None:
+        """Hand the nonces of batches that were signed but not stored out again."""
+        for batch in batches:
+            self.nonces.reset(batch.account.address, batch.nonce)
+
+    def _finish_and_send(
+        self, stored: tuple[list[_Signed], Future[list[int] | None]], sent: list[int]
+    ) -> bool:
+        """Wait for a group's store and broadcast its batches; False when its entries were
+        claimed elsewhere (nothing stored)."""
+        batches = self._finish_store(*stored)
+        if batches is None:
             return False
-        if self._broadcast(batch, defer_status=True):
-            sent.append(batch.id)
+        for batch in batches:
+            if self._broadcast(batch, defer_status=True):
+                sent.append(batch.id)
         return True
 
     def _signed_batches(self, due: list[_DueGroup]) -> Generator[_Signed, None, None]:
@@ -728,67 +778,81 @@ class AnchorWorker:
             self._store_pool = ThreadPoolExecutor(depth, thread_name_prefix="anchoring-store")
         return self._store_pool
 
-    def _store(self, batch: _Signed) -> int | None:
-        """(The store thread.) The batch row (`signed`, raw tx), the claim of its entries and
-        its records' proofs, in ONE transaction; its id, or None if its entries were claimed
-        elsewhere (nothing stored)."""
+    def _store(self, batches: list[_Signed]) -> list[int] | None:
+        """(The store thread.) Each batch's row (`signed`, raw tx), the claim of its entries and
+        its records' proofs, all in ONE transaction; their ids, or None if any batch's entries
+        were claimed elsewhere (nothing stored)."""
         try:
             with transaction(self.sessions) as session:
-                batch_id: int = session.execute(
-                    insert(AnchorBatch)
-                    .values(
-                        organisation_id=batch.organisation_id,
-                        kind=batch.kind,
-                        root=batch.root,
-                        record_count=len(batch.seqs),
-                        status=SIGNED,
-                        account_address=batch.account.address,
-                        nonce=batch.nonce,
-                        tx_hash=batch.tx_hash,
-                        raw_tx=batch.raw_tx,
-                        attempts=1,
-                    )
-                    .returning(AnchorBatch.id)
-                ).scalar_one()
-                # The claim: the entries leave the outbox in the transaction that stores the
-                # batch, so no record goes into two batches, whatever else runs.
-                if not claim_entries(session, batch.organisation_id, batch.kind, batch.seqs):
-                    raise _ClaimedElsewhereError
-                write_proofs(session, batch_id, batch.proofs)
+                ids: list[int] = []
+                for batch in batches:
+                    batch_id: int = session.execute(
+                        insert(AnchorBatch)
+                        .values(
+                            organisation_id=batch.organisation_id,
+                            kind=batch.kind,
+                            root=batch.root,
+                            record_count=len(batch.seqs),
+                            status=SIGNED,
+                            account_address=batch.account.address,
+                            nonce=batch.nonce,
+                            tx_hash=batch.tx_hash,
+                            raw_tx=batch.raw_tx,
+                            attempts=1,
+                        )
+                        .returning(AnchorBatch.id)
+                    ).scalar_one()
+                    # The claim: the entries leave the outbox in the transaction that stores
+                    # the batch, so no record goes into two batches, whatever else runs.
+                    if not claim_entries(session, batch.organisation_id, batch.kind, batch.seqs):
+                        raise _ClaimedElsewhereError
+                    write_proofs(session, batch_id, batch.proofs)
+                    ids.append(batch_id)
         except _ClaimedElsewhereError:
             return None
-        return batch_id
+        return ids
 
-    def _finish_store(self, batch: _Signed, stored: Future[int | None]) -> _Unmined | None:
-        """Wait for the batch's store; the stored batch, or None (its nonce handed out again)."""
+    def _finish_store(
+        self, batches: list[_Signed], stored: Future[list[int] | None]
+    ) -> list[_Unmined] | None:
+        """Wait for a group's store; the stored batches, or None (their nonces handed out
+        again)."""
         try:
-            batch_id = stored.result()
+            batch_ids = stored.result()
         except BaseException:
-            self.nonces.reset(batch.account.address, batch.nonce)
+            self._give_back(batches)
             raise
-        if batch_id is None:
-            self.nonces.reset(batch.account.address, batch.nonce)
-            log.warning("anchoring.entries_claimed_elsewhere", organisation=batch.organisation_id)
+        if batch_ids is None:
+            self._give_back(batches)
+            log.warning(
+                "anchoring.entries_claimed_elsewhere",
+                organisations=sorted({b.organisation_id for b in batches}),
+            )
             return None
-        log.info(
-            "anchoring.signed",
-            batch=batch_id,
-            root=batch.root,
-            records=len(batch.seqs),
-            nonce=batch.nonce,
-        )
-        return _Unmined(
-            batch_id,
-            batch.organisation_id,
-            batch.kind,
-            batch.root,
-            len(batch.seqs),
-            SIGNED,
-            batch.account.address,
-            batch.nonce,
-            batch.tx_hash,
-            batch.raw_tx,
-        )
+        unmined: list[_Unmined] = []
+        for batch_id, batch in zip(batch_ids, batches, strict=True):
+            log.info(
+                "anchoring.signed",
+                batch=batch_id,
+                root=batch.root,
+                records=len(batch.seqs),
+                nonce=batch.nonce,
+            )
+            unmined.append(
+                _Unmined(
+                    batch_id,
+                    batch.organisation_id,
+                    batch.kind,
+                    batch.root,
+                    len(batch.seqs),
+                    SIGNED,
+                    batch.account.address,
+                    batch.nonce,
+                    batch.tx_hash,
+                    batch.raw_tx,
+                )
+            )
+        return unmined
 
     def _broadcast(self, batch: _Unmined, *, defer_status: bool = False) -> bool:
         """Send the batch's raw transaction, then mark it `sent` (or leave that to the caller's
@@ -890,16 +954,31 @@ class AnchorWorker:
         waiting: dict[str, list[_Unmined]] = defaultdict(list)
         needs_resolve: set[str] = set(accounts)
         now = time.monotonic()
+        mined: list[_Mined] = []
         for batch in rows:
             receipt = receipts[batch.tx_hash]
             if receipt is not None:
-                self._on_receipt(batch, receipt)
+                if receipt.status == 1:
+                    mined.append(
+                        _Mined(
+                            batch.id,
+                            receipt.tx_hash,
+                            receipt.block_number,
+                            receipt.block_hash,
+                            receipt.gas_used,
+                        )
+                    )
+                else:
+                    self._on_reverted(batch, receipt)
                 continue
             waiting[batch.account_address].append(batch)
             sent_at = self._broadcast_at.get(batch.id)
             stale = sent_at is None or now - sent_at > REBROADCAST_AFTER
             if recover or batch.status == SIGNED or stale:
                 needs_resolve.add(batch.account_address)
+        # One transaction for every batch mined since the last look: on SQLite each write
+        # transaction waits its turn at the one write lock.
+        self._mark_mined(mined)
         for address in needs_resolve & waiting.keys():
             if self._backoff.ready(("account", address)):
                 self._resolve_account(address, sorted(waiting[address], key=lambda b: b.nonce))
@@ -927,16 +1006,9 @@ class AnchorWorker:
             for batch in resign:
                 self._resign(batch)
 
-    def _on_receipt(self, batch: _Unmined, receipt: Receipt) -> None:
-        if receipt.status == 1:
-            self._mark_mined(
-                batch.id,
-                receipt.tx_hash,
-                receipt.block_number,
-                receipt.block_hash,
-                gas_used=receipt.gas_used,
-            )
-            return
+    def _on_reverted(self, batch: _Unmined, receipt: Receipt) -> None:
+        """A mined transaction that reverted: anchored meanwhile by another (adopt it), or
+        failed."""
         try:
             self.ledger.retrieve_anchor_check(
                 batch.account_address,
@@ -961,66 +1033,56 @@ class AnchorWorker:
             raise HallmarkError(f"root {batch.root} is anchored but its BatchAnchored log is gone")
         if found.anchorer != Web3.to_checksum_address(batch.account_address):
             log.warning("anchoring.root_anchored_by_other", batch=batch.id, anchorer=found.anchorer)
-        self._mark_mined(batch.id, found.tx_hash, found.block_number, found.block_hash)
+        self._mark_mined([_Mined(batch.id, found.tx_hash, found.block_number, found.block_hash)])
 
-    def _mark_mined(
-        self,
-        batch_id: int,
-        tx_hash: str,
-        block_number: int,
-        block_hash: str,
-        *,
-        gas_used: int | None = None,
-    ) -> None:
-        """Mined: the batch's block and gas (its records hold their proofs since it was formed).
+    def _mark_mined(self, batches: Sequence[_Mined]) -> None:
+        """Mined, in one transaction: each batch's block and gas (its records hold their proofs
+        since it was formed).
 
-        Entries still in the outbox for this batch were claimed by an earlier version of the
+        Entries still in the outbox for a batch were claimed by an earlier version of the
         worker, which wrote proofs only now: they get them here, in the same transaction.
         """
+        if not batches:
+            return
         now = datetime.now(UTC)
         confirmed = self.settings.confirmations == 0
+        ids = [batch.batch_id for batch in batches]
         with transaction(self.sessions) as session:
-            entries = session.execute(
-                select(AnchorQueueEntry.record_id, AnchorQueueEntry.record_hash).where(
-                    AnchorQueueEntry.batch_id == batch_id
-                )
-            ).all()
-            if entries:
-                root = session.scalar(select(AnchorBatch.root).where(AnchorBatch.id == batch_id))
-                tree, ordered = batch_tree([h for _, h in entries])
-                if len(ordered) != len(entries) or HexBytes(tree.root).to_0x_hex() != root:
-                    raise HallmarkError(f"batch {batch_id}: its records do not make its root")
-                by_hash = {hash_.lower(): record_id for record_id, hash_ in entries}
-                write_proofs(
-                    session,
-                    batch_id,
-                    [
-                        (by_hash[hash_], index, proof)
-                        for index, (hash_, proof) in enumerate(
-                            zip(ordered, proof_texts(tree), strict=True)
-                        )
-                    ],
-                )
-                session.execute(
-                    delete(AnchorQueueEntry).where(AnchorQueueEntry.batch_id == batch_id)
-                )
+            legacy: dict[int, list[tuple[str, str]]] = defaultdict(list)
+            for batch_id, record_id, record_hash in session.execute(
+                select(
+                    AnchorQueueEntry.batch_id,
+                    AnchorQueueEntry.record_id,
+                    AnchorQueueEntry.record_hash,
+                ).where(AnchorQueueEntry.batch_id.in_(ids))
+            ):
+                if batch_id is not None:
+                    legacy[batch_id].append((record_id, record_hash))
+            for batch_id, entries in legacy.items():
+                _write_legacy_proofs(session, batch_id, entries)
             session.execute(
-                update(AnchorBatch)
-                .where(AnchorBatch.id == batch_id)
-                .values(
-                    status=CONFIRMED if confirmed else MINED,
-                    tx_hash=tx_hash,
-                    block_number=block_number,
-                    block_hash=block_hash,
-                    gas_used=gas_used,
-                    mined_at=now,
-                    confirmed_at=now if confirmed else None,
-                    last_error=None,
-                )
+                update(AnchorBatch),
+                [
+                    {
+                        "id": batch.batch_id,
+                        "status": CONFIRMED if confirmed else MINED,
+                        "tx_hash": batch.tx_hash,
+                        "block_number": batch.block_number,
+                        "block_hash": batch.block_hash,
+                        "gas_used": batch.gas_used,
+                        "mined_at": now,
+                        "confirmed_at": now if confirmed else None,
+                        "last_error": None,
+                    }
+                    for batch in batches
+                ],
             )
-        self._broadcast_at.pop(batch_id, None)
-        self._backoff.clear(("batch", batch_id))
-        log.info("anchoring.mined", batch=batch_id, block=block_number, tx=tx_hash)
+        for batch in batches:
+            self._broadcast_at.pop(batch.batch_id, None)
+            self._backoff.clear(("batch", batch.batch_id))
+            log.info(
+                "anchoring.mined", batch=batch.batch_id, block=batch.block_number, tx=batch.tx_hash
+            )
 
     def _mark_failed(self, batch_id: int, error: str, *, gas_used: int | None = None) -> None:
         delay = self._backoff.fail(("batch", batch_id))

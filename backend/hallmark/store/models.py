@@ -179,7 +179,10 @@ class Record(Base):
     kind: Mapped[str] = mapped_column(String(32))  # material_lot | product | production_step | ...
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
     principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    record_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    #: Not a unique column: the hashed document holds the record's id, unique by the primary
+    #: key, so two records cannot share a hash short of a keccak-256 collision; an index of
+    #: random 32-byte values cost a third of storing a batch (one dirtied page per row).
+    record_hash: Mapped[str] = mapped_column(String(66))
     #: The document exactly as hashed: canonical JSON text.
     canonical: Mapped[str] = mapped_column(Text)
     corrects_id: Mapped[str | None] = mapped_column(ForeignKey("records.id"), nullable=True)

@@ -7,12 +7,12 @@ canonical bytes is the record hash, the value of its Merkle leaf.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import uuid_utils
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
@@ -69,6 +69,17 @@ def envelope(record: NewRecord, record_id: str, recorded_at: datetime) -> dict[s
     return document
 
 
+def new_record_id() -> str:
+    """A new record id: a UUIDv7 (RFC 9562), which begins with its millisecond timestamp.
+
+    Ids made one after another sort one after another, so the indexes keyed by record id
+    (records, steps, the outbox) take new rows at their end instead of on random pages: an
+    insert dirties a few pages instead of one page per row. The timestamp reveals nothing the
+    record's `recordedAt` does not.
+    """
+    return str(uuid_utils.uuid7())
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedRecords:
     """Records made (ids, canonical text, hashes) but not stored yet: `insert_records` stores
@@ -86,7 +97,7 @@ def prepare_records(records: Sequence[NewRecord]) -> PreparedRecords:
     for record in records:
         if record.kind not in RECORD_KINDS:
             raise ValueError(f"unknown record kind {record.kind!r}")
-        record_id = record.record_id or str(uuid.uuid4())
+        record_id = record.record_id or new_record_id()
         canonical = canonical_bytes(envelope(record, record_id, now))
         record_hash = "0x" + keccak(canonical).hex()
         text = canonical.decode("utf-8")
