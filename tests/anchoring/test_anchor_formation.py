@@ -166,11 +166,12 @@ def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
     monkeypatch.setattr(anchoring, function, failing)
     worker.step()
     assert failures == [function]
-    # One store at a time on SQLite: the batch signed meanwhile was dropped. Two on PostgreSQL:
-    # the other one was stored too, `signed`; the same cycle sends it with the nonce handed
-    # out again, or, when the cycle failed, the next one does.
+    # One store at a time on SQLite: the batches signed meanwhile were dropped. Two on
+    # PostgreSQL: unless the failure was known before, the other one was stored too, `signed`;
+    # the same cycle sends it with the nonce handed out again, or, when the cycle failed, the
+    # next one does.
     stored = h.batches()
-    assert len(stored) == (0 if database_url.startswith("sqlite") else 1)
+    assert len(stored) in ((0,) if database_url.startswith("sqlite") else (0, 1))
     assert h.outbox() == (30 if accounts == 1 else 20) - 10 * len(stored)
     if stored and function == "claim_entries":
         assert stored[0].nonce == 0 and stored[0].status != SIGNED
