@@ -13,6 +13,7 @@ from hallmark import __version__
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import attachments, health, lots, me, products, records, steps
+from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
 from hallmark.services.runtime import Runtime
 
@@ -43,6 +44,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(SingleCreates)
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(lots.router)

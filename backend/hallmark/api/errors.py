@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,6 +39,11 @@ DENIALS = frozenset({401, 403, 404})
 
 async def _hallmark_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HallmarkError)
+    return await hallmark_error_response(request, exc)
+
+
+async def hallmark_error_response(request: Request, exc: HallmarkError) -> JSONResponse:
+    """A domain error's answer; a denial is audited first."""
     if exc.http_status in DENIALS:
         await run_in_threadpool(_audit_denial, request, exc)
     return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
@@ -71,13 +77,18 @@ def _action(request: Request) -> str:
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    return validation_error_response(exc.errors())
+
+
+def validation_error_response(errors: Sequence[Mapping[str, Any]]) -> JSONResponse:
+    """422 naming each invalid field (`body.kind`, `query.mode`) with pydantic's message."""
     fields = [
         {
             "field": ".".join(str(p) for p in err["loc"]),
             "message": err["msg"],
             "type": err["type"],
         }
-        for err in exc.errors()
+        for err in errors
     ]
     return JSONResponse(
         error_body("validation_error", "the request is not valid", {"fields": fields}),

@@ -1,0 +1,96 @@
+"""The single-create endpoints' request path: `POST /api/v1/lots`, `/products`, `/steps`.
+
+These are the endpoints factory systems call once per piece and per step, hundreds of times a
+second. FastAPI's routing and dependency solving took more of such a request than storing it
+(the group commit): `SingleCreates` answers them straight from the ASGI scope, before the
+router, with the same steps and the same answers as the FastAPI routes, which stay declared for
+the OpenAPI document and serve the app when it runs without this middleware:
+
+1. the caller's key, checked for form (looked up with the group's other keys at commit);
+2. the body, bounded by `batch_max_bytes` (413), validated from its bytes by the kind's item
+   adapter (422, fields named `body.<field>` as FastAPI names them);
+3. the Idempotency-Key, and the request's fingerprint;
+4. the group commit, and its answer (`writes.created`).
+
+Errors go through the app's own handlers, so a denial is audited as on every other route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hallmark.api.deps import CreateCall, presented_key, request_fingerprint
+from hallmark.api.errors import hallmark_error_response, validation_error_response
+from hallmark.api.writes import created, read_bounded
+from hallmark.core.errors import HallmarkError
+from hallmark.services import lots, products, steps
+from hallmark.services.auth import key_prefix
+from hallmark.services.batches import BatchKind
+from hallmark.services.runtime import Runtime
+
+#: The paths answered here, and the kind of record each one creates.
+SINGLE_CREATES: dict[str, BatchKind[Any, Any, Any]] = {
+    "/api/v1/lots": lots.BATCH,
+    "/api/v1/products": products.BATCH,
+    "/api/v1/steps": steps.BATCH,
+}
+
+
+class SingleCreates:
+    """ASGI middleware: answers `POST` on the single-create paths, passes the rest on."""
+
+    def __init__(
+        self, app: ASGIApp, kinds: Mapping[str, BatchKind[Any, Any, Any]] = SINGLE_CREATES
+    ) -> None:
+        self.app = app
+        self.kinds = dict(kinds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = self.kinds.get(scope["path"]) if scope["type"] == "http" else None
+        if kind is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = await answer(request, kind)
+        await response(scope, receive, send)
+
+
+async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
+    """The answer to one single-create request (errors included)."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        presented = presented_key(request)
+        key_prefix(presented)  # a missing or malformed key: 401 before the body is read
+        assert presented is not None
+        body = await read_bounded(request, runtime.settings.batch_max_bytes)
+        item = _item(request, kind, body)
+        call = CreateCall(
+            request,
+            runtime,
+            presented,
+            await request_fingerprint(request),
+            request.headers.get("idempotency-key"),
+        )
+        return await created(call, kind=kind, item=item)
+    except HallmarkError as exc:
+        return await hallmark_error_response(request, exc)
+    except ValidationError as exc:
+        return validation_error_response(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        )
+
+
+def _item(request: Request, kind: BatchKind[Any, Any, Any], body: bytes) -> Any:
+    """The body as the kind's item. As FastAPI does, a body sent without a JSON media type is
+    not parsed as JSON (and is refused as not an object)."""
+    media_type = request.headers.get("content-type", "application/json")
+    subtype = media_type.split(";", 1)[0].strip().lower().rpartition("/")[2]
+    if subtype != "json" and not subtype.endswith("+json"):
+        return kind.item_adapter.validate_python(body, from_attributes=True)
+    return kind.item_adapter.validate_json(body)
