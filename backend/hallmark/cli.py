@@ -143,7 +143,7 @@ def worker_command(
     gc.freeze()  # as in `serve`: what start-up loaded lives as long as the process
     reporter = None
     try:
-        worker = runtime.start_worker(dedicated=True)
+        worker = runtime.start_worker()
         if report_fd is not None:
             reporter = StateReporter(report_fd, worker.report, stop.set)
             reporter.start()

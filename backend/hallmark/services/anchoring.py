@@ -214,23 +214,24 @@ def write_proofs(session: Session, batch_id: int, proofs: Sequence[tuple[str, in
 
 
 class WalCheckpointer:
-    """Checkpoints a SQLite write-ahead log from a thread of its own, for a process that runs
-    only the worker (`hallmark worker`, and the worker process of `hallmark serve`).
+    """Checkpoints a SQLite write-ahead log from a thread of its own, in every Hallmark process
+    that writes to SQLite (API processes, the worker).
 
     SQLite checkpoints inside the commit that takes the log past 1,000 pages (copying the log
-    into the database file, with two fsyncs), and one batch of 1,000 records writes more than
-    that: the worker's every commit paid for a checkpoint while it held the write lock. Here
-    this process's connections do not checkpoint at commit; a PASSIVE checkpoint (it never
-    waits for readers or writers) runs on a connection of its own after the worker's commits,
-    while the worker goes on: SQLite releases the GIL for the copy. Other processes keep
-    SQLite's default and checkpoint whatever is left when they commit.
+    into the database file, with two fsyncs): the worker's every batch paid for a checkpoint
+    while it held the write lock, and an API process paid for one on its event loop every few
+    dozen group commits, which every waiting request felt. Here this process's connections do
+    not checkpoint at commit; a PASSIVE checkpoint (it never waits for readers or writers) runs
+    on a connection of its own after commits, at most every `min_gap` seconds, while the
+    process goes on: SQLite releases the GIL for the copy.
 
     Hand-written: neither SQLAlchemy nor the sqlite3 module offers a background checkpoint.
     """
 
-    def __init__(self, engine: Engine, *, interval: float = 1.0) -> None:
+    def __init__(self, engine: Engine, *, interval: float = 1.0, min_gap: float = 0.25) -> None:
         self.engine = engine
         self.interval = interval
+        self.min_gap = min_gap
         self._due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -275,6 +276,7 @@ class WalCheckpointer:
                         connection = self.engine.raw_connection()
                     connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
+                    self._stop.wait(self.min_gap)  # commits meanwhile wait for the next one
                 except Exception as exc:  # a failed checkpoint is retried after the next commit
                     log.warning("anchoring.checkpoint_failed", error=_first_line(exc))
                     if connection is not None:

@@ -133,6 +133,9 @@ class Runtime:
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
         self.committer = GroupCommitter(self.sessions)
+        if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
+            self.checkpointer = WalCheckpointer(self.engine)
+            self.checkpointer.start()
         self.keys = load_or_create_keys(
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
@@ -160,18 +163,10 @@ class Runtime:
             assert settings.rpc_url is not None
             self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
 
-    def start_worker(self, *, dedicated: bool = False) -> AnchorWorker:
-        """Run the anchoring worker in a thread, on a chain client of its own.
-
-        `dedicated`: this process does nothing else (`hallmark worker`). On SQLite its
-        write-ahead log is then checkpointed from a thread of its own (`WalCheckpointer`)
-        instead of inside the worker's commits.
-        """
+    def start_worker(self) -> AnchorWorker:
+        """Run the anchoring worker in a thread, on a chain client of its own."""
         assert self.sessions is not None and self.engine is not None
         assert self.chain is not None and self.deployment is not None
-        if dedicated and self.checkpointer is None and self.engine.dialect.name == "sqlite":
-            self.checkpointer = WalCheckpointer(self.engine)
-            self.checkpointer.start()
         if self.worker is None:
             ledger = Ledger(
                 ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout),
