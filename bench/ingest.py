@@ -119,7 +119,7 @@ def bench_batch(
     size: int,
     clients: int,
     rate: float = 0.0,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """`requests` batch requests from `clients` clients: as fast as they are answered, or, with
     `rate` (steps/s), each sent at its time on a fixed schedule (open loop: a late answer does
     not delay the next request's time, as factory systems do not wait for each other)."""
@@ -131,6 +131,7 @@ def bench_batch(
         for r in range(requests)
     ]
     timings: list[float] = []
+    answered: list[tuple[str, datetime]] = []  # (first record id, when its answer arrived)
     interval = size / rate if rate > 0 else 0.0  # seconds between two requests, all clients
     started = time.perf_counter()
 
@@ -149,6 +150,7 @@ def bench_batch(
                     headers={"Content-Type": "application/json"},
                 )
                 timings.append(time.perf_counter() - t0)
+                answered.append((response.json()["results"][0]["id"], datetime.now(UTC)))
                 response.raise_for_status()
                 assert response.json()["created"] == size, response.text[:300]
 
@@ -163,7 +165,11 @@ def bench_batch(
         f"{total:.2f} s: {achieved:,.0f} steps/s sustained; median request "
         f"{statistics.median(timings) * 1000:.0f} ms, max {max(timings) * 1000:.0f} ms"
     )
-    return {"steps_per_second": achieved, "median_request_s": statistics.median(timings)}
+    return {
+        "steps_per_second": achieved,
+        "median_request_s": statistics.median(timings),
+        "answered": dict(answered),
+    }
 
 
 def bench_single(
@@ -213,10 +219,16 @@ def _unanchored(session: Any) -> int:
 
 
 def anchoring_latency(
-    database_url: str, phases: dict[str, tuple[datetime, datetime]], timeout: float = 300.0
+    database_url: str,
+    phases: dict[str, tuple[datetime, datetime]],
+    answered: dict[str, datetime],
+    timeout: float = 300.0,
 ) -> dict[str, dict[str, float]]:
     """Wait until every record is mined; per phase (its records by `created_at`), accepted →
-    anchored (mined) seconds: p50, p95, max."""
+    anchored (mined) seconds: p50, p95, max. "accepted" is the record's `created_at` (set when
+    its request began to be prepared, before the commit: the request's own time counts), and,
+    for the batch phase, also the moment the client had the answer (`answered`: a request's
+    first record id → that moment; a request's records share one `created_at`)."""
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
@@ -227,28 +239,36 @@ def anchoring_latency(
                 time.sleep(0.5)
                 session.rollback()
             rows = session.execute(
-                select(Record.created_at, AnchorBatch.mined_at).join(
+                select(Record.id, Record.created_at, AnchorBatch.mined_at).join(
                     AnchorBatch, AnchorBatch.id == Record.batch_id
                 )
             ).all()
             pending = _unanchored(session)
     finally:
         engine.dispose()
+    answer_of = {_utc(created): answered[id_] for id_, created, _ in rows if id_ in answered}
     results: dict[str, dict[str, float]] = {}
     for phase, (start, end) in phases.items():
-        delays = sorted(
-            (_utc(mined) - _utc(created)).total_seconds()
-            for created, mined in rows
+        mined_in_phase = [
+            (_utc(created), _utc(mined))
+            for _, created, mined in rows
             if mined and start <= _utc(created) <= end
-        )
-        if delays:
-            results[phase] = {
-                "records": len(delays),
-                "pending": pending,
-                "p50": statistics.median(delays),
-                "p95": delays[int(len(delays) * 0.95) - 1],
-                "max": delays[-1],
-            }
+        ]
+        measures = {"from created_at": [(m - c).total_seconds() for c, m in mined_in_phase]}
+        if phase == "batch" and answer_of:
+            measures["from the answer"] = [
+                (m - answer_of[c]).total_seconds() for c, m in mined_in_phase if c in answer_of
+            ]
+        for measure, values in measures.items():
+            delays = sorted(values)
+            if delays:
+                results[f"{phase} phase, {measure}"] = {
+                    "records": len(delays),
+                    "pending": pending,
+                    "p50": statistics.median(delays),
+                    "p95": delays[int(len(delays) * 0.95) - 1],
+                    "max": delays[-1],
+                }
     return results
 
 
@@ -315,20 +335,22 @@ def main() -> None:
             ) as client:
                 serials = make_products(client, args.products)
             phases: dict[str, tuple[datetime, datetime]] = {}
+            answered: dict[str, datetime] = {}
             if args.requests > 0:
                 start = datetime.now(UTC)
-                bench_batch(
+                answered = bench_batch(
                     base_url, key, serials, args.requests, args.batch, args.clients, args.rate
-                )
+                )["answered"]
                 phases["batch"] = (start, datetime.now(UTC))
             if args.single_seconds > 0:
                 start = datetime.now(UTC)
                 bench_single(base_url, key, serials, args.connections, args.single_seconds)
                 phases["single-step"] = (start, datetime.now(UTC))
             if not args.no_worker:
-                for phase, latency in anchoring_latency(database_url, phases).items():
+                latencies = anchoring_latency(database_url, phases, answered)
+                for phase, latency in latencies.items():
                     print(
-                        f"accepted -> anchored, {phase} phase, over {latency['records']:.0f} "
+                        f"accepted -> anchored, {phase}, over {latency['records']:.0f} "
                         f"records ({latency['pending']:.0f} still pending): "
                         f"p50 {latency['p50']:.2f} s, p95 {latency['p95']:.2f} s, "
                         f"max {latency['max']:.2f} s"
