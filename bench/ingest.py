@@ -131,7 +131,7 @@ def bench_batch(
         for r in range(requests)
     ]
     timings: list[float] = []
-    answered: list[tuple[str, datetime]] = []  # (first record id, when its answer arrived)
+    answered: list[tuple[str, datetime]] = []  # (record id, when its answer arrived)
     interval = size / rate if rate > 0 else 0.0  # seconds between two requests, all clients
     started = time.perf_counter()
 
@@ -150,7 +150,8 @@ def bench_batch(
                     headers={"Content-Type": "application/json"},
                 )
                 timings.append(time.perf_counter() - t0)
-                answered.append((response.json()["results"][0]["id"], datetime.now(UTC)))
+                at = datetime.now(UTC)
+                answered.extend((row["id"], at) for row in response.json()["results"])
                 response.raise_for_status()
                 assert response.json()["created"] == size, response.text[:300]
 
@@ -227,8 +228,8 @@ def anchoring_latency(
     """Wait until every record is mined; per phase (its records by `created_at`), accepted →
     anchored (mined) seconds: p50, p95, max. "accepted" is the record's `created_at` (set when
     its request began to be prepared, before the commit: the request's own time counts), and,
-    for the batch phase, also the moment the client had the answer (`answered`: a request's
-    first record id → that moment; a request's records share one `created_at`)."""
+    for the batch phase, also the moment the client had the answer (`answered`: record id →
+    that moment)."""
     engine = make_engine(database_url)
     try:
         with session_factory(engine)() as session:
@@ -246,18 +247,19 @@ def anchoring_latency(
             pending = _unanchored(session)
     finally:
         engine.dispose()
-    answer_of = {_utc(created): answered[id_] for id_, created, _ in rows if id_ in answered}
     results: dict[str, dict[str, float]] = {}
     for phase, (start, end) in phases.items():
         mined_in_phase = [
-            (_utc(created), _utc(mined))
-            for _, created, mined in rows
+            (id_, _utc(created), _utc(mined))
+            for id_, created, mined in rows
             if mined and start <= _utc(created) <= end
         ]
-        measures = {"from created_at": [(m - c).total_seconds() for c, m in mined_in_phase]}
-        if phase == "batch" and answer_of:
+        measures = {"from created_at": [(m - c).total_seconds() for _, c, m in mined_in_phase]}
+        if phase == "batch" and answered:
             measures["from the answer"] = [
-                (m - answer_of[c]).total_seconds() for c, m in mined_in_phase if c in answer_of
+                (m - answered[id_]).total_seconds()
+                for id_, _, m in mined_in_phase
+                if id_ in answered
             ]
         for measure, values in measures.items():
             delays = sorted(values)
