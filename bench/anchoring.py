@@ -44,7 +44,7 @@ from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import create_organisation
 from hallmark.services.runtime import Runtime
 from hallmark.store.db import make_engine, session_factory, transaction
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record
+from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
 from hallmark.store.records import NewRecord, add_records
 
 ORGS = {"supplier": "material_lot", "factory": "production_step", "brand": "product"}
@@ -149,7 +149,8 @@ def latency(args: argparse.Namespace) -> None:
         with runtime.sessions() as session:
             rows = session.execute(
                 select(Record.created_at, AnchorBatch.mined_at, AnchorBatch.gas_used)
-                .join(AnchorBatch, AnchorBatch.id == Record.batch_id)
+                .join(RecordAnchor, RecordAnchor.record_id == Record.id)
+                .join(AnchorBatch, AnchorBatch.id == RecordAnchor.batch_id)
                 .where(AnchorBatch.mined_at.is_not(None))
             ).all()
             batches = session.scalar(select(func.count()).select_from(AnchorBatch)) or 0

@@ -43,7 +43,7 @@ from sqlalchemy import func, select
 
 from hallmark.config import Settings
 from hallmark.store.db import make_engine, session_factory
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record
+from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
 
 FACTORY = "Bench Factory"
 
@@ -240,9 +240,9 @@ def anchoring_latency(
                 time.sleep(0.5)
                 session.rollback()
             rows = session.execute(
-                select(Record.id, Record.created_at, AnchorBatch.mined_at).join(
-                    AnchorBatch, AnchorBatch.id == Record.batch_id
-                )
+                select(Record.id, Record.created_at, AnchorBatch.mined_at)
+                .join(RecordAnchor, RecordAnchor.record_id == Record.id)
+                .join(AnchorBatch, AnchorBatch.id == RecordAnchor.batch_id)
             ).all()
             pending = _unanchored(session)
     finally:

@@ -21,12 +21,18 @@ from web3 import Web3
 
 from hallmark.config import Settings
 from hallmark.core.merkle import StandardMerkleTree
-from hallmark.services.anchoring import CONFIRMED, AnchorWorker
+from hallmark.services.anchoring import CONFIRMED, AnchorWorker, records_status
 from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import create_organisation
 from hallmark.services.runtime import Runtime
 from hallmark.store.db import transaction
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Organisation, Record
+from hallmark.store.models import (
+    AnchorBatch,
+    AnchorQueueEntry,
+    Organisation,
+    Record,
+    RecordAnchor,
+)
 from hallmark.store.records import RECORD_KINDS, NewRecord, StoredRecord, add_records
 
 #: Organisation kind → the record kind it anchors in these tests.
@@ -150,13 +156,19 @@ class Harness:
         with runtime.sessions() as session:
             records = session.scalars(select(Record)).all()
             batches = {b.id: b for b in session.scalars(select(AnchorBatch))}
+            batch_of = dict(
+                session.execute(select(RecordAnchor.record_id, RecordAnchor.batch_id)).all()
+            )
+            statuses = records_status(session=session, record_ids=[r.id for r in records])
         assert self.outbox() == 0
         assert records, "no records"
         per_batch: dict[int, list[Record]] = {}
         for record in records:
-            assert record.batch_id is not None, f"record {record.id} not anchored"
-            assert record.proof is not None and record.leaf_index is not None
-            per_batch.setdefault(record.batch_id, []).append(record)
+            assert record.id in batch_of, f"record {record.id} not anchored"
+            status = statuses[record.id]
+            assert status.batch_id == batch_of[record.id]
+            assert status.proof is not None and status.leaf_index is not None
+            per_batch.setdefault(batch_of[record.id], []).append(record)
         assert set(per_batch) == set(batches), "a batch without records, or records elsewhere"
         roots = [b.root for b in batches.values()]
         assert len(set(roots)) == len(roots)
@@ -171,13 +183,16 @@ class Harness:
             assert on_chain.anchorer == accounts[batch.organisation_id]
             assert on_chain.record_count == len(members)
             assert on_chain.kind == RECORD_KINDS[batch.kind]
-            assert sorted(r.leaf_index for r in members) == list(range(len(members)))
+            indexes = sorted(statuses[r.id].leaf_index or 0 for r in members)
+            assert indexes == list(range(len(members)))
             for record in members:
                 assert record.kind == batch.kind
                 assert record.organisation_id == batch.organisation_id
-                assert StandardMerkleTree.verify(batch.root, record.record_hash, record.proof)
+                proof = statuses[record.id].proof
+                assert StandardMerkleTree.verify(batch.root, record.record_hash, proof or [])
             for record in members[:verify_on_chain]:
-                assert ledger.retrieve_verify_record(batch.root, record.record_hash, record.proof)
+                proof = statuses[record.id].proof
+                assert ledger.retrieve_verify_record(batch.root, record.record_hash, proof)
         assert sum(len(m) for m in per_batch.values()) == len(records)
 
 

@@ -1,17 +1,15 @@
-"""How batches are formed: proofs written with the batch and shown once it is on chain, entries
-claimed by an earlier version of the worker, a failed store, proof text, the WAL checkpointer."""
+"""How batches are formed: records put in their batch with it, proofs shown once it is on chain,
+entries claimed by an earlier version of the worker, a failed store, the WAL checkpointer."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.exc import OperationalError
 
 import hallmark.services.anchoring as anchoring
@@ -22,18 +20,11 @@ from hallmark.services.anchoring import (
     SIGNED,
     WalCheckpointer,
     anchoring_report,
-    proof_texts,
+    batch_proofs,
     records_status,
 )
 from hallmark.store.db import transaction
-from hallmark.store.models import AnchorQueueEntry, Record
-
-
-@pytest.mark.parametrize("leaves", [1, 2, 3, 7, 1000])
-def test_proof_texts_are_the_json_of_the_proofs(leaves: int) -> None:
-    tree = StandardMerkleTree.of(["0x" + os.urandom(32).hex() for _ in range(leaves)])
-    expected = [json.dumps(["0x" + node.hex() for node in proof]) for proof in tree.proofs()]
-    assert proof_texts(tree) == expected
+from hallmark.store.models import AnchorQueueEntry, RecordAnchor
 
 
 def test_records_get_their_proofs_with_their_batch_and_show_them_once_it_is_on_chain(
@@ -49,13 +40,25 @@ def test_records_get_their_proofs_with_their_batch_and_show_them_once_it_is_on_c
     worker.run_once()  # two batches signed, stored and sent; none mined
     assert [b.status for b in h.batches()] == [SENT, SENT]
     assert h.outbox() == 0, "the batches' entries left the outbox with them"
-    with sessions() as session:
-        rows = session.scalars(select(Record).where(Record.id.in_(ids))).all()
-        statuses = records_status(session=session, record_ids=ids)
     by_batch = {b.id: b for b in h.batches()}
-    for row in rows:  # stored with the batch: batch, leaf index, a proof of the batch's root
-        assert row.batch_id in by_batch and row.proof is not None and row.leaf_index is not None
-        assert StandardMerkleTree.verify(by_batch[row.batch_id].root, row.record_hash, row.proof)
+    with sessions() as session:
+        batch_of = dict(
+            session.execute(
+                select(RecordAnchor.record_id, RecordAnchor.batch_id).where(
+                    RecordAnchor.record_id.in_(ids)
+                )
+            ).all()
+        )
+        statuses = records_status(session=session, record_ids=ids)
+        assert set(batch_of) == set(ids), "each record in its batch, stored with the batch"
+        for batch_id, batch in by_batch.items():  # the proofs of each batch's root, already
+            proofs = batch_proofs(session, batch_id, batch.root)
+            members = [s for s in stored if batch_of[s.id] == batch_id]
+            assert sorted(proofs) == sorted(s.record_hash.lower() for s in members)
+            assert sorted(index for index, _ in proofs.values()) == list(range(len(members)))
+            for record in members:
+                _, proof = proofs[record.record_hash.lower()]
+                assert StandardMerkleTree.verify(batch.root, record.record_hash, proof)
     for status in statuses.values():  # but not shown before the root is on chain
         assert status.status == "anchoring"
         assert status.batch_id in by_batch
@@ -109,7 +112,7 @@ def test_entries_claimed_by_an_earlier_worker_get_their_proofs_when_mined(
                 for s in stored
             ],
         )
-        session.execute(update(Record).values(batch_id=None, leaf_index=None, proof=None))
+        session.execute(delete(RecordAnchor))
     assert h.outbox() == 10
     outbox = anchoring_report(sessions=sessions, worker=worker)["outbox"]
     assert (outbox["pending"], outbox["in_batches"]) == (10, 10)
@@ -126,7 +129,7 @@ def _database_error() -> None:
 
 
 @pytest.mark.parametrize("accounts", [1, 2], ids=["one account", "two accounts"])
-@pytest.mark.parametrize("function", ["claim_entries", "write_proofs"])
+@pytest.mark.parametrize("function", ["claim_entries", "write_anchors"])
 def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
     harness: Callable[..., Harness],
     monkeypatch: pytest.MonkeyPatch,
@@ -152,12 +155,12 @@ def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
 
     def failing(session: Any, *args: Any) -> Any:
         """The store of the first batch signed fails, once: its entries were claimed
-        elsewhere, or the database fails while its proofs are written."""
+        elsewhere, or the database fails while its records are put in the batch."""
         target = signed[0] if signed and not failures else None
         if target is not None and function == "claim_entries" and args[2] is target.seqs:
             failures.append(function)
             return False
-        if target is not None and function == "write_proofs" and args[1] is target.proofs:
+        if target is not None and function == "write_anchors" and args[1] is target.record_ids:
             failures.append(function)
             _database_error()
         return real(session, *args)

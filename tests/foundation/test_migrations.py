@@ -1,8 +1,10 @@
-"""Migrations: they build exactly the tables the models describe, and 0003 keeps the rows of a
-populated SQLite database whose tables refer to `records`."""
+"""Migrations: they build exactly the tables the models describe; 0003 keeps the rows of a
+populated SQLite database whose tables refer to `records`, moves the records' batches into
+`record_anchors`, and its downgrade gives the records their leaf indexes and proofs back."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from hallmark.core.merkle import StandardMerkleTree
 from hallmark.store.db import alembic_config, make_engine, migrate
 from hallmark.store.models import Base
 
 ORG = "00000000-0000-4000-8000-000000000001"
 HASH = "0x" + "ab" * 32
+HASHES = [f"{HASH[:-1]}{number}" for number in (1, 2, 3)]
+ROOT = "0x" + StandardMerkleTree.of(sorted(HASHES[1:])).root.hex()
 
 
 def test_migrations_build_the_models(database_url: str) -> None:
@@ -43,7 +48,7 @@ def test_0003_keeps_rows_and_foreign_keys_on_sqlite(tmp_path: Path) -> None:
                 ),
                 {"id": ORG, "address": "0x" + "11" * 20},
             )
-            for number in (1, 2):
+            for number in (1, 2, 3):
                 connection.execute(
                     text(
                         "INSERT INTO records (id, kind, organisation_id, record_hash, canonical, "
@@ -52,6 +57,21 @@ def test_0003_keeps_rows_and_foreign_keys_on_sqlite(tmp_path: Path) -> None:
                     ),
                     {"id": f"record-{number}", "org": ORG, "hash": f"{HASH[:-1]}{number}"},
                 )
+            connection.execute(
+                text(
+                    "INSERT INTO anchor_batches (id, organisation_id, kind, root, record_count, "
+                    "status, account_address, nonce, tx_hash, raw_tx, attempts, created_at) "
+                    "VALUES (7, :org, 'product', :root, 2, 'mined', :address, 0, :tx, '0x', 1, "
+                    "'2026-11-01 00:00:00')"
+                ),
+                {"org": ORG, "root": ROOT, "address": "0x" + "11" * 20, "tx": "0x" + "22" * 32},
+            )
+            connection.execute(
+                text(
+                    "UPDATE records SET batch_id = 7, leaf_index = 0, proof = '[]' "
+                    "WHERE id IN ('record-2', 'record-3')"
+                )
+            )
             connection.execute(
                 text(
                     "INSERT INTO anchor_queue (record_id, record_hash, organisation_id, kind, "
@@ -66,14 +86,18 @@ def test_0003_keeps_rows_and_foreign_keys_on_sqlite(tmp_path: Path) -> None:
         with engine.begin() as connection:
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
-            assert connection.execute(text("SELECT count(*) FROM records")).scalar() == 2
+            assert connection.execute(text("SELECT count(*) FROM records")).scalar() == 3
+            anchors = connection.execute(
+                text("SELECT record_id, batch_id FROM record_anchors ORDER BY record_id")
+            ).all()
+            assert [tuple(a) for a in anchors] == [("record-2", 7), ("record-3", 7)]
             queued = connection.execute(text("SELECT record_id FROM anchor_queue")).scalars()
             assert list(queued) == ["record-1"]
             # The hash is no longer a unique key; the foreign keys are still enforced.
             connection.execute(
                 text(
                     "INSERT INTO records (id, kind, organisation_id, record_hash, canonical, "
-                    "created_at) VALUES ('record-3', 'product', :org, :hash, '{}', "
+                    "created_at) VALUES ('record-4', 'product', :org, :hash, '{}', "
                     "'2026-11-01 00:00:00')"
                 ),
                 {"org": ORG, "hash": f"{HASH[:-1]}1"},
@@ -87,5 +111,21 @@ def test_0003_keeps_rows_and_foreign_keys_on_sqlite(tmp_path: Path) -> None:
                 ),
                 {"hash": HASH, "org": ORG},
             )
+
+        with engine.begin() as connection:  # the unique index comes back: no duplicate hash
+            connection.execute(text("DELETE FROM records WHERE id = 'record-4'"))
+        command.downgrade(alembic_config(engine), "0002")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT id, batch_id, leaf_index, proof FROM records "
+                    "WHERE batch_id IS NOT NULL ORDER BY id"
+                )
+            ).all()
+        tree = StandardMerkleTree.of(sorted(HASHES[1:]))
+        assert [(r.id, r.batch_id) for r in rows] == [("record-2", 7), ("record-3", 7)]
+        for row, record_hash in zip(rows, HASHES[1:], strict=True):
+            proof = ["0x" + node.hex() for node in tree.proof(record_hash)]
+            assert (row.leaf_index, json.loads(row.proof)) == (tree.index_of(record_hash), proof)
     finally:
         engine.dispose()

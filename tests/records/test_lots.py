@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from hallmark.core.canonical import canonical_bytes
-from hallmark.store.models import Record
+from hallmark.store.models import Record, RecordAnchor
 from tests.conftest import World
 from tests.records.factories import (
     FACTORY,
@@ -271,4 +271,5 @@ def test_anchoring_status_is_pending_until_the_worker_runs(world: World) -> None
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session:
         rows = session.scalars(select(Record).where(Record.id == lot["id"])).all()
-    assert rows[0].batch_id is None
+        anchors = session.scalars(select(RecordAnchor).where(RecordAnchor.record_id == lot["id"]))
+        assert rows and not anchors.all()

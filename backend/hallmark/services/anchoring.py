@@ -24,14 +24,15 @@ Flow of one cycle (`AnchorWorker.run_once`):
    count)` is signed with the organisation's own key (fixed gas limit, EIP-1559 fees read once
    per cycle, a nonce from the per-account `NonceAllocator`), then ONE transaction stores the
    batch row (`signed`, raw tx, tx hash, nonce), takes the batch's entries out of the outbox (all
-   of them or none: no record goes into two batches) and writes each record's batch id, leaf
-   index (its position among the batch's sorted record hashes) and proof. A batch's records
-   never change afterwards (retries, re-signing and reorgs keep its root), so neither do the
-   proofs. Then the raw transaction is broadcast (`sent`). Every due batch is signed and sent
-   before any receipt is awaited.
-5. Receipts (`mined`): block number and hash, gas used — one small transaction per batch.
-   (Entries claimed by an earlier version of the worker, which kept them in the outbox until
-   the receipt, get their proofs and leave the outbox in that transaction.) A reverted receipt
+   of them or none: no record goes into two batches) and puts each record in the batch
+   (`record_anchors`). A batch's records never change afterwards (retries, re-signing and
+   reorgs keep its root), so neither do their leaf indexes (positions among the batch's sorted
+   record hashes) and proofs, computed from those hashes when read (`batch_proofs`). Batches
+   signed while a store waits for the database are stored together. Then the raw transactions
+   are broadcast (`sent`). Every due batch is signed and sent before any receipt is awaited.
+5. Receipts (`mined`): block number and hash, gas used — one transaction for all the batches
+   mined. (Entries claimed by an earlier version of the worker, which kept them in the outbox
+   until the receipt, join `record_anchors` and leave the outbox then.) A reverted receipt
    is replayed with `eth_call` and decoded: RootAlreadyAnchored counts as success (the batch
    adopts the anchoring log); anything else marks the batch `failed` with the error's name and
    arguments in `last_error`, retried with capped exponential backoff while its records stay
@@ -54,11 +55,10 @@ Raises:
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
-from collections import defaultdict, deque
-from collections.abc import Generator, Hashable, Sequence
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Generator, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,7 +77,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -100,8 +99,16 @@ from hallmark.core.merkle import StandardMerkleTree
 from hallmark.services.leadership import LeaderLock
 from hallmark.services.nonces import NonceAllocator
 from hallmark.services.organisations import organisation_account
+from hallmark.store.bulk import bulk_insert
 from hallmark.store.db import transaction
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Organisation, Record
+from hallmark.store.models import (
+    AnchorBatch,
+    AnchorQueueEntry,
+    Base,
+    Organisation,
+    Record,
+    RecordAnchor,
+)
 from hallmark.store.records import RECORD_KINDS
 
 log = structlog.get_logger(__name__)
@@ -133,17 +140,6 @@ def batch_tree(record_hashes: Sequence[str]) -> tuple[StandardMerkleTree, list[s
     return StandardMerkleTree.of(ordered), ordered
 
 
-def proof_texts(tree: StandardMerkleTree) -> list[str]:
-    """Each value's proof as JSON text, in the tree's input order: `["0x…", "0x…"]`, exactly
-    what `json.dumps` writes for the list of hex nodes.
-
-    Written by hand: each node's hex is made once and shared by every proof that holds it, where
-    `json.dumps` (or the JSON column type) would hex and encode every node of every proof again.
-    """
-    quoted = {node: '"0x' + node.hex() + '"' for node in tree.nodes}
-    return ["[" + ", ".join(map(quoted.__getitem__, proof)) + "]" for proof in tree.proofs()]
-
-
 def claim_entries(session: Session, organisation_id: str, kind: str, seqs: Sequence[int]) -> bool:
     """Take these outbox entries out of the outbox: the first unclaimed entries of one
     organisation and kind, by ascending `seq`. False when not all of them were still there
@@ -173,44 +169,18 @@ def claim_entries(session: Session, organisation_id: str, kind: str, seqs: Seque
     return claimed == len(seqs)
 
 
-def write_proofs(session: Session, batch_id: int, proofs: Sequence[tuple[str, int, str]]) -> None:
-    """Set the batch, leaf index and proof (JSON text) of records: (record id, leaf index, proof).
-
-    Written for the two databases Hallmark runs on because SQLAlchemy's ORM bulk update (and
-    Core's executemany through the JSON type) spends more per row than the database does:
-    SQLite takes the driver's executemany by primary key, PostgreSQL one UPDATE joined to the
-    rows sent as one JSON array (one round trip, parsed once as jsonb, whose text form of a
-    proof is `json.dumps`'s). Other databases take the ORM's path.
+def write_anchors(session: Session, batch_id: int, record_ids: Sequence[str]) -> None:
+    """Put records in a batch: one narrow `record_anchors` row each, through the driver's bulk
+    path (their leaf indexes and proofs follow from the batch's record hashes: `batch_proofs`).
     """
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
-        connection.exec_driver_sql(
-            "UPDATE records SET batch_id = ?, leaf_index = ?, proof = ? WHERE id = ?",
-            [(batch_id, index, proof, record_id) for record_id, index, proof in proofs],
-        )
-    elif dialect.name == "postgresql":
-        # One JSON text parameter, taken apart by the server: psycopg adapts lists to arrays
-        # element by element in Python, which cost more than the update itself.
-        rows = ",".join(
-            f"[{json.dumps(record_id)},{index},{proof}]" for record_id, index, proof in proofs
-        )
-        connection.execute(
-            text(
-                "UPDATE records AS r SET batch_id = :batch, "
-                "leaf_index = CAST(e.value ->> 1 AS integer), proof = CAST(e.value -> 2 AS json) "
-                "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e WHERE r.id = e.value ->> 0"
-            ),
-            {"batch": batch_id, "rows": f"[{rows}]"},
-        )
-    else:
-        session.execute(
-            update(Record),
-            [
-                {"id": record_id, "batch_id": batch_id, "leaf_index": index, "proof": json.loads(p)}
-                for record_id, index, p in proofs
-            ],
-        )
+    bulk_insert(
+        session,
+        _RECORD_ANCHORS,
+        [{"record_id": record_id, "batch_id": batch_id} for record_id in record_ids],
+    )
+
+
+_RECORD_ANCHORS = Base.metadata.tables[RecordAnchor.__tablename__]
 
 
 class WalCheckpointer:
@@ -387,7 +357,7 @@ class _DueGroup:
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
-    """A batch signed but not stored yet: its entries' seqs, its records' (id, leaf, proof)."""
+    """A batch signed but not stored yet: its entries' seqs and its records' ids."""
 
     organisation_id: str
     kind: str
@@ -397,7 +367,7 @@ class _Signed:
     tx_hash: str
     raw_tx: str
     seqs: list[int]
-    proofs: list[tuple[str, int, str]]
+    record_ids: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,22 +381,14 @@ class _Mined:
     gas_used: int | None = None
 
 
-def _write_legacy_proofs(session: Session, batch_id: int, entries: list[tuple[str, str]]) -> None:
-    """Proofs for a batch whose entries an earlier version of the worker left in the outbox
-    (it wrote proofs at mining): written now, and the entries leave the outbox."""
+def _adopt_legacy_entries(session: Session, batch_id: int, entries: list[tuple[str, str]]) -> None:
+    """A batch whose entries an earlier version of the worker left in the outbox (claimed, not
+    removed): its records join `record_anchors` now, and the entries leave the outbox."""
     root = session.scalar(select(AnchorBatch.root).where(AnchorBatch.id == batch_id))
     tree, ordered = batch_tree([h for _, h in entries])
     if len(ordered) != len(entries) or HexBytes(tree.root).to_0x_hex() != root:
         raise HallmarkError(f"batch {batch_id}: its records do not make its root")
-    by_hash = {hash_.lower(): record_id for record_id, hash_ in entries}
-    write_proofs(
-        session,
-        batch_id,
-        [
-            (by_hash[hash_], index, proof)
-            for index, (hash_, proof) in enumerate(zip(ordered, proof_texts(tree), strict=True))
-        ],
-    )
+    write_anchors(session, batch_id, [record_id for record_id, _ in entries])
     session.execute(delete(AnchorQueueEntry).where(AnchorQueueEntry.batch_id == batch_id))
 
 
@@ -730,17 +692,9 @@ class AnchorWorker:
                 after = entries[-1].seq
 
     def _sign(self, group: _DueGroup, entries: Sequence[Row[int, str, str]]) -> _Signed:
-        """The batch of these outbox entries: its tree, its records' proofs, its transaction."""
-        tree, ordered = batch_tree([hash_ for _, _, hash_ in entries])
+        """The batch of these outbox entries: its root, its transaction."""
+        tree, _ = batch_tree([hash_ for _, _, hash_ in entries])
         root = HexBytes(tree.root).to_0x_hex()
-        texts = proof_texts(tree)
-        leaf_of = {hash_: index for index, hash_ in enumerate(ordered)}
-        # In outbox order, which is the order the records were stored in: neighbouring rows.
-        proofs = [
-            (record_id, leaf, texts[leaf])
-            for _, record_id, hash_ in entries
-            for leaf in (leaf_of[hash_.lower()],)
-        ]
         address = group.account.address
         with self.nonces.lock(address):
             nonce = self.nonces.allocate(address)
@@ -767,7 +721,7 @@ class AnchorWorker:
             transaction_.tx_hash,
             transaction_.raw_tx,
             [seq for seq, _, _ in entries],
-            proofs,
+            [record_id for _, record_id, _ in entries],
         )
 
     def _store_depth(self) -> int:
@@ -808,7 +762,7 @@ class AnchorWorker:
                     # the batch, so no record goes into two batches, whatever else runs.
                     if not claim_entries(session, batch.organisation_id, batch.kind, batch.seqs):
                         raise _ClaimedElsewhereError
-                    write_proofs(session, batch_id, batch.proofs)
+                    write_anchors(session, batch_id, batch.record_ids)
                     ids.append(batch_id)
         except _ClaimedElsewhereError:
             return None
@@ -1061,7 +1015,7 @@ class AnchorWorker:
                 if batch_id is not None:
                     legacy[batch_id].append((record_id, record_hash))
             for batch_id, entries in legacy.items():
-                _write_legacy_proofs(session, batch_id, entries)
+                _adopt_legacy_entries(session, batch_id, entries)
             session.execute(
                 update(AnchorBatch),
                 [
@@ -1274,30 +1228,29 @@ _STATUS_OF_BATCH = {
 def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, AnchoringStatus]:
     """The anchoring status of each known record id (unknown ids are left out)."""
     rows = session.execute(
-        select(
-            Record.id,
-            Record.record_hash,
-            Record.batch_id,
-            Record.leaf_index,
-            Record.proof,
-            AnchorQueueEntry.batch_id,
-        )
+        select(Record.id, Record.record_hash, RecordAnchor.batch_id, AnchorQueueEntry.batch_id)
+        .outerjoin(RecordAnchor, RecordAnchor.record_id == Record.id)
         .outerjoin(AnchorQueueEntry, AnchorQueueEntry.record_id == Record.id)
         .where(Record.id.in_(list(record_ids)))
     ).all()
-    batch_ids = {r[2] if r[2] is not None else r[5] for r in rows} - {None}
+    batch_ids = {r[2] if r[2] is not None else r[3] for r in rows} - {None}
     batches = {
         b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))
     }
     result: dict[str, AnchoringStatus] = {}
-    for record_id, record_hash, record_batch, leaf_index, proof, queued_batch in rows:
-        batch_id = record_batch if record_batch is not None else queued_batch
+    for record_id, record_hash, anchored_batch, queued_batch in rows:
+        batch_id = anchored_batch if anchored_batch is not None else queued_batch
         batch = batches.get(batch_id) if batch_id is not None else None
         if batch is None:
             result[record_id] = AnchoringStatus(record_id, record_hash, "pending")
             continue
         status = _STATUS_OF_BATCH.get(batch.status, "pending")
         on_chain = status in ("anchored", "confirmed")
+        leaf_index: int | None = None
+        proof: list[str] | None = None
+        if on_chain:  # a record's batch is final once formed; its proof counts once on chain
+            leaf_index, nodes = batch_proofs(session, batch.id, batch.root)[record_hash.lower()]
+            proof = list(nodes)
         result[record_id] = AnchoringStatus(
             record_id=record_id,
             record_hash=record_hash,
@@ -1308,13 +1261,56 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
             tx_hash=batch.tx_hash if status != "pending" else None,
             block_number=batch.block_number if on_chain else None,
             block_hash=batch.block_hash if on_chain else None,
-            # Records hold their proofs from the moment their batch is formed; they prove
-            # something only once the root is on chain.
-            leaf_index=leaf_index if on_chain else None,
-            proof=list(proof) if on_chain and proof is not None else None,
+            leaf_index=leaf_index,
+            proof=proof,
             last_error=batch.last_error,
         )
     return result
+
+
+def batch_proofs(
+    session: Session, batch_id: int, root: str
+) -> Mapping[str, tuple[int, tuple[str, ...]]]:
+    """Each record of a batch, by its hash (lower case): its leaf index and its proof.
+
+    The tree is built again from the hashes of the batch's records (a set of hashes makes one
+    tree: `batch_tree`) and must give the batch's root. A formed batch never changes, so the
+    proofs of the batches read last are kept (`_PROOFS`).
+
+    Raises:
+        HallmarkError: the batch's records do not make its root.
+    """
+    key = (batch_id, root.lower())
+    with _PROOFS_LOCK:
+        found = _PROOFS.get(key)
+        if found is not None:
+            _PROOFS.move_to_end(key)
+            return found
+    hashes = session.scalars(
+        select(Record.record_hash)
+        .join(RecordAnchor, RecordAnchor.record_id == Record.id)
+        .where(RecordAnchor.batch_id == batch_id)
+    ).all()
+    tree, ordered = batch_tree(hashes)
+    if HexBytes(tree.root).to_0x_hex() != root.lower():
+        raise HallmarkError(f"batch {batch_id}: its records do not make its root")
+    hexed = {node: "0x" + node.hex() for node in tree.nodes}
+    proofs = {
+        value: (index, tuple(hexed[node] for node in proof))
+        for index, (value, proof) in enumerate(zip(ordered, tree.proofs(), strict=True))
+    }
+    with _PROOFS_LOCK:
+        _PROOFS[key] = proofs
+        while len(_PROOFS) > _PROOFS_KEPT:
+            _PROOFS.popitem(last=False)
+    return proofs
+
+
+#: Proofs of the batches read last, newest at the end (hand-written: functools.lru_cache
+#: would key on the session too).
+_PROOFS: OrderedDict[tuple[int, str], dict[str, tuple[int, tuple[str, ...]]]] = OrderedDict()
+_PROOFS_KEPT = 32
+_PROOFS_LOCK = threading.Lock()
 
 
 def record_status(*, session: Session, record_id: str) -> AnchoringStatus:
@@ -1367,7 +1363,8 @@ def anchoring_report(
             ).one()
             oldest_in_batch = session.scalar(
                 select(func.min(Record.created_at))
-                .join(AnchorBatch, AnchorBatch.id == Record.batch_id)
+                .join(RecordAnchor, RecordAnchor.record_id == Record.id)
+                .join(AnchorBatch, AnchorBatch.id == RecordAnchor.batch_id)
                 .where(AnchorBatch.status.in_((*UNMINED, FAILED)))
             )
     except SQLAlchemyError:
