@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import hashlib
 import itertools
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from hallmark.services import audit, batches
 from hallmark.services import steps as steps_service
 from hallmark.services.group_commit import CreateJob, GroupCommitter
 from hallmark.services.organisations import create_api_key, revoke_api_key
+from hallmark.store import db
 from hallmark.store.models import AuditEntry, IdempotentResponse, Product
 from tests.conftest import World
 from tests.records.factories import (
@@ -268,3 +271,36 @@ def test_an_unreachable_database_refuses_the_group_at_once(
     for job in group:
         with pytest.raises(DatabaseUnavailableError):
             job.future.result()
+
+
+def test_a_group_reads_on_while_another_writer_holds_the_write_lock(world: World) -> None:
+    """SQLite: while another process holds the write lock, the loop keeps running (requests
+    join the group), and the group is committed once the lock is free."""
+    engine, sessions = world.runtime.engine, world.runtime.sessions
+    assert engine is not None and sessions is not None
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    committer = GroupCommitter(sessions, write_lock=db.write_lock(engine))
+    serial = create_product(world)["serial"]
+    jobs = [_job(world, step_body(serial, responsible=f"emp-{i}")) for i in range(3)]
+    with Path(f"{engine.url.database}.lock").open("a+b") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # as another Hallmark process's writer does
+        # Should the loop block on the lock after all, the test fails instead of hanging.
+        safety = threading.Timer(2.0, fcntl.flock, (other, fcntl.LOCK_UN))
+        safety.start()
+
+        async def scenario() -> list[Any]:
+            first = asyncio.create_task(committer.create(jobs[0]))
+            await asyncio.sleep(0.01)
+            later = [asyncio.create_task(committer.create(job)) for job in jobs[1:]]
+            await asyncio.sleep(0.03)  # the loop ran meanwhile; nothing is stored yet
+            assert not first.done() and committer.lock_retries > 0
+            fcntl.flock(other, fcntl.LOCK_UN)
+            return await asyncio.gather(first, *later)
+
+        try:
+            answers = asyncio.run(scenario())
+        finally:
+            safety.cancel()
+    assert [code for code, _, _ in answers] == [201, 201, 201]
+    assert [body["sequence"] for _, body, _ in answers] == [1, 2, 3]

@@ -20,6 +20,12 @@ groups grow with the load. A committing thread would have to win Python's GIL ba
 busy event loop after each database call (up to 5 ms each, measured at 75 ms per group on
 PostgreSQL); on the loop there is no such hand-over. Several API processes scale it out.
 
+On SQLite a group takes its turn at the write lock without waiting on the loop: while another
+writer (the anchoring worker's store, a batch request, another API process) holds it, the loop
+goes on reading requests, which join the group, and tries again every `LOCK_RETRY` seconds;
+after `LOCK_PATIENCE` seconds it waits for the lock like any writer (the lock is not fair, and
+a group must not starve).
+
 If a group's transaction fails as a whole (a database error, a bug), nothing of it is stored and
 each of its creates is retried alone, so one bad create fails only its own request.
 """
@@ -44,10 +50,15 @@ from hallmark.core.errors import (
 )
 from hallmark.services import audit, auth, batches, idempotency
 from hallmark.services.auth import Actor
-from hallmark.store.db import transaction
+from hallmark.store.db import WriteLock, transaction
 from hallmark.store.models import IdempotentResponse
 
 log = structlog.get_logger(__name__)
+
+#: Seconds between two tries at a write lock another writer holds.
+LOCK_RETRY = 0.002
+#: Seconds of tries before a group waits for the write lock like any writer.
+LOCK_PATIENCE = 0.1
 
 #: (HTTP status, JSON body, replayed): a create's answer.
 Answer = tuple[int, Any, bool]
@@ -72,12 +83,22 @@ class CreateJob:
 class GroupCommitter:
     """Commits waiting creates together on the event loop (see the module docstring)."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, max_group: int = 256) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        max_group: int = 256,
+        write_lock: WriteLock | None = None,
+    ) -> None:
         self._sessions = sessions
         self._max_group = max_group
+        self._write_lock = write_lock
         self._queue: deque[CreateJob] = deque()
         self._scheduled = False
         self._stopping = False
+        self._lock_wait_since: float | None = None
+        #: Groups that found the write lock taken and tried again (for tests and profiling).
+        self.lock_retries = 0
 
     async def create(self, job: CreateJob) -> Answer:
         """Queue a create, and wait for its group's commit; its answer, or its error."""
@@ -100,12 +121,31 @@ class GroupCommitter:
 
     def _next_group(self) -> None:
         self._scheduled = False
-        group = self._take()
-        if group:
-            self.commit(group)
+        loop = asyncio.get_running_loop()
+        locked = False
+        if self._queue and self._write_lock is not None:
+            locked = self._write_lock.try_acquire()
+            now = loop.time()
+            if not locked:
+                if self._lock_wait_since is None:
+                    self._lock_wait_since = now
+                if now - self._lock_wait_since < LOCK_PATIENCE:
+                    self.lock_retries += 1
+                    self._scheduled = True
+                    loop.call_later(LOCK_RETRY, self._next_group)
+                    return
+        self._lock_wait_since = None
+        try:
+            group = self._take()
+            if group:
+                self.commit(group)  # takes (or, holding it already, re-enters) the write lock
+        finally:
+            if locked:
+                assert self._write_lock is not None
+                self._write_lock.release()
         if self._queue and not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._next_group)
+            loop.call_soon(self._next_group)
 
     def _take(self) -> list[CreateJob]:
         """Waiting jobs in arrival order; a second use of an Idempotency-Key waits for the next

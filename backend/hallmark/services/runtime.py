@@ -132,7 +132,7 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions)
+        self.committer = GroupCommitter(self.sessions, write_lock=db.write_lock(self.engine))
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()

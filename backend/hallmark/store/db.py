@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import fcntl
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -108,6 +109,24 @@ class _WriteLock:
             self._file.close()
             self._file = None
 
+    def try_acquire(self) -> bool:
+        """Acquire without waiting; False when a thread here or another process holds it."""
+        if not self._threads.acquire(blocking=False):
+            return False
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._file is None:
+                    self._file = self._path.open("a+b")
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._threads.release()
+            return False
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth += 1
+        return True
+
     def release(self) -> None:
         self._depth -= 1
         try:
@@ -127,6 +146,7 @@ def _serialise_sqlite_transactions(engine: Engine, lock_path: Path | None) -> No
     where SQLite's busy handler would poll in sleeps of up to 100 ms.
     """
     lock = _WriteLock(lock_path)
+    _WRITE_LOCKS[engine] = lock
 
     def begin(connection: Any) -> None:
         lock.acquire()
@@ -143,6 +163,23 @@ def _serialise_sqlite_transactions(engine: Engine, lock_path: Path | None) -> No
     event.listen(engine, "commit", end)
     event.listen(engine, "rollback", end)
     event.listen(engine, "engine_disposed", lambda _engine: lock.close())
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, _WriteLock] = weakref.WeakKeyDictionary()
+
+
+class WriteLock(Protocol):
+    """The write lock of a SQLite engine: taken by every write transaction at BEGIN (re-entrant
+    for the thread holding it); `try_acquire` lets a caller find out without waiting."""
+
+    def try_acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+def write_lock(engine: Engine) -> WriteLock | None:
+    """The engine's write lock (SQLite), or None (databases that write concurrently)."""
+    return _WRITE_LOCKS.get(engine)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
