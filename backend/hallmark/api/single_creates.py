@@ -69,7 +69,12 @@ async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
         key_prefix(presented)  # a missing or malformed key: 401 before the body is read
         assert presented is not None
         body = await read_bounded(request, runtime.settings.batch_max_bytes)
-        item = _item(request, kind, body)
+        try:
+            item = _item(request, kind, body)
+        except ValidationError as exc:  # the body's fault; one raised later would be ours
+            return validation_error_response(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            )
         call = CreateCall(
             request,
             runtime,
@@ -80,10 +85,6 @@ async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
         return await created(call, kind=kind, item=item)
     except HallmarkError as exc:
         return await hallmark_error_response(request, exc)
-    except ValidationError as exc:
-        return validation_error_response(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        )
 
 
 def _item(request: Request, kind: BatchKind[Any, Any, Any], body: bytes) -> Any:
