@@ -593,7 +593,8 @@ class AnchorWorker:
         of the batches sent.
 
         A pipeline: while batches are stored (one transaction per group of batches: their rows,
-        the claims, the proofs; the database works and the GIL is free), the next ones are
+        the claims, their records' `record_anchors` rows; the database works and the GIL is
+        free), the next ones are
         selected, hashed and signed here. The batches signed while a store waits go to the
         next store together: under load (on SQLite the API's writers hold the one write lock
         for most of the time) each turn at the lock stores every batch ready, instead of one
@@ -736,7 +737,8 @@ class AnchorWorker:
 
     def _store(self, batches: list[_Signed]) -> list[int] | None:
         """(The store thread.) Each batch's row (`signed`, raw tx), the claim of its entries and
-        its records' proofs, all in ONE transaction; their ids, or None if any batch's entries
+        its records' `record_anchors` rows, all in ONE transaction; their ids, or None if any
+        batch's entries
         were claimed elsewhere (nothing stored)."""
         try:
             with transaction(self.sessions) as session:
@@ -992,11 +994,12 @@ class AnchorWorker:
         self._mark_mined([_Mined(batch.id, found.tx_hash, found.block_number, found.block_hash)])
 
     def _mark_mined(self, batches: Sequence[_Mined]) -> None:
-        """Mined, in one transaction: each batch's block and gas (its records hold their proofs
-        since it was formed).
+        """Mined, in one transaction: each batch's block and gas (its records are in
+        `record_anchors` since it was formed).
 
         Entries still in the outbox for a batch were claimed by an earlier version of the
-        worker, which wrote proofs only now: they get them here, in the same transaction.
+        worker, which kept them until the receipt: they join `record_anchors` here, in the same
+        transaction.
         """
         if not batches:
             return
@@ -1157,7 +1160,8 @@ class AnchorWorker:
         log.warning("anchoring.batch_moved", batch=batch_id, block=block_number)
 
     def _back_to_signed(self, batch: _Unmined, *, lost_at: int) -> None:
-        """The chain lost the anchoring: anchor the same batch again (records keep proofs)."""
+        """The chain lost the anchoring: anchor the same batch again (its records keep their
+        batch, so their proofs)."""
         error = f"anchoring lost from the chain at block {lost_at} (reorg or restored node)"
         with transaction(self.sessions) as session:
             session.execute(
