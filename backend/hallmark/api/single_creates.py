@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hallmark.api.deps import CreateCall, presented_key, request_fingerprint
+from hallmark.api.deps import create_call, presented_key
 from hallmark.api.errors import hallmark_error_response, validation_error_response
 from hallmark.api.writes import created, read_bounded
 from hallmark.core.errors import HallmarkError
@@ -65,9 +65,7 @@ async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
     """The answer to one single-create request (errors included)."""
     runtime: Runtime = request.app.state.runtime
     try:
-        presented = presented_key(request)
-        key_prefix(presented)  # a missing or malformed key: 401 before the body is read
-        assert presented is not None
+        key_prefix(presented_key(request))  # a missing or malformed key: 401 before the body
         body = await read_bounded(request, runtime.settings.batch_max_bytes)
         try:
             item = _item(request, kind, body)
@@ -75,13 +73,8 @@ async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
             return validation_error_response(
                 [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
             )
-        call = CreateCall(
-            request,
-            runtime,
-            presented,
-            await request_fingerprint(request),
-            request.headers.get("idempotency-key"),
-        )
+        # The routes' own dependency, called as FastAPI would (the body is read already).
+        call = await create_call(request, request.headers.get("idempotency-key"))
         return await created(call, kind=kind, item=item)
     except HallmarkError as exc:
         return await hallmark_error_response(request, exc)
