@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +18,7 @@ from hallmark.api.app import create_app
 from hallmark.chain.client import ChainClient
 from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil
 from hallmark.config import Settings
+from hallmark.core import processes
 from hallmark.core.errors import NodeStartError
 from hallmark.services.runtime import Runtime
 
@@ -113,3 +117,80 @@ def test_readyz_not_ready_while_the_node_is_down_then_ready(
         assert ready.status_code == 200, ready.json()
         assert ready.json()["chain"]["node"]["restarts"] == 1
         assert ready.json()["chain"]["deployment_matches"] is True
+
+
+def test_supervised_node_outlives_the_thread_that_started_the_supervisor(tmp_path: Path) -> None:
+    """anvil is bound to the supervisor's own thread, not to the caller's (an app's start-up
+    runs in a pool thread that ends when idle)."""
+    node = _node(tmp_path)
+    supervisor = NodeSupervisor(node, poll_interval=0.1)
+    starter = threading.Thread(target=supervisor.start)
+    starter.start()
+    starter.join()
+    try:
+        pid = node.pid
+        time.sleep(1.0)
+        assert node.is_running() and node.pid == pid
+        assert supervisor.restarts == 0
+        assert ChainClient.for_url(node.url).retrieve_block_number() == 0
+    finally:
+        supervisor.stop()
+    assert not node.is_running()
+
+
+@pytest.mark.skipif(not processes.supported(), reason="the parent death signal is Linux's")
+def test_node_stops_with_its_state_when_the_process_that_started_it_is_killed(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.json"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from hallmark.chain.node import AnvilNode, NodeSupervisor, find_anvil\n"
+        "node = AnvilNode(\n"
+        "    binary=find_anvil(), state_path=Path(sys.argv[1]), port=0, state_interval=3600\n"
+        ")\n"
+        "NodeSupervisor(node).start()\n"
+        "print('node', node.pid, node.url, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, str(state)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        line = ""
+        while not line.startswith("node "):  # after the log lines of the start
+            line = owner.stdout.readline()
+            assert line, "the process never started its node"
+        pid_text, url = line.split()[1:]
+        pid = int(pid_text)
+        client = ChainClient.for_url(url)
+        tx_hash = send_value(client, funded_account(client), funded_account(client).address, 5)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        deadline = time.monotonic() + 20
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "anvil outlived the process that started it"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    node = AnvilNode(binary=find_anvil(), state_path=state, port=0)
+    node.start()
+    try:  # no interval dump ran: the transaction is there because anvil dumped on SIGTERM
+        assert ChainClient.for_url(node.url).retrieve_receipt(tx_hash) is not None
+    finally:
+        node.stop()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not reaped by its new parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

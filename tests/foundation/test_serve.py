@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,8 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from hallmark.chain.node import free_port
+from hallmark.core import processes
 
 
 def test_python_m_hallmark_version() -> None:
@@ -160,3 +163,74 @@ def test_serve_with_several_api_processes(tmp_path: Path) -> None:
         except ProcessLookupError:
             continue
         raise AssertionError(f"API process {pid} outlived hallmark serve")
+
+
+@pytest.mark.skipif(not processes.supported(), reason="the parent death signal is Linux's")
+def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL gives `serve` no chance to stop anything: its API processes, its worker process
+    and anvil stop by themselves."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(tmp_path / "data"),
+        "HALLMARK_PORT": str(port),
+        "HALLMARK_ANVIL_PORT": "0",
+        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        answered: set[int] = set()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and len(answered) < 2:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                if response.status_code == 200:
+                    answered.add(response.json()["process"])
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        assert len(answered) == 2, f"ready API processes: {answered}"
+        left = _descendants(process.pid)
+        commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in left}
+        assert answered <= left, commands
+        assert any(c[0].rsplit(b"/", 1)[-1] == b"anvil" for c in commands.values()), commands
+        assert any(b"worker" in c for c in commands.values()), commands
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in left):
+            time.sleep(0.1)
+        assert not [pid for pid in left if _alive(pid)], "outlived hallmark serve"
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with httpx.Client() as client, pytest.raises(httpx.TransportError):
+        client.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                for child in (task / "children").read_text().split():
+                    if int(child) not in found:
+                        found.add(int(child))
+                        todo.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not reaped by its new parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -6,22 +6,36 @@ process first. With one API process it then serves the app in that process. With
 many child processes, each building the app around a runtime of its own that attaches to the
 same chain and database (the local chain by its port, given to them in the environment). One
 Python process runs one core's worth of work; several share the machine's cores, and on one
-database they are what several machines would be: each commits its own writes.
+database they are what several machines would be: each commits its own writes. The children stop
+when `hallmark serve` dies, even by SIGKILL (on Linux), as its worker process and anvil do.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from urllib.parse import urlparse
 
 import uvicorn
+from fastapi import FastAPI
 
 from hallmark.api.app import create_app
+from hallmark.core import processes
 from hallmark.services.runtime import Runtime
 
 #: What each API child process builds its app with (a runtime from its own Settings()).
-APP_FACTORY = "hallmark.api.app:create_app"
+APP_FACTORY = "hallmark.api.serving:create_child_app"
+
+
+def create_child_app() -> FastAPI:
+    """An API child process's app, in a process that gets SIGTERM when `hallmark serve` dies
+    (uvicorn's supervisor starts children from its main thread)."""
+    processes.set_parent_death_signal(signal.SIGTERM)
+    parent = multiprocessing.parent_process()
+    if parent is not None and not parent.is_alive():  # died before the request was made
+        raise SystemExit(1)
+    return create_app()
 
 
 def serve(runtime: Runtime, *, host: str, port: int, processes: int) -> None:

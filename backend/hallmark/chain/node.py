@@ -2,8 +2,12 @@
 
 `AnvilNode` owns the process: it loads its state from the data directory at start, dumps it every
 `state_interval` seconds and at a clean stop, so what was on chain before a restart is there after
-it. `NodeSupervisor` watches the process from a thread and restarts it when it dies; while it is
-down `status` says so and readiness reports "not ready".
+it. `NodeSupervisor` starts, watches and stops the process from a thread of its own and restarts it
+when it dies; while it is down `status` says so and readiness reports "not ready".
+
+anvil never outlives Hallmark: on Linux it gets SIGTERM (and dumps its state) when the thread that
+started it ends, even if Hallmark is killed with SIGKILL (`hallmark.core.processes`). Two anvils
+on one state file would overwrite each other's dumps.
 
 Raises:
     NodeStartError: anvil is missing, exits at once, or does not answer in time.
@@ -22,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +36,7 @@ import structlog
 
 from hallmark.config import PROJECT_ROOT
 from hallmark.core.errors import NodeStartError
+from hallmark.core.processes import bound_command
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +96,11 @@ def rpc_call(
 
 @dataclass
 class AnvilNode:
-    """One anvil process bound to 127.0.0.1 with persistent state."""
+    """One anvil process bound to 127.0.0.1 with persistent state.
+
+    With `bound_to_parent` (the default) anvil gets SIGTERM when the thread that called `start`
+    ends: call it from a thread that lives as long as the node should.
+    """
 
     binary: Path
     state_path: Path
@@ -100,6 +110,7 @@ class AnvilNode:
     block_time: float = 0
     host: str = "127.0.0.1"
     log_path: Path | None = None
+    bound_to_parent: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_handle: IO[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -142,8 +153,9 @@ class AnvilNode:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log_handle = self.log_path.open("ab")
         try:
+            command = self.command()
             self._process = subprocess.Popen(
-                self.command(),
+                bound_command(command) if self.bound_to_parent else command,
                 stdout=self._log_handle or subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our Ctrl-C is ours to handle: anvil gets a clean SIGTERM
@@ -228,7 +240,8 @@ class NodeStatus(StrEnum):
 
 
 class NodeSupervisor:
-    """Watch an AnvilNode from a thread and restart it when it dies."""
+    """Start an AnvilNode, watch it and restart it when it dies, and stop it, all from one
+    thread that lives from `start` to `stop` (the node's parent thread, see `AnvilNode`)."""
 
     def __init__(
         self, node: AnvilNode, *, poll_interval: float = 0.2, max_backoff: float = 10.0
@@ -255,19 +268,39 @@ class NodeSupervisor:
 
     def start(self) -> None:
         """Start the node (raising if it cannot start) and begin watching it."""
-        self.node.start()
-        self._set(NodeStatus.RUNNING)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, name="anvil-supervisor", daemon=True)
+        started: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="anvil-supervisor", daemon=True
+        )
         self._thread.start()
+        try:
+            started.result()
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.node.stop()
+        self.node.stop()  # a node the thread never started, or one started by hand
         self._set(NodeStatus.STOPPED)
+
+    def _run(self, started: Future[None]) -> None:
+        try:
+            self.node.start()
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        self._set(NodeStatus.RUNNING)
+        started.set_result(None)
+        try:
+            self._watch()
+        finally:
+            self.node.stop()
 
     def _watch(self) -> None:
         backoff = 0.5

@@ -24,7 +24,6 @@ Raises:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -42,6 +41,7 @@ import structlog
 from pydantic import SecretStr
 
 from hallmark.config import Settings
+from hallmark.core import processes
 
 log = structlog.get_logger(__name__)
 
@@ -52,9 +52,6 @@ RESTART_DELAY_MAX = 30.0
 STABLE_AFTER = 60.0
 #: Seconds between two state reports of the child when nothing changes.
 REPORT_INTERVAL = 1.0
-
-#: prctl(2) option: the signal the kernel sends when the parent dies (<linux/prctl.h>).
-_PR_SET_PDEATHSIG = 1
 
 
 def _env_value(value: Any) -> str:
@@ -307,11 +304,8 @@ def die_with_parent(parent: int, on_parent_gone: Callable[[], None]) -> None:
     caller's SIGTERM handler stops the process. The watch covers the other platforms and a
     parent that died before the request was made.
     """
-    if sys.platform.startswith("linux"):
-        # The standard library has no prctl; libc's is one call away.
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            log.warning("worker_process.no_parent_death_signal", errno=ctypes.get_errno())
+    if processes.supported() and not processes.set_parent_death_signal(signal.SIGTERM):
+        log.warning("worker_process.no_parent_death_signal")
 
     def watch() -> None:
         while os.getppid() == parent:
