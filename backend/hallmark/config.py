@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -135,6 +136,16 @@ class Settings(BaseSettings):
         description="Longest wait in seconds between retries after a node error or a "
         "refused batch (exponential backoff)",
     )
+    fee_bump_after: Annotated[float, Field(ge=0)] = Field(
+        120.0,
+        description="Seconds an anchoring transaction may wait unmined before it is replaced by "
+        "one with 12.5 % higher fees (same nonce); 0 never replaces",
+    )
+    max_fee_gwei: Annotated[Decimal | None, Field(gt=0)] = Field(
+        None,
+        description="Highest max fee per gas (legacy: gas price), in gwei, that a replacement "
+        "may offer; unset: no cap",
+    )
     reorg_depth: Annotated[int, Field(ge=1)] = Field(
         64, description="Blocks below the head in which anchored batches are re-checked every cycle"
     )
@@ -245,6 +256,11 @@ class Settings(BaseSettings):
         return hashlib.sha256(
             b"hallmark development file key\0" + self.passphrase.encode()
         ).digest()
+
+    @property
+    def max_fee_per_gas_cap(self) -> int | None:
+        """`max_fee_gwei` in wei."""
+        return None if self.max_fee_gwei is None else int(self.max_fee_gwei * 10**9)
 
     @property
     def uses_local_chain(self) -> bool:

@@ -15,7 +15,10 @@ Flow of one cycle (`AnchorWorker.run_once`):
    never broadcast, or unmined for long, or any batch after a restart is resolved per account
    in nonce order: re-broadcast the same raw transaction (idempotent) while its nonce is the
    account's next one; re-sign it with a fresh nonce when its nonce was consumed without it
-   (and `batchOf(root)` is empty) or sits behind a nonce gap.
+   (and `batchOf(root)` is empty) or sits behind a nonce gap; replace it (same nonce, fees
+   12.5 % higher and at least today's, within `max_fee_gwei`) when it waited unmined longer
+   than `fee_bump_after` (`hallmark.chain.fees`). Whichever transaction of a nonce is mined,
+   the batch adopts it.
 3. Failed batches whose backoff elapsed are simulated (`eth_call`); once `anchor` would pass
    they are re-signed with a fresh nonce and sent again.
 4. Form: pending entries are grouped per (organisation, kind); a group is due at
@@ -60,7 +63,7 @@ import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Generator, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -86,6 +89,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from hallmark.chain.client import Fees, Receipt
+from hallmark.chain.fees import fees_of, replacement_fees
 from hallmark.chain.ledger import Ledger
 from hallmark.config import Settings
 from hallmark.core.errors import (
@@ -428,6 +432,8 @@ class AnchorWorker:
         self._backoff = Backoff(base=0.5, cap=settings.anchor_retry_max)
         self._accounts: dict[str, LocalAccount] = {}
         self._broadcast_at: dict[int, float] = {}
+        #: Batch id -> (its transaction, when that transaction was first broadcast).
+        self._waiting_since: dict[int, tuple[str, float]] = {}
         self._last_head: int | None = None
         self._full_check = True
         self._fees: Fees | None = None
@@ -828,7 +834,9 @@ class AnchorWorker:
             log.warning("anchoring.rejected", batch=batch.id, error=exc.reason, retry_in=delay)
             return False
         self._backoff.clear(("account", batch.account_address))
-        self._broadcast_at[batch.id] = time.monotonic()
+        self._broadcast_at[batch.id] = now = time.monotonic()
+        if self._waiting_since.get(batch.id, ("", 0.0))[0] != batch.tx_hash:
+            self._waiting_since[batch.id] = (batch.tx_hash, now)
         self.state.batches_sent += 1
         if not defer_status:
             self._mark_sent([batch.id])
@@ -896,6 +904,70 @@ class AnchorWorker:
             )
         )
 
+    @property
+    def _look_again_after(self) -> float:
+        """Seconds before an unmined transaction is looked at again (re-broadcast, replaced)."""
+        bump_after = self.settings.fee_bump_after
+        return min(REBROADCAST_AFTER, bump_after) if bump_after > 0 else REBROADCAST_AFTER
+
+    def _replacement_due(self, batch: _Unmined) -> bool:
+        """Whether the batch's transaction waited longer than `fee_bump_after` since it was
+        first broadcast (by this worker: a new leader gives it that time again)."""
+        if self.settings.fee_bump_after <= 0:
+            return False
+        tx_hash, since = self._waiting_since.get(batch.id, ("", 0.0))
+        return tx_hash == batch.tx_hash and time.monotonic() - since > self.settings.fee_bump_after
+
+    def _replace(self, batch: _Unmined) -> None:
+        """Replace the batch's waiting transaction: same nonce, fees 12.5 % higher and at least
+        what a new transaction pays now (caller holds the account's nonce lock).
+
+        If the replaced transaction is mined after all, the replacement's nonce is used: the next
+        look finds the root anchored and adopts that transaction (`_resolve_account`)."""
+        old = fees_of(HexBytes(batch.raw_tx))
+        fees = replacement_fees(old, self._fees_now(), cap=self.settings.max_fee_per_gas_cap)
+        if fees is None:
+            error = (
+                f"transaction {batch.tx_hash} waits unmined and HALLMARK_MAX_FEE_GWEI leaves no "
+                "room for a replacement with higher fees"
+            )
+            self._note_batch_error(batch.id, error)
+            log.warning("anchoring.fee_cap_reached", batch=batch.id, fees=old._asdict())
+            self._waiting_since[batch.id] = (batch.tx_hash, time.monotonic())  # said again later
+            self._broadcast(batch)
+            return
+        account = self._account(batch.organisation_id)
+        signed = self.ledger.build_anchor(
+            account,
+            root=batch.root,
+            kind=RECORD_KINDS[batch.kind],
+            count=batch.record_count,
+            nonce=batch.nonce,
+            fees=fees,
+            chain_id=self.chain_id,
+            gas=self.settings.anchor_gas_limit,
+        )
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(AnchorBatch)
+                .where(AnchorBatch.id == batch.id, AnchorBatch.tx_hash == batch.tx_hash)
+                .values(
+                    status=SIGNED,
+                    tx_hash=signed.tx_hash,
+                    raw_tx=signed.raw_tx,
+                    attempts=AnchorBatch.attempts + 1,
+                )
+            )
+        log.info(
+            "anchoring.fees_raised",
+            batch=batch.id,
+            nonce=batch.nonce,
+            replaced=batch.tx_hash,
+            tx=signed.tx_hash,
+            fees=fees._asdict(),
+        )
+        self._broadcast(replace(batch, status=SIGNED, tx_hash=signed.tx_hash, raw_tx=signed.raw_tx))
+
     # --- receipts, recovery ----------------------------------------------------------------
     def _advance_unmined(self, *, recover: bool, accounts: frozenset[str] = frozenset()) -> None:
         """Receipts for signed/sent batches; resolve the accounts whose batches need it."""
@@ -931,7 +1003,7 @@ class AnchorWorker:
                 continue
             waiting[batch.account_address].append(batch)
             sent_at = self._broadcast_at.get(batch.id)
-            stale = sent_at is None or now - sent_at > REBROADCAST_AFTER
+            stale = sent_at is None or now - sent_at > self._look_again_after
             if recover or batch.status == SIGNED or stale:
                 needs_resolve.add(batch.account_address)
         # One transaction for every batch mined since the last look: on SQLite each write
@@ -956,7 +1028,10 @@ class AnchorWorker:
                     else:
                         resign.append(batch)
                 elif batch.nonce == expected:
-                    self._broadcast(batch)
+                    if self._replacement_due(batch):
+                        self._replace(batch)
+                    else:
+                        self._broadcast(batch)
                     expected += 1
                 else:  # behind a nonce gap (the chain lost an earlier one): never mined as is
                     resign.append(batch)
@@ -1038,6 +1113,7 @@ class AnchorWorker:
             )
         for batch in batches:
             self._broadcast_at.pop(batch.batch_id, None)
+            self._waiting_since.pop(batch.batch_id, None)
             self._backoff.clear(("batch", batch.batch_id))
             log.info(
                 "anchoring.mined", batch=batch.batch_id, block=batch.block_number, tx=batch.tx_hash
@@ -1051,6 +1127,7 @@ class AnchorWorker:
         with transaction(self.sessions) as session:
             session.execute(update(AnchorBatch).where(AnchorBatch.id == batch_id).values(values))
         self._broadcast_at.pop(batch_id, None)
+        self._waiting_since.pop(batch_id, None)
         self.state.last_error, self.state.last_error_at = error, datetime.now(UTC)
         log.warning("anchoring.failed", batch=batch_id, error=error, retry_in=round(delay, 2))
 
@@ -1179,6 +1256,7 @@ class AnchorWorker:
                 )
             )
         self._broadcast_at.pop(batch.id, None)
+        self._waiting_since.pop(batch.id, None)
         self.state.last_error, self.state.last_error_at = error, datetime.now(UTC)
         log.warning("anchoring.batch_lost", batch=batch.id, root=batch.root, block=lost_at)
 

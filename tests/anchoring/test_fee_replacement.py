@@ -1,0 +1,120 @@
+"""A transaction that waits unmined is replaced by one with higher fees, same nonce; whichever of
+the two is mined, every record is anchored exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from hexbytes import HexBytes
+
+from conftest import Harness
+from hallmark.chain.fees import fees_of
+from hallmark.services.anchoring import SENT, AnchorWorker
+from hallmark.store.models import AnchorBatch
+
+
+def _sent_unmined(h: Harness, worker: AnchorWorker) -> list[AnchorBatch]:
+    """Records of the supplier, signed and broadcast while the node mines nothing."""
+    chain = h.runtime.chain
+    assert chain is not None
+    chain.retrieve("evm_setAutomine", [False])
+    h.add("supplier", 5)
+    time.sleep(h.settings.anchor_interval)
+    worker.run_once()
+    sent = h.batches()
+    assert [b.status for b in sent] == [SENT]
+    return sent
+
+
+def _look_again(h: Harness, worker: AnchorWorker) -> None:
+    """Let the transaction wait past `fee_bump_after`, then run a cycle."""
+    time.sleep(h.settings.fee_bump_after + 0.1)
+    worker.run_once()
+
+
+def test_a_waiting_transaction_is_replaced_with_higher_fees_and_the_replacement_mined(
+    harness: Callable[..., Harness], database_url: str
+) -> None:
+    h = harness(database_url=database_url, fee_bump_after=0.3)
+    worker = h.worker()
+    (first,) = _sent_unmined(h, worker)
+    _look_again(h, worker)
+    (replaced,) = h.batches()
+    assert replaced.nonce == first.nonce and replaced.root == first.root
+    assert replaced.tx_hash != first.tx_hash
+    assert replaced.attempts == first.attempts + 1
+    old, new = fees_of(HexBytes(first.raw_tx)), fees_of(HexBytes(replaced.raw_tx))
+    assert old.max_fee_per_gas and new.max_fee_per_gas and new.max_priority_fee_per_gas
+    assert old.max_priority_fee_per_gas is not None
+    assert new.max_fee_per_gas * 8 >= old.max_fee_per_gas * 9
+    assert new.max_priority_fee_per_gas * 8 >= old.max_priority_fee_per_gas * 9
+    chain = h.runtime.chain
+    assert chain is not None
+    pool = chain.retrieve("txpool_content", [])["pending"]
+    (account_pool,) = pool.values()
+    assert [tx["hash"] for tx in account_pool.values()] == [replaced.tx_hash]  # the node swapped
+
+    chain.retrieve("evm_setAutomine", [True])
+    chain.retrieve("evm_mine", [])
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    (mined,) = h.batches()
+    assert mined.tx_hash == replaced.tx_hash
+    assert chain.retrieve_receipt(first.tx_hash) is None
+
+
+def test_the_replaced_transaction_mined_after_all_is_adopted(
+    harness: Callable[..., Harness], database_url: str
+) -> None:
+    h = harness(database_url=database_url, fee_bump_after=0.3)
+    worker = h.worker()
+    (first,) = _sent_unmined(h, worker)
+    _look_again(h, worker)
+    (replaced,) = h.batches()
+    assert replaced.tx_hash != first.tx_hash
+    chain = h.runtime.chain
+    assert chain is not None
+    # Another node of the network mines the first transaction: the replacement never will.
+    chain.retrieve("anvil_dropTransaction", [replaced.tx_hash])
+    chain.w3.eth.send_raw_transaction(HexBytes(first.raw_tx))
+    chain.retrieve("evm_mine", [])
+    chain.retrieve("evm_setAutomine", [True])
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    (mined,) = h.batches()
+    assert mined.tx_hash == first.tx_hash
+    assert chain.retrieve_receipt(replaced.tx_hash) is None
+
+
+def test_no_replacement_beyond_the_fee_cap(
+    harness: Callable[..., Harness], database_url: str
+) -> None:
+    h = harness(database_url=database_url, fee_bump_after=0.3)
+    worker = h.worker()
+    (first,) = _sent_unmined(h, worker)
+    old = fees_of(HexBytes(first.raw_tx))
+    assert old.max_fee_per_gas is not None
+    capped = h.worker(max_fee_gwei=old.max_fee_per_gas / 10**9)  # the fee it pays already
+    worker.stop()
+    worker.leader.release()
+    capped.run_once()
+    _look_again(h, capped)
+    (waiting,) = h.batches()
+    assert (waiting.tx_hash, waiting.attempts, waiting.status) == (first.tx_hash, 1, SENT)
+    assert waiting.last_error is not None and "HALLMARK_MAX_FEE_GWEI" in waiting.last_error
+    chain = h.runtime.chain
+    assert chain is not None
+    chain.retrieve("evm_setAutomine", [True])
+    chain.retrieve("evm_mine", [])
+    h.drain(capped)
+    h.assert_anchored_exactly_once()
+
+
+def test_replacement_is_off_with_zero(harness: Callable[..., Harness], database_url: str) -> None:
+    h = harness(database_url=database_url, fee_bump_after=0)
+    worker = h.worker()
+    (first,) = _sent_unmined(h, worker)
+    _look_again(h, worker)
+    (waiting,) = h.batches()
+    assert (waiting.tx_hash, waiting.attempts) == (first.tx_hash, 1)
