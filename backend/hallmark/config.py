@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # `HALLMARK_RPC_URL=` (as .env.example lists the optional settings) leaves it unset.
+        env_ignore_empty=True,
     )
 
     environment: Environment = Field(
