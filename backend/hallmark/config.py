@@ -148,6 +148,11 @@ class Settings(BaseSettings):
         description="Highest max fee per gas (legacy: gas price), in gwei, that a replacement "
         "may offer; unset: no cap",
     )
+    log_block_range: Annotated[int, Field(ge=1)] = Field(
+        2_000,
+        description="Blocks per eth_getLogs request when an anchoring is looked up on chain "
+        "(hosted nodes cap the range)",
+    )
     reorg_depth: Annotated[int, Field(ge=1)] = Field(
         64, description="Blocks below the head in which anchored batches are re-checked every cycle"
     )

@@ -29,6 +29,8 @@ T = TypeVar("T")
 #: Gas limit of `anchor()`: forge's gas tests hold it under 50,000 on the EVM; twice that is safe
 #: without estimating gas for every transaction.
 ANCHOR_GAS_LIMIT = 100_000
+#: Blocks per `eth_getLogs` request by default (hosted nodes commonly cap it at 2,000-10,000).
+LOG_BLOCK_RANGE = 2_000
 
 #: The on-chain role each organisation kind holds on the ledger.
 ORG_KIND_ROLES: dict[str, str] = {
@@ -150,21 +152,36 @@ class Ledger:
         anchorer, kind, count, anchored_at = self._call(fn.call)
         return AnchoredBatch(Web3.to_checksum_address(anchorer), kind, count, anchored_at)
 
-    def retrieve_anchor_log(self, root: str, *, from_block: int = 0) -> AnchorLog | None:
-        """The BatchAnchored log of `root` on the canonical chain, if it is anchored."""
+    def retrieve_anchor_log(
+        self, root: str, *, from_block: int = 0, block_range: int = LOG_BLOCK_RANGE
+    ) -> AnchorLog | None:
+        """The BatchAnchored log of `root` on the canonical chain, if it is anchored.
+
+        Looked for from the head backwards, `block_range` blocks per `eth_getLogs` (providers
+        refuse wide ranges), down to `from_block`: a root is usually anchored recently."""
+        if block_range < 1:
+            raise ValueError("block_range must be at least 1")
         event = self.contract.events.BatchAnchored
-        logs = self._call(
-            lambda: event.get_logs(argument_filters={"root": HexBytes(root)}, from_block=from_block)
-        )
-        if not logs:
-            return None
-        log = logs[-1]
-        return AnchorLog(
-            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
-            block_number=int(log["blockNumber"]),
-            block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
-            anchorer=Web3.to_checksum_address(log["args"]["anchorer"]),
-        )
+        to_block = self.client.retrieve_block_number()
+        while to_block >= from_block:
+            start = max(from_block, to_block - block_range + 1)
+
+            def logs_between(start: int = start, end: int = to_block) -> Any:
+                return event.get_logs(
+                    argument_filters={"root": HexBytes(root)}, from_block=start, to_block=end
+                )
+
+            logs = self._call(logs_between)
+            if logs:
+                log = logs[-1]
+                return AnchorLog(
+                    tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+                    block_number=int(log["blockNumber"]),
+                    block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
+                    anchorer=Web3.to_checksum_address(log["args"]["anchorer"]),
+                )
+            to_block = start - 1
+        return None
 
     def retrieve_verify_record(self, root: str, record_hash: str, proof: Sequence[str]) -> bool:
         """`verifyRecord`: the root is anchored and the proof proves the record hash in it."""

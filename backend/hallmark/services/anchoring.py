@@ -1061,7 +1061,11 @@ class AnchorWorker:
 
     def _adopt(self, batch: _Unmined) -> None:
         """The root is anchored on chain: take that anchoring as the batch's."""
-        found = self.ledger.retrieve_anchor_log(batch.root, from_block=self.deployment_block)
+        found = self.ledger.retrieve_anchor_log(
+            batch.root,
+            from_block=self.deployment_block,
+            block_range=self.settings.log_block_range,
+        )
         if found is None:
             raise HallmarkError(f"root {batch.root} is anchored but its BatchAnchored log is gone")
         if found.anchorer != Web3.to_checksum_address(batch.account_address):
@@ -1213,7 +1217,9 @@ class AnchorWorker:
                 unmined = _Unmined.of(batch)
             if self.ledger.retrieve_batch(unmined.root).anchored:
                 found = self.ledger.retrieve_anchor_log(
-                    unmined.root, from_block=self.deployment_block
+                    unmined.root,
+                    from_block=self.deployment_block,
+                    block_range=self.settings.log_block_range,
                 )
                 if found is not None:
                     self._move_block(row.id, found.tx_hash, found.block_number, found.block_hash)
