@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from hexbytes import HexBytes
 
 from conftest import Harness
 from hallmark.chain.fees import fees_of
+from hallmark.core.errors import TransactionRejectedError
 from hallmark.services.anchoring import SENT, AnchorWorker
 from hallmark.store.models import AnchorBatch
 
@@ -118,3 +120,41 @@ def test_replacement_is_off_with_zero(harness: Callable[..., Harness], database_
     _look_again(h, worker)
     (waiting,) = h.batches()
     assert (waiting.tx_hash, waiting.attempts) == (first.tx_hash, 1)
+
+
+def test_a_refused_replacement_is_replaced_again_later(
+    harness: Callable[..., Harness], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness(database_url=database_url, fee_bump_after=0.3)
+    worker = h.worker()
+    (first,) = _sent_unmined(h, worker)
+    real_send = worker.client.send_raw_transaction
+    refused: list[str] = []
+
+    def send_refusing_the_first_replacement(raw_tx: str) -> None:
+        """A node that never takes the first replacement (as when its pool holds a dearer one)."""
+        if raw_tx != first.raw_tx and refused in ([], [raw_tx]):
+            refused[:] = [raw_tx]
+            raise TransactionRejectedError("0x", "replacement transaction underpriced")
+        real_send(raw_tx)
+
+    monkeypatch.setattr(worker.client, "send_raw_transaction", send_refusing_the_first_replacement)
+    _look_again(h, worker)
+    (second,) = h.batches()
+    assert refused == [second.raw_tx] and second.attempts == 2
+    assert second.last_error is not None and "underpriced" in second.last_error
+    deadline = time.monotonic() + 10
+    while h.batches()[0].attempts < 3 and time.monotonic() < deadline:
+        _look_again(h, worker)  # after the backoff and `fee_bump_after` of the refused one
+    (third,) = h.batches()
+    assert third.attempts == 3 and third.nonce == first.nonce
+    second_fees, third_fees = fees_of(HexBytes(second.raw_tx)), fees_of(HexBytes(third.raw_tx))
+    assert second_fees.max_fee_per_gas and third_fees.max_fee_per_gas
+    assert third_fees.max_fee_per_gas * 8 >= second_fees.max_fee_per_gas * 9
+    chain = h.runtime.chain
+    assert chain is not None
+    chain.retrieve("evm_setAutomine", [True])
+    chain.retrieve("evm_mine", [])
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    assert h.batches()[0].tx_hash == third.tx_hash

@@ -911,12 +911,15 @@ class AnchorWorker:
         return min(REBROADCAST_AFTER, bump_after) if bump_after > 0 else REBROADCAST_AFTER
 
     def _replacement_due(self, batch: _Unmined) -> bool:
-        """Whether the batch's transaction waited longer than `fee_bump_after` since it was
-        first broadcast (by this worker: a new leader gives it that time again)."""
+        """Whether the batch's transaction waited longer than `fee_bump_after` since this worker
+        first broadcast it, or first looked at it (a new leader gives it that time again)."""
         if self.settings.fee_bump_after <= 0:
             return False
         tx_hash, since = self._waiting_since.get(batch.id, ("", 0.0))
-        return tx_hash == batch.tx_hash and time.monotonic() - since > self.settings.fee_bump_after
+        if tx_hash != batch.tx_hash:  # never broadcast by this worker (refused): the clock starts
+            self._waiting_since[batch.id] = (batch.tx_hash, time.monotonic())
+            return False
+        return time.monotonic() - since > self.settings.fee_bump_after
 
     def _replace(self, batch: _Unmined) -> None:
         """Replace the batch's waiting transaction: same nonce, fees 12.5 % higher and at least
