@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -31,3 +33,11 @@ def send_value(client: ChainClient, sender: LocalAccount, to: str, wei: int) -> 
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
     return tx_hash.to_0x_hex()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs, on Linux (a zombie, dead but not reaped by its new parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

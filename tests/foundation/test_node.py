@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.factories import funded_account, send_value
+from tests.factories import funded_account, process_alive, send_value
 
 from hallmark.api.app import create_app
 from hallmark.chain.client import ChainClient
@@ -170,9 +170,9 @@ def test_node_stops_with_its_state_when_the_process_that_started_it_is_killed(
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
         deadline = time.monotonic() + 20
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(pid), "anvil outlived the process that started it"
+        assert not process_alive(pid), "anvil outlived the process that started it"
     finally:
         if owner.poll() is None:
             owner.kill()
@@ -185,12 +185,3 @@ def test_node_stops_with_its_state_when_the_process_that_started_it_is_killed(
         assert ChainClient.for_url(node.url).retrieve_receipt(tx_hash) is not None
     finally:
         node.stop()
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, dead but not reaped by its new parent, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

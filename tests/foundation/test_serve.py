@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.factories import process_alive
 
 from hallmark.chain.node import free_port
 from hallmark.core import processes
@@ -204,9 +205,9 @@ def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(_alive(pid) for pid in left):
+        while time.monotonic() < deadline and any(process_alive(pid) for pid in left):
             time.sleep(0.1)
-        assert not [pid for pid in left if _alive(pid)], "outlived hallmark serve"
+        assert not [pid for pid in left if process_alive(pid)], "outlived hallmark serve"
     finally:
         if process.poll() is None:
             process.kill()
@@ -226,11 +227,3 @@ def _descendants(pid: int) -> set[int]:
                         found.add(int(child))
                         todo.append(int(child))
     return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, dead but not reaped by its new parent, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
