@@ -29,6 +29,18 @@ def _sent_unmined(h: Harness, worker: AnchorWorker) -> list[AnchorBatch]:
     return sent
 
 
+def _mine_and_drain(h: Harness, worker: AnchorWorker) -> AnchorBatch:
+    """Mine what the node holds, anchor everything; the one batch, checked, as it ends."""
+    chain = h.runtime.chain
+    assert chain is not None
+    chain.retrieve("evm_mine", [])
+    chain.retrieve("evm_setAutomine", [True])
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    (batch,) = h.batches()
+    return batch
+
+
 def _look_again(h: Harness, worker: AnchorWorker) -> None:
     """Let the transaction wait past `fee_bump_after`, then run a cycle."""
     time.sleep(h.settings.fee_bump_after + 0.1)
@@ -57,12 +69,7 @@ def test_a_waiting_transaction_is_replaced_with_higher_fees_and_the_replacement_
     (account_pool,) = pool.values()
     assert [tx["hash"] for tx in account_pool.values()] == [replaced.tx_hash]  # the node swapped
 
-    chain.retrieve("evm_setAutomine", [True])
-    chain.retrieve("evm_mine", [])
-    h.drain(worker)
-    h.assert_anchored_exactly_once()
-    (mined,) = h.batches()
-    assert mined.tx_hash == replaced.tx_hash
+    assert _mine_and_drain(h, worker).tx_hash == replaced.tx_hash
     assert chain.retrieve_receipt(first.tx_hash) is None
 
 
@@ -80,12 +87,7 @@ def test_the_replaced_transaction_mined_after_all_is_adopted(
     # Another node of the network mines the first transaction: the replacement never will.
     chain.retrieve("anvil_dropTransaction", [replaced.tx_hash])
     chain.w3.eth.send_raw_transaction(HexBytes(first.raw_tx))
-    chain.retrieve("evm_mine", [])
-    chain.retrieve("evm_setAutomine", [True])
-    h.drain(worker)
-    h.assert_anchored_exactly_once()
-    (mined,) = h.batches()
-    assert mined.tx_hash == first.tx_hash
+    assert _mine_and_drain(h, worker).tx_hash == first.tx_hash
     assert chain.retrieve_receipt(replaced.tx_hash) is None
 
 
@@ -105,12 +107,7 @@ def test_no_replacement_beyond_the_fee_cap(
     (waiting,) = h.batches()
     assert (waiting.tx_hash, waiting.attempts, waiting.status) == (first.tx_hash, 1, SENT)
     assert waiting.last_error is not None and "HALLMARK_MAX_FEE_GWEI" in waiting.last_error
-    chain = h.runtime.chain
-    assert chain is not None
-    chain.retrieve("evm_setAutomine", [True])
-    chain.retrieve("evm_mine", [])
-    h.drain(capped)
-    h.assert_anchored_exactly_once()
+    assert _mine_and_drain(h, capped).tx_hash == first.tx_hash
 
 
 def test_replacement_is_off_with_zero(harness: Callable[..., Harness], database_url: str) -> None:
@@ -151,10 +148,4 @@ def test_a_refused_replacement_is_replaced_again_later(
     second_fees, third_fees = fees_of(HexBytes(second.raw_tx)), fees_of(HexBytes(third.raw_tx))
     assert second_fees.max_fee_per_gas and third_fees.max_fee_per_gas
     assert third_fees.max_fee_per_gas * 8 >= second_fees.max_fee_per_gas * 9
-    chain = h.runtime.chain
-    assert chain is not None
-    chain.retrieve("evm_setAutomine", [True])
-    chain.retrieve("evm_mine", [])
-    h.drain(worker)
-    h.assert_anchored_exactly_once()
-    assert h.batches()[0].tx_hash == third.tx_hash
+    assert _mine_and_drain(h, worker).tx_hash == third.tx_hash

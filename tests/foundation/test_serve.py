@@ -18,6 +18,20 @@ from hallmark.chain.node import free_port
 from hallmark.core import processes
 
 
+def _serve_env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a `hallmark serve` of a test: its own data, port and local chain (the
+    chain's port chosen at start; API processes learn it from serve)."""
+    return {
+        **os.environ,
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(tmp_path / "data"),
+        "HALLMARK_PORT": str(port),
+        "HALLMARK_ANVIL_PORT": "0",
+        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+        **settings,
+    }
+
+
 def test_python_m_hallmark_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "hallmark", "version"], capture_output=True, text=True, check=False
@@ -28,14 +42,7 @@ def test_python_m_hallmark_version() -> None:
 
 def test_serve_becomes_ready_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(tmp_path / "data"),
-        "HALLMARK_PORT": str(port),
-        "HALLMARK_ANVIL_PORT": "0",
-        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-    }
+    env = _serve_env(tmp_path, port)
     process = subprocess.Popen(
         [sys.executable, "-m", "hallmark", "serve"],
         env=env,
@@ -68,15 +75,7 @@ def test_serve_becomes_ready_and_stops_cleanly(tmp_path: Path) -> None:
 def test_serve_with_several_api_processes(tmp_path: Path) -> None:
     """Two API processes on one port, sharing the chain the serving process runs."""
     port = free_port()
-    env = {
-        **os.environ,
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(tmp_path / "data"),
-        "HALLMARK_PORT": str(port),
-        "HALLMARK_ANVIL_PORT": "0",  # chosen at start: the API processes learn it from serve
-        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-        "HALLMARK_WORKER_IN_SERVE": "false",
-    }
+    env = _serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false")
     process = subprocess.Popen(
         [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
         env=env,
@@ -171,14 +170,7 @@ def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
     """SIGKILL gives `serve` no chance to stop anything: its API processes, its worker process
     and anvil stop by themselves."""
     port = free_port()
-    env = {
-        **os.environ,
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(tmp_path / "data"),
-        "HALLMARK_PORT": str(port),
-        "HALLMARK_ANVIL_PORT": "0",
-        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-    }
+    env = _serve_env(tmp_path, port)
     process = subprocess.Popen(
         [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
         env=env,
