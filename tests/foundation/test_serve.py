@@ -84,16 +84,7 @@ def test_serve_with_several_api_processes(tmp_path: Path) -> None:
     )
     answered: set[int] = set()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None and len(answered) < 2:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-                if response.status_code == 200:
-                    answered.add(response.json()["process"])
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        assert len(answered) == 2, f"ready API processes: {answered}"
+        answered |= _ready_api_processes(process, port, 2)
         assert process.pid not in answered  # the serving process itself runs no API
         subprocess.run(
             [
@@ -178,17 +169,7 @@ def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        answered: set[int] = set()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None and len(answered) < 2:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-                if response.status_code == 200:
-                    answered.add(response.json()["process"])
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        assert len(answered) == 2, f"ready API processes: {answered}"
+        answered = _ready_api_processes(process, port, 2)
         left = _descendants(process.pid)
         commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in left}
         assert answered <= left, commands
@@ -205,6 +186,22 @@ def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
             process.kill()
     with httpx.Client() as client, pytest.raises(httpx.TransportError):
         client.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def _ready_api_processes(process: subprocess.Popen[bytes], port: int, count: int) -> set[int]:
+    """The pids of `count` API processes of `serve` that answered /readyz with 200."""
+    answered: set[int] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and len(answered) < count:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+            if response.status_code == 200:
+                answered.add(response.json()["process"])
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    assert len(answered) == count, f"ready API processes: {answered}"
+    return answered
 
 
 def _descendants(pid: int) -> set[int]:
