@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hexbytes import HexBytes
+from sqlalchemy import update
 
 from conftest import Harness
 from hallmark.chain.fees import fees_of
 from hallmark.core.errors import TransactionRejectedError
 from hallmark.services.anchoring import SENT, AnchorWorker
+from hallmark.store.db import transaction
 from hallmark.store.models import AnchorBatch
 
 
@@ -149,3 +152,31 @@ def test_a_refused_replacement_is_replaced_again_later(
     assert second_fees.max_fee_per_gas and third_fees.max_fee_per_gas
     assert third_fees.max_fee_per_gas * 8 >= second_fees.max_fee_per_gas * 9
     assert _mine_and_drain(h, worker).tx_hash == third.tx_hash
+
+
+def test_a_replacement_is_not_sent_when_the_batch_moved_on_meanwhile(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness(fee_bump_after=0.3)
+    worker = h.worker()
+    (first,) = _sent_unmined(h, worker)
+    real_build = worker.ledger.build_anchor
+    moved_to = "0x" + "77" * 32
+
+    def build_while_another_writer_moves_the_batch(*args: Any, **kwargs: Any) -> Any:
+        signed = real_build(*args, **kwargs)
+        assert h.runtime.sessions is not None
+        with transaction(h.runtime.sessions) as session:
+            session.execute(
+                update(AnchorBatch).where(AnchorBatch.id == first.id).values(tx_hash=moved_to)
+            )
+        return signed
+
+    monkeypatch.setattr(worker.ledger, "build_anchor", build_while_another_writer_moves_the_batch)
+    sent: list[str] = []
+    monkeypatch.setattr(worker.client, "send_raw_transaction", sent.append)
+    _look_again(h, worker)
+    (batch,) = h.batches()
+    assert (batch.tx_hash, batch.raw_tx, batch.attempts) == (moved_to, first.raw_tx, 1)
+    # The waiting transaction may be re-broadcast as it is; the replacement went nowhere.
+    assert all(raw == first.raw_tx for raw in sent)

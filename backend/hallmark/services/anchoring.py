@@ -951,7 +951,7 @@ class AnchorWorker:
             gas=self.settings.anchor_gas_limit,
         )
         with transaction(self.sessions) as session:
-            session.execute(
+            stored: int = session.execute(  # type: ignore[attr-defined]
                 update(AnchorBatch)
                 .where(AnchorBatch.id == batch.id, AnchorBatch.tx_hash == batch.tx_hash)
                 .values(
@@ -960,7 +960,10 @@ class AnchorWorker:
                     raw_tx=signed.raw_tx,
                     attempts=AnchorBatch.attempts + 1,
                 )
-            )
+            ).rowcount
+        if stored != 1:  # the batch moved on meanwhile: the next look sees how
+            log.warning("anchoring.replacement_dropped", batch=batch.id, replaced=batch.tx_hash)
+            return
         log.info(
             "anchoring.fees_raised",
             batch=batch.id,
