@@ -50,16 +50,22 @@ def _look_again(h: Harness, worker: AnchorWorker) -> None:
     worker.run_once()
 
 
+def _sent_then_replaced(h: Harness, worker: AnchorWorker) -> tuple[AnchorBatch, AnchorBatch]:
+    """The batch as first sent, and as it is once its transaction was replaced."""
+    (first,) = _sent_unmined(h, worker)
+    _look_again(h, worker)
+    (replaced,) = h.batches()
+    assert replaced.tx_hash != first.tx_hash
+    return first, replaced
+
+
 def test_a_waiting_transaction_is_replaced_with_higher_fees_and_the_replacement_mined(
     harness: Callable[..., Harness], database_url: str
 ) -> None:
     h = harness(database_url=database_url, fee_bump_after=0.3)
     worker = h.worker()
-    (first,) = _sent_unmined(h, worker)
-    _look_again(h, worker)
-    (replaced,) = h.batches()
+    first, replaced = _sent_then_replaced(h, worker)
     assert replaced.nonce == first.nonce and replaced.root == first.root
-    assert replaced.tx_hash != first.tx_hash
     assert replaced.attempts == first.attempts + 1
     old, new = fees_of(HexBytes(first.raw_tx)), fees_of(HexBytes(replaced.raw_tx))
     assert old.max_fee_per_gas and new.max_fee_per_gas and new.max_priority_fee_per_gas
@@ -81,10 +87,7 @@ def test_the_replaced_transaction_mined_after_all_is_adopted(
 ) -> None:
     h = harness(database_url=database_url, fee_bump_after=0.3)
     worker = h.worker()
-    (first,) = _sent_unmined(h, worker)
-    _look_again(h, worker)
-    (replaced,) = h.batches()
-    assert replaced.tx_hash != first.tx_hash
+    first, replaced = _sent_then_replaced(h, worker)
     chain = h.runtime.chain
     assert chain is not None
     # Another node of the network mines the first transaction: the replacement never will.
