@@ -31,7 +31,6 @@ import os
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from sqlalchemy import func, select
 
 from hallmark.config import Settings
 from hallmark.core.logging import configure_logging
+from hallmark.core.times import utc
 from hallmark.services.anchoring import AnchorWorker
 from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import create_organisation
@@ -48,10 +48,6 @@ from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordA
 from hallmark.store.records import NewRecord, add_records
 
 ORGS = {"supplier": "material_lot", "factory": "production_step", "brand": "product"}
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _runtime(data_dir: Path, database_url: str | None, **overrides: Any) -> Runtime:
@@ -154,7 +150,7 @@ def latency(args: argparse.Namespace) -> None:
                 .where(AnchorBatch.mined_at.is_not(None))
             ).all()
             batches = session.scalar(select(func.count()).select_from(AnchorBatch)) or 0
-        waits = sorted((_utc(mined) - _utc(created)).total_seconds() for created, mined, _ in rows)
+        waits = sorted((utc(mined) - utc(created)).total_seconds() for created, mined, _ in rows)
         quantiles = statistics.quantiles(waits, n=100)
         print(f"database        {runtime.settings.effective_database_url.split(':')[0]}")
         print(f"organisations   {len(orgs)} (each anchors with its own account)")
@@ -201,7 +197,7 @@ def backlog(args: argparse.Namespace) -> None:
                     func.min(AnchorBatch.created_at), func.max(AnchorBatch.mined_at), func.count()
                 )
             ).one()
-        seconds = (_utc(last) - _utc(first)).total_seconds()
+        seconds = (utc(last) - utc(first)).total_seconds()
         print(f"database        {runtime.settings.effective_database_url.split(':')[0]}")
         print(f"backlog         {args.records} records, {len(orgs)} organisations")
         print(

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,17 +41,12 @@ import httpx
 from sqlalchemy import func, select
 
 from hallmark.config import Settings
+from hallmark.core.ports import free_port
+from hallmark.core.times import utc
 from hallmark.store.db import make_engine, session_factory
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
 
 FACTORY = "Bench Factory"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def hallmark(env: dict[str, str], *args: str) -> str:
@@ -250,9 +244,9 @@ def anchoring_latency(
     results: dict[str, dict[str, float]] = {}
     for phase, (start, end) in phases.items():
         mined_in_phase = [
-            (id_, _utc(created), _utc(mined))
+            (id_, utc(created), utc(mined))
             for id_, created, mined in rows
-            if mined and start <= _utc(created) <= end
+            if mined and start <= utc(created) <= end
         ]
         measures = {"from created_at": [(m - c).total_seconds() for _, c, m in mined_in_phase]}
         if phase == "batch" and answered:
@@ -272,10 +266,6 @@ def anchoring_latency(
                     "max": delays[-1],
                 }
     return results
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def main() -> None:

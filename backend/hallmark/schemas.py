@@ -9,7 +9,7 @@ decimal strings in documents and answers so hashes never depend on float formatt
 from __future__ import annotations
 
 import datetime as dt
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -614,8 +614,3 @@ class Provenance(BaseModel):
     steps: list[TimelineStep]
     chain_intact: bool
     chain: ChainReport
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -18,13 +18,13 @@ from hallmark.core.merkle import StandardMerkleTree
 from hallmark.services.anchoring import (
     SENT,
     SIGNED,
-    WalCheckpointer,
     anchoring_report,
     batch_proofs,
     records_status,
 )
 from hallmark.store.db import transaction
 from hallmark.store.models import AnchorQueueEntry, RecordAnchor
+from hallmark.store.sqlite import WalCheckpointer
 
 
 def test_records_get_their_proofs_with_their_batch_and_show_them_once_it_is_on_chain(

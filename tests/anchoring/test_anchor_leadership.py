@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import POSTGRES_URL
 
 from conftest import Harness, Process, readyz, wait_for
-from hallmark.chain.node import free_port
+from hallmark.core.ports import free_port
 
 
 def test_one_worker_leads_on_sqlite_and_another_takes_over(

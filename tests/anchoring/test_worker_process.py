@@ -14,8 +14,8 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from conftest import Harness, Process, readyz, wait_for
-from hallmark.chain.node import free_port
 from hallmark.config import Settings
+from hallmark.core.ports import free_port
 from hallmark.services.worker_process import worker_environment
 
 

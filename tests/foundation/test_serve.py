@@ -14,8 +14,8 @@ import httpx
 import pytest
 from tests.factories import process_alive
 
-from hallmark.chain.node import free_port
 from hallmark.core import processes
+from hallmark.core.ports import free_port
 
 
 def _serve_env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ free loopback port, serving this module's world)."""
 from __future__ import annotations
 
 import csv
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,15 +15,14 @@ from typer.testing import CliRunner
 
 from hallmark.api.app import create_app
 from hallmark.cli import app
+from hallmark.core.ports import free_port
 from tests.conftest import World
 from tests.records.factories import FACTORY, SUPPLIER, add_step, create_product, unique
 
 
 @pytest.fixture(scope="module")
 def api_url(world: World) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         create_app(world.runtime), host="127.0.0.1", port=port, log_level="warning"
     )

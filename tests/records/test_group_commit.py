@@ -31,8 +31,8 @@ from hallmark.services import audit, batches
 from hallmark.services import steps as steps_service
 from hallmark.services.group_commit import CreateJob, GroupCommitter
 from hallmark.services.organisations import create_api_key, revoke_api_key
-from hallmark.store import db
 from hallmark.store.models import AuditEntry, IdempotentResponse, Product
+from hallmark.store.sqlite import write_lock
 from tests.conftest import World
 from tests.records.factories import (
     FACTORY,
@@ -280,7 +280,7 @@ def test_a_group_reads_on_while_another_writer_holds_the_write_lock(world: World
     assert engine is not None and sessions is not None
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL has no database-wide write lock")
-    committer = GroupCommitter(sessions, write_lock=db.write_lock(engine))
+    committer = GroupCommitter(sessions, write_lock=write_lock(engine))
     serial = create_product(world)["serial"]
     jobs = [_job(world, step_body(serial, responsible=f"emp-{i}")) for i in range(3)]
     with Path(f"{engine.url.database}.lock").open("a+b") as other:

@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -35,7 +34,9 @@ from typing import IO
 import structlog
 
 from hallmark.config import PROJECT_ROOT
+from hallmark.core.backoff import Backoff
 from hallmark.core.errors import NodeStartError
+from hallmark.core.ports import free_port
 from hallmark.core.processes import bound_command
 
 log = structlog.get_logger(__name__)
@@ -69,14 +70,6 @@ def find_anvil(explicit: Path | None = None) -> Path:
     raise NodeStartError(
         "anvil not found: run `npm install` (npm @foundry-rs/anvil) or put it on PATH"
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rpc_call(
@@ -303,7 +296,7 @@ class NodeSupervisor:
             self.node.stop()
 
     def _watch(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(base=0.5, cap=self.max_backoff)
         while not self._stop.wait(self.poll_interval):
             if self.node.is_running():
                 continue
@@ -313,13 +306,13 @@ class NodeSupervisor:
             try:
                 self.node.start()
             except NodeStartError as exc:
+                delay = backoff.fail()
                 self._set(NodeStatus.FAILED, str(exc))
-                log.error("anvil.restart_failed", error=str(exc), retry_in=backoff)
-                if self._stop.wait(backoff):
+                log.error("anvil.restart_failed", error=str(exc), retry_in=delay)
+                if self._stop.wait(delay):
                     return
-                backoff = min(backoff * 2, self.max_backoff)
                 continue
             self.restarts += 1
-            backoff = 0.5
+            backoff.clear()
             self._set(NodeStatus.RUNNING)
             log.info("anvil.restarted", url=self.node.url, restarts=self.restarts)

@@ -308,3 +308,10 @@ class RemoteApiError(HallmarkError):
         where = f"{url} answered {status}" if status is not None else f"{url} is unreachable"
         super().__init__(f"{where}: {reason}", details={"url": url, "status": status})
         self.status = status
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message for a log line or a report: its first line (at most 300
+    characters), or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

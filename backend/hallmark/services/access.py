@@ -20,7 +20,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import NotFoundError, PermissionDeniedError
-from hallmark.schemas import Anchoring, ProvenanceRecord, RecordRef, utc
+from hallmark.core.times import utc
+from hallmark.schemas import Anchoring, ProvenanceRecord, RecordRef
 from hallmark.services import anchoring
 from hallmark.services.anchoring import AnchoringStatus
 from hallmark.services.auth import Actor

@@ -61,7 +61,7 @@ import contextlib
 import threading
 import time
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Generator, Hashable, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -72,11 +72,9 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from sqlalchemy import (
     BigInteger,
-    Engine,
     any_,
     bindparam,
     delete,
-    event,
     func,
     insert,
     select,
@@ -92,14 +90,17 @@ from hallmark.chain.client import Fees, Receipt
 from hallmark.chain.fees import fees_of, replacement_fees
 from hallmark.chain.ledger import Ledger
 from hallmark.config import Settings
+from hallmark.core.backoff import Backoff
 from hallmark.core.errors import (
     ContractRevertError,
     HallmarkError,
     NotFoundError,
     RootAlreadyAnchoredError,
     TransactionRejectedError,
+    first_line,
 )
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.core.times import utc
 from hallmark.services.leadership import LeaderLock
 from hallmark.services.nonces import NonceAllocator
 from hallmark.services.organisations import organisation_account
@@ -127,11 +128,6 @@ REBROADCAST_AFTER = 30.0
 MAX_POLL = 0.5
 #: At most this many batches are stored in one transaction.
 MAX_STORE_GROUP = 16
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything Hallmark stores is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def batch_tree(record_hashes: Sequence[str]) -> tuple[StandardMerkleTree, list[str]]:
@@ -185,112 +181,6 @@ def write_anchors(session: Session, batch_id: int, record_ids: Sequence[str]) ->
 
 
 _RECORD_ANCHORS = Base.metadata.tables[RecordAnchor.__tablename__]
-
-
-class WalCheckpointer:
-    """Checkpoints a SQLite write-ahead log from a thread of its own, in every Hallmark process
-    that writes to SQLite (API processes, the worker).
-
-    SQLite checkpoints inside the commit that takes the log past 1,000 pages (copying the log
-    into the database file, with two fsyncs): the worker's every batch paid for a checkpoint
-    while it held the write lock, and an API process paid for one on its event loop every few
-    dozen group commits, which every waiting request felt. Here this process's connections do
-    not checkpoint at commit; a PASSIVE checkpoint (it never waits for readers or writers) runs
-    on a connection of its own after commits, at most every `min_gap` seconds, while the
-    process goes on: SQLite releases the GIL for the copy.
-
-    Hand-written: neither SQLAlchemy nor the sqlite3 module offers a background checkpoint.
-    """
-
-    def __init__(self, engine: Engine, *, interval: float = 1.0, min_gap: float = 0.25) -> None:
-        self.engine = engine
-        self.interval = interval
-        self.min_gap = min_gap
-        self._due = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.checkpoints = 0
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        event.listen(self.engine, "checkout", self._no_checkpoint_at_commit)
-        event.listen(self.engine, "commit", self._commit)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._due.set()
-        self._thread.join(30)
-        self._thread = None
-        event.remove(self.engine, "checkout", self._no_checkpoint_at_commit)
-        event.remove(self.engine, "commit", self._commit)
-
-    @staticmethod
-    def _no_checkpoint_at_commit(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        if not record.info.get("hallmark.no_checkpoint_at_commit"):
-            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-            record.info["hallmark.no_checkpoint_at_commit"] = True
-
-    def _commit(self, _connection: Any) -> None:
-        self._due.set()
-
-    def _run(self) -> None:
-        connection = None
-        try:
-            while not self._stop.is_set():
-                self._due.wait(self.interval)
-                self._due.clear()
-                try:
-                    if connection is None:
-                        connection = self.engine.raw_connection()
-                    connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
-                    self._stop.wait(self.min_gap)  # commits meanwhile wait for the next one
-                except Exception as exc:  # a failed checkpoint is retried after the next commit
-                    log.warning("anchoring.checkpoint_failed", error=_first_line(exc))
-                    if connection is not None:
-                        with contextlib.suppress(Exception):
-                            connection.invalidate()
-                        connection = None
-                    self._stop.wait(self.interval)
-        finally:
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    connection.close()
-
-
-class Backoff:
-    """Capped exponential backoff per key.
-
-    Hand-written: retry libraries (tenacity, backoff) wrap one call in a retry loop, while the
-    worker keeps running and only skips what is backing off.
-    """
-
-    def __init__(self, *, base: float, cap: float) -> None:
-        self.base = min(base, cap)
-        self.cap = cap
-        self._failures: dict[Hashable, int] = {}
-        self._until: dict[Hashable, float] = {}
-
-    def ready(self, key: Hashable) -> bool:
-        return time.monotonic() >= self._until.get(key, 0.0)
-
-    def fail(self, key: Hashable) -> float:
-        """Count a failure; the delay before `key` is ready again."""
-        failures = self._failures.get(key, 0)
-        delay = min(self.base * (1 << min(failures, 30)), self.cap)
-        self._failures[key] = failures + 1
-        self._until[key] = time.monotonic() + delay
-        return delay
-
-    def clear(self, key: Hashable) -> None:
-        self._failures.pop(key, None)
-        self._until.pop(key, None)
 
 
 @dataclass
@@ -520,7 +410,7 @@ class AnchorWorker:
         return wait
 
     def _cycle_failed(self, exc: Exception) -> float:
-        message = exc.message if isinstance(exc, HallmarkError) else _first_line(exc)
+        message = exc.message if isinstance(exc, HallmarkError) else first_line(exc)
         delay = self._backoff.fail("cycle")
         self.state.last_error, self.state.last_error_at = message, datetime.now(UTC)
         self._full_check = True
@@ -581,7 +471,7 @@ class AnchorWorker:
         wait = self.poll
         due: list[_DueGroup] = []
         for organisation_id, kind, count, oldest in groups:
-            age = (now - _utc(oldest)).total_seconds()
+            age = (now - utc(oldest)).total_seconds()
             # Due a poll early, so that no record waits longer than anchor_interval.
             time_due = age >= interval - self.poll
             if count < size and not time_due:
@@ -1277,11 +1167,6 @@ class _ClaimedElsewhereError(Exception):
     """Some entries of a batch being formed were claimed by another batch meanwhile."""
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
 # --- status for the provenance view -----------------------------------------------------------
 
 
@@ -1464,9 +1349,7 @@ def anchoring_report(
     except SQLAlchemyError:
         report["outbox"] = None  # the database section of the report says why
         return report
-    oldest = min(
-        (_utc(t) for t in (oldest_waiting, oldest_in_batch) if t is not None), default=None
-    )
+    oldest = min((utc(t) for t in (oldest_waiting, oldest_in_batch) if t is not None), default=None)
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
     report["outbox"] = {
         "pending": int(waiting) + int(in_batches),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.hashing import keccak256 as keccak
+from hallmark.core.times import utc
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AuditEntry, Base
 
@@ -60,10 +61,8 @@ def _content(entry: AuditEntry) -> dict[str, Any]:
 
 
 def _row_content(row: dict[str, Any]) -> dict[str, Any]:
-    at: datetime = row["at"]
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite drops the zone
     return {
-        "at": at.astimezone(UTC).isoformat(),
+        "at": utc(row["at"]).astimezone(UTC).isoformat(),
         "organisation": row["organisation_id"],
         "principal": row["principal_id"],
         "apiKey": row["api_key_id"],

@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from hallmark.schemas import ProductPublic, StepPublic, utc
+from hallmark.core.times import utc
+from hallmark.schemas import ProductPublic, StepPublic
 from hallmark.services import access, products, steps
 from hallmark.services.auth import Actor
 from hallmark.store.models import LotDraw, MaterialLot, Product, Record

@@ -50,8 +50,9 @@ from hallmark.core.errors import (
 )
 from hallmark.services import audit, auth, batches, idempotency
 from hallmark.services.auth import Actor
-from hallmark.store.db import WriteLock, transaction
+from hallmark.store.db import transaction
 from hallmark.store.models import IdempotentResponse
+from hallmark.store.sqlite import WriteLock
 
 log = structlog.get_logger(__name__)
 

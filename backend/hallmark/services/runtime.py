@@ -46,13 +46,14 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
-from hallmark.services.anchoring import AnchorWorker, WalCheckpointer, anchoring_report
+from hallmark.services.anchoring import AnchorWorker, anchoring_report
 from hallmark.services.group_commit import GroupCommitter
 from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import ChainAccess
 from hallmark.services.worker_process import WorkerProcess, worker_environment
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
+from hallmark.store.sqlite import WalCheckpointer, write_lock
 
 log = structlog.get_logger(__name__)
 
@@ -132,7 +133,7 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions, write_lock=db.write_lock(self.engine))
+        self.committer = GroupCommitter(self.sessions, write_lock=write_lock(self.engine))
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()

@@ -42,6 +42,7 @@ from pydantic import SecretStr
 
 from hallmark.config import Settings
 from hallmark.core import processes
+from hallmark.core.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -218,7 +219,7 @@ class WorkerProcess:
 
     # --- supervision -----------------------------------------------------------------------
     def _supervise(self) -> None:
-        delay = self.restart_delay
+        backoff = Backoff(base=self.restart_delay, cap=self.restart_delay_max)
         while not self._stopping.is_set():
             try:
                 ran_for, code = self._run_once()
@@ -228,10 +229,11 @@ class WorkerProcess:
             if self._stopping.is_set():
                 break
             if ran_for >= STABLE_AFTER:
-                delay = self.restart_delay
+                backoff.clear()
             if code is not None:
                 self.last_exit = _describe_exit(code)
             self.restarts += 1
+            delay = backoff.fail()
             log.warning(
                 "worker_process.exited",
                 exit=self.last_exit,
@@ -241,7 +243,6 @@ class WorkerProcess:
             )
             if self._stopping.wait(delay):
                 break
-            delay = min(delay * 2, self.restart_delay_max)
         log.info("worker_process.stopped", restarts=self.restarts)
 
     def _run_once(self) -> tuple[float, int]:
