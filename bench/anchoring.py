@@ -39,8 +39,8 @@ from sqlalchemy import func, select
 from hallmark.config import Settings
 from hallmark.core.logging import configure_logging
 from hallmark.core.times import utc
-from hallmark.services.anchoring import AnchorWorker
-from hallmark.services.leadership import leader_lock
+from hallmark.services.anchoring.leadership import leader_lock
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.organisations import create_organisation
 from hallmark.services.runtime import Runtime
 from hallmark.store.db import make_engine, session_factory, transaction

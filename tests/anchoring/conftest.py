@@ -21,8 +21,10 @@ from web3 import Web3
 
 from hallmark.config import Settings
 from hallmark.core.merkle import StandardMerkleTree
-from hallmark.services.anchoring import CONFIRMED, AnchorWorker, records_status
-from hallmark.services.leadership import leader_lock
+from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.anchoring.leadership import leader_lock
+from hallmark.services.anchoring.status import records_status
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.organisations import create_organisation
 from hallmark.services.runtime import Runtime
 from hallmark.store.db import transaction
@@ -104,7 +106,7 @@ class Harness:
 
     def drained(self) -> bool:
         """Nothing waits: the outbox is empty and every batch is confirmed."""
-        return self.outbox() == 0 and all(b.status == CONFIRMED for b in self.batches())
+        return self.outbox() == 0 and all(b.status == BatchStatus.CONFIRMED for b in self.batches())
 
     def drain(self, worker: AnchorWorker, timeout: float = 30.0) -> None:
         """Step the worker until everything is anchored and confirmed."""
@@ -177,7 +179,7 @@ class Harness:
         assert sorted(logged_roots) == sorted(roots), "a root anchored twice, or not at all"
         for batch_id, members in per_batch.items():
             batch = batches[batch_id]
-            assert batch.status == CONFIRMED, batch.status
+            assert batch.status == BatchStatus.CONFIRMED, batch.status
             assert batch.record_count == len(members)
             on_chain = ledger.retrieve_batch(batch.root)
             assert on_chain.anchorer == accounts[batch.organisation_id]

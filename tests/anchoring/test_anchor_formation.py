@@ -12,16 +12,12 @@ import pytest
 from sqlalchemy import delete, event, insert, select
 from sqlalchemy.exc import OperationalError
 
-import hallmark.services.anchoring as anchoring
 from conftest import Harness, wait_for
 from hallmark.core.merkle import StandardMerkleTree
-from hallmark.services.anchoring import (
-    SENT,
-    SIGNED,
-    anchoring_report,
-    batch_proofs,
-    records_status,
-)
+from hallmark.services.anchoring import outbox as the_outbox
+from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.anchoring.readiness import anchoring_report
+from hallmark.services.anchoring.status import batch_proofs, records_status
 from hallmark.store.db import transaction
 from hallmark.store.models import AnchorQueueEntry, RecordAnchor
 from hallmark.store.sqlite import WalCheckpointer
@@ -38,7 +34,7 @@ def test_records_get_their_proofs_with_their_batch_and_show_them_once_it_is_on_c
     chain.retrieve("evm_setAutomine", [False])
     worker = h.worker()
     worker.run_once()  # two batches signed, stored and sent; none mined
-    assert [b.status for b in h.batches()] == [SENT, SENT]
+    assert [b.status for b in h.batches()] == [BatchStatus.SENT, BatchStatus.SENT]
     assert h.outbox() == 0, "the batches' entries left the outbox with them"
     by_batch = {b.id: b for b in h.batches()}
     with sessions() as session:
@@ -93,7 +89,7 @@ def test_entries_claimed_by_an_earlier_worker_get_their_proofs_when_mined(
     worker = h.worker()
     worker.run_once()
     [batch] = h.batches()
-    assert batch.status == SENT
+    assert batch.status == BatchStatus.SENT
     # As the previous version of the worker left a sent batch: its entries still in the outbox,
     # claimed by the batch, and its records without proofs.
     supplier = h.orgs["supplier"]
@@ -143,14 +139,14 @@ def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
         h.add("factory", 10)
     worker = h.worker()
     signed: list[Any] = []  # in the order the worker signs them
-    sign_batches = worker._signed_batches
+    sign_batches = worker.former._signed_batches
 
     def signed_batches(due: Any) -> Iterator[Any]:
         for batch in sign_batches(due):
             signed.append(batch)
             yield batch
 
-    real = getattr(anchoring, function)
+    real = getattr(the_outbox, function)
     failures: list[str] = []
 
     def failing(session: Any, *args: Any) -> Any:
@@ -165,8 +161,8 @@ def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
             _database_error()
         return real(session, *args)
 
-    monkeypatch.setattr(worker, "_signed_batches", signed_batches)
-    monkeypatch.setattr(anchoring, function, failing)
+    monkeypatch.setattr(worker.former, "_signed_batches", signed_batches)
+    monkeypatch.setattr(the_outbox, function, failing)
     worker.step()
     assert failures == [function]
     # One store at a time on SQLite: the batches signed meanwhile were dropped. Two on
@@ -177,9 +173,9 @@ def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
     assert len(stored) in ((0,) if database_url.startswith("sqlite") else (0, 1))
     assert h.outbox() == (30 if accounts == 1 else 20) - 10 * len(stored)
     if stored and function == "claim_entries":
-        assert stored[0].nonce == 0 and stored[0].status != SIGNED
+        assert stored[0].nonce == 0 and stored[0].status != BatchStatus.SIGNED
     elif stored:
-        assert stored[0].status == SIGNED
+        assert stored[0].status == BatchStatus.SIGNED
     h.drain(worker)
     h.assert_anchored_exactly_once()
     for org in h.orgs.values():  # every account's nonces without a gap

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from conftest import Harness, Process
-from hallmark.services.anchoring import SENT, record_status, records_status
+from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.anchoring.status import record_status, records_status
 from hallmark.services.organisations import organisation_account
 from hallmark.store.models import Record
 
@@ -32,7 +33,7 @@ def test_a_crashed_worker_is_resumed_by_rebroadcast_and_resigning(
     crashed.run_once()  # signs, stores and broadcasts every batch; nothing is mined
     crashed.leader.release()  # ... and dies here, before any receipt
     sent = h.batches()
-    assert [b.status for b in sent] == [SENT] * 5
+    assert [b.status for b in sent] == [BatchStatus.SENT] * 5
     supplier = h.orgs["supplier"]
     ours = sorted((b for b in sent if b.organisation_id == supplier.id), key=lambda b: b.nonce)
     assert [b.nonce for b in ours] == [0, 1, 2]

@@ -19,15 +19,9 @@ from hallmark.core.errors import (
     RootAlreadyAnchoredError,
     UnauthorisedAnchorerError,
 )
-from hallmark.services.anchoring import (
-    CONFIRMED,
-    FAILED,
-    MINED,
-    batch_tree,
-    record_status,
-    records_status,
-)
-from hallmark.services.nonces import NonceAllocator
+from hallmark.services.anchoring.batches import BatchStatus, batch_tree
+from hallmark.services.anchoring.nonces import NonceAllocator
+from hallmark.services.anchoring.status import record_status, records_status
 from hallmark.services.organisations import organisation_account, set_organisation_enabled
 
 
@@ -118,14 +112,14 @@ def test_status_goes_pending_anchored_confirmed(harness: Callable[..., Harness])
     assert h.runtime.ledger.retrieve_verify_record(
         anchored.root, stored[0].record_hash, anchored.proof
     )
-    assert [b.status for b in h.batches()] == [MINED]
+    assert [b.status for b in h.batches()] == [BatchStatus.MINED]
     h.runtime.chain.retrieve("anvil_mine", [2])
     worker.run_once()
     with h.runtime.sessions() as session:
         confirmed = record_status(session=session, record_id=stored[0].id)
     assert confirmed.status == "confirmed"
     assert confirmed.block_number == anchored.block_number
-    assert [b.status for b in h.batches()] == [CONFIRMED]
+    assert [b.status for b in h.batches()] == [BatchStatus.CONFIRMED]
 
 
 def test_a_revoked_role_fails_the_batch_with_the_decoded_error_then_it_is_anchored(
@@ -142,16 +136,16 @@ def test_a_revoked_role_fails_the_batch_with_the_decoded_error_then_it_is_anchor
     h.add("supplier", 2)  # other organisations are not held up
     worker = h.worker()
     deadline = time.monotonic() + 5
-    while sorted(b.status for b in h.batches()) != [CONFIRMED, FAILED]:
+    while sorted(b.status for b in h.batches()) != [BatchStatus.CONFIRMED, BatchStatus.FAILED]:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))
     failed = [b for b in h.batches() if b.organisation_id == factory.id]
-    assert [b.status for b in failed] == [FAILED]
+    assert [b.status for b in failed] == [BatchStatus.FAILED]
     expected = f"UnauthorisedAnchorer(account={factory.account_address}, kind=2)"
     assert failed[0].last_error == expected
     assert worker.state.last_error == failed[0].last_error
     supplier_batches = [b for b in h.batches() if b.organisation_id == h.orgs["supplier"].id]
-    assert [b.status for b in supplier_batches] == [CONFIRMED]
+    assert [b.status for b in supplier_batches] == [BatchStatus.CONFIRMED]
     with h.runtime.sessions() as session:
         status = record_status(session=session, record_id=stored[0].id)
     assert status.status == "pending"
@@ -161,7 +155,7 @@ def test_a_revoked_role_fails_the_batch_with_the_decoded_error_then_it_is_anchor
     for _ in range(3):
         time.sleep(min(worker.step(), 0.2))
     still = next(b for b in h.batches() if b.id == failed[0].id)
-    assert still.status == FAILED and still.nonce == nonce
+    assert still.status == BatchStatus.FAILED and still.nonce == nonce
 
     set_organisation_enabled(sessions=h.runtime.sessions, chain=chain, ref=factory.id, enabled=True)
     h.drain(worker)

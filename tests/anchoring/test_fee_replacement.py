@@ -14,7 +14,8 @@ from sqlalchemy import update
 from conftest import Harness
 from hallmark.chain.fees import fees_of
 from hallmark.core.errors import TransactionRejectedError
-from hallmark.services.anchoring import SENT, AnchorWorker
+from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.db import transaction
 from hallmark.store.models import AnchorBatch
 
@@ -28,7 +29,7 @@ def _sent_unmined(h: Harness, worker: AnchorWorker) -> list[AnchorBatch]:
     time.sleep(h.settings.anchor_interval)
     worker.run_once()
     sent = h.batches()
-    assert [b.status for b in sent] == [SENT]
+    assert [b.status for b in sent] == [BatchStatus.SENT]
     return sent
 
 
@@ -111,7 +112,11 @@ def test_no_replacement_beyond_the_fee_cap(
     capped.run_once()
     _look_again(h, capped)
     (waiting,) = h.batches()
-    assert (waiting.tx_hash, waiting.attempts, waiting.status) == (first.tx_hash, 1, SENT)
+    assert (waiting.tx_hash, waiting.attempts, waiting.status) == (
+        first.tx_hash,
+        1,
+        BatchStatus.SENT,
+    )
     assert waiting.last_error is not None and "HALLMARK_MAX_FEE_GWEI" in waiting.last_error
     assert _mine_and_drain(h, capped).tx_hash == first.tx_hash
 

@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 from hallmark.core.errors import NotFoundError, PermissionDeniedError
 from hallmark.core.times import utc
 from hallmark.schemas import Anchoring, ProvenanceRecord, RecordRef
-from hallmark.services import anchoring
-from hallmark.services.anchoring import AnchoringStatus
+from hallmark.services.anchoring.status import AnchoringStatus, records_status
 from hallmark.services.auth import Actor
 from hallmark.store.models import MaterialLot, Product, Record
 from hallmark.store.records import NewRecord
@@ -129,12 +128,12 @@ def record_ref(record: Record) -> RecordRef:
 
 
 def anchoring_of(session: Session, records: Collection[Record]) -> dict[str, Anchoring]:
-    """Anchoring status of records (services.anchoring): pending, anchoring (its batch signed or
+    """Anchoring status of records (`anchoring.status`): pending, anchoring (its batch signed or
     sent), anchored (mined) or confirmed, with root, transaction, block and proof once known."""
     ids = [r.id for r in records]
     found: dict[str, AnchoringStatus] = {}
     for chunk in chunks(ids):
-        found.update(anchoring.records_status(session=session, record_ids=chunk))
+        found.update(records_status(session=session, record_ids=chunk))
     result: dict[str, Anchoring] = {}
     for record_id in ids:
         status = found.get(record_id)

@@ -46,9 +46,10 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
-from hallmark.services.anchoring import AnchorWorker, anchoring_report
+from hallmark.services.anchoring.leadership import leader_lock
+from hallmark.services.anchoring.readiness import anchoring_report
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.group_commit import GroupCommitter
-from hallmark.services.leadership import leader_lock
 from hallmark.services.organisations import ChainAccess
 from hallmark.services.worker_process import WorkerProcess, worker_environment
 from hallmark.store import db

@@ -191,7 +191,7 @@ class RecordAnchor(Base):
     """A record's batch: written by the anchoring worker in the transaction that forms the
     batch (final from then on; the primary key keeps a record out of a second batch). The
     record counts as anchored once that batch is mined. Its leaf index and proof follow from
-    the hashes of the batch's records (`services.anchoring.batch_proofs`): a narrow row to
+    the hashes of the batch's records (`services.anchoring.status.batch_proofs`): a narrow row to
     insert instead of rewriting every record with its proof cost the worker a fifth as much.
     """
 
