@@ -39,10 +39,10 @@ from sqlalchemy import func, select
 from hallmark.config import Settings
 from hallmark.core.logging import configure_logging
 from hallmark.core.times import utc
+from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_organisation
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
-from hallmark.services.organisations import create_organisation
-from hallmark.services.runtime import Runtime
 from hallmark.store.db import make_engine, session_factory, transaction
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
 from hallmark.store.records import NewRecord, add_records

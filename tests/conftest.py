@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from hallmark.api.app import create_app
 from hallmark.config import Settings
-from hallmark.services.organisations import create_api_key, create_organisation
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_api_key, create_organisation
 from hallmark.store.models import Organisation
 
 POSTGRES_URL = os.environ.get("HALLMARK_TEST_DATABASE_URL")

@@ -21,12 +21,12 @@ from web3 import Web3
 
 from hallmark.config import Settings
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_organisation
 from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.status import records_status
 from hallmark.services.anchoring.worker import AnchorWorker
-from hallmark.services.organisations import create_organisation
-from hallmark.services.runtime import Runtime
 from hallmark.store.db import transaction
 from hallmark.store.models import (
     AnchorBatch,

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from conftest import Harness, Process
+from hallmark.services.access.organisations import organisation_account
 from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.services.anchoring.status import record_status, records_status
-from hallmark.services.organisations import organisation_account
 from hallmark.store.models import Record
 
 

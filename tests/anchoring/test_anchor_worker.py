@@ -19,10 +19,10 @@ from hallmark.core.errors import (
     RootAlreadyAnchoredError,
     UnauthorisedAnchorerError,
 )
+from hallmark.services.access.organisations import organisation_account, set_organisation_enabled
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.nonces import NonceAllocator
 from hallmark.services.anchoring.status import record_status, records_status
-from hallmark.services.organisations import organisation_account, set_organisation_enabled
 
 
 def test_records_are_anchored_with_proofs_that_verify_on_chain(

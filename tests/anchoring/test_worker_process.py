@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from conftest import Harness, Process, readyz, wait_for
 from hallmark.config import Settings
 from hallmark.core.ports import free_port
-from hallmark.services.worker_process import worker_environment
+from hallmark.runtime.worker_process import worker_environment
 
 
 def _alive(pid: int) -> bool:

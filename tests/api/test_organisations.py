@@ -8,8 +8,8 @@ from tests.conftest import World
 
 from hallmark.chain.ledger import ORG_KIND_ROLES
 from hallmark.core.errors import ValidationError
-from hallmark.services import audit
-from hallmark.services.organisations import (
+from hallmark.services.access import audit
+from hallmark.services.access.organisations import (
     create_api_key,
     organisation_account,
     revoke_api_key,

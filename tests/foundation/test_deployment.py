@@ -14,7 +14,7 @@ from hallmark.chain.node import AnvilNode, find_anvil
 from hallmark.cli import app
 from hallmark.config import Settings
 from hallmark.core.errors import ChainError, DeploymentMismatchError, DeploymentMissingError
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 from hallmark.store import db
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from hallmark.config import PROJECT_ROOT, Settings
 from hallmark.core.merkle import StandardMerkleTree
-from hallmark.services.organisations import create_organisation, organisation_account
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_organisation, organisation_account
 
 PARITY = PROJECT_ROOT / "tests" / "merkle" / "parity.mjs"
 

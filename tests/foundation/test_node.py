@@ -20,7 +20,7 @@ from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvi
 from hallmark.config import Settings
 from hallmark.core import processes
 from hallmark.core.errors import NodeStartError
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 
 
 def _node(tmp_path: Path, **kwargs: object) -> AnvilNode:

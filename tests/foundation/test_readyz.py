@@ -13,7 +13,7 @@ from tests.tcp_proxy import TcpProxy
 from hallmark.api.app import create_app
 from hallmark.chain.node import AnvilNode, find_anvil
 from hallmark.config import Settings
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 
 
 def test_healthz_and_openapi(

@@ -82,7 +82,7 @@ def test_wrong_passphrase_is_refused(tmp_path: Path) -> None:
 def test_runtime_keys_hold_ether_on_the_local_chain(
     make_settings: Callable[..., Settings], start_runtime: Callable[..., object]
 ) -> None:
-    from hallmark.services.runtime import Runtime
+    from hallmark.runtime import Runtime
 
     runtime = start_runtime(make_settings())
     assert isinstance(runtime, Runtime)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from hallmark.api.app import create_app
 from hallmark.config import Settings
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 from tests.conftest import DATABASES, World, fresh_postgres_database, populate_world
 
 

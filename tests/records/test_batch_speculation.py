@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hallmark.services import batches, imports
-from hallmark.services import steps as steps_service
-from hallmark.services.auth import Actor, authenticate
+from hallmark.services.access.keys import Actor, authenticate
+from hallmark.services.records import imports, kinds
+from hallmark.services.records import steps as steps_service
 from hallmark.store.db import transaction
 from hallmark.store.models import Product, ProductionStep, Record
 from tests.conftest import World
@@ -126,7 +126,7 @@ def test_a_batch_with_a_bad_row_is_decided_under_the_lock(
     assert (answer["created"], answer["rejected"]) == (1, 1)
     assert answer["results"][1]["errors"][0]["field"] == "product_serial"
     assert spies == {"write": 1, "store": 0}
-    with pytest.raises(batches.BatchRejectedError):
+    with pytest.raises(kinds.BatchRejectedError):
         _ingest(world, factory, rows, "all_or_nothing")
     _, chain = _chain(world, serial)
     assert len(chain) == 1
@@ -137,7 +137,7 @@ def test_an_all_or_nothing_batch_with_an_invalid_row_stores_nothing(
 ) -> None:
     serial = create_product(world)["serial"]
     rows = [step_body(serial, "polishing"), step_body(serial, "no_such_kind")]
-    with pytest.raises(batches.BatchRejectedError):
+    with pytest.raises(kinds.BatchRejectedError):
         _ingest(world, factory, rows, "all_or_nothing")
     assert spies["store"] == 0
     assert world.runtime.sessions is not None

@@ -27,10 +27,11 @@ from hallmark.core.errors import (
     StepOrderError,
 )
 from hallmark.schemas import StepCreate
-from hallmark.services import audit, batches
-from hallmark.services import steps as steps_service
-from hallmark.services.group_commit import CreateJob, GroupCommitter
-from hallmark.services.organisations import create_api_key, revoke_api_key
+from hallmark.services.access import audit
+from hallmark.services.access.organisations import create_api_key, revoke_api_key
+from hallmark.services.records import kinds
+from hallmark.services.records import steps as steps_service
+from hallmark.services.records.group_commit import CreateJob, GroupCommitter
 from hallmark.store.models import AuditEntry, IdempotentResponse, Product
 from hallmark.store.sqlite import write_lock
 from tests.conftest import World
@@ -51,7 +52,7 @@ def _job(
     org: str = FACTORY,
     role: str = "factory",
     key: str | None = None,
-    kind: batches.BatchKind[Any, Any, Any] = steps_service.BATCH,
+    kind: kinds.BatchKind[Any, Any, Any] = steps_service.BATCH,
     presented: str | None = None,
 ) -> CreateJob:
     return CreateJob(

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from hallmark.api.app import create_app
 from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 from hallmark.store.models import AuditEntry
 from tests.conftest import World
 from tests.records.factories import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from eth_utils.crypto import keccak
 from sqlalchemy import delete, select, update
 
-from hallmark.services import steps as steps_service
+from hallmark.services.records import steps as steps_service
 from hallmark.store.models import AnchorQueueEntry, Product, ProductionStep, Record
 from tests.conftest import World
 from tests.records.factories import BRAND, FACTORY, FACTORY_2, add_step, create_product, step_body

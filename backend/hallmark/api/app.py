@@ -15,7 +15,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import attachments, health, lots, me, products, records, steps
 from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.services.auth import Actor, authenticate, key_prefix
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
+from hallmark.services.access.keys import Actor, authenticate, key_prefix
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallmark.core.errors import HallmarkError
-from hallmark.services import audit
+from hallmark.services.access import audit
 from hallmark.store.db import transaction
 
 _HTTP_CODES = {

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from hallmark.api.app import create_app
 from hallmark.core import processes
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
 
 #: What each API child process builds its app with (a runtime from its own Settings()).
 APP_FACTORY = "hallmark.api.serving:create_child_app"

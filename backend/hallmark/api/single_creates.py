@@ -29,10 +29,10 @@ from hallmark.api.deps import create_call, presented_key
 from hallmark.api.errors import hallmark_error_response, validation_error_response
 from hallmark.api.writes import created, read_bounded
 from hallmark.core.errors import HallmarkError
-from hallmark.services import lots, products, steps
-from hallmark.services.auth import key_prefix
-from hallmark.services.batches import BatchKind
-from hallmark.services.runtime import Runtime
+from hallmark.runtime import Runtime
+from hallmark.services.access.keys import key_prefix
+from hallmark.services.records import lots, products, steps
+from hallmark.services.records.kinds import BatchKind
 
 #: The paths answered here, and the kind of record each one creates.
 SINGLE_CREATES: dict[str, BatchKind[Any, Any, Any]] = {

@@ -22,10 +22,10 @@ from starlette.datastructures import UploadFile
 from hallmark.api.deps import CreateCall, RuntimeDep
 from hallmark.api.responses import FastJSONResponse
 from hallmark.core.errors import PayloadTooLargeError
-from hallmark.services import idempotency
-from hallmark.services.auth import Actor
-from hallmark.services.batches import BatchKind, invalid
-from hallmark.services.group_commit import CreateJob
+from hallmark.services.access import idempotency
+from hallmark.services.access.keys import Actor
+from hallmark.services.records.group_commit import CreateJob
+from hallmark.services.records.kinds import BatchKind, invalid
 from hallmark.store.files import EncryptedFileStore
 
 

@@ -18,7 +18,7 @@ from hallmark.api.deps import (
 )
 from hallmark.api.writes import AttachmentPayload, FileStoreDep, idempotent
 from hallmark.schemas import AttachmentPublic
-from hallmark.services import attachments
+from hallmark.services.records import attachments
 
 router = APIRouter(prefix="/api/v1/attachments", tags=["attachments"])
 

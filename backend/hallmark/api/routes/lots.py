@@ -34,7 +34,7 @@ from hallmark.schemas import (
     LotsPublic,
     LotTransfer,
 )
-from hallmark.services import imports, lots
+from hallmark.services.records import imports, lots
 
 router = APIRouter(prefix="/api/v1/lots", tags=["lots"])
 

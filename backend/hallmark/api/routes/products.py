@@ -36,7 +36,7 @@ from hallmark.schemas import (
     Provenance,
     StepsPublic,
 )
-from hallmark.services import epcis, imports, products, provenance, steps
+from hallmark.services.records import epcis, imports, products, provenance, steps
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
 

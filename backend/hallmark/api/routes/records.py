@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep
 from hallmark.schemas import RecordPublic
-from hallmark.services import provenance
+from hallmark.services.records import provenance
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 

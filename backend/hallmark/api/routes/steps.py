@@ -24,7 +24,7 @@ from hallmark.api.writes import (
     idempotent,
 )
 from hallmark.schemas import BatchResult, StepCorrection, StepCreate, StepPublic
-from hallmark.services import imports, steps
+from hallmark.services.records import imports, steps
 
 router = APIRouter(prefix="/api/v1/steps", tags=["steps"])
 

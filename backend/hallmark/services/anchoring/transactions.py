@@ -32,10 +32,10 @@ from hallmark.chain.ledger import AnchorLog, Ledger, SignedTransaction
 from hallmark.config import Settings
 from hallmark.core.backoff import Backoff
 from hallmark.core.errors import NotFoundError, TransactionRejectedError
+from hallmark.services.access.organisations import organisation_account
 from hallmark.services.anchoring.batches import BatchRow, BatchStatus
 from hallmark.services.anchoring.nonces import NonceAllocator
 from hallmark.services.anchoring.readiness import WorkerState
-from hallmark.services.organisations import organisation_account
 from hallmark.store.db import transaction
 from hallmark.store.models import AnchorBatch, Organisation
 from hallmark.store.records import RECORD_KINDS

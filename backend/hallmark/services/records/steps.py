@@ -57,9 +57,10 @@ from hallmark.schemas import (
     StepPublic,
     StepsPublic,
 )
-from hallmark.services import access, audit, batches
-from hallmark.services.auth import Actor
-from hallmark.services.lots import uploaded_by
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, views, visibility
+from hallmark.services.records.lots import uploaded_by
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AttachmentLink, Base, Product, ProductionStep, Record
 from hallmark.store.records import (
@@ -117,7 +118,7 @@ def _context(
 ) -> _Context:
     serials = sorted({i.product_serial for i in items if i is not None})
     states: dict[str, _State] = {}
-    for chunk in access.chunks(serials):
+    for chunk in views.chunks(serials):
         query = (
             select(Product)
             .where(Product.serial.in_(chunk), Product.factory_id == actor.organisation_id)
@@ -149,7 +150,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
     if item.previous_step_hash is not None:
         head = None if state.touched else state.head
         if state.touched or item.previous_step_hash != head:
-            raise batches.at(
+            raise kinds.at(
                 "previous_step_hash",
                 PreviousStepMismatchError(
                     product=product.serial,
@@ -158,7 +159,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
                 ),
             )
     if state.certified and (correction or item.kind != "repair"):
-        raise batches.at(
+        raise kinds.at(
             "kind",
             StepOrderError(
                 f"product {product.serial} is certified: only repair steps are accepted "
@@ -168,7 +169,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
             ),
         )
     if item.kind == "shipping" and state.qc_state != "pass" and not correction:
-        raise batches.at(
+        raise kinds.at(
             "kind",
             StepOrderError(
                 f"product {product.serial} cannot ship before a passing qc_inspection "
@@ -179,7 +180,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
         )
     for index, sha in enumerate(item.attachments):
         if sha not in ctx.uploaded:
-            raise batches.invalid(
+            raise kinds.invalid(
                 f"attachments.{index}",
                 f"attachment {sha} was not uploaded by your organisation "
                 "(POST /api/v1/attachments first)",
@@ -200,7 +201,7 @@ def _apply(state: _State, item: StepFields) -> int:
 def _plan_step(ctx: _Context, item: StepCreate) -> PlannedStep:
     state = ctx.products.get(item.product_serial)
     if state is None:
-        raise batches.at("product_serial", NotFoundError("product", item.product_serial))
+        raise kinds.at("product_serial", NotFoundError("product", item.product_serial))
     _check(ctx, state, item)
     sequence = _apply(state, item)
     return PlannedStep(
@@ -262,7 +263,7 @@ def _prepare_steps(actor: Actor, plans: Sequence[PlannedStep]) -> PreparedSteps:
             plan = plans[position]
             plan.data["previousStep"] = heads[plan.state.product_id]
             records.append(
-                access.new_record(actor, "production_step", plan.data, corrects_id=plan.corrects_id)
+                views.new_record(actor, "production_step", plan.data, corrects_id=plan.corrects_id)
             )
         made = prepare_records(records)
         prepared.append(made)
@@ -377,7 +378,7 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
 
 
 #: Steps for services.batches (`run_batch`, `create_items`).
-BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
+BATCH: kinds.BatchKind[StepCreate, _Context, PlannedStep] = kinds.BatchKind(
     permission="step.create",
     batch_action="step.batch",
     object_kind="step",
@@ -386,7 +387,7 @@ BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
     make_context=_context,
     plan=_plan_step,
     write=_write_steps,
-    speculation=batches.Speculation(
+    speculation=kinds.Speculation(
         context=lambda session, actor, items: _context(session, actor, items, lock=False),
         versions=_versions,
         prepare=_prepare_steps,
@@ -402,7 +403,7 @@ BATCH: batches.BatchKind[StepCreate, _Context, PlannedStep] = batches.BatchKind(
 
 def create_step(*, session: Session, actor: Actor, step: StepCreate) -> StepPublic:
     """Append one step to its product's chain."""
-    public = batches.create_one(session=session, actor=actor, kind=BATCH, item=step)
+    public = kinds.create_one(session=session, actor=actor, kind=BATCH, item=step)
     assert isinstance(public, StepPublic)
     return public
 
@@ -414,7 +415,7 @@ def _step_row(
     if row is None:
         raise NotFoundError("step", step_id)
     stmt = select(Product).where(
-        Product.id == row.product_id, access.product_visible(actor.organisation_id)
+        Product.id == row.product_id, visibility.product_visible(actor.organisation_id)
     )
     if lock:
         stmt = stmt.where(Product.factory_id == actor.organisation_id).with_for_update()
@@ -428,10 +429,10 @@ def correct_step(
     *, session: Session, actor: Actor, step_id: str, correction: StepCorrection
 ) -> StepPublic:
     """Append a correction of a step to the chain; it becomes the step's view."""
-    access.require_role(actor, "step.correct")
+    authorisation.require_role(actor, "step.correct")
     row, product = _step_row(session, actor, step_id, lock=True)
     if correction.kind != row.kind:
-        raise batches.invalid(
+        raise kinds.invalid(
             "kind", f"a correction keeps the step's kind ({row.kind}); record a new step instead"
         )
     latest = session.scalars(
@@ -494,7 +495,7 @@ def _chain_rows(session: Session, product_id: str) -> Sequence[ProductionStep]:
 def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[Record]]]:
     """The product's steps in order, each showing its latest version, with every version."""
     rows = _chain_rows(session, product.id)
-    records = access.records_by_id(session, [r.id for r in rows])
+    records = views.records_by_id(session, [r.id for r in rows])
     versions: dict[str, list[ProductionStep]] = {}
     for row in rows:
         versions.setdefault(row.root_id, []).append(row)
@@ -504,7 +505,7 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
         record = records.get(latest.id)
         if record is None:
             continue
-        data = access.document(record)["data"]
+        data = views.document(record)["data"]
         history = [records[r.id] for r in chain if r.id in records]
         result.append(
             (
@@ -520,8 +521,8 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
                     responsible=data.get("responsible"),
                     attachments=data.get("attachments", []),
                     previous_step=data.get("previousStep"),
-                    record=access.record_ref(record),
-                    history=[access.record_ref(r) for r in history],
+                    record=views.record_ref(record),
+                    history=[views.record_ref(r) for r in history],
                 ),
                 history,
             )
@@ -533,7 +534,7 @@ def list_steps(
     *, session: Session, actor: Actor, serial: str, skip: int, limit: int
 ) -> StepsPublic:
     """A visible product's steps, in chain order (corrections shown in place)."""
-    product = access.visible_product(session, actor, serial)
+    product = visibility.visible(session, actor, visibility.PRODUCT, serial)
     steps = [step for step, _ in timeline(session, product)]
     return StepsPublic(data=steps[skip : skip + limit], count=len(steps))
 
@@ -598,7 +599,7 @@ def verify_chain(session: Session, product: Product) -> ChainReport:
 
 def check_chain(*, session: Session, actor: Actor, serial: str) -> ChainReport:
     """Verify a visible product's step chain."""
-    return verify_chain(session, access.visible_product(session, actor, serial))
+    return verify_chain(session, visibility.visible(session, actor, visibility.PRODUCT, serial))
 
 
 def count_steps(session: Session, product_id: str) -> int:

@@ -1,13 +1,7 @@
-"""Who may do what with records, and how stored records are read back.
+"""Stored records read back: their documents, references, and where each stands on chain.
 
-Visibility: a material lot is visible to its owner and its current custodian; a product to its
-brand and its assigned factory. Anyone else gets NotFoundError (existence must not leak). A role
-that may never perform an action (a supplier posting steps, any reader writing) gets
-PermissionDeniedError before anything is looked up.
-
-Raises:
-    PermissionDeniedError: the caller's role may not perform the action at all.
-    NotFoundError: the object does not exist or is not visible to the caller.
+Records are looked up by id in chunks (`IN (...)` lists of at most `CHUNK` values); their
+anchoring status comes from the anchoring read model (`hallmark.services.anchoring.status`).
 """
 
 from __future__ import annotations
@@ -16,75 +10,19 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hallmark.core.errors import NotFoundError, PermissionDeniedError
 from hallmark.core.times import utc
 from hallmark.schemas import Anchoring, ProvenanceRecord, RecordRef
+from hallmark.services.access.keys import Actor
 from hallmark.services.anchoring.status import AnchoringStatus, records_status
-from hallmark.services.auth import Actor
-from hallmark.store.models import MaterialLot, Product, Record
+from hallmark.store.models import Record
 from hallmark.store.records import NewRecord
 
 T = TypeVar("T")
 #: Values per `IN (...)` list: large batches are looked up in chunks of this many.
 CHUNK = 5000
-
-#: Roles allowed to perform each write (other roles: 403).
-WRITE_ROLES: dict[str, frozenset[str]] = {
-    "lot.create": frozenset({"supplier"}),
-    "lot.correct": frozenset({"supplier"}),
-    "lot.split": frozenset({"supplier", "factory", "brand"}),
-    "lot.transfer": frozenset({"supplier", "factory", "brand"}),
-    "product.create": frozenset({"brand", "factory"}),
-    "product.materials": frozenset({"factory"}),
-    "step.create": frozenset({"factory"}),
-    "step.correct": frozenset({"factory"}),
-    "attachment.upload": frozenset({"supplier", "factory", "brand"}),
-}
-
-
-def require_role(actor: Actor, action: str) -> None:
-    """Refuse an action the caller's role may never perform."""
-    allowed = WRITE_ROLES[action]
-    if actor.role not in allowed:
-        raise PermissionDeniedError(
-            f"the {actor.role} role may not {action.replace('.', ' ')} "
-            f"(allowed: {', '.join(sorted(allowed))})",
-            details={"role": actor.role, "action": action},
-        )
-
-
-def lot_visible(organisation_id: str) -> ColumnElement[bool]:
-    return or_(MaterialLot.owner_id == organisation_id, MaterialLot.custodian_id == organisation_id)
-
-
-def product_visible(organisation_id: str) -> ColumnElement[bool]:
-    return or_(Product.brand_id == organisation_id, Product.factory_id == organisation_id)
-
-
-def visible_lot(session: Session, actor: Actor, lot_id: str, *, lock: bool = False) -> MaterialLot:
-    stmt = select(MaterialLot).where(MaterialLot.id == lot_id, lot_visible(actor.organisation_id))
-    if lock:
-        stmt = stmt.with_for_update()
-    lot = session.scalars(stmt).first()
-    if lot is None:
-        raise NotFoundError("lot", lot_id)
-    return lot
-
-
-def visible_product(session: Session, actor: Actor, serial: str, *, lock: bool = False) -> Product:
-    stmt = select(Product).where(Product.serial == serial, product_visible(actor.organisation_id))
-    if lock:
-        stmt = stmt.with_for_update()
-    product = session.scalars(stmt).first()
-    if product is None:
-        raise NotFoundError("product", serial)
-    return product
-
-
-# --- stored records ----------------------------------------------------------------------------
 
 
 def document(record: Record) -> dict[str, Any]:

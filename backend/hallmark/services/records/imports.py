@@ -2,7 +2,7 @@
 
 Flow: decode the body (JSON array of objects, or CSV with a header line), turn each CSV line into
 the same object a JSON client would send, refuse more rows than allowed (413), then hand the
-rows to services.batches.run_batch with the kind's BatchKind (services.lots / products / steps),
+rows to services.kinds.run_batch with the kind's BatchKind (services.lots / products / steps),
 which validates, plans and stores them (all-or-nothing or per row).
 
 CSV rules (docs/RECORDS.md lists the columns of each kind):
@@ -33,8 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import ValidationError
 from hallmark.schemas import FieldError
-from hallmark.services import access, batches, lots, products, steps
-from hallmark.services.auth import Actor
+from hallmark.services.access import authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, lots, products, steps
 
 Kind = Literal["lots", "products", "steps"]
 
@@ -58,8 +59,8 @@ STRUCTURED: dict[str, frozenset[str]] = {
 #: Free-form objects: their cells are JSON values when they parse as JSON.
 FREE_FORM = frozenset({"extra", "private", "parameters", "measurements"})
 
-#: What each kind's batch needs (services.batches.run_batch).
-_KINDS: dict[str, batches.BatchKind[Any, Any, Any]] = {
+#: What each kind's batch needs (services.kinds.run_batch).
+_KINDS: dict[str, kinds.BatchKind[Any, Any, Any]] = {
     "lots": lots.BATCH,
     "products": products.BATCH,
     "steps": steps.BATCH,
@@ -75,10 +76,10 @@ def parse_rows(
     try:
         rows = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise batches.invalid("body", f"the body is not JSON: {exc}") from None
+        raise kinds.invalid("body", f"the body is not JSON: {exc}") from None
     if not isinstance(rows, list):
-        raise batches.invalid("body", "a batch is a JSON array of objects (or text/csv)")
-    batches.check_size(len(rows), max_rows)
+        raise kinds.invalid("body", "a batch is a JSON array of objects (or text/csv)")
+    kinds.check_size(len(rows), max_rows)
     return rows, {}
 
 
@@ -92,22 +93,22 @@ def _csv_rows(
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise batches.invalid("body", f"CSV must be UTF-8: {exc}") from None
+        raise kinds.invalid("body", f"CSV must be UTF-8: {exc}") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise batches.invalid("body", "the CSV has no header line") from None
+        raise kinds.invalid("body", "the CSV has no header line") from None
     except csv.Error as exc:
-        raise batches.invalid("body", f"unreadable CSV: {exc}") from None
+        raise kinds.invalid("body", f"unreadable CSV: {exc}") from None
     header = [h.strip() for h in header]
     if not any(header):
-        raise batches.invalid("body", "the CSV header is empty")
+        raise kinds.invalid("body", "the CSV header is empty")
     try:
         lines = [line for line in reader if any(cell.strip() for cell in line)]
     except csv.Error as exc:
-        raise batches.invalid("body", f"unreadable CSV: {exc}") from None
-    batches.check_size(len(lines), max_rows)
+        raise kinds.invalid("body", f"unreadable CSV: {exc}") from None
+    kinds.check_size(len(lines), max_rows)
     rows: list[Any] = []
     errors: dict[int, list[FieldError]] = {}
     for index, line in enumerate(lines):
@@ -188,19 +189,19 @@ def ingest(
     kind: Kind,
     body: bytes,
     content_type: str,
-    mode: batches.Mode,
+    mode: kinds.Mode,
     max_rows: int,
     snapshot: sessionmaker[Session] | None = None,
-) -> batches.BatchAnswer:
+) -> kinds.BatchAnswer:
     """Parse a JSON or CSV batch and write it as the kind's batch (BatchResult JSON).
 
     `snapshot`: read sessions, to prepare the batch before the write lock (`run_batch`)."""
     if kind not in _KINDS:
         raise ValidationError(f"unknown batch kind {kind!r}")
     batch = _KINDS[kind]
-    access.require_role(actor, batch.permission)
+    authorisation.require_role(actor, batch.permission)
     run = functools.partial(
-        batches.run_batch,
+        kinds.run_batch,
         session=session,
         actor=actor,
         kind=batch,
@@ -215,7 +216,7 @@ def ingest(
         except pydantic.ValidationError:
             pass  # below: the rows one by one, each bad one with its own errors
         else:
-            batches.check_size(len(items), max_rows)
+            kinds.check_size(len(items), max_rows)
             return run(rows=items, validated=True)
     rows, known = parse_rows(kind, body, content_type, max_rows)
     return run(rows=rows, known=known)

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
 from hallmark.core.errors import KeystoreError, NotFoundError, ValidationError
-from hallmark.services import audit
-from hallmark.services.auth import issue_key, revoke_key
+from hallmark.services.access import audit
+from hallmark.services.access.keys import issue_key, revoke_key
 from hallmark.store.db import transaction
 from hallmark.store.models import ApiKey, Organisation, Principal
 

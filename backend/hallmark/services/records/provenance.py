@@ -31,8 +31,8 @@ from hallmark.schemas import (
     TimelineStep,
     plain,
 )
-from hallmark.services import access, products, steps
-from hallmark.services.auth import Actor
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import products, steps, views, visibility
 from hallmark.store.models import LotDraw, MaterialLot, Product, Record
 
 #: How deep parent and recycling links are followed.
@@ -56,9 +56,7 @@ class _Lots:
                 self.session.scalars(select(MaterialLot).where(MaterialLot.id.in_(wanted)))
             )
             self.lots.update((lot.id, lot) for lot in found)
-            self.records.update(
-                access.records_by_id(self.session, [lot.record_id for lot in found])
-            )
+            self.records.update(views.records_by_id(self.session, [lot.record_id for lot in found]))
             following: set[str] = set()
             for lot in found:
                 if lot.parent_id:
@@ -68,10 +66,10 @@ class _Lots:
             depth += 1
         records = [self.records[lot.record_id] for lot in self.lots.values()]
         pending = [r for r in records if r.id not in self.anchoring]
-        self.anchoring.update((r.id, r) for r in access.provenance_records(self.session, pending))
+        self.anchoring.update((r.id, r) for r in views.provenance_records(self.session, pending))
 
     def data(self, lot_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = access.document(self.records[self.lots[lot_id].record_id])["data"]
+        data: dict[str, Any] = views.document(self.records[self.lots[lot_id].record_id])["data"]
         return data
 
     def sources(self, lot_id: str) -> list[str]:
@@ -120,7 +118,7 @@ class _Lots:
 
 def product_provenance(*, session: Session, actor: Actor, serial: str) -> Provenance:
     """Materials tree with origins, steps timeline, record hashes, anchoring, chain check."""
-    product = access.visible_product(session, actor, serial)
+    product = visibility.visible(session, actor, visibility.PRODUCT, serial)
     return build(session, product, actor.organisation_id)
 
 
@@ -133,8 +131,8 @@ def build(session: Session, product: Product, viewer: str) -> Provenance:
     material_record_ids = list(
         dict.fromkeys(d.record_id for d in draws if d.record_id != product.id)
     )
-    own = access.records_by_id(session, [product.record_id, *material_record_ids])
-    own_views = {r.id: r for r in access.provenance_records(session, [own[i] for i in own])}
+    own = views.records_by_id(session, [product.record_id, *material_record_ids])
+    own_views = {r.id: r for r in views.provenance_records(session, [own[i] for i in own])}
     materials = [
         lots.node(
             d.lot_id,
@@ -147,7 +145,7 @@ def build(session: Session, product: Product, viewer: str) -> Provenance:
         for d in draws
     ]
     timeline = steps.timeline(session, product)
-    step_records = access.provenance_records(
+    step_records = views.provenance_records(
         session, [record for _, history in timeline for record in history]
     )
     by_id = {r.id: r for r in step_records}
@@ -175,10 +173,10 @@ def record_of(*, session: Session, actor: Actor, record_id: str) -> RecordPublic
     record = session.get(Record, record_id)
     if record is None or record.organisation_id != actor.organisation_id:
         raise NotFoundError("record", record_id)
-    (view,) = access.provenance_records(session, [record])
+    (view,) = views.provenance_records(session, [record])
     return RecordPublic(
         **view.model_dump(),
         organisation=record.organisation_id,
         canonical=record.canonical,
-        document=access.document(record),
+        document=views.document(record),
     )

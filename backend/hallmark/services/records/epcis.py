@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.times import utc
 from hallmark.schemas import ProductPublic, StepPublic
-from hallmark.services import access, products, steps
-from hallmark.services.auth import Actor
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import products, steps, views, visibility
 from hallmark.store.models import LotDraw, MaterialLot, Product, Record
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -116,7 +116,7 @@ def _step_event(step: StepPublic, epc: str) -> dict[str, Any]:
 
 def product_epcis(*, session: Session, actor: Actor, serial: str) -> dict[str, Any]:
     """The EPCIS 2.0 document of a visible product."""
-    product_row = access.visible_product(session, actor, serial)
+    product_row = visibility.visible(session, actor, visibility.PRODUCT, serial)
     return build(session, product_row)
 
 
@@ -142,7 +142,7 @@ def build(session: Session, product_row: Product) -> dict[str, Any]:
     by_record: dict[str, list[tuple[LotDraw, MaterialLot]]] = {}
     for draw, lot in draws:
         by_record.setdefault(draw.record_id, []).append((draw, lot))
-    records = access.records_by_id(session, by_record)
+    records = views.records_by_id(session, by_record)
     for record_id, group in by_record.items():
         record: Record = records[record_id]
         event_time, offset = _time(record.created_at)

@@ -49,8 +49,9 @@ from hallmark.schemas import (
     ProductsPublic,
     plain,
 )
-from hallmark.services import access, audit, batches, lots
-from hallmark.services.auth import Actor
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, lots, views, visibility
 from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
 from hallmark.store.records import StoredRecord, add_records
 
@@ -90,12 +91,12 @@ def _edition_key(owner: str, item: ProductCreate) -> tuple[str, str, int] | None
 def _lock_lots(session: Session, actor: Actor, ids: set[str]) -> dict[str, MaterialLot]:
     """Lock the lots the caller may draw from (owner or custodian), in id order."""
     found: dict[str, MaterialLot] = {}
-    for chunk in access.chunks(sorted(ids)):
+    for chunk in views.chunks(sorted(ids)):
         found.update(
             (lot.id, lot)
             for lot in session.scalars(
                 select(MaterialLot)
-                .where(MaterialLot.id.in_(chunk), access.lot_visible(actor.organisation_id))
+                .where(MaterialLot.id.in_(chunk), visibility.lot_visible(actor.organisation_id))
                 .order_by(MaterialLot.id)
                 .with_for_update()
             )
@@ -104,7 +105,7 @@ def _lock_lots(session: Session, actor: Actor, ids: set[str]) -> dict[str, Mater
 
 
 def _current_hashes(session: Session, lots_: dict[str, MaterialLot]) -> dict[str, str]:
-    records = access.records_by_id(session, [lot.record_id for lot in lots_.values()])
+    records = views.records_by_id(session, [lot.record_id for lot in lots_.values()])
     return {lot.id: records[lot.record_id].record_hash for lot in lots_.values()}
 
 
@@ -120,7 +121,7 @@ def _context(session: Session, actor: Actor, items: Sequence[ProductCreate | Non
     locked = _lock_lots(session, actor, lot_ids) if lot_ids else {}
     serials = sorted({i.serial for i in valid})
     taken: set[str] = set()
-    for chunk in access.chunks(serials):
+    for chunk in views.chunks(serials):
         taken.update(session.scalars(select(Product.serial).where(Product.serial.in_(chunk))))
     series = {i.edition.series for i in valid if i.edition}
     editions: set[tuple[str, str, int]] = set()
@@ -147,7 +148,7 @@ def _context(session: Session, actor: Actor, items: Sequence[ProductCreate | Non
 def _organisation(ctx: _Context, org_id: str, kind: str, where: str) -> Organisation:
     org = ctx.organisations.get(org_id)
     if org is None or org.kind != kind or org.status != "active":
-        raise batches.at(where, NotFoundError(kind, org_id))
+        raise kinds.at(where, NotFoundError(kind, org_id))
     return org
 
 
@@ -160,9 +161,9 @@ def _plan_draws(
     for index, use in enumerate(materials):
         lot = ctx.lots.get(use.lot)
         if lot is None:
-            raise batches.at(f"{prefix}.{index}.lot", NotFoundError("lot", use.lot))
+            raise kinds.at(f"{prefix}.{index}.lot", NotFoundError("lot", use.lot))
         if use.unit != lot.unit:
-            raise batches.invalid(
+            raise kinds.invalid(
                 f"{prefix}.{index}.unit",
                 f"lot {lot.lot_number} is measured in {lot.unit}, not {use.unit}",
                 lot=lot.id,
@@ -171,7 +172,7 @@ def _plan_draws(
         already = taken.get(lot.id, Decimal(0))
         if already + amount > lots.remaining(lot):
             left = lots.remaining(lot) - already
-            raise batches.at(
+            raise kinds.at(
                 f"{prefix}.{index}.quantity",
                 MassBalanceError(
                     lot_id=lot.id,
@@ -200,14 +201,14 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
     actor = ctx.actor
     if actor.role == "brand":
         if item.brand is not None and item.brand != actor.organisation_id:
-            raise batches.invalid("brand", "a brand creates products for itself only")
+            raise kinds.invalid("brand", "a brand creates products for itself only")
         if item.assigned_factory is None:
-            raise batches.invalid("assigned_factory", "a brand must name the assigned factory")
+            raise kinds.invalid("assigned_factory", "a brand must name the assigned factory")
         brand_id: str | None = actor.organisation_id
         factory_id = _organisation(ctx, item.assigned_factory, "factory", "assigned_factory").id
     else:
         if item.assigned_factory not in (None, actor.organisation_id):
-            raise batches.invalid(
+            raise kinds.invalid(
                 "assigned_factory", "a factory creates products assigned to itself only"
             )
         factory_id = actor.organisation_id
@@ -263,9 +264,7 @@ def _draw_rows(
 def _write_products(
     session: Session, actor: Actor, plans: Sequence[PlannedProduct]
 ) -> list[StoredRecord]:
-    stored = add_records(
-        session, [access.new_record(actor, "product", plan.data) for plan in plans]
-    )
+    stored = add_records(session, [views.new_record(actor, "product", plan.data) for plan in plans])
     product_rows: list[dict[str, Any]] = []
     draw_rows: list[dict[str, Any]] = []
     for plan, record in zip(plans, stored, strict=True):
@@ -303,7 +302,7 @@ def _store_allocations(session: Session, drawn: Sequence[MaterialLot]) -> None:
 
 
 #: Products for services.batches (`run_batch`, `create_items`).
-BATCH: batches.BatchKind[ProductCreate, _Context, PlannedProduct] = batches.BatchKind(
+BATCH: kinds.BatchKind[ProductCreate, _Context, PlannedProduct] = kinds.BatchKind(
     permission="product.create",
     batch_action="product.batch",
     object_kind="product",
@@ -324,7 +323,7 @@ BATCH: batches.BatchKind[ProductCreate, _Context, PlannedProduct] = batches.Batc
 
 def create_product(*, session: Session, actor: Actor, product: ProductCreate) -> ProductPublic:
     """Create one product (and draw its materials)."""
-    public = batches.create_one(session=session, actor=actor, kind=BATCH, item=product)
+    public = kinds.create_one(session=session, actor=actor, kind=BATCH, item=product)
     assert isinstance(public, ProductPublic)
     return public
 
@@ -333,8 +332,8 @@ def add_materials(
     *, session: Session, actor: Actor, serial: str, materials: MaterialsAdd
 ) -> ProductPublic:
     """Record lots consumed by a product, by its assigned factory."""
-    access.require_role(actor, "product.materials")
-    product = access.visible_product(session, actor, serial, lock=True)
+    authorisation.require_role(actor, "product.materials")
+    product = visibility.visible(session, actor, visibility.PRODUCT, serial, lock=True)
     if product.factory_id != actor.organisation_id:
         raise PermissionDeniedError(
             "only the product's assigned factory may add materials",
@@ -359,7 +358,7 @@ def add_materials(
         "productRecord": product_record.record_hash,
         "materials": documents,
     }
-    record = add_records(session, [access.new_record(actor, "product", data)])[0]
+    record = add_records(session, [views.new_record(actor, "product", data)])[0]
     session.execute(insert(LotDraw), _draw_rows(product.id, record, draws))
     _store_allocations(session, [lot for lot, _ in draws])
     audit.append(
@@ -386,7 +385,7 @@ def drawn_lots(session: Session, product_id: str) -> Sequence[Row[LotDraw, Mater
 def product_public(session: Session, product: Product) -> ProductPublic:
     record = session.get(Record, product.record_id)
     assert record is not None
-    data = access.document(record)["data"]
+    data = views.document(record)["data"]
     rows = drawn_lots(session, product.id)
     materials: list[dict[str, Any]] = []
     grams = recycled_grams = carbon = Decimal(0)
@@ -431,19 +430,19 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "certified_at": product.certified_at,
             "step_count": product.step_count,
             "last_step_hash": product.last_step_hash,
-            "record": access.record_ref(record),
+            "record": views.record_ref(record),
         }
     )
 
 
 def get_product(*, session: Session, actor: Actor, serial: str) -> ProductPublic:
     """A visible product by serial, with its materials, recycled share and carbon total."""
-    return product_public(session, access.visible_product(session, actor, serial))
+    return product_public(session, visibility.visible(session, actor, visibility.PRODUCT, serial))
 
 
 def list_products(*, session: Session, actor: Actor, skip: int, limit: int) -> ProductsPublic:
     """The products of the caller's organisation (as brand or assigned factory), oldest first."""
-    visible = access.product_visible(actor.organisation_id)
+    visible = visibility.product_visible(actor.organisation_id)
     count = session.scalar(select(func.count()).select_from(Product).where(visible)) or 0
     products = session.scalars(
         select(Product)

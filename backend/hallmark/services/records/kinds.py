@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
 from hallmark.schemas import BatchRowResult, FieldError
-from hallmark.services import access, audit
-from hallmark.services.auth import Actor
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
 from hallmark.store.records import StoredRecord
 
 Mode = Literal["all_or_nothing", "per_row"]
@@ -228,7 +228,7 @@ class BatchKind(Generic[T, C, P]):
     or raises a domain error; `write` stores the plans, in order, and returns their records.
     """
 
-    #: The access.WRITE_ROLES action, also the audit action of a single create.
+    #: The authorisation.WRITE_ROLES action, also the audit action of a single create.
     permission: str
     #: The audit action of a batch.
     batch_action: str
@@ -271,7 +271,7 @@ def run_batch(
     All-or-nothing: any bad row raises BatchRejectedError and nothing is stored; per_row: the
     good rows are stored. One audit entry (`kind.batch_action`) records the mode and the counts.
     """
-    access.require_role(actor, kind.permission)
+    authorisation.require_role(actor, kind.permission)
     check_size(len(rows), max_rows)
     if validated:
         items: list[T | None] = list(rows)
@@ -350,7 +350,7 @@ def create_items(
     item planned against the items before it, the accepted ones written in bulk. A refused
     item's outcome is its domain error, as it would be raised for it alone.
     """
-    access.require_role(actor, kind.permission)
+    authorisation.require_role(actor, kind.permission)
     ctx = kind.make_context(session, actor, items)
     outcomes: list[tuple[P, StoredRecord] | HallmarkError | None] = []
     plans: list[P] = []

@@ -1,10 +1,9 @@
-"""A client of Hallmark's HTTP API, for the command line (`hallmark import`, `hallmark product`).
+"""`hallmark import lots|products|steps FILE.csv`: a CSV file imported through the HTTP API.
 
-It talks to a Hallmark anywhere (a factory runs the CLI against a remote Hallmark), through the
-same batch endpoints as any other client. Importing a CSV file: split it into chunks of rows
-(each sent as text/csv with the header line, in `per_row` mode, with an Idempotency-Key derived
-from the file's content and the chunk, so a re-run after a failure never stores a row twice),
-and collect every rejected row's errors with its row number in the file.
+The file is split into chunks of rows, each sent as text/csv with the header line to the kind's
+batch endpoint in `per_row` mode, with an Idempotency-Key derived from the file's content and the
+chunk, so a re-run after a failure never stores a row twice. Every rejected row's errors are
+collected with its row number in the file (and written to a CSV report on request).
 
 Raises:
     RemoteApiError: the API is unreachable, or answered with an error (its message included).
@@ -19,17 +18,96 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
-import httpx
+import typer
 
-from hallmark.core.errors import RemoteApiError, ValidationError
+from hallmark.cli.api_client import ApiClient
+from hallmark.cli.console import (
+    ApiKeyOption,
+    ApiUrlOption,
+    err,
+    fail,
+    out,
+    reported,
+    require_api_key,
+)
+from hallmark.core.errors import ValidationError
 
 KINDS = ("lots", "products", "steps")
 
+import_app = typer.Typer(
+    help="Import lots, products or steps from CSV through the HTTP API (docs/RECORDS.md).",
+    no_args_is_help=True,
+)
+
+
+def _import(
+    kind: str,
+    file: Path,
+    *,
+    api_url: str,
+    api_key: str | None,
+    chunk: int,
+    errors: Path | None,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    if chunk < 1:
+        fail("--chunk must be at least 1")
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    key = require_api_key(api_key)
+    with reported(), ApiClient(api_url, key) as api:
+        total = count_rows(file)
+        columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeRemainingColumn(), console=err) as bar:
+            task = bar.add_task(f"importing {kind}", total=total)
+            report = import_csv(
+                api,
+                kind=kind,
+                path=file,
+                chunk=chunk,
+                progress=lambda rows: bar.advance(task, rows),
+            )
+    if errors is not None:
+        write_error_report(errors, report.errors)
+    out.print(
+        f"{report.created} of {report.total} {kind} imported, {report.rejected_rows} rejected"
+        + (f" (errors in {errors})" if errors is not None and report.errors else "")
+    )
+    if report.errors:
+        for error in report.errors[:10]:
+            err.print(f"row {error.row}: {error.field}: {error.message}", markup=False)
+        if len(report.errors) > 10:
+            err.print(f"... and {len(report.errors) - 10} more", markup=False)
+        raise typer.Exit(1)
+
+
+def _import_command(kind: str) -> None:
+    @import_app.command(kind)
+    def command(
+        file: Annotated[Path, typer.Argument(help="CSV file with a header line")],
+        api_url: ApiUrlOption = "http://127.0.0.1:8000",
+        api_key: ApiKeyOption = None,
+        chunk: Annotated[int, typer.Option(help="Rows per request")] = 1000,
+        errors: Annotated[
+            Path | None, typer.Option(help="Write every rejected row's errors to this CSV")
+        ] = None,
+    ) -> None:
+        _import(kind, file, api_url=api_url, api_key=api_key, chunk=chunk, errors=errors)
+
+    command.__doc__ = f"Import {kind} from a CSV file (per row; exit 1 when any row failed)."
+
+
+for _kind in ("lots", "products", "steps"):
+    _import_command(_kind)
+
 
 @dataclass(frozen=True, slots=True)
-class RowError:
+class RowProblem:
+    """One error of a rejected row: its data row number in the file, the field, why."""
+
     row: int
     field: str
     message: str
@@ -39,64 +117,11 @@ class RowError:
 class ImportReport:
     total: int = 0
     created: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    errors: list[RowProblem] = field(default_factory=list)
 
     @property
     def rejected_rows(self) -> int:
         return len({e.row for e in self.errors})
-
-
-class HallmarkClient:
-    """Hallmark's API over HTTP; no I/O until a method is called."""
-
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 300.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> HallmarkClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RemoteApiError(self.base_url, str(exc) or type(exc).__name__) from exc
-        if response.status_code >= 400:
-            raise RemoteApiError(self.base_url, _reason(response), status=response.status_code)
-        return response.json()
-
-    def send_batch(self, kind: str, csv_text: str, *, key: str) -> dict[str, Any]:
-        """POST one CSV chunk to /api/v1/<kind>/batch in per_row mode."""
-        result: dict[str, Any] = self._request(
-            "POST",
-            f"/api/v1/{kind}/batch",
-            params={"mode": "per_row"},
-            content=csv_text.encode("utf-8"),
-            headers={"Content-Type": "text/csv; charset=utf-8", "Idempotency-Key": key},
-        )
-        return result
-
-    def retrieve_provenance(self, serial: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", f"/api/v1/products/{serial}/provenance")
-        return result
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        error = response.json()["error"]
-        return f"{error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200] or response.reason_phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +173,7 @@ def count_rows(path: Path) -> int:
 
 
 def import_csv(
-    client: HallmarkClient,
+    client: ApiClient,
     *,
     kind: str,
     path: Path,
@@ -168,7 +193,7 @@ def import_csv(
         for row in result["results"]:
             for error in row.get("errors", []):
                 report.errors.append(
-                    RowError(
+                    RowProblem(
                         row=part.first_row + int(row["row"]) - 1,
                         field=error["field"],
                         message=error["message"],
@@ -179,7 +204,7 @@ def import_csv(
     return report
 
 
-def write_error_report(path: Path, errors: list[RowError]) -> None:
+def write_error_report(path: Path, errors: list[RowProblem]) -> None:
     """CSV with one line per error: row (data row number in the file), field, message."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -48,8 +48,9 @@ from hallmark.core.errors import (
     HallmarkError,
     ServiceUnavailableError,
 )
-from hallmark.services import audit, auth, batches, idempotency
-from hallmark.services.auth import Actor
+from hallmark.services.access import audit, idempotency, keys
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds
 from hallmark.store.db import transaction
 from hallmark.store.models import IdempotentResponse
 from hallmark.store.sqlite import WriteLock
@@ -71,7 +72,7 @@ class CreateJob:
     Idempotency-Key; `actor` is set once the key is found valid."""
 
     presented: str
-    kind: batches.BatchKind[Any, Any, Any]
+    kind: kinds.BatchKind[Any, Any, Any]
     item: Any
     key: str | None
     fingerprint: str
@@ -202,7 +203,7 @@ class GroupCommitter:
         """Store a group in one transaction; every job's answer or domain error."""
         outcomes: list[Answer | HallmarkError | None] = [None] * len(group)
         with transaction(self._sessions) as session:
-            actors = auth.authenticate_many(session, [job.presented for job in group])
+            actors = keys.authenticate_many(session, [job.presented for job in group])
             by_caller: dict[tuple[str, str], list[int]] = {}
             for index, job in enumerate(group):
                 actor = actors[job.presented]
@@ -244,7 +245,7 @@ class GroupCommitter:
         actor, kind = group[indexes[0]].actor, group[indexes[0]].kind
         assert actor is not None
         try:
-            created = batches.create_items(
+            created = kinds.create_items(
                 session=session, actor=actor, kind=kind, items=[group[i].item for i in indexes]
             )
         except HallmarkError as exc:  # the role check: the same for all of them
@@ -259,7 +260,7 @@ class GroupCommitter:
             plan, record = outcome
             body = kind.answer(session, actor, plan, record).model_dump(mode="json")
             outcomes[index] = (201, body, False)
-            events.append(batches.created_event(actor, kind, job.item, record))
+            events.append(kinds.created_event(actor, kind, job.item, record))
             if job.key is not None:
                 answers.append(
                     {

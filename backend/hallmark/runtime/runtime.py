@@ -46,12 +46,12 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
+from hallmark.runtime.worker_process import WorkerProcess, worker_environment
+from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
-from hallmark.services.group_commit import GroupCommitter
-from hallmark.services.organisations import ChainAccess
-from hallmark.services.worker_process import WorkerProcess, worker_environment
+from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
 from hallmark.store.sqlite import WalCheckpointer, write_lock
@@ -188,9 +188,9 @@ class Runtime:
         return self.worker
 
     def start_worker_process(self) -> WorkerProcess:
-        """Run `hallmark worker` as a supervised child process (see `hallmark.services.
-        worker_process`): this process's settings, its database, its chain (the local node by
-        URL, never a node of its own). Restarted when it exits; stopped with `stop()` or with
+        """Run `hallmark worker` as a supervised child process (see `worker_process`): this
+        process's settings, its database, its chain (the local node by URL, never a node of its
+        own). Restarted when it exits; stopped with `stop()` or with
         this runtime; it never outlives this process. Call after `start()`."""
         assert self.chain is not None and self.deployment is not None, "start() first"
         if self.worker_process is None:

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.errors import NotFoundError, PayloadTooLargeError
 from hallmark.schemas import AttachmentPublic
-from hallmark.services import access, audit, batches
-from hallmark.services.auth import Actor
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, visibility
 from hallmark.store.files import EncryptedFileStore, check_address, sha256_hex
 from hallmark.store.models import Attachment, AttachmentLink, MaterialLot, Product
 
@@ -41,17 +42,17 @@ def upload(
     max_bytes: int,
 ) -> AttachmentPublic:
     """Store a file (encrypted) for the caller's organisation; idempotent per content."""
-    access.require_role(actor, "attachment.upload")
+    authorisation.require_role(actor, "attachment.upload")
     if len(data) > max_bytes:
         raise PayloadTooLargeError(
             f"attachment of {len(data)} bytes; at most {max_bytes}",
             details={"size": len(data), "max_bytes": max_bytes},
         )
     if not data:
-        raise batches.invalid("body", "the attachment is empty")
+        raise kinds.invalid("body", "the attachment is empty")
     media = media_type.split(";", 1)[0].strip().lower() or "application/octet-stream"
     if not _MEDIA_TYPE.match(media) or len(media) > 200:
-        raise batches.invalid("media_type", f"{media_type!r} is not a media type")
+        raise kinds.invalid("media_type", f"{media_type!r} is not a media type")
     sha = sha256_hex(data)
     existing = session.get(Attachment, (sha, actor.organisation_id))
     store.put(data)
@@ -84,13 +85,13 @@ def _may_see(session: Session, actor: Actor, sha: str) -> Attachment | None:
     via_product = session.scalar(
         select(AttachmentLink.id)
         .join(Product, Product.id == AttachmentLink.product_id)
-        .where(AttachmentLink.sha256 == sha, access.product_visible(org))
+        .where(AttachmentLink.sha256 == sha, visibility.product_visible(org))
         .limit(1)
     )
     via_lot = via_product or session.scalar(
         select(AttachmentLink.id)
         .join(MaterialLot, MaterialLot.id == AttachmentLink.lot_id)
-        .where(AttachmentLink.sha256 == sha, access.lot_visible(org))
+        .where(AttachmentLink.sha256 == sha, visibility.lot_visible(org))
         .limit(1)
     )
     return rows[0] if via_lot else None

@@ -55,8 +55,9 @@ from hallmark.schemas import (
     decimal_text,
     plain,
 )
-from hallmark.services import access, audit, batches
-from hallmark.services.auth import Actor
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, views, visibility
 from hallmark.store.models import (
     Attachment,
     AttachmentLink,
@@ -86,7 +87,7 @@ def remaining(lot: MaterialLot) -> Decimal:
 def draw(lot: MaterialLot, amount: Decimal, *, unit: str | None = None) -> None:
     """Take `amount` from the lot (in memory; the caller holds the row lock) or refuse."""
     if unit is not None and unit != lot.unit:
-        raise batches.invalid(
+        raise kinds.invalid(
             "unit",
             f"lot {lot.lot_number} is measured in {lot.unit}, not {unit}",
             lot=lot.id,
@@ -165,10 +166,10 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
         )
     for index, source in enumerate(fields.recycled_from):
         if source.lot is not None and source.lot not in ctx.visible_sources:
-            raise batches.at(f"recycled_from.{index}.lot", NotFoundError("lot", source.lot))
+            raise kinds.at(f"recycled_from.{index}.lot", NotFoundError("lot", source.lot))
     for index, cert in enumerate(fields.certificates):
         if cert.document and cert.document not in ctx.uploaded:
-            raise batches.invalid(
+            raise kinds.invalid(
                 f"certificates.{index}.document",
                 f"attachment {cert.document} was not uploaded by your organisation "
                 "(POST /api/v1/attachments first)",
@@ -196,7 +197,7 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
 def _context(session: Session, actor: Actor, items: Sequence[LotFields | None]) -> _LotContext:
     numbers = {i.lot_number for i in items if i is not None}
     taken: set[str] = set()
-    for chunk in access.chunks(sorted(numbers)):
+    for chunk in views.chunks(sorted(numbers)):
         taken.update(
             session.scalars(
                 select(MaterialLot.lot_number).where(
@@ -212,7 +213,7 @@ def _context(session: Session, actor: Actor, items: Sequence[LotFields | None]) 
         visible = set(
             session.scalars(
                 select(MaterialLot.id).where(
-                    MaterialLot.id.in_(sources), access.lot_visible(actor.organisation_id)
+                    MaterialLot.id.in_(sources), visibility.lot_visible(actor.organisation_id)
                 )
             )
         )
@@ -228,7 +229,7 @@ def _write_lots(
     session: Session, actor: Actor, plans: Sequence[PlannedLot], *, event: str = "create"
 ) -> list[StoredRecord]:
     stored = add_records(
-        session, [access.new_record(actor, "material_lot", plan.data) for plan in plans]
+        session, [views.new_record(actor, "material_lot", plan.data) for plan in plans]
     )
     lot_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
@@ -296,7 +297,7 @@ def _write_lots(
 
 
 #: Lots for services.batches (`run_batch`, `create_items`).
-BATCH: batches.BatchKind[LotCreate, _LotContext, PlannedLot] = batches.BatchKind(
+BATCH: kinds.BatchKind[LotCreate, _LotContext, PlannedLot] = kinds.BatchKind(
     permission="lot.create",
     batch_action="lot.batch",
     object_kind="lot",
@@ -317,7 +318,7 @@ BATCH: batches.BatchKind[LotCreate, _LotContext, PlannedLot] = batches.BatchKind
 
 def create_lot(*, session: Session, actor: Actor, lot: LotCreate) -> LotPublic:
     """Create one lot owned (and held) by the caller's organisation."""
-    public = batches.create_one(session=session, actor=actor, kind=BATCH, item=lot)
+    public = kinds.create_one(session=session, actor=actor, kind=BATCH, item=lot)
     assert isinstance(public, LotPublic)
     return public
 
@@ -325,7 +326,7 @@ def create_lot(*, session: Session, actor: Actor, lot: LotCreate) -> LotPublic:
 def _public(
     lot: MaterialLot, record: Record, actor: Actor, history: list[Record] | None = None
 ) -> LotPublic:
-    data = access.document(record)["data"]
+    data = views.document(record)["data"]
     owner = lot.owner_id == actor.organisation_id
     return LotPublic.model_validate(
         {
@@ -351,8 +352,8 @@ def _public(
             "private_commitment": data.get("privateCommitment"),
             "private": lot.private if owner else None,
             "private_salt": lot.private_salt if owner else None,
-            "record": access.record_ref(record),
-            "history": [access.record_ref(r) for r in history] if history is not None else None,
+            "record": views.record_ref(record),
+            "history": [views.record_ref(r) for r in history] if history is not None else None,
         }
     )
 
@@ -362,19 +363,21 @@ def _public_with_history(session: Session, actor: Actor, lot: MaterialLot) -> Lo
     events = session.scalars(
         select(LotEvent.record_id).where(LotEvent.lot_id == lot.id).order_by(LotEvent.id)
     ).all()
-    records = access.records_by_id(session, [lot.record_id, *events])
+    records = views.records_by_id(session, [lot.record_id, *events])
     history = [records[r] for r in dict.fromkeys(events)]
     return _public(lot, records[lot.record_id], actor, history)
 
 
 def get_lot(*, session: Session, actor: Actor, lot_id: str) -> LotPublic:
     """One visible lot with its record history (creation, corrections, transfers, splits)."""
-    return _public_with_history(session, actor, access.visible_lot(session, actor, lot_id))
+    return _public_with_history(
+        session, actor, visibility.visible(session, actor, visibility.LOT, lot_id)
+    )
 
 
 def list_lots(*, session: Session, actor: Actor, skip: int, limit: int) -> LotsPublic:
     """The lots the caller's organisation owns or holds, oldest first."""
-    visible = access.lot_visible(actor.organisation_id)
+    visible = visibility.lot_visible(actor.organisation_id)
     count = session.scalar(select(func.count()).select_from(MaterialLot).where(visible)) or 0
     lots = session.scalars(
         select(MaterialLot)
@@ -383,7 +386,7 @@ def list_lots(*, session: Session, actor: Actor, skip: int, limit: int) -> LotsP
         .offset(skip)
         .limit(limit)
     ).all()
-    records = access.records_by_id(session, [lot.record_id for lot in lots])
+    records = views.records_by_id(session, [lot.record_id for lot in lots])
     return LotsPublic(
         data=[_public(lot, records[lot.record_id], actor) for lot in lots], count=count
     )
@@ -393,14 +396,14 @@ def correct_lot(
     *, session: Session, actor: Actor, lot_id: str, correction: LotCorrection
 ) -> LotPublic:
     """Record a correction (a new record naming the current one); it becomes the lot's view."""
-    access.require_role(actor, "lot.correct")
-    lot = access.visible_lot(session, actor, lot_id, lock=True)
+    authorisation.require_role(actor, "lot.correct")
+    lot = visibility.visible(session, actor, visibility.LOT, lot_id, lock=True)
     if lot.owner_id != actor.organisation_id:
         raise PermissionDeniedError(
             "only the lot's owner may correct it", details={"kind": "lot", "id": lot.id}
         )
     if correction.unit != lot.unit:
-        raise batches.invalid(
+        raise kinds.invalid(
             "unit", f"a correction cannot change the unit ({lot.unit}); record a new lot instead"
         )
     if correction.quantity < Decimal(lot.allocated):
@@ -419,14 +422,14 @@ def correct_lot(
     plan = _plan_lot(ctx, correction)
     current = session.get(Record, lot.record_id)
     assert current is not None
-    previous = access.document(current)["data"]
+    previous = views.document(current)["data"]
     for key in ("parentLot", "parentRecord"):
         if key in previous:
             plan.data[key] = previous[key]
     plan.data["owner"] = lot.owner_id
     record = add_records(
         session,
-        [access.new_record(actor, "material_lot", plan.data, corrects_id=lot.record_id)],
+        [views.new_record(actor, "material_lot", plan.data, corrects_id=lot.record_id)],
     )[0]
     lot.lot_number = correction.lot_number
     lot.material = correction.material
@@ -458,11 +461,11 @@ def correct_lot(
 
 def split_lot(*, session: Session, actor: Actor, lot_id: str, split: LotSplit) -> LotsPublic:
     """Split child lots off a lot; their quantities count against the parent's remainder."""
-    access.require_role(actor, "lot.split")
-    parent = access.visible_lot(session, actor, lot_id, lock=True)
+    authorisation.require_role(actor, "lot.split")
+    parent = visibility.visible(session, actor, visibility.LOT, lot_id, lock=True)
     parent_record = session.get(Record, parent.record_id)
     assert parent_record is not None
-    base = access.document(parent_record)["data"]
+    base = views.document(parent_record)["data"]
     existing = (
         session.scalar(
             select(func.count()).select_from(MaterialLot).where(MaterialLot.parent_id == parent.id)
@@ -558,15 +561,13 @@ def transfer_lot(
     *, session: Session, actor: Actor, lot_id: str, transfer: LotTransfer
 ) -> LotPublic:
     """Hand a lot to another organisation (its new custodian), by its owner or custodian."""
-    access.require_role(actor, "lot.transfer")
-    lot = access.visible_lot(session, actor, lot_id, lock=True)
+    authorisation.require_role(actor, "lot.transfer")
+    lot = visibility.visible(session, actor, visibility.LOT, lot_id, lock=True)
     target = session.get(Organisation, transfer.to_organisation)
     if target is None or target.status != "active":
         raise NotFoundError("organisation", transfer.to_organisation)
     if target.id == lot.custodian_id:
-        raise batches.invalid(
-            "to_organisation", f"{target.name} holds lot {lot.lot_number} already"
-        )
+        raise kinds.invalid("to_organisation", f"{target.name} holds lot {lot.lot_number} already")
     current = session.get(Record, lot.record_id)
     assert current is not None
     data: dict[str, Any] = {
@@ -578,7 +579,7 @@ def transfer_lot(
     }
     if transfer.note:
         data["note"] = transfer.note
-    record = add_records(session, [access.new_record(actor, "material_lot", data)])[0]
+    record = add_records(session, [views.new_record(actor, "material_lot", data)])[0]
     session.add(
         LotEvent(
             lot_id=lot.id,

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import AuthenticationError, ValidationError
-from hallmark.services.audit import AuditActor
+from hallmark.services.access.audit import AuditActor
 from hallmark.store.models import ApiKey, Organisation, Principal
 
 #: API roles, and the organisation kinds that may hold each.

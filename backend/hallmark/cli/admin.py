@@ -1,0 +1,162 @@
+"""Administration: `hallmark admin org|principal|key|audit`, run against the database and the
+chain this machine's Hallmark uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hallmark.cli.console import err, fail, load_settings, out, reported
+
+admin_app = typer.Typer(help="Organisations, principals, API keys, audit.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="Organisations (brands, suppliers, factories, legal).", no_args_is_help=True
+)
+key_app = typer.Typer(help="API keys for machine clients.", no_args_is_help=True)
+principal_app = typer.Typer(
+    help="People and machines acting for an organisation.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+admin_app.add_typer(org_app, name="org")
+admin_app.add_typer(key_app, name="key")
+admin_app.add_typer(principal_app, name="principal")
+admin_app.add_typer(audit_app, name="audit")
+
+
+@contextmanager
+def started_runtime() -> Iterator[Any]:
+    """A runtime for one command (shares the local chain of a running `hallmark serve`)."""
+    from hallmark.runtime import Runtime
+
+    runtime = Runtime(load_settings())
+    with reported():
+        runtime.start()
+        try:
+            yield runtime
+        finally:
+            runtime.stop()
+
+
+@org_app.command("create")
+def org_create(
+    name: str,
+    kind: Annotated[str, typer.Option(help="brand, supplier, factory or legal")],
+) -> None:
+    """Create an organisation with its own chain account and the ledger role of its kind."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        organisation = organisations.create_organisation(
+            sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
+        )
+    out.print(f"organisation {organisation.id} ({organisation.kind})")
+    out.print(f"chain account {organisation.account_address}")
+
+
+@org_app.command("disable")
+def org_disable(organisation: str) -> None:
+    """Disable an organisation: revoke its role on chain and every one of its API keys."""
+    name = _set_enabled(organisation, enabled=False)
+    out.print(f"organisation {name} disabled: role revoked on chain, API keys revoked")
+
+
+@org_app.command("enable")
+def org_enable(organisation: str) -> None:
+    """Enable a disabled organisation again (its role is granted on chain; keys stay revoked)."""
+    name = _set_enabled(organisation, enabled=True)
+    out.print(f"organisation {name} enabled")
+
+
+def _set_enabled(organisation: str, *, enabled: bool) -> str:
+    """Enable or disable an organisation (on chain and here); its name."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        org = organisations.set_organisation_enabled(
+            sessions=runtime.sessions,
+            chain=runtime.chain_access(),
+            ref=organisation,
+            enabled=enabled,
+        )
+    return org.name
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations."""
+    from sqlalchemy import select
+
+    from hallmark.store.models import Organisation
+
+    with started_runtime() as runtime, runtime.sessions() as session:
+        rows = session.scalars(select(Organisation).order_by(Organisation.name)).all()
+        table = Table("id", "name", "kind", "status", "account")
+        for org in rows:
+            table.add_row(org.id, org.name, org.kind, org.status, org.account_address)
+    out.print(table)
+
+
+@principal_app.command("create")
+def principal_create(
+    organisation: str,
+    name: str,
+    kind: Annotated[str, typer.Option(help="machine or person")] = "person",
+) -> None:
+    """Create a principal (a person or machine acting for an organisation)."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        principal = organisations.create_principal(
+            sessions=runtime.sessions, organisation_ref=organisation, name=name, kind=kind
+        )
+    out.print(f"principal {principal.id} ({principal.kind}) {principal.name}")
+
+
+@key_app.command("create")
+def key_create(
+    organisation: str,
+    role: Annotated[str, typer.Option(help="supplier, factory, brand, legal or reader")],
+    principal: Annotated[str, typer.Option(help="Principal name (created if new)")] = "api",
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        key, secret = organisations.create_api_key(
+            sessions=runtime.sessions,
+            organisation_ref=organisation,
+            principal_name=principal,
+            role=role,
+        )
+    err.print(f"API key {key.id} (prefix {key.prefix}, role {key.role}); shown only now:")
+    out.print(secret, markup=False, highlight=False)
+
+
+@key_app.command("revoke")
+def key_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix")]) -> None:
+    """Revoke an API key; the next request with it is refused."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        row = organisations.revoke_api_key(sessions=runtime.sessions, key_ref=key)
+    out.print(f"API key {row.id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain from the first entry to the last."""
+    from sqlalchemy import func, select
+
+    from hallmark.services.access import audit
+    from hallmark.store.models import AuditEntry
+
+    with started_runtime() as runtime, runtime.sessions() as session:
+        broken = audit.verify_chain(session)
+        count = session.scalar(select(func.count()).select_from(AuditEntry))
+    if broken is not None:
+        fail(f"the audit log is broken at entry {broken}")
+    out.print(f"audit log intact: {count} entries")

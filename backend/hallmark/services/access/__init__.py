@@ -1,0 +1,6 @@
+"""Access: who the caller is and what it may do.
+
+`keys` issues and checks API keys (the caller, an `Actor`), `authorisation` says which roles may
+write what, `organisations` keeps organisations, principals and keys in step with the chain,
+`audit` is the hash-chained log of every write and denial, `idempotency` replays answers.
+"""
