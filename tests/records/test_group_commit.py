@@ -26,12 +26,12 @@ from hallmark.core.errors import (
     ServiceUnavailableError,
     StepOrderError,
 )
-from hallmark.schemas import StepCreate
 from hallmark.services.access import audit
 from hallmark.services.access.organisations import create_api_key, revoke_api_key
 from hallmark.services.records import kinds
 from hallmark.services.records import steps as steps_service
 from hallmark.services.records.group_commit import CreateJob, GroupCommitter
+from hallmark.services.records.schemas import StepCreate
 from hallmark.store.models import AuditEntry, IdempotentResponse, Product
 from hallmark.store.sqlite import write_lock
 from tests.conftest import World

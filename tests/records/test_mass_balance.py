@@ -11,9 +11,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from hallmark.core.errors import MassBalanceError
-from hallmark.schemas import LotCreate, LotSplit, LotTransfer, ProductCreate
 from hallmark.services.access.keys import Actor, authenticate
 from hallmark.services.records import lots, products
+from hallmark.services.records.schemas import (
+    LotCreate,
+    LotSplit,
+    LotTransfer,
+    ProductCreate,
+)
 from hallmark.store.db import transaction
 from hallmark.store.models import LotDraw, MaterialLot
 from tests.conftest import World

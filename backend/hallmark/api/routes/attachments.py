@@ -17,8 +17,8 @@ from hallmark.api.deps import (
     SessionsDep,
 )
 from hallmark.api.writes import AttachmentPayload, FileStoreDep, idempotent
-from hallmark.schemas import AttachmentPublic
 from hallmark.services.records import attachments
+from hallmark.services.records.schemas import AttachmentPublic
 
 router = APIRouter(prefix="/api/v1/attachments", tags=["attachments"])
 

@@ -25,7 +25,8 @@ from hallmark.api.writes import (
     created,
     idempotent,
 )
-from hallmark.schemas import (
+from hallmark.services.records import imports, lots
+from hallmark.services.records.schemas import (
     BatchResult,
     LotCorrection,
     LotCreate,
@@ -34,7 +35,6 @@ from hallmark.schemas import (
     LotsPublic,
     LotTransfer,
 )
-from hallmark.services.records import imports, lots
 
 router = APIRouter(prefix="/api/v1/lots", tags=["lots"])
 

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep
+from hallmark.services.access.schemas import OrganisationRef, WhoAmI
 from hallmark.store.models import Organisation
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
-
-
-class OrganisationRef(BaseModel):
-    id: str
-    name: str
-    kind: str
-    account_address: str
-
-
-class WhoAmI(BaseModel):
-    organisation: OrganisationRef
-    role: str
-    principal_id: str
-    api_key_id: str
 
 
 @router.get("/whoami")

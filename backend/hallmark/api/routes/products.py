@@ -26,7 +26,8 @@ from hallmark.api.writes import (
     created,
     idempotent,
 )
-from hallmark.schemas import (
+from hallmark.services.records import epcis, imports, products, provenance, steps
+from hallmark.services.records.schemas import (
     BatchResult,
     ChainReport,
     MaterialsAdd,
@@ -36,7 +37,6 @@ from hallmark.schemas import (
     Provenance,
     StepsPublic,
 )
-from hallmark.services.records import epcis, imports, products, provenance, steps
 
 router = APIRouter(prefix="/api/v1/products", tags=["products"])
 

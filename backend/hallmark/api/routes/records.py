@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep
-from hallmark.schemas import RecordPublic
 from hallmark.services.records import provenance
+from hallmark.services.records.schemas import RecordPublic
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
 

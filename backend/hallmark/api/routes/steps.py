@@ -23,8 +23,13 @@ from hallmark.api.writes import (
     created,
     idempotent,
 )
-from hallmark.schemas import BatchResult, StepCorrection, StepCreate, StepPublic
 from hallmark.services.records import imports, steps
+from hallmark.services.records.schemas import (
+    BatchResult,
+    StepCorrection,
+    StepCreate,
+    StepPublic,
+)
 
 router = APIRouter(prefix="/api/v1/steps", tags=["steps"])
 

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import NotFoundError, PayloadTooLargeError
-from hallmark.schemas import AttachmentPublic
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, visibility
+from hallmark.services.records.schemas import AttachmentPublic
 from hallmark.store.files import EncryptedFileStore, check_address, sha256_hex
 from hallmark.store.models import Attachment, AttachmentLink, MaterialLot, Product
 

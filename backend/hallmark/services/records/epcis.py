@@ -30,9 +30,12 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session
 
 from hallmark.core.times import utc
-from hallmark.schemas import ProductPublic, StepPublic
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import products, steps, views, visibility
+from hallmark.services.records.schemas import (
+    ProductPublic,
+    StepPublic,
+)
 from hallmark.store.models import LotDraw, MaterialLot, Product, Record
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"

@@ -32,10 +32,10 @@ import pydantic
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import ValidationError
-from hallmark.schemas import FieldError
 from hallmark.services.access import authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, lots, products, steps
+from hallmark.services.records.schemas import FieldError
 
 Kind = Literal["lots", "products", "steps"]
 

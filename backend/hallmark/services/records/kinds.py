@@ -30,9 +30,12 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
-from hallmark.schemas import BatchRowResult, FieldError
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
+from hallmark.services.records.schemas import (
+    BatchRowResult,
+    FieldError,
+)
 from hallmark.store.records import StoredRecord
 
 Mode = Literal["all_or_nothing", "per_row"]

@@ -44,7 +44,11 @@ from hallmark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from hallmark.schemas import (
+from hallmark.core.fields import decimal_text, plain
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, views, visibility
+from hallmark.services.records.schemas import (
     LotCorrection,
     LotCreate,
     LotFields,
@@ -52,12 +56,7 @@ from hallmark.schemas import (
     LotSplit,
     LotsPublic,
     LotTransfer,
-    decimal_text,
-    plain,
 )
-from hallmark.services.access import audit, authorisation
-from hallmark.services.access.keys import Actor
-from hallmark.services.records import kinds, views, visibility
 from hallmark.store.models import (
     Attachment,
     AttachmentLink,

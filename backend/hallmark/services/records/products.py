@@ -41,17 +41,17 @@ from hallmark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from hallmark.schemas import (
+from hallmark.core.fields import plain
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, lots, views, visibility
+from hallmark.services.records.schemas import (
     MaterialsAdd,
     MaterialUse,
     ProductCreate,
     ProductPublic,
     ProductsPublic,
-    plain,
 )
-from hallmark.services.access import audit, authorisation
-from hallmark.services.access.keys import Actor
-from hallmark.services.records import kinds, lots, views, visibility
 from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
 from hallmark.store.records import StoredRecord, add_records
 

@@ -22,17 +22,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import NotFoundError
-from hallmark.schemas import (
+from hallmark.core.fields import plain
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import products, steps, views, visibility
+from hallmark.services.records.schemas import (
     LotView,
     MaterialNode,
     Provenance,
     ProvenanceRecord,
     RecordPublic,
     TimelineStep,
-    plain,
 )
-from hallmark.services.access.keys import Actor
-from hallmark.services.records import products, steps, views, visibility
 from hallmark.store.models import LotDraw, MaterialLot, Product, Record
 
 #: How deep parent and recycling links are followed.

@@ -47,7 +47,11 @@ from hallmark.core.errors import (
     PreviousStepMismatchError,
     StepOrderError,
 )
-from hallmark.schemas import (
+from hallmark.services.access import audit, authorisation
+from hallmark.services.access.keys import Actor
+from hallmark.services.records import kinds, views, visibility
+from hallmark.services.records.lots import uploaded_by
+from hallmark.services.records.schemas import (
     BrokenLink,
     ChainReport,
     RecordRef,
@@ -57,10 +61,6 @@ from hallmark.schemas import (
     StepPublic,
     StepsPublic,
 )
-from hallmark.services.access import audit, authorisation
-from hallmark.services.access.keys import Actor
-from hallmark.services.records import kinds, views, visibility
-from hallmark.services.records.lots import uploaded_by
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AttachmentLink, Base, Product, ProductionStep, Record
 from hallmark.store.records import (

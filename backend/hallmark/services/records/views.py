@@ -14,9 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hallmark.core.times import utc
-from hallmark.schemas import Anchoring, ProvenanceRecord, RecordRef
 from hallmark.services.access.keys import Actor
 from hallmark.services.anchoring.status import AnchoringStatus, records_status
+from hallmark.services.records.schemas import (
+    Anchoring,
+    ProvenanceRecord,
+    RecordRef,
+)
 from hallmark.store.models import Record
 from hallmark.store.records import NewRecord
 

@@ -2,8 +2,9 @@
 
 The fields a client sends are the fields stored in the record document (`data`), under the same
 names; Hallmark adds its own link fields in camelCase (`schema`, `previousStep`, `sequence`,
-`privateCommitment`, ...). Quantities, masses and coordinates are exact decimals, written as
-decimal strings in documents and answers so hashes never depend on float formatting.
+`privateCommitment`, ...). Quantities, masses and coordinates are exact decimals
+(`hallmark.core.fields`), written as decimal strings in documents and answers so hashes never
+depend on float formatting.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -22,7 +22,6 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
-    PlainSerializer,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -31,7 +30,20 @@ from pydantic import (
 from stdnum import ean
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
-from hallmark.core.canonical import MAX_SAFE_INTEGER
+from hallmark.core.fields import (
+    CountryCode,
+    DecimalOut,
+    Input,
+    JsonObject,
+    Latitude,
+    Longitude,
+    NonNegativeQuantity,
+    ObjectId,
+    Quantity,
+    RecordHash,
+    Sha256,
+    ShortText,
+)
 
 # --- vocabularies ------------------------------------------------------------------------------
 
@@ -74,62 +86,7 @@ TransportMode = Literal["road", "rail", "sea", "air", "courier", "other"]
 RefiningProcess = Literal["refining", "smelting", "alloying", "assaying", "cutting", "other"]
 AnchoringStatus = Literal["pending", "anchoring", "anchored", "confirmed"]
 
-# --- scalar types ------------------------------------------------------------------------------
-
-
-def _fixed(value: Decimal) -> Decimal:
-    """Plain notation, no negative zero (1E+3 → 1000, -0 → 0)."""
-    return Decimal(0) if value == 0 else Decimal(format(value, "f"))
-
-
-def decimal_text(value: Decimal) -> str:
-    """Plain notation, keeping the given precision ("12.500" stays "12.500")."""
-    return format(value, "f")
-
-
-def plain(value: Decimal) -> str:
-    """Plain notation without trailing zeros (database values carry 6 decimals)."""
-    return format(Decimal(value).normalize(), "f") if value != 0 else "0"
-
-
-_DecimalOut = PlainSerializer(decimal_text, return_type=str, when_used="always")
-
-#: A positive exact quantity (at most 15 significant digits, 6 decimals).
-Quantity = Annotated[
-    Decimal,
-    Field(gt=0, max_digits=15, decimal_places=6, examples=["12.500"]),
-    AfterValidator(_fixed),
-    _DecimalOut,
-]
-#: A non-negative exact quantity.
-NonNegativeQuantity = Annotated[
-    Decimal,
-    Field(ge=0, max_digits=15, decimal_places=6, examples=["0.150"]),
-    AfterValidator(_fixed),
-    _DecimalOut,
-]
-Latitude = Annotated[
-    Decimal,
-    Field(ge=-90, le=90, max_digits=10, decimal_places=7),
-    AfterValidator(_fixed),
-    _DecimalOut,
-]
-Longitude = Annotated[
-    Decimal,
-    Field(ge=-180, le=180, max_digits=10, decimal_places=7),
-    AfterValidator(_fixed),
-    _DecimalOut,
-]
-
-
-def _country(value: str) -> str:
-    code = value.strip().upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
-
-
-CountryCode = Annotated[str, AfterValidator(_country), Field(examples=["ZA"])]
+# --- records' own types --------------------------------------------------------------------
 
 
 def _gtin(value: str) -> str:
@@ -141,11 +98,6 @@ def _gtin(value: str) -> str:
 
 
 Gtin = Annotated[str, AfterValidator(_gtin), Field(examples=["04006381333931"])]
-Sha256 = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True), Field(examples=["ab" * 32])
-]
-RecordHash = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 #: A lot number: letters, digits and . _ / : # - (at most 64).
 LotNumber = Annotated[
     str,
@@ -156,48 +108,12 @@ Serial = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
 ]
-ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 #: A person by reference only: an opaque id from the factory's own HR system, never a name.
 OpaqueRef = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
     Field(examples=["emp-00417"]),
 ]
-
-MAX_JSON_DEPTH = 16
-
-
-def _json_safe(value: Any, depth: int = 0) -> None:
-    # Hand-written: cheaper than a full canonicalisation per object, and JsonValue alone
-    # accepts integers beyond the range canonical JSON allows.
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, bool) or value is None:
-        return
-    if isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise ValueError(f"integer {value} is beyond ±(2**53 - 1); send it as a string")
-    elif isinstance(value, dict):
-        for item in value.values():
-            _json_safe(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _json_safe(item, depth + 1)
-
-
-def _check_object(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    _json_safe(value)
-    return value
-
-
-#: A free-form JSON object (finite numbers, integers within ±2**53-1).
-JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_check_object)]
-
-
-class Input(BaseModel):
-    """Strict about unknown fields (a typo is a field-level error, not silently dropped)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --- material lots -----------------------------------------------------------------------------
@@ -423,16 +339,16 @@ class LotPublic(BaseModel):
     lot_number: str
     material: Material
     grade: str | None
-    quantity: Annotated[Decimal, _DecimalOut]
+    quantity: Annotated[Decimal, DecimalOut]
     unit: Unit
-    remaining: Annotated[Decimal, _DecimalOut]
+    remaining: Annotated[Decimal, DecimalOut]
     origin: Origin
     certificates: list[ExternalCertificate]
     recycled: bool
     recycled_from: list[SourceRef]
     refining: list[RefiningPass]
     transport: list[TransportLeg]
-    carbon_kg_co2e: Annotated[Decimal, _DecimalOut] | None
+    carbon_kg_co2e: Annotated[Decimal, DecimalOut] | None
     ethics: Ethics
     extra: dict[str, Any]
     parent_lot: str | None
@@ -451,9 +367,9 @@ class LotsPublic(BaseModel):
 class MaterialUsePublic(BaseModel):
     lot: str
     lot_number: str | None
-    quantity: Annotated[Decimal, _DecimalOut]
+    quantity: Annotated[Decimal, DecimalOut]
     unit: Unit
-    process_loss: Annotated[Decimal, _DecimalOut]
+    process_loss: Annotated[Decimal, DecimalOut]
     record_id: str
 
 
