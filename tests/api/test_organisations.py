@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from tests.conftest import World
 
 from hallmark.chain.ledger import ORG_KIND_ROLES
-from hallmark.core.errors import ValidationError
+from hallmark.core.errors import InvalidInputError
 from hallmark.services.access import audit
 from hallmark.services.access.organisations import (
     create_api_key,
@@ -80,7 +80,7 @@ def test_disabling_a_factory_revokes_keys_and_role_in_one_step(world: World) -> 
 
 def test_roles_must_fit_the_organisation_kind(world: World) -> None:
     assert world.runtime.sessions is not None
-    with pytest.raises(ValidationError, match="a factory organisation cannot hold the supplier"):
+    with pytest.raises(InvalidInputError, match="a factory organisation cannot hold the supplier"):
         create_api_key(
             sessions=world.runtime.sessions,
             organisation_ref="Shenzhen Atelier",

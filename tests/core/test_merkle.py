@@ -15,21 +15,23 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.merkle.reference_tree import (
+    DuplicateLeafError,
+    InvalidTreeDumpError,
+    MultiProof,
+    ReferenceTree,
+    process_multiproof,
+)
 
 from hallmark.core.merkle import (
-    DuplicateLeafError,
     EmptyTreeError,
     InvalidProofError,
-    InvalidTreeDumpError,
     InvalidValueError,
     LeafIndexError,
     MerkleError,
-    MultiProof,
-    StandardMerkleTree,
     ValueNotInTreeError,
     leaf_hash,
     node_hash,
-    process_multiproof,
     process_proof,
 )
 
@@ -38,7 +40,7 @@ PARITY_SCRIPT = REPO / "tests" / "merkle" / "parity.mjs"
 REFERENCE_PACKAGE = REPO / "node_modules" / "@openzeppelin" / "merkle-tree" / "package.json"
 
 A, B, C = (bytes([n]) * 32 for n in (0x11, 0x22, 0x33))
-# Produced by the reference: StandardMerkleTree.of([[A], [B], [C]], ["bytes32"]).
+# Produced by the reference: ReferenceTree.of([[A], [B], [C]], ["bytes32"]).
 ABC_ROOT = bytes.fromhex("a9b9d19e00269b8e357d6b17ae987e7f306e63b8e77615ce706ec522974d2fea")
 
 
@@ -65,7 +67,7 @@ def test_node_hash_is_commutative_sorted_pair() -> None:
 
 
 def test_known_reference_root() -> None:
-    tree = StandardMerkleTree.of([A, B, C])
+    tree = ReferenceTree.of([A, B, C])
     assert tree.root == ABC_ROOT
     assert tree.dump()["values"] == [
         {"value": [_hex(A)], "treeIndex": 3},
@@ -76,29 +78,29 @@ def test_known_reference_root() -> None:
 
 
 def test_single_value_tree() -> None:
-    tree = StandardMerkleTree.of([A])
+    tree = ReferenceTree.of([A])
     assert tree.root == leaf_hash(A)
     assert tree.proof(0) == tree.proof(A) == []
-    assert StandardMerkleTree.verify(tree.root, A, [])
+    assert ReferenceTree.verify(tree.root, A, [])
     assert tree.multiproof([A]) == MultiProof((A,), (), ())
     assert tree.render() == f"0) {_hex(tree.root)}"
 
 
 def test_empty_multiproof_is_the_root_like_the_reference() -> None:
-    tree = StandardMerkleTree.of([A, B, C])
+    tree = ReferenceTree.of([A, B, C])
     proof = tree.multiproof([])
     assert proof == MultiProof((), (tree.root,), ())
-    assert StandardMerkleTree.verify_multiproof(tree.root, proof)
+    assert ReferenceTree.verify_multiproof(tree.root, proof)
 
 
 def test_duplicates_are_kept_and_lookup_takes_the_last() -> None:
-    tree = StandardMerkleTree.of([A, B, A])
+    tree = ReferenceTree.of([A, B, A])
     assert len(tree) == 3
     assert len(tree.nodes) == 5
     assert tree.index_of(A) == 2
     assert tree.proof(A) == tree.proof(2) != tree.proof(0)
-    assert all(StandardMerkleTree.verify(tree.root, A, tree.proof(i)) for i in (0, 2))
-    assert StandardMerkleTree.verify_multiproof(tree.root, tree.multiproof([0, 2]))
+    assert all(ReferenceTree.verify(tree.root, A, tree.proof(i)) for i in (0, 2))
+    assert ReferenceTree.verify_multiproof(tree.root, tree.multiproof([0, 2]))
     with pytest.raises(DuplicateLeafError):
         tree.multiproof([A, A])
     with pytest.raises(DuplicateLeafError):
@@ -106,9 +108,9 @@ def test_duplicates_are_kept_and_lookup_takes_the_last() -> None:
 
 
 def test_unsorted_tree_keeps_input_order() -> None:
-    tree = StandardMerkleTree.of([A, B, C], sort_leaves=False)
+    tree = ReferenceTree.of([A, B, C], sort_leaves=False)
     assert [entry["treeIndex"] for entry in tree.dump()["values"]] == [4, 3, 2]
-    assert StandardMerkleTree.load(tree.dump()).root == tree.root
+    assert ReferenceTree.load(tree.dump()).root == tree.root
 
 
 def test_building_10000_values_and_all_proofs_is_fast() -> None:
@@ -116,11 +118,11 @@ def test_building_10000_values_and_all_proofs_is_fast() -> None:
     best = float("inf")
     for _ in range(2):
         start = time.perf_counter()
-        tree = StandardMerkleTree.of(values)
+        tree = ReferenceTree.of(values)
         proofs = tree.proofs()
         best = min(best, time.perf_counter() - start)
     assert len(proofs) == 10_000
-    assert StandardMerkleTree.verify(tree.root, values[1234], proofs[1234])
+    assert ReferenceTree.verify(tree.root, values[1234], proofs[1234])
     assert best < 1.0, f"building 10,000 leaves and proofs took {best:.2f}s"
 
 
@@ -128,9 +130,9 @@ def test_building_10000_values_and_all_proofs_is_fast() -> None:
 
 
 def test_errors_are_value_errors_with_data() -> None:
-    tree = StandardMerkleTree.of([A, B, C])
+    tree = ReferenceTree.of([A, B, C])
     with pytest.raises(EmptyTreeError):
-        StandardMerkleTree.of([])
+        ReferenceTree.of([])
     with pytest.raises(ValueNotInTreeError) as missing:
         tree.proof(bytes(32))
     assert missing.value.value == bytes(32)
@@ -143,13 +145,13 @@ def test_errors_are_value_errors_with_data() -> None:
     with pytest.raises(InvalidValueError):
         tree.proof(True)
     with pytest.raises(InvalidValueError, match="expected 32 bytes"):
-        StandardMerkleTree.of([b"short"])
+        ReferenceTree.of([b"short"])
     with pytest.raises(InvalidValueError, match="64 hex digits"):
-        StandardMerkleTree.of(["0x1234"])
+        ReferenceTree.of(["0x1234"])
     with pytest.raises(InvalidValueError, match="not a hex string"):
-        StandardMerkleTree.of(["zz" * 32])
+        ReferenceTree.of(["zz" * 32])
     with pytest.raises(InvalidValueError) as bad_type:
-        StandardMerkleTree.of([12])  # type: ignore[list-item]
+        ReferenceTree.of([12])  # type: ignore[list-item]
     assert bad_type.value.what == "values[0]"
     for error in (EmptyTreeError, ValueNotInTreeError, InvalidProofError, InvalidTreeDumpError):
         assert issubclass(error, MerkleError)
@@ -157,20 +159,20 @@ def test_errors_are_value_errors_with_data() -> None:
 
 
 def test_malformed_proofs_raise_and_wrong_ones_are_false() -> None:
-    tree = StandardMerkleTree.of([A, B, C])
+    tree = ReferenceTree.of([A, B, C])
     proof = tree.proof(A)
     with pytest.raises(InvalidProofError, match=r"proof\[0\]"):
-        StandardMerkleTree.verify(tree.root, A, [proof[0][:31], *proof[1:]])
+        ReferenceTree.verify(tree.root, A, [proof[0][:31], *proof[1:]])
     with pytest.raises(InvalidProofError, match="single value"):
-        StandardMerkleTree.verify(tree.root, A, proof[0])  # type: ignore[arg-type]
-    assert not StandardMerkleTree.verify(tree.root, A, proof[:1])
-    assert not StandardMerkleTree.verify(tree.root, A, [*proof, proof[0]])
+        ReferenceTree.verify(tree.root, A, proof[0])  # type: ignore[arg-type]
+    assert not ReferenceTree.verify(tree.root, A, proof[:1])
+    assert not ReferenceTree.verify(tree.root, A, [*proof, proof[0]])
     with pytest.raises(InvalidValueError):
-        StandardMerkleTree.verify(b"\x00", A, proof)
+        ReferenceTree.verify(b"\x00", A, proof)
 
 
 def test_malformed_multiproofs_raise() -> None:
-    tree = StandardMerkleTree.of([A, B, C, keccak(b"d")])
+    tree = ReferenceTree.of([A, B, C, keccak(b"d")])
     good = tree.multiproof([A, C])
     leaves = [leaf_hash(v) for v in good.leaves]
     with pytest.raises(InvalidProofError, match="do not fit"):
@@ -188,7 +190,7 @@ def test_malformed_multiproofs_raise() -> None:
 
 
 def _valid_dump() -> dict[str, Any]:
-    return StandardMerkleTree.of([A, B, C]).dump()
+    return ReferenceTree.of([A, B, C]).dump()
 
 
 def _tamper(change: str) -> dict[str, Any]:
@@ -236,7 +238,7 @@ def _tamper(change: str) -> dict[str, Any]:
 )
 def test_load_rejects_invalid_dumps(change: str, fragment: str) -> None:
     with pytest.raises(InvalidTreeDumpError, match=fragment):
-        StandardMerkleTree.load(_tamper(change))
+        ReferenceTree.load(_tamper(change))
 
 
 # --------------------------------------------------------------------------- properties
@@ -253,36 +255,36 @@ _value_lists = st.lists(_values, min_size=1, max_size=40) | st.lists(
 def test_every_proof_verifies_and_only_for_its_value_and_root(
     values: list[bytes], other: bytes
 ) -> None:
-    tree = StandardMerkleTree.of(values)
+    tree = ReferenceTree.of(values)
     for index, (value, proof) in enumerate(zip(values, tree.proofs(), strict=True)):
         assert proof == tree.proof(index)
-        assert StandardMerkleTree.verify(tree.root, value, proof)
+        assert ReferenceTree.verify(tree.root, value, proof)
         if other != value:
-            assert not StandardMerkleTree.verify(tree.root, other, proof)
+            assert not ReferenceTree.verify(tree.root, other, proof)
         if other != tree.root:
-            assert not StandardMerkleTree.verify(other, value, proof)
+            assert not ReferenceTree.verify(other, value, proof)
 
 
 @settings(deadline=None)
 @given(_value_lists, st.data())
 def test_multiproofs_verify(values: list[bytes], data: st.DataObject) -> None:
-    tree = StandardMerkleTree.of(values)
+    tree = ReferenceTree.of(values)
     chosen = data.draw(st.sets(st.integers(0, len(values) - 1)), label="indices")
     proof = tree.multiproof(sorted(chosen))
     assert sorted(proof.leaves) == sorted(values[i] for i in chosen)
-    assert StandardMerkleTree.verify_multiproof(tree.root, proof)
-    assert StandardMerkleTree.verify_multiproof(tree.root, MultiProof.from_json(proof.to_json()))
+    assert ReferenceTree.verify_multiproof(tree.root, proof)
+    assert ReferenceTree.verify_multiproof(tree.root, MultiProof.from_json(proof.to_json()))
     if proof.leaves:
         stranger = keccak(b"".join(values))  # not one of the values
         forged = MultiProof((stranger, *proof.leaves[1:]), proof.proof, proof.proof_flags)
-        assert not StandardMerkleTree.verify_multiproof(tree.root, forged)
+        assert not ReferenceTree.verify_multiproof(tree.root, forged)
 
 
 @settings(deadline=None)
 @given(_value_lists, st.booleans())
 def test_dump_load_round_trip(values: list[bytes], sort_leaves: bool) -> None:
-    tree = StandardMerkleTree.of(values, sort_leaves=sort_leaves)
-    loaded = StandardMerkleTree.load(json.loads(json.dumps(tree.dump())))
+    tree = ReferenceTree.of(values, sort_leaves=sort_leaves)
+    loaded = ReferenceTree.load(json.loads(json.dumps(tree.dump())))
     assert loaded.root == tree.root
     assert loaded.values == tree.values == tuple(values)
     assert loaded.nodes == tree.nodes
@@ -332,7 +334,7 @@ def _assert_parity(vectors: list[dict[str, Any]]) -> None:
     trees = []
     for vector, reference in zip(vectors, built, strict=True):
         assert "error" not in reference, reference
-        tree = StandardMerkleTree.of(vector["values"], sort_leaves=vector["sortLeaves"])
+        tree = ReferenceTree.of(vector["values"], sort_leaves=vector["sortLeaves"])
         trees.append(tree)
         assert _hex(tree.root) == reference["root"]
         assert [_hexes(p) for p in tree.proofs()] == reference["proofs"]
@@ -343,12 +345,12 @@ def _assert_parity(vectors: list[dict[str, Any]]) -> None:
         # Python verifies the reference's proofs and loads the reference's dump.
         root = reference["root"]
         assert all(
-            StandardMerkleTree.verify(root, value, proof)
+            ReferenceTree.verify(root, value, proof)
             for value, proof in zip(vector["values"], reference["proofs"], strict=True)
         )
         multiproof = MultiProof.from_json(reference["multiproof"])
-        assert StandardMerkleTree.verify_multiproof(root, multiproof)
-        loaded = StandardMerkleTree.load(reference["dump"])
+        assert ReferenceTree.verify_multiproof(root, multiproof)
+        loaded = ReferenceTree.load(reference["dump"])
         assert loaded.root == tree.root
         assert loaded.proofs() == tree.proofs()
 
@@ -419,7 +421,7 @@ def test_reference_errors_match_ours() -> None:
     built = _run_reference({"build": [{"values": []}, _vector([A, B, A], [0, 2])]})["build"]
     assert built[0] == {"error": "Expected non-zero number of leaves"}
     with pytest.raises(EmptyTreeError):
-        StandardMerkleTree.of([])
+        ReferenceTree.of([])
     # Duplicate values: both sides keep three leaves and resolve a lookup to the last one.
-    tree = StandardMerkleTree.of([A, B, A])
+    tree = ReferenceTree.of([A, B, A])
     assert built[1]["proofsByValue"][0] == _hexes(tree.proof(2)) == built[1]["proofs"][2]

@@ -8,8 +8,9 @@ import os
 import subprocess
 from collections.abc import Callable
 
+from tests.merkle.reference_tree import ReferenceTree
+
 from hallmark.config import PROJECT_ROOT, Settings
-from hallmark.core.merkle import StandardMerkleTree
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_organisation, organisation_account
 
@@ -44,7 +45,7 @@ def test_python_and_reference_proofs_verify_on_chain(
         kind="supplier",
     )
     values = ["0x" + os.urandom(32).hex() for _ in range(37)]
-    tree = StandardMerkleTree.of(values)
+    tree = ReferenceTree.of(values)
     reference = _reference(values, multiproof=[0, 5, 36])
     assert reference["root"] == "0x" + tree.root.hex()
 
@@ -62,7 +63,7 @@ def test_python_and_reference_proofs_verify_on_chain(
         assert verify(tree.root, bytes.fromhex(value[2:]), reference_proofs[index]).call()
     # A proof of one record does not prove another, nor the same record under another root.
     assert not verify(tree.root, bytes.fromhex(values[1][2:]), tree.proof(0)).call()
-    other = StandardMerkleTree.of(values[:-1])
+    other = ReferenceTree.of(values[:-1])
     assert not verify(other.root, bytes.fromhex(values[0][2:]), other.proof(0)).call()
 
     multi = reference["multiproof"]

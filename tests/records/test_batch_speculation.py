@@ -29,7 +29,7 @@ def factory(world: World) -> Actor:
 def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts of the locked path (`write`) and the prepared path (`store`) of the step kind."""
     calls = {"write": 0, "store": 0}
-    kind = steps_service.BATCH
+    kind = steps_service.KIND
     assert kind.speculation is not None
 
     def write(*args: Any) -> Any:
@@ -43,7 +43,7 @@ def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     spied = dataclasses.replace(
         kind, write=write, speculation=dataclasses.replace(kind.speculation, store=store)
     )
-    monkeypatch.setitem(imports._KINDS, "steps", spied)
+    monkeypatch.setitem(imports.KINDS, "steps", spied)
     return calls
 
 
@@ -94,7 +94,7 @@ def test_a_stale_snapshot_is_planned_again_under_the_lock(
 ) -> None:
     serial = create_product(world)["serial"]
     add_step(world, serial, "wax_3d_print")
-    kind = imports._KINDS["steps"]
+    kind = imports.KINDS["steps"]
     assert kind.speculation is not None
     snapshot_context = kind.speculation.context
 
@@ -107,7 +107,7 @@ def test_a_stale_snapshot_is_planned_again_under_the_lock(
         kind,
         speculation=dataclasses.replace(kind.speculation, context=context_then_concurrent_write),
     )
-    monkeypatch.setitem(imports._KINDS, "steps", racing)
+    monkeypatch.setitem(imports.KINDS, "steps", racing)
     answer = _ingest(world, factory, [step_body(serial, "polishing")], "all_or_nothing")
     assert answer["created"] == 1
     assert spies == {"write": 1, "store": 0}

@@ -52,7 +52,7 @@ def _job(
     org: str = FACTORY,
     role: str = "factory",
     key: str | None = None,
-    kind: kinds.BatchKind[Any, Any, Any] = steps_service.BATCH,
+    kind: kinds.Kind[Any, Any, Any] = steps_service.KIND,
     presented: str | None = None,
 ) -> CreateJob:
     return CreateJob(
@@ -177,9 +177,9 @@ def test_a_failing_group_is_retried_create_by_create(world: World) -> None:
     def plan(ctx: Any, item: StepCreate) -> Any:
         if item.responsible == "boom":
             raise RuntimeError("planner bug")
-        return steps_service.BATCH.plan(ctx, item)
+        return steps_service.KIND.plan(ctx, item)
 
-    broken = dataclasses.replace(steps_service.BATCH, plan=plan)
+    broken = dataclasses.replace(steps_service.KIND, plan=plan)
     group = [
         _job(world, step_body(serial, "casting"), kind=broken),
         _job(world, step_body(serial, "polishing", responsible="boom"), kind=broken),

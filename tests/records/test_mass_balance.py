@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from hallmark.core.errors import MassBalanceError
+from hallmark.core.errors import HallmarkError, MassBalanceError
 from hallmark.services.access.keys import Actor, authenticate
-from hallmark.services.records import lots, products
+from hallmark.services.records import kinds, lots, products
 from hallmark.services.records.schemas import (
     LotCreate,
     LotSplit,
@@ -37,32 +39,43 @@ def _actor(world: World, org: str) -> Actor:
         return authenticate(session, world.keys[f"{org}/{world.organisations[org].kind}"])
 
 
+def _create(session: Session, actor: Actor, kind: kinds.Kind[Any, Any, Any], item: Any) -> str:
+    """Create one record of `kind` in the caller's transaction, as a single create does; its
+    id (a refusal is raised)."""
+    (outcome,) = kinds.create_items(session=session, actor=actor, kind=kind, items=[item])
+    if isinstance(outcome, HallmarkError):
+        raise outcome
+    return outcome[1].id
+
+
 def _held_lot(world: World, quantity: Decimal) -> str:
     sessions = world.runtime.sessions
     assert sessions is not None
     supplier = _actor(world, SUPPLIER)
     with transaction(sessions) as session:
-        lot = lots.create_lot(
-            session=session,
-            actor=supplier,
-            lot=LotCreate.model_validate(lot_body(quantity=str(quantity))),
+        lot_id = _create(
+            session,
+            supplier,
+            lots.KIND,
+            LotCreate.model_validate(lot_body(quantity=str(quantity))),
         )
         lots.transfer_lot(
             session=session,
             actor=supplier,
-            lot_id=lot.id,
+            lot_id=lot_id,
             transfer=LotTransfer(to_organisation=world.organisations[FACTORY].id),
         )
-    return lot.id
+    return lot_id
 
 
 def _draw(world: World, actor: Actor, lot_id: str, quantity: Decimal, loss: Decimal) -> None:
     assert world.runtime.sessions is not None
     with transaction(world.runtime.sessions) as session:
-        products.create_product(
-            session=session,
-            actor=actor,
-            product=ProductCreate.model_validate(
+        _create(
+            session,
+            actor,
+            products.KIND,
+            ProductCreate.model_validate(
                 {
                     "serial": unique("P"),
                     "name": "x",

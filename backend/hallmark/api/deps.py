@@ -85,6 +85,31 @@ FingerprintDep = Annotated[str, Depends(request_fingerprint)]
 
 
 @dataclass(frozen=True, slots=True)
+class WriteCall:
+    """What an idempotent write needs from its request (`writes.idempotent`): the caller, the
+    sessions, the request's fingerprint and its Idempotency-Key."""
+
+    actor: Actor
+    sessions: sessionmaker[Session]
+    fingerprint: str
+    key: str | None
+
+
+async def write_call(
+    actor: CurrentActor,
+    sessions: SessionsDep,
+    fingerprint: FingerprintDep,
+    key: IdempotencyKey = None,
+) -> WriteCall:
+    # The caller first (no body is read for an unauthenticated request); a route that reads a
+    # bounded body declares the caller, then the body, then this (dependencies run in order).
+    return WriteCall(actor, sessions, fingerprint, key)
+
+
+WriteCallDep = Annotated[WriteCall, Depends(write_call)]
+
+
+@dataclass(frozen=True, slots=True)
 class CreateCall:
     """What a single-create endpoint hands to the group commit. The key is checked for form
     only: the group commit looks it up with the other waiting creates' keys, in one query."""

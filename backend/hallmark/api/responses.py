@@ -1,7 +1,7 @@
 """The API's JSON responses, encoded by orjson.
 
-Why not Starlette's JSONResponse: a 10,000-row batch answer took it about 50 ms through the
-standard library's encoder, orjson about a tenth of that. Output is the same compact UTF-8 JSON.
+Why not Starlette's JSONResponse: the standard library's encoder is far slower than orjson on
+large batch answers (docs/BENCHMARKS.md). Output is the same compact UTF-8 JSON.
 """
 
 from __future__ import annotations

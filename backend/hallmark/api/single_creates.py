@@ -10,7 +10,7 @@ the OpenAPI document and serve the app when it runs without this middleware:
 2. the body, bounded by `batch_max_bytes` (413), validated from its bytes by the kind's item
    adapter (422, fields named `body.<field>` as FastAPI names them);
 3. the Idempotency-Key, and the request's fingerprint;
-4. the group commit, and its answer (`writes.created`).
+4. the group commit, and its answer (`writes.create_single`).
 
 Errors go through the app's own handlers, so a denial is audited as on every other route.
 """
@@ -20,25 +20,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hallmark.api.deps import create_call, presented_key
 from hallmark.api.errors import hallmark_error_response, validation_error_response
-from hallmark.api.writes import created, read_bounded
+from hallmark.api.writes import create_single, read_bounded
 from hallmark.core.errors import HallmarkError
 from hallmark.runtime import Runtime
 from hallmark.services.access.keys import key_prefix
-from hallmark.services.records import lots, products, steps
-from hallmark.services.records.kinds import BatchKind
+from hallmark.services.records import imports
+from hallmark.services.records.kinds import Kind
 
 #: The paths answered here, and the kind of record each one creates.
-SINGLE_CREATES: dict[str, BatchKind[Any, Any, Any]] = {
-    "/api/v1/lots": lots.BATCH,
-    "/api/v1/products": products.BATCH,
-    "/api/v1/steps": steps.BATCH,
+SINGLE_CREATES: dict[str, Kind[Any, Any, Any]] = {
+    f"/api/v1/{name}": kind for name, kind in imports.KINDS.items()
 }
 
 
@@ -46,7 +44,7 @@ class SingleCreates:
     """ASGI middleware: answers `POST` on the single-create paths, passes the rest on."""
 
     def __init__(
-        self, app: ASGIApp, kinds: Mapping[str, BatchKind[Any, Any, Any]] = SINGLE_CREATES
+        self, app: ASGIApp, kinds: Mapping[str, Kind[Any, Any, Any]] = SINGLE_CREATES
     ) -> None:
         self.app = app
         self.kinds = dict(kinds)
@@ -57,11 +55,11 @@ class SingleCreates:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        response = await answer(request, kind)
+        response = await answer_single_create(request, kind)
         await response(scope, receive, send)
 
 
-async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
+async def answer_single_create(request: Request, kind: Kind[Any, Any, Any]) -> Response:
     """The answer to one single-create request (errors included)."""
     runtime: Runtime = request.app.state.runtime
     try:
@@ -69,18 +67,18 @@ async def answer(request: Request, kind: BatchKind[Any, Any, Any]) -> Response:
         body = await read_bounded(request, runtime.settings.batch_max_bytes)
         try:
             item = _item(request, kind, body)
-        except ValidationError as exc:  # the body's fault; one raised later would be ours
+        except pydantic.ValidationError as exc:  # the body's fault; one raised later would be ours
             return validation_error_response(
                 [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
             )
         # The routes' own dependency, called as FastAPI would (the body is read already).
         call = await create_call(request, request.headers.get("idempotency-key"))
-        return await created(call, kind=kind, item=item)
+        return await create_single(call, kind=kind, item=item)
     except HallmarkError as exc:
         return await hallmark_error_response(request, exc)
 
 
-def _item(request: Request, kind: BatchKind[Any, Any, Any], body: bytes) -> Any:
+def _item(request: Request, kind: Kind[Any, Any, Any], body: bytes) -> Any:
     """The body as the kind's item. As FastAPI does, a body sent without a JSON media type is
     not parsed as JSON (and is refused as not an object)."""
     media_type = request.headers.get("content-type", "application/json")

@@ -3,8 +3,8 @@
 A bounded body is read from the stream up to a limit (413 beyond it, before anything else reads
 the body), then kept where Starlette keeps a request's body, so the Idempotency-Key fingerprint
 and the form parser read it from memory. Routes declare the caller first (no body is read for an
-unauthenticated request), then the bounded body, then the fingerprint: dependencies run in that
-order.
+unauthenticated request), then the bounded body, then the write call (`deps.WriteCall`, whose
+fingerprint reads the body): dependencies run in that order.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from hallmark.api.deps import CreateCall, RuntimeDep
+from hallmark.api.deps import CreateCall, RuntimeDep, WriteCall
 from hallmark.api.responses import FastJSONResponse
-from hallmark.core.errors import PayloadTooLargeError
+from hallmark.core.errors import PayloadTooLargeError, invalid_field
 from hallmark.services.access import idempotency
-from hallmark.services.access.keys import Actor
 from hallmark.services.records.group_commit import CreateJob
-from hallmark.services.records.kinds import BatchKind, invalid
+from hallmark.services.records.kinds import Kind
 from hallmark.store.files import EncryptedFileStore
 
 
@@ -68,7 +67,9 @@ async def _payload(request: Request, limit: int) -> Payload:
     async with request.form(max_files=1, max_fields=10, max_part_size=limit) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise invalid("file", "a multipart upload needs its file in the part named 'file'")
+            raise invalid_field(
+                "file", "a multipart upload needs its file in the part named 'file'"
+            )
         data = await upload.read()
         part_type = upload.content_type or "application/octet-stream"
     if (upload.filename or "").lower().endswith(".csv") and part_type in (
@@ -112,11 +113,8 @@ FileStoreDep = Annotated[EncryptedFileStore, Depends(file_store)]
 
 
 async def idempotent(
+    call: WriteCall,
     *,
-    sessions: sessionmaker[Session],
-    actor: Actor,
-    key: str | None,
-    fingerprint: str,
     status: int | Callable[[Any], int],
     write: Callable[[Session], BaseModel | dict[str, Any]],
 ) -> FastJSONResponse:
@@ -130,10 +128,10 @@ async def idempotent(
 
     code, body, replayed = await run_in_threadpool(
         lambda: idempotency.run(
-            sessions=sessions,
-            principal_id=actor.principal_id,
-            key=key,
-            fingerprint=fingerprint,
+            sessions=call.sessions,
+            principal_id=call.actor.principal_id,
+            key=call.key,
+            fingerprint=call.fingerprint,
             write=run,
         )
     )
@@ -141,7 +139,7 @@ async def idempotent(
     return FastJSONResponse(body, status_code=code, headers=headers)
 
 
-async def created(call: CreateCall, *, kind: BatchKind[Any, Any, Any], item: Any) -> Response:
+async def create_single(call: CreateCall, *, kind: Kind[Any, Any, Any], item: Any) -> Response:
     """Create one item through the process's group committer; its answer (or first answer)."""
     idempotency.check_key(call.idempotency_key)
     committer = call.runtime.committer
@@ -160,36 +158,3 @@ async def created(call: CreateCall, *, kind: BatchKind[Any, Any, Any], item: Any
             call.request.state.actor = job.actor
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return FastJSONResponse(body, status_code=code, headers=headers)
-
-
-BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "per_row mode: every row's result (created or rejected with errors)"},
-    413: {"description": "Body over the size limit, or more rows than allowed"},
-    422: {"description": "all_or_nothing mode: the failing rows' errors; nothing stored"},
-}
-
-
-def batch_openapi(item_schema: str, csv_doc: str) -> dict[str, Any]:
-    """OpenAPI request body of a batch endpoint: JSON array, CSV, or a multipart upload."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "maxItems": 10000,
-                        "items": {"$ref": f"#/components/schemas/{item_schema}"},
-                    }
-                },
-                "text/csv": {"schema": {"type": "string", "description": csv_doc}},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
-                        "required": ["file"],
-                    }
-                },
-            },
-        }
-    }

@@ -7,7 +7,7 @@ collected with its row number in the file (and written to a CSV report on reques
 
 Raises:
     RemoteApiError: the API is unreachable, or answered with an error (its message included).
-    ValidationError: the file is not a readable CSV with a header line.
+    InvalidInputError: the file is not a readable CSV with a header line.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from hallmark.cli.console import (
     reported,
     require_api_key,
 )
-from hallmark.core.errors import ValidationError
+from hallmark.core.errors import InvalidInputError
 
 KINDS = ("lots", "products", "steps")
 
@@ -138,9 +138,9 @@ def csv_chunks(path: Path, size: int) -> Iterator[Chunk]:
         try:
             header = next(reader)
         except StopIteration:
-            raise ValidationError(f"{path} is empty (a CSV file needs a header line)") from None
+            raise InvalidInputError(f"{path} is empty (a CSV file needs a header line)") from None
         except csv.Error as exc:
-            raise ValidationError(f"{path} is not readable CSV: {exc}") from None
+            raise InvalidInputError(f"{path} is not readable CSV: {exc}") from None
         batch: list[list[str]] = []
         first = 1
         number = 0
@@ -154,7 +154,7 @@ def csv_chunks(path: Path, size: int) -> Iterator[Chunk]:
                     yield Chunk(first, len(batch), _text(header, batch))
                     first, batch = number + 1, []
         except csv.Error as exc:
-            raise ValidationError(f"{path}: unreadable CSV after row {number}: {exc}") from None
+            raise InvalidInputError(f"{path}: unreadable CSV after row {number}: {exc}") from None
         if batch:
             yield Chunk(first, len(batch), _text(header, batch))
 
@@ -182,7 +182,7 @@ def import_csv(
 ) -> ImportReport:
     """Send the file in per-row chunks; returns what was created and every row's errors."""
     if kind not in KINDS:
-        raise ValidationError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        raise InvalidInputError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     report = ImportReport()
     for index, part in enumerate(csv_chunks(path, chunk)):

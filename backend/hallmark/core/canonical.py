@@ -8,7 +8,7 @@ document can recompute the hash that was anchored on chain.
 
 The serialisation itself is done by the ``rfc8785`` library, except for documents the standard
 library's encoder provably serialises identically (no floats, keys in the Basic Multilingual
-Plane: every record), which take that seven-times-faster path. This module adds a validation pass
+Plane: every record), which take that much faster path. This module adds a validation pass
 in front of it that rejects everything JCS cannot represent faithfully, and reports *where* the
 offending value sits (``$.lots[2].weight``) so a caller can fix its data.
 
@@ -211,7 +211,7 @@ def _fast_canonical(document: object) -> bytes | None:
     sorted compact output is exactly RFC 8785: keys sort the same by code point as by UTF-16
     unit, integers print the same, and it escapes the same characters the same way (tests check
     every character up to U+07FF and sampled documents against the rfc8785 library). It is
-    about thirty times faster than the general serialiser, and records are such documents
+    much faster than the general serialiser, and records are such documents
     (decimal quantities are strings). Anything else (floats, exotic keys, subclasses, lone
     surrogates, cycles) falls back to the validating path, which also says where the problem is.
     """

@@ -21,7 +21,7 @@
     ├── AuthenticationError           unauthenticated 401
     ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
-    ├── ValidationError               validation_error 422
+    ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
     ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
         ├── IdempotencyKeyReusedError idempotency_key_reused
@@ -37,7 +37,7 @@ message on one line and exits non-zero.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 
 class HallmarkError(Exception):
@@ -213,7 +213,7 @@ class NotFoundError(HallmarkError):
         super().__init__(f"{kind} {key!s} not found", details={"kind": kind, "id": str(key)})
 
 
-class ValidationError(HallmarkError):
+class InvalidInputError(HallmarkError):
     """Input that is well-formed but not acceptable."""
 
     code = "validation_error"
@@ -315,3 +315,24 @@ def first_line(exc: BaseException) -> str:
     characters), or its type's name when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def invalid_field(field: str, message: str, **details: Any) -> InvalidInputError:
+    """A 422 naming the field, in the shape of the request validation errors."""
+    return InvalidInputError(
+        message,
+        details={
+            "field": field,
+            "fields": [{"field": field, "message": message, "type": "value_error"}],
+            **details,
+        },
+    )
+
+
+E = TypeVar("E", bound=HallmarkError)
+
+
+def for_field(field: str, error: E) -> E:
+    """Name the field a domain error is about (a batch row's error is reported on it)."""
+    error.details["field"] = field
+    return error

@@ -2,7 +2,8 @@
 
 One function so every layer hashes the same way. It calls the C implementation of
 safe-pysha3 directly: eth-hash prefers its pycryptodome backend when both are installed, which
-costs about 9 µs per call against about 1 µs here, and ingestion hashes several times per record.
+is several times slower per call (docs/BENCHMARKS.md), and ingestion hashes several times per
+record.
 """
 
 from __future__ import annotations

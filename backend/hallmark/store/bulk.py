@@ -1,10 +1,10 @@
 """Bulk inserts of thousands of rows at driver speed, in the session's transaction.
 
 Why not `session.execute(insert(table), rows)`: for a 10,000-row batch SQLAlchemy's per-row
-parameter handling cost more than the database's own work (a third of a batch request, measured
-with py-spy). Here the statement is compiled once per table and column set, each value goes
-through its column type's own bind processor (so what is stored is exactly what SQLAlchemy
-would store), and the rows reach the driver as tuples: `executemany` through
+parameter handling cost more than the database's own work (docs/BENCHMARKS.md). Here the
+statement is compiled once per table and column set, each value goes through its column type's
+own bind processor (so what is stored is exactly what SQLAlchemy would store), and the rows
+reach the driver as tuples: `executemany` through
 `Connection.exec_driver_sql` (still SQLAlchemy's error mapping and events) on SQLite, `COPY`
 on PostgreSQL.
 """

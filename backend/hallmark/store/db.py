@@ -90,11 +90,6 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
 def check(engine: Engine) -> dict[str, Any]:
     """Probe the database: reachable, and migrations current. Raises when unreachable."""
     try:

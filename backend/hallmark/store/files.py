@@ -10,7 +10,7 @@ Content addressing makes writes idempotent: storing bytes that are already there
 
 Raises:
     NotFoundError: no file at that address.
-    ValidationError: a malformed address.
+    InvalidInputError: a malformed address.
     FileCorruptError: the stored bytes do not authenticate (tampered, or another key).
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hallmark.core.errors import FileCorruptError, NotFoundError, ValidationError
+from hallmark.core.errors import FileCorruptError, InvalidInputError, NotFoundError
 
 _VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -39,10 +39,10 @@ def sha256_hex(data: bytes) -> str:
 
 
 def check_address(sha256: str) -> str:
-    """A lowercase 64-hex-digit SHA-256, or ValidationError."""
+    """A lowercase 64-hex-digit SHA-256, or InvalidInputError."""
     value = sha256.lower()
     if not _SHA256_HEX.match(value):
-        raise ValidationError(
+        raise InvalidInputError(
             "an attachment is addressed by the 64 hex digits of its SHA-256",
             details={"sha256": sha256},
         )

@@ -179,7 +179,7 @@ class Record(Base):
     principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     #: Not a unique column: the hashed document holds the record's id, unique by the primary
     #: key, so two records cannot share a hash short of a keccak-256 collision; an index of
-    #: random 32-byte values cost a third of storing a batch (one dirtied page per row).
+    #: random 32-byte values dirties one page per row, a large part of storing a batch.
     record_hash: Mapped[str] = mapped_column(String(66))
     #: The document exactly as hashed: canonical JSON text.
     canonical: Mapped[str] = mapped_column(Text)
@@ -192,7 +192,7 @@ class RecordAnchor(Base):
     batch (final from then on; the primary key keeps a record out of a second batch). The
     record counts as anchored once that batch is mined. Its leaf index and proof follow from
     the hashes of the batch's records (`services.anchoring.status.batch_proofs`): a narrow row to
-    insert instead of rewriting every record with its proof cost the worker a fifth as much.
+    insert costs the worker far less than rewriting every record with its proof.
     """
 
     __tablename__ = "record_anchors"

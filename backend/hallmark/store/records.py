@@ -139,8 +139,3 @@ def add_records(session: Session, records: Sequence[NewRecord]) -> list[StoredRe
     prepared = prepare_records(records)
     insert_records(session, [prepared])
     return prepared.stored
-
-
-def add_record(session: Session, record: NewRecord) -> StoredRecord:
-    """Insert one record and its queue entry (the caller commits)."""
-    return add_records(session, [record])[0]

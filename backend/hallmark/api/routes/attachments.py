@@ -10,11 +10,9 @@ from fastapi.responses import Response
 
 from hallmark.api.deps import (
     CurrentActor,
-    FingerprintDep,
-    IdempotencyKey,
     ReadSessionsDep,
     RuntimeDep,
-    SessionsDep,
+    WriteCallDep,
 )
 from hallmark.api.writes import AttachmentPayload, FileStoreDep, idempotent
 from hallmark.services.records import attachments
@@ -50,18 +48,13 @@ async def upload_attachment(
     *,
     actor: CurrentActor,
     payload: AttachmentPayload,
-    sessions: SessionsDep,
     runtime: RuntimeDep,
     store: FileStoreDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: WriteCallDep,
 ) -> object:
     """Upload a file (raw body with its Content-Type, or multipart 'file'), stored encrypted."""
     return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
+        call,
         status=201,
         write=lambda session: attachments.upload(
             session=session,

@@ -9,25 +9,18 @@ from fastapi import APIRouter, Path
 from hallmark.api.deps import (
     CreateCallDep,
     CurrentActor,
-    FingerprintDep,
-    IdempotencyKey,
     ReadSessionsDep,
-    RuntimeDep,
-    SessionsDep,
+    WriteCallDep,
 )
+from hallmark.api.routes import batches
 from hallmark.api.writes import (
-    BATCH_RESPONSES,
-    BatchMode,
-    BatchPayload,
     Limit,
     Skip,
-    batch_openapi,
-    created,
+    create_single,
     idempotent,
 )
-from hallmark.services.records import imports, lots
+from hallmark.services.records import lots
 from hallmark.services.records.schemas import (
-    BatchResult,
     LotCorrection,
     LotCreate,
     LotPublic,
@@ -40,14 +33,6 @@ router = APIRouter(prefix="/api/v1/lots", tags=["lots"])
 
 LotId = Annotated[str, Path(description="The lot's id (its first record's id)")]
 
-CSV_COLUMNS = (
-    "Columns: lot_number, material, grade, quantity, unit, origin.name, origin.country, "
-    "origin.latitude, origin.longitude, recycled, carbon_kg_co2e, "
-    "ethics.conflict_free, ethics.fair_trade, ethics.wage_disclosure, and JSON cells (or "
-    "dotted columns) for certificates, recycled_from, refining, transport, extra, private. "
-    "See docs/RECORDS.md."
-)
-
 
 @router.post("", status_code=201, response_model=LotPublic)
 async def create_lot(
@@ -55,45 +40,17 @@ async def create_lot(
     lot: LotCreate,
     call: CreateCallDep,
 ) -> object:
-    """Create a material lot of the caller's supplier organisation."""
-    return await created(call, kind=lots.BATCH, item=lot)
+    """Create a material lot of the caller's supplier organisation.
+
+    \f
+    Served by `hallmark.api.single_creates.SingleCreates` before the router, with the same
+    steps and answers; declared here for the OpenAPI document and for an app without that
+    middleware.
+    """
+    return await create_single(call, kind=lots.KIND, item=lot)
 
 
-@router.post(
-    "/batch",
-    status_code=201,
-    response_model=BatchResult,
-    responses=BATCH_RESPONSES,
-    openapi_extra=batch_openapi("LotCreate", CSV_COLUMNS),
-)
-async def create_lots_batch(
-    *,
-    actor: CurrentActor,
-    payload: BatchPayload,
-    sessions: SessionsDep,
-    runtime: RuntimeDep,
-    fingerprint: FingerprintDep,
-    mode: BatchMode = "all_or_nothing",
-    key: IdempotencyKey = None,
-) -> object:
-    """Create up to 10,000 lots from a JSON array or a CSV table."""
-    return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
-        status=201 if mode == "all_or_nothing" else 200,
-        write=lambda session: imports.ingest(
-            session=session,
-            actor=actor,
-            kind="lots",
-            body=payload.data,
-            content_type=payload.media_type,
-            mode=mode,
-            max_rows=runtime.settings.batch_max_rows,
-            snapshot=runtime.read_sessions,
-        ),
-    )
+batches.add_route(router, "lots")
 
 
 @router.get("")
@@ -117,20 +74,14 @@ async def split_lot(
     *,
     lot_id: LotId,
     split: LotSplit,
-    actor: CurrentActor,
-    sessions: SessionsDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: WriteCallDep,
 ) -> object:
     """Split child lots off a lot (their quantities count against its remainder)."""
     return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
+        call,
         status=201,
         write=lambda session: lots.split_lot(
-            session=session, actor=actor, lot_id=lot_id, split=split
+            session=session, actor=call.actor, lot_id=lot_id, split=split
         ),
     )
 
@@ -140,20 +91,14 @@ async def transfer_lot(
     *,
     lot_id: LotId,
     transfer: LotTransfer,
-    actor: CurrentActor,
-    sessions: SessionsDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: WriteCallDep,
 ) -> object:
     """Hand a lot to another organisation, its new custodian."""
     return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
+        call,
         status=200,
         write=lambda session: lots.transfer_lot(
-            session=session, actor=actor, lot_id=lot_id, transfer=transfer
+            session=session, actor=call.actor, lot_id=lot_id, transfer=transfer
         ),
     )
 
@@ -163,19 +108,13 @@ async def correct_lot(
     *,
     lot_id: LotId,
     correction: LotCorrection,
-    actor: CurrentActor,
-    sessions: SessionsDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: WriteCallDep,
 ) -> object:
     """Correct a lot with a new record that names the one it corrects."""
     return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
+        call,
         status=201,
         write=lambda session: lots.correct_lot(
-            session=session, actor=actor, lot_id=lot_id, correction=correction
+            session=session, actor=call.actor, lot_id=lot_id, correction=correction
         ),
     )

@@ -10,25 +10,18 @@ from fastapi.responses import JSONResponse
 from hallmark.api.deps import (
     CreateCallDep,
     CurrentActor,
-    FingerprintDep,
-    IdempotencyKey,
     ReadSessionsDep,
-    RuntimeDep,
-    SessionsDep,
+    WriteCallDep,
 )
+from hallmark.api.routes import batches
 from hallmark.api.writes import (
-    BATCH_RESPONSES,
-    BatchMode,
-    BatchPayload,
     Limit,
     Skip,
-    batch_openapi,
-    created,
+    create_single,
     idempotent,
 )
-from hallmark.services.records import epcis, imports, products, provenance, steps
+from hallmark.services.records import epcis, products, provenance, steps
 from hallmark.services.records.schemas import (
-    BatchResult,
     ChainReport,
     MaterialsAdd,
     ProductCreate,
@@ -42,13 +35,6 @@ router = APIRouter(prefix="/api/v1/products", tags=["products"])
 
 Serial = Annotated[str, Path(description="The product's serial")]
 
-CSV_COLUMNS = (
-    "Columns: serial, name, category, gtin, design_reference, edition.series, edition.number, "
-    "edition.size, brand, assigned_factory, and materials as a JSON cell or dotted columns "
-    "materials.0.lot, materials.0.quantity, materials.0.unit, materials.0.process_loss, ... "
-    "See docs/RECORDS.md."
-)
-
 
 @router.post("", status_code=201, response_model=ProductPublic)
 async def create_product(
@@ -56,45 +42,17 @@ async def create_product(
     product: ProductCreate,
     call: CreateCallDep,
 ) -> object:
-    """Create a product (a brand for its assigned factory, or a factory for itself)."""
-    return await created(call, kind=products.BATCH, item=product)
+    """Create a product (a brand for its assigned factory, or a factory for itself).
+
+    \f
+    Served by `hallmark.api.single_creates.SingleCreates` before the router, with the same
+    steps and answers; declared here for the OpenAPI document and for an app without that
+    middleware.
+    """
+    return await create_single(call, kind=products.KIND, item=product)
 
 
-@router.post(
-    "/batch",
-    status_code=201,
-    response_model=BatchResult,
-    responses=BATCH_RESPONSES,
-    openapi_extra=batch_openapi("ProductCreate", CSV_COLUMNS),
-)
-async def create_products_batch(
-    *,
-    actor: CurrentActor,
-    payload: BatchPayload,
-    sessions: SessionsDep,
-    runtime: RuntimeDep,
-    fingerprint: FingerprintDep,
-    mode: BatchMode = "all_or_nothing",
-    key: IdempotencyKey = None,
-) -> object:
-    """Create up to 10,000 products from a JSON array or a CSV table."""
-    return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
-        status=201 if mode == "all_or_nothing" else 200,
-        write=lambda session: imports.ingest(
-            session=session,
-            actor=actor,
-            kind="products",
-            body=payload.data,
-            content_type=payload.media_type,
-            mode=mode,
-            max_rows=runtime.settings.batch_max_rows,
-            snapshot=runtime.read_sessions,
-        ),
-    )
+batches.add_route(router, "products")
 
 
 @router.get("")
@@ -118,20 +76,14 @@ async def add_materials(
     *,
     serial: Serial,
     materials: MaterialsAdd,
-    actor: CurrentActor,
-    sessions: SessionsDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: WriteCallDep,
 ) -> object:
     """Record material lots consumed by a product (its assigned factory only)."""
     return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
+        call,
         status=201,
         write=lambda session: products.add_materials(
-            session=session, actor=actor, serial=serial, materials=materials
+            session=session, actor=call.actor, serial=serial, materials=materials
         ),
     )
 

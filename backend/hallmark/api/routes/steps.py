@@ -9,23 +9,16 @@ from fastapi import APIRouter, Path
 from hallmark.api.deps import (
     CreateCallDep,
     CurrentActor,
-    FingerprintDep,
-    IdempotencyKey,
     ReadSessionsDep,
-    RuntimeDep,
-    SessionsDep,
+    WriteCallDep,
 )
+from hallmark.api.routes import batches
 from hallmark.api.writes import (
-    BATCH_RESPONSES,
-    BatchMode,
-    BatchPayload,
-    batch_openapi,
-    created,
+    create_single,
     idempotent,
 )
-from hallmark.services.records import imports, steps
+from hallmark.services.records import steps
 from hallmark.services.records.schemas import (
-    BatchResult,
     StepCorrection,
     StepCreate,
     StepPublic,
@@ -35,13 +28,6 @@ router = APIRouter(prefix="/api/v1/steps", tags=["steps"])
 
 StepId = Annotated[str, Path(description="The step's id (any of its versions' record ids)")]
 
-CSV_COLUMNS = (
-    "Columns: product_serial, kind, occurred_at (RFC 3339 with offset), result, responsible, "
-    "previous_step_hash, attachments (JSON array or SHA-256 values separated by ';'), and "
-    "parameters / measurements as JSON cells or dotted columns (parameters.layer_height_mm). "
-    "See docs/RECORDS.md."
-)
-
 
 @router.post("", status_code=201, response_model=StepPublic)
 async def create_step(
@@ -49,45 +35,17 @@ async def create_step(
     step: StepCreate,
     call: CreateCallDep,
 ) -> object:
-    """Append a production step to its product's hash chain (assigned factory only)."""
-    return await created(call, kind=steps.BATCH, item=step)
+    """Append a production step to its product's hash chain (assigned factory only).
+
+    \f
+    Served by `hallmark.api.single_creates.SingleCreates` before the router, with the same
+    steps and answers; declared here for the OpenAPI document and for an app without that
+    middleware.
+    """
+    return await create_single(call, kind=steps.KIND, item=step)
 
 
-@router.post(
-    "/batch",
-    status_code=201,
-    response_model=BatchResult,
-    responses=BATCH_RESPONSES,
-    openapi_extra=batch_openapi("StepCreate", CSV_COLUMNS),
-)
-async def create_steps_batch(
-    *,
-    actor: CurrentActor,
-    payload: BatchPayload,
-    sessions: SessionsDep,
-    runtime: RuntimeDep,
-    fingerprint: FingerprintDep,
-    mode: BatchMode = "all_or_nothing",
-    key: IdempotencyKey = None,
-) -> object:
-    """Append up to 10,000 steps from a JSON array or a CSV table."""
-    return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
-        status=201 if mode == "all_or_nothing" else 200,
-        write=lambda session: imports.ingest(
-            session=session,
-            actor=actor,
-            kind="steps",
-            body=payload.data,
-            content_type=payload.media_type,
-            mode=mode,
-            max_rows=runtime.settings.batch_max_rows,
-            snapshot=runtime.read_sessions,
-        ),
-    )
+batches.add_route(router, "steps")
 
 
 @router.get("/{step_id}")
@@ -102,19 +60,13 @@ async def correct_step(
     *,
     step_id: StepId,
     correction: StepCorrection,
-    actor: CurrentActor,
-    sessions: SessionsDep,
-    fingerprint: FingerprintDep,
-    key: IdempotencyKey = None,
+    call: WriteCallDep,
 ) -> object:
     """Correct a step with a new chain link that names the version it corrects."""
     return await idempotent(
-        sessions=sessions,
-        actor=actor,
-        key=key,
-        fingerprint=fingerprint,
+        call,
         status=201,
         write=lambda session: steps.correct_step(
-            session=session, actor=actor, step_id=step_id, correction=correction
+            session=session, actor=call.actor, step_id=step_id, correction=correction
         ),
     )

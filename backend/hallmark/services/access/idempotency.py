@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.core.errors import IdempotencyKeyReusedError, ValidationError
+from hallmark.core.errors import IdempotencyKeyReusedError, InvalidInputError
 from hallmark.store.db import transaction
 from hallmark.store.models import IdempotentResponse
 
@@ -62,7 +62,7 @@ def run(
 
 def check_key(key: str | None) -> None:
     if key is not None and (not key or len(key) > MAX_KEY_LENGTH):
-        raise ValidationError(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
+        raise InvalidInputError(f"Idempotency-Key must have 1 to {MAX_KEY_LENGTH} characters")
 
 
 def stored_answer(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from hallmark.core.errors import AuthenticationError, ValidationError
+from hallmark.core.errors import AuthenticationError, InvalidInputError
 from hallmark.services.access.audit import AuditActor
 from hallmark.store.models import ApiKey, Organisation, Principal
 
@@ -62,12 +62,12 @@ def issue_key(session: Session, *, principal: Principal, role: str) -> tuple[Api
     organisation = session.get(Organisation, principal.organisation_id)
     assert organisation is not None
     if role not in ROLE_ORG_KINDS:
-        raise ValidationError(
+        raise InvalidInputError(
             f"unknown role {role!r}; one of {', '.join(sorted(ROLE_ORG_KINDS))}",
             details={"role": role},
         )
     if organisation.kind not in ROLE_ORG_KINDS[role]:
-        raise ValidationError(
+        raise InvalidInputError(
             f"a {organisation.kind} organisation cannot hold the {role} role",
             details={"role": role, "organisation_kind": organisation.kind},
         )

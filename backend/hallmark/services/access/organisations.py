@@ -10,7 +10,7 @@ then the transaction commits. If the chain refuses, nothing is committed; if the
 after the chain changed, the chain change is undone before the error is raised.
 
 Raises:
-    ValidationError: unknown kind or role, duplicate name.
+    InvalidInputError: unknown kind or role, duplicate name.
     NotFoundError: unknown organisation, principal or key.
     ChainError: the chain refused or is unreachable.
 """
@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
-from hallmark.core.errors import KeystoreError, NotFoundError, ValidationError
+from hallmark.core.errors import InvalidInputError, KeystoreError, NotFoundError
 from hallmark.services.access import audit
 from hallmark.services.access.keys import issue_key, revoke_key
 from hallmark.store.db import transaction
@@ -68,10 +68,12 @@ def create_organisation(
     *, sessions: sessionmaker[Session], chain: ChainAccess, name: str, kind: str
 ) -> Organisation:
     if kind not in ORG_KINDS:
-        raise ValidationError(f"unknown organisation kind {kind!r}; one of {', '.join(ORG_KINDS)}")
+        raise InvalidInputError(
+            f"unknown organisation kind {kind!r}; one of {', '.join(ORG_KINDS)}"
+        )
     name = name.strip()
     if not name:
-        raise ValidationError("an organisation needs a name")
+        raise InvalidInputError("an organisation needs a name")
     account: LocalAccount = Account.create()
     keystore = json.loads(
         json.dumps(Account.encrypt(account.key, chain.passphrase, iterations=chain.scrypt_n))
@@ -87,7 +89,7 @@ def create_organisation(
     role = ORG_KIND_ROLES[kind]
     with sessions() as session:
         if session.scalars(select(Organisation).where(Organisation.name == name)).first():
-            raise ValidationError(f"an organisation named {name!r} exists already")
+            raise InvalidInputError(f"an organisation named {name!r} exists already")
     if chain.fund is not None:
         chain.fund(account.address)
     chain.ledger.send_grant_role(chain.admin, role, account.address)
@@ -105,7 +107,7 @@ def create_organisation(
             )
     except IntegrityError as exc:
         chain.ledger.send_revoke_role(chain.admin, role, account.address)
-        raise ValidationError(f"an organisation named {name!r} exists already") from exc
+        raise InvalidInputError(f"an organisation named {name!r} exists already") from exc
     return organisation
 
 
@@ -159,7 +161,7 @@ def create_principal(
     *, sessions: sessionmaker[Session], organisation_ref: str, name: str, kind: str
 ) -> Principal:
     if kind not in PRINCIPAL_KINDS:
-        raise ValidationError(f"unknown principal kind {kind!r}; one of machine, person")
+        raise InvalidInputError(f"unknown principal kind {kind!r}; one of machine, person")
     with transaction(sessions) as session:
         organisation = find_organisation(session, organisation_ref)
         exists = session.scalars(
@@ -168,7 +170,7 @@ def create_principal(
             )
         ).first()
         if exists:
-            raise ValidationError(f"{organisation.name} already has a principal named {name!r}")
+            raise InvalidInputError(f"{organisation.name} already has a principal named {name!r}")
         principal = Principal(
             id=str(uuid.uuid4()), organisation_id=organisation.id, name=name, kind=kind
         )
@@ -192,7 +194,7 @@ def create_api_key(
     with transaction(sessions) as session:
         organisation = find_organisation(session, organisation_ref)
         if organisation.status != "active":
-            raise ValidationError(f"{organisation.name} is disabled")
+            raise InvalidInputError(f"{organisation.name} is disabled")
         principal = session.scalars(
             select(Principal).where(
                 Principal.organisation_id == organisation.id, Principal.name == principal_name

@@ -9,7 +9,7 @@ custodian). Anyone else gets 404.
 Raises:
     PermissionDeniedError: a role that may not upload (reader, legal).
     PayloadTooLargeError: more bytes than the attachment size limit.
-    ValidationError: an empty upload or a malformed media type.
+    InvalidInputError: an empty upload or a malformed media type.
     NotFoundError: unknown attachment, or one the caller may not see.
     FileCorruptError: the stored ciphertext does not authenticate.
 """
@@ -21,10 +21,10 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hallmark.core.errors import NotFoundError, PayloadTooLargeError
+from hallmark.core.errors import NotFoundError, PayloadTooLargeError, invalid_field
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
-from hallmark.services.records import kinds, visibility
+from hallmark.services.records import visibility
 from hallmark.services.records.schemas import AttachmentPublic
 from hallmark.store.files import EncryptedFileStore, check_address, sha256_hex
 from hallmark.store.models import Attachment, AttachmentLink, MaterialLot, Product
@@ -49,10 +49,10 @@ def upload(
             details={"size": len(data), "max_bytes": max_bytes},
         )
     if not data:
-        raise kinds.invalid("body", "the attachment is empty")
+        raise invalid_field("body", "the attachment is empty")
     media = media_type.split(";", 1)[0].strip().lower() or "application/octet-stream"
     if not _MEDIA_TYPE.match(media) or len(media) > 200:
-        raise kinds.invalid("media_type", f"{media_type!r} is not a media type")
+        raise invalid_field("media_type", f"{media_type!r} is not a media type")
     sha = sha256_hex(data)
     existing = session.get(Attachment, (sha, actor.organisation_id))
     store.put(data)

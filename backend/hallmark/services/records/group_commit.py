@@ -17,8 +17,8 @@ request is answered before its transaction committed.
 Where it runs: on the event loop, between requests. A group runs when the loop has read the
 requests that arrived meanwhile (they queue in the socket buffers while a group is stored), so
 groups grow with the load. A committing thread would have to win Python's GIL back from the
-busy event loop after each database call (up to 5 ms each, measured at 75 ms per group on
-PostgreSQL); on the loop there is no such hand-over. Several API processes scale it out.
+busy event loop after each database call (docs/BENCHMARKS.md says what that cost); on the loop
+there is no such hand-over. Several API processes scale it out.
 
 On SQLite a group takes its turn at the write lock without waiting on the loop: while another
 writer (the anchoring worker's store, a batch request, another API process) holds it, the loop
@@ -72,7 +72,7 @@ class CreateJob:
     Idempotency-Key; `actor` is set once the key is found valid."""
 
     presented: str
-    kind: kinds.BatchKind[Any, Any, Any]
+    kind: kinds.Kind[Any, Any, Any]
     item: Any
     key: str | None
     fingerprint: str
@@ -278,14 +278,6 @@ def _unavailable(exc: Exception) -> bool:
     return isinstance(exc, OperationalError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
-
-
-def _slot(job: CreateJob) -> tuple[str, str] | None:
-    return None if job.key is None else (job.presented, job.key)
-
-
-def _slots(group: list[CreateJob]) -> set[tuple[str, str]]:
-    return {slot for slot in map(_slot, group) if slot is not None}
 
 
 def _stored(session: Session, job: CreateJob) -> Answer | None:

@@ -2,8 +2,8 @@
 
 Flow: decode the body (JSON array of objects, or CSV with a header line), turn each CSV line into
 the same object a JSON client would send, refuse more rows than allowed (413), then hand the
-rows to services.kinds.run_batch with the kind's BatchKind (services.lots / products / steps),
-which validates, plans and stores them (all-or-nothing or per row).
+rows to `kinds.run_batch` with the kind's `Kind` (`KINDS`: `lots`, `products`, `steps`), which
+validates, plans and stores them (all-or-nothing or per row).
 
 CSV rules (docs/RECORDS.md lists the columns of each kind):
 - one column per field, named as in the JSON API; an empty cell means "not given";
@@ -15,7 +15,7 @@ CSV rules (docs/RECORDS.md lists the columns of each kind):
 - `attachments` (steps) may also be SHA-256 values separated by `;`.
 
 Raises:
-    ValidationError: a body that is neither a JSON array nor CSV with a header.
+    InvalidInputError: a body that is neither a JSON array nor CSV with a header.
     PayloadTooLargeError: more rows than allowed.
     BatchRejectedError: an all-or-nothing batch with bad rows.
 """
@@ -31,13 +31,14 @@ from typing import Any, Literal
 import pydantic
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.core.errors import ValidationError
+from hallmark.core.errors import InvalidInputError, invalid_field
 from hallmark.services.access import authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, lots, products, steps
 from hallmark.services.records.schemas import FieldError
 
-Kind = Literal["lots", "products", "steps"]
+#: The kinds a batch import names, as in its URL (`/api/v1/<kind>/batch`).
+KindName = Literal["lots", "products", "steps"]
 
 #: Columns holding a list or an object: a JSON cell when the column is not dotted.
 STRUCTURED: dict[str, frozenset[str]] = {
@@ -59,16 +60,17 @@ STRUCTURED: dict[str, frozenset[str]] = {
 #: Free-form objects: their cells are JSON values when they parse as JSON.
 FREE_FORM = frozenset({"extra", "private", "parameters", "measurements"})
 
-#: What each kind's batch needs (services.kinds.run_batch).
-_KINDS: dict[str, kinds.BatchKind[Any, Any, Any]] = {
-    "lots": lots.BATCH,
-    "products": products.BATCH,
-    "steps": steps.BATCH,
+#: The record kinds by the name their URLs use: what each kind's batch and single creates need
+#: (`kinds.run_batch`, `kinds.create_items`).
+KINDS: dict[str, kinds.Kind[Any, Any, Any]] = {
+    "lots": lots.KIND,
+    "products": products.KIND,
+    "steps": steps.KIND,
 }
 
 
 def parse_rows(
-    kind: Kind, body: bytes, content_type: str, max_rows: int
+    kind: KindName, body: bytes, content_type: str, max_rows: int
 ) -> tuple[list[Any], dict[int, list[FieldError]]]:
     """The rows of a JSON or CSV body, and the CSV cells that could not be read, by row."""
     if _is_csv(content_type):
@@ -76,9 +78,9 @@ def parse_rows(
     try:
         rows = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise kinds.invalid("body", f"the body is not JSON: {exc}") from None
+        raise invalid_field("body", f"the body is not JSON: {exc}") from None
     if not isinstance(rows, list):
-        raise kinds.invalid("body", "a batch is a JSON array of objects (or text/csv)")
+        raise invalid_field("body", "a batch is a JSON array of objects (or text/csv)")
     kinds.check_size(len(rows), max_rows)
     return rows, {}
 
@@ -88,26 +90,26 @@ def _is_csv(content_type: str) -> bool:
 
 
 def _csv_rows(
-    kind: Kind, body: bytes, max_rows: int
+    kind: KindName, body: bytes, max_rows: int
 ) -> tuple[list[Any], dict[int, list[FieldError]]]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise kinds.invalid("body", f"CSV must be UTF-8: {exc}") from None
+        raise invalid_field("body", f"CSV must be UTF-8: {exc}") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise kinds.invalid("body", "the CSV has no header line") from None
+        raise invalid_field("body", "the CSV has no header line") from None
     except csv.Error as exc:
-        raise kinds.invalid("body", f"unreadable CSV: {exc}") from None
+        raise invalid_field("body", f"unreadable CSV: {exc}") from None
     header = [h.strip() for h in header]
     if not any(header):
-        raise kinds.invalid("body", "the CSV header is empty")
+        raise invalid_field("body", "the CSV header is empty")
     try:
         lines = [line for line in reader if any(cell.strip() for cell in line)]
     except csv.Error as exc:
-        raise kinds.invalid("body", f"unreadable CSV: {exc}") from None
+        raise invalid_field("body", f"unreadable CSV: {exc}") from None
     kinds.check_size(len(lines), max_rows)
     rows: list[Any] = []
     errors: dict[int, list[FieldError]] = {}
@@ -119,7 +121,7 @@ def _csv_rows(
     return rows, errors
 
 
-def _cell_value(kind: Kind, path: list[str], cell: str) -> Any:
+def _cell_value(kind: KindName, path: list[str], cell: str) -> Any:
     top = path[0]
     if len(path) == 1 and top in STRUCTURED[kind]:
         if top == "attachments" and not cell.lstrip().startswith("["):
@@ -133,7 +135,7 @@ def _cell_value(kind: Kind, path: list[str], cell: str) -> Any:
     return cell
 
 
-def csv_row(kind: Kind, header: list[str], line: list[str]) -> tuple[Any, list[FieldError]]:
+def csv_row(kind: KindName, header: list[str], line: list[str]) -> tuple[Any, list[FieldError]]:
     """One CSV line as the object a JSON client would send, and the cells that failed."""
     row: dict[str, Any] = {}
     problems: list[FieldError] = []
@@ -186,7 +188,7 @@ def ingest(
     *,
     session: Session,
     actor: Actor,
-    kind: Kind,
+    kind: KindName,
     body: bytes,
     content_type: str,
     mode: kinds.Mode,
@@ -196,9 +198,9 @@ def ingest(
     """Parse a JSON or CSV batch and write it as the kind's batch (BatchResult JSON).
 
     `snapshot`: read sessions, to prepare the batch before the write lock (`run_batch`)."""
-    if kind not in _KINDS:
-        raise ValidationError(f"unknown batch kind {kind!r}")
-    batch = _KINDS[kind]
+    if kind not in KINDS:
+        raise InvalidInputError(f"unknown batch kind {kind!r}")
+    batch = KINDS[kind]
     authorisation.require_role(actor, batch.permission)
     run = functools.partial(
         kinds.run_batch,

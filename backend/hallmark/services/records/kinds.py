@@ -1,6 +1,9 @@
-"""Batch writes: validate every row at once, plan row by row, store the accepted rows in bulk.
+"""Record kinds: how records of each kind (lots, products, steps) are created, one by one or in
+batches. A `Kind` says what the engine needs of its kind: role, validation, context, planning,
+writing, answer; `lots.KIND`, `products.KIND` and `steps.KIND` are the three.
 
-Flow of a batch (lots, products or steps; `run_batch` with the kind's `BatchKind`):
+Flow of a batch (`run_batch` with the kind's `Kind`): validate every row at once, plan row by
+row, store the accepted rows in bulk:
 1. validate the whole list with one Pydantic TypeAdapter (fast path: every row valid);
 2. the kind's planner checks each valid row against the database (loaded up front in a few
    queries) and against the rows accepted before it in the same batch, raising a domain error
@@ -29,7 +32,7 @@ import pydantic
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.core.errors import HallmarkError, PayloadTooLargeError, ValidationError
+from hallmark.core.errors import HallmarkError, InvalidInputError, PayloadTooLargeError
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records.schemas import (
@@ -44,7 +47,7 @@ P = TypeVar("P")
 C = TypeVar("C")
 
 
-class BatchRejectedError(ValidationError):
+class BatchRejectedError(InvalidInputError):
     """An all-or-nothing batch had bad rows: nothing of it was stored."""
 
     code = "batch_rejected"
@@ -56,18 +59,11 @@ class BatchRejectedError(ValidationError):
         )
 
 
-class RowError(Exception):
-    """A row's problems, as field-level errors."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
-        self.errors = errors
-
-
-def domain_error(exc: HallmarkError, field: str = "") -> RowError:
-    """A domain error (404, 409, 422 ...) as a row error on `field`."""
-    where = str(exc.details.get("field", field))
-    return RowError([FieldError(field=where, message=exc.message, type=exc.code)])
+def row_errors(exc: HallmarkError) -> list[FieldError]:
+    """A domain error (404, 409, 422 ...) as a row's field-level errors, on the field it names
+    (`for_field`), else on the row as a whole."""
+    where = str(exc.details.get("field", ""))
+    return [FieldError(field=where, message=exc.message, type=exc.code)]
 
 
 def _loc(loc: Sequence[int | str]) -> str:
@@ -131,21 +127,18 @@ def plan_rows(
     errors: dict[int, list[FieldError]],
     plan: Callable[[int, T], P],
 ) -> Planned[P]:
-    """Plan each valid row in order; a RowError or domain error marks the row bad."""
+    """Plan each valid row in order; a domain error marks the row bad."""
     planned: Planned[P] = Planned()
     for index, item in enumerate(items):
         if item is None:
             continue
         try:
-            result = plan(index, item)
-        except RowError as exc:
-            errors[index] = exc.errors
-            continue
+            planned_row = plan(index, item)
         except HallmarkError as exc:
-            errors[index] = domain_error(exc).errors
+            errors[index] = row_errors(exc)
             continue
         planned.indexes.append(index)
-        planned.plans.append(result)
+        planned.plans.append(planned_row)
     return planned
 
 
@@ -167,7 +160,7 @@ def require_clean(mode: Mode, errors: dict[int, list[FieldError]], total: int) -
 BatchAnswer = dict[str, Any]
 
 
-def result(
+def batch_answer(
     *,
     mode: Mode,
     total: int,
@@ -223,7 +216,7 @@ class Speculation(Generic[T, C, P]):
 
 
 @dataclass(frozen=True, slots=True)
-class BatchKind(Generic[T, C, P]):
+class Kind(Generic[T, C, P]):
     """What `run_batch` and `create_items` need to know of one kind of record.
 
     `make_context` loads (and locks) what the rows refer to, in a few queries; `plan` checks one
@@ -254,7 +247,7 @@ def run_batch(
     *,
     session: Session,
     actor: Actor,
-    kind: BatchKind[T, C, P],
+    kind: Kind[T, C, P],
     rows: list[Any],
     mode: Mode,
     max_rows: int,
@@ -266,7 +259,7 @@ def run_batch(
 
     `known`: rows already found bad (unreadable CSV cells); `validated`: `rows` are the kind's
     items already (validated as a whole from the JSON bytes). `snapshot`: read sessions; with
-    them, a kind that can (`BatchKind.speculation`) plans and prepares the batch on a snapshot
+    them, a kind that can (`Kind.speculation`) plans and prepares the batch on a snapshot
     before `session` takes the write lock, then stores it under the lock if nothing it depends
     on changed meanwhile (else it plans again under the lock). The lock is then held only for
     the inserts, and API processes prepare their batches in parallel.
@@ -310,7 +303,7 @@ def run_batch(
         object_kind=kind.object_kind,
         details={"mode": mode, "created": len(created), "rejected": len(rows) - len(created)},
     )
-    return result(mode=mode, total=len(rows), errors=errors, created=created)
+    return batch_answer(mode=mode, total=len(rows), errors=errors, created=created)
 
 
 @dataclass
@@ -324,7 +317,7 @@ class _Guess(Generic[P]):
 def _speculate(
     snapshot: sessionmaker[Session],
     actor: Actor,
-    kind: BatchKind[T, C, P],
+    kind: Kind[T, C, P],
     items: list[T | None],
     errors: dict[int, list[FieldError]],
 ) -> _Guess[P] | None:
@@ -344,12 +337,12 @@ def _speculate(
 
 
 def create_items(
-    *, session: Session, actor: Actor, kind: BatchKind[T, C, P], items: Sequence[T]
+    *, session: Session, actor: Actor, kind: Kind[T, C, P], items: Sequence[T]
 ) -> list[tuple[P, StoredRecord] | HallmarkError]:
     """Create single items of one kind, in order, each accepted or refused on its own.
 
     What the create endpoints share, for one request or for several committed together
-    (services.group_commit): the role check (raised for all), one context for every item, each
+    (`group_commit`): the role check (raised for all), one context for every item, each
     item planned against the items before it, the accepted ones written in bulk. A refused
     item's outcome is its domain error, as it would be raised for it alone.
     """
@@ -373,7 +366,7 @@ def create_items(
 
 
 def created_event(
-    actor: Actor, kind: BatchKind[T, C, P], item: T, record: StoredRecord
+    actor: Actor, kind: Kind[T, C, P], item: T, record: StoredRecord
 ) -> audit.AuditEvent:
     """The audit entry of one created item: `kind.permission`, naming the record and its hash."""
     return audit.AuditEvent(
@@ -383,34 +376,3 @@ def created_event(
         object_id=record.id,
         details={"record_hash": record.record_hash, **kind.audit_details(item)},
     )
-
-
-def create_one(*, session: Session, actor: Actor, kind: BatchKind[T, C, P], item: T) -> BaseModel:
-    """Create one item (domain errors raised as they are), audit it, return its public view."""
-    outcome = create_items(session=session, actor=actor, kind=kind, items=[item])[0]
-    if isinstance(outcome, HallmarkError):
-        raise outcome
-    plan, record = outcome
-    audit.append_many(session, [created_event(actor, kind, item, record)])
-    return kind.answer(session, actor, plan, record)
-
-
-def invalid(field: str, message: str, **details: Any) -> ValidationError:
-    """A 422 naming the field, in the shape of the request validation errors."""
-    return ValidationError(
-        message,
-        details={
-            "field": field,
-            "fields": [{"field": field, "message": message, "type": "value_error"}],
-            **details,
-        },
-    )
-
-
-E = TypeVar("E", bound=HallmarkError)
-
-
-def at(field: str, error: E) -> E:
-    """Name the field a domain error is about (for batch row errors)."""
-    error.details["field"] = field
-    return error

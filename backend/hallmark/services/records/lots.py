@@ -20,7 +20,7 @@ Raises:
     PermissionDeniedError: the role may not do this (e.g. a reader, or a custodian correcting).
     NotFoundError: unknown or invisible lot or organisation.
     ConflictError: duplicate lot number. MassBalanceError: more than the lot holds.
-    ValidationError: unit change, attachment not uploaded by the caller, transfer to oneself.
+    InvalidInputError: unit change, attachment not uploaded by the caller, transfer to oneself.
     BatchRejectedError: an all-or-nothing batch with bad rows.
 """
 
@@ -43,6 +43,8 @@ from hallmark.core.errors import (
     MassBalanceError,
     NotFoundError,
     PermissionDeniedError,
+    for_field,
+    invalid_field,
 )
 from hallmark.core.fields import decimal_text, plain
 from hallmark.services.access import audit, authorisation
@@ -86,7 +88,7 @@ def remaining(lot: MaterialLot) -> Decimal:
 def draw(lot: MaterialLot, amount: Decimal, *, unit: str | None = None) -> None:
     """Take `amount` from the lot (in memory; the caller holds the row lock) or refuse."""
     if unit is not None and unit != lot.unit:
-        raise kinds.invalid(
+        raise invalid_field(
             "unit",
             f"lot {lot.lot_number} is measured in {lot.unit}, not {unit}",
             lot=lot.id,
@@ -165,10 +167,10 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
         )
     for index, source in enumerate(fields.recycled_from):
         if source.lot is not None and source.lot not in ctx.visible_sources:
-            raise kinds.at(f"recycled_from.{index}.lot", NotFoundError("lot", source.lot))
+            raise for_field(f"recycled_from.{index}.lot", NotFoundError("lot", source.lot))
     for index, cert in enumerate(fields.certificates):
         if cert.document and cert.document not in ctx.uploaded:
-            raise kinds.invalid(
+            raise invalid_field(
                 f"certificates.{index}.document",
                 f"attachment {cert.document} was not uploaded by your organisation "
                 "(POST /api/v1/attachments first)",
@@ -295,8 +297,8 @@ def _write_lots(
     return stored
 
 
-#: Lots for services.batches (`run_batch`, `create_items`).
-BATCH: kinds.BatchKind[LotCreate, _LotContext, PlannedLot] = kinds.BatchKind(
+#: Lots as a record kind (`kinds.run_batch`, `kinds.create_items`).
+KIND: kinds.Kind[LotCreate, _LotContext, PlannedLot] = kinds.Kind(
     permission="lot.create",
     batch_action="lot.batch",
     object_kind="lot",
@@ -313,13 +315,6 @@ BATCH: kinds.BatchKind[LotCreate, _LotContext, PlannedLot] = kinds.BatchKind(
 
 
 # --- use cases ---------------------------------------------------------------------------------
-
-
-def create_lot(*, session: Session, actor: Actor, lot: LotCreate) -> LotPublic:
-    """Create one lot owned (and held) by the caller's organisation."""
-    public = kinds.create_one(session=session, actor=actor, kind=BATCH, item=lot)
-    assert isinstance(public, LotPublic)
-    return public
 
 
 def _public(
@@ -402,7 +397,7 @@ def correct_lot(
             "only the lot's owner may correct it", details={"kind": "lot", "id": lot.id}
         )
     if correction.unit != lot.unit:
-        raise kinds.invalid(
+        raise invalid_field(
             "unit", f"a correction cannot change the unit ({lot.unit}); record a new lot instead"
         )
     if correction.quantity < Decimal(lot.allocated):
@@ -566,7 +561,7 @@ def transfer_lot(
     if target is None or target.status != "active":
         raise NotFoundError("organisation", transfer.to_organisation)
     if target.id == lot.custodian_id:
-        raise kinds.invalid("to_organisation", f"{target.name} holds lot {lot.lot_number} already")
+        raise invalid_field("to_organisation", f"{target.name} holds lot {lot.lot_number} already")
     current = session.get(Record, lot.record_id)
     assert current is not None
     data: dict[str, Any] = {

@@ -20,7 +20,7 @@ Raises:
     PermissionDeniedError: the role may not do this (e.g. the brand adding materials).
     NotFoundError: unknown or invisible product, lot or organisation.
     ConflictError: duplicate serial or edition number. MassBalanceError: a lot over-drawn.
-    ValidationError: unit mismatch, a brand/factory field that does not fit the caller.
+    InvalidInputError: unit mismatch, a brand/factory field that does not fit the caller.
     BatchRejectedError: an all-or-nothing batch with bad rows.
 """
 
@@ -40,6 +40,8 @@ from hallmark.core.errors import (
     MassBalanceError,
     NotFoundError,
     PermissionDeniedError,
+    for_field,
+    invalid_field,
 )
 from hallmark.core.fields import plain
 from hallmark.services.access import audit, authorisation
@@ -148,7 +150,7 @@ def _context(session: Session, actor: Actor, items: Sequence[ProductCreate | Non
 def _organisation(ctx: _Context, org_id: str, kind: str, where: str) -> Organisation:
     org = ctx.organisations.get(org_id)
     if org is None or org.kind != kind or org.status != "active":
-        raise kinds.at(where, NotFoundError(kind, org_id))
+        raise for_field(where, NotFoundError(kind, org_id))
     return org
 
 
@@ -161,9 +163,9 @@ def _plan_draws(
     for index, use in enumerate(materials):
         lot = ctx.lots.get(use.lot)
         if lot is None:
-            raise kinds.at(f"{prefix}.{index}.lot", NotFoundError("lot", use.lot))
+            raise for_field(f"{prefix}.{index}.lot", NotFoundError("lot", use.lot))
         if use.unit != lot.unit:
-            raise kinds.invalid(
+            raise invalid_field(
                 f"{prefix}.{index}.unit",
                 f"lot {lot.lot_number} is measured in {lot.unit}, not {use.unit}",
                 lot=lot.id,
@@ -172,7 +174,7 @@ def _plan_draws(
         already = taken.get(lot.id, Decimal(0))
         if already + amount > lots.remaining(lot):
             left = lots.remaining(lot) - already
-            raise kinds.at(
+            raise for_field(
                 f"{prefix}.{index}.quantity",
                 MassBalanceError(
                     lot_id=lot.id,
@@ -201,14 +203,14 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
     actor = ctx.actor
     if actor.role == "brand":
         if item.brand is not None and item.brand != actor.organisation_id:
-            raise kinds.invalid("brand", "a brand creates products for itself only")
+            raise invalid_field("brand", "a brand creates products for itself only")
         if item.assigned_factory is None:
-            raise kinds.invalid("assigned_factory", "a brand must name the assigned factory")
+            raise invalid_field("assigned_factory", "a brand must name the assigned factory")
         brand_id: str | None = actor.organisation_id
         factory_id = _organisation(ctx, item.assigned_factory, "factory", "assigned_factory").id
     else:
         if item.assigned_factory not in (None, actor.organisation_id):
-            raise kinds.invalid(
+            raise invalid_field(
                 "assigned_factory", "a factory creates products assigned to itself only"
             )
         factory_id = actor.organisation_id
@@ -301,8 +303,8 @@ def _store_allocations(session: Session, drawn: Sequence[MaterialLot]) -> None:
         session.flush()
 
 
-#: Products for services.batches (`run_batch`, `create_items`).
-BATCH: kinds.BatchKind[ProductCreate, _Context, PlannedProduct] = kinds.BatchKind(
+#: Products as a record kind (`kinds.run_batch`, `kinds.create_items`).
+KIND: kinds.Kind[ProductCreate, _Context, PlannedProduct] = kinds.Kind(
     permission="product.create",
     batch_action="product.batch",
     object_kind="product",
@@ -319,13 +321,6 @@ BATCH: kinds.BatchKind[ProductCreate, _Context, PlannedProduct] = kinds.BatchKin
 
 
 # --- use cases ---------------------------------------------------------------------------------
-
-
-def create_product(*, session: Session, actor: Actor, product: ProductCreate) -> ProductPublic:
-    """Create one product (and draw its materials)."""
-    public = kinds.create_one(session=session, actor=actor, kind=BATCH, item=product)
-    assert isinstance(public, ProductPublic)
-    return public
 
 
 def add_materials(

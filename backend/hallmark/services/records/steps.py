@@ -25,7 +25,7 @@ Raises:
     PermissionDeniedError: a role other than factory writing steps.
     NotFoundError: unknown product or step, or one not assigned to the caller's factory.
     StepOrderError: an order rule is broken. PreviousStepMismatchError: stale previous_step_hash.
-    ValidationError: attachment not uploaded by the caller; a correction changing the kind.
+    InvalidInputError: attachment not uploaded by the caller; a correction changing the kind.
     BatchRejectedError: an all-or-nothing batch with bad rows.
 """
 
@@ -39,13 +39,15 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 from pydantic import TypeAdapter
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import (
     NotFoundError,
     PreviousStepMismatchError,
     StepOrderError,
+    for_field,
+    invalid_field,
 )
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
@@ -150,7 +152,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
     if item.previous_step_hash is not None:
         head = None if state.touched else state.head
         if state.touched or item.previous_step_hash != head:
-            raise kinds.at(
+            raise for_field(
                 "previous_step_hash",
                 PreviousStepMismatchError(
                     product=product.serial,
@@ -159,7 +161,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
                 ),
             )
     if state.certified and (correction or item.kind != "repair"):
-        raise kinds.at(
+        raise for_field(
             "kind",
             StepOrderError(
                 f"product {product.serial} is certified: only repair steps are accepted "
@@ -169,7 +171,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
             ),
         )
     if item.kind == "shipping" and state.qc_state != "pass" and not correction:
-        raise kinds.at(
+        raise for_field(
             "kind",
             StepOrderError(
                 f"product {product.serial} cannot ship before a passing qc_inspection "
@@ -180,7 +182,7 @@ def _check(ctx: _Context, state: _State, item: StepFields, *, correction: bool =
         )
     for index, sha in enumerate(item.attachments):
         if sha not in ctx.uploaded:
-            raise kinds.invalid(
+            raise invalid_field(
                 f"attachments.{index}",
                 f"attachment {sha} was not uploaded by your organisation "
                 "(POST /api/v1/attachments first)",
@@ -201,7 +203,7 @@ def _apply(state: _State, item: StepFields) -> int:
 def _plan_step(ctx: _Context, item: StepCreate) -> PlannedStep:
     state = ctx.products.get(item.product_serial)
     if state is None:
-        raise kinds.at("product_serial", NotFoundError("product", item.product_serial))
+        raise for_field("product_serial", NotFoundError("product", item.product_serial))
     _check(ctx, state, item)
     sequence = _apply(state, item)
     return PlannedStep(
@@ -377,8 +379,8 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
     )
 
 
-#: Steps for services.batches (`run_batch`, `create_items`).
-BATCH: kinds.BatchKind[StepCreate, _Context, PlannedStep] = kinds.BatchKind(
+#: Steps as a record kind (`kinds.run_batch`, `kinds.create_items`).
+KIND: kinds.Kind[StepCreate, _Context, PlannedStep] = kinds.Kind(
     permission="step.create",
     batch_action="step.batch",
     object_kind="step",
@@ -399,13 +401,6 @@ BATCH: kinds.BatchKind[StepCreate, _Context, PlannedStep] = kinds.BatchKind(
 
 
 # --- use cases ---------------------------------------------------------------------------------
-
-
-def create_step(*, session: Session, actor: Actor, step: StepCreate) -> StepPublic:
-    """Append one step to its product's chain."""
-    public = kinds.create_one(session=session, actor=actor, kind=BATCH, item=step)
-    assert isinstance(public, StepPublic)
-    return public
 
 
 def _step_row(
@@ -432,7 +427,7 @@ def correct_step(
     authorisation.require_role(actor, "step.correct")
     row, product = _step_row(session, actor, step_id, lock=True)
     if correction.kind != row.kind:
-        raise kinds.invalid(
+        raise invalid_field(
             "kind", f"a correction keeps the step's kind ({row.kind}); record a new step instead"
         )
     latest = session.scalars(
@@ -600,14 +595,3 @@ def verify_chain(session: Session, product: Product) -> ChainReport:
 def check_chain(*, session: Session, actor: Actor, serial: str) -> ChainReport:
     """Verify a visible product's step chain."""
     return verify_chain(session, visibility.visible(session, actor, visibility.PRODUCT, serial))
-
-
-def count_steps(session: Session, product_id: str) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(ProductionStep)
-            .where(ProductionStep.product_id == product_id)
-        )
-        or 0
-    )
