@@ -2,4 +2,5 @@
 
 from hallmark.cli import app
 
-app(prog_name="hallmark")
+if __name__ == "__main__":
+    app(prog_name="hallmark")
