@@ -50,6 +50,19 @@ def create_lot(world: World, org: str = SUPPLIER, **overrides: Any) -> dict[str,
     return result
 
 
+def held_lot(
+    world: World, org: str = SUPPLIER, factory: str = FACTORY, **overrides: Any
+) -> dict[str, Any]:
+    """A supplier's lot, handed to a factory (its custodian from then on)."""
+    lot = create_lot(world, org=org, **overrides)
+    world.http.post(
+        f"/api/v1/lots/{lot['id']}/transfer",
+        json={"to_organisation": world.organisations[factory].id},
+        headers=world.headers(org),
+    ).raise_for_status()
+    return lot
+
+
 def product_body(world: World, factory: str = FACTORY, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "serial": unique("SN"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from hallmark.api.app import create_app
 from hallmark.cli import app
@@ -89,6 +89,20 @@ def test_import_lots_in_chunks_with_an_error_report(
     assert after["count"] == listed["count"]
 
 
+def _import_steps(source: Path, api_url: str, api_key: str) -> Result:
+    return CliRunner().invoke(
+        app, ["import", "steps", str(source), "--api-url", api_url, "--api-key", api_key]
+    )
+
+
+def _show_product(serial: str, api_url: str, api_key: str) -> Result:
+    return CliRunner().invoke(
+        app,
+        ["product", "show", serial, "--api-url", api_url, "--api-key", api_key],
+        env={"COLUMNS": "200"},
+    )
+
+
 def test_import_steps_all_good_exits_zero(world: World, api_url: str, tmp_path: Path) -> None:
     serial = create_product(world)["serial"]
     source = tmp_path / "steps.csv"
@@ -97,18 +111,7 @@ def test_import_steps_all_good_exits_zero(world: World, api_url: str, tmp_path: 
         f"{serial},casting,2026-11-20T09:00:00+08:00,\n"
         f"{serial},qc_inspection,2026-11-20T10:00:00+08:00,pass\n"
     )
-    result = CliRunner().invoke(
-        app,
-        [
-            "import",
-            "steps",
-            str(source),
-            "--api-url",
-            api_url,
-            "--api-key",
-            world.keys[f"{FACTORY}/factory"],
-        ],
-    )
+    result = _import_steps(source, api_url, world.keys[f"{FACTORY}/factory"])
     assert result.exit_code == 0, result.output
     assert "2 of 2 steps imported, 0 rejected" in result.output
 
@@ -116,18 +119,7 @@ def test_import_steps_all_good_exits_zero(world: World, api_url: str, tmp_path: 
 def test_cli_failures_are_one_line(world: World, api_url: str, tmp_path: Path) -> None:
     source = tmp_path / "steps.csv"
     source.write_text("product_serial,kind\nX,casting\n")
-    refused = CliRunner().invoke(
-        app,
-        [
-            "import",
-            "steps",
-            str(source),
-            "--api-url",
-            api_url,
-            "--api-key",
-            world.keys[f"{SUPPLIER}/supplier"],
-        ],
-    )
+    refused = _import_steps(source, api_url, world.keys[f"{SUPPLIER}/supplier"])
     assert refused.exit_code == 1
     assert "answered 403" in refused.output
     missing_key = CliRunner().invoke(
@@ -146,34 +138,11 @@ def test_cli_failures_are_one_line(world: World, api_url: str, tmp_path: Path) -
 def test_product_show_prints_the_provenance(world: World, api_url: str) -> None:
     serial = create_product(world)["serial"]
     add_step(world, serial, "casting")
-    result = CliRunner().invoke(
-        app,
-        [
-            "product",
-            "show",
-            serial,
-            "--api-url",
-            api_url,
-            "--api-key",
-            world.keys[f"{FACTORY}/reader"],
-        ],
-        env={"COLUMNS": "200"},
-    )
+    result = _show_product(serial, api_url, world.keys[f"{FACTORY}/reader"])
     assert result.exit_code == 0, result.output
     assert serial in result.output
     assert "casting" in result.output
     assert "step chain intact" in result.output
-    unknown = CliRunner().invoke(
-        app,
-        [
-            "product",
-            "show",
-            "NOPE",
-            "--api-url",
-            api_url,
-            "--api-key",
-            world.keys[f"{FACTORY}/reader"],
-        ],
-    )
+    unknown = _show_product("NOPE", api_url, world.keys[f"{FACTORY}/reader"])
     assert unknown.exit_code == 1
     assert "answered 404" in unknown.output

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -17,22 +17,28 @@ from tests.records.factories import (
     FACTORY,
     FACTORY_2,
     SUPPLIER,
-    create_lot,
     create_product,
+    held_lot,
     product_body,
     unique,
 )
 
 
-def held_lot(world: World, factory: str = FACTORY, **overrides: Any) -> dict[str, Any]:
-    """A supplier's lot, handed to a factory."""
-    lot = create_lot(world, **overrides)
-    world.http.post(
-        f"/api/v1/lots/{lot['id']}/transfer",
-        json={"to_organisation": world.organisations[factory].id},
-        headers=world.headers(SUPPLIER),
-    ).raise_for_status()
-    return lot
+def _drawing(
+    world: World, *materials: dict[str, str], org: str = FACTORY, category: str = "ring"
+) -> httpx.Response:
+    """A factory's request for a new product that draws `materials` (lot, quantity, unit and
+    process loss each)."""
+    return world.http.post(
+        "/api/v1/products",
+        json={
+            "serial": unique("SN"),
+            "name": "x",
+            "category": category,
+            "materials": list(materials),
+        },
+        headers=world.headers(org),
+    )
 
 
 def test_brand_creates_for_its_assigned_factory(world: World) -> None:
@@ -139,17 +145,10 @@ def test_materials_draw_under_mass_balance(world: World) -> None:
     assert product["carbon_kg_co2e"] == "10.8"
     after = world.http.get(f"/api/v1/lots/{lot['id']}", headers=world.headers(FACTORY)).json()
     assert after["remaining"] == "6.5"
-    over = world.http.post(
-        "/api/v1/products",
-        json={
-            "serial": unique("SN"),
-            "name": "x",
-            "category": "pendant",
-            "materials": [
-                {"lot": lot["id"], "quantity": "6.5", "unit": "g", "process_loss": "0.1"}
-            ],
-        },
-        headers=world.headers(FACTORY),
+    over = _drawing(
+        world,
+        {"lot": lot["id"], "quantity": "6.5", "unit": "g", "process_loss": "0.1"},
+        category="pendant",
     )
     assert over.status_code == 409
     error = over.json()["error"]
@@ -176,33 +175,16 @@ def test_split_children_and_loss_count_against_the_parent(world: World) -> None:
         json={"children": [{"quantity": "7"}]},
         headers=world.headers(FACTORY),
     ).raise_for_status()
-    over = world.http.post(
-        "/api/v1/products",
-        json={
-            "serial": unique("SN"),
-            "name": "x",
-            "category": "ring",
-            "materials": [
-                {"lot": lot["id"], "quantity": "2.5", "unit": "g", "process_loss": "0.6"}
-            ],
-        },
-        headers=world.headers(FACTORY),
+    over = _drawing(
+        world, {"lot": lot["id"], "quantity": "2.5", "unit": "g", "process_loss": "0.6"}
     )
     assert over.status_code == 409
     assert over.json()["error"]["details"]["remaining"] == "3"
     # Two draws of the same lot in one request add up.
-    double = world.http.post(
-        "/api/v1/products",
-        json={
-            "serial": unique("SN"),
-            "name": "x",
-            "category": "ring",
-            "materials": [
-                {"lot": lot["id"], "quantity": "2", "unit": "g"},
-                {"lot": lot["id"], "quantity": "1.5", "unit": "g"},
-            ],
-        },
-        headers=world.headers(FACTORY),
+    double = _drawing(
+        world,
+        {"lot": lot["id"], "quantity": "2", "unit": "g"},
+        {"lot": lot["id"], "quantity": "1.5", "unit": "g"},
     )
     assert double.status_code == 409
     assert double.json()["error"]["details"]["remaining"] == "1"
@@ -212,28 +194,10 @@ def test_split_children_and_loss_count_against_the_parent(world: World) -> None:
 
 def test_units_must_match_and_only_holders_draw(world: World) -> None:
     lot = held_lot(world, quantity="10")
-    wrong_unit = world.http.post(
-        "/api/v1/products",
-        json={
-            "serial": unique("SN"),
-            "name": "x",
-            "category": "ring",
-            "materials": [{"lot": lot["id"], "quantity": "1", "unit": "ct"}],
-        },
-        headers=world.headers(FACTORY),
-    )
+    wrong_unit = _drawing(world, {"lot": lot["id"], "quantity": "1", "unit": "ct"})
     assert wrong_unit.status_code == 422
     assert wrong_unit.json()["error"]["details"]["field"] == "materials.0.unit"
-    not_held = world.http.post(
-        "/api/v1/products",
-        json={
-            "serial": unique("SN"),
-            "name": "x",
-            "category": "ring",
-            "materials": [{"lot": lot["id"], "quantity": "1", "unit": "g"}],
-        },
-        headers=world.headers(FACTORY_2),
-    )
+    not_held = _drawing(world, {"lot": lot["id"], "quantity": "1", "unit": "g"}, org=FACTORY_2)
     assert not_held.status_code == 404
 
 

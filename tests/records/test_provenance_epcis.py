@@ -16,34 +16,29 @@ from tests.records.factories import (
     add_step,
     create_lot,
     create_product,
+    held_lot,
 )
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
 
 
-def _held(world: World, org: str = SUPPLIER, **overrides: Any) -> dict[str, Any]:
-    lot = create_lot(world, org=org, **overrides)
-    world.http.post(
-        f"/api/v1/lots/{lot['id']}/transfer",
-        json={"to_organisation": world.organisations[FACTORY].id},
-        headers=world.headers(org),
-    ).raise_for_status()
-    return lot
+#: The steps of the product `_product_with_history` makes, in order.
+STEP_KINDS = ("wax_3d_print", "casting", "stone_setting", "qc_inspection", "packaging", "shipping")
 
 
 def _product_with_history(world: World) -> dict[str, Any]:
     """A ring from a split gold lot and a recycled lot, with a stone added later, and steps."""
     source = create_lot(world, quantity="50")
-    gold = _held(world, quantity="100", private={"price": "PRIVATE-PRICE-61.2"})
+    gold = held_lot(world, quantity="100", private={"price": "PRIVATE-PRICE-61.2"})
     split = world.http.post(
         f"/api/v1/lots/{gold['id']}/split",
         json={"children": [{"quantity": "20"}]},
         headers=world.headers(FACTORY),
     )
     child = split.json()["data"][0]
-    recycled = _held(world, recycled=True, recycled_from=[{"lot": source["id"]}])
-    stone = _held(
+    recycled = held_lot(world, recycled=True, recycled_from=[{"lot": source["id"]}])
+    stone = held_lot(
         world,
         org=SUPPLIER_2,
         material="diamond",
@@ -68,14 +63,7 @@ def _product_with_history(world: World) -> dict[str, Any]:
         json={"materials": [{"lot": stone["id"], "quantity": "1.02", "unit": "ct"}]},
         headers=world.headers(FACTORY),
     ).raise_for_status()
-    for kind in (
-        "wax_3d_print",
-        "casting",
-        "stone_setting",
-        "qc_inspection",
-        "packaging",
-        "shipping",
-    ):
+    for kind in STEP_KINDS:
         add_step(world, product["serial"], kind)
     return {
         "product": product,
@@ -94,14 +82,7 @@ def test_provenance_tree_timeline_and_anchoring(world: World) -> None:
     assert response.status_code == 200, response.text
     view = response.json()
     assert view["chain_intact"] is True
-    assert [s["step"]["kind"] for s in view["steps"]] == [
-        "wax_3d_print",
-        "casting",
-        "stone_setting",
-        "qc_inspection",
-        "packaging",
-        "shipping",
-    ]
+    assert [s["step"]["kind"] for s in view["steps"]] == list(STEP_KINDS)
     child_node, recycled_node, stone_node = view["materials"]
     assert child_node["lot"]["id"] == made["child"]["id"]
     assert (child_node["quantity"], child_node["process_loss"]) == ("5", "0.2")
@@ -232,14 +213,7 @@ def test_epcis_document_shape(world: World) -> None:
     assert later["inputQuantityList"][0]["uom"] == "CTM"
     assert creation["ilmd"]["hm:category"] == "ring"
     steps = events[3:]
-    assert [e["hm:stepKind"] for e in steps] == [
-        "wax_3d_print",
-        "casting",
-        "stone_setting",
-        "qc_inspection",
-        "packaging",
-        "shipping",
-    ]
+    assert [e["hm:stepKind"] for e in steps] == list(STEP_KINDS)
     assert [e.get("bizStep") for e in steps] == [
         None,
         None,
