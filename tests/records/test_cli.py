@@ -17,7 +17,15 @@ from hallmark.api.app import create_app
 from hallmark.cli import app
 from hallmark.core.ports import free_port
 from tests.conftest import World
-from tests.records.factories import FACTORY, SUPPLIER, add_step, create_product, unique
+from tests.records.factories import (
+    FACTORY,
+    SUPPLIER,
+    add_step,
+    create_lot,
+    create_product,
+    held_lot,
+    unique,
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,13 +144,35 @@ def test_cli_failures_are_one_line(world: World, api_url: str, tmp_path: Path) -
 
 
 def test_product_show_prints_the_provenance(world: World, api_url: str) -> None:
-    serial = create_product(world)["serial"]
+    earlier = create_product(world)["serial"]
+    source = create_lot(world, quantity="50")
+    recycled = held_lot(
+        world,
+        quantity="40",
+        recycled=True,
+        recycled_from=[{"lot": source["id"]}, {"product": earlier}],
+    )
+    split = world.http.post(
+        f"/api/v1/lots/{recycled['id']}/split",
+        json={"children": [{"quantity": "20"}]},
+        headers=world.headers(FACTORY),
+    )
+    split.raise_for_status()
+    child = split.json()["data"][0]
+    serial = create_product(
+        world, org=FACTORY, materials=[{"lot": child["id"], "quantity": "5", "unit": "g"}]
+    )["serial"]
     add_step(world, serial, "casting")
     result = _show_product(serial, api_url, world.keys[f"{FACTORY}/reader"])
     assert result.exit_code == 0, result.output
     assert serial in result.output
     assert "casting" in result.output
     assert "step chain intact" in result.output
+    assert f"5 g from gold Au999.9 lot {child['lot_number']}" in result.output
+    assert "split from" in result.output
+    assert f"lot {recycled['lot_number']}" in result.output
+    assert f"lot {source['lot_number']}" in result.output
+    assert f"recycled from product {earlier}" in result.output
     unknown = _show_product("NOPE", api_url, world.keys[f"{FACTORY}/reader"])
     assert unknown.exit_code == 1
     assert "answered 404" in unknown.output

@@ -1,0 +1,83 @@
+"""`hallmark admin`: organisations, principals, keys and the audit log from the command line,
+run beside a started Hallmark (its database, its data directory, its local chain)."""
+
+from __future__ import annotations
+
+from tests.conftest import World
+from typer.testing import CliRunner, Result
+
+from hallmark.chain.ledger import ORG_KIND_ROLES
+from hallmark.cli import app
+
+
+def _admin(world: World, *args: str) -> Result:
+    settings = world.runtime.settings
+    assert world.runtime.chain is not None
+    environment = {
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(settings.data_dir),
+        "HALLMARK_DATABASE_URL": settings.effective_database_url,
+        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
+        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
+        "COLUMNS": "250",
+    }
+    return CliRunner().invoke(app, ["admin", *args], env=environment)
+
+
+def _reason(result: Result) -> str:
+    """The failure's one line: the last on standard error (start-up logs come before it)."""
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_an_organisation_administered_from_the_command_line(world: World) -> None:
+    created = _admin(world, "org", "create", "Ural Platinum", "--kind", "supplier")
+    assert created.exit_code == 0, created.output
+    account = created.stdout.split("chain account ")[1].strip()
+    role = ORG_KIND_ROLES["supplier"]
+    ledger = world.runtime.ledger
+    assert ledger.retrieve_has_role(role, account)
+    listed = _admin(world, "org", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "Ural Platinum" in listed.stdout and account in listed.stdout
+
+    person = _admin(world, "principal", "create", "Ural Platinum", "Irina", "--kind", "person")
+    assert person.exit_code == 0, person.output
+    assert "(person) Irina" in person.stdout
+    issued = _admin(world, "key", "create", "Ural Platinum", "--role", "supplier")
+    assert issued.exit_code == 0, issued.output
+    key = issued.stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {key}"}
+    whoami = world.http.get("/api/v1/whoami", headers=headers)
+    assert whoami.status_code == 200 and whoami.json()["role"] == "supplier"
+
+    disabled = _admin(world, "org", "disable", "Ural Platinum")
+    assert disabled.exit_code == 0, disabled.output
+    assert "Ural Platinum disabled" in disabled.stdout
+    assert not ledger.retrieve_has_role(role, account)
+    assert world.http.get("/api/v1/whoami", headers=headers).status_code == 401
+    enabled = _admin(world, "org", "enable", "Ural Platinum")
+    assert enabled.exit_code == 0, enabled.output
+    assert ledger.retrieve_has_role(role, account)
+    assert world.http.get("/api/v1/whoami", headers=headers).status_code == 401  # keys stay revoked
+
+    again = _admin(world, "key", "create", "Ural Platinum", "--role", "supplier")
+    prefix = again.stdout.strip().splitlines()[-1].split("_")[1]
+    revoked = _admin(world, "key", "revoke", prefix)
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked" in revoked.stdout
+
+    verified = _admin(world, "audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "audit log intact" in verified.stdout
+
+
+def test_admin_failures_are_one_line(world: World) -> None:
+    duplicate = _admin(world, "org", "create", "Maison Lune", "--kind", "brand")
+    assert duplicate.exit_code == 1
+    assert _reason(duplicate) == "error: an organisation named 'Maison Lune' exists already"
+    unknown = _admin(world, "org", "disable", "Nobody")
+    assert unknown.exit_code == 1
+    assert _reason(unknown) == "error: organisation Nobody not found"
+    wrong_role = _admin(world, "key", "create", "Maison Lune", "--role", "supplier")
+    assert wrong_role.exit_code == 1
+    assert _reason(wrong_role) == "error: a brand organisation cannot hold the supplier role"
