@@ -165,3 +165,40 @@ def test_cli_check_reports_current_artifacts() -> None:
     result = CliRunner().invoke(app, ["contracts", "build", "--check"])
     assert result.exit_code == 0, result.output
     assert "artifacts up to date: DesignRegistry, ProvenanceLedger" in result.output
+
+
+def test_each_generation_compiles_on_its_own(tmp_path: Path) -> None:
+    root = _project(tmp_path, GOOD)
+    (root / "contracts" / "v2").mkdir()
+    (root / "contracts" / "v2" / "Thing.sol").write_text(GOOD.replace("count += 1", "count += 2"))
+    solc = compiler.find_compiler(PINNED)
+    contracts_dir = root / "contracts"
+    assert compiler.generations(contracts_dir) == ["", "v2"]
+    artifacts = compiler.compile_contracts(
+        solc, compiler.load_settings(), root=root, contracts_dir=contracts_dir
+    )
+    assert sorted(artifacts) == ["Counter", "v2/Counter"]
+    assert artifacts["v2/Counter"]["contractName"] == "Counter"
+    assert artifacts["v2/Counter"]["sourceName"] == "contracts/v2/Thing.sol"
+    assert artifacts["Counter"]["bytecode"] != artifacts["v2/Counter"]["bytecode"]
+    # The first generation's sources list nothing of the second, so adding v2 changes no v1 byte.
+    assert not any("v2" in source for source in artifacts["Counter"]["sources"])
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _project(alone, GOOD)
+    first_only = compiler.compile_contracts(
+        solc, compiler.load_settings(), root=alone, contracts_dir=alone / "contracts"
+    )
+    assert compiler.render(first_only["Counter"]) == compiler.render(artifacts["Counter"])
+
+    out = tmp_path / "artifacts"
+    written = compiler.write_artifacts(artifacts, out)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "Counter.json",
+        "v2/Counter.json",
+    ]
+    assert compiler.stale_artifacts(artifacts, out) == []
+    (out / "v2" / "Gone.json").write_text("{}")
+    assert compiler.stale_artifacts(artifacts, out) == ["v2/Gone"]
+    compiler.write_artifacts(artifacts, out)
+    assert not (out / "v2" / "Gone.json").exists()

@@ -2,9 +2,14 @@
 
 Flow: read the compiler settings shared with forge from foundry.toml → pick a compiler
 (HALLMARK_SOLC, else a native `solc` of the pinned version on PATH or installed by py-solc-x,
-else the npm `solc` through scripts/solc-facade.cjs) → compile through py-solc-x's standard-JSON
-interface → write contracts/artifacts/<Contract>.json with sorted keys, so the same sources and
-settings always give the same bytes.
+else the npm `solc` through scripts/solc-facade.cjs) → compile each generation of the contracts
+through py-solc-x's standard-JSON interface → write contracts/artifacts/<Contract>.json with
+sorted keys, so the same sources and settings always give the same bytes.
+
+Generations: the sources outside any contracts/v<N>/ folder are the first generation (artifacts
+contracts/artifacts/<Contract>.json); each contracts/v<N>/ folder holds a later one, compiled on
+its own (so one generation's bytecode never depends on another's sources) into
+contracts/artifacts/v<N>/<Contract>.json. Artifacts are keyed "<Contract>" and "v<N>/<Contract>".
 
 Raises:
     CompilerNotFoundError: no usable compiler.
@@ -14,6 +19,7 @@ Raises:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tomllib
@@ -33,6 +39,8 @@ CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 ARTIFACTS_DIR = CONTRACTS_DIR / "artifacts"
 FOUNDRY_TOML = PROJECT_ROOT / "foundry.toml"
 FACADE = PROJECT_ROOT / "scripts" / "solc-facade.cjs"
+#: A folder of contracts/ that holds a later generation of the contracts.
+GENERATION_DIR = re.compile(r"v[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +156,32 @@ def find_compiler(wanted: str, explicit: Path | None = None) -> Compiler:
     )
 
 
-def source_files(contracts_dir: Path = CONTRACTS_DIR) -> list[Path]:
-    """Every Solidity source of the project (sorted, so the input is deterministic)."""
+def generations(contracts_dir: Path = CONTRACTS_DIR) -> list[str]:
+    """The generations present: "" (sources outside any v<N>/ folder) and each "v<N>", sorted."""
+    found = {_generation_of(p.relative_to(contracts_dir)) for p in _all_sources(contracts_dir)}
+    return sorted(found)
+
+
+def source_files(contracts_dir: Path = CONTRACTS_DIR, generation: str = "") -> list[Path]:
+    """Every Solidity source of one generation (sorted, so the input is deterministic)."""
+    return [
+        p
+        for p in _all_sources(contracts_dir)
+        if _generation_of(p.relative_to(contracts_dir)) == generation
+    ]
+
+
+def _all_sources(contracts_dir: Path) -> list[Path]:
     return sorted(
         p
         for p in contracts_dir.rglob("*.sol")
         if "artifacts" not in p.relative_to(contracts_dir).parts
     )
+
+
+def _generation_of(relative: Path) -> str:
+    first = relative.parts[0]
+    return first if len(relative.parts) > 1 and GENERATION_DIR.fullmatch(first) else ""
 
 
 def compile_contracts(
@@ -164,16 +191,28 @@ def compile_contracts(
     root: Path = PROJECT_ROOT,
     contracts_dir: Path = CONTRACTS_DIR,
 ) -> dict[str, dict[str, Any]]:
-    """Compile every source below contracts_dir; return artifacts by contract name."""
-    sources = {
-        p.relative_to(root).as_posix(): {"content": p.read_text("utf-8")}
-        for p in source_files(contracts_dir)
-    }
-    if not sources:
+    """Compile every generation below contracts_dir; return artifacts by name ("v2/Name" for v2)."""
+    found = generations(contracts_dir)
+    if not found:
         raise CompilerError(f"no Solidity sources in {contracts_dir}")
+    artifacts: dict[str, dict[str, Any]] = {}
+    for generation in found:
+        built = _compile_generation(
+            compiler, settings, root=root, sources=source_files(contracts_dir, generation)
+        )
+        prefix = f"{generation}/" if generation else ""
+        artifacts.update({prefix + name: artifact for name, artifact in built.items()})
+    return artifacts
+
+
+def _compile_generation(
+    compiler: Compiler, settings: CompilerSettings, *, root: Path, sources: list[Path]
+) -> dict[str, dict[str, Any]]:
+    """Compile one generation's sources as one compiler input; return artifacts by contract name."""
+    inputs = {p.relative_to(root).as_posix(): {"content": p.read_text("utf-8")} for p in sources}
     standard_input = {
         "language": "Solidity",
-        "sources": sources,
+        "sources": inputs,
         "settings": settings.standard_json(),
     }
     try:
@@ -185,7 +224,7 @@ def compile_contracts(
         )
     except SolcError as exc:
         raise CompilerError(_compiler_messages(exc)) from exc
-    return _artifacts(output, compiler, settings, own_sources=set(sources))
+    return _artifacts(output, compiler, settings, own_sources=set(inputs))
 
 
 def _compiler_messages(exc: SolcError) -> str:
@@ -249,10 +288,11 @@ def write_artifacts(
     written = []
     for name, artifact in artifacts.items():
         path = out_dir / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(render(artifact))
         written.append(path)
-    for stale in out_dir.glob("*.json"):
-        if stale.stem not in artifacts:
+    for name, stale in _artifact_files(out_dir).items():
+        if name not in artifacts:
             stale.unlink()
     return written
 
@@ -267,8 +307,16 @@ def stale_artifacts(
         if not (out_dir / f"{name}.json").exists()
         or (out_dir / f"{name}.json").read_bytes() != render(artifact)
     }
-    stale.update(p.stem for p in out_dir.glob("*.json") if p.stem not in artifacts)
+    stale.update(name for name in _artifact_files(out_dir) if name not in artifacts)
     return sorted(stale)
+
+
+def _artifact_files(out_dir: Path) -> dict[str, Path]:
+    """The artifact files below out_dir by name: "<Contract>" or "v<N>/<Contract>"."""
+    return {
+        p.relative_to(out_dir).with_suffix("").as_posix(): p
+        for p in sorted(out_dir.rglob("*.json"))
+    }
 
 
 def artifact_hash(artifact: dict[str, Any]) -> str:

@@ -1,33 +1,36 @@
 // SPDX-License-Identifier: UNLICENSED
 pragma solidity ^0.8.24;
 
-import {ICertificateStatus} from "../../../contracts/interfaces/ICertificateStatus.sol";
-import {IRecordAnchor} from "../../../contracts/interfaces/IRecordAnchor.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {IAccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
+import {ICertificateStatus} from "../../../contracts/v2/interfaces/ICertificateStatus.sol";
+import {IDesignRegistry} from "../../../contracts/v2/interfaces/IDesignRegistry.sol";
+import {IRecordAnchor} from "../../../contracts/v2/interfaces/IRecordAnchor.sol";
 import {LedgerFixture} from "../utils/Fixtures.sol";
 import {MerkleTree} from "../utils/MerkleTree.sol";
 
-/// @notice The hostile consortium member: a second brand with its own issuer and revoker, a rival legal team.
+/**
+ * @notice The attacks of issue 11, played by a hostile consortium member (brand B, legal team B, the supplier, a
+ * thief holding a key). Each test was written first against the version 1 contracts, where every one of them
+ * failed; the assertions are the same here, on version 2.
+ */
 abstract contract AttackFixture is LedgerFixture {
     using MerkleTree for MerkleTree.Tree;
 
-    address internal issuerB;
-    address internal revokerB;
-    address internal registrarB;
+    bytes32 internal constant NO_ISSUANCE = bytes32(0);
 
-    function setUp() public virtual override {
-        super.setUp();
-        issuerB = makeActor(21, "issuer of brand B");
-        revokerB = makeActor(22, "revoker of brand B");
-        registrarB = makeActor(23, "registrar of legal B");
-        vm.startPrank(admin);
-        ledger.grantRole(ISSUER_ROLE, issuerB);
-        ledger.grantRole(REVOKER_ROLE, revokerB);
-        ledger.grantRole(REGISTRAR_ROLE, registrarB);
-        vm.stopPrank();
+    /// @dev The status of brand A's certificate read as a verifier would, from A's document and A's evidence.
+    function stateOfA(bytes32 root, bytes32 hash, bytes32[] memory path) internal view returns (uint256) {
+        return uint256(ledger.certificateStatus(ORG_BRAND, NO_ISSUANCE, hash, issuer, root, path).state);
     }
 
-    function state(bytes32 root, bytes32 hash, bytes32[] memory path) internal view returns (uint256) {
-        return uint256(ledger.certificateStatus(root, hash, path).status);
+    function ref(address anchorer, bytes32 root, bytes32 hash, bytes32[] memory path)
+        internal
+        pure
+        returns (ICertificateStatus.CertificateRef memory)
+    {
+        return ICertificateStatus.CertificateRef({anchorer: anchorer, root: root, certificateHash: hash, proof: path});
     }
 }
 
@@ -45,15 +48,22 @@ contract Attack_SupersedeAcrossOrganisations_Test is AttackFixture {
         vm.startPrank(issuerB);
         ledger.anchor(rootB, IRecordAnchor.RecordKind.Certificate, 1);
         ledger.anchor(MerkleTree.leaf(mine), IRecordAnchor.RecordKind.Certificate, 1);
-        (bool ok,) = address(ledger).call(
-            abi.encodeCall(
-                ICertificateStatus.supersedeCertificate,
-                (rootB, x, noProof(), MerkleTree.leaf(mine), mine, noProof())
-            )
+        // Through B's own copy: recorded for B only.
+        ledger.supersedeCertificate(
+            ref(issuerB, rootB, x, noProof()), ref(issuerB, MerkleTree.leaf(mine), mine, noProof())
         );
+        // Through A's batch: refused.
+        vm.expectRevert(
+            abi.encodeWithSelector(IRecordAnchor.NotOwnOrganisation.selector, issuerB, ORG_BRAND_B, ORG_BRAND)
+        );
+        ledger.supersedeCertificate(ref(issuer, rootA, x, proofX), ref(issuerB, MerkleTree.leaf(mine), mine, noProof()));
         vm.stopPrank();
-        ok; // whether or not B's call went through, A's certificate must read as A left it
-        vm.assertEq(state(rootA, x, proofX), uint256(ICertificateStatus.CertificateState.Valid), "A's certificate");
+        vm.assertEq(stateOfA(rootA, x, proofX), uint256(ICertificateStatus.CertificateState.Valid), "A's certificate");
+        // And the verifier of A's document never accepts B's copy as A's.
+        ICertificateStatus.CertificateStatus memory viaB =
+            ledger.certificateStatus(ORG_BRAND, NO_ISSUANCE, x, issuerB, rootB, noProof());
+        vm.assertEq(uint256(viaB.state), uint256(ICertificateStatus.CertificateState.Unknown));
+        vm.assertEq(uint256(viaB.cause), uint256(IRecordAnchor.Cause.OtherOrganisation));
     }
 }
 
@@ -71,34 +81,59 @@ contract Attack_RootSquatting_Test is AttackFixture {
             address(ledger).call(abi.encodeCall(IRecordAnchor.anchor, (root, IRecordAnchor.RecordKind.Certificate, 8)));
         vm.assertTrue(anchored, "the brand's own anchoring goes through");
         bytes32 c = tree.records[0];
-        vm.assertEq(state(root, c, tree.proof(c)), uint256(ICertificateStatus.CertificateState.Valid));
+        vm.assertEq(stateOfA(root, c, tree.proof(c)), uint256(ICertificateStatus.CertificateState.Valid));
         vm.prank(revoker);
-        ledger.revokeCertificate(root, c, tree.proof(c), 1);
+        ledger.revokeCertificate(issuer, root, c, tree.proof(c), 1);
+        vm.assertEq(stateOfA(root, c, tree.proof(c)), uint256(ICertificateStatus.CertificateState.Revoked));
+        // The squatter's batch is its own, as Other: it proves nothing as a certificate.
+        vm.assertFalse(ledger.verifyRecord(supplier, root, IRecordAnchor.RecordKind.Certificate, c, tree.proof(c)));
+    }
+
+    function test_RootAlreadyAnchoredOnlyComesFromTheSameAccount() public {
+        bytes32 root = keccak256("pending root");
+        vm.prank(issuerB);
+        ledger.anchor(root, IRecordAnchor.RecordKind.Certificate, 3);
+        vm.prank(issuer);
+        ledger.anchor(root, IRecordAnchor.RecordKind.Certificate, 3);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IRecordAnchor.RootAlreadyAnchored.selector, issuer, root, IRecordAnchor.RecordKind.Certificate, 3, START
+            )
+        );
+        vm.prank(issuer);
+        ledger.anchor(root, IRecordAnchor.RecordKind.Certificate, 3);
     }
 }
 
-/// Issue item 3: after revokeBatch(R), re-anchoring a certificate or an inner node of R makes it read Valid.
+/// Issue item 3: after a batch revocation, re-anchoring a certificate or an inner node makes it read Valid.
 contract Attack_RevocationUndone_Test is AttackFixture {
     using MerkleTree for MerkleTree.Tree;
+
+    bytes32 internal constant ISSUANCE = keccak256("order 4711");
+
+    function _statusOfA(bytes32 root, bytes32 hash, bytes32[] memory path) internal view returns (uint256) {
+        return uint256(ledger.certificateStatus(ORG_BRAND, ISSUANCE, hash, issuer, root, path).state);
+    }
 
     function test_ReanchoringACertificateDoesNotReviveIt() public {
         (MerkleTree.Tree memory tree, bytes32 root) = anchorCertificates(3, 8);
         vm.prank(revoker);
-        ledger.revokeBatch(root, 7);
+        ledger.revokeIssuance(ISSUANCE, 7);
         bytes32 c = tree.records[5];
+        vm.assertEq(_statusOfA(root, c, tree.proof(c)), uint256(ICertificateStatus.CertificateState.Revoked));
         vm.prank(issuer);
         ledger.anchor(MerkleTree.leaf(c), IRecordAnchor.RecordKind.Certificate, 1);
         vm.assertEq(
-            state(MerkleTree.leaf(c), c, noProof()), uint256(ICertificateStatus.CertificateState.Revoked), "alone"
+            _statusOfA(MerkleTree.leaf(c), c, noProof()), uint256(ICertificateStatus.CertificateState.Revoked), "alone"
         );
     }
 
     function test_AnchoringAnInnerNodeDoesNotReviveIt() public {
         (MerkleTree.Tree memory tree, bytes32 root) = anchorCertificates(4, 8);
-        vm.prank(revoker);
-        ledger.revokeBatch(root, 7);
         bytes32 c = tree.records[0];
         bytes32[] memory full = tree.proof(c);
+        vm.prank(revoker);
+        ledger.revokeCertificate(issuer, root, c, full, 7);
         // The node two levels up, computable from any holder's proof.
         bytes32 inner = MerkleTree.leaf(c);
         for (uint256 i = 0; i < 2; ++i) {
@@ -106,10 +141,18 @@ contract Attack_RevocationUndone_Test is AttackFixture {
         }
         bytes32[] memory shortPath = new bytes32[](2);
         (shortPath[0], shortPath[1]) = (full[0], full[1]);
+        vm.prank(issuer);
+        ledger.anchor(inner, IRecordAnchor.RecordKind.Certificate, 4);
+        vm.assertEq(
+            _statusOfA(inner, c, shortPath), uint256(ICertificateStatus.CertificateState.Revoked), "inner node"
+        );
+        // Another brand anchoring it does not make it A's certificate either.
         vm.prank(issuerB);
         ledger.anchor(inner, IRecordAnchor.RecordKind.Certificate, 4);
         vm.assertNotEq(
-            state(inner, c, shortPath), uint256(ICertificateStatus.CertificateState.Valid), "through the inner node"
+            uint256(ledger.certificateStatus(ORG_BRAND, ISSUANCE, c, issuerB, inner, shortPath).state),
+            uint256(ICertificateStatus.CertificateState.Valid),
+            "through B"
         );
     }
 }
@@ -117,25 +160,19 @@ contract Attack_RevocationUndone_Test is AttackFixture {
 /// Issue item 4: a registrar that lost REGISTRAR_ROLE still assigns and licenses its designs.
 contract Attack_DisabledRegistrar_Test is AttackFixture {
     function test_ADisabledRegistrarCannotAssignOrLicence() public {
+        bytes32 fp = keccak256("design");
+        IDesignRegistry.Commitment memory c = commit(fp);
         vm.prank(registrar);
-        registry.register(keccak256("design"), 0, keccak256("meta"), keccak256("owner"), 0);
+        registry.register(fp, 0, keccak256("meta"), keccak256("owner"), 0, c);
+        vm.warp(block.timestamp + registry.REVEAL_WINDOW() + 1);
         vm.prank(admin);
         ledger.revokeRole(REGISTRAR_ROLE, registrar);
         vm.startPrank(registrar);
         (bool assigned,) = address(registry).call(
-            abi.encodeWithSignature(
-                "assign(bytes32,address,bytes32,bytes32)", keccak256("design"), stranger, keccak256("x"), keccak256("d")
-            )
+            abi.encodeCall(IDesignRegistry.proposeAssignment, (fp, registrarB, keccak256("x"), keccak256("d")))
         );
         (bool licensed,) = address(registry).call(
-            abi.encodeWithSignature(
-                "grantLicence(bytes32,bytes32,bytes32,uint64,uint64)",
-                keccak256("design"),
-                keccak256("licensee"),
-                keccak256("doc"),
-                uint64(0),
-                uint64(0)
-            )
+            abi.encodeCall(IDesignRegistry.grantLicence, (fp, keccak256("licensee"), keccak256("doc"), 0, 0))
         );
         vm.stopPrank();
         vm.assertFalse(assigned, "assign");
@@ -147,39 +184,59 @@ contract Attack_DisabledRegistrar_Test is AttackFixture {
 contract Attack_FilingPriorityStolen_Test is AttackFixture {
     function test_ACopiedRegistrationDoesNotTakePriority() public {
         bytes32 fp = keccak256("A's design file");
-        // The rival sees A's pending registration and gets its own copy mined first.
+        IDesignRegistry.Commitment memory mine = commit(fp);
+        // A's registration is pending; the rival reads fingerprint and salt from it. A's commitment is of no use to
+        // the rival (it names A's account and lives in A's organisation's batch) ...
+        vm.expectRevert(
+            abi.encodeWithSelector(IDesignRegistry.CommitmentOfOtherOrganisation.selector, ORG_LEGAL, ORG_LEGAL_B)
+        );
         vm.prank(registrarB);
-        registry.register(fp, 0, keccak256("meta"), keccak256("rival owner"), 0);
+        registry.register(fp, 0, keccak256("meta"), keccak256("rival owner"), 0, mine);
+        // ... so it commits now, and gets its copy mined first.
+        IDesignRegistry.Commitment memory theirs = commit(registrarB, registrarB, fp, keccak256("rival salt"), 0);
+        vm.prank(registrarB);
+        registry.register(fp, 0, keccak256("meta"), keccak256("rival owner"), 0, theirs);
         vm.prank(registrar);
         (bool ok,) = address(registry).call(
-            abi.encodeWithSignature(
-                "register(bytes32,uint64,bytes32,bytes32,bytes32)", fp, 0, keccak256("meta"), keccak256("owner"), 0
-            )
+            abi.encodeCall(IDesignRegistry.register, (fp, 0, keccak256("meta"), keccak256("owner"), 0, mine))
         );
         ok;
         vm.assertEq(registry.designOf(fp).registrant, registrar, "the original registrant holds priority");
+        vm.assertEq(registry.designOf(fp).ownerRef, keccak256("owner"));
     }
 }
 
-/// Issue item 6: one stolen admin key takes over the admin role in one block.
+/// Issue item 6: one stolen admin key takes over the admin role, or seizes designs, in one block.
 contract Attack_OneAdminKey_Test is AttackFixture {
     function test_AdminRoleCannotBeTakenInOneBlock() public {
         vm.prank(admin);
         (bool ok,) = address(ledger).call(abi.encodeWithSignature("grantRole(bytes32,address)", bytes32(0), stranger));
         vm.assertFalse(ok && ledger.hasRole(DEFAULT_ADMIN_ROLE, stranger), "admin role handed over at once");
+        // The two-step transfer waits for the delay.
+        vm.prank(admin);
+        ledger.beginDefaultAdminTransfer(stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControlDefaultAdminRules.AccessControlEnforcedDefaultAdminDelay.selector,
+                uint48(block.timestamp + ADMIN_DELAY)
+            )
+        );
+        vm.prank(stranger);
+        ledger.acceptDefaultAdminTransfer();
     }
 
     function test_AdminCannotSeizeAnActiveRegistrantsDesign() public {
+        bytes32 fp = keccak256("design");
+        IDesignRegistry.Commitment memory c = commit(fp);
         vm.prank(registrar);
-        registry.register(keccak256("design"), 0, keccak256("meta"), keccak256("owner"), 0);
+        registry.register(fp, 0, keccak256("meta"), keccak256("owner"), 0, c);
+        vm.warp(block.timestamp + registry.REVEAL_WINDOW() + 1);
         vm.prank(admin);
         (bool ok,) = address(registry).call(
-            abi.encodeWithSignature(
-                "assign(bytes32,address,bytes32,bytes32)", keccak256("design"), stranger, keccak256("x"), keccak256("d")
-            )
+            abi.encodeCall(IDesignRegistry.proposeAssignment, (fp, registrarB, keccak256("x"), keccak256("d")))
         );
-        ok;
-        vm.assertEq(registry.designOf(keccak256("design")).registrant, registrar);
+        vm.assertFalse(ok, "admin proposed an assignment of an active registrant's design");
+        vm.assertEq(registry.designOf(fp).registrant, registrar);
     }
 }
 
@@ -193,13 +250,25 @@ contract Attack_StolenKeyBatches_Test is AttackFixture {
         (bool ok,) =
             address(ledger).call(abi.encodeWithSignature("flagBatch(address,bytes32,uint16)", supplier, root, 9));
         vm.assertTrue(ok, "flagBatch");
+        vm.assertEq(uint256(ledger.batchStatus(supplier, root).state), uint256(IRecordAnchor.BatchState.Flagged));
     }
 
     function test_AdminCanMarkAnAccountCompromisedFromABlock() public {
+        bytes32 before = keccak256("lots before the theft");
+        bytes32 stolen = keccak256("lots after the theft");
+        vm.prank(supplier);
+        ledger.anchor(before, IRecordAnchor.RecordKind.MaterialLot, 10);
+        vm.roll(block.number + 5);
+        uint64 theft = uint64(block.number);
+        vm.prank(supplier);
+        ledger.anchor(stolen, IRecordAnchor.RecordKind.MaterialLot, 10);
+        vm.roll(block.number + 5);
         vm.prank(admin);
         (bool ok,) =
-            address(ledger).call(abi.encodeWithSignature("markCompromised(address,uint64,uint16)", supplier, 1, 9));
+            address(ledger).call(abi.encodeWithSignature("markCompromised(address,uint64,uint16)", supplier, theft, 9));
         vm.assertTrue(ok, "markCompromised");
+        vm.assertEq(uint256(ledger.batchStatus(supplier, before).state), uint256(IRecordAnchor.BatchState.Valid));
+        vm.assertEq(uint256(ledger.batchStatus(supplier, stolen).state), uint256(IRecordAnchor.BatchState.Flagged));
     }
 }
 
@@ -214,7 +283,10 @@ contract Attack_SmallerDefects_Test is AttackFixture {
         vm.startPrank(issuer);
         ledger.anchor(zeroRoot, IRecordAnchor.RecordKind.Certificate, 1);
         (bool ok,) = address(ledger).call(
-            abi.encodeCall(ICertificateStatus.supersedeCertificate, (root, c, tree.proof(c), zeroRoot, 0, noProof()))
+            abi.encodeCall(
+                ICertificateStatus.supersedeCertificate,
+                (ref(issuer, root, c, tree.proof(c)), ref(issuer, zeroRoot, 0, noProof()))
+            )
         );
         vm.stopPrank();
         vm.assertFalse(ok, "superseded by the zero hash");
@@ -227,7 +299,9 @@ contract Attack_SmallerDefects_Test is AttackFixture {
         bytes32[] memory path = new bytes32[](1);
         bool[] memory flags = new bool[](2); // two proof nodes asked for, one given
         (bool ok, bytes memory ret) = address(ledger).staticcall(
-            abi.encodeCall(IRecordAnchor.verifyRecords, (root, hashes, path, flags))
+            abi.encodeCall(
+                IRecordAnchor.verifyRecords, (issuer, root, IRecordAnchor.RecordKind.Certificate, hashes, path, flags)
+            )
         );
         vm.assertTrue(ok, "verifyRecords reverted");
         vm.assertFalse(abi.decode(ret, (bool)));
@@ -253,8 +327,10 @@ contract Attack_SmallerDefects_Test is AttackFixture {
     }
 
     function test_RoleUsedWithinOneSecondReadsAsHeld() public {
-        vm.prank(admin);
+        vm.startPrank(admin);
+        ledger.bindAccount(stranger, ORG_SUPPLIER);
         ledger.grantRole(SUPPLIER_ROLE, stranger);
+        vm.stopPrank();
         vm.roll(block.number + 1); // same second, next block
         vm.prank(stranger);
         ledger.anchor(keccak256("quick"), IRecordAnchor.RecordKind.MaterialLot, 1);
@@ -266,5 +342,37 @@ contract Attack_SmallerDefects_Test is AttackFixture {
             abi.encodeWithSignature("hasRoleAt(bytes32,address,uint256)", SUPPLIER_ROLE, stranger, used)
         );
         vm.assertTrue(ok && abi.decode(ret, (bool)), "held at the block it was used");
+    }
+
+    function test_SupersessionNamesBothBatches() public {
+        (MerkleTree.Tree memory tree, bytes32 root) = anchorCertificates(7, 4);
+        bytes32 successor = keccak256("successor");
+        vm.prank(issuer);
+        ledger.anchor(MerkleTree.leaf(successor), IRecordAnchor.RecordKind.Certificate, 1);
+        bytes32 c = tree.records[1];
+        vm.prank(issuer);
+        ledger.supersedeCertificate(
+            ref(issuer, root, c, tree.proof(c)), ref(issuer, MerkleTree.leaf(successor), successor, noProof())
+        );
+        ICertificateStatus.Supersession memory s = ledger.certificateRecordOf(ORG_BRAND, c).supersession;
+        vm.assertEq(s.successorRoot, MerkleTree.leaf(successor));
+        vm.assertEq(s.successorAnchorer, issuer);
+        vm.assertEq(s.root, root);
+        vm.assertEq(s.anchorer, issuer);
+    }
+
+    function test_AdminRoleCannotBeGrantedDirectly() public {
+        vm.expectRevert(IAccessControlDefaultAdminRules.AccessControlEnforcedDefaultAdminRules.selector);
+        vm.prank(admin);
+        ledger.grantRole(DEFAULT_ADMIN_ROLE, stranger);
+        vm.assertFalse(ledger.hasRole(DEFAULT_ADMIN_ROLE, stranger));
+        // IAccessControl's own error is what a non-admin meets.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IAccessControl.AccessControlUnauthorizedAccount.selector, stranger, DEFAULT_ADMIN_ROLE
+            )
+        );
+        vm.prank(stranger);
+        ledger.grantRole(SUPPLIER_ROLE, stranger);
     }
 }

@@ -2,13 +2,13 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {ICertificateStatus} from "../../contracts/interfaces/ICertificateStatus.sol";
-import {IRecordAnchor} from "../../contracts/interfaces/IRecordAnchor.sol";
-import {LedgerFixture} from "./utils/Fixtures.sol";
-import {MerkleTree} from "./utils/MerkleTree.sol";
+import {ICertificateStatus} from "../../../contracts/interfaces/ICertificateStatus.sol";
+import {IRecordAnchor} from "../../../contracts/interfaces/IRecordAnchor.sol";
+import {V1_LedgerFixture} from "./Fixtures.sol";
+import {MerkleTree} from "../utils/MerkleTree.sol";
 
 /// @notice Two anchored certificate batches (A: 8 certificates, B: 5 certificates) and one product batch.
-abstract contract CertificateFixture is LedgerFixture {
+abstract contract V1_CertificateFixture is V1_LedgerFixture {
     using MerkleTree for MerkleTree.Tree;
 
     MerkleTree.Tree internal treeA;
@@ -67,7 +67,7 @@ abstract contract CertificateFixture is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_revokeCertificate_Test is CertificateFixture {
+contract V1_ProvenanceLedger_revokeCertificate_Test is V1_CertificateFixture {
     function testFuzz_RevokesAndEmits(uint256 pick, uint16 reason, uint64 when) public {
         vm.assume(reason != 0 && when != 0);
         bytes32 cert = certA(pick);
@@ -202,7 +202,7 @@ contract ProvenanceLedger_revokeCertificate_Test is CertificateFixture {
     }
 }
 
-contract ProvenanceLedger_revokeBatch_Test is CertificateFixture {
+contract V1_ProvenanceLedger_revokeBatch_Test is V1_CertificateFixture {
     function testFuzz_RevokesEveryCertificate(uint16 reason) public {
         vm.assume(reason != 0);
         vm.expectEmit(true, true, true, true, address(ledger));
@@ -266,7 +266,7 @@ contract ProvenanceLedger_revokeBatch_Test is CertificateFixture {
     }
 }
 
-contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
+contract V1_ProvenanceLedger_supersedeCertificate_Test is V1_CertificateFixture {
     function testFuzz_SupersedesAndEmits(uint256 i, uint256 j, uint64 when) public {
         vm.assume(when != 0);
         bytes32 oldCert = certA(i);
@@ -456,7 +456,7 @@ contract ProvenanceLedger_supersedeCertificate_Test is CertificateFixture {
     }
 }
 
-contract ProvenanceLedger_certificateStatus_Test is CertificateFixture {
+contract V1_ProvenanceLedger_certificateStatus_Test is V1_CertificateFixture {
     function testFuzz_ValidForEveryAnchoredCertificate(uint256 pick) public view {
         bytes32 cert = certA(pick);
         ICertificateStatus.CertificateStatus memory s = status(rootA, cert, proofA(cert));
@@ -506,7 +506,7 @@ contract ProvenanceLedger_certificateStatus_Test is CertificateFixture {
     }
 }
 
-contract ProvenanceLedger_statusOf_Test is CertificateFixture {
+contract V1_ProvenanceLedger_statusOf_Test is V1_CertificateFixture {
     function testFuzz_EmptyForAnUntouchedCertificate(bytes32 cert) public view {
         ICertificateStatus.CertificateRecord memory r = ledger.statusOf(cert);
         vm.assertEq(r.revocation.revokedAt, 0);
@@ -525,7 +525,7 @@ contract ProvenanceLedger_statusOf_Test is CertificateFixture {
     }
 }
 
-contract ProvenanceLedger_batchRevocationOf_Test is CertificateFixture {
+contract V1_ProvenanceLedger_batchRevocationOf_Test is V1_CertificateFixture {
     function testFuzz_EmptyUnlessRevoked(bytes32 root) public view {
         ICertificateStatus.Revocation memory r = ledger.batchRevocationOf(root);
         vm.assertEq(r.revokedAt, 0);

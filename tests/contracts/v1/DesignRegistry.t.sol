@@ -2,11 +2,11 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {DesignRegistry} from "../../contracts/DesignRegistry.sol";
-import {IDesignRegistry} from "../../contracts/interfaces/IDesignRegistry.sol";
-import {LedgerFixture} from "./utils/Fixtures.sol";
+import {DesignRegistry} from "../../../contracts/DesignRegistry.sol";
+import {IDesignRegistry} from "../../../contracts/interfaces/IDesignRegistry.sol";
+import {V1_LedgerFixture} from "./Fixtures.sol";
 
-abstract contract RegistryFixture is LedgerFixture {
+abstract contract V1_RegistryFixture is V1_LedgerFixture {
     bytes32 internal constant FP = keccak256("design file");
     bytes32 internal constant META = keccak256("metadata");
     bytes32 internal constant OWNER = keccak256("owner reference");
@@ -19,7 +19,7 @@ abstract contract RegistryFixture is LedgerFixture {
     }
 }
 
-contract DesignRegistry_constructor_Test is RegistryFixture {
+contract V1_DesignRegistry_constructor_Test is V1_RegistryFixture {
     function test_RevertWhen_LedgerIsZero() public {
         vm.expectRevert(abi.encodeWithSelector(IDesignRegistry.ZeroLedger.selector));
         new DesignRegistry(address(0));
@@ -32,7 +32,7 @@ contract DesignRegistry_constructor_Test is RegistryFixture {
     }
 }
 
-contract DesignRegistry_register_Test is RegistryFixture {
+contract V1_DesignRegistry_register_Test is V1_RegistryFixture {
     function testFuzz_RegistersAndEmits(
         bytes32 fingerprint,
         uint64 code,
@@ -136,7 +136,7 @@ contract DesignRegistry_register_Test is RegistryFixture {
     }
 }
 
-contract DesignRegistry_assign_Test is RegistryFixture {
+contract V1_DesignRegistry_assign_Test is V1_RegistryFixture {
     address internal brand;
 
     function setUp() public override {
@@ -221,7 +221,7 @@ contract DesignRegistry_assign_Test is RegistryFixture {
     }
 }
 
-contract DesignRegistry_grantLicence_Test is RegistryFixture {
+contract V1_DesignRegistry_grantLicence_Test is V1_RegistryFixture {
     bytes32 internal constant LICENSEE = keccak256("licensee reference");
 
     function setUp() public override {
@@ -295,7 +295,7 @@ contract DesignRegistry_grantLicence_Test is RegistryFixture {
     }
 }
 
-contract DesignRegistry_designOf_Test is RegistryFixture {
+contract V1_DesignRegistry_designOf_Test is V1_RegistryFixture {
     function testFuzz_EmptyWhenNotRegistered(bytes32 fingerprint) public view {
         IDesignRegistry.Design memory d = registry.designOf(fingerprint);
         vm.assertEq(d.registrant, address(0));
@@ -313,7 +313,7 @@ contract DesignRegistry_designOf_Test is RegistryFixture {
     }
 }
 
-contract DesignRegistry_licenceOf_Test is RegistryFixture {
+contract V1_DesignRegistry_licenceOf_Test is V1_RegistryFixture {
     function testFuzz_EmptyWhenNotGranted(bytes32 fingerprint, bytes32 doc) public view {
         IDesignRegistry.Licence memory l = registry.licenceOf(fingerprint, doc);
         vm.assertEq(l.grantedAt, 0);

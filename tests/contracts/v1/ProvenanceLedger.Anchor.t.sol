@@ -4,15 +4,15 @@ pragma solidity ^0.8.24;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
-import {ProvenanceLedger} from "../../contracts/ProvenanceLedger.sol";
-import {ICertificateStatus} from "../../contracts/interfaces/ICertificateStatus.sol";
-import {IProvenanceLedger} from "../../contracts/interfaces/IProvenanceLedger.sol";
-import {IRecordAnchor} from "../../contracts/interfaces/IRecordAnchor.sol";
-import {IRoleHistory} from "../../contracts/interfaces/IRoleHistory.sol";
-import {LedgerFixture} from "./utils/Fixtures.sol";
-import {MerkleTree} from "./utils/MerkleTree.sol";
+import {ProvenanceLedger} from "../../../contracts/ProvenanceLedger.sol";
+import {ICertificateStatus} from "../../../contracts/interfaces/ICertificateStatus.sol";
+import {IProvenanceLedger} from "../../../contracts/interfaces/IProvenanceLedger.sol";
+import {IRecordAnchor} from "../../../contracts/interfaces/IRecordAnchor.sol";
+import {IRoleHistory} from "../../../contracts/interfaces/IRoleHistory.sol";
+import {V1_LedgerFixture} from "./Fixtures.sol";
+import {MerkleTree} from "../utils/MerkleTree.sol";
 
-contract ProvenanceLedger_constructor_Test is LedgerFixture {
+contract V1_ProvenanceLedger_constructor_Test is V1_LedgerFixture {
     function test_RevertWhen_AdminIsZero() public {
         vm.expectRevert(abi.encodeWithSelector(IProvenanceLedger.ZeroAdmin.selector));
         new ProvenanceLedger(address(0));
@@ -47,13 +47,13 @@ contract ProvenanceLedger_constructor_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_version_Test is LedgerFixture {
+contract V1_ProvenanceLedger_version_Test is V1_LedgerFixture {
     function test_Version() public view {
         vm.assertEq(ledger.version(), "1.0.0");
     }
 }
 
-contract ProvenanceLedger_supportsInterface_Test is LedgerFixture {
+contract V1_ProvenanceLedger_supportsInterface_Test is V1_LedgerFixture {
     function test_SupportsItsInterfaces() public view {
         vm.assertTrue(ledger.supportsInterface(type(IProvenanceLedger).interfaceId));
         vm.assertTrue(ledger.supportsInterface(type(IRoleHistory).interfaceId));
@@ -65,7 +65,7 @@ contract ProvenanceLedger_supportsInterface_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_anchor_Test is LedgerFixture {
+contract V1_ProvenanceLedger_anchor_Test is V1_LedgerFixture {
     bytes32 internal constant ROOT = keccak256("root");
 
     function _allowed(IRecordAnchor.RecordKind kind, address account) internal view returns (bool) {
@@ -199,7 +199,7 @@ contract ProvenanceLedger_anchor_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_batchOf_Test is LedgerFixture {
+contract V1_ProvenanceLedger_batchOf_Test is V1_LedgerFixture {
     function testFuzz_UnknownRootIsZero(bytes32 root) public view {
         IRecordAnchor.Batch memory batch = ledger.batchOf(root);
         vm.assertEq(batch.anchorer, address(0));
@@ -209,7 +209,7 @@ contract ProvenanceLedger_batchOf_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_isAnchored_Test is LedgerFixture {
+contract V1_ProvenanceLedger_isAnchored_Test is V1_LedgerFixture {
     function testFuzz_OnlyAnchoredRoots(bytes32 root, bytes32 other) public {
         vm.assume(root != bytes32(0) && other != root);
         vm.assertFalse(ledger.isAnchored(root));
@@ -220,7 +220,7 @@ contract ProvenanceLedger_isAnchored_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_verifyRecord_Test is LedgerFixture {
+contract V1_ProvenanceLedger_verifyRecord_Test is V1_LedgerFixture {
     using MerkleTree for MerkleTree.Tree;
 
     function testFuzz_ProvesEveryRecordOfAnAnchoredBatch(uint256 seed, uint256 n, uint256 pick, uint256 kindSeed)
@@ -291,7 +291,7 @@ contract ProvenanceLedger_verifyRecord_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_verifyRecords_Test is LedgerFixture {
+contract V1_ProvenanceLedger_verifyRecords_Test is V1_LedgerFixture {
     using MerkleTree for MerkleTree.Tree;
 
     function _subset(MerkleTree.Tree memory tree, uint256 mask) internal pure returns (bytes32[] memory out) {

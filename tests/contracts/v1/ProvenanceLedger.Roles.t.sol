@@ -2,11 +2,11 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {IRecordAnchor} from "../../contracts/interfaces/IRecordAnchor.sol";
-import {IRoleHistory} from "../../contracts/interfaces/IRoleHistory.sol";
-import {LedgerFixture} from "./utils/Fixtures.sol";
+import {IRecordAnchor} from "../../../contracts/interfaces/IRecordAnchor.sol";
+import {IRoleHistory} from "../../../contracts/interfaces/IRoleHistory.sol";
+import {V1_LedgerFixture} from "./Fixtures.sol";
 
-contract ProvenanceLedger_grantRole_Test is LedgerFixture {
+contract V1_ProvenanceLedger_grantRole_Test is V1_LedgerFixture {
     function testFuzz_RecordsTheGrant(address account, uint64 when, uint64 blockNumber) public {
         vm.assume(account != supplier);
         when = uint64(bound(when, 0, type(uint40).max)); // the history stores 40-bit times and blocks
@@ -59,7 +59,7 @@ contract ProvenanceLedger_grantRole_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_revokeRole_Test is LedgerFixture {
+contract V1_ProvenanceLedger_revokeRole_Test is V1_LedgerFixture {
     function test_RecordsTheRevocation() public {
         vm.warp(START + 50);
         vm.roll(2_000);
@@ -102,7 +102,7 @@ contract ProvenanceLedger_revokeRole_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_renounceRole_Test is LedgerFixture {
+contract V1_ProvenanceLedger_renounceRole_Test is V1_LedgerFixture {
     function test_RecordsTheRenunciationByTheAccount() public {
         vm.expectEmit(true, true, true, true, address(ledger));
         emit IAccessControl.RoleRevoked(ISSUER_ROLE, issuer, issuer);
@@ -114,7 +114,7 @@ contract ProvenanceLedger_renounceRole_Test is LedgerFixture {
     }
 }
 
-contract ProvenanceLedger_roleHistory_Test is LedgerFixture {
+contract V1_ProvenanceLedger_roleHistory_Test is V1_LedgerFixture {
     function test_EmptyForAnAccountWithoutHistory() public view {
         vm.assertEq(ledger.roleHistory(ISSUER_ROLE, stranger).length, 0);
         vm.assertEq(ledger.roleHistoryLength(ISSUER_ROLE, stranger), 0);
@@ -132,7 +132,7 @@ contract ProvenanceLedger_roleHistory_Test is LedgerFixture {
 }
 
 /// @notice hasRoleAt against a model: a random sequence of grants and revocations at random (ordered) times.
-contract ProvenanceLedger_hasRoleAt_Test is LedgerFixture {
+contract V1_ProvenanceLedger_hasRoleAt_Test is V1_LedgerFixture {
     function testFuzz_MatchesTheSequenceOfChanges(uint256 ops, uint256 gaps, uint64 probe) public {
         uint256 n = bound(ops, 1, 16);
         uint256[] memory times = new uint256[](n);
