@@ -79,7 +79,9 @@ contract DesignRegistry is IDesignRegistry {
                     fingerprint, address(uint160(existing)), _filedAt(existing), _filedBlock(existing)
                 );
             }
-            emit DesignDisplaced(fingerprint, address(uint160(existing)), design.ownerRef, _filedBlock(existing));
+            emit DesignDisplaced(
+                fingerprint, address(uint160(existing)), design.ownerRef, _filedBlock(existing)
+            );
         }
         if (parent != bytes32(0)) {
             // Ensure that a design does not derive from itself.
@@ -104,9 +106,12 @@ contract DesignRegistry is IDesignRegistry {
     }
 
     /// @inheritdoc IDesignRegistry
-    function proposeAssignment(bytes32 fingerprint, address newRegistrant, bytes32 newOwnerRef, bytes32 documentHash)
-        external
-    {
+    function proposeAssignment(
+        bytes32 fingerprint,
+        address newRegistrant,
+        bytes32 newOwnerRef,
+        bytes32 documentHash
+    ) external {
         // Ensure that the registration goes to an account.
         if (newRegistrant == address(0)) revert ZeroRegistrant();
         // Ensure that the new owner is identified.
@@ -116,7 +121,9 @@ contract DesignRegistry is IDesignRegistry {
         address registrant = _checkFinal(fingerprint);
         if (!_mayPropose(msg.sender, registrant)) {
             // Ensure that the admin only rescues designs whose registrar lost its role.
-            if (_ledger.hasRole(_ADMIN_ROLE, msg.sender)) revert RegistrantStillActive(fingerprint, registrant);
+            if (_ledger.hasRole(_ADMIN_ROLE, msg.sender)) {
+                revert RegistrantStillActive(fingerprint, registrant);
+            }
             // Ensure that only the active registrant assigns its design.
             revert NotActiveRegistrant(fingerprint, msg.sender, registrant);
         }
@@ -265,7 +272,11 @@ contract DesignRegistry is IDesignRegistry {
     }
 
     /// @inheritdoc IDesignRegistry
-    function commitmentHash(bytes32 fingerprint, address registrant, bytes32 salt) external pure returns (bytes32) {
+    function commitmentHash(bytes32 fingerprint, address registrant, bytes32 salt)
+        external
+        pure
+        returns (bytes32)
+    {
         return _commitmentHash(fingerprint, registrant, salt);
     }
 
@@ -297,7 +308,9 @@ contract DesignRegistry is IDesignRegistry {
             revert NotACommitmentBatch(commitment.anchorer, commitment.root, batch.kind);
         }
         // Ensure that the commitment is the registrant organisation's own.
-        if (batch.organisation != organisation) revert CommitmentOfOtherOrganisation(batch.organisation, organisation);
+        if (batch.organisation != organisation) {
+            revert CommitmentOfOtherOrganisation(batch.organisation, organisation);
+        }
         // Ensure that the commitment was on chain before this registration was sent.
         if (batch.anchoredBlock >= block.number) revert CommitmentNotEarlier(batch.anchoredBlock);
         uint256 expiresAt = uint256(batch.anchoredAt) + REVEAL_WINDOW;
@@ -349,7 +362,11 @@ contract DesignRegistry is IDesignRegistry {
         return _ledger.hasRole(REGISTRAR_ROLE, account);
     }
 
-    function _commitmentHash(bytes32 fingerprint, address registrant, bytes32 salt) private pure returns (bytes32) {
+    function _commitmentHash(bytes32 fingerprint, address registrant, bytes32 salt)
+        private
+        pure
+        returns (bytes32)
+    {
         return keccak256(abi.encode(fingerprint, registrant, salt));
     }
 

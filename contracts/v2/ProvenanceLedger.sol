@@ -2,8 +2,9 @@
 pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {AccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {
+    AccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
@@ -75,7 +76,8 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
 
     mapping(bytes32 role => mapping(address account => StoredRoleChange[] changes)) private _roleHistory;
     /// @dev Per block with a change: `block << 2 | heldDuringBlock << 1 | heldAtEndOfBlock`, for {hasRoleAt}.
-    mapping(bytes32 role => mapping(address account => Checkpoints.Trace208 membership)) private _roleMembership;
+    mapping(bytes32 role => mapping(address account => Checkpoints.Trace208 membership)) private
+        _roleMembership;
 
     mapping(address account => uint256 word) private _accounts;
     mapping(address account => Compromise compromise) private _compromises;
@@ -93,7 +95,9 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
      * @param initialAdmin The account that receives DEFAULT_ADMIN_ROLE, the only role granted at deployment.
      * @dev Reverts with `AccessControlInvalidDefaultAdmin(address(0))` for the zero address.
      */
-    constructor(uint48 initialDelay, address initialAdmin) AccessControlDefaultAdminRules(initialDelay, initialAdmin) {}
+    constructor(uint48 initialDelay, address initialAdmin)
+        AccessControlDefaultAdminRules(initialDelay, initialAdmin)
+    {}
 
     // ------------------------------------------------------------------------------------------------------------
     // Organisations
@@ -114,7 +118,10 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
     }
 
     /// @inheritdoc IOrganisations
-    function markCompromised(address account, uint64 fromBlock, uint16 reason) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function markCompromised(address account, uint64 fromBlock, uint16 reason)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
         uint256 word = _accounts[account];
         bytes16 organisation = _organisationOf(word);
         // Ensure that only an organisation's account is declared compromised (only those write records).
@@ -123,7 +130,9 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         // Ensure that every declaration carries a reason.
         if (reason == 0) revert ZeroReason();
         // Ensure that the declaration starts at a block that exists.
-        if (fromBlock == 0 || fromBlock > block.number) revert InvalidCompromiseBlock(fromBlock, uint64(block.number));
+        if (fromBlock == 0 || fromBlock > block.number) {
+            revert InvalidCompromiseBlock(fromBlock, uint64(block.number));
+        }
         uint256 current = _compromisedFrom(word);
         // Ensure that a compromise only ever moves earlier: what was flagged stays flagged.
         if (current != 0 && fromBlock >= current) {
@@ -132,10 +141,7 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
 
         _accounts[account] = (word & ~(_UINT48_MASK << 16)) | (uint256(fromBlock) << 16);
         _compromises[account] = Compromise({
-            fromBlock: fromBlock,
-            reason: reason,
-            markedAt: uint64(block.timestamp),
-            markedBy: msg.sender
+            fromBlock: fromBlock, reason: reason, markedAt: uint64(block.timestamp), markedBy: msg.sender
         });
         emit AccountCompromised(account, organisation, fromBlock, reason, msg.sender);
         _revokeOperationalRoles(account);
@@ -173,10 +179,13 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         uint256 existing = batches[root];
         // Ensure that a batch never changes.
         if (existing != 0) {
-            revert RootAlreadyAnchored(msg.sender, root, _kindOf(existing), uint24(existing >> 8), _timeOf(existing));
+            revert RootAlreadyAnchored(
+                msg.sender, root, _kindOf(existing), uint24(existing >> 8), _timeOf(existing)
+            );
         }
 
-        batches[root] = uint256(uint8(kind)) | (uint256(count) << 8) | _clock() | (account & _ORGANISATION_MASK);
+        batches[root] =
+            uint256(uint8(kind)) | (uint256(count) << 8) | _clock() | (account & _ORGANISATION_MASK);
         emit BatchAnchored(msg.sender, root, kind, count);
     }
 
@@ -201,7 +210,8 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         // Ensure that a flag is final.
         if (flaggedAt != 0) revert BatchAlreadyFlagged(anchorer, root, flag.reason, flaggedAt);
 
-        _flags[anchorer][root] = Flag({flaggedBy: msg.sender, flaggedAt: uint64(block.timestamp), reason: reason});
+        _flags[anchorer][root] =
+            Flag({flaggedBy: msg.sender, flaggedAt: uint64(block.timestamp), reason: reason});
         emit BatchFlagged(anchorer, root, _organisationOf(batch), reason, msg.sender);
     }
 
@@ -235,13 +245,16 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
     }
 
     /// @inheritdoc IRecordAnchor
-    function verifyRecord(address anchorer, bytes32 root, RecordKind kind, bytes32 recordHash, bytes32[] calldata proof)
-        external
-        view
-        returns (bool)
-    {
+    function verifyRecord(
+        address anchorer,
+        bytes32 root,
+        RecordKind kind,
+        bytes32 recordHash,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
         _checkProofLength(proof);
-        return _isValidBatchOf(anchorer, root, kind) && MerkleProof.verifyCalldata(proof, root, recordLeaf(recordHash));
+        return _isValidBatchOf(anchorer, root, kind)
+            && MerkleProof.verifyCalldata(proof, root, recordLeaf(recordHash));
     }
 
     /// @inheritdoc IRecordAnchor
@@ -279,7 +292,9 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         if (reason == 0) revert ZeroReason();
         uint256 account = _accounts[msg.sender];
         // Ensure that the caller revokes for its organisation (a role holder is always bound, never compromised).
-        if ((account >> 8) & _REVOKER == 0) revert AccessControlUnauthorizedAccount(msg.sender, REVOKER_ROLE);
+        if ((account >> 8) & _REVOKER == 0) {
+            revert AccessControlUnauthorizedAccount(msg.sender, REVOKER_ROLE);
+        }
         uint256 batch = _checkCertificate(anchorer, root, certificateHash, proof);
         _checkSameOrganisation(account, batch);
         bytes16 organisation = _organisationOf(batch);
@@ -287,7 +302,9 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         uint256 existing = revocations[certificateHash];
         // Ensure that a certificate is revoked only once.
         if (existing != 0) {
-            revert CertificateAlreadyRevoked(organisation, certificateHash, uint16(existing >> 224), uint64(existing >> 160));
+            revert CertificateAlreadyRevoked(
+                organisation, certificateHash, uint16(existing >> 224), uint64(existing >> 160)
+            );
         }
 
         revocations[certificateHash] = _revocationWord(reason);
@@ -302,13 +319,17 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         if (issuanceId == 0) revert ZeroIssuanceId();
         uint256 account = _accounts[msg.sender];
         // Ensure that the caller revokes for its organisation.
-        if ((account >> 8) & _REVOKER == 0) revert AccessControlUnauthorizedAccount(msg.sender, REVOKER_ROLE);
+        if ((account >> 8) & _REVOKER == 0) {
+            revert AccessControlUnauthorizedAccount(msg.sender, REVOKER_ROLE);
+        }
         bytes16 organisation = _organisationOf(account);
         mapping(bytes32 issuanceId => uint256 word) storage revocations = _issuanceRevocations[organisation];
         uint256 existing = revocations[issuanceId];
         // Ensure that an issuance is revoked only once.
         if (existing != 0) {
-            revert IssuanceAlreadyRevoked(organisation, issuanceId, uint16(existing >> 224), uint64(existing >> 160));
+            revert IssuanceAlreadyRevoked(
+                organisation, issuanceId, uint16(existing >> 224), uint64(existing >> 160)
+            );
         }
 
         revocations[issuanceId] = _revocationWord(reason);
@@ -316,13 +337,16 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
     }
 
     /// @inheritdoc ICertificateStatus
-    function supersedeCertificate(CertificateRef calldata certificate, CertificateRef calldata successor) external {
+    function supersedeCertificate(CertificateRef calldata certificate, CertificateRef calldata successor)
+        external
+    {
         bytes32 certificateHash = certificate.certificateHash;
         bytes32 successorHash = successor.certificateHash;
         // Ensure that a certificate is replaced by a real, different certificate.
         if (successorHash == 0) revert ZeroSuccessor();
         if (successorHash == certificateHash) revert SuccessorIsSameCertificate(certificateHash);
-        uint256 batch = _checkCertificate(certificate.anchorer, certificate.root, certificateHash, certificate.proof);
+        uint256 batch =
+            _checkCertificate(certificate.anchorer, certificate.root, certificateHash, certificate.proof);
         bytes16 organisation = _organisationOf(batch);
         _checkSuperseder(organisation);
         uint256 successorBatch =
@@ -390,14 +414,14 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
         uint256 revocation = _revocations[organisation][certificateHash];
         if (revocation != 0) {
             (status.cause, status.reason, status.at) =
-                (Cause.CertificateRevoked, uint16(revocation >> 224), uint64(revocation >> 160));
+            (Cause.CertificateRevoked, uint16(revocation >> 224), uint64(revocation >> 160));
             return status;
         }
         if (issuanceId != 0) {
             revocation = _issuanceRevocations[organisation][issuanceId];
             if (revocation != 0) {
                 (status.cause, status.reason, status.at) =
-                    (Cause.IssuanceRevoked, uint16(revocation >> 224), uint64(revocation >> 160));
+                (Cause.IssuanceRevoked, uint16(revocation >> 224), uint64(revocation >> 160));
                 return status;
             }
         }
@@ -429,7 +453,11 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
     }
 
     /// @inheritdoc ICertificateStatus
-    function issuanceRevocationOf(bytes16 organisation, bytes32 issuanceId) external view returns (Revocation memory) {
+    function issuanceRevocationOf(bytes16 organisation, bytes32 issuanceId)
+        external
+        view
+        returns (Revocation memory)
+    {
         return _toRevocation(_issuanceRevocations[organisation][issuanceId]);
     }
 
@@ -460,7 +488,9 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
     {
         StoredRoleChange[] storage changes = _roleHistory[role][account];
         // Ensure that the entry exists.
-        if (index >= changes.length) revert RoleHistoryIndexOutOfBounds(role, account, index, changes.length);
+        if (index >= changes.length) {
+            revert RoleHistoryIndexOutOfBounds(role, account, index, changes.length);
+        }
         return _toRoleChange(changes[index]);
     }
 
@@ -484,8 +514,10 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
 
     /// @inheritdoc AccessControlDefaultAdminRules
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
-        return interfaceId == type(IProvenanceLedger).interfaceId || interfaceId == type(IRoleHistory).interfaceId
-            || interfaceId == type(IOrganisations).interfaceId || interfaceId == type(IRecordAnchor).interfaceId
+        return interfaceId == type(IProvenanceLedger).interfaceId
+            || interfaceId == type(IRoleHistory).interfaceId
+            || interfaceId == type(IOrganisations).interfaceId
+            || interfaceId == type(IRecordAnchor).interfaceId
             || interfaceId == type(ICertificateStatus).interfaceId || super.supportsInterface(interfaceId);
     }
 
@@ -581,17 +613,20 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
 
     /// @dev Reverts unless (`anchorer`, `root`) is a certificate batch and `proof` proves `certificateHash` in it;
     /// returns the batch word.
-    function _checkCertificate(address anchorer, bytes32 root, bytes32 certificateHash, bytes32[] calldata proof)
-        private
-        view
-        returns (uint256 batch)
-    {
+    function _checkCertificate(
+        address anchorer,
+        bytes32 root,
+        bytes32 certificateHash,
+        bytes32[] calldata proof
+    ) private view returns (uint256 batch) {
         _checkProofLength(proof);
         batch = _batches[anchorer][root];
         // Ensure that the batch exists.
         if (batch == 0) revert BatchNotAnchored(anchorer, root);
         // Ensure that the batch holds certificates.
-        if (_kindOf(batch) != RecordKind.Certificate) revert NotACertificateBatch(anchorer, root, _kindOf(batch));
+        if (_kindOf(batch) != RecordKind.Certificate) {
+            revert NotACertificateBatch(anchorer, root, _kindOf(batch));
+        }
         // Ensure that the certificate is a record of the batch.
         if (!MerkleProof.verifyCalldata(proof, root, recordLeaf(certificateHash))) {
             revert InvalidCertificateProof(anchorer, root, certificateHash);
@@ -730,7 +765,9 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
 
     /// @dev The revocation word of a revocation by the caller, now, for `reason`.
     function _revocationWord(uint16 reason) private view returns (uint256) {
-        return uint256(uint160(msg.sender)) | (uint256(uint64(block.timestamp)) << 160) | (uint256(reason) << 224);
+        return
+            uint256(uint160(msg.sender)) | (uint256(uint64(block.timestamp)) << 160)
+                | (uint256(reason) << 224);
     }
 
     function _organisationOf(uint256 word) private pure returns (bytes16) {
@@ -760,6 +797,8 @@ contract ProvenanceLedger is AccessControlDefaultAdminRules, IProvenanceLedger {
     }
 
     function _toRevocation(uint256 word) private pure returns (Revocation memory) {
-        return Revocation({revokedBy: address(uint160(word)), revokedAt: uint64(word >> 160), reason: uint16(word >> 224)});
+        return Revocation({
+            revokedBy: address(uint160(word)), revokedAt: uint64(word >> 160), reason: uint16(word >> 224)
+        });
     }
 }

@@ -21,7 +21,9 @@ abstract contract GasFixture is LedgerFixture {
     uint256 internal constant TX_GAS_CAP = 16_777_216; // 2^24, EIP-7825 transaction gas cap
 
     function calldataGas(bytes memory data) internal pure returns (uint256 gas) {
-        for (uint256 i = 0; i < data.length; ++i) gas += data[i] == 0 ? 4 : 16;
+        for (uint256 i = 0; i < data.length; ++i) {
+            gas += data[i] == 0 ? 4 : 16;
+        }
     }
 
     /// @dev Calls `target` with `data` as `sender` and returns the total transaction gas of that call.
@@ -60,7 +62,9 @@ abstract contract GasFixture is LedgerFixture {
 
     function randomProof(uint256 seed, uint256 length) internal pure returns (bytes32[] memory path) {
         path = new bytes32[](length);
-        for (uint256 i = 0; i < length; ++i) path[i] = keccak256(abi.encode("sibling", seed, i));
+        for (uint256 i = 0; i < length; ++i) {
+            path[i] = keccak256(abi.encode("sibling", seed, i));
+        }
     }
 
     function ref(address anchorer, bytes32 root, bytes32 hash, bytes32[] memory path)
@@ -68,7 +72,9 @@ abstract contract GasFixture is LedgerFixture {
         pure
         returns (ICertificateStatus.CertificateRef memory)
     {
-        return ICertificateStatus.CertificateRef({anchorer: anchorer, root: root, certificateHash: hash, proof: path});
+        return ICertificateStatus.CertificateRef({
+            anchorer: anchorer, root: root, certificateHash: hash, proof: path
+        });
     }
 }
 
@@ -111,7 +117,6 @@ contract Gas_anchor_Test is GasFixture {
     function test_Gas_Anchor_DesignCommitment() public {
         _anchorGas(registrar, IRecordAnchor.RecordKind.DesignCommitment);
     }
-
 }
 
 /// @notice An account holding every role pays the same: one slot is read whatever the roles.
@@ -127,7 +132,8 @@ contract Gas_anchor_EveryRole_Test is GasFixture {
     }
 
     function test_Gas_Anchor_AccountWithEveryRole() public {
-        bytes memory data = abi.encodeCall(IRecordAnchor.anchor, (keccak256("root"), IRecordAnchor.RecordKind.Other, 1000));
+        bytes memory data =
+            abi.encodeCall(IRecordAnchor.anchor, (keccak256("root"), IRecordAnchor.RecordKind.Other, 1000));
         vm.assertLe(txGas(issuer, address(ledger), data), 50_000, "anchor goal");
     }
 }
@@ -154,13 +160,18 @@ contract Gas_certificates_Test is GasFixture {
 
     function test_Gas_RevokeCertificate_TenSiblingProof() public {
         vm.assertEq(path.length, 10);
-        bytes memory data = abi.encodeCall(ICertificateStatus.revokeCertificate, (issuer, root, record, path, 3));
+        bytes memory data =
+            abi.encodeCall(ICertificateStatus.revokeCertificate, (issuer, root, record, path, 3));
         uint256 gas = txGas(revoker, address(ledger), data);
         vm.assertLe(gas, 62_000, "revokeCertificate goal: 62,000 total tx gas with a 10-sibling proof");
     }
 
     function test_Gas_RevokeIssuance() public {
-        txGas(revoker, address(ledger), abi.encodeCall(ICertificateStatus.revokeIssuance, (keccak256("order 1"), 3)));
+        txGas(
+            revoker,
+            address(ledger),
+            abi.encodeCall(ICertificateStatus.revokeIssuance, (keccak256("order 1"), 3))
+        );
     }
 
     function test_Gas_SupersedeCertificate_TenSiblingProofs() public {
@@ -180,12 +191,17 @@ contract Gas_certificates_Test is GasFixture {
     function test_Gas_FlagBatch_Lots() public {
         vm.prank(supplier);
         ledger.anchor(keccak256("lots"), IRecordAnchor.RecordKind.MaterialLot, 1000);
-        txGas(supplier, address(ledger), abi.encodeCall(IRecordAnchor.flagBatch, (supplier, keccak256("lots"), 5)));
+        txGas(
+            supplier,
+            address(ledger),
+            abi.encodeCall(IRecordAnchor.flagBatch, (supplier, keccak256("lots"), 5))
+        );
     }
 
     /// Marking an account compromised also takes its role away (one role here: an issuer).
     function test_Gas_MarkCompromised() public {
-        bytes memory data = abi.encodeCall(IOrganisations.markCompromised, (issuer, uint64(block.number - 1), 4));
+        bytes memory data =
+            abi.encodeCall(IOrganisations.markCompromised, (issuer, uint64(block.number - 1), 4));
         txGas(admin, address(ledger), data);
     }
 
@@ -193,7 +209,8 @@ contract Gas_certificates_Test is GasFixture {
         vm.prank(admin);
         ledger.markCompromised(issuer, uint64(block.number - 1), 4);
         vm.roll(block.number + 1);
-        bytes memory data = abi.encodeCall(IOrganisations.markCompromised, (issuer, uint64(block.number - 5), 4));
+        bytes memory data =
+            abi.encodeCall(IOrganisations.markCompromised, (issuer, uint64(block.number - 5), 4));
         txGas(admin, address(ledger), data);
     }
 
@@ -210,7 +227,8 @@ contract Gas_register_Test is GasFixture {
     using MerkleTree for MerkleTree.Tree;
 
     bytes32 internal constant PARENT = 0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;
-    bytes32 internal constant FINGERPRINT = 0x2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824;
+    bytes32 internal constant FINGERPRINT =
+        0x2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824;
     bytes32 internal constant METADATA = 0x486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7;
     bytes32 internal constant OWNER = 0xb94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9;
     bytes32 internal constant SALT = 0x5f2b8e0c1d4a7b3e9f6c2d8a0b1e4f7c3a9d6b2e8f0c4a1d7b3e9f5c2a8d0b6e;
@@ -240,8 +258,9 @@ contract Gas_register_Test is GasFixture {
 
     function _registerGas(uint64 code, bytes32 parent) internal returns (uint256 gas) {
         vm.assertEq(commitment.proof.length, 10);
-        bytes memory data =
-            abi.encodeCall(IDesignRegistry.register, (FINGERPRINT, code, METADATA, OWNER, parent, commitment));
+        bytes memory data = abi.encodeCall(
+            IDesignRegistry.register, (FINGERPRINT, code, METADATA, OWNER, parent, commitment)
+        );
         gas = txGas(registrar, address(registry), data);
         vm.assertLe(gas, 120_000, "register goal: 120,000 total tx gas, priority check included");
     }
@@ -273,7 +292,10 @@ contract Gas_Limits_Test is GasFixture {
         vm.assertLt(gas, TX_GAS_CAP, name);
     }
 
-    function _deepCertificate(uint256 seed) internal returns (bytes32 root, bytes32 record, bytes32[] memory path) {
+    function _deepCertificate(uint256 seed)
+        internal
+        returns (bytes32 root, bytes32 record, bytes32[] memory path)
+    {
         path = randomProof(seed, 64);
         record = keccak256(abi.encode("deep certificate", seed));
         root = rootFor(record, path);
@@ -308,17 +330,23 @@ contract Gas_Limits_Test is GasFixture {
         uint256 n = ledger.MAX_MULTIPROOF_RECORDS();
         bytes32[] memory recs = MerkleTree.records(3, n);
         bytes32[] memory leaves = new bytes32[](n);
-        for (uint256 i = 0; i < n; ++i) leaves[i] = MerkleTree.leaf(recs[i]);
+        for (uint256 i = 0; i < n; ++i) {
+            leaves[i] = MerkleTree.leaf(recs[i]);
+        }
         bytes32[] memory path = randomProof(4, ledger.MAX_MULTIPROOF_LENGTH());
         bool[] memory flags = new bool[](n + path.length - 1);
-        for (uint256 i = path.length; i < flags.length; ++i) flags[i] = true;
+        for (uint256 i = path.length; i < flags.length; ++i) {
+            flags[i] = true;
+        }
         bytes32 root = MerkleProof.processMultiProof(path, flags, leaves);
         vm.prank(supplier);
         // forge-lint: disable-next-line(unsafe-typecast)
         ledger.anchor(root, IRecordAnchor.RecordKind.MaterialLot, uint24(n)); // n = 1024
 
         uint256 g = gasleft();
-        vm.assertTrue(ledger.verifyRecords(supplier, root, IRecordAnchor.RecordKind.MaterialLot, recs, path, flags));
+        vm.assertTrue(
+            ledger.verifyRecords(supplier, root, IRecordAnchor.RecordKind.MaterialLot, recs, path, flags)
+        );
         _logAndCheck("verifyRecords, 1024 records + 1024 proof nodes", g - gasleft());
     }
 

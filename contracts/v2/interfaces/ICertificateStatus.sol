@@ -115,7 +115,9 @@ interface ICertificateStatus {
     );
 
     /// @notice `organisation` revoked every certificate of its issuance `issuanceId`.
-    event IssuanceRevoked(bytes16 indexed organisation, bytes32 indexed issuanceId, uint16 reason, address revokedBy);
+    event IssuanceRevoked(
+        bytes16 indexed organisation, bytes32 indexed issuanceId, uint16 reason, address revokedBy
+    );
 
     /**
      * @notice `organisation` replaced its certificate `certificateHash` (proven in batch (`anchorer`, `root`)) by
@@ -142,7 +144,9 @@ interface ICertificateStatus {
     error ZeroIssuanceId();
 
     /// @notice `organisation` already revoked `certificateHash` for `reason` at `revokedAt`.
-    error CertificateAlreadyRevoked(bytes16 organisation, bytes32 certificateHash, uint16 reason, uint64 revokedAt);
+    error CertificateAlreadyRevoked(
+        bytes16 organisation, bytes32 certificateHash, uint16 reason, uint64 revokedAt
+    );
 
     /// @notice `organisation` already revoked the issuance `issuanceId` for `reason` at `revokedAt`.
     error IssuanceAlreadyRevoked(bytes16 organisation, bytes32 issuanceId, uint16 reason, uint64 revokedAt);
@@ -202,7 +206,8 @@ interface ICertificateStatus {
      * {IRecordAnchor-NotOwnOrganisation} (successor of another organisation), {SuccessorBatchNotValid},
      * {CertificateAlreadyRevoked} or {CertificateAlreadySuperseded}. Emits {CertificateSuperseded}.
      */
-    function supersedeCertificate(CertificateRef calldata certificate, CertificateRef calldata successor) external;
+    function supersedeCertificate(CertificateRef calldata certificate, CertificateRef calldata successor)
+        external;
 
     /**
      * @notice Status of a certificate. Pass from the signed document: `organisation` (the issuer it names),
@@ -231,5 +236,8 @@ interface ICertificateStatus {
         returns (CertificateRecord memory);
 
     /// @notice The revocation `organisation` recorded for the issuance `issuanceId` (zero `revokedAt`: none).
-    function issuanceRevocationOf(bytes16 organisation, bytes32 issuanceId) external view returns (Revocation memory);
+    function issuanceRevocationOf(bytes16 organisation, bytes32 issuanceId)
+        external
+        view
+        returns (Revocation memory);
 }

@@ -128,7 +128,9 @@ interface IDesignRegistry {
     );
 
     /// @notice The filing of `fingerprint` by `registrant` (from block `filedBlock`) gave way to an earlier one.
-    event DesignDisplaced(bytes32 indexed fingerprint, address indexed registrant, bytes32 ownerRef, uint64 filedBlock);
+    event DesignDisplaced(
+        bytes32 indexed fingerprint, address indexed registrant, bytes32 ownerRef, uint64 filedBlock
+    );
 
     /// @notice `proposedBy` proposed to assign `fingerprint` to `newRegistrant` under `documentHash`.
     event AssignmentProposed(
@@ -288,8 +290,12 @@ interface IDesignRegistry {
      * @dev Reverts with {ZeroRegistrant}, {ZeroOwnerRef}, {ZeroDocumentHash}, {DesignNotRegistered},
      * {DesignNotFinal}, {NotActiveRegistrant} or {RegistrantStillActive}. Emits {AssignmentProposed}.
      */
-    function proposeAssignment(bytes32 fingerprint, address newRegistrant, bytes32 newOwnerRef, bytes32 documentHash)
-        external;
+    function proposeAssignment(
+        bytes32 fingerprint,
+        address newRegistrant,
+        bytes32 newOwnerRef,
+        bytes32 documentHash
+    ) external;
 
     /**
      * @notice Accept the pending assignment of `fingerprint` under `documentHash`. Only the proposed new
@@ -343,7 +349,10 @@ interface IDesignRegistry {
 
     /// @notice The commitment a registrar anchors before registering: `keccak256(abi.encode(fingerprint, registrant,
     /// salt))`, anchored as a record hash of kind DesignCommitment.
-    function commitmentHash(bytes32 fingerprint, address registrant, bytes32 salt) external pure returns (bytes32);
+    function commitmentHash(bytes32 fingerprint, address registrant, bytes32 salt)
+        external
+        pure
+        returns (bytes32);
 
     /// @notice The ProvenanceLedger whose roles, organisations and batches this registry reads.
     function ledger() external view returns (address);

@@ -50,7 +50,11 @@ interface IOrganisations {
 
     /// @notice `account` of `organisation` was declared compromised from block `fromBlock` by `markedBy`.
     event AccountCompromised(
-        address indexed account, bytes16 indexed organisation, uint64 fromBlock, uint16 reason, address markedBy
+        address indexed account,
+        bytes16 indexed organisation,
+        uint64 fromBlock,
+        uint16 reason,
+        address markedBy
     );
 
     /// @notice The account is the zero address.

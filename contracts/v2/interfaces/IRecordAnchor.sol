@@ -96,11 +96,17 @@ interface IRecordAnchor {
      * @notice `anchorer` anchored the batch `root` of `count` records of kind `kind`. Its organisation is the
      * anchorer's (see {IOrganisations-AccountBound}); the block of this log is the anchoring block.
      */
-    event BatchAnchored(address indexed anchorer, bytes32 indexed root, RecordKind indexed kind, uint24 count);
+    event BatchAnchored(
+        address indexed anchorer, bytes32 indexed root, RecordKind indexed kind, uint24 count
+    );
 
     /// @notice The batch (`anchorer`, `root`) of `organisation` was flagged by `flaggedBy` for `reason`.
     event BatchFlagged(
-        address indexed anchorer, bytes32 indexed root, bytes16 indexed organisation, uint16 reason, address flaggedBy
+        address indexed anchorer,
+        bytes32 indexed root,
+        bytes16 indexed organisation,
+        uint16 reason,
+        address flaggedBy
     );
 
     /// @notice The root is zero.
@@ -119,7 +125,9 @@ interface IRecordAnchor {
      * @notice `anchorer` already anchored `root` (as `kind`, `count` records, at `anchoredAt`); a batch never
      * changes. Only the anchorer itself can meet this error for its own batch.
      */
-    error RootAlreadyAnchored(address anchorer, bytes32 root, RecordKind kind, uint24 count, uint64 anchoredAt);
+    error RootAlreadyAnchored(
+        address anchorer, bytes32 root, RecordKind kind, uint24 count, uint64 anchoredAt
+    );
 
     /// @notice There is no batch (`anchorer`, `root`).
     error BatchNotAnchored(address anchorer, bytes32 root);
@@ -180,10 +188,13 @@ interface IRecordAnchor {
      * supersession: use {ICertificateStatus-certificateStatus}. Reverts with {ProofTooLong} above
      * {MAX_PROOF_LENGTH} nodes, and never otherwise.
      */
-    function verifyRecord(address anchorer, bytes32 root, RecordKind kind, bytes32 recordHash, bytes32[] calldata proof)
-        external
-        view
-        returns (bool);
+    function verifyRecord(
+        address anchorer,
+        bytes32 root,
+        RecordKind kind,
+        bytes32 recordHash,
+        bytes32[] calldata proof
+    ) external view returns (bool);
 
     /**
      * @notice True if and only if `anchorer` anchored `root` as a batch of `kind`, the batch is Valid,

@@ -2,8 +2,9 @@
 pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {IAccessControlDefaultAdminRules} from
-    "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
+import {
+    IAccessControlDefaultAdminRules
+} from "@openzeppelin/contracts/access/extensions/IAccessControlDefaultAdminRules.sol";
 import {ICertificateStatus} from "../../../contracts/v2/interfaces/ICertificateStatus.sol";
 import {IDesignRegistry} from "../../../contracts/v2/interfaces/IDesignRegistry.sol";
 import {IRecordAnchor} from "../../../contracts/v2/interfaces/IRecordAnchor.sol";
@@ -30,7 +31,9 @@ abstract contract AttackFixture is LedgerFixture {
         pure
         returns (ICertificateStatus.CertificateRef memory)
     {
-        return ICertificateStatus.CertificateRef({anchorer: anchorer, root: root, certificateHash: hash, proof: path});
+        return ICertificateStatus.CertificateRef({
+            anchorer: anchorer, root: root, certificateHash: hash, proof: path
+        });
     }
 }
 
@@ -56,9 +59,13 @@ contract Attack_SupersedeAcrossOrganisations_Test is AttackFixture {
         vm.expectRevert(
             abi.encodeWithSelector(IRecordAnchor.NotOwnOrganisation.selector, issuerB, ORG_BRAND_B, ORG_BRAND)
         );
-        ledger.supersedeCertificate(ref(issuer, rootA, x, proofX), ref(issuerB, MerkleTree.leaf(mine), mine, noProof()));
+        ledger.supersedeCertificate(
+            ref(issuer, rootA, x, proofX), ref(issuerB, MerkleTree.leaf(mine), mine, noProof())
+        );
         vm.stopPrank();
-        vm.assertEq(stateOfA(rootA, x, proofX), uint256(ICertificateStatus.CertificateState.Valid), "A's certificate");
+        vm.assertEq(
+            stateOfA(rootA, x, proofX), uint256(ICertificateStatus.CertificateState.Valid), "A's certificate"
+        );
         // And the verifier of A's document never accepts B's copy as A's.
         ICertificateStatus.CertificateStatus memory viaB =
             ledger.certificateStatus(ORG_BRAND, NO_ISSUANCE, x, issuerB, rootB, noProof());
@@ -77,8 +84,8 @@ contract Attack_RootSquatting_Test is AttackFixture {
         vm.prank(supplier); // copied from the mempool
         ledger.anchor(root, IRecordAnchor.RecordKind.Other, 8);
         vm.prank(issuer);
-        (bool anchored,) =
-            address(ledger).call(abi.encodeCall(IRecordAnchor.anchor, (root, IRecordAnchor.RecordKind.Certificate, 8)));
+        (bool anchored,) = address(ledger)
+            .call(abi.encodeCall(IRecordAnchor.anchor, (root, IRecordAnchor.RecordKind.Certificate, 8)));
         vm.assertTrue(anchored, "the brand's own anchoring goes through");
         bytes32 c = tree.records[0];
         vm.assertEq(stateOfA(root, c, tree.proof(c)), uint256(ICertificateStatus.CertificateState.Valid));
@@ -86,7 +93,9 @@ contract Attack_RootSquatting_Test is AttackFixture {
         ledger.revokeCertificate(issuer, root, c, tree.proof(c), 1);
         vm.assertEq(stateOfA(root, c, tree.proof(c)), uint256(ICertificateStatus.CertificateState.Revoked));
         // The squatter's batch is its own, as Other: it proves nothing as a certificate.
-        vm.assertFalse(ledger.verifyRecord(supplier, root, IRecordAnchor.RecordKind.Certificate, c, tree.proof(c)));
+        vm.assertFalse(
+            ledger.verifyRecord(supplier, root, IRecordAnchor.RecordKind.Certificate, c, tree.proof(c))
+        );
     }
 
     function test_RootAlreadyAnchoredOnlyComesFromTheSameAccount() public {
@@ -97,7 +106,12 @@ contract Attack_RootSquatting_Test is AttackFixture {
         ledger.anchor(root, IRecordAnchor.RecordKind.Certificate, 3);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IRecordAnchor.RootAlreadyAnchored.selector, issuer, root, IRecordAnchor.RecordKind.Certificate, 3, START
+                IRecordAnchor.RootAlreadyAnchored.selector,
+                issuer,
+                root,
+                IRecordAnchor.RecordKind.Certificate,
+                3,
+                START
             )
         );
         vm.prank(issuer);
@@ -124,7 +138,9 @@ contract Attack_RevocationUndone_Test is AttackFixture {
         vm.prank(issuer);
         ledger.anchor(MerkleTree.leaf(c), IRecordAnchor.RecordKind.Certificate, 1);
         vm.assertEq(
-            _statusOfA(MerkleTree.leaf(c), c, noProof()), uint256(ICertificateStatus.CertificateState.Revoked), "alone"
+            _statusOfA(MerkleTree.leaf(c), c, noProof()),
+            uint256(ICertificateStatus.CertificateState.Revoked),
+            "alone"
         );
     }
 
@@ -137,14 +153,18 @@ contract Attack_RevocationUndone_Test is AttackFixture {
         // The node two levels up, computable from any holder's proof.
         bytes32 inner = MerkleTree.leaf(c);
         for (uint256 i = 0; i < 2; ++i) {
-            inner = inner < full[i] ? keccak256(abi.encode(inner, full[i])) : keccak256(abi.encode(full[i], inner));
+            inner = inner < full[i]
+                ? keccak256(abi.encode(inner, full[i]))
+                : keccak256(abi.encode(full[i], inner));
         }
         bytes32[] memory shortPath = new bytes32[](2);
         (shortPath[0], shortPath[1]) = (full[0], full[1]);
         vm.prank(issuer);
         ledger.anchor(inner, IRecordAnchor.RecordKind.Certificate, 4);
         vm.assertEq(
-            _statusOfA(inner, c, shortPath), uint256(ICertificateStatus.CertificateState.Revoked), "inner node"
+            _statusOfA(inner, c, shortPath),
+            uint256(ICertificateStatus.CertificateState.Revoked),
+            "inner node"
         );
         // Another brand anchoring it does not make it A's certificate either.
         vm.prank(issuerB);
@@ -168,12 +188,18 @@ contract Attack_DisabledRegistrar_Test is AttackFixture {
         vm.prank(admin);
         ledger.revokeRole(REGISTRAR_ROLE, registrar);
         vm.startPrank(registrar);
-        (bool assigned,) = address(registry).call(
-            abi.encodeCall(IDesignRegistry.proposeAssignment, (fp, registrarB, keccak256("x"), keccak256("d")))
-        );
-        (bool licensed,) = address(registry).call(
-            abi.encodeCall(IDesignRegistry.grantLicence, (fp, keccak256("licensee"), keccak256("doc"), 0, 0))
-        );
+        (bool assigned,) = address(registry)
+            .call(
+                abi.encodeCall(
+                    IDesignRegistry.proposeAssignment, (fp, registrarB, keccak256("x"), keccak256("d"))
+                )
+            );
+        (bool licensed,) = address(registry)
+            .call(
+                abi.encodeCall(
+                    IDesignRegistry.grantLicence, (fp, keccak256("licensee"), keccak256("doc"), 0, 0)
+                )
+            );
         vm.stopPrank();
         vm.assertFalse(assigned, "assign");
         vm.assertFalse(licensed, "grantLicence");
@@ -188,18 +214,24 @@ contract Attack_FilingPriorityStolen_Test is AttackFixture {
         // A's registration is pending; the rival reads fingerprint and salt from it. A's commitment is of no use to
         // the rival (it names A's account and lives in A's organisation's batch) ...
         vm.expectRevert(
-            abi.encodeWithSelector(IDesignRegistry.CommitmentOfOtherOrganisation.selector, ORG_LEGAL, ORG_LEGAL_B)
+            abi.encodeWithSelector(
+                IDesignRegistry.CommitmentOfOtherOrganisation.selector, ORG_LEGAL, ORG_LEGAL_B
+            )
         );
         vm.prank(registrarB);
         registry.register(fp, 0, keccak256("meta"), keccak256("rival owner"), 0, mine);
         // ... so it commits now, and gets its copy mined first.
-        IDesignRegistry.Commitment memory theirs = commit(registrarB, registrarB, fp, keccak256("rival salt"), 0);
+        IDesignRegistry.Commitment memory theirs =
+            commit(registrarB, registrarB, fp, keccak256("rival salt"), 0);
         vm.prank(registrarB);
         registry.register(fp, 0, keccak256("meta"), keccak256("rival owner"), 0, theirs);
         vm.prank(registrar);
-        (bool ok,) = address(registry).call(
-            abi.encodeCall(IDesignRegistry.register, (fp, 0, keccak256("meta"), keccak256("owner"), 0, mine))
-        );
+        (bool ok,) = address(registry)
+            .call(
+                abi.encodeCall(
+                    IDesignRegistry.register, (fp, 0, keccak256("meta"), keccak256("owner"), 0, mine)
+                )
+            );
         ok;
         vm.assertEq(registry.designOf(fp).registrant, registrar, "the original registrant holds priority");
         vm.assertEq(registry.designOf(fp).ownerRef, keccak256("owner"));
@@ -210,7 +242,8 @@ contract Attack_FilingPriorityStolen_Test is AttackFixture {
 contract Attack_OneAdminKey_Test is AttackFixture {
     function test_AdminRoleCannotBeTakenInOneBlock() public {
         vm.prank(admin);
-        (bool ok,) = address(ledger).call(abi.encodeWithSignature("grantRole(bytes32,address)", bytes32(0), stranger));
+        (bool ok,) =
+            address(ledger).call(abi.encodeWithSignature("grantRole(bytes32,address)", bytes32(0), stranger));
         vm.assertFalse(ok && ledger.hasRole(DEFAULT_ADMIN_ROLE, stranger), "admin role handed over at once");
         // The two-step transfer waits for the delay.
         vm.prank(admin);
@@ -232,9 +265,12 @@ contract Attack_OneAdminKey_Test is AttackFixture {
         registry.register(fp, 0, keccak256("meta"), keccak256("owner"), 0, c);
         vm.warp(block.timestamp + registry.REVEAL_WINDOW() + 1);
         vm.prank(admin);
-        (bool ok,) = address(registry).call(
-            abi.encodeCall(IDesignRegistry.proposeAssignment, (fp, registrarB, keccak256("x"), keccak256("d")))
-        );
+        (bool ok,) = address(registry)
+            .call(
+                abi.encodeCall(
+                    IDesignRegistry.proposeAssignment, (fp, registrarB, keccak256("x"), keccak256("d"))
+                )
+            );
         vm.assertFalse(ok, "admin proposed an assignment of an active registrant's design");
         vm.assertEq(registry.designOf(fp).registrant, registrar);
     }
@@ -247,10 +283,12 @@ contract Attack_StolenKeyBatches_Test is AttackFixture {
         vm.prank(supplier);
         ledger.anchor(root, IRecordAnchor.RecordKind.MaterialLot, 10);
         vm.prank(supplier);
-        (bool ok,) =
-            address(ledger).call(abi.encodeWithSignature("flagBatch(address,bytes32,uint16)", supplier, root, 9));
+        (bool ok,) = address(ledger)
+            .call(abi.encodeWithSignature("flagBatch(address,bytes32,uint16)", supplier, root, 9));
         vm.assertTrue(ok, "flagBatch");
-        vm.assertEq(uint256(ledger.batchStatus(supplier, root).state), uint256(IRecordAnchor.BatchState.Flagged));
+        vm.assertEq(
+            uint256(ledger.batchStatus(supplier, root).state), uint256(IRecordAnchor.BatchState.Flagged)
+        );
     }
 
     function test_AdminCanMarkAnAccountCompromisedFromABlock() public {
@@ -264,11 +302,15 @@ contract Attack_StolenKeyBatches_Test is AttackFixture {
         ledger.anchor(stolen, IRecordAnchor.RecordKind.MaterialLot, 10);
         vm.roll(block.number + 5);
         vm.prank(admin);
-        (bool ok,) =
-            address(ledger).call(abi.encodeWithSignature("markCompromised(address,uint64,uint16)", supplier, theft, 9));
+        (bool ok,) = address(ledger)
+            .call(abi.encodeWithSignature("markCompromised(address,uint64,uint16)", supplier, theft, 9));
         vm.assertTrue(ok, "markCompromised");
-        vm.assertEq(uint256(ledger.batchStatus(supplier, before).state), uint256(IRecordAnchor.BatchState.Valid));
-        vm.assertEq(uint256(ledger.batchStatus(supplier, stolen).state), uint256(IRecordAnchor.BatchState.Flagged));
+        vm.assertEq(
+            uint256(ledger.batchStatus(supplier, before).state), uint256(IRecordAnchor.BatchState.Valid)
+        );
+        vm.assertEq(
+            uint256(ledger.batchStatus(supplier, stolen).state), uint256(IRecordAnchor.BatchState.Flagged)
+        );
     }
 }
 
@@ -282,12 +324,13 @@ contract Attack_SmallerDefects_Test is AttackFixture {
         bytes32 zeroRoot = MerkleTree.leaf(bytes32(0)); // a batch whose one record hash is zero
         vm.startPrank(issuer);
         ledger.anchor(zeroRoot, IRecordAnchor.RecordKind.Certificate, 1);
-        (bool ok,) = address(ledger).call(
-            abi.encodeCall(
-                ICertificateStatus.supersedeCertificate,
-                (ref(issuer, root, c, tree.proof(c)), ref(issuer, zeroRoot, 0, noProof()))
-            )
-        );
+        (bool ok,) = address(ledger)
+            .call(
+                abi.encodeCall(
+                    ICertificateStatus.supersedeCertificate,
+                    (ref(issuer, root, c, tree.proof(c)), ref(issuer, zeroRoot, 0, noProof()))
+                )
+            );
         vm.stopPrank();
         vm.assertFalse(ok, "superseded by the zero hash");
     }
@@ -298,11 +341,13 @@ contract Attack_SmallerDefects_Test is AttackFixture {
         (hashes[0], hashes[1]) = (tree.records[0], tree.records[1]);
         bytes32[] memory path = new bytes32[](1);
         bool[] memory flags = new bool[](2); // two proof nodes asked for, one given
-        (bool ok, bytes memory ret) = address(ledger).staticcall(
-            abi.encodeCall(
-                IRecordAnchor.verifyRecords, (issuer, root, IRecordAnchor.RecordKind.Certificate, hashes, path, flags)
-            )
-        );
+        (bool ok, bytes memory ret) = address(ledger)
+            .staticcall(
+                abi.encodeCall(
+                    IRecordAnchor.verifyRecords,
+                    (issuer, root, IRecordAnchor.RecordKind.Certificate, hashes, path, flags)
+                )
+            );
         vm.assertTrue(ok, "verifyRecords reverted");
         vm.assertFalse(abi.decode(ret, (bool)));
     }
@@ -312,16 +357,17 @@ contract Attack_SmallerDefects_Test is AttackFixture {
         vm.prank(supplier);
         ledger.anchor(MerkleTree.leaf(any), IRecordAnchor.RecordKind.Other, 1);
         // "verified as a certificate" must not follow from an Other batch.
-        (bool ok, bytes memory ret) = address(ledger).staticcall(
-            abi.encodeWithSignature(
-                "verifyRecord(address,bytes32,uint8,bytes32,bytes32[])",
-                supplier,
-                MerkleTree.leaf(any),
-                uint8(IRecordAnchor.RecordKind.Certificate),
-                any,
-                noProof()
-            )
-        );
+        (bool ok, bytes memory ret) = address(ledger)
+            .staticcall(
+                abi.encodeWithSignature(
+                    "verifyRecord(address,bytes32,uint8,bytes32,bytes32[])",
+                    supplier,
+                    MerkleTree.leaf(any),
+                    uint8(IRecordAnchor.RecordKind.Certificate),
+                    any,
+                    noProof()
+                )
+            );
         vm.assertTrue(ok, "no kind-aware verifyRecord");
         vm.assertFalse(abi.decode(ret, (bool)));
     }
@@ -338,9 +384,10 @@ contract Attack_SmallerDefects_Test is AttackFixture {
         vm.roll(block.number + 1);
         vm.prank(admin);
         ledger.revokeRole(SUPPLIER_ROLE, stranger);
-        (bool ok, bytes memory ret) = address(ledger).staticcall(
-            abi.encodeWithSignature("hasRoleAt(bytes32,address,uint256)", SUPPLIER_ROLE, stranger, used)
-        );
+        (bool ok, bytes memory ret) = address(ledger)
+            .staticcall(
+                abi.encodeWithSignature("hasRoleAt(bytes32,address,uint256)", SUPPLIER_ROLE, stranger, used)
+            );
         vm.assertTrue(ok && abi.decode(ret, (bool)), "held at the block it was used");
     }
 

@@ -136,7 +136,8 @@ abstract contract LedgerFixture is TestBase {
         internal
         returns (IDesignRegistry.Commitment memory commitment)
     {
-        bytes32[] memory records = MerkleTree.records(uint256(keccak256(abi.encode(fingerprint, salt))), others + 1);
+        bytes32[] memory records =
+            MerkleTree.records(uint256(keccak256(abi.encode(fingerprint, salt))), others + 1);
         bytes32 mine = registry.commitmentHash(fingerprint, registrant, salt);
         records[0] = mine;
         MerkleTree.Tree memory tree = MerkleTree.build(records);
@@ -144,7 +145,8 @@ abstract contract LedgerFixture is TestBase {
         vm.prank(anchorer);
         // forge-lint: disable-next-line(unsafe-typecast)
         ledger.anchor(root, IRecordAnchor.RecordKind.DesignCommitment, uint24(others + 1));
-        commitment = IDesignRegistry.Commitment({anchorer: anchorer, root: root, salt: salt, proof: tree.proof(mine)});
+        commitment =
+            IDesignRegistry.Commitment({anchorer: anchorer, root: root, salt: salt, proof: tree.proof(mine)});
         vm.roll(block.number + 1);
         vm.warp(block.timestamp + 12);
     }
