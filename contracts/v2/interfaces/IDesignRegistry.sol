@@ -36,8 +36,8 @@ import {IRecordAnchor} from "./IRecordAnchor.sol";
  * steps: the registrant proposes, the new registrant (a REGISTRAR_ROLE account) accepts the same document. The
  * ledger's admin may propose an assignment only for a design whose registrant no longer holds REGISTRAR_ROLE (a
  * disabled or compromised registrar), and that too needs the new registrant's acceptance. Licences are recorded by
- * the registrant and terminated, finally and with a reason, by the registrant of the time. Filing time, filing
- * block and terminated licences never change.
+ * the registrant and terminated, finally and with a reason, by the registrant of the time. A final filing's time
+ * and block never change, nor does a terminated licence.
  */
 interface IDesignRegistry {
     /**
