@@ -14,9 +14,10 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: The repository root (backend/hallmark/config.py → ../../..): contracts, scripts, node_modules.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,9 @@ PLACEHOLDER_SECRETS = frozenset(
         "insecure-development-passphrase",
     }
 )
+
+#: The least argon2 memory (KiB) production accepts for staff passwords (OWASP's minimum).
+MIN_PRODUCTION_PASSWORD_MEMORY_KIB = 19 * 1024
 
 #: Passphrase used in development and tests when none is configured (never in production).
 DEVELOPMENT_PASSPHRASE = "insecure-development-passphrase"  # noqa: S105 - refused in production
@@ -215,6 +219,52 @@ class Settings(BaseSettings):
         10_000, description="Most records in one batch request (more: 413)"
     )
 
+    # --- staff console -------------------------------------------------------------------------
+    display_timezone: str = Field(
+        "UTC", description="IANA time zone in which pages show times (e.g. Asia/Shanghai)"
+    )
+    staff_session_idle_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        30, description="Minutes without a request after which a staff session ends"
+    )
+    staff_session_max_hours: Annotated[int, Field(ge=1, le=7 * 24)] = Field(
+        12, description="Hours after sign-in at which a staff session ends however active"
+    )
+    staff_login_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        15, description="Minutes over which failed staff sign-ins are counted for throttling"
+    )
+    staff_login_account_failures: Annotated[int, Field(ge=1)] = Field(
+        5, description="Failed sign-ins for one username within the window before it is throttled"
+    )
+    staff_login_address_failures: Annotated[int, Field(ge=1)] = Field(
+        20, description="Failed sign-ins from one address within the window before it is throttled"
+    )
+    staff_totp_roles: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("legal",),
+        description="Comma-separated staff roles that must sign in with a TOTP code (legal "
+        "always must; others may enrol by choice)",
+    )
+    password_hash_memory_kib: Annotated[int, Field(ge=8, le=4 * 1024 * 1024)] = Field(
+        64 * 1024,
+        description="argon2id memory cost in KiB for staff passwords (65536 = RFC 9106's "
+        "second recommendation; production refuses under 19456)",
+    )
+
+    @field_validator("staff_totp_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as UTC)") from exc
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
@@ -232,6 +282,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HALLMARK_FILE_KEY must be set in production (base64 of 32 random bytes, "
                 "e.g. `openssl rand -base64 32`)"
+            )
+        if (
+            self.environment is Environment.PRODUCTION
+            and self.password_hash_memory_kib < MIN_PRODUCTION_PASSWORD_MEMORY_KIB
+        ):
+            raise ValueError(
+                f"HALLMARK_PASSWORD_HASH_MEMORY_KIB must be at least "
+                f"{MIN_PRODUCTION_PASSWORD_MEMORY_KIB} in production"
             )
         return self
 

@@ -19,6 +19,8 @@
     ├── FileCorruptError              file_corrupt    500
     ├── RemoteApiError                remote_api_error (a remote Hallmark API refused or failed)
     ├── AuthenticationError           unauthenticated 401
+    │   └── SignInRefusedError        sign_in_refused (wrong password or code, disabled)
+    ├── TooManyAttemptsError          too_many_attempts 429 (staff sign-in throttled)
     ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
     ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
@@ -194,6 +196,34 @@ class AuthenticationError(HallmarkError):
 
     code = "unauthenticated"
     http_status = 401
+
+
+class SignInRefusedError(AuthenticationError):
+    """A staff sign-in step refused: `reason` is `credentials` (unknown username or wrong
+    password: which of the two is never said), `code` (wrong, old or replayed TOTP code) or
+    `disabled` (the account or its organisation)."""
+
+    code = "sign_in_refused"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message, details={"reason": reason})
+        self.reason = reason
+
+
+class TooManyAttemptsError(HallmarkError):
+    """Too many failed sign-ins for an account or from an address; retry after `retry_after`
+    seconds."""
+
+    code = "too_many_attempts"
+    http_status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(
+            f"too many failed sign-in attempts; try again in {minutes} minute(s)",
+            details={"retry_after": retry_after},
+        )
+        self.retry_after = retry_after
 
 
 class PermissionDeniedError(HallmarkError):

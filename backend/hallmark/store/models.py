@@ -161,6 +161,63 @@ class IdempotentResponse(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class StaffUser(Base):
+    """A person who signs in to the console: one organisation, one role, a person principal
+    (named in the audit log), an argon2id password hash and an optional TOTP second factor
+    (its secret AES-256-GCM encrypted, bound to the user's id)."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    principal_id: Mapped[str] = mapped_column(ForeignKey("principals.id"), unique=True)
+    #: Lower case; unique across Hallmark.
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: Set by an administrator's reset (and at creation): the next sign-in must choose one.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    totp_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: A new secret shown for enrolment, in force once a code from it is confirmed.
+    totp_pending: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The time step of the last code accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class StaffSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie's token (the token itself is never
+    stored), the sign-in step it has reached, its CSRF token, and its idle and absolute ends."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_user_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    #: second_factor | enrol | new_password | active
+    stage: Mapped[str] = mapped_column(String(16))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class StaffLoginFailure(Base):
+    """A failed staff sign-in step, counted per username and per address for throttling."""
+
+    __tablename__ = "staff_login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+
+
 # --- records and their anchoring ---------------------------------------------------------------
 
 
