@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
+from hallmark.api import pages
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import attachments, health, lots, me, products, records, steps
@@ -52,4 +53,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(steps.router)
     app.include_router(attachments.router)
     app.include_router(records.router)
+    pages.install(app)
     return app

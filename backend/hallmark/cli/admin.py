@@ -1,4 +1,4 @@
-"""Administration: `hallmark admin org|principal|key|audit`, run against the database and the
+"""Administration: `hallmark admin org|principal|key|audit|staff`, run against the database and the
 chain this machine's Hallmark uses."""
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import typer
 from rich.table import Table
 
 from hallmark.cli.console import err, fail, load_settings, out, reported
+from hallmark.cli.staff import staff_app
 
-admin_app = typer.Typer(help="Organisations, principals, API keys, audit.", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Organisations, principals, API keys, staff accounts, audit.", no_args_is_help=True
+)
 org_app = typer.Typer(
     help="Organisations (brands, suppliers, factories, legal).", no_args_is_help=True
 )
@@ -25,6 +28,7 @@ admin_app.add_typer(org_app, name="org")
 admin_app.add_typer(key_app, name="key")
 admin_app.add_typer(principal_app, name="principal")
 admin_app.add_typer(audit_app, name="audit")
+admin_app.add_typer(staff_app, name="staff")
 
 
 @contextmanager
