@@ -33,7 +33,7 @@ class _StaticFiles(StaticFiles):
 
 async def _redirect(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageRedirect)
-    return secure(redirect(exc.location))
+    return redirect(exc.location)
 
 
 async def _csrf_rejected(request: Request, exc: Exception) -> Response:

@@ -24,6 +24,7 @@ from fastapi import Depends, Form, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import RedirectResponse, Response
 
+from hallmark.api.pages.rendering import secure
 from hallmark.services.access import logins
 from hallmark.services.access.logins import Staff
 from hallmark.services.access.staff import StaffPolicy
@@ -227,4 +228,5 @@ def check_sign_in_token(request: Request, presented: str) -> None:
 
 
 def redirect(location: str) -> RedirectResponse:
-    return RedirectResponse(location, status_code=303)
+    """See other (303: the browser follows with GET), with the pages' headers."""
+    return secure(RedirectResponse(location, status_code=303))

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from hallmark.api.pages import i18n, messages
 from hallmark.api.pages.auth import HOME_PATH, is_https, redirect, safe_next
-from hallmark.api.pages.rendering import render, secure
+from hallmark.api.pages.rendering import render
 
 router = APIRouter(include_in_schema=False)
 #: A year: the choice outlives sessions.
@@ -28,7 +28,7 @@ def switch_language(
             title=messages.NOT_FOUND,
             message=messages.PageMessage(messages.NOT_FOUND),
         )
-    response = secure(redirect(safe_next(next_) or HOME_PATH))
+    response = redirect(safe_next(next_) or HOME_PATH)
     response.set_cookie(
         i18n.COOKIE,
         code,
