@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
+import httpx2
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
@@ -153,14 +153,14 @@ def code(secret: str, *, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30 * steps))
 
 
-def csrf(page: httpx.Response) -> str:
+def csrf(page: httpx2.Response) -> str:
     """The CSRF token of the (first) form of a page."""
     found = CSRF.search(page.text)
     assert found is not None, page.text
     return found.group(1)
 
 
-def post_sign_in(client: TestClient, username: str, password: str) -> httpx.Response:
+def post_sign_in(client: TestClient, username: str, password: str) -> httpx2.Response:
     page = client.get("/console/sign-in")
     assert page.status_code == 200
     return client.post(
