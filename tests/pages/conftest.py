@@ -1,0 +1,179 @@
+"""A page test harness: a served Hallmark and a headless Chromium, as pytest fixtures.
+
+- `served`: a fully started Hallmark (its own anvil, contracts, a SQLite database) answering on
+  a free port of 127.0.0.1, once per test session;
+- `browser`: Debian's chromium driven by playwright (never a downloaded browser);
+- `visit`: a fresh browser context at phone width (390x844) and at laptop width (1280x800),
+  JavaScript off (every page must work without it). A request to any other origin is blocked
+  and fails the test, and so does a console error or a page error (a test that provokes an
+  error status declares it with `visit.expect_error`). `visit.shot(name)` writes a full-page
+  screenshot under the session's temporary directory; the paths are printed at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+
+from hallmark.api.app import create_app
+from hallmark.config import Settings
+from hallmark.core.ports import free_port
+from hallmark.runtime import Runtime
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1280, "height": 800}}
+SCREENSHOTS: list[Path] = []
+
+
+@dataclass
+class Served:
+    """A Hallmark answering at `url`."""
+
+    url: str
+    runtime: Runtime
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    settings = Settings(
+        environment="test",  # type: ignore[arg-type]
+        data_dir=tmp_path_factory.mktemp("served"),
+        anvil_port=0,
+        keystore_scrypt_n=1024,
+        password_hash_memory_kib=1024,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    runtime = Runtime(settings)
+    runtime.start()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_config=None)
+    )
+    thread = threading.Thread(target=server.run, name="served-hallmark", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "Hallmark did not start"
+        time.sleep(0.05)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", runtime)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@dataclass
+class Visit:
+    """One browser context on the served Hallmark, watched for what must not happen."""
+
+    page: Page
+    base: str
+    viewport: str
+    folder: Path
+    test: str
+    blocked: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    expected: list[re.Pattern[str]] = field(default_factory=list)
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def path(self) -> str:
+        parts = urlsplit(self.page.url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def shot(self, name: str) -> Path:
+        """A full-page screenshot, named by test, viewport and `name`."""
+        target = self.folder / f"{self.test}-{self.viewport}-{name}.png"
+        self.page.screenshot(path=str(target), full_page=True)
+        SCREENSHOTS.append(target)
+        print(f"screenshot: {target}")
+        return target
+
+    def expect_error(self, pattern: str) -> None:
+        """A console error the test provokes on purpose (an error status it asked for)."""
+        self.expected.append(re.compile(pattern))
+
+    def fits_width(self) -> bool:
+        """Whether the page is no wider than the viewport (nothing to scroll sideways)."""
+        width = self.page.viewport_size["width"] if self.page.viewport_size else 0
+        box = self.page.locator("body").bounding_box()
+        return box is not None and box["width"] <= width
+
+
+@pytest.fixture(params=sorted(VIEWPORTS))
+def visit(
+    request: pytest.FixtureRequest, served: Served, browser: Browser, screenshots: Path
+) -> Iterator[Visit]:
+    viewport = request.param
+    context = browser.new_context(
+        viewport=VIEWPORTS[viewport],  # type: ignore[arg-type]
+        java_script_enabled=False,
+        locale="en-GB",
+    )
+    page = context.new_page()
+    name = re.sub(r"\W+", "-", request.node.originalname).strip("-")
+    current = Visit(page, served.url, viewport, screenshots, name)
+    origin = urlsplit(served.url)
+
+    def guard(route: Route) -> None:
+        target = urlsplit(route.request.url)
+        if (target.scheme, target.netloc) != (origin.scheme, origin.netloc):
+            current.blocked.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            current.errors.append(message.text)
+
+    context.route("**/*", guard)
+    page.on("console", console)
+    page.on("pageerror", lambda error: current.errors.append(str(error)))
+    try:
+        yield current
+    finally:
+        context.close()
+    assert not current.blocked, f"requests to other origins: {current.blocked}"
+    unexpected = [e for e in current.errors if not any(p.search(e) for p in current.expected)]
+    assert not unexpected, f"console errors: {unexpected}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if SCREENSHOTS:
+        terminalreporter.section("page screenshots")
+        for path in SCREENSHOTS:
+            terminalreporter.write_line(str(path))
