@@ -127,10 +127,14 @@ class Visit:
         self.expected.append(re.compile(pattern))
 
     def fits_width(self) -> bool:
-        """Whether the page is no wider than the viewport (nothing to scroll sideways)."""
-        width = self.page.viewport_size["width"] if self.page.viewport_size else 0
-        box = self.page.locator("body").bounding_box()
-        return box is not None and box["width"] <= width
+        """Whether nothing on the page is wider than the viewport (no sideways scrolling).
+        Evaluated by the browser's developer protocol, which works with the page's own
+        JavaScript off."""
+        return bool(
+            self.page.evaluate(
+                "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+            )
+        )
 
 
 @pytest.fixture(params=sorted(VIEWPORTS))

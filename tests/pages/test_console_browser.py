@@ -64,12 +64,14 @@ def test_legal_staff_sign_in_with_totp_switch_language_and_sign_out(
 
     visit.goto("/console/account")
     assert visit.path() == "/console/sign-in?next=/console/account"
+    assert visit.fits_width()
     visit.shot("sign-in")
     _sign_in(visit, username, temporary)
 
     assert visit.path().startswith("/console/sign-in/authenticator")
     assert page.locator(".qr svg").is_visible()
     secret = page.locator(".secret code").inner_text().replace(" ", "")
+    assert visit.fits_width()
     visit.shot("enrol")
     page.fill("#code", pyotp.TOTP(secret).now())
     page.get_by_role("button", name="Finish set-up").click()
@@ -151,3 +153,8 @@ def test_an_administrator_sees_the_staff_list_in_chinese(visit: Visit, served: S
     assert visit.path() == "/console/staff?done=disabled"
     assert "已停用" in page.get_by_role("row", name=f"staff0.{visit.viewport}").inner_text()
     visit.shot("staff-disabled-zh")
+
+
+def test_the_width_check_sees_a_page_wider_than_a_phone(visit: Visit) -> None:
+    visit.page.set_content('<div style="width: 900px">wide</div>')
+    assert visit.fits_width() is (visit.viewport == "laptop")
