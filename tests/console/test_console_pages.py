@@ -15,7 +15,7 @@ from tests.console.conftest import PASSWORD, Console, code, csrf, post_sign_in
 FORMS = [
     ("/console/sign-out", {}),
     ("/console/account/password", {"current_password": PASSWORD}),
-    ("/console/account/authenticator/start", {}),
+    ("/console/account/authenticator/start", {"current_password": PASSWORD}),
     ("/console/account/authenticator/replace", {"code": "000000"}),
     ("/console/account/authenticator/confirm", {"code": "000000"}),
     ("/console/account/authenticator/cancel", {}),
@@ -165,13 +165,19 @@ def test_optional_enrolment_from_the_account_page(console: Console) -> None:
     account = console.account("Maison Lune", "ana.silva", "issuer")
     client = console.sign_in(account)
     page = client.get("/console/account")
-    client.post("/console/account/authenticator/start", data={"csrf_token": csrf(page)})
+    start = {"csrf_token": csrf(page), "current_password": PASSWORD}
+    refused = client.post(
+        "/console/account/authenticator/start", data={**start, "current_password": "wrong"}
+    )
+    assert refused.status_code == 401 and "secret=" not in refused.text
+    assert console.audit("staff.totp_begin")[-1].details["reason"] == "credentials"
+    client.post("/console/account/authenticator/start", data=start)
     page = client.get("/console/account")
     secret = page.text.split("secret=")[1].split("&")[0]
     assert "<svg" in page.text
     client.post("/console/account/authenticator/cancel", data={"csrf_token": csrf(page)})
     assert "secret=" not in client.get("/console/account").text
-    client.post("/console/account/authenticator/start", data={"csrf_token": csrf(page)})
+    client.post("/console/account/authenticator/start", data=start)
     page = client.get("/console/account")
     secret = page.text.split("secret=")[1].split("&")[0]
     client.post(

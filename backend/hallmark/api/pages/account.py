@@ -106,13 +106,24 @@ def change_password(
 
 @router.post("/console/account/authenticator/start")
 def start_enrolment(
-    request: Request, staff: ActiveStaff, console: ConsoleDep, csrf_token: CsrfField = ""
+    request: Request,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    *,
+    current_password: Text = "",
+    csrf_token: CsrfField = "",
 ) -> Response:
     check_csrf(request, staff, csrf_token)
-    if not staff.totp_enrolled:
-        logins.pending_secret(
-            sessions=console.sessions, policy=console.policy, staff=staff, create=True
+    try:
+        logins.begin_enrolment(
+            sessions=console.sessions,
+            policy=console.policy,
+            token=console.token,
+            password=current_password,
+            address=console.address,
         )
+    except STEP_ERRORS as exc:
+        return _refused(request, staff, console, exc, "authenticator")
     return redirect(f"{HOME_PATH}#authenticator")
 
 

@@ -183,6 +183,30 @@ def pending_secret(
         return totp.unseal(policy.totp_key, user.id, user.totp_pending)
 
 
+def begin_enrolment(
+    *,
+    sessions: sessionmaker[Session],
+    policy: StaffPolicy,
+    token: str,
+    password: str,
+    address: str,
+    now: datetime | None = None,
+) -> None:
+    """Start setting up a first authenticator from the account page: with the password, so a
+    session taken over without it cannot tie the account to someone else's app."""
+    with _step(
+        sessions, policy, "staff.totp_begin", address, now, token=token, stages={ACTIVE}
+    ) as step:
+        if step.live() and not step.throttled():
+            user = step.known_user
+            if not policy.passwords.verify(user.password_hash, password):
+                step.fail("credentials", field="current_password")
+            elif user.totp_secret is None and user.totp_pending is None:
+                user.totp_pending = totp.seal(policy.totp_key, user.id, totp.new_secret())
+                step.succeed()
+    step.check()
+
+
 def replace_authenticator(
     *,
     sessions: sessionmaker[Session],
