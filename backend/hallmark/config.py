@@ -17,7 +17,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root (backend/hallmark/config.py → ../../..): contracts, scripts, node_modules.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -238,8 +238,8 @@ class Settings(BaseSettings):
     staff_login_address_failures: Annotated[int, Field(ge=1)] = Field(
         20, description="Failed sign-ins from one address within the window before it is throttled"
     )
-    staff_totp_roles: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("legal",),
+    staff_totp_roles: str = Field(
+        "legal",
         description="Comma-separated staff roles that must sign in with a TOTP code (legal "
         "always must; others may enrol by choice)",
     )
@@ -249,12 +249,10 @@ class Settings(BaseSettings):
         "second recommendation; production refuses under 19456)",
     )
 
-    @field_validator("staff_totp_roles", mode="before")
+    @field_validator("staff_totp_roles")
     @classmethod
-    def _split_roles(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
-        return value
+    def _normalise_roles(cls, value: str) -> str:
+        return ",".join(part.strip().lower() for part in value.split(",") if part.strip())
 
     @field_validator("display_timezone")
     @classmethod

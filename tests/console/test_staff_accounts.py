@@ -170,7 +170,7 @@ def test_accepted_step_allows_one_step_of_drift_and_never_an_older_step() -> Non
 def test_settings_for_staff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HALLMARK_STAFF_TOTP_ROLES", "Admin, issuer")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.staff_totp_roles == ("admin", "issuer")
+    assert settings.staff_totp_roles == "admin,issuer"
     policy = staff_accounts.StaffPolicy.from_settings(
         settings.model_copy(update={"password_hash_memory_kib": 64})
     )

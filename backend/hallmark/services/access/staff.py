@@ -81,7 +81,8 @@ class StaffPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StaffPolicy:
-        unknown = sorted(set(settings.staff_totp_roles) - set(ROLES))
+        totp_roles = frozenset(filter(None, settings.staff_totp_roles.split(",")))
+        unknown = sorted(totp_roles - set(ROLES))
         if unknown:
             raise InvalidInputError(
                 f"HALLMARK_STAFF_TOTP_ROLES names unknown roles: {', '.join(unknown)} "
@@ -90,7 +91,7 @@ class StaffPolicy:
         return cls(
             passwords=Passwords(settings.password_hash_memory_kib),
             totp_key=totp.derive_key(settings.file_key_bytes),
-            totp_roles=frozenset(settings.staff_totp_roles) | ALWAYS_TOTP_ROLES,
+            totp_roles=totp_roles | ALWAYS_TOTP_ROLES,
             idle=timedelta(minutes=settings.staff_session_idle_minutes),
             lifetime=timedelta(hours=settings.staff_session_max_hours),
             window=timedelta(minutes=settings.staff_login_window_minutes),
