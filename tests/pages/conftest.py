@@ -79,7 +79,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         runtime.stop()
 
 
-@pytest.fixture(scope="session")
+# Package-scoped: while the sync API runs, its event loop is the thread's running loop, which
+# would break asyncio.run in every test collected after this package.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
