@@ -1,0 +1,297 @@
+"""The similarity index: exact lookup, image codes, local features and shape descriptors.
+
+Search flow for a probe (fingerprints.probe_file):
+
+1. exact: the SHA-256 → registrations table (a dict: independent of the registry's size);
+2. images, stage 1: the probe's structure-map Image-Code against the 8 orientation codes of
+   every registered image in a FAISS binary index (Hamming distance; within `code_radius`);
+3. images, stage 2: candidates are the stage-1 hits plus the registrations whose ORB
+   descriptors the probe's (and its mirror's) descriptors hit most often in a FAISS binary
+   index of all registered descriptors; each candidate is verified geometrically and its
+   coverage measured (matching.py). Arbitrary rotations, photos and crops that defeat a global
+   code are found here;
+4. models: the nearest shape descriptors (Euclidean, FAISS) within `shape_radius`.
+
+A registration is flagged when its code distance is within `code_radius` and a geometric check
+confirms it, or when the geometric check covers at least `min_coverage` of it, or (models) when
+its descriptor lies within `shape_radius`. Flags are prompts for a person, never a verdict.
+
+The index persists to a directory (`save`, `load`) and is rebuilt from stored fingerprints by
+`rebuild` (an iterable of (registration, fingerprint) pairs, e.g. from chain logs + metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from hallmark.services.designs import matching
+from hallmark.services.designs.fingerprints import DesignFingerprint, Probe
+from hallmark.services.designs.images import LocalFeatures
+from hallmark.services.designs.meshes import DESCRIPTOR_LENGTH
+
+_FORMAT = 1
+
+# One query is a small scan: on shared cores OpenMP's thread team costs more than it gives
+# (measured: 4x slower with 2 threads on a loaded 2-core machine).
+faiss.omp_set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Thresholds of the similarity search (docs/DESIGNS.md gives their measured effect)."""
+
+    #: Largest Hamming distance (of 64 bits) between Image-Codes for a stage-1 candidate.
+    code_radius: int = 10
+    #: Inliers a geometric match needs.
+    min_inliers: int = 12
+    #: Share of a registered design a geometric match must cover to be flagged.
+    min_coverage: float = 0.30
+    #: Registrations re-ranked by local features per probe (besides the stage-1 hits).
+    candidates: int = 12
+    #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
+    vote_distance: int = 64
+    #: Largest distance between shape descriptors for a model to be flagged.
+    shape_radius: float = 0.12
+
+
+@dataclass(frozen=True)
+class SimilarDesign:
+    """One ranked result: the registration, how close it is, and whether it is flagged."""
+
+    registration: str
+    flagged: bool
+    code_distance: int | None = None
+    inliers: int = 0
+    coverage: float = 0.0
+    shape_distance: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Exact matches (same SHA-256) and similar registrations, best first."""
+
+    exact: tuple[str, ...]
+    similar: tuple[SimilarDesign, ...]
+
+    @property
+    def flagged(self) -> tuple[SimilarDesign, ...]:
+        """The similar registrations that need a person's review."""
+        return tuple(result for result in self.similar if result.flagged)
+
+
+@dataclass
+class _Entries:
+    registrations: list[str] = field(default_factory=list)
+    fingerprints: list[DesignFingerprint] = field(default_factory=list)
+
+
+class DesignIndex:
+    """In-memory index of registered designs; `save`/`load` persist it, `rebuild` remakes it."""
+
+    def __init__(self, settings: SearchSettings | None = None) -> None:
+        self.settings = settings or SearchSettings()
+        self._entries = _Entries()
+        self._by_sha: dict[str, list[str]] = {}
+        self._codes = faiss.IndexBinaryFlat(64)
+        self._code_slots: list[int] = []
+        self._descriptors = faiss.IndexBinaryFlat(256)
+        self._descriptor_slots: list[npt.NDArray[np.int64]] = []
+        self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
+        self._shape_slots: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._entries.registrations)
+
+    def add(self, registration: str, fingerprint: DesignFingerprint) -> None:
+        """Index one registration's fingerprint."""
+        slot = len(self._entries.registrations)
+        self._entries.registrations.append(registration)
+        self._entries.fingerprints.append(fingerprint)
+        self._by_sha.setdefault(fingerprint.sha256, []).append(registration)
+        if fingerprint.search_codes:
+            self._codes.add(_code_rows(fingerprint.search_codes))
+            self._code_slots.extend([slot] * len(fingerprint.search_codes))
+        features = fingerprint.features
+        if features is not None and len(features):
+            self._descriptors.add(np.ascontiguousarray(features.descriptors))
+            self._descriptor_slots.append(np.full(len(features), slot, dtype=np.int64))
+        if fingerprint.shape is not None:
+            self._shapes.add(fingerprint.shape.reshape(1, -1).astype(np.float32))
+            self._shape_slots.append(slot)
+
+    def lookup_exact(self, sha256: str) -> tuple[str, ...]:
+        """Registrations of a file with this SHA-256 (lower-case hex)."""
+        return tuple(self._by_sha.get(sha256.lower(), ()))
+
+    def search(self, probe: Probe, *, exclude: Iterable[str] = ()) -> SearchResult:
+        """Exact matches and ranked similar registrations for a probe."""
+        fingerprint = probe.fingerprint
+        excluded = set(exclude)
+        exact = tuple(r for r in self.lookup_exact(fingerprint.sha256) if r not in excluded)
+        found: list[SimilarDesign] = []
+        if fingerprint.features is not None:
+            found = self._search_image(probe)
+        elif fingerprint.shape is not None:
+            found = self._search_shape(fingerprint.shape)
+        similar = [
+            result
+            for result in found
+            if result.registration not in excluded and result.registration not in exact
+        ]
+        similar.sort(key=_rank)
+        return SearchResult(exact, tuple(similar))
+
+    def code_hits(self, code: int) -> dict[int, int]:
+        """Stage 1: registration slot → smallest Hamming distance within `code_radius`."""
+        if not self._code_slots:
+            return {}
+        limits, distances, labels = self._codes.range_search(
+            _code_rows([code]), self.settings.code_radius + 1
+        )
+        hits: dict[int, int] = {}
+        for label, distance in zip(
+            labels[limits[0] : limits[1]].tolist(),
+            distances[limits[0] : limits[1]].tolist(),
+            strict=True,
+        ):
+            slot = self._code_slots[label]
+            hits[slot] = min(distance, hits.get(slot, 64))
+        return hits
+
+    def _search_image(self, probe: Probe) -> list[SimilarDesign]:
+        fingerprint = probe.fingerprint
+        settings = self.settings
+        code_hits = self.code_hits(fingerprint.search_codes[0]) if fingerprint.search_codes else {}
+        views = [features for features in (fingerprint.features, probe.mirrored) if features]
+        candidates = set(code_hits) | self._voted(views)
+        matchers = [matching.QueryMatcher(view) for view in views]
+        results = []
+        for slot in candidates:
+            registered = self._entries.fingerprints[slot].features
+            best: matching.Verification | None = None
+            if registered is not None:
+                for matcher in matchers:
+                    verified = matcher.verify(registered, min_inliers=settings.min_inliers)
+                    if verified and (best is None or verified.coverage > best.coverage):
+                        best = verified
+            distance = code_hits.get(slot)
+            flagged = best is not None and (
+                best.coverage >= settings.min_coverage or distance is not None
+            )
+            if best is None and distance is None:
+                continue
+            results.append(
+                SimilarDesign(
+                    registration=self._entries.registrations[slot],
+                    flagged=flagged,
+                    code_distance=distance,
+                    inliers=best.inliers if best else 0,
+                    coverage=round(best.coverage, 4) if best else 0.0,
+                )
+            )
+        return results
+
+    def _voted(self, views: list[LocalFeatures]) -> set[int]:
+        """Registrations whose descriptors the probe's descriptors hit most often."""
+        if not self._descriptor_slots:
+            return set()
+        owners = np.concatenate(self._descriptor_slots)
+        votes: Counter[int] = Counter()
+        for view in views:
+            distances, labels = self._descriptors.search(np.ascontiguousarray(view.descriptors), 1)
+            close = (distances[:, 0] <= self.settings.vote_distance) & (labels[:, 0] >= 0)
+            votes.update(owners[labels[close, 0]].tolist())
+        return {
+            slot
+            for slot, count in votes.most_common(self.settings.candidates)
+            if count >= self.settings.min_inliers
+        }
+
+    def _search_shape(self, shape: npt.NDArray[np.float32]) -> list[SimilarDesign]:
+        if not self._shape_slots:
+            return []
+        count = min(len(self._shape_slots), self.settings.candidates)
+        squared, labels = self._shapes.search(shape.reshape(1, -1).astype(np.float32), count)
+        results = []
+        for value, label in zip(squared[0].tolist(), labels[0].tolist(), strict=True):
+            if label < 0:
+                continue
+            distance = float(np.sqrt(max(value, 0.0)))
+            results.append(
+                SimilarDesign(
+                    registration=self._entries.registrations[self._shape_slots[label]],
+                    flagged=distance <= self.settings.shape_radius,
+                    shape_distance=round(distance, 5),
+                )
+            )
+        return results
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write the index to `directory` (atomically: a reader sees the old or the new one)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": _FORMAT,
+            "entries": [
+                {"registration": registration, "fingerprint": fingerprint.to_dict()}
+                for registration, fingerprint in zip(
+                    self._entries.registrations, self._entries.fingerprints, strict=True
+                )
+            ],
+        }
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".index-", suffix=".json")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, directory / "index.json")
+
+    @classmethod
+    def load(cls, directory: Path, settings: SearchSettings | None = None) -> DesignIndex:
+        """The index `save` wrote to `directory` (an empty index when there is none)."""
+        path = directory / "index.json"
+        if not path.exists():
+            return cls(settings)
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        return rebuild(
+            (
+                (entry["registration"], DesignFingerprint.from_dict(entry["fingerprint"]))
+                for entry in payload["entries"]
+            ),
+            settings,
+        )
+
+
+def rebuild(
+    entries: Iterable[tuple[str, DesignFingerprint]], settings: SearchSettings | None = None
+) -> DesignIndex:
+    """A fresh index of these registrations (e.g. read from chain logs and stored metadata)."""
+    index = DesignIndex(settings)
+    for registration, fingerprint in entries:
+        index.add(registration, fingerprint)
+    return index
+
+
+def _code_rows(codes: Iterable[int]) -> npt.NDArray[np.uint8]:
+    raw = b"".join(code.to_bytes(8, "big") for code in codes)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 8).copy()
+
+
+def _rank(result: SimilarDesign) -> tuple[bool, float, int, float]:
+    return (
+        not result.flagged,
+        -result.coverage,
+        result.code_distance if result.code_distance is not None else 65,
+        result.shape_distance if result.shape_distance is not None else float("inf"),
+    )
