@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -499,18 +498,24 @@ def mesh_corpus(seed: int, *, models: int = 10, unrelated: int = 8) -> MeshCorpu
     same plain band or the same kind of setting)."""
     rng = np.random.default_rng(seed)
     registered, variants, others = [], [], []
-    makers: list[Callable[[int], trimesh.Trimesh]] = [
-        lambda s: ring_model(s, plain_band=s % 2 == 0),
-        pendant_model,
-    ]
     for number in range(models):
-        mesh = makers[number % 2](seed * 1000 + number)
+        model_seed = seed * 1000 + number
+        if number % 2 == 0:
+            # Registered rings: the plain band with a claw setting or a bezel, or their own band.
+            mesh = ring_model(model_seed, plain_band=number % 4 == 0, head=number // 2 % 2)
+        else:
+            mesh = pendant_model(model_seed)
         registered.append(Sample(f"model-{number}.stl", export(mesh, "stl")))
         for kind in MESH_KINDS:
             variant = mesh_variant(mesh, kind, rng)
             variants.append(Sample(f"model-{number}-{variant.name}", variant.data, number, kind))
     for number in range(unrelated):
-        maker = makers[number % 2]
-        mesh = maker(seed * 1000 + 700 + number)
+        other_seed = seed * 1000 + 700 + number
+        if number % 3 == 0:  # the same plain band, another kind of head (cluster, signet)
+            mesh = ring_model(other_seed, plain_band=True, head=2 + number % 2)
+        elif number % 3 == 1:  # the same kind of claw setting on another band
+            mesh = ring_model(other_seed, plain_band=False, head=0)
+        else:
+            mesh = pendant_model(other_seed)
         others.append(Sample(f"unrelated-{number}.stl", export(mesh, "stl")))
     return MeshCorpus(registered, variants, others)

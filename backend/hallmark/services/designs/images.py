@@ -184,7 +184,7 @@ def orientations(image: Image.Image) -> list[Image.Image]:
 def image_code(image: Image.Image) -> str:
     """ISO 24138 Image-Code (64 bits): grey, 32x32 bicubic with Pillow, then iscc-core."""
     pixels = image.convert("L").resize((32, 32), Image.Resampling.BICUBIC)
-    return str(iscc_core.gen_image_code_v0(list(pixels.getdata()), bits=64)["iscc"])
+    return str(iscc_core.gen_image_code_v0(list(pixels.tobytes()), bits=64)["iscc"])
 
 
 def image_codes(image: Image.Image) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ class SearchSettings:
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
     vote_distance: int = 64
     #: Largest distance between shape descriptors for a model to be flagged.
-    shape_radius: float = 0.12
+    shape_radius: float = 0.06
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from hallmark.core.errors import DecompressionBombError, MalformedFileError
 from hallmark.services.designs.sniffing import FileKind
 
 #: Points sampled on the surface, and random pairs drawn for the D2 distribution.
-SAMPLES = 8192
-PAIRS = 200_000
+SAMPLES = 32_768
+PAIRS = 500_000
 D2_BINS = 48
 D2_RANGE = 4.0
 RADIAL_BINS = 24

@@ -75,7 +75,8 @@ _BY_MEDIA_TYPE = {
 
 _HEAD = 65536
 _SVG_ROOT = re.compile(
-    r"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<svg[\s>/]", re.DOTALL
+    r"^\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<svg[\s>/]",
+    re.DOTALL,
 )
 _OBJ_KEYWORDS = frozenset(
     {"v", "vt", "vn", "vp", "f", "l", "p", "o", "g", "s", "usemtl", "mtllib", "cstype", "deg"}
