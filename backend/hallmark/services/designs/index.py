@@ -4,7 +4,7 @@ Search flow for a probe (fingerprints.probe_file):
 
 1. exact: the SHA-256 → registrations table (a dict: independent of the registry's size);
 2. images, stage 1: the probe's structure-map Image-Code against the 8 orientation codes of
-   every registered image in a FAISS binary index (Hamming distance; within `code_radius`);
+   every registered image (codes.py: an exact multi-index hash table, within `code_radius`);
 3. images, stage 2: candidates are the stage-1 hits plus the registrations whose ORB
    descriptors the probe's (and its mirror's) descriptors hit most often in a FAISS binary
    index of all registered descriptors; each candidate is verified geometrically and its
@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hallmark.services.designs import matching
+from hallmark.services.designs.codes import CodeTable
 from hallmark.services.designs.fingerprints import DesignFingerprint, Probe
 from hallmark.services.designs.images import LocalFeatures
 from hallmark.services.designs.meshes import DESCRIPTOR_LENGTH
@@ -102,8 +103,7 @@ class DesignIndex:
         self.settings = settings or SearchSettings()
         self._entries = _Entries()
         self._by_sha: dict[str, list[str]] = {}
-        self._codes = faiss.IndexBinaryFlat(64)
-        self._code_slots: list[int] = []
+        self._codes = CodeTable()
         self._descriptors = faiss.IndexBinaryFlat(256)
         self._descriptor_slots: list[npt.NDArray[np.int64]] = []
         self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
@@ -118,9 +118,7 @@ class DesignIndex:
         self._entries.registrations.append(registration)
         self._entries.fingerprints.append(fingerprint)
         self._by_sha.setdefault(fingerprint.sha256, []).append(registration)
-        if fingerprint.search_codes:
-            self._codes.add(_code_rows(fingerprint.search_codes))
-            self._code_slots.extend([slot] * len(fingerprint.search_codes))
+        self._codes.add(fingerprint.search_codes, slot)
         features = fingerprint.features
         if features is not None and len(features):
             self._descriptors.add(np.ascontiguousarray(features.descriptors))
@@ -153,18 +151,9 @@ class DesignIndex:
 
     def code_hits(self, code: int) -> dict[int, int]:
         """Stage 1: registration slot → smallest Hamming distance within `code_radius`."""
-        if not self._code_slots:
-            return {}
-        limits, distances, labels = self._codes.range_search(
-            _code_rows([code]), self.settings.code_radius + 1
-        )
+        owners, distances = self._codes.within(code, self.settings.code_radius)
         hits: dict[int, int] = {}
-        for label, distance in zip(
-            labels[limits[0] : limits[1]].tolist(),
-            distances[limits[0] : limits[1]].tolist(),
-            strict=True,
-        ):
-            slot = self._code_slots[label]
+        for slot, distance in zip(owners.tolist(), distances.tolist(), strict=True):
             hits[slot] = min(distance, hits.get(slot, 64))
         return hits
 
@@ -281,11 +270,6 @@ def rebuild(
     for registration, fingerprint in entries:
         index.add(registration, fingerprint)
     return index
-
-
-def _code_rows(codes: Iterable[int]) -> npt.NDArray[np.uint8]:
-    raw = b"".join(code.to_bytes(8, "big") for code in codes)
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, 8).copy()
 
 
 def _rank(result: SimilarDesign) -> tuple[bool, float, int, float]:
