@@ -436,10 +436,11 @@ def ring_model(seed: int, *, plain_band: bool = False, head: int | None = None) 
 
 
 def pendant_model(seed: int) -> trimesh.Trimesh:
-    """A pendant: a bail loop and a body (disc, drop or bar)."""
+    """A pendant: a bail loop, a body (disc, drop or bar) and set stones placed at random, so
+    two pendants differ by more than a uniform scale."""
     rng = np.random.default_rng(seed)
     bail = trimesh.creation.torus(
-        major_radius=2.0, minor_radius=0.5, major_sections=48, minor_sections=16
+        major_radius=rng.uniform(1.5, 3.0), minor_radius=0.5, major_sections=48, minor_sections=16
     )
     bail.apply_translation([0, 0, rng.uniform(8, 14)])
     kind = int(rng.integers(0, 3))
@@ -447,6 +448,7 @@ def pendant_model(seed: int) -> trimesh.Trimesh:
         body = trimesh.creation.cylinder(
             radius=rng.uniform(5, 9), height=rng.uniform(1, 2.5), sections=64
         )
+        body.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2, [1, 0, 0]))
     elif kind == 1:
         body = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
         body.apply_scale([rng.uniform(3, 5), rng.uniform(1, 2), rng.uniform(6, 10)])
@@ -454,7 +456,12 @@ def pendant_model(seed: int) -> trimesh.Trimesh:
         body = trimesh.creation.box(
             extents=[rng.uniform(2, 4), rng.uniform(1, 2), rng.uniform(12, 20)]
         )
-    return trimesh.util.concatenate([bail, body])
+    parts = [bail, body]
+    for _ in range(int(rng.integers(2, 6))):
+        stone = trimesh.creation.icosphere(subdivisions=2, radius=rng.uniform(0.8, 2.2))
+        stone.apply_translation(rng.uniform([-6, -2.5, -8], [6, 2.5, 6]))
+        parts.append(stone)
+    return trimesh.util.concatenate(parts)
 
 
 def export(mesh: trimesh.Trimesh, file_type: str) -> bytes:
@@ -501,8 +508,13 @@ def mesh_corpus(seed: int, *, models: int = 10, unrelated: int = 8) -> MeshCorpu
     for number in range(models):
         model_seed = seed * 1000 + number
         if number % 2 == 0:
-            # Registered rings: the plain band with a claw setting or a bezel, or their own band.
-            mesh = ring_model(model_seed, plain_band=number % 4 == 0, head=number // 2 % 2)
+            # Registered rings are distinct designs: the plain band carries a claw setting once
+            # and a bezel once; the others have their own band (and any head).
+            ring = number // 2
+            if ring < 2:
+                mesh = ring_model(model_seed, plain_band=True, head=ring)
+            else:
+                mesh = ring_model(model_seed, plain_band=False, head=ring % 4)
         else:
             mesh = pendant_model(model_seed)
         registered.append(Sample(f"model-{number}.stl", export(mesh, "stl")))

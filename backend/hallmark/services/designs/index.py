@@ -12,9 +12,10 @@ Search flow for a probe (fingerprints.probe_file):
    code are found here;
 4. models: the nearest shape descriptors (Euclidean, FAISS) within `shape_radius`.
 
-A registration is flagged when its code distance is within `code_radius` and a geometric check
-confirms it, or when the geometric check covers at least `min_coverage` of it, or (models) when
-its descriptor lies within `shape_radius`. Flags are prompts for a person, never a verdict.
+An image registration is flagged when a geometric match covers at least `min_coverage` of it
+(the code distance ranks and explains, it never flags alone: a global code of line art is close
+for unrelated drawings that share a frame); a model when its descriptor lies within
+`shape_radius`. Flags are prompts for a person, never a verdict.
 
 The index persists to a directory (`save`, `load`) and is rebuilt from stored fingerprints by
 `rebuild` (an iterable of (registration, fingerprint) pairs, e.g. from chain logs + metadata).
@@ -56,7 +57,7 @@ class SearchSettings:
     #: Inliers a geometric match needs.
     min_inliers: int = 12
     #: Share of a registered design a geometric match must cover to be flagged.
-    min_coverage: float = 0.30
+    min_coverage: float = 0.35
     #: Registrations re-ranked by local features per probe (besides the stage-1 hits).
     candidates: int = 12
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
@@ -174,9 +175,7 @@ class DesignIndex:
                     if verified and (best is None or verified.coverage > best.coverage):
                         best = verified
             distance = code_hits.get(slot)
-            flagged = best is not None and (
-                best.coverage >= settings.min_coverage or distance is not None
-            )
+            flagged = best is not None and best.coverage >= settings.min_coverage
             if best is None and distance is None:
                 continue
             results.append(

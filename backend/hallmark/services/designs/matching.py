@@ -30,6 +30,10 @@ GRID = 12
 RATIO = 0.8
 #: Largest Hamming distance (of 256 bits) for a descriptor match.
 MAX_DESCRIPTOR_DISTANCE = 80
+#: Guided matching: a mapped keypoint within this share of the RANSAC threshold of a query
+#: keypoint, with descriptors at most this far apart, counts as matched.
+GUIDED_RADIUS = 0.5
+GUIDED_DISTANCE = 48
 #: RANSAC reprojection threshold, as a share of the query's longest side.
 REPROJECTION = 0.012
 
@@ -77,7 +81,28 @@ class QueryMatcher:
         count = int(inlying.sum())
         if count < min_inliers or not _plausible(homography, registered):
             return None
-        return Verification(count, coverage(registered, source[inlying]), homography)
+        explained = self._explained(registered, homography, threshold)
+        return Verification(count, coverage(registered, registered.points[explained]), homography)
+
+    def _explained(
+        self, registered: LocalFeatures, homography: npt.NDArray[np.float64], threshold: float
+    ) -> npt.NDArray[np.bool_]:
+        """Registered keypoints the homography maps onto a query keypoint with a similar
+        descriptor (guided matching: it recovers the matches a ratio test loses where a copy
+        is embedded among other drawings)."""
+        projected = cv2.perspectiveTransform(
+            registered.points.reshape(-1, 1, 2).astype(np.float64), homography
+        ).reshape(-1, 2)
+        gaps = projected[:, None, :] - self.query.points[None, :, :].astype(np.float64)
+        near = np.einsum("ijk,ijk->ij", gaps, gaps) <= (GUIDED_RADIUS * threshold) ** 2
+        near_rows, near_columns = np.nonzero(near)
+        explained = np.zeros(len(registered), dtype=bool)
+        if len(near_rows):
+            ours = registered.descriptors.view(np.uint64)[near_rows]
+            theirs = self.query.descriptors.view(np.uint64)[near_columns]
+            similar = np.bitwise_count(ours ^ theirs).sum(axis=1) <= GUIDED_DISTANCE
+            explained[near_rows[similar]] = True
+        return explained
 
 
 def _usac(threshold: float) -> cv2.UsacParams:
@@ -100,12 +125,24 @@ def _usac(threshold: float) -> cv2.UsacParams:
 
 
 def coverage(registered: LocalFeatures, inlier_points: npt.NDArray[np.float32]) -> float:
-    """Share of the registered design's occupied grid cells that hold an inlier."""
+    """How much of the registered design the inliers cover: the smaller of two shares, each
+    blind to one way a shared part could pose as a copy.
+
+    * cells: the share of the design's keypoint-occupied grid cells holding an inlier (a shared
+      frame spans the design but touches few cells);
+    * hull: the area of the inliers' convex hull over that of all the design's keypoints (a
+      dense shared setting fills many small cells but spans a small area).
+    """
     occupied = _cells(registered.points, registered.width, registered.height)
-    if not occupied:
+    if not occupied or len(inlier_points) < 3:
         return 0.0
     covered = _cells(inlier_points, registered.width, registered.height) & occupied
-    return len(covered) / len(occupied)
+    cells = len(covered) / len(occupied)
+    whole = cv2.contourArea(cv2.convexHull(registered.points))
+    if whole <= 0:
+        return 0.0
+    hull = cv2.contourArea(cv2.convexHull(inlier_points.astype(np.float32))) / whole
+    return float(min(cells, hull))
 
 
 def _cells(points: npt.NDArray[np.float32], width: int, height: int) -> set[tuple[int, int]]:
