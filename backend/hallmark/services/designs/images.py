@@ -275,5 +275,7 @@ def local_features(mapped: Pixels) -> LocalFeatures:
         return LocalFeatures(
             np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), width, height
         )
-    points = np.array([keypoint.pt for keypoint in keypoints], dtype=np.float32)
-    return LocalFeatures(points, descriptors.astype(np.uint8), width, height)
+    # Strongest first: the vote index takes a registration's leading keypoints only.
+    order = np.argsort([-keypoint.response for keypoint in keypoints], kind="stable")
+    points = np.array([keypoints[i].pt for i in order], dtype=np.float32).reshape(-1, 2)
+    return LocalFeatures(points, descriptors[order].astype(np.uint8), width, height)

@@ -60,6 +60,9 @@ class SearchSettings:
     min_coverage: float = 0.35
     #: Registrations re-ranked by local features per probe (besides the stage-1 hits).
     candidates: int = 12
+    #: A registration's strongest keypoints that enter the vote index (the geometric check
+    #: uses all of them): the vote scan costs in proportion.
+    vote_keypoints: int = 300
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
     vote_distance: int = 64
     #: Largest distance between shape descriptors for a model to be flagged.
@@ -122,8 +125,9 @@ class DesignIndex:
         self._codes.add(fingerprint.search_codes, slot)
         features = fingerprint.features
         if features is not None and len(features):
-            self._descriptors.add(np.ascontiguousarray(features.descriptors))
-            self._descriptor_slots.append(np.full(len(features), slot, dtype=np.int64))
+            voters = features.descriptors[: self.settings.vote_keypoints]
+            self._descriptors.add(np.ascontiguousarray(voters))
+            self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
         if fingerprint.shape is not None:
             self._shapes.add(fingerprint.shape.reshape(1, -1).astype(np.float32))
             self._shape_slots.append(slot)

@@ -93,8 +93,10 @@ class QueryMatcher:
         projected = cv2.perspectiveTransform(
             registered.points.reshape(-1, 1, 2).astype(np.float64), homography
         ).reshape(-1, 2)
-        gaps = projected[:, None, :] - self.query.points[None, :, :].astype(np.float64)
-        near = np.einsum("ijk,ijk->ij", gaps, gaps) <= (GUIDED_RADIUS * threshold) ** 2
+        theirs_at = self.query.points.astype(np.float64)
+        across = projected[:, 0, None] - theirs_at[None, :, 0]
+        down = projected[:, 1, None] - theirs_at[None, :, 1]
+        near = across * across + down * down <= (GUIDED_RADIUS * threshold) ** 2
         near_rows, near_columns = np.nonzero(near)
         explained = np.zeros(len(registered), dtype=bool)
         if len(near_rows):
