@@ -6,8 +6,6 @@ Commands import what they start when they run, so `hallmark --help` stays quick.
 from __future__ import annotations
 
 import gc
-import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -68,13 +66,12 @@ def worker(
 ) -> None:
     """Run the anchoring worker alone: one leader anchors, other workers stand by."""
     from hallmark.runtime import Runtime
-    from hallmark.runtime.worker_process import StateReporter, die_with_parent
+    from hallmark.runtime.worker_process import StateReporter, StopRequest, die_with_parent
 
     settings = load_settings()
     runtime = Runtime(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopRequest()
+    stop.install()  # SIGTERM, SIGINT
     if parent is not None:  # the worker process of `hallmark serve`: never outlive it
         die_with_parent(parent, stop.set)
     with reported():

@@ -11,6 +11,9 @@ Child side (`hallmark worker --parent PID --report-fd FD`, see `hallmark.cli`):
 * `die_with_parent`: the child never outlives its parent. On Linux the kernel sends it SIGTERM
   when the parent dies (`prctl(PR_SET_PDEATHSIG)`); everywhere a thread also watches the
   parent's pid. Either way the child stops as on SIGTERM (gives up the lead, exits).
+* `StopRequest`: what SIGTERM, SIGINT, the parent watch and the state reporter set to stop
+  the child; its signal handler takes no lock (a handler that did could hang the child
+  forever when the signal landed as the main thread entered its wait).
 * `StateReporter`: the worker's state (role, lock, last cycle, last error: `WorkerState`) as one
   JSON line on a pipe whenever it changes, and at least every second; `WorkerProcess.report()`
   gives /readyz the latest, with the child's pid, restarts and last exit. A pipe whose reader
@@ -296,6 +299,41 @@ class WorkerProcess:
 
 
 # --- the child's side -----------------------------------------------------------------------
+
+
+class StopRequest:
+    """A request to stop this process, made by a signal (SIGTERM, SIGINT) or by any thread.
+
+    A Python signal handler runs in the main thread between two of its bytecodes, possibly
+    while that thread holds the lock of the very Event it waits on (on its way into or out of
+    `Event.wait`). A handler that called `Event.set()` would then wait for that lock forever,
+    and so would every thread that tried to stop the process after it (the parent watch, the
+    state reporter): a worker process that outlives `hallmark serve` and keeps the lead. The
+    handler here only sets a flag, which `wait()` looks at between short waits.
+    """
+
+    def __init__(self, *, poll: float = 0.1) -> None:
+        self.poll = poll
+        self._event = threading.Event()
+        self._signalled: int | None = None
+
+    def install(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        """Handle `signals` by requesting the stop (call from the main thread)."""
+        for signum in signals:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signalled = signum  # no lock here: see the class docstring
+
+    def set(self) -> None:
+        """Request the stop (from any thread)."""
+        self._event.set()
+
+    def wait(self) -> None:
+        """Return once the stop was requested."""
+        while not self._event.wait(self.poll):
+            if self._signalled is not None:
+                return
 
 
 def die_with_parent(parent: int, on_parent_gone: Callable[[], None]) -> None:
