@@ -110,6 +110,7 @@ BENCHMARKS = sorted({s.benchmark for s in SCENARIOS})
 def select(names: Sequence[str], postgres: bool) -> list[Scenario]:
     """The scenarios named (benchmarks or scenarios; none: all), PostgreSQL ones only when a
     server is given. An unknown name is an error."""
+
     def chosen_by(scenario: Scenario, name: str) -> bool:
         return name in (scenario.name, scenario.benchmark) or scenario.name == (
             f"{name}-{scenario.database}"
