@@ -52,13 +52,24 @@ def _send(
     kind = RECORD_KINDS["production_step"]
     if signing == "local":
         signed = ledger.build_anchor(
-            account, root=root, kind=kind, count=1, nonce=nonce, fees=fees, chain_id=chain_id,
+            account,
+            root=root,
+            kind=kind,
+            count=1,
+            nonce=nonce,
+            fees=fees,
+            chain_id=chain_id,
             gas=gas,
-        )  # fmt: skip
+        )
         return ledger.client.send_raw_transaction(signed.raw_tx)
     data = ledger.contract.encode_abi("anchor", args=[bytes.fromhex(root[2:]), kind, 1])
-    tx = {"from": account.address, "to": ledger.address, "data": data, "gas": hex(gas),
-          "nonce": hex(nonce)}  # fmt: skip
+    tx = {
+        "from": account.address,
+        "to": ledger.address,
+        "data": data,
+        "gas": hex(gas),
+        "nonce": hex(nonce),
+    }
     return str(ledger.client.retrieve("eth_sendTransaction", [tx]))
 
 
@@ -87,8 +98,10 @@ def measure(args: argparse.Namespace, result: Result) -> None:
         client = ledger.client
         if args.signing == "node":
             client.retrieve("anvil_impersonateAccount", [account.address])
-        roots = [Web3.keccak(text=f"record {i} {time.time_ns()}").to_0x_hex()
-                 for i in range(args.records)]  # fmt: skip
+        roots = [
+            Web3.keccak(text=f"record {i} {time.time_ns()}").to_0x_hex()
+            for i in range(args.records)
+        ]
         start_nonce = client.retrieve_nonce(account.address)
         in_flight: dict[str, int] = {}
         gas_used: list[int] = []
@@ -100,10 +113,15 @@ def measure(args: argparse.Namespace, result: Result) -> None:
             while sent < args.records and len(in_flight) < args.window:
                 try:
                     tx_hash = _send(
-                        ledger, account, signing=args.signing, root=roots[sent],
-                        nonce=start_nonce + sent, fees=fees, chain_id=runtime.deployment.chain_id,
+                        ledger,
+                        account,
+                        signing=args.signing,
+                        root=roots[sent],
+                        nonce=start_nonce + sent,
+                        fees=fees,
+                        chain_id=runtime.deployment.chain_id,
                         gas=settings.anchor_gas_limit,
-                    )  # fmt: skip
+                    )
                 except Exception as exc:  # a rejected transaction is a failure, then stop
                     result.fail(f"transaction {sent} rejected: {exc}")
                     deadline = 0.0

@@ -362,7 +362,7 @@ def _failures(results: Sequence[dict[str, Any]]) -> list[str]:
 def render(results: Sequence[dict[str, Any]]) -> str:
     """The generated part of docs/BENCHMARKS.md, as Markdown."""
     if not results:
-        return "No benchmark results.\n"
+        return "No results yet: `scripts/bench --docs` writes them here.\n"
     grouped = _by_scenario(results)
     lines = [
         *_header(results, grouped),

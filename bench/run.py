@@ -219,8 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/bench", description=(__doc__ or "").splitlines()[0]
     )
-    parser.add_argument("names", nargs="*", help=f"benchmarks ({', '.join(BENCHMARKS)}) or "
-                        "scenarios; none: all")  # fmt: skip
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks ({', '.join(BENCHMARKS)}) or scenarios; none: all"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each scenario (default 3)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
     parser.add_argument(
