@@ -155,6 +155,20 @@ def _writer(
     return inserted
 
 
+_barrier: Any = None
+
+
+def _join(barrier: Any) -> None:
+    """A writer process's initializer: keep the barrier every writer meets at start."""
+    global _barrier  # noqa: PLW0603 - one per process, set once by the pool
+    _barrier = barrier
+
+
+def _ready(_: int) -> None:
+    """Wait until every writer process is up (each call blocks one process until all are)."""
+    _barrier.wait(120)
+
+
 def latency(args: argparse.Namespace, result: Result) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
     runtime = _runtime(data_dir, args.database_url)
@@ -164,16 +178,26 @@ def latency(args: argparse.Namespace, result: Result) -> None:
         worker = runtime.start_worker_process()
         if not worker.wait_started(120):
             raise RuntimeError("the worker process did not start within 120 s")
-        start = time.time() + 1  # the writer processes' start-up
         url = runtime.settings.effective_database_url
         share = args.rate / args.writers
-        with multiprocessing.get_context("spawn").Pool(args.writers) as pool:
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(args.writers)
+        with context.Pool(args.writers, initializer=_join, initargs=(barrier,)) as pool:
+            # Every writer process started and its imports done before the clock starts.
+            pool.map(_ready, range(args.writers), chunksize=1)
+            start = time.time() + 0.2
             results = [
                 pool.apply_async(_writer, (url, orgs, share, args.seconds, start))
                 for _ in range(args.writers)
             ]
             inserted = sum(r.get() for r in results)
         load_end = time.time()
+        offered = args.rate * args.seconds
+        result.check(
+            inserted >= 0.9 * offered,
+            f"the writers inserted {inserted} of {offered:.0f} records offered: the load "
+            "generator fell behind, so the latency is not at the rate offered",
+        )
         pending = _wait_anchored(runtime, args.anchor_timeout)
         result.check(
             not pending,

@@ -15,7 +15,7 @@ from bench.results import Result, percentile, run_main
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench import ingest, report, run
+from bench import anchoring, ingest, report, run
 
 SIZE = 5
 
@@ -261,3 +261,16 @@ def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names()
     }
     with pytest.raises(SystemExit, match="unknown benchmark nope"):
         run.select(["nope"], postgres=False)
+
+
+def test_an_expired_anchoring_deadline_fails_the_backlog_benchmark(tmp_path: Path) -> None:
+    output = tmp_path / "backlog.json"
+    args = anchoring.parse_args(
+        ["--json", str(output), "--anchor-timeout", "0", "backlog", "--records", "30"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        run_main(anchoring.new_result, anchoring.backlog, args)
+    assert exited.value.code == 1
+    document = json.loads(output.read_text())
+    assert document["ok"] is False
+    assert "records not anchored within 0 s" in " ".join(document["failures"])
