@@ -62,9 +62,10 @@ def _runtime(data_dir: Path, database_url: str | None, **overrides: Any) -> Runt
         environment="test",
         data_dir=data_dir,
         database_url=database_url,
+        rpc_url=None,  # its own local chain, whatever the shell says
         keystore_scrypt_n=1024,
         log_level="WARNING",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         **overrides,
     )
     configure_logging("WARNING", json=False)
@@ -117,13 +118,14 @@ def _gas(runtime: Runtime, after_batch: int = 0) -> dict[str, Any] | None:
                 AnchorBatch.id > after_batch, AnchorBatch.gas_used.is_not(None)
             )
         ).all()
-    per_record = [g / c for g, c in used if c]
+    batches = [(int(g), int(c)) for g, c in used if g is not None and c]
+    per_record = [g / c for g, c in batches]
     if not per_record:
         return None
     return {
-        "batches": len(used),
-        "records_per_batch": statistics.mean(c for _, c in used),
-        "overall": sum(g for g, _ in used) / sum(c for _, c in used),
+        "batches": len(batches),
+        "records_per_batch": statistics.mean(c for _, c in batches),
+        "overall": sum(g for g, _ in batches) / sum(c for _, c in batches),
         "min": min(per_record),
         "median": statistics.median(per_record),
         "max": max(per_record),
@@ -211,8 +213,9 @@ def latency(args: argparse.Namespace, result: Result) -> None:
                 .join(AnchorBatch, AnchorBatch.id == RecordAnchor.batch_id)
                 .where(AnchorBatch.mined_at.is_not(None))
             ).all()
-        waits = [(utc(mined) - utc(created)).total_seconds() for created, mined in rows]
-        last_mined = max((utc(mined) for _, mined in rows), default=None)
+        pairs = [(utc(created), utc(mined)) for created, mined in rows if mined is not None]
+        waits = [(mined - created).total_seconds() for created, mined in pairs]
+        last_mined = max((mined for _, mined in pairs), default=None)
         load_seconds = load_end - start
         result.figures.update(
             {

@@ -134,24 +134,24 @@ class BatchOutcome:
         self, response: httpx.Response | None, size: int, latency: float, error: str = ""
     ) -> None:
         at = datetime.now(UTC)
-        with self.lock:
-            if response is None:
-                self.failures.append(f"batch request failed: {error}")
-                return
-            if not response.is_success:
-                self.failures.append(
-                    f"batch request: HTTP {response.status_code}: {response.text[:200]}"
-                )
-                return
-            body = response.json()
+        failure = ""
+        rows: list[dict[str, Any]] = []
+        if response is None:
+            failure = f"batch request failed: {error}"
+        elif not response.is_success:
+            failure = f"batch request: HTTP {response.status_code}: {response.text[:200]}"
+        else:
+            body = response.json()  # parsed outside the lock: the other clients go on
             rows = [row for row in body.get("results", []) if row.get("id")]
             if body.get("created") != size or len(rows) != size:
-                self.failures.append(
-                    f"batch request: {body.get('created')} of {size} steps created"
-                )
-            self.created += len(rows)
-            self.latencies.append(latency)
-            self.answered.update((row["id"], at) for row in rows)
+                failure = f"batch request: {body.get('created')} of {size} steps created"
+        with self.lock:
+            if failure:
+                self.failures.append(failure)
+            if rows:
+                self.created += len(rows)
+                self.latencies.append(latency)
+                self.answered.update((row["id"], at) for row in rows)
 
 
 def bench_batch(
@@ -379,14 +379,14 @@ def measure(args: argparse.Namespace, result: Result) -> None:
             "HALLMARK_LOG_LEVEL": "WARNING",
             "HALLMARK_WORKER_IN_SERVE": "false" if args.no_worker else "true",
         }
-        if args.database_url:
-            env["HALLMARK_DATABASE_URL"] = args.database_url
         database_url = Settings(
             environment="test",
             data_dir=Path(tmp),
             database_url=args.database_url,
             _env_file=None,
         ).effective_database_url
+        env["HALLMARK_DATABASE_URL"] = database_url  # the one measured, whatever the shell says
+        env.pop("HALLMARK_RPC_URL", None)  # its own local chain, on the port above
         base_url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen(  # its own process group: stopped with everything it started
             [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],

@@ -80,9 +80,10 @@ def measure(args: argparse.Namespace, result: Result) -> None:
     settings = Settings(
         environment="test",
         data_dir=Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data",
+        rpc_url=None,  # its own local chain, whatever the shell says
         keystore_scrypt_n=1024,
         log_level="WARNING",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         **overrides,
     )
     configure_logging("WARNING", json=False)

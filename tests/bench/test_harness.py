@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.results import Result, percentile, run_main
+from bench.results import ROOT, Result, percentile, run_main
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -229,7 +229,7 @@ def test_the_generator_writes_the_tables_from_the_json_results(tmp_path: Path) -
 
 
 def test_the_doc_has_the_generated_section() -> None:
-    text = (run.ROOT / "docs" / "BENCHMARKS.md").read_text()
+    text = (ROOT / "docs" / "BENCHMARKS.md").read_text()
     assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
 
 
