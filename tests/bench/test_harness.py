@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from bench.results import ROOT, Result, percentile, run_main
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
-from bench import anchoring, ingest, report, run
+from bench import anchoring, ingest, one_tx_per_record, report, run
+from tests.conftest import POSTGRES_URL
 
 SIZE = 5
 
@@ -274,3 +277,36 @@ def test_an_expired_anchoring_deadline_fails_the_backlog_benchmark(tmp_path: Pat
     document = json.loads(output.read_text())
     assert document["ok"] is False
     assert "records not anchored within 0 s" in " ".join(document["failures"])
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
+    modules = {"ingest": ingest, "anchoring": anchoring, "one_tx_per_record": one_tx_per_record}
+    for scenario in run.SCENARIOS:
+        url = "postgresql://bench@db/bench" if scenario.database == "postgresql" else None
+        line = run.command(scenario, Path("result.json"), quick, url)
+        assert line[1:3] == ["-m", f"bench.{scenario.benchmark}"]
+        args = modules[scenario.benchmark].parse_args(line[3:])
+        assert args.json == Path("result.json")
+        assert getattr(args, "database_url", None) == url
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
+def test_every_postgresql_run_gets_a_fresh_database_dropped_afterwards() -> None:
+    assert POSTGRES_URL is not None
+    with run.fresh_database(POSTGRES_URL) as url:
+        name = make_url(url).database
+        assert name and name.startswith("hallmark_bench_")
+        with psycopg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        ) as connection:
+            tables = connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()
+            assert tables == (0,)
+    admin = (
+        make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin) as connection:
+        left = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        assert left.fetchone() is None
