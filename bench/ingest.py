@@ -77,11 +77,14 @@ def hallmark(env: dict[str, str], *args: str) -> str:
     return completed.stdout
 
 
-def wait_ready(base_url: str, server: subprocess.Popen[bytes], timeout: float = 240) -> None:
+def wait_ready(
+    base_url: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 240
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"hallmark serve exited with {server.returncode}")
+            lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
+            raise RuntimeError(f"hallmark serve exited with {server.returncode}: {lines[-1]}")
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                 return
@@ -89,6 +92,19 @@ def wait_ready(base_url: str, server: subprocess.Popen[bytes], timeout: float = 
             pass
         time.sleep(0.5)
     raise RuntimeError(f"hallmark serve was not ready within {timeout:.0f} s")
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process and everything it started (its process group), if still there."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    except ProcessLookupError:  # gone already, with its group
+        process.wait(10)
 
 
 def make_products(client: httpx.Client, count: int) -> list[str]:
@@ -388,13 +404,17 @@ def measure(args: argparse.Namespace, result: Result) -> None:
         env["HALLMARK_DATABASE_URL"] = database_url  # the one measured, whatever the shell says
         env.pop("HALLMARK_RPC_URL", None)  # its own local chain, on the port above
         base_url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(  # its own process group: stopped with everything it started
-            [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],
-            env=env,
-            start_new_session=True,
-        )
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as output:  # the server's output, for the reason it failed
+            server = subprocess.Popen(  # its own process group: stopped with all it started
+                [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            wait_ready(base_url, server)
+            wait_ready(base_url, server, log)
             hallmark(env, "admin", "org", "create", FACTORY, "--kind", "factory")
             key = hallmark(env, "admin", "key", "create", FACTORY, "--role", "factory").strip()
             headers = {"Authorization": f"Bearer {key}"}
@@ -408,12 +428,7 @@ def measure(args: argparse.Namespace, result: Result) -> None:
             if args.single_seconds > 0:
                 single_phase(args, result, base_url, key, serials, database_url, Path(tmp))
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(10)
+            stop_group(server)
 
 
 def _anchoring(

@@ -183,8 +183,9 @@ def guarded(result: Result) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # every failure is reported, whatever its type
-        last = traceback.format_exc().strip().splitlines()[-3:]
-        result.fail(f"{type(exc).__name__}: {exc} ({' | '.join(line.strip() for line in last)})")
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"  # no path of the machine
+        result.fail(f"{type(exc).__name__}: {exc} (at {where})")
 
 
 def run_main(

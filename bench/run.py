@@ -176,6 +176,10 @@ def run_one(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             status = f"stopped after {RUN_TIMEOUT} s"
+        except BaseException:  # Ctrl-C: the benchmark's own session would not get it
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(60)
+            raise
     result: dict[str, object]
     try:
         result = json.loads((ROOT / output).read_text())
