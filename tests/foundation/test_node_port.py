@@ -4,7 +4,10 @@ directory started it (or when told to): never an anvil it does not know."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from hallmark.chain.node import AnvilNode, find_anvil, owner_path
 from hallmark.config import Settings
 from hallmark.core.errors import NodePortTakenError
+from hallmark.core.ports import free_port
 from hallmark.runtime import Runtime
 
 
@@ -93,3 +97,28 @@ def test_a_stopped_node_removes_its_record(tmp_path: Path) -> None:
     assert owner_path(node.state_path).exists()
     node.stop()
     assert not owner_path(node.state_path).exists()
+
+
+def test_serve_beside_a_foreign_node_exits_non_zero_naming_the_port(tmp_path: Path) -> None:
+    node = _foreign_node(tmp_path)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "hallmark", "serve"],
+            env={
+                **os.environ,
+                "HALLMARK_ENVIRONMENT": "test",
+                "HALLMARK_DATA_DIR": str(tmp_path / "data"),
+                "HALLMARK_PORT": str(free_port()),
+                "HALLMARK_ANVIL_PORT": str(node.port),
+                "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        node.stop()
+    assert completed.returncode != 0
+    reason = completed.stderr.strip().splitlines()[-1]
+    assert f"already answers on 127.0.0.1:{node.port};" in reason
