@@ -163,23 +163,16 @@ def run_one(
     print(f"\n== {scenario.name}, run {run} of {runs}", flush=True)
     started = time.monotonic()
     status: int | str
-    with (
-        fresh_database(postgres)
-        if scenario.database == "postgresql" and postgres
-        else _nothing() as database_url
-    ):
-        line = command(scenario, output, quick, database_url)
-        process = subprocess.Popen(line, cwd=ROOT, start_new_session=True)
-        try:
-            status = process.wait(RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            status = f"stopped after {RUN_TIMEOUT} s"
-        except BaseException:  # Ctrl-C: the benchmark's own session would not get it
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(60)
-            raise
+    database_url: str | None = None
+    try:
+        with (
+            fresh_database(postgres)
+            if scenario.database == "postgresql" and postgres
+            else _nothing() as database_url
+        ):
+            status = _run_command(command(scenario, output, quick, database_url))
+    except Exception as exc:  # no database, no process: this run failed, the others go on
+        status = f"not run: {type(exc).__name__}: {exc}"
     result: dict[str, object]
     try:
         result = json.loads((ROOT / output).read_text())
@@ -187,7 +180,7 @@ def run_one(
         result = {
             "benchmark": scenario.benchmark,
             "ok": False,
-            "failures": ["the benchmark wrote no result"],
+            "failures": [f"the benchmark wrote no result (exit status {status})"],
             "commit": commit(),
             "machine": machine(),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -212,6 +205,21 @@ def run_one(
         )
     (ROOT / output).write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
     return bool(result["ok"])
+
+
+def _run_command(line: list[str]) -> int | str:
+    """Run a benchmark in a session of its own; its exit status, or why it was stopped."""
+    process = subprocess.Popen(line, cwd=ROOT, start_new_session=True)
+    try:
+        return process.wait(RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return f"stopped after {RUN_TIMEOUT} s"
+    except BaseException:  # Ctrl-C: the benchmark's own session would not get it
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+        raise
 
 
 @contextmanager

@@ -246,7 +246,16 @@ def test_the_runner_records_a_benchmark_that_wrote_nothing_as_failed(
     assert run.run_one(scenario, 1, 1, tmp_path, quick=True, postgres=None) is False
     document = json.loads((tmp_path / "crashing-1.json").read_text())
     assert document["ok"] is False and document["exit_status"] == 3
-    assert document["failures"] == ["the benchmark wrote no result"]
+    assert document["failures"] == ["the benchmark wrote no result (exit status 3)"]
+
+
+def test_a_run_that_cannot_get_its_database_fails_and_the_others_go_on(tmp_path: Path) -> None:
+    scenario = run.Scenario("needs-postgres", "ingest", (), (), "postgresql")
+    unreachable = "postgresql://bench@127.0.0.1:1/none"  # nothing listens on port 1
+    assert run.run_one(scenario, 1, 1, tmp_path, quick=True, postgres=unreachable) is False
+    document = json.loads((tmp_path / "needs-postgres-1.json").read_text())
+    assert document["ok"] is False
+    assert "not run: OperationalError" in document["failures"][0]
 
 
 def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names() -> None:
