@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def cell(
 def _by_scenario(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for result in sorted(results, key=lambda r: (r.get("scenario", ""), r.get("run", 0))):
-        grouped.setdefault(result.get("scenario", "?"), []).append(result)
+        name = str(result.get("scenario", "?")) + (" (quick)" if result.get("quick") else "")
+        grouped.setdefault(name, []).append(result)  # a smoke check never mixes with a run
     return grouped
 
 
@@ -92,6 +94,140 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _database(runs: Sequence[dict[str, Any]]) -> str:
     return str(runs[0].get("settings", {}).get("database", "—"))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal checked against the median of a scenario's successful runs."""
+
+    what: str
+    goal: str
+    scenario: str  # without the database suffix where there is one
+    figure: Figure
+    unit: str
+    met: Callable[[float], bool]
+    decimals: int = 0
+
+
+TARGETS = [
+    Target(
+        "batch endpoint, steps/s, worker running (unpaced)",
+        "≥ 10,000",
+        "ingest-batch",
+        dig("batch", "steps_per_second"),
+        "steps/s",
+        lambda v: v >= 10_000,
+    ),
+    Target(
+        "batch endpoint at 10,000 steps/s offered: steps/s",
+        "≥ 10,000",
+        "ingest-batch-paced",
+        dig("batch", "steps_per_second"),
+        "steps/s",
+        lambda v: v >= 9_999.5,
+    ),
+    Target(
+        "accepted → anchored p95 from creation, paced batch load",
+        "≤ 2 s",
+        "ingest-batch-paced",
+        dig("batch_anchoring", "from_creation_s", "p95"),
+        "s",
+        lambda v: v <= 2,
+        2,
+    ),
+    Target(
+        "single-step endpoint, 2xx requests/s, 32 connections",
+        "≥ 1,000",
+        "ingest-single",
+        dig("single", "requests_per_second"),
+        "requests/s",
+        lambda v: v >= 1_000,
+    ),
+    Target(
+        "single-step p99",
+        "≤ 50 ms",
+        "ingest-single",
+        dig("single", "latency_ms", "p99_ms"),
+        "ms",
+        lambda v: v <= 50,
+    ),
+    Target(
+        "accepted → anchored p95 from creation, single-step load",
+        "≤ 2 s",
+        "ingest-single",
+        dig("single_anchoring", "from_creation_s", "p95"),
+        "s",
+        lambda v: v <= 2,
+        2,
+    ),
+    Target(
+        "gas per record in batches of 1,000",
+        "≤ 100",
+        "anchoring-gas",
+        dig("sizes", "1000", "overall"),
+        "gas",
+        lambda v: v <= 100,
+        1,
+    ),
+]
+
+
+def _median(runs: Sequence[dict[str, Any]], figure: Figure) -> float | None:
+    values = [v for r in runs if r.get("ok") and (v := figure(r)) is not None]
+    return statistics.median(values) if values else None
+
+
+def _targets(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
+    rows = []
+    for target in TARGETS:
+        for scenario, runs in grouped.items():
+            if runs[0].get("quick"):
+                continue  # small sizes say nothing about a target
+            if scenario != target.scenario and not scenario.startswith(f"{target.scenario}-"):
+                continue
+            if scenario.startswith(f"{target.scenario}-") and scenario.removeprefix(
+                f"{target.scenario}-"
+            ) not in ("sqlite", "postgresql"):
+                continue  # e.g. ingest-batch-paced is not a database of ingest-batch
+            value = _median(runs, target.figure)
+            status = "—" if value is None else ("met" if target.met(value) else "**not met**")
+            rows.append(
+                [
+                    target.what,
+                    target.goal,
+                    f"`{scenario}`",
+                    cell(runs, target.figure, target.decimals) + f" {target.unit}",
+                    status,
+                ]
+            )
+    backlog = {
+        s: r
+        for s, r in grouped.items()
+        if s.startswith("anchoring-backlog-") and not r[0].get("quick")
+    }
+    baseline = grouped.get("one-tx-per-record-local")
+    if baseline and (per_tx := _median(baseline, dig("transactions_per_second"))):
+        for scenario, runs in backlog.items():
+            drained = _median(runs, dig("records_per_second"))
+            if drained is not None:
+                ratio = f"{drained:,.0f} / {per_tx:,.1f} records/s: {drained / per_tx:,.0f} times"
+                rows.append(
+                    [
+                        "anchoring throughput against one signed transaction per record",
+                        "—",
+                        f"`{scenario}` / `one-tx-per-record-local`",
+                        ratio,
+                        "—",
+                    ]
+                )
+    if not rows:
+        return []
+    return [
+        "### Targets (medians of the successful runs)",
+        "",
+        *_table(["What", "Target", "Scenario", "Measured", "Status"], rows),
+        "",
+    ]
 
 
 def _ingest(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -142,7 +278,7 @@ def _ingest(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
                 "Scenario",
                 "Runs ok",
                 "Intake (2xx only)",
-                "Request p50 / p99 ms",
+                "Request p50 / p99 ms (paced: from its due time)",
                 "Accepted → anchored p95 from creation, s",
                 "p95 from the answer, s",
                 "Last record mined after the intake ended, s",
@@ -366,6 +502,7 @@ def render(results: Sequence[dict[str, Any]]) -> str:
     grouped = _by_scenario(results)
     lines = [
         *_header(results, grouped),
+        *_targets(grouped),
         *_ingest(grouped),
         *_anchoring(grouped),
         *_one_tx(grouped),

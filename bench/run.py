@@ -229,7 +229,9 @@ def _nothing() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="scripts/bench", description=(__doc__ or "").splitlines()[0]
+        prog="scripts/bench",
+        description="Run the benchmarks in bench/ (all, or the ones named), one JSON result per "
+        "run, then print their tables.",
     )
     parser.add_argument(
         "names", nargs="*", help=f"benchmarks ({', '.join(BENCHMARKS)}) or scenarios; none: all"
