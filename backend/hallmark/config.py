@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     anvil_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         8545, description="Port of the local anvil on 127.0.0.1 (0 picks a free port)"
     )
+    anvil_attach: bool = Field(
+        False,
+        description="Use a node already answering on anvil_port that no Hallmark process of this "
+        "data directory started (false: refuse to start, naming the port)",
+    )
     anvil_binary: Path | None = Field(
         None, description="anvil executable; default: PATH, then the npm @foundry-rs/anvil package"
     )

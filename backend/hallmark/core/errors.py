@@ -8,6 +8,7 @@
     ├── ChainError                    chain_error     503
     │   ├── ChainUnavailableError     chain_unavailable
     │   ├── NodeStartError            node_start_failed
+    │   │   └── NodePortTakenError    node_port_taken (a node Hallmark did not start is on its port)
     │   ├── DeploymentMissingError    deployment_missing
     │   ├── DeploymentMismatchError   deployment_mismatch
     │   ├── TransactionRejectedError  transaction_rejected (the node refused a signed transaction)
@@ -103,6 +104,22 @@ class NodeStartError(ChainError):
     """The local anvil node could not be started."""
 
     code = "node_start_failed"
+
+
+class NodePortTakenError(NodeStartError):
+    """A node that no Hallmark process of this data directory started answers on the local
+    node's port: Hallmark neither deploys on it nor starts a second node there."""
+
+    code = "node_port_taken"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        super().__init__(
+            f"a chain node that this Hallmark did not start already answers on 127.0.0.1:{port}; "
+            "stop it, choose another HALLMARK_ANVIL_PORT, or set HALLMARK_ANVIL_ATTACH=true "
+            "to use that node",
+            details={"port": port},
+        )
 
 
 class DeploymentMissingError(ChainError):

@@ -4,7 +4,8 @@ Start-up flow:
 1. create the data directory; open the database and apply migrations;
 2. open (or, first time, generate) the admin and service keystores;
 3. without HALLMARK_RPC_URL: start and supervise a local anvil with persistent state and fund
-   the keys on it (or share the one another Hallmark process already runs on that port); with
+   the keys on it (or share the one another Hallmark process of this data directory already
+   runs on that port; a node nobody here started is refused unless HALLMARK_ANVIL_ATTACH); with
    it: connect to that node;
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
@@ -17,6 +18,7 @@ Either anchors only while it holds the leader lock.
 Raises:
     DeploymentMismatchError: the chain, the data directory or the database disagree.
     DeploymentMissingError: a configured chain has no recorded deployment.
+    NodePortTakenError: a node this data directory's Hallmark did not start is on its port.
     NodeStartError, ChainUnavailableError, DatabaseUnavailableError, KeystoreError.
 """
 
@@ -38,13 +40,21 @@ from hallmark.chain.client import ChainClient
 from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
 from hallmark.chain.ledger import Ledger
-from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil, rpc_call
+from hallmark.chain.node import (
+    AnvilNode,
+    NodeStatus,
+    NodeSupervisor,
+    find_anvil,
+    rpc_call,
+    started_here,
+)
 from hallmark.config import Settings
 from hallmark.core.errors import (
     DatabaseUnavailableError,
     DeploymentMismatchError,
     DeploymentMissingError,
     HallmarkError,
+    NodePortTakenError,
 )
 from hallmark.runtime.worker_process import WorkerProcess, worker_environment
 from hallmark.services.access.organisations import ChainAccess
@@ -144,7 +154,12 @@ class Runtime:
         self.artifacts = load_artifacts()
         attach_url = f"http://127.0.0.1:{settings.anvil_port}"
         if settings.uses_local_chain and settings.anvil_port and _answers(attach_url):
-            # Another Hallmark process (`hallmark serve`) runs the local chain: share it.
+            # Another Hallmark process of this data directory (`hallmark serve`) runs the local
+            # chain: share it. Any other node on the port only when told to.
+            if not settings.anvil_attach and not started_here(
+                settings.chain_state_path, settings.anvil_port
+            ):
+                raise NodePortTakenError(settings.anvil_port)
             self.chain = ChainClient.for_url(attach_url, timeout=settings.rpc_timeout)
             self._fund_local_keys()
         elif settings.uses_local_chain:
