@@ -19,6 +19,8 @@ from sqlalchemy import Dialect, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from hallmark.store.conflicts import unique_violation
+
 
 @dataclass(frozen=True, slots=True)
 class _Statement:
@@ -96,7 +98,11 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             for value in values:
                 copy.write_row(value)
     except error as exc:
-        # The same error classes (IntegrityError, ...) an ordinary INSERT would raise.
+        # What an ordinary INSERT would raise: a named conflict, else the same error classes
+        # (IntegrityError, ...).
+        conflict = unique_violation(exc)
+        if conflict is not None:
+            raise conflict from exc
         raise DBAPIError.instance(
             statement.sql, None, exc, error, dialect=connection.dialect
         ) from exc

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import DatabaseUnavailableError
-from hallmark.store import sqlite
+from hallmark.store import conflicts, sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -34,7 +34,8 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the per-dialect settings Hallmark relies on."""
+    """An engine with the per-dialect settings Hallmark relies on; a unique violation raises
+    `UniqueViolationError` (409, see `conflicts`)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -45,8 +46,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", sqlite.configure_connection)
         sqlite.serialise_transactions(engine, lock_path)
-        return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
+    else:
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs
+        )
+    event.listen(engine, "handle_error", conflicts.handle_error)
+    return engine
 
 
 def make_read_engine(url: str) -> Engine | None:

@@ -40,13 +40,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import (
     DatabaseUnavailableError,
     HallmarkError,
     ServiceUnavailableError,
+    UniqueViolationError,
 )
 from hallmark.services.access import audit, idempotency, keys
 from hallmark.services.access.keys import Actor
@@ -186,8 +187,10 @@ class GroupCommitter:
                     self.commit([job])
                 return
             job = group[0]
-            replay = self._replay(job) if isinstance(exc, IntegrityError) else None
-            if replay is None:
+            # A unique value stored meanwhile by another process: the same Idempotency-Key (its
+            # stored answer is replayed), else the same serial or number (409).
+            replay = self._replay(job) if isinstance(exc, UniqueViolationError) else None
+            if replay is None and not isinstance(exc, UniqueViolationError):
                 log.error("group_commit.failed", error=repr(exc))
             _settle(job, replay or exc)
             return
