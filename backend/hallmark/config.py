@@ -218,6 +218,11 @@ class Settings(BaseSettings):
     batch_max_rows: Annotated[int, Field(ge=1)] = Field(
         10_000, description="Most records in one batch request (more: 413)"
     )
+    write_wait: Annotated[float, Field(gt=0)] = Field(
+        5.0,
+        description="Seconds a single create waits for the database's write lock "
+        "(SQLite; held by another process) before it is answered 503 with Retry-After",
+    )
 
     # --- staff console -------------------------------------------------------------------------
     display_timezone: str = Field(

@@ -46,7 +46,14 @@ async def hallmark_error_response(request: Request, exc: HallmarkError) -> JSONR
     """A domain error's answer; a denial is audited first."""
     if exc.http_status in DENIALS:
         await run_in_threadpool(_audit_denial, request, exc)
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+    headers = None
+    if exc.http_status == 503:  # unavailable for now: when to try again
+        headers = {"Retry-After": str(exc.details.get("retry_after_seconds", 1))}
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details),
+        status_code=exc.http_status,
+        headers=headers,
+    )
 
 
 def _audit_denial(request: Request, exc: HallmarkError) -> None:

@@ -134,7 +134,9 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions, write_lock=write_lock(self.engine))
+        self.committer = GroupCommitter(
+            self.sessions, write_lock=write_lock(self.engine), write_wait=settings.write_wait
+        )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()
@@ -333,10 +335,11 @@ class Runtime:
             if self.supervisor.status is not NodeStatus.RUNNING:
                 problems.append(f"chain: local node {self.supervisor.status.value}")
         report["database"] = self._database_readiness(problems)
-        if self.sessions is not None:
-            # Informational: pending records never make Hallmark unready.
+        if self.read_sessions is not None:
+            # Informational: pending records never make Hallmark unready. Read sessions: a
+            # readiness check never queues behind a writer.
             report["anchoring"] = anchoring_report(
-                sessions=self.sessions, worker=self.worker or self.worker_process
+                sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
         report["problems"] = problems
         return not problems, report
@@ -368,7 +371,7 @@ class Runtime:
             problems.append("database: not started")
             return {"reachable": False}
         try:
-            info = db.check(self.engine)
+            info = db.check(self.read_engine or self.engine)  # never waits for a writer
         except DatabaseUnavailableError as exc:
             problems.append(f"database: {exc.message}")
             return {"reachable": False}
