@@ -46,7 +46,11 @@ from hallmark.core.errors import (
     DeploymentMissingError,
     HallmarkError,
 )
-from hallmark.runtime.worker_process import WorkerProcess, worker_environment
+from hallmark.runtime.worker_process import (
+    WorkerProcess,
+    worker_environment,
+    worker_secrets,
+)
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
@@ -197,7 +201,8 @@ class Runtime:
         assert self.chain is not None and self.deployment is not None, "start() first"
         if self.worker_process is None:
             self.worker_process = WorkerProcess(
-                worker_environment(self.settings, chain_url=self.chain.url)
+                worker_environment(self.settings, chain_url=self.chain.url),
+                secrets=worker_secrets(self.settings),
             )
             self.worker_process.start()
         return self.worker_process
