@@ -18,8 +18,9 @@ from sqlalchemy import select, text
 from hallmark.api.app import create_app
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
+from hallmark.services.access import audit
 from hallmark.store import db
-from hallmark.store.models import MaterialLot
+from hallmark.store.models import AuditEntry, MaterialLot
 from tests.conftest import World, populate_world
 from tests.records.factories import SUPPLIER, create_lot, lot_body
 
@@ -99,3 +100,54 @@ def test_answers_while_another_process_holds_the_write_lock(sqlite_world: World)
     assert holder.exitcode == 0
     again = world.http.post("/api/v1/lots", json=body, headers=world.headers(SUPPLIER))
     assert again.status_code == 201, again.text
+
+
+def test_denials_answer_while_the_write_lock_is_held_and_are_audited_after(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    url = world.runtime.settings.effective_database_url
+    context = multiprocessing.get_context("spawn")
+    held = context.Event()
+    holder = context.Process(target=_hold_write_lock, args=(url, held, HOLD_SECONDS))
+    holder.start()
+    assert held.wait(30)
+    bad = {"Authorization": "Bearer hm_bad_key_of_a_flood"}
+    taken = []
+    for _ in range(5):
+        started = time.perf_counter()
+        assert world.http.get("/api/v1/whoami", headers=bad).status_code == 401
+        taken.append(time.perf_counter() - started)
+    assert holder.is_alive(), "the denials were answered only once the lock was free"
+    assert statistics.median(taken) < ANSWER_BOUND, taken
+    assert max(taken) < HOLD_SECONDS / 5, taken  # none of them waited for the lock
+    holder.join(HOLD_SECONDS + 30)
+    denials = world.runtime.denial_log()
+    assert denials is not None
+    denials.flush()
+    assert len(_audited(world, "GET /api/v1/whoami")) == 5
+
+
+def test_a_flood_of_denials_is_audited_at_a_bounded_rate(sqlite_world: World) -> None:
+    world = sqlite_world
+    denials = world.runtime.denial_log()
+    assert denials is not None
+    bad = {"Authorization": "Bearer hm_bad_key_of_a_flood"}
+    for _ in range(denials.burst + 30):
+        assert world.http.get("/api/v1/whoami", headers=bad).status_code == 401
+    denials.flush()
+    entries = _audited(world, "GET /api/v1/whoami")
+    assert denials.burst <= len(entries) < denials.burst + 5  # the bucket refills at 1/s
+    suppressed = _audited(world, "audit.denials_suppressed")
+    assert len(suppressed) == 1
+    assert suppressed[0].details["count"] == denials.burst + 30 - len(entries)
+    assert suppressed[0].details["source"].startswith("client ")
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        assert audit.verify_chain(session) is None
+
+
+def _audited(world: World, action: str) -> list[AuditEntry]:
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))

@@ -51,6 +51,7 @@ from hallmark.runtime.worker_process import (
     worker_environment,
     worker_secrets,
 )
+from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
@@ -86,6 +87,8 @@ class Runtime:
     read_sessions: sessionmaker[Session] | None = None
     read_engine: Engine | None = None
     committer: GroupCommitter | None = None
+    #: The audit entries of denied requests, queued and written in batches.
+    denials: DenialLog | None = None
     supervisor: NodeSupervisor | None = None
     chain: ChainClient | None = None
     keys: KeyRing | None = None
@@ -221,6 +224,9 @@ class Runtime:
         if self.committer is not None:
             self.committer.stop()
             self.committer = None
+        if self.denials is not None:
+            self.denials.stop()
+            self.denials = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
@@ -231,6 +237,12 @@ class Runtime:
             self.engine.dispose()
             self.engine = None
         self.started = False
+
+    def denial_log(self) -> DenialLog | None:
+        """Where denials are audited (made on first use; None without a database)."""
+        if self.denials is None and self.sessions is not None:
+            self.denials = DenialLog(self.sessions)
+        return self.denials
 
     # --- deployment ------------------------------------------------------------------------
     def _fund_local_keys(self) -> None:
