@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
+    audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="Seconds between two anchorings of the audit log's head on chain (by the "
+        "leading worker, when the log grew)",
+    )
 
     # --- keys --------------------------------------------------------------------------------
     key_passphrase: SecretStr | None = Field(

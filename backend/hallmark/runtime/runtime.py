@@ -51,6 +51,7 @@ from hallmark.runtime.worker_process import (
     worker_environment,
     worker_secrets,
 )
+from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
 from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
@@ -95,6 +96,8 @@ class Runtime:
     deployment: DeploymentRecord | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     worker: AnchorWorker | None = None
+    #: Anchors the audit log's head while this process's worker leads.
+    audit_heads: AuditHeadAnchorer | None = None
     worker_process: WorkerProcess | None = None
     checkpointer: WalCheckpointer | None = None
     started: bool = False
@@ -194,7 +197,21 @@ class Runtime:
                 read_sessions=self.read_sessions,
             )
             self.worker.start()
+            self._start_audit_heads(self.worker)
         return self.worker
+
+    def _start_audit_heads(self, worker: AnchorWorker) -> None:
+        assert self.sessions is not None and self.keys is not None and self.chain is not None
+        assert self.deployment is not None
+        sessions, account = self.sessions, self.keys.service
+        chain = ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout)
+        chain_id = self.deployment.chain_id
+        self.audit_heads = AuditHeadAnchorer(
+            lambda: anchor_head(sessions=sessions, chain=chain, account=account, chain_id=chain_id),
+            interval=self.settings.audit_anchor_interval,
+            leads=lambda: worker.state.role == "leader",
+        )
+        self.audit_heads.start()
 
     def start_worker_process(self) -> WorkerProcess:
         """Run `hallmark worker` as a supervised child process (see `worker_process`): this
@@ -215,6 +232,9 @@ class Runtime:
         if self.worker_process is not None:
             self.worker_process.stop()  # before the chain and the database it works on
             self.worker_process = None
+        if self.audit_heads is not None:
+            self.audit_heads.stop()
+            self.audit_heads = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
