@@ -87,6 +87,8 @@ class Runtime:
     #: Sessions for reads only (SQLite: a snapshot that never waits for the writer).
     read_sessions: sessionmaker[Session] | None = None
     read_engine: Engine | None = None
+    #: PostgreSQL: the group commit's own connection (see `_commit_sessions`).
+    commit_engine: Engine | None = None
     committer: GroupCommitter | None = None
     #: The audit entries of denied requests, queued and written in batches.
     denials: DenialLog | None = None
@@ -145,7 +147,9 @@ class Runtime:
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
         self.committer = GroupCommitter(
-            self.sessions, write_lock=write_lock(self.engine), write_wait=settings.write_wait
+            self._commit_sessions(),
+            write_lock=write_lock(self.engine),
+            write_wait=settings.write_wait,
         )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
@@ -253,10 +257,31 @@ class Runtime:
         if self.read_engine is not None:
             self.read_engine.dispose()
             self.read_engine = None
+        if self.commit_engine is not None:
+            self.commit_engine.dispose()
+            self.commit_engine = None
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
         self.started = False
+
+    def _commit_sessions(self) -> sessionmaker[Session]:
+        """The group commit's sessions. SQLite: the main engine's (its write lock bounds the
+        wait). PostgreSQL: one connection of its own, so the event loop, which commits one group
+        at a time, never waits for a pool the threads have taken; every lock wait bounded by
+        `write_wait` (then 503); no ping before each group (a connection lost with a restarted
+        server fails one group with 503, and the next one connects again)."""
+        assert self.engine is not None and self.sessions is not None
+        if self.engine.dialect.name != "postgresql":
+            return self.sessions
+        self.commit_engine = db.make_engine(
+            self.settings.effective_database_url,
+            lock_timeout=self.settings.write_wait,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=False,
+        )
+        return db.session_factory(self.commit_engine)
 
     def denial_log(self) -> DenialLog | None:
         """Where denials are audited (made on first use; None without a database)."""

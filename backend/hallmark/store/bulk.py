@@ -6,7 +6,8 @@ statement is compiled once per table and column set, each value goes through its
 own bind processor (so what is stored is exactly what SQLAlchemy would store), and the rows
 reach the driver as tuples: `executemany` through
 `Connection.exec_driver_sql` (still SQLAlchemy's error mapping and events) on SQLite, `COPY`
-on PostgreSQL.
+on PostgreSQL. A few rows on PostgreSQL (fewer than `COPY_MIN_ROWS`: a group of single creates)
+go as one multi-row INSERT instead: one round trip to the server, where a COPY takes two.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class _Statement:
 
 
 _STATEMENTS: dict[tuple[int, str, tuple[str, ...]], _Statement] = {}
+
+#: From this many rows on, PostgreSQL gets a COPY; below, one multi-row INSERT.
+COPY_MIN_ROWS = 64
 
 
 def _statement(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Statement:
@@ -89,6 +93,14 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     values = _driver_values(statement, rows)
     if not statement.copy:
         connection.exec_driver_sql(statement.sql, values)
+        return
+    if len(values) < COPY_MIN_ROWS:
+        quote = connection.dialect.identifier_preparer.quote
+        names = ", ".join(quote(name) for name in statement.columns)
+        row = "(" + ", ".join(["%s"] * len(statement.columns)) + ")"
+        # Identifiers quoted by the dialect; every value is a bound parameter.
+        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES {', '.join([row] * len(values))}"  # noqa: S608
+        connection.exec_driver_sql(sql, tuple(value for each in values for value in each))
         return
     driver = connection.connection.driver_connection
     assert driver is not None

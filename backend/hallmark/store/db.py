@@ -33,9 +33,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, lock_timeout: float | None = None, **kwargs: Any) -> Engine:
     """An engine with the per-dialect settings Hallmark relies on; a unique violation raises
-    `UniqueViolationError` (409, see `conflicts`)."""
+    `UniqueViolationError` (409, see `conflicts`). PostgreSQL: `lock_timeout` seconds bound
+    every wait for a lock (then the statement fails: OperationalError)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -47,9 +48,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", sqlite.configure_connection)
         sqlite.serialise_transactions(engine, lock_path)
     else:
-        engine = create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs
-        )
+        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        if lock_timeout is not None:
+            connect_args["options"] = f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
     event.listen(engine, "handle_error", conflicts.handle_error)
     return engine
 
