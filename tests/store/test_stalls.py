@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 
 from hallmark.api.app import create_app
 from hallmark.config import Settings
@@ -21,7 +23,7 @@ from hallmark.runtime import Runtime
 from hallmark.services.access import audit
 from hallmark.store import db
 from hallmark.store.models import AuditEntry, MaterialLot
-from tests.conftest import World, populate_world
+from tests.conftest import POSTGRES_URL, World, populate_world
 from tests.records.factories import SUPPLIER, create_lot, lot_body
 
 HOLD_SECONDS = 10.0
@@ -151,3 +153,25 @@ def _audited(world: World, action: str) -> list[AuditEntry]:
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session:
         return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
+def test_postgres_a_create_waits_for_the_audit_lock_a_bounded_time(
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    postgres_database: str,
+) -> None:
+    runtime = start_runtime(make_settings(database_url=postgres_database, write_wait=1.0))
+    with TestClient(create_app(runtime)) as http:
+        world = populate_world(runtime, http)
+        dsn = make_url(postgres_database).set(drivername="postgresql")
+        with psycopg.connect(dsn.render_as_string(hide_password=False)) as holder:
+            holder.execute("SELECT pg_advisory_lock(%s)", (audit._AUDIT_LOCK,))
+            body = lot_body()
+            refused = http.post("/api/v1/lots", json=body, headers=world.headers(SUPPLIER))
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["Retry-After"] == "1"
+            assert refused.json()["error"]["code"] == "database_unavailable"
+            holder.execute("SELECT pg_advisory_unlock(%s)", (audit._AUDIT_LOCK,))
+        created = http.post("/api/v1/lots", json=body, headers=world.headers(SUPPLIER))
+        assert created.status_code == 201, created.text
