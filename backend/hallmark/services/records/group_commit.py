@@ -12,7 +12,8 @@ or its own domain error (a refused item never refuses its neighbours).
 Why: every write takes the database's write lock (SQLite) or the audit chain's lock
 (PostgreSQL), so one writer at a time is what the database does anyway, and one commit and a
 few bulk statements cost far less than one transaction per request. Durability is unchanged: no
-request is answered before its transaction committed.
+request is answered before its transaction committed, and a commit is synced to disk (SQLite
+`synchronous=FULL`, PostgreSQL's default): one fsync serves the whole group.
 
 Where it runs: on the event loop, between requests. A group runs when the loop has read the
 requests that arrived meanwhile (they queue in the socket buffers while a group is stored), so
