@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
+    audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="Seconds between two anchorings of the audit log's head on chain (by the "
+        "leading worker, when the log grew)",
+    )
 
     # --- keys --------------------------------------------------------------------------------
     key_passphrase: SecretStr | None = Field(
@@ -222,6 +227,11 @@ class Settings(BaseSettings):
     )
     batch_max_rows: Annotated[int, Field(ge=1)] = Field(
         10_000, description="Most records in one batch request (more: 413)"
+    )
+    write_wait: Annotated[float, Field(gt=0)] = Field(
+        5.0,
+        description="Seconds a single create waits for the database's write lock "
+        "(SQLite; held by another process) before it is answered 503 with Retry-After",
     )
 
     # --- staff console -------------------------------------------------------------------------

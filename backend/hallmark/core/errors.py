@@ -27,6 +27,7 @@
     ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
     ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
+        ├── UniqueViolationError      conflict (a unique constraint, named; store boundary)
         ├── IdempotencyKeyReusedError idempotency_key_reused
         ├── MassBalanceError          mass_balance_exceeded
         ├── StepOrderError            step_order
@@ -279,6 +280,18 @@ class PayloadTooLargeError(HallmarkError):
 
     code = "payload_too_large"
     http_status = 413
+
+
+class UniqueViolationError(ConflictError):
+    """A write met a row with the same unique value, stored meanwhile by another transaction
+    (another request, another process): the database's unique constraint, by its name."""
+
+    def __init__(self, constraint: str, what: str, *, field: str | None = None) -> None:
+        details: dict[str, Any] = {"constraint": constraint}
+        if field is not None:
+            details["field"] = field
+        super().__init__(f"{what} exists already", details=details)
+        self.constraint = constraint
 
 
 class IdempotencyKeyReusedError(ConflictError):

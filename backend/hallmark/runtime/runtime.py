@@ -56,7 +56,13 @@ from hallmark.core.errors import (
     HallmarkError,
     NodePortTakenError,
 )
-from hallmark.runtime.worker_process import WorkerProcess, worker_environment
+from hallmark.runtime.worker_process import (
+    WorkerProcess,
+    worker_environment,
+    worker_secrets,
+)
+from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
+from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
@@ -91,13 +97,19 @@ class Runtime:
     #: Sessions for reads only (SQLite: a snapshot that never waits for the writer).
     read_sessions: sessionmaker[Session] | None = None
     read_engine: Engine | None = None
+    #: PostgreSQL: the group commit's own connection (see `_commit_sessions`).
+    commit_engine: Engine | None = None
     committer: GroupCommitter | None = None
+    #: The audit entries of denied requests, queued and written in batches.
+    denials: DenialLog | None = None
     supervisor: NodeSupervisor | None = None
     chain: ChainClient | None = None
     keys: KeyRing | None = None
     deployment: DeploymentRecord | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     worker: AnchorWorker | None = None
+    #: Anchors the audit log's head while this process's worker leads.
+    audit_heads: AuditHeadAnchorer | None = None
     worker_process: WorkerProcess | None = None
     checkpointer: WalCheckpointer | None = None
     started: bool = False
@@ -144,7 +156,11 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions, write_lock=write_lock(self.engine))
+        self.committer = GroupCommitter(
+            self._commit_sessions(),
+            write_lock=write_lock(self.engine),
+            write_wait=settings.write_wait,
+        )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()
@@ -200,7 +216,21 @@ class Runtime:
                 read_sessions=self.read_sessions,
             )
             self.worker.start()
+            self._start_audit_heads(self.worker)
         return self.worker
+
+    def _start_audit_heads(self, worker: AnchorWorker) -> None:
+        assert self.sessions is not None and self.keys is not None and self.chain is not None
+        assert self.deployment is not None
+        sessions, account = self.sessions, self.keys.service
+        chain = ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout)
+        chain_id = self.deployment.chain_id
+        self.audit_heads = AuditHeadAnchorer(
+            lambda: anchor_head(sessions=sessions, chain=chain, account=account, chain_id=chain_id),
+            interval=self.settings.audit_anchor_interval,
+            leads=lambda: worker.state.role == "leader",
+        )
+        self.audit_heads.start()
 
     def start_worker_process(self) -> WorkerProcess:
         """Run `hallmark worker` as a supervised child process (see `worker_process`): this
@@ -210,7 +240,8 @@ class Runtime:
         assert self.chain is not None and self.deployment is not None, "start() first"
         if self.worker_process is None:
             self.worker_process = WorkerProcess(
-                worker_environment(self.settings, chain_url=self.chain.url)
+                worker_environment(self.settings, chain_url=self.chain.url),
+                secrets=worker_secrets(self.settings),
             )
             self.worker_process.start()
         return self.worker_process
@@ -220,6 +251,9 @@ class Runtime:
         if self.worker_process is not None:
             self.worker_process.stop()  # before the chain and the database it works on
             self.worker_process = None
+        if self.audit_heads is not None:
+            self.audit_heads.stop()
+            self.audit_heads = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -229,16 +263,46 @@ class Runtime:
         if self.committer is not None:
             self.committer.stop()
             self.committer = None
+        if self.denials is not None:
+            self.denials.stop()
+            self.denials = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
         if self.read_engine is not None:
             self.read_engine.dispose()
             self.read_engine = None
+        if self.commit_engine is not None:
+            self.commit_engine.dispose()
+            self.commit_engine = None
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
         self.started = False
+
+    def _commit_sessions(self) -> sessionmaker[Session]:
+        """The group commit's sessions. SQLite: the main engine's (its write lock bounds the
+        wait). PostgreSQL: one connection of its own, so the event loop, which commits one group
+        at a time, never waits for a pool the threads have taken; every lock wait bounded by
+        `write_wait` (then 503); no ping before each group (a connection lost with a restarted
+        server fails one group with 503, and the next one connects again)."""
+        assert self.engine is not None and self.sessions is not None
+        if self.engine.dialect.name != "postgresql":
+            return self.sessions
+        self.commit_engine = db.make_engine(
+            self.settings.effective_database_url,
+            lock_timeout=self.settings.write_wait,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=False,
+        )
+        return db.session_factory(self.commit_engine)
+
+    def denial_log(self) -> DenialLog | None:
+        """Where denials are audited (made on first use; None without a database)."""
+        if self.denials is None and self.sessions is not None:
+            self.denials = DenialLog(self.sessions)
+        return self.denials
 
     # --- deployment ------------------------------------------------------------------------
     def _fund_local_keys(self) -> None:
@@ -348,10 +412,11 @@ class Runtime:
             if self.supervisor.status is not NodeStatus.RUNNING:
                 problems.append(f"chain: local node {self.supervisor.status.value}")
         report["database"] = self._database_readiness(problems)
-        if self.sessions is not None:
-            # Informational: pending records never make Hallmark unready.
+        if self.read_sessions is not None:
+            # Informational: pending records never make Hallmark unready. Read sessions: a
+            # readiness check never queues behind a writer.
             report["anchoring"] = anchoring_report(
-                sessions=self.sessions, worker=self.worker or self.worker_process
+                sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
         report["problems"] = problems
         return not problems, report
@@ -383,7 +448,7 @@ class Runtime:
             problems.append("database: not started")
             return {"reachable": False}
         try:
-            info = db.check(self.engine)
+            info = db.check(self.read_engine or self.engine)  # never waits for a writer
         except DatabaseUnavailableError as exc:
             problems.append(f"database: {exc.message}")
             return {"reachable": False}
