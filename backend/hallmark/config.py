@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     # --- chain -------------------------------------------------------------------------------
     rpc_url: str | None = Field(
         None,
-        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil",
+        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil "
+        "(refused in production)",
     )
     chain_id: Annotated[int, Field(gt=0)] = Field(
         31337, description="Chain id of the local anvil chain (ignored with rpc_url)"

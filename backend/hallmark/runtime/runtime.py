@@ -3,9 +3,9 @@
 Start-up flow:
 1. create the data directory; open the database and apply migrations;
 2. open (or, first time, generate) the admin and service keystores;
-3. without HALLMARK_RPC_URL: start and supervise a local anvil with persistent state and fund
-   the keys on it (or share the one another Hallmark process already runs on that port); with
-   it: connect to that node;
+3. without HALLMARK_RPC_URL (refused in production): start and supervise a local anvil with
+   persistent state and fund the keys on it (or share the one another Hallmark process already
+   runs on that port); with it: connect to that node;
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
@@ -39,8 +39,9 @@ from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
 from hallmark.chain.ledger import Ledger
 from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil, rpc_call
-from hallmark.config import Settings
+from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
+    ConfigurationError,
     DatabaseUnavailableError,
     DeploymentMismatchError,
     DeploymentMissingError,
@@ -126,6 +127,12 @@ class Runtime:
 
     def _connect(self) -> None:
         settings = self.settings
+        if settings.uses_local_chain and settings.environment is Environment.PRODUCTION:
+            # A private development chain no one else sees is no place for production anchors.
+            raise ConfigurationError(
+                "HALLMARK_RPC_URL must name the chain's JSON-RPC node in production "
+                "(a local development chain is refused)"
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.make_engine(settings.effective_database_url)
         self.sessions = db.session_factory(self.engine)
