@@ -3,7 +3,9 @@
 Each request takes the next answer of `script` (the last one repeats): "ok" (a JSON-RPC answer;
 `eth_blockNumber` is 0x10, every other method null), "429" (Too Many Requests, Retry-After 0),
 "503" (Service Unavailable), "garbage" (200 with a body that is no JSON), "limit" (a JSON-RPC
-error -32005, "limit exceeded") and "stall" (no answer for `stall_seconds`).
+error -32005, "limit exceeded") and "stall" (no answer for `stall_seconds`). With `upstream`
+(a real node's URL), "ok" forwards the request there and answers what it answers: a working
+node that fails on cue. `script` may be replaced while the stub runs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,8 +21,11 @@ from typing import Any
 class StubNode:
     """`with StubNode(["429"]) as node: ... node.url ... node.requests`."""
 
-    def __init__(self, script: list[str], *, stall_seconds: float = 5.0) -> None:
+    def __init__(
+        self, script: list[str], *, stall_seconds: float = 5.0, upstream: str | None = None
+    ) -> None:
         self.script = list(script)
+        self.upstream = upstream
         self.stall_seconds = stall_seconds
         self.requests = 0
         self._lock = threading.Lock()
@@ -31,10 +37,11 @@ class StubNode:
                 pass
 
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                self._answer(stub.next_answer(), body)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                self._answer(stub.next_answer(), raw)
 
-            def _answer(self, kind: str, body: Any) -> None:
+            def _answer(self, kind: str, raw: bytes) -> None:
+                body = json.loads(raw)
                 if kind == "stall":
                     stub._released.wait(stub.stall_seconds)
                     return
@@ -46,6 +53,8 @@ class StubNode:
                     return
                 if kind == "garbage":
                     payload = b"<html>bad gateway</html>"
+                elif kind == "ok" and stub.upstream is not None:
+                    payload = _forward(stub.upstream, raw)
                 else:
                     answers = [_answer(kind, request) for request in _as_list(body)]
                     payload = json.dumps(answers if isinstance(body, list) else answers[0]).encode()
@@ -74,6 +83,13 @@ class StubNode:
         self._server.shutdown()
         self._server.server_close()
         time.sleep(0)  # let the handler threads see the release
+
+
+def _forward(url: str, raw: bytes) -> bytes:
+    request = urllib.request.Request(url, data=raw, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: bytes = response.read()
+        return answer
 
 
 def _as_list(body: Any) -> list[dict[str, Any]]:

@@ -159,7 +159,9 @@ class Settings(BaseSettings):
         "(hosted nodes cap the range)",
     )
     reorg_depth: Annotated[int, Field(ge=1)] = Field(
-        64, description="Blocks below the head in which anchored batches are re-checked every cycle"
+        64,
+        description="Blocks below the head a new leader re-checks anchored batches in when the "
+        "node reports no finalized block (forks are found by block hash, at any depth)",
     )
     worker_in_serve: bool = Field(
         True,

@@ -3,14 +3,18 @@ with one retry policy; a production process refuses a development chain."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from fastapi.testclient import TestClient
 from tests.stub_node import StubNode
 
+from hallmark.api.app import create_app
 from hallmark.chain.client import NO_RETRY, ChainClient, RetryPolicy
+from hallmark.chain.node import AnvilNode, find_anvil
 from hallmark.config import Settings
 from hallmark.core.errors import (
     ChainBadResponseError,
@@ -19,6 +23,7 @@ from hallmark.core.errors import (
     ConfigurationError,
 )
 from hallmark.runtime import Runtime
+from hallmark.runtime.runtime import READINESS_CHAIN_DEADLINE, READINESS_RPC_TIMEOUT
 
 PRODUCTION = {
     "environment": "production",
@@ -114,3 +119,78 @@ def test_a_signed_transaction_is_never_sent_twice_by_a_retry() -> None:
     with StubNode(["503"]) as node, pytest.raises(ChainUnavailableError):
         _client(node).send_function(account, account.address, [], "f", [])
     assert node.requests == 1
+
+
+# --- readiness: an answer within its deadline whatever the node does -------------------------
+
+
+@pytest.fixture
+def configured_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
+    node = AnvilNode(
+        binary=find_anvil(), state_path=tmp_path_factory.mktemp("node") / "s.json", port=0
+    )
+    node.start()
+    yield node
+    node.stop()
+
+
+def _deployed(settings: Settings) -> None:
+    deployer = Runtime(settings)
+    deployer.start_for_deploy()
+    try:
+        assert deployer.chain is not None and deployer.keys is not None
+        deployer.chain.set_local_balance(deployer.keys.admin.address, 10**20)
+        deployer.deploy()
+    finally:
+        deployer.stop()
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_readyz_answers_within_its_deadline_whatever_the_node_does(
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    configured_node: AnvilNode,
+) -> None:
+    with StubNode(["ok"], upstream=configured_node.url, stall_seconds=60) as stub:
+        settings = make_settings(rpc_url=stub.url, rpc_timeout=30, anchor_retry_max=0.2)
+        worker_settings = settings.model_copy(update={"rpc_timeout": 2.0})
+        _deployed(settings)
+        runtime = start_runtime(settings)
+        runtime.settings = worker_settings  # the worker's own client gives up sooner
+        worker = runtime.start_worker()
+        runtime.settings = settings
+        with TestClient(create_app(runtime)) as http:
+            assert http.get("/readyz").status_code == 200
+
+            stub.script = ["stall"]  # the node hangs: every request waits a minute
+            hanging = http.get("/readyz")
+            again = http.get("/readyz")  # the check in flight is shared, not piled up
+            assert hanging.status_code == again.status_code == 503
+            for answer in (hanging, again):
+                [problem] = answer.json()["problems"]
+                # Its own request timed out first, or the deadline came: either way, at once.
+                assert problem.startswith("chain: ")
+                # (not after the configured rpc_timeout of 30 s: readiness has its own)
+                assert f"read timeout={READINESS_RPC_TIMEOUT}" in problem or (
+                    f"did not answer within {READINESS_CHAIN_DEADLINE:g} s" in problem
+                )
+
+            stub.script = ["429"]  # rate limited: not ready, named, never a 500
+            _wait_for(
+                lambda: "rate limiting" in " ".join(http.get("/readyz").json()["problems"]),
+                "the rate limit named",
+            )
+            _wait_for(lambda: worker.report()["last_error"] is not None, "the worker's error")
+
+            stub.script = ["ok"]  # recovered: ready, and the worker's last error is gone
+            _wait_for(lambda: http.get("/readyz").status_code == 200, "ready again")
+            _wait_for(
+                lambda: http.get("/readyz").json()["anchoring"]["last_error"] is None,
+                "no stale last_error",
+            )

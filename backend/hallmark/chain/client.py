@@ -101,6 +101,13 @@ class Fees(NamedTuple):
     gas_price: int | None
 
 
+class BlockRef(NamedTuple):
+    """A block of the node's canonical chain: its height and hash."""
+
+    number: int
+    hash: str
+
+
 class Receipt(NamedTuple):
     """The parts of a transaction receipt Hallmark keeps."""
 
@@ -292,6 +299,34 @@ class ChainClient:
             )
             for tx_hash, answer in zip(tx_hashes, answers, strict=True)
         }
+
+    def retrieve_block_ref(self, tag: str = "latest") -> BlockRef | None:
+        """Height and hash of the block `tag` names ("latest", "finalized", "safe"); None when
+        the node has no such block or does not know the tag."""
+
+        def call() -> Any:
+            try:
+                return self.w3.provider.make_request(
+                    RPCEndpoint("eth_getBlockByNumber"), [tag, False]
+                )
+            except Web3RPCError:
+                return None
+
+        response = self._guard(call)
+        if response is None:
+            return None
+        if not isinstance(response, dict):
+            raise ChainBadResponseError(self.url, "malformed answer to eth_getBlockByNumber")
+        error = response.get("error")
+        if error is not None:
+            mapped = self._rpc_error(dict(error) if isinstance(error, dict) else {"message": error})
+            if isinstance(mapped, ChainUnavailableError):
+                raise mapped
+            return None  # e.g. a node that predates the "finalized" tag
+        block = response.get("result")
+        if not block:
+            return None
+        return BlockRef(int(block["number"], 16), str(block["hash"]))
 
     def retrieve_block_hashes(self, numbers: Sequence[int]) -> dict[int, str | None]:
         """The hash of the block at each height on the node's canonical chain (None: no block)."""

@@ -23,7 +23,10 @@ Raises:
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hallmark import __version__
 from hallmark.chain import deployment as deployments
 from hallmark.chain.artifacts import load_artifacts
-from hallmark.chain.client import ChainClient
+from hallmark.chain.client import NO_RETRY, ChainClient
 from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
 from hallmark.chain.ledger import Ledger
@@ -61,6 +64,10 @@ log = structlog.get_logger(__name__)
 
 #: Balance given to Hallmark's own keys on the local development chain (1,000 ether).
 LOCAL_FUNDING_WEI = 1000 * 10**18
+#: /readyz waits this long for the node at most (a load balancer's probe must get an answer,
+#: whatever the node does); each of its requests times out sooner and is not repeated.
+READINESS_CHAIN_DEADLINE = 1.5
+READINESS_RPC_TIMEOUT = 1.0
 
 
 def _answers(url: str) -> bool:
@@ -92,6 +99,11 @@ class Runtime:
     worker_process: WorkerProcess | None = None
     checkpointer: WalCheckpointer | None = None
     started: bool = False
+    #: The node as /readyz asks it: short timeouts, no retries, one check in flight at a time.
+    _probe_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _probe: Future[tuple[int, int, list[str]]] | None = field(default=None, repr=False)
+    _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _probe_client: ChainClient | None = field(default=None, repr=False)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -218,6 +230,9 @@ class Runtime:
         if self.checkpointer is not None:
             self.checkpointer.stop()
             self.checkpointer = None
+        if self._probe_pool is not None:
+            self._probe_pool.shutdown(wait=False, cancel_futures=True)
+            self._probe_pool, self._probe = None, None
         if self.committer is not None:
             self.committer.stop()
             self.committer = None
@@ -357,18 +372,45 @@ class Runtime:
             "contracts": {k: v.address for k, v in self.deployment.contracts.items()},
         }
         try:
-            info["chain_id"] = self.chain.retrieve_chain_id()
-            info["latest_block"] = self.chain.retrieve_block_number()
-            info["reachable"] = True
-            differences = deployments.check_deployment(self.chain, self.deployment, self.artifacts)
+            chain_id, latest, differences = self._probe_chain().result(READINESS_CHAIN_DEADLINE)
+        except FutureTimeoutError:
+            info["reachable"] = False
+            problems.append(f"chain: the node did not answer within {READINESS_CHAIN_DEADLINE:g} s")
+            return info
         except HallmarkError as exc:
             info["reachable"] = False
             problems.append(f"chain: {exc.message}")
             return info
+        info["chain_id"], info["latest_block"], info["reachable"] = chain_id, latest, True
         if differences:
             problems.extend(f"chain: {d}" for d in differences)
         info["deployment_matches"] = not differences
         return info
+
+    def _probe_chain(self) -> Future[tuple[int, int, list[str]]]:
+        """The node's chain id, head and deployment differences, asked in a thread of its own
+        (a check still in flight is shared, so a hanging node never piles up threads)."""
+        assert self.chain is not None and self.deployment is not None
+        chain, deployment = self.chain, self.deployment
+        with self._probe_lock:
+            if self._probe is not None and not self._probe.done():
+                return self._probe
+            if self._probe_pool is None:
+                self._probe_pool = ThreadPoolExecutor(1, thread_name_prefix="readiness-probe")
+            if self._probe_client is None or self._probe_client.url != chain.url:
+                self._probe_client = ChainClient.for_url(
+                    chain.url, timeout=READINESS_RPC_TIMEOUT, retry=NO_RETRY
+                )
+            client = self._probe_client
+
+            def probe() -> tuple[int, int, list[str]]:
+                chain_id = client.retrieve_chain_id()
+                latest = client.retrieve_block_number()
+                differences = deployments.check_deployment(client, deployment, self.artifacts)
+                return chain_id, latest, differences
+
+            self._probe = self._probe_pool.submit(probe)
+            return self._probe
 
     def _database_readiness(self, problems: list[str]) -> dict[str, Any]:
         if self.engine is None:

@@ -1,0 +1,135 @@
+"""The worker under chain faults: forks found by block hash whatever the head does, a bounded
+reorg check, one broken organisation or batch never stopping the others."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+
+from eth_account import Account
+from sqlalchemy import select
+from web3.types import RPCEndpoint
+
+from conftest import Harness
+from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.anchoring.status import records_status
+from hallmark.store.db import transaction
+from hallmark.store.models import Organisation, Record
+
+
+def _confirmed_on_a_block_the_chain_lacks(h: Harness) -> list[int]:
+    """Batches the database calls confirmed whose block hash the chain does not hold."""
+    chain = h.runtime.chain
+    assert chain is not None
+    confirmed = [b for b in h.batches() if b.status == BatchStatus.CONFIRMED]
+    canonical = chain.retrieve_block_hashes(sorted({b.block_number or 0 for b in confirmed}))
+    return [b.id for b in confirmed if canonical[b.block_number or 0] != b.block_hash]
+
+
+def test_a_fork_longer_than_the_reorg_depth_is_found_by_block_hash(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(anchor_batch_size=10)
+    chain = h.runtime.chain
+    assert chain is not None and h.runtime.sessions is not None
+    snapshot = chain.retrieve("evm_snapshot")
+    h.add("supplier", 60)
+    worker = h.worker()
+    h.drain(worker)
+    head = chain.retrieve_block_number()
+    # In one JSON-RPC batch: the chain goes back before the anchors and 100 blocks past them,
+    # as a node catching up from a minority fork would (its head only ever grows).
+    answers = chain.w3.provider.make_batch_request(  # type: ignore[attr-defined]
+        [(RPCEndpoint("evm_revert"), [snapshot]), (RPCEndpoint("anvil_mine"), ["0x64"])]
+    )
+    assert all("error" not in answer for answer in answers)
+    assert chain.retrieve_block_number() > head + worker.settings.reorg_depth
+    assert not any(h.runtime.ledger.retrieve_batch(b.root).anchored for b in h.batches())
+
+    worker.run_once()
+    assert _confirmed_on_a_block_the_chain_lacks(h) == []
+    h.drain(worker)
+    h.assert_anchored_exactly_once()
+    with h.runtime.sessions() as session:
+        ids = list(session.scalars(select(Record.id)))
+        statuses = records_status(session=session, record_ids=ids)
+    assert {s.batch_id is not None for s in statuses.values()} == {True}
+
+
+class _BlockHashSpy:
+    """Counts the block heights the worker asks the node about."""
+
+    def __init__(self, h: Harness, worker_client: object) -> None:
+        self.heights: list[int] = []
+        original = worker_client.retrieve_block_hashes  # type: ignore[attr-defined]
+
+        def spy(numbers: Sequence[int]) -> dict[int, str | None]:
+            self.heights += list(numbers)
+            result: dict[int, str | None] = original(numbers)
+            return result
+
+        worker_client.retrieve_block_hashes = spy  # type: ignore[attr-defined]
+
+
+def test_the_reorg_check_stays_bounded_after_errors_and_restarts(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(anchor_batch_size=1)
+    chain = h.runtime.chain
+    assert chain is not None
+    worker = h.worker()
+    for _ in range(12):  # twelve batches, each in a block of its own
+        h.add("brand", 1)
+        h.drain(worker)
+    chain.retrieve("anvil_mine", [200])  # all of them far below the head (and finalized)
+    spy = _BlockHashSpy(h, worker.client)
+
+    worker.run_once()
+    worker._cycle_failed(RuntimeError("a transient error"))  # as any failed cycle does
+    spy.heights.clear()
+    worker.run_once()
+    # The last tip is still on the chain: one look at it, not one per batch ever mined.
+    assert len(spy.heights) <= 1, spy.heights
+
+    restarted = h.worker()
+    restarted_spy = _BlockHashSpy(h, restarted.client)
+    restarted.run_once()
+    # A new leader checks newest first and stops at the first batch still on the chain.
+    assert len(restarted_spy.heights) <= 2, restarted_spy.heights
+
+
+def test_a_broken_organisation_key_never_stops_the_others(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(anchor_batch_size=5)
+    assert h.runtime.sessions is not None
+    supplier = h.orgs["supplier"]
+    with transaction(h.runtime.sessions) as session:
+        organisation = session.get(Organisation, supplier.id)
+        assert organisation is not None
+        # A keystore that does not open with Hallmark's passphrase (restored from elsewhere).
+        organisation.keystore = json.loads(
+            json.dumps(Account.encrypt(Account.create().key, "another passphrase", iterations=2))
+        )
+    h.add("supplier", 5)
+    h.add("factory", 5)
+    h.add("brand", 5)
+    worker = h.worker()
+    deadline = time.monotonic() + 20
+    others = {h.orgs["factory"].id, h.orgs["brand"].id}
+    while {b.organisation_id for b in h.batches() if b.status == BatchStatus.CONFIRMED} != others:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
+    # The supplier's records wait in the outbox; the worker says why.
+    assert h.outbox() == 5
+    assert worker.state.last_error is not None
+    assert supplier.name in worker.state.last_error
+    assert all(b.organisation_id != supplier.id for b in h.batches())
+    # Still backing off (not retried every cycle), and the others keep anchoring meanwhile.
+    h.add("brand", 5)
+    deadline = time.monotonic() + 20
+    while sum(b.status == BatchStatus.CONFIRMED for b in h.batches()) < 3:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
+    assert h.outbox() == 5
