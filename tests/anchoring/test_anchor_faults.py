@@ -4,6 +4,9 @@ reorg check, one broken organisation or batch never stopping the others."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -11,7 +14,8 @@ from eth_account import Account
 from sqlalchemy import select
 from web3.types import RPCEndpoint
 
-from conftest import Harness
+from conftest import Harness, Process, wait_for
+from hallmark.runtime.worker_process import StopRequest
 from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.services.anchoring.status import records_status
 from hallmark.store.db import transaction
@@ -133,3 +137,47 @@ def test_a_broken_organisation_key_never_stops_the_others(
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))
     assert h.outbox() == 5
+
+
+def test_a_burst_of_signals_stops_a_worker_cleanly_and_frees_the_lead(
+    harness: Callable[..., Harness], spawn: Callable[..., Process]
+) -> None:
+    h = harness()
+    worker = spawn(h, "worker")
+    wait_for(lambda: "anchoring.leader" in worker.log(), 60, "the worker to lead")
+    for _ in range(3):  # nested handlers: each arrives while the previous one may still run
+        os.kill(worker.pid, signal.SIGTERM)
+    assert worker.popen.wait(30) == 0, worker.log()
+    assert "anchoring.stopped" in worker.log()
+    successor = h.worker()
+    successor.step()
+    assert successor.state.role == "leader"
+
+
+def test_a_stop_request_is_lock_free_and_survives_nested_signals() -> None:
+    stop = StopRequest()
+    nested: list[int] = []
+    previous = signal.getsignal(signal.SIGUSR1)
+
+    def handler(signum: int, frame: object) -> None:
+        nested.append(signum)
+        if len(nested) < 3:  # a signal arriving inside the handler of the one before
+            os.kill(os.getpid(), signal.SIGUSR1)
+        stop.request()
+
+    signal.signal(signal.SIGUSR1, handler)
+    try:
+        assert not stop.wait(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert stop.wait(10)
+        assert len(nested) == 3
+        # Threads ask the same way (the parent watch, the reporter), any number of times.
+        threads = [threading.Thread(target=stop.request) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert stop.wait(0)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        stop.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -68,15 +67,14 @@ def worker(
 ) -> None:
     """Run the anchoring worker alone: one leader anchors, other workers stand by."""
     from hallmark.runtime import Runtime
-    from hallmark.runtime.worker_process import StateReporter, die_with_parent
+    from hallmark.runtime.worker_process import StateReporter, StopRequest, die_with_parent
 
     settings = load_settings()
     runtime = Runtime(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopRequest()  # signal handlers that take no lock (see StopRequest)
+    stop.install(signal.SIGTERM, signal.SIGINT)
     if parent is not None:  # the worker process of `hallmark serve`: never outlive it
-        die_with_parent(parent, stop.set)
+        die_with_parent(parent, stop.request)
     with reported():
         runtime.start()
     gc.freeze()  # as in `serve`: what start-up loaded lives as long as the process
@@ -84,7 +82,7 @@ def worker(
     try:
         anchor_worker = runtime.start_worker()
         if report_fd is not None:
-            reporter = StateReporter(report_fd, anchor_worker.report, stop.set)
+            reporter = StateReporter(report_fd, anchor_worker.report, stop.request)
             reporter.start()
         err.print("Hallmark anchoring worker running (SIGTERM or Ctrl-C stops it)")
         stop.wait()

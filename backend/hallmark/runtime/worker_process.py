@@ -8,6 +8,9 @@ logs why; `stop()` sends it SIGTERM, waits, and SIGKILLs it after a timeout. The
 session of its own, so a Ctrl-C on the terminal reaches only the parent, which stops it.
 
 Child side (`hallmark worker --parent PID --report-fd FD`, see `hallmark.cli`):
+* `StopRequest`: how SIGTERM, SIGINT, the parent watch and the reporter ask the worker to stop.
+  A signal handler only sets a flag and writes a byte to a pipe: it takes no lock, so a signal
+  arriving while the main thread holds one (or three nested handlers) cannot deadlock it.
 * `die_with_parent`: the child never outlives its parent. On Linux the kernel sends it SIGTERM
   when the parent dies (`prctl(PR_SET_PDEATHSIG)`); everywhere a thread also watches the
   parent's pid. Either way the child stops as on SIGTERM (gives up the lead, exits).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -296,6 +300,50 @@ class WorkerProcess:
 
 
 # --- the child's side -----------------------------------------------------------------------
+
+
+class StopRequest:
+    """A request to stop, safe to make from a signal handler or any thread (see the module
+    docstring): `request()` sets a flag and writes one byte to a pipe; `wait()` sleeps on the
+    pipe. Hand-written: `threading.Event.set` takes a lock, which a handler must not."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.requested = False
+
+    def install(self, *signums: int) -> None:
+        """Make these signals request the stop."""
+        for signum in signums:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.request()
+
+    def request(self) -> None:
+        """Ask for the stop (idempotent; no lock taken)."""
+        self.requested = True
+        with contextlib.suppress(OSError):  # a full pipe: a wake-up is pending already
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until the stop is requested (or `timeout` seconds pass); whether it was."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.requested:
+            left = 1.0 if deadline is None else min(deadline - time.monotonic(), 1.0)
+            if left <= 0:
+                break
+            readable, _, _ = select.select([self._read], [], [], left)
+            if readable:
+                with contextlib.suppress(OSError):
+                    os.read(self._read, 512)
+        return self.requested
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def die_with_parent(parent: int, on_parent_gone: Callable[[], None]) -> None:
