@@ -3,6 +3,8 @@ with one retry policy; a production process refuses a development chain."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from hallmark.core.errors import (
     ChainUnavailableError,
     ConfigurationError,
 )
+from hallmark.core.ports import free_port
 from hallmark.runtime import Runtime
 from hallmark.runtime.runtime import READINESS_CHAIN_DEADLINE, READINESS_RPC_TIMEOUT
 
@@ -194,3 +197,30 @@ def test_readyz_answers_within_its_deadline_whatever_the_node_does(
                 lambda: http.get("/readyz").json()["anchoring"]["last_error"] is None,
                 "no stale last_error",
             )
+
+
+# --- the data directory's node belongs to one process -------------------------------------
+
+
+def test_a_command_never_starts_a_second_node_where_a_running_process_owns_one(
+    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+) -> None:
+    settings = make_settings(anvil_port=free_port())
+    serving = start_runtime(settings)  # as `hallmark serve`: it runs the data directory's node
+    assert serving.supervisor is not None
+    node = serving.supervisor.node
+    assert node.pid is not None
+    os.kill(node.pid, signal.SIGSTOP)  # the node hangs: it takes connections, answers nothing
+    try:
+        command = Runtime(settings)  # an admin command meanwhile
+        with pytest.raises(ChainUnavailableError, match=r"belongs to a running Hallmark process"):
+            command.start()
+        assert command.supervisor is None
+    finally:
+        os.kill(node.pid, signal.SIGCONT)
+    assert node.is_running()
+    assert serving.supervisor.restarts == 0
+    # Once it answers again, commands share it.
+    shared = start_runtime(settings)
+    assert shared.supervisor is None
+    assert shared.chain is not None and shared.chain.url == node.url

@@ -41,9 +41,17 @@ from hallmark.chain.client import NO_RETRY, ChainClient
 from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
 from hallmark.chain.ledger import Ledger
-from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil, rpc_call
+from hallmark.chain.node import (
+    AnvilNode,
+    NodeLock,
+    NodeStatus,
+    NodeSupervisor,
+    find_anvil,
+    rpc_call,
+)
 from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
+    ChainUnavailableError,
     ConfigurationError,
     DatabaseUnavailableError,
     DeploymentMismatchError,
@@ -161,12 +169,41 @@ class Runtime:
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
         self.artifacts = load_artifacts()
-        attach_url = f"http://127.0.0.1:{settings.anvil_port}"
-        if settings.uses_local_chain and settings.anvil_port and _answers(attach_url):
-            # Another Hallmark process (`hallmark serve`) runs the local chain: share it.
-            self.chain = ChainClient.for_url(attach_url, timeout=settings.rpc_timeout)
-            self._fund_local_keys()
-        elif settings.uses_local_chain:
+        if settings.uses_local_chain:
+            self._connect_local_chain()
+        else:
+            assert settings.rpc_url is not None
+            self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
+
+    def _connect_local_chain(self) -> None:
+        """Share the data directory's node where another process runs it, else run it here.
+
+        A node answering on HALLMARK_ANVIL_PORT, or at the URL the node lock's holder noted, is
+        shared. Otherwise this process takes the node lock and starts the node; when another
+        process holds the lock, its node does not answer now (it hangs, or restarts): a second
+        node on the same state is never started.
+        """
+        settings = self.settings
+        attach_url = f"http://127.0.0.1:{settings.anvil_port}" if settings.anvil_port else None
+        lock = NodeLock(settings.chain_state_path)
+        if attach_url is None or not _answers(attach_url):
+            if lock.acquire():
+                self._start_local_node(lock)
+                return
+            attach_url = lock.holder_url() or attach_url
+            if attach_url is None or not _answers(attach_url):
+                raise ChainUnavailableError(
+                    attach_url or "the local chain",
+                    f"the local chain belongs to a running Hallmark process ({lock.holder()}) "
+                    "and does not answer; no second node is started on its state",
+                )
+        # Another Hallmark process (`hallmark serve`) runs the local chain: share it.
+        self.chain = ChainClient.for_url(attach_url, timeout=settings.rpc_timeout)
+        self._fund_local_keys()
+
+    def _start_local_node(self, lock: NodeLock) -> None:
+        settings = self.settings
+        try:
             node = AnvilNode(
                 binary=find_anvil(settings.anvil_binary),
                 state_path=settings.chain_state_path,
@@ -176,13 +213,16 @@ class Runtime:
                 block_time=settings.anvil_block_time,
                 log_path=settings.data_dir / "logs" / "anvil.log",
             )
-            self.supervisor = NodeSupervisor(node, poll_interval=settings.anvil_watch_interval)
-            self.supervisor.start()
-            self.chain = ChainClient.for_url(node.url, timeout=settings.rpc_timeout)
-            self._fund_local_keys()
-        else:
-            assert settings.rpc_url is not None
-            self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
+        except BaseException:
+            lock.release()
+            raise
+        self.supervisor = NodeSupervisor(
+            node, poll_interval=settings.anvil_watch_interval, lock=lock
+        )
+        self.supervisor.start()
+        lock.note_url(node.url)
+        self.chain = ChainClient.for_url(node.url, timeout=settings.rpc_timeout)
+        self._fund_local_keys()
 
     def start_worker(self) -> AnchorWorker:
         """Run the anchoring worker in a thread, on a chain client of its own."""
