@@ -181,3 +181,30 @@ def test_a_stop_request_is_lock_free_and_survives_nested_signals() -> None:
     finally:
         signal.signal(signal.SIGUSR1, previous)
         stop.close()
+
+
+def test_the_gas_limit_a_batch_is_sent_with_is_the_one_it_is_simulated_with(
+    harness: Callable[..., Harness],
+) -> None:
+    # Too little gas for anchor(): the transaction runs out of it on chain.
+    h = harness(anchor_gas_limit=30_000)
+    chain = h.runtime.chain
+    assert chain is not None
+    h.add("brand", 1)
+    worker = h.worker()
+    deadline = time.monotonic() + 20
+    while [b.status for b in h.batches()] != [BatchStatus.FAILED]:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
+    [failed] = h.batches()
+    account = h.orgs["brand"].account_address
+    sent = chain.retrieve_nonce(account, "latest")
+    # The retries simulate with that same limit: they fail as the transaction would, and no
+    # transaction is signed again to run out of gas once more.
+    for _ in range(10):
+        time.sleep(min(worker.step(), 0.2))
+    [still] = h.batches()
+    assert still.status == BatchStatus.FAILED
+    assert still.attempts == failed.attempts == 1
+    assert chain.retrieve_nonce(account, "latest") == sent
+    assert still.last_error is not None and "gas" in still.last_error.lower()

@@ -161,6 +161,7 @@ class Transactions:
             root=batch.root,
             kind=RECORD_KINDS[batch.kind],
             count=batch.record_count,
+            gas=self.settings.anchor_gas_limit,  # the one gas limit: simulated as it is sent
             block=block,
         )
 

@@ -63,6 +63,7 @@ from hallmark.chain.ledger import Ledger
 from hallmark.config import Settings
 from hallmark.core.backoff import Backoff
 from hallmark.core.errors import (
+    ChainError,
     ChainRateLimitedError,
     ChainUnavailableError,
     ContractRevertError,
@@ -373,6 +374,10 @@ class AnchorWorker:
             return
         except ContractRevertError as exc:
             error = exc.signature
+        except CYCLE_ERRORS:
+            raise
+        except ChainError as exc:  # the replay fails as the transaction did (e.g. out of gas)
+            error = exc.message
         else:
             error = f"reverted without a custom error (gas used {receipt.gas_used})"
         self._mark_failed(batch.id, error, gas_used=receipt.gas_used)
@@ -459,6 +464,11 @@ class AnchorWorker:
             return
         except ContractRevertError as exc:
             self._mark_failed(batch.id, exc.signature)
+            return
+        except CYCLE_ERRORS:
+            raise
+        except ChainError as exc:  # the simulation fails without a custom error (out of gas)
+            self._mark_failed(batch.id, exc.message)
             return
         with self.transactions.nonces.lock(batch.account_address):
             self.transactions.resign(batch)
