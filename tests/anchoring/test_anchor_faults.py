@@ -208,3 +208,48 @@ def test_the_gas_limit_a_batch_is_sent_with_is_the_one_it_is_simulated_with(
     assert still.attempts == failed.attempts == 1
     assert chain.retrieve_nonce(account, "latest") == sent
     assert still.last_error is not None and "gas" in still.last_error.lower()
+
+
+def test_a_nonce_gap_is_filled_and_no_queued_transaction_is_mined_twice(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(anchor_batch_size=2)
+    chain = h.runtime.chain
+    assert chain is not None
+    address = h.orgs["supplier"].account_address
+    first = h.worker()
+    first.step()
+    assert first.state.role == "leader"
+    # A nonce handed out whose batch was never stored: the next batch waits behind a gap.
+    gap = first.transactions.nonces.allocate(address)
+    h.add("supplier", 2)
+    deadline = time.monotonic() + 20
+    while [b.status for b in h.batches()] != [BatchStatus.SENT]:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(first.step(), 0.05))
+    [queued] = h.batches()
+    assert queued.nonce == gap + 1
+    assert chain.retrieve_nonce(address, "latest") == gap  # queued by the node, not mined
+    first.stop()
+    first.leader.release()  # as its process ending would
+
+    restarted = h.worker()  # a new leader resolves every account's waiting transactions
+    h.drain(restarted)
+    h.add("supplier", 2)
+    h.drain(restarted)
+    h.assert_anchored_exactly_once()
+    [again, later] = h.batches()
+    # Every transaction the account sent was mined and succeeded: the filler of the gap and
+    # the batches, no copy of a batch reverting as a duplicate.
+    head = chain.retrieve_block_number()
+    sent = [
+        tx
+        for number in range(head + 1)
+        for tx in chain.w3.eth.get_block(number, full_transactions=True)["transactions"]
+        if tx["from"] == address  # type: ignore[index]
+    ]
+    receipts = chain.retrieve_receipts([tx["hash"].to_0x_hex() for tx in sent])  # type: ignore[index]
+    assert [r.status if r else None for r in receipts.values()] == [1] * len(sent)
+    assert sorted(tx["nonce"] for tx in sent) == list(range(len(sent)))  # type: ignore[index]
+    assert chain.retrieve_nonce(address, "latest") == later.nonce + 1
+    assert (again.nonce, again.tx_hash) == (queued.nonce, queued.tx_hash)  # mined as it was

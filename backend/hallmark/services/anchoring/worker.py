@@ -333,7 +333,13 @@ class AnchorWorker:
                 )
 
     def _resolve_account(self, address: str, batches: list[BatchRow]) -> None:
-        """Re-broadcast in nonce order; re-sign what lost its nonce or sits behind a gap."""
+        """Re-broadcast in nonce order; re-sign what lost its nonce; fill a nonce gap.
+
+        A nonce below the account's waiting transactions that no batch holds (handed out, its
+        batch never stored) is filled with a transfer of nothing to the account itself, so the
+        transactions queued behind it are mined as they are. Re-signing them with fresh nonces
+        instead would leave the queued copies in the node's pool, mineable as duplicates once
+        the gap closes."""
         transactions = self.transactions
         with transactions.nonces.lock(address):
             latest = self.client.retrieve_nonce(address, "latest")
@@ -352,14 +358,15 @@ class AnchorWorker:
                             )
                     else:
                         resign.append(batch)
-                elif batch.nonce == expected:
+                else:
+                    while expected < batch.nonce:  # a gap: no batch holds this nonce
+                        transactions.fill_gap(batch.organisation_id, expected)
+                        expected += 1
                     if transactions.replacement_due(batch):
                         transactions.replace(batch)
                     else:
                         transactions.broadcast(batch)
                     expected += 1
-                else:  # behind a nonce gap (the chain lost an earlier one): never mined as is
-                    resign.append(batch)
             transactions.nonces.reset(address, expected)
             for batch in resign:
                 transactions.resign(batch)
