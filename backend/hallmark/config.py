@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
+    worker_takeover_after: Annotated[float, Field(gt=0)] = Field(
+        120.0,
+        description="Seconds without a heartbeat after which a standby worker ends the leader "
+        "that holds the anchoring lock but no longer leads (a hung process) and takes over",
+    )
 
     # --- keys --------------------------------------------------------------------------------
     key_passphrase: SecretStr | None = Field(

@@ -3,6 +3,7 @@ reorg check, one broken organisation or batch never stopping the others."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -253,3 +254,44 @@ def test_a_nonce_gap_is_filled_and_no_queued_transaction_is_mined_twice(
     assert sorted(tx["nonce"] for tx in sent) == list(range(len(sent)))  # type: ignore[index]
     assert chain.retrieve_nonce(address, "latest") == later.nonce + 1
     assert (again.nonce, again.tx_hash) == (queued.nonce, queued.tx_hash)  # mined as it was
+
+
+def test_a_standby_takes_over_from_a_leader_that_no_longer_leads(
+    harness: Callable[..., Harness], spawn: Callable[..., Process], database_url: str
+) -> None:
+    h = harness(database_url=database_url)
+    hung = spawn(h, "worker")
+    wait_for(lambda: "anchoring.leader" in hung.log(), 60, "the worker to lead")
+    os.kill(hung.pid, signal.SIGSTOP)  # it holds the lock and does nothing any more
+    try:
+        standby = h.worker(worker_takeover_after=1.0)
+        standby.step()
+        assert standby.state.role == "standby"  # its lock is fresh: no takeover yet
+        h.add("brand", 3)
+        deadline = time.monotonic() + 30
+        while standby.state.role != "leader":
+            assert time.monotonic() < deadline, "no takeover"
+            time.sleep(min(standby.step(), 0.2))
+        h.drain(standby)
+        h.assert_anchored_exactly_once()
+        if database_url.startswith("sqlite"):
+            # Its file lock goes only with the process; frozen, SIGTERM could not stop it.
+            assert hung.popen.wait(10) == -signal.SIGKILL
+        # (On PostgreSQL the server ended its session, and the advisory lock with it.)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung.pid, signal.SIGCONT)
+
+
+def test_a_live_leader_keeps_the_lead(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    leader, standby = h.worker(), h.worker(worker_takeover_after=0.5)
+    leader.step()
+    for _ in range(6):
+        time.sleep(0.2)
+        leader.step()  # it beats at every step
+        standby.step()
+        assert standby.leader.stalled_holder(0.5) is None
+    assert (leader.state.role, standby.state.role) == ("leader", "standby")
+    time.sleep(0.7)  # the leader stops stepping: its heartbeat goes silent
+    assert standby.leader.stalled_holder(0.5) is not None

@@ -201,7 +201,7 @@ class AnchorWorker:
         if not self.leader.held():
             if self.state.role == "leader":
                 log.warning("anchoring.lead_lost", lock=self.leader.kind)
-            if not self.leader.acquire():
+            if not self.leader.acquire() and not self._take_over_stalled():
                 if self.state.role != "standby":
                     self.state.role, self.state.since = "standby", datetime.now(UTC)
                     log.info("anchoring.standby", lock=self.leader.kind)
@@ -212,6 +212,7 @@ class AnchorWorker:
             self.reorgs.forget_tip()
             self._recover = True
             log.info("anchoring.leader", lock=self.leader.kind)
+        self.leader.beat()
         try:
             wait = self.run_once()
         except (HallmarkError, SQLAlchemyError) as exc:
@@ -221,6 +222,18 @@ class AnchorWorker:
             return self._cycle_failed(exc)
         self._backoff.clear("cycle")
         return wait
+
+    def _take_over_stalled(self) -> bool:
+        """A holder of the lock that no longer leads (no heartbeat for worker_takeover_after
+        seconds) is ended and the lead taken; whether it was."""
+        stalled = self.leader.stalled_holder(self.settings.worker_takeover_after)
+        if stalled is None:
+            return False
+        log.error("anchoring.leader_stalled", holder=stalled, lock=self.leader.kind)
+        taken = self.leader.take_over()
+        if taken:
+            log.warning("anchoring.took_over", replaced=stalled)
+        return taken
 
     def isolated(self, key: Hashable, what: str, work: Callable[[], object]) -> bool:
         """Run `work` for one batch or organisation (`key` its backoff key); False when it
