@@ -7,8 +7,6 @@ import base64
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
@@ -186,40 +184,6 @@ def test_the_worker_process_gets_the_settings_of_its_parent(
     assert child.anvil_port == 45123
     assert child.effective_database_url == settings.effective_database_url
     assert child.passphrase == settings.passphrase
-
-
-#: A signal that lands while the main thread holds the lock of the Event it waits on, as it
-#: does for a few bytecodes on its way into and out of `Event.wait`.
-_SIGNAL_INSIDE_THE_WAIT = """
-import os, signal
-from hallmark.runtime.worker_process import StopRequest
-
-stop = StopRequest()
-stop.install()
-with stop._event._cond:
-    os.kill(os.getpid(), signal.SIGTERM)
-    sum(range(100))  # the handler runs between these bytecodes
-stop.wait()
-print("stopped")
-"""
-
-
-def test_sigterm_stops_the_worker_even_while_it_enters_its_wait(tmp_path: Path) -> None:
-    """A SIGTERM (sent by the kernel when serve dies) at the moment the worker's main thread
-    enters or leaves its wait for the stop still stops it: the handler takes no lock."""
-    script = tmp_path / "signal_inside_the_wait.py"
-    script.write_text(_SIGNAL_INSIDE_THE_WAIT)
-    child = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        output, _ = child.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.communicate()
-        raise AssertionError("the signal handler waited for a lock its own thread held") from None
-    assert child.returncode == 0, output.decode()
-    assert output.decode().strip() == "stopped"
 
 
 def test_the_worker_process_gets_its_secrets_through_a_pipe_not_its_environment(

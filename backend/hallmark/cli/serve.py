@@ -6,6 +6,7 @@ Commands import what they start when they run, so `hallmark --help` stays quick.
 from __future__ import annotations
 
 import gc
+import signal
 from typing import Annotated
 
 import typer
@@ -83,10 +84,10 @@ def worker(
             secrets = read_secrets(secrets_fd)
     settings = load_settings(**secrets)
     runtime = Runtime(settings)
-    stop = StopRequest()
-    stop.install()  # SIGTERM, SIGINT
+    stop = StopRequest()  # signal handlers that take no lock (see StopRequest)
+    stop.install(signal.SIGTERM, signal.SIGINT)
     if parent is not None:  # the worker process of `hallmark serve`: never outlive it
-        die_with_parent(parent, stop.set)
+        die_with_parent(parent, stop.request)
     with reported():
         runtime.start()
     gc.freeze()  # as in `serve`: what start-up loaded lives as long as the process
@@ -94,7 +95,7 @@ def worker(
     try:
         anchor_worker = runtime.start_worker()
         if report_fd is not None:
-            reporter = StateReporter(report_fd, anchor_worker.report, stop.set)
+            reporter = StateReporter(report_fd, anchor_worker.report, stop.request)
             reporter.start()
         err.print("Hallmark anchoring worker running (SIGTERM or Ctrl-C stops it)")
         stop.wait()

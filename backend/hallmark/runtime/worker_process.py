@@ -13,12 +13,12 @@ password) are written, as one JSON object, to a pipe whose read end the child ge
 `--secrets-fd FD` (`worker_secrets`, `read_secrets`); the child reads it and closes it at start.
 
 Child side (`hallmark worker --parent PID --report-fd FD --secrets-fd FD`, see `hallmark.cli`):
+* `StopRequest`: how SIGTERM, SIGINT, the parent watch and the reporter ask the worker to stop.
+  A signal handler only sets a flag and writes a byte to a pipe: it takes no lock, so a signal
+  arriving while the main thread holds one (or three nested handlers) cannot deadlock it.
 * `die_with_parent`: the child never outlives its parent. On Linux the kernel sends it SIGTERM
   when the parent dies (`prctl(PR_SET_PDEATHSIG)`); everywhere a thread also watches the
   parent's pid. Either way the child stops as on SIGTERM (gives up the lead, exits).
-* `StopRequest`: what SIGTERM, SIGINT, the parent watch and the state reporter set to stop
-  the child; its signal handler takes no lock (a handler that did could hang the child
-  forever when the signal landed as the main thread entered its wait).
 * `StateReporter`: the worker's state (role, lock, last cycle, last error: `WorkerState`) as one
   JSON line on a pipe whenever it changes, and at least every second; `WorkerProcess.report()`
   gives /readyz the latest, with the child's pid, restarts and last exit. A pipe whose reader
@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -357,38 +358,47 @@ class WorkerProcess:
 
 
 class StopRequest:
-    """A request to stop this process, made by a signal (SIGTERM, SIGINT) or by any thread.
+    """A request to stop, safe to make from a signal handler or any thread (see the module
+    docstring): `request()` sets a flag and writes one byte to a pipe; `wait()` sleeps on the
+    pipe. Hand-written: `threading.Event.set` takes a lock, which a handler must not."""
 
-    A Python signal handler runs in the main thread between two of its bytecodes, possibly
-    while that thread holds the lock of the very Event it waits on (on its way into or out of
-    `Event.wait`). A handler that called `Event.set()` would then wait for that lock forever,
-    and so would every thread that tried to stop the process after it (the parent watch, the
-    state reporter): a worker process that outlives `hallmark serve` and keeps the lead. The
-    handler here only sets a flag, which `wait()` looks at between short waits.
-    """
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.requested = False
 
-    def __init__(self, *, poll: float = 0.1) -> None:
-        self.poll = poll
-        self._event = threading.Event()
-        self._signalled: int | None = None
-
-    def install(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
-        """Handle `signals` by requesting the stop (call from the main thread)."""
-        for signum in signals:
+    def install(self, *signums: int) -> None:
+        """Make these signals request the stop."""
+        for signum in signums:
             signal.signal(signum, self._on_signal)
 
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        self._signalled = signum  # no lock here: see the class docstring
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.request()
 
-    def set(self) -> None:
-        """Request the stop (from any thread)."""
-        self._event.set()
+    def request(self) -> None:
+        """Ask for the stop (idempotent; no lock taken)."""
+        self.requested = True
+        with contextlib.suppress(OSError):  # a full pipe: a wake-up is pending already
+            os.write(self._write, b"\0")
 
-    def wait(self) -> None:
-        """Return once the stop was requested."""
-        while not self._event.wait(self.poll):
-            if self._signalled is not None:
-                return
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until the stop is requested (or `timeout` seconds pass); whether it was."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.requested:
+            left = 1.0 if deadline is None else min(deadline - time.monotonic(), 1.0)
+            if left <= 0:
+                break
+            readable, _, _ = select.select([self._read], [], [], left)
+            if readable:
+                with contextlib.suppress(OSError):
+                    os.read(self._read, 512)
+        return self.requested
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def die_with_parent(parent: int, on_parent_gone: Callable[[], None]) -> None:
