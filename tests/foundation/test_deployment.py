@@ -39,7 +39,7 @@ def test_first_start_deploys_and_later_starts_reuse(
     assert first.keys is not None
     record = first.deployment
     admin_nonce = first.chain.w3.eth.get_transaction_count(first.keys.admin.address)
-    assert admin_nonce == 4  # two deployments and two role grants
+    assert admin_nonce == 5  # two deployments, the service account bound, two role grants
     assert json.loads(settings.deployment_path.read_text())["contracts"]["ProvenanceLedger"][
         "address"
     ] == record.address_of("ProvenanceLedger")
@@ -151,7 +151,7 @@ def test_cli_deploy_to_a_configured_chain(
     runner = CliRunner()
     result = runner.invoke(app, ["deploy"])
     assert result.exit_code == 0, result.output
-    assert "deployed on chain 31337" in result.output
+    assert "deployed version 2.0.0 on chain 31337" in result.output
 
     again = runner.invoke(app, ["deploy"])
     assert again.exit_code == 1

@@ -20,10 +20,13 @@ Flow of one cycle (`AnchorWorker.run_once`):
 5. Receipts (`mined`): block number and hash, gas used — one transaction for all the batches
    mined. (Entries claimed by an earlier version of the worker, which kept them in the outbox
    until the receipt, join `record_anchors` and leave the outbox then.) A reverted receipt
-   is replayed with `eth_call` and decoded: RootAlreadyAnchored counts as success (the batch
-   adopts the anchoring log); anything else marks the batch `failed` with the error's name and
-   arguments in `last_error`, retried with capped exponential backoff while its records stay
-   pending.
+   is replayed with `eth_call` and decoded: RootAlreadyAnchored means the root is on chain
+   already, and the batch adopts that anchoring only when its anchorer, kind and count are what
+   the batch signed; otherwise (a root copied from the mempool by another account, or anchored
+   as another kind or count) the batch is formed again with a random salt leaf, so its root
+   differs, and `last_error` and the log (`anchoring.reformed`) say so. Anything else marks the
+   batch `failed` with the error's name and arguments in `last_error`, retried with capped
+   exponential backoff while its records stay pending.
 6. `confirmed` once `confirmations` blocks are on top (at once with 0, the local default).
 
 A node or database error ends the cycle; the worker backs off exponentially (capped at
@@ -40,7 +43,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,7 +52,6 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from web3 import Web3
 
 from hallmark.chain.client import Receipt
 from hallmark.chain.ledger import Ledger
@@ -94,7 +96,8 @@ class AnchorWorker:
     Collaborators: `sessions` (the database; `read_sessions` for reads), `ledger` (on a chain
     client of its own), `leader` (the lock only one process holds), `settings` (intervals,
     sizes, confirmations, passphrase), `chain_id` and `deployment_block` from the deployment
-    record.
+    record; `deployment_id` (the current deployment, whose `ledger` new batches use) and
+    `ledgers` (the ledger of an earlier deployment, by id: its batches are looked up there).
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class AnchorWorker:
         chain_id: int,
         deployment_block: int = 0,
         read_sessions: sessionmaker[Session] | None = None,
+        deployment_id: int | None = None,
+        ledgers: Callable[[int], Ledger] | None = None,
     ) -> None:
         self.sessions = sessions
         #: Sessions for reads that precede no write of theirs (SQLite: a snapshot that does not
@@ -127,6 +132,8 @@ class AnchorWorker:
             deployment_block=deployment_block,
             state=self.state,
             backoff=self._backoff,
+            deployment_id=deployment_id,
+            ledgers=ledgers,
         )
         self.former = BatchFormer(
             sessions=sessions,
@@ -287,7 +294,7 @@ class AnchorWorker:
                 if batch.nonce < latest:
                     # Its nonce was consumed: by this very transaction (the root is anchored),
                     # or by another one.
-                    if self.ledger.retrieve_batch(batch.root).anchored:
+                    if transactions.is_anchored(batch):
                         self._adopt(batch)
                     else:
                         resign.append(batch)
@@ -318,12 +325,15 @@ class AnchorWorker:
         self._mark_failed(batch.id, error, gas_used=receipt.gas_used)
 
     def _adopt(self, batch: BatchRow) -> None:
-        """The root is anchored on chain: take that anchoring as the batch's."""
-        found = self.transactions.find_anchoring(batch.root)
+        """The root is anchored on chain: take that anchoring as the batch's if its anchorer,
+        kind and count are the batch's; otherwise form the batch again (its root changes)."""
+        found = self.transactions.find_anchoring(batch)
         if found is None:
             raise HallmarkError(f"root {batch.root} is anchored but its BatchAnchored log is gone")
-        if found.anchorer != Web3.to_checksum_address(batch.account_address):
-            log.warning("anchoring.root_anchored_by_other", batch=batch.id, anchorer=found.anchorer)
+        if not self.transactions.owns(batch, found):
+            with self.transactions.nonces.lock(batch.account_address):
+                self.transactions.reform(batch, found)
+            return
         self._mark_mined([_Mined(batch.id, found.tx_hash, found.block_number, found.block_hash)])
 
     def _mark_mined(self, batches: Sequence[_Mined]) -> None:
