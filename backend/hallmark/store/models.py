@@ -102,6 +102,22 @@ class Organisation(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class AccountCompromise(Base):
+    """An account declared compromised on a deployment's ledger from a block on: every batch it
+    anchored there from that block reads Flagged (certificates: Revoked)."""
+
+    __tablename__ = "account_compromises"
+    __table_args__ = (UniqueConstraint("deployment_id", "account_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    account_address: Mapped[str] = mapped_column(String(42), index=True)
+    from_block: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class OrganisationGrant(Base):
     """What an organisation's account should hold on one deployment's ledger, and whether the
     chain holds it yet: the intent is committed before any transaction is sent, the outcome

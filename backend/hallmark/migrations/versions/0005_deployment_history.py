@@ -7,6 +7,7 @@
 - `anchor_batches.salt`: the extra leaf of a batch formed again because another account (or
   another kind or count) holds its root;
 - `anchor_batches.flag_cause`, `flag_reason`, `flagged_at`: a batch flagged on chain;
+- `account_compromises`: accounts declared compromised on a deployment's ledger, from a block;
 - `organisation_grants`: what each organisation's account should hold on each deployment's
   ledger, and whether it does yet. Existing organisations are recorded as applied on the newest
   deployment (they were granted their role when created).
@@ -97,6 +98,32 @@ def upgrade() -> None:
             batch_op.f("ix_organisation_grants_organisation_id"), ["organisation_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_organisation_grants_status"), ["status"], unique=False)
+    op.create_table(
+        "account_compromises",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("deployment_id", sa.Integer(), nullable=False),
+        sa.Column("account_address", sa.String(length=42), nullable=False),
+        sa.Column("from_block", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Integer(), nullable=False),
+        sa.Column("tx_hash", sa.String(length=66), nullable=False),
+        sa.Column("marked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["deployment_id"],
+            ["deployments.id"],
+            name=op.f("fk_account_compromises_deployment_id_deployments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_account_compromises")),
+        sa.UniqueConstraint(
+            "deployment_id", "account_address", name=op.f("uq_account_compromises_deployment_id")
+        ),
+    )
+    with op.batch_alter_table("account_compromises", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_account_compromises_account_address"), ["account_address"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_account_compromises_deployment_id"), ["deployment_id"], unique=False
+        )
     for kind, role in _ROLES.items():
         op.execute(
             sa.text(
@@ -111,6 +138,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("account_compromises", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_account_compromises_deployment_id"))
+        batch_op.drop_index(batch_op.f("ix_account_compromises_account_address"))
+    op.drop_table("account_compromises")
     with op.batch_alter_table("organisation_grants", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_organisation_grants_status"))
         batch_op.drop_index(batch_op.f("ix_organisation_grants_organisation_id"))

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.errors import HallmarkError, NotFoundError
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree, root_hex
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Deployment, Record, RecordAnchor
+from hallmark.store.models import (
+    AccountCompromise,
+    AnchorBatch,
+    AnchorQueueEntry,
+    Deployment,
+    Record,
+    RecordAnchor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,13 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         d.id: (str(d.contracts["ProvenanceLedger"]["address"]), d.version)
         for d in session.scalars(select(Deployment).where(Deployment.id.in_(deployment_ids)))
     }
+    accounts = {b.account_address for b in batches.values()}
+    compromises = {
+        (c.deployment_id, c.account_address): c
+        for c in session.scalars(
+            select(AccountCompromise).where(AccountCompromise.account_address.in_(accounts))
+        )
+    }
     statuses: dict[str, AnchoringStatus] = {}
     for record_id, record_hash, anchored_batch, queued_batch in rows:
         batch_id = anchored_batch if anchored_batch is not None else queued_batch
@@ -107,6 +121,16 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         version: str | None = None
         if batch.deployment_id is not None and batch.deployment_id in ledgers:
             ledger, version = ledgers[batch.deployment_id]
+        flag_cause, flag_reason, flagged_at = batch.flag_cause, batch.flag_reason, batch.flagged_at
+        compromise = compromises.get((batch.deployment_id or 0, batch.account_address))
+        if (
+            flag_cause is None
+            and compromise is not None
+            and on_chain
+            and (batch.block_number or 0) >= compromise.from_block
+        ):
+            flag_cause, flag_reason = "compromised", compromise.reason
+            flagged_at = compromise.marked_at
         statuses[record_id] = AnchoringStatus(
             record_id=record_id,
             record_hash=record_hash,
@@ -122,9 +146,9 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
             last_error=batch.last_error,
             ledger=ledger,
             contracts_version=version,
-            flag_cause=batch.flag_cause,
-            flag_reason=batch.flag_reason,
-            flagged_at=batch.flagged_at,
+            flag_cause=flag_cause,
+            flag_reason=flag_reason,
+            flagged_at=flagged_at,
         )
     return statuses
 
