@@ -22,6 +22,7 @@ from hallmark.services.access.organisations import (
     create_api_key,
     create_organisation,
     organisation_account,
+    set_organisation_enabled,
 )
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.status import records_status
@@ -279,3 +280,55 @@ def test_the_worker_never_adopts_an_anchoring_of_another_kind_or_count(
         assert ledger.retrieve_verify_record(
             batch.root, record.record_hash, proof, anchorer=account.address, kind=1
         )
+
+
+def test_a_batch_refused_on_version_1_is_anchored_on_version_2_once_deployed(
+    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+) -> None:
+    runtime = _v1_runtime(make_settings, start_runtime)
+    h = _harness(runtime, kinds=("supplier",))
+    assert runtime.sessions is not None
+    supplier = h.orgs["supplier"]
+    set_organisation_enabled(
+        sessions=runtime.sessions, chain=runtime.chain_access(), ref=supplier.id, enabled=False
+    )
+    stored = h.add("supplier", 2)
+    worker = h.worker()
+    deadline = time.monotonic() + 10
+    while [b.status for b in h.batches()] != [BatchStatus.FAILED]:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
+    v1_id = runtime.deployment_id
+    [failed] = h.batches()
+    assert failed.deployment_id == v1_id
+    worker.stop()
+    worker.leader.release()
+
+    runtime.deploy()  # a disabled organisation is bound on the new ledger, without its role
+    v2 = runtime.ledger
+    assert v2.retrieve_account(supplier.account_address).bound
+    assert not v2.retrieve_has_role("SUPPLIER_ROLE", supplier.account_address)
+    set_organisation_enabled(
+        sessions=runtime.sessions, chain=runtime.chain_access(), ref=supplier.id, enabled=True
+    )
+    assert v2.retrieve_has_role("SUPPLIER_ROLE", supplier.account_address)
+    assert not runtime.ledger_for(v1_id).retrieve_has_role(
+        "SUPPLIER_ROLE", supplier.account_address
+    ), "grants go to the current deployment only"
+    h.drain(h.worker())
+    [batch] = h.batches()
+    assert batch.id == failed.id and batch.root == failed.root
+    assert batch.deployment_id == runtime.deployment_id != v1_id
+    with runtime.sessions() as session:
+        status = records_status(session=session, record_ids=[stored[0].id])[stored[0].id]
+    assert status.contracts_version == "2.0.0" and status.proof is not None
+    assert v2.retrieve_verify_record(
+        batch.root,
+        stored[0].record_hash,
+        status.proof,
+        anchorer=supplier.account_address,
+        kind=RECORD_KINDS["material_lot"],
+    )
+    for started in h.workers:
+        started.stop()
+        started.leader.release()

@@ -44,7 +44,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,6 +88,8 @@ class _Mined:
     block_number: int
     block_hash: str
     gas_used: int | None = None
+    #: The deployment whose ledger holds the anchoring.
+    deployment_id: int | None = None
 
 
 class AnchorWorker:
@@ -267,6 +269,7 @@ class AnchorWorker:
                             receipt.block_number,
                             receipt.block_hash,
                             receipt.gas_used,
+                            batch.deployment_id,
                         )
                     )
                 else:
@@ -334,7 +337,17 @@ class AnchorWorker:
             with self.transactions.nonces.lock(batch.account_address):
                 self.transactions.reform(batch, found)
             return
-        self._mark_mined([_Mined(batch.id, found.tx_hash, found.block_number, found.block_hash)])
+        self._mark_mined(
+            [
+                _Mined(
+                    batch.id,
+                    found.tx_hash,
+                    found.block_number,
+                    found.block_hash,
+                    deployment_id=batch.deployment_id,
+                )
+            ]
+        )
 
     def _mark_mined(self, batches: Sequence[_Mined]) -> None:
         """Mined, in one transaction: each batch's block and gas (its records are in
@@ -360,6 +373,7 @@ class AnchorWorker:
                         "block_number": batch.block_number,
                         "block_hash": batch.block_hash,
                         "gas_used": batch.gas_used,
+                        "deployment_id": batch.deployment_id,
                         "mined_at": now,
                         "confirmed_at": now if confirmed else None,
                         "last_error": None,
@@ -396,9 +410,11 @@ class AnchorWorker:
                     .order_by(AnchorBatch.id)
                 ).all()
             ]
-        for batch in failed:
-            if not self._backoff.ready(("batch", batch.id)):
+        for failed_batch in failed:
+            if not self._backoff.ready(("batch", failed_batch.id)):
                 continue
+            # Signed again, it goes to the current deployment: simulate (and adopt) there.
+            batch = replace(failed_batch, deployment_id=self.transactions.deployment_id)
             try:
                 self.transactions.check_anchor(batch)
             except RootAlreadyAnchoredError:
