@@ -198,6 +198,7 @@ def test_a_squatted_root_on_version_1_is_formed_again_and_anchored_by_its_organi
     worker.leader.release()
 
     [batch] = h.batches()
+    assert batch.last_error is not None and "formed again" in batch.last_error  # kept: why
     brand = h.orgs["brand"].account_address
     on_chain = runtime.ledger.retrieve_batch(batch.root)
     assert on_chain.anchorer == brand

@@ -55,12 +55,19 @@ def org_create(
     kind: Annotated[str, typer.Option(help="brand, supplier, factory or legal")],
 ) -> None:
     """Create an organisation with its own chain account and the ledger role of its kind."""
+    from hallmark.core.errors import ChainError
     from hallmark.services.access import organisations
 
     with started_runtime() as runtime:
-        organisation = organisations.create_organisation(
-            sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
-        )
+        try:
+            organisation = organisations.create_organisation(
+                sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
+            )
+        except ChainError as exc:
+            fail(
+                f"{exc.message.replace(chr(10), ' | ')} (the organisation is stored; its binding "
+                "and role are pending: run `hallmark admin org sync`)"
+            )
     out.print(f"organisation {organisation.id} ({organisation.kind})")
     out.print(f"chain account {organisation.account_address}")
 
@@ -81,15 +88,22 @@ def org_enable(organisation: str) -> None:
 
 def _set_enabled(organisation: str, *, enabled: bool) -> str:
     """Enable or disable an organisation (on chain and here); its name."""
+    from hallmark.core.errors import ChainError
     from hallmark.services.access import organisations
 
     with started_runtime() as runtime:
-        org = organisations.set_organisation_enabled(
-            sessions=runtime.sessions,
-            chain=runtime.chain_access(),
-            ref=organisation,
-            enabled=enabled,
-        )
+        try:
+            org = organisations.set_organisation_enabled(
+                sessions=runtime.sessions,
+                chain=runtime.chain_access(),
+                ref=organisation,
+                enabled=enabled,
+            )
+        except ChainError as exc:
+            fail(
+                f"{exc.message.replace(chr(10), ' | ')} (the change is stored; its role change "
+                "on chain is pending: run `hallmark admin org sync`)"
+            )
     return org.name
 
 

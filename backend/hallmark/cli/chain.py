@@ -108,6 +108,7 @@ def deploy(
     Restart `hallmark serve` afterwards: new batches are anchored on the new deployment."""
     from hallmark.chain import deployment
     from hallmark.runtime import Runtime
+    from hallmark.services.access import organisations
 
     settings = load_settings()
     if settings.rpc_url is None and not new:
@@ -128,6 +129,10 @@ def deploy(
                     f"{state}); pass --new to deploy a new version"
                 )
             record = runtime.deploy()
+            assert runtime.sessions is not None and runtime.deployment_id is not None
+            pending = organisations.pending_grants(
+                sessions=runtime.sessions, deployment_id=runtime.deployment_id
+            )
         finally:
             runtime.stop()
     for name, contract in record.contracts.items():
@@ -136,3 +141,8 @@ def deploy(
         f"deployed version {record.version} on chain {record.chain_id} "
         f"at block {record.deployment_block}"
     )
+    if pending:
+        err.print(
+            f"{pending} organisation(s) not bound or granted on the new ledger yet: "
+            "run `hallmark admin org sync`"
+        )

@@ -44,6 +44,7 @@ from hallmark.chain.ledger import Ledger
 from hallmark.chain.node import AnvilNode, NodeStatus, NodeSupervisor, find_anvil, rpc_call
 from hallmark.config import Settings
 from hallmark.core.errors import (
+    ChainError,
     DatabaseUnavailableError,
     DeploymentMismatchError,
     DeploymentMissingError,
@@ -300,10 +301,10 @@ class Runtime:
         """Deploy the contracts of `version`, record the deployment as current (the earlier
         ones stay in the history), then bind and grant every organisation on it.
 
+        An organisation's grant the chain refuses stays pending (`hallmark admin org sync`).
+
         Raises:
-            ChainError: deploying failed (nothing recorded), or some organisation's grant did
-                (the deployment is recorded, those grants stay pending: `hallmark admin org
-                sync`).
+            ChainError: deploying failed (nothing recorded).
         """
         assert self.chain is not None and self.keys is not None and self.sessions is not None
         started = time.time()
@@ -331,7 +332,10 @@ class Runtime:
             sessions=self.sessions, deployment_id=deployment_id
         )
         if planned:
-            organisations.apply_grants(sessions=self.sessions, chain=self.chain_access())
+            try:
+                organisations.apply_grants(sessions=self.sessions, chain=self.chain_access())
+            except ChainError as exc:  # recorded per grant; `hallmark admin org sync` retries
+                log.warning("contracts.grants_pending", error=exc.message)
         return record
 
     def recorded_deployments(self) -> dict[int, DeploymentRecord]:

@@ -174,6 +174,19 @@ def plan_deployment_grants(*, sessions: sessionmaker[Session], deployment_id: in
         return count
 
 
+def pending_grants(*, sessions: sessionmaker[Session], deployment_id: int) -> int:
+    """How many grants on the deployment still wait for the chain."""
+    with sessions() as session:
+        return len(
+            session.scalars(
+                select(OrganisationGrant.id).where(
+                    OrganisationGrant.deployment_id == deployment_id,
+                    OrganisationGrant.status == "pending",
+                )
+            ).all()
+        )
+
+
 def apply_grants(
     *, sessions: sessionmaker[Session], chain: ChainAccess, organisation_id: str | None = None
 ) -> int:

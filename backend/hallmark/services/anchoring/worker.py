@@ -376,10 +376,19 @@ class AnchorWorker:
                         "deployment_id": batch.deployment_id,
                         "mined_at": now,
                         "confirmed_at": now if confirmed else None,
-                        "last_error": None,
                     }
                     for batch in batches
                 ],
+            )
+            # The error is over, except a re-forming's note (why its root is not the first).
+            session.execute(
+                update(AnchorBatch)
+                .where(
+                    AnchorBatch.id.in_([batch.batch_id for batch in batches]),
+                    AnchorBatch.salt.is_(None),
+                    AnchorBatch.last_error.is_not(None),
+                )
+                .values(last_error=None)
             )
         for batch in batches:
             self.transactions.forget(batch.batch_id)
