@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable
 
+import pytest
 import structlog
 from fastapi.testclient import TestClient
 from hexbytes import HexBytes
@@ -16,14 +17,17 @@ from sqlalchemy import select
 from conftest import FAST, Harness
 from hallmark.api.app import create_app
 from hallmark.config import Settings
+from hallmark.core.errors import ConflictError
 from hallmark.core.merkle import StandardMerkleTree
 from hallmark.runtime import Runtime
+from hallmark.services.access.audit import SYSTEM
 from hallmark.services.access.organisations import (
     create_api_key,
     create_organisation,
     organisation_account,
     set_organisation_enabled,
 )
+from hallmark.services.anchoring import flags
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.status import records_status
 from hallmark.store.models import AnchorBatch, OrganisationGrant
@@ -212,6 +216,17 @@ def test_a_squatted_root_on_version_1_is_formed_again_and_anchored_by_its_organi
         assert status.root == batch.root and status.anchorer == brand
         assert status.proof is not None
         assert runtime.ledger.retrieve_verify_record(batch.root, record.record_hash, status.proof)
+    # A version 1 ledger has no flags: refused before anything is sent.
+    with pytest.raises(ConflictError, match="is version 1, which has no flagBatch"):
+        flags.flag_batch(
+            sessions=runtime.sessions,
+            ledger_of=lambda row: runtime.ledger_for(row.deployment_id),
+            passphrase=runtime.settings.passphrase,
+            actor=SYSTEM,
+            organisation_id=h.orgs["brand"].id,
+            batch_id=batch.id,
+            reason="withdrawn",
+        )
 
 
 def test_a_squatted_root_on_version_2_is_no_threat_and_never_adopted(
