@@ -293,12 +293,13 @@ class AnchorWorker:
             latest = self.client.retrieve_nonce(address, "latest")
             expected = latest
             resign: list[BatchRow] = []
+            adopt: list[BatchRow] = []
             for batch in batches:
                 if batch.nonce < latest:
                     # Its nonce was consumed: by this very transaction (the root is anchored),
                     # or by another one.
                     if transactions.is_anchored(batch):
-                        self._adopt(batch)
+                        adopt.append(batch)
                     else:
                         resign.append(batch)
                 elif batch.nonce == expected:
@@ -312,6 +313,10 @@ class AnchorWorker:
             transactions.nonces.reset(address, expected)
             for batch in resign:
                 transactions.resign(batch)
+            # After the nonces are settled: an anchoring that is not the batch's own makes it
+            # formed again, with a fresh nonce.
+            for batch in adopt:
+                self._adopt(batch)
 
     def _on_reverted(self, batch: BatchRow, receipt: Receipt) -> None:
         """A mined transaction that reverted: anchored meanwhile by another (adopt it), or
