@@ -154,6 +154,12 @@ def test_batches_on_version_1_stay_verifiable_after_version_2_is_deployed(
             assert anchoring["anchorer"] == supplier.account_address
             ledger = again.ledger_for(v1_id if version == "1.0.0" else again.deployment_id)
             assert anchoring["ledger"] == ledger.address
+            batch = http.get(
+                f"/api/v1/anchor-batches/{anchoring['batch_id']}",
+                headers={"Authorization": f"Bearer {key}"},
+            ).json()
+            assert batch["ledger"] == ledger.address and batch["anchored"]
+            assert batch["contracts_version"] == int(version[0]) and batch["state"] == "valid"
             assert ledger.retrieve_verify_record(
                 anchoring["root"],
                 stored.record_hash,

@@ -50,6 +50,28 @@ def test_an_organisation_flags_its_own_batch_and_nobody_else_can(world: World) -
     assert unknown.status_code == 422
     assert "unknown reason 'bored'" in unknown.json()["error"]["message"]
 
+    read = f"/api/v1/anchor-batches/{batch_id}"
+    before = world.http.get(read, headers=world.headers(SUPPLIER, "reader"))
+    assert before.status_code == 200, before.text
+    assert before.json() | {"at": None} == {
+        "batch_id": batch_id,
+        "kind": "material_lot",
+        "root": anchoring["root"],
+        "record_count": 1,
+        "status": anchoring["status"],
+        "anchorer": anchoring["anchorer"],
+        "transaction": anchoring["transaction"],
+        "block": anchoring["block"],
+        "ledger": world.runtime.ledger.address,
+        "contracts_version": 2,
+        "anchored": True,
+        "state": "valid",
+        "cause": "none",
+        "reason": None,
+        "at": None,
+    }
+    assert world.http.get(read, headers=world.headers(SUPPLIER_2)).status_code == 404
+
     flagged = world.http.post(url, json={"reason": "data_error"}, headers=world.headers(SUPPLIER))
     assert flagged.status_code == 200, flagged.text
     body = flagged.json()
@@ -73,6 +95,13 @@ def test_an_organisation_flags_its_own_batch_and_nobody_else_can(world: World) -
     flag = view.json()["anchoring"]["flag"]
     assert flag["state"] == "flagged" and flag["cause"] == "flagged"
     assert flag["reason"] == "data_error" and flag["reason_code"] == REASONS["data_error"]
+
+    after = world.http.get(read, headers=world.headers(SUPPLIER)).json()
+    assert (after["state"], after["cause"], after["reason"]) == (
+        "flagged",
+        "batch_flagged",
+        "data_error",
+    )
 
     again = world.http.post(url, json={"reason": "other"}, headers=world.headers(SUPPLIER))
     assert again.status_code == 200 and again.json()["transaction"] is None
@@ -130,6 +159,14 @@ def test_an_account_declared_compromised_flags_its_batches_from_that_block(world
 
     ledger = runtime.ledger
     assert ledger.retrieve_batch_status(account, late["root"]).cause == "anchorer_compromised"
+    read = world.http.get(
+        f"/api/v1/anchor-batches/{late['batch_id']}", headers=world.headers(SUPPLIER)
+    ).json()
+    assert (read["state"], read["cause"], read["reason"]) == (
+        "flagged",
+        "anchorer_compromised",
+        "key_compromised",
+    )
     assert ledger.retrieve_batch_status(account, early["root"]).state == "valid"
     assert not ledger.retrieve_has_role("SUPPLIER_ROLE", account)
     views = {

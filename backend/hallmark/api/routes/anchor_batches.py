@@ -1,4 +1,5 @@
-"""Anchored batches of the caller's organisation: flag one (withdraw it on chain)."""
+"""Anchored batches of the caller's organisation: read one as its ledger holds it now, flag one
+(withdraw it on chain)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,44 @@ from fastapi.concurrency import run_in_threadpool
 from hallmark.api.deps import CurrentActor, RuntimeDep
 from hallmark.services.access.authorisation import require_role
 from hallmark.services.anchoring import flags
-from hallmark.services.anchoring.schemas import FlagCreate, FlagPublic
+from hallmark.services.anchoring.schemas import BatchPublic, FlagCreate, FlagPublic
 
 router = APIRouter(prefix="/api/v1/anchor-batches", tags=["anchoring"])
 
 BatchId = Annotated[int, Path(ge=1, description="The batch's id (a record's anchoring.batch_id)")]
+
+
+@router.get("/{batch_id}", responses={404: {"description": "No such batch of your organisation"}})
+async def get_batch(batch_id: BatchId, actor: CurrentActor, runtime: RuntimeDep) -> BatchPublic:
+    """Read one of your organisation's batches, checked now on the ledger it is anchored on."""
+
+    def read() -> flags.Standing:  # asks the node: off the event loop
+        assert runtime.read_sessions is not None
+        return flags.batch_standing(
+            sessions=runtime.read_sessions,
+            ledger_of=lambda batch: runtime.ledger_for(batch.deployment_id),
+            organisation_id=actor.organisation_id,
+            batch_id=batch_id,
+        )
+
+    standing = await run_in_threadpool(read)
+    return BatchPublic(
+        batch_id=standing.batch_id,
+        kind=standing.kind,
+        root=standing.root,
+        record_count=standing.record_count,
+        status=standing.status,
+        anchorer=standing.anchorer,
+        transaction=standing.transaction,
+        block=standing.block,
+        ledger=standing.ledger,
+        contracts_version=standing.contracts_version,
+        anchored=standing.anchored,
+        state=standing.state,
+        cause=standing.cause,
+        reason=standing.reason,
+        at=standing.at,
+    )
 
 
 @router.post(

@@ -10,9 +10,13 @@ Compromise (`mark_compromised`): the administrator declares an account compromis
 on (`markCompromised(account, fromBlock, reason)`); every batch that account anchored from that
 block on reads Flagged (certificates: Revoked), and the account loses its roles for good.
 
-Both send the transaction first, with no database transaction open, then record the outcome and
-its audit entry in one transaction (the chain is the truth; the rows only cache it for the record
-views). A flag the chain holds already is recorded as it stands there.
+A batch's standing (`batch_standing`) is read from the ledger of the batch's own deployment:
+version 2's `batchOf(anchorer, root)` and `batchStatus`, version 1's `batchOf(root)`; the batch
+counts as anchored only when the anchoring found is its own (account, kind, count).
+
+Both writes send the transaction first, with no database transaction open, then record the
+outcome and its audit entry in one transaction (the chain is the truth; the rows only cache it
+for the record views). A flag the chain holds already is recorded as it stands there.
 
 Reason codes are numbers on chain; their meaning is the table `REASONS`.
 
@@ -47,6 +51,7 @@ from hallmark.services.access.organisations import organisation_account
 from hallmark.services.anchoring.batches import ON_CHAIN, BatchRow
 from hallmark.store.db import transaction
 from hallmark.store.models import AccountCompromise, AnchorBatch, Organisation
+from hallmark.store.records import RECORD_KINDS
 
 log = structlog.get_logger(__name__)
 
@@ -259,4 +264,91 @@ def mark_compromised(
     log.warning("account.compromised", account=address, from_block=from_block, batches=covered)
     return Compromised(
         address, organisation_id, from_block, REASON_NAMES[code], sent.tx_hash, covered
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A batch as the database holds it and as its own deployment's ledger reads it now."""
+
+    batch_id: int
+    kind: str
+    root: str
+    record_count: int
+    status: str
+    anchorer: str
+    transaction: str | None
+    block: int | None
+    ledger: str
+    #: The ledger's major version (1 or 2).
+    contracts_version: int
+    #: On chain: the batch's own anchoring (its account, kind and count) is there.
+    anchored: bool
+    #: `valid`, `flagged` or `unknown` (version 2's `batchStatus`; version 1: valid or unknown).
+    state: str
+    cause: str
+    reason: str | None
+    at: int | None
+
+
+def batch_standing(
+    *,
+    sessions: sessionmaker[Session],
+    ledger_of: Callable[[BatchRow], Ledger],
+    organisation_id: str,
+    batch_id: int,
+) -> Standing:
+    """One of the organisation's batches, checked now on the ledger it is anchored on.
+
+    Raises:
+        NotFoundError: the organisation has no such batch.
+        ChainError: the node does not answer.
+    """
+    with sessions() as session:
+        batch = session.get(AnchorBatch, batch_id)
+        if batch is None or batch.organisation_id != organisation_id:
+            raise NotFoundError("batch", str(batch_id))
+        row = BatchRow.of(batch)
+        on_chain = batch.status in ON_CHAIN
+        tx_hash, block = batch.tx_hash if on_chain else None, batch.block_number
+    ledger = ledger_of(row)
+    found = ledger.retrieve_batch(row.root, anchorer=row.account_address)
+    own = (
+        found.anchored
+        and found.anchorer.lower() == row.account_address.lower()
+        and found.kind == RECORD_KINDS[row.kind]
+        and found.record_count == row.record_count
+    )
+    state, cause = "valid", "none"
+    reason: str | None = None
+    at: int | None = found.anchored_at
+    if not own:
+        state, at = "unknown", None
+        if not found.anchored:
+            cause = "not_anchored"
+        elif found.anchorer.lower() != row.account_address.lower():
+            cause = "other_anchorer"  # version 1: the root is another account's
+        else:
+            cause = "wrong_kind"  # as another kind or count than the batch's
+    elif ledger.version == 2:
+        standing = ledger.retrieve_batch_status(row.account_address, row.root)
+        state, cause, at = standing.state, standing.cause, standing.at
+        if standing.reason:
+            reason = REASON_NAMES.get(standing.reason, str(standing.reason))
+    return Standing(
+        batch_id=row.id,
+        kind=row.kind,
+        root=row.root,
+        record_count=row.record_count,
+        status=row.status,
+        anchorer=row.account_address,
+        transaction=tx_hash,
+        block=block,
+        ledger=ledger.address,
+        contracts_version=ledger.version,
+        anchored=own,
+        state=state,
+        cause=cause,
+        reason=reason,
+        at=at,
     )

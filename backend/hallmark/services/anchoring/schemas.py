@@ -29,3 +29,28 @@ class FlagPublic(BaseModel):
     transaction: str | None = Field(
         None, description="the flagBatch transaction (none when the chain held the flag already)"
     )
+
+
+class BatchPublic(BaseModel):
+    """One of your organisation's batches, checked now on the ledger it is anchored on."""
+
+    batch_id: int
+    kind: str
+    root: str
+    record_count: int
+    status: str = Field(description="signed, sent, mined, confirmed or failed (as recorded)")
+    anchorer: str
+    transaction: str | None = None
+    block: int | None = None
+    ledger: str = Field(description="the ProvenanceLedger of the batch's deployment")
+    contracts_version: int = Field(description="that ledger's major version (1 or 2)")
+    anchored: bool = Field(
+        description="the ledger holds the batch's own anchoring: its account, kind and count"
+    )
+    state: str = Field(description="valid, flagged or unknown, as the ledger reads it now")
+    cause: str = Field(
+        description="none, not_anchored, other_anchorer, wrong_kind, batch_flagged or "
+        "anchorer_compromised"
+    )
+    reason: str | None = None
+    at: int | None = Field(None, description="anchoring time if valid, else the flag's (Unix s)")
