@@ -179,6 +179,14 @@ def test_an_account_declared_compromised_flags_its_batches_from_that_block(world
     flag = views[after["record"]["id"]]["flag"]
     assert flag["state"] == "flagged" and flag["cause"] == "compromised"
     assert flag["reason"] == "key_compromised"
+    # Moved earlier (never later): the earlier batch reads flagged too.
+    moved = _admin(world, "account", "compromise", account, "--from-block", str(early["block"]))
+    assert moved.exit_code == 0, moved.output
+    assert "2 batch(es)" in moved.stdout
+    earlier_view = world.http.get(
+        f"/api/v1/records/{before['record']['id']}", headers=world.headers(SUPPLIER)
+    ).json()["anchoring"]
+    assert earlier_view["flag"]["cause"] == "compromised"
 
     # The brand's certificate is untouched; compromising the brand's account revokes it.
     deadline = time.monotonic() + 60
@@ -207,5 +215,5 @@ def test_an_account_declared_compromised_flags_its_batches_from_that_block(world
         ).all()
     assert shown.flag is not None and shown.flag.state == "revoked"
     assert shown.flag.cause == "compromised"
-    assert [e.object_id for e in entries] == [account, brand.account_address]
+    assert [e.object_id for e in entries] == [account, account, brand.account_address]
     assert entries[0].details["note"] == "laptop stolen"
