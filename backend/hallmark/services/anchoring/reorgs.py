@@ -2,7 +2,7 @@
 
 Batches mined within `reorg_depth` blocks of the head — every batch on chain after a start, an
 error, or when the head went backwards — are compared with the chain's block hashes. A batch
-whose block is gone is looked up again (its receipt, then `batchOf(root)` and its BatchAnchored
+whose block is gone is looked up again (its receipt, then `batchOf` and its BatchAnchored
 log): re-mined elsewhere by its own account as its kind and count, it moves to that block;
 otherwise it goes back
 to `signed`: same batch, same root, same records and proofs — only the transaction may change.

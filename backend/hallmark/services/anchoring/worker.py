@@ -11,9 +11,10 @@ Flow of one cycle (`AnchorWorker.run_once`):
    never broadcast, or unmined for long, or any batch after a restart is resolved per account
    in nonce order: re-broadcast the same raw transaction (idempotent) while its nonce is the
    account's next one; re-sign it with a fresh nonce when its nonce was consumed without it
-   (and `batchOf(root)` is empty) or sits behind a nonce gap; replace it with higher fees when
-   it waited unmined longer than `fee_bump_after` (`transactions`). Whichever transaction of a
-   nonce is mined, the batch adopts it.
+   (and the ledger holds no batch of its account and root) or sits behind a nonce gap; replace
+   it with higher fees when it waited unmined longer than `fee_bump_after` (`transactions`).
+   Whichever transaction of a nonce is mined, the batch adopts it (the adoption rule of step
+   5). A batch is looked up on the ledger of its own deployment.
 3. Failed batches whose backoff elapsed are simulated (`eth_call`); once `anchor` would pass
    they are re-signed with a fresh nonce and sent again.
 4. Form (`forming`): every due group of the outbox is signed, stored and broadcast as batches.
