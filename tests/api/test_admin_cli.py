@@ -102,11 +102,9 @@ def test_an_organisation_the_chain_refused_is_stored_and_finished_by_org_sync(
     )
     monkeypatch.undo()
     listed = _admin(world, "org", "list")
-    [account] = [
-        re.findall(r"0x[0-9a-fA-F]{40}", line)[0]
-        for line in listed.stdout.splitlines()
-        if "Lagging Gold" in line
-    ]
+    [line] = [line for line in listed.stdout.splitlines() if "Lagging Gold" in line]
+    account = re.findall(r"0x[0-9a-fA-F]{40}", line)[0]
+    assert "pending" in line
     ledger = world.runtime.ledger
     assert not ledger.retrieve_has_role("SUPPLIER_ROLE", account)
     synced = _admin(world, "org", "sync")
@@ -114,3 +112,5 @@ def test_an_organisation_the_chain_refused_is_stored_and_finished_by_org_sync(
     assert "1 pending grant(s) applied on chain" in synced.stdout
     assert ledger.retrieve_has_role("SUPPLIER_ROLE", account)
     assert "0 pending grant(s)" in _admin(world, "org", "sync").stdout
+    [line] = [line for line in _admin(world, "org", "list").stdout.splitlines() if account in line]
+    assert "applied" in line

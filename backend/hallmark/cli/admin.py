@@ -121,16 +121,30 @@ def org_sync() -> None:
 
 @org_app.command("list")
 def org_list() -> None:
-    """List organisations."""
+    """List organisations, with whether the current ledger holds their binding and role yet."""
     from sqlalchemy import select
 
-    from hallmark.store.models import Organisation
+    from hallmark.store.models import Organisation, OrganisationGrant
 
     with started_runtime() as runtime, runtime.sessions() as session:
         rows = session.scalars(select(Organisation).order_by(Organisation.name)).all()
-        table = Table("id", "name", "kind", "status", "account")
+        grants = dict(
+            session.execute(
+                select(OrganisationGrant.organisation_id, OrganisationGrant.status).where(
+                    OrganisationGrant.deployment_id == runtime.deployment_id
+                )
+            ).all()
+        )
+        table = Table("id", "name", "kind", "status", "account", "on chain")
         for org in rows:
-            table.add_row(org.id, org.name, org.kind, org.status, org.account_address)
+            table.add_row(
+                org.id,
+                org.name,
+                org.kind,
+                org.status,
+                org.account_address,
+                grants.get(org.id, "none"),
+            )
     out.print(table)
 
 
