@@ -25,8 +25,8 @@ HASHES = [f"{HASH[:-1]}{number}" for number in (1, 2, 3)]
 ROOT = "0x" + StandardMerkleTree.of(sorted(HASHES[1:])).root.hex()
 
 
-def test_migrations_build_the_models(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_migrations_build_the_models(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         migrate(engine)
         with engine.connect() as connection:
@@ -132,12 +132,12 @@ def test_0003_keeps_rows_and_foreign_keys_on_sqlite(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_0005_gives_existing_batches_their_deployment_and_organisations_their_grants(
-    database_url: str,
+def test_0006_gives_existing_batches_their_deployment_and_organisations_their_grants(
+    empty_database_url: str,
 ) -> None:
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     try:
-        command.upgrade(alembic_config(engine), "0004")
+        command.upgrade(alembic_config(engine), "0005")
         with engine.begin() as connection:
             for row_id, at in ((1, "2026-10-01 00:00:00"), (2, "2026-11-15 00:00:00")):
                 connection.execute(
@@ -201,7 +201,7 @@ def test_0005_gives_existing_batches_their_deployment_and_organisations_their_gr
                 (ORG, 2, "FACTORY_ROLE", True, "applied"),
                 (ORG2, 2, "ISSUER_ROLE", False, "applied"),
             ]
-        command.downgrade(alembic_config(engine), "0004")
+        command.downgrade(alembic_config(engine), "0005")
         command.upgrade(alembic_config(engine), "head")
     finally:
         engine.dispose()
