@@ -93,6 +93,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     assert len(h.batches()) == 80
 
 
+@pytest.mark.private_chain
 def test_records_stay_pending_while_the_node_is_down_then_are_anchored(
     harness: Callable[..., Harness],
 ) -> None:
@@ -119,6 +120,7 @@ def test_records_stay_pending_while_the_node_is_down_then_are_anchored(
     h.assert_anchored_exactly_once()
 
 
+@pytest.mark.private_chain
 def test_a_reorg_that_drops_the_anchors_gets_the_same_batches_anchored_again(
     harness: Callable[..., Harness],
 ) -> None:
@@ -135,7 +137,10 @@ def test_a_reorg_that_drops_the_anchors_gets_the_same_batches_anchored_again(
     depth = head - min(b.block_number or head for b in before.values()) + 1
     chain.retrieve("anvil_reorg", [depth, []])
     assert chain.retrieve_block_number() == head
-    assert not any(h.runtime.ledger.retrieve_batch(b.root).anchored for b in before.values())
+    assert not any(
+        h.runtime.ledger.retrieve_batch(b.root, anchorer=b.account_address).anchored
+        for b in before.values()
+    )
 
     h.drain(worker)
     h.assert_anchored_exactly_once()
@@ -156,6 +161,7 @@ def _proofs(h: Harness) -> dict[str, tuple[int | None, int | None, list[str] | N
     return {i: (s.batch_id, s.leaf_index, s.proof) for i, s in statuses.items()}
 
 
+@pytest.mark.private_chain
 def test_a_node_restored_from_an_older_state_gets_the_batches_anchored_again(
     harness: Callable[..., Harness],
 ) -> None:
@@ -174,18 +180,23 @@ def test_a_node_restored_from_an_older_state_gets_the_batches_anchored_again(
     h.drain(worker)
     head = h.runtime.chain.retrieve_block_number()
     before = {b.id: b.root for b in h.batches()}
+    anchorers = {b.root: b.account_address for b in h.batches()}
 
     supervisor.stop()
     shutil.copy(older, node.state_path)
     supervisor.start()
     assert h.runtime.chain.retrieve_block_number() < head, "the node did not go back"
-    assert not any(h.runtime.ledger.retrieve_batch(root).anchored for root in before.values())
+    assert not any(
+        h.runtime.ledger.retrieve_batch(root, anchorer=anchorers[root]).anchored
+        for root in before.values()
+    )
 
     h.drain(worker)
     h.assert_anchored_exactly_once()
     assert {b.id: b.root for b in h.batches()} == before
 
 
+@pytest.mark.private_chain
 @pytest.mark.parametrize("depth", [1])
 def test_a_shallow_reorg_below_the_head_is_noticed_without_a_restart(
     harness: Callable[..., Harness], depth: int
@@ -200,7 +211,7 @@ def test_a_shallow_reorg_below_the_head_is_noticed_without_a_restart(
     worker.run_once()
     [batch] = h.batches()
     chain.retrieve("anvil_reorg", [3 + depth, []])
-    assert not h.runtime.ledger.retrieve_batch(batch.root).anchored
+    assert not h.runtime.ledger.retrieve_batch(batch.root, anchorer=batch.account_address).anchored
     h.drain(worker)
     [again] = h.batches()
     assert again.block_hash != batch.block_hash
