@@ -247,7 +247,7 @@ def _angle(rng: np.random.Generator) -> float:
 def _recolour(rgb: np.ndarray, ink: np.ndarray, paper: np.ndarray) -> np.ndarray:
     darkness = 1.0 - rgb.astype(np.float32).mean(axis=2, keepdims=True) / 255.0
     mixed = paper * (1 - darkness) + ink * darkness
-    return np.clip(mixed, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(mixed, 0, 255), dtype=np.uint8)
 
 
 def _photo(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -287,7 +287,7 @@ def _photo(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         fy=scale,
         interpolation=cv2.INTER_AREA,
     )
-    return lit
+    return np.asarray(lit)
 
 
 def crop_embed(rgb: np.ndarray, rng: np.random.Generator, seed: int) -> np.ndarray:
@@ -339,7 +339,9 @@ def image_variant(rgb: np.ndarray, kind: str, rng: np.random.Generator, seed: in
         ink = np.array([rng.uniform(200, 255)] * 3)
         paper = rng.uniform(10, 80, 3)
         turned = _rotate(
-            _recolour(rgb[:, ::-1], ink, paper), _angle(rng), tuple(int(v) for v in paper)
+            _recolour(rgb[:, ::-1], ink, paper),
+            _angle(rng),
+            (int(paper[0]), int(paper[1]), int(paper[2])),
         )
         scale = rng.uniform(0.6, 1.5)
         resized = cv2.resize(turned, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -377,9 +379,23 @@ def image_corpus(seed: int, *, designs: int = 24, lookalikes: int = 15) -> Image
 # --- models ----------------------------------------------------------------------------------
 
 
+def _turn(angle: float, axis: list[int]) -> np.ndarray:
+    matrix: np.ndarray = trimesh.transformations.rotation_matrix(angle, axis)  # type: ignore[no-untyped-call]
+    return matrix
+
+
+def _joined(parts: list[trimesh.Trimesh]) -> trimesh.Trimesh:
+    joined = trimesh.util.concatenate(parts)
+    assert isinstance(joined, trimesh.Trimesh)
+    return joined
+
+
 def _band(rng_params: tuple[float, float, float]) -> trimesh.Trimesh:
     inner, thickness, width = rng_params
-    return trimesh.creation.annulus(r_min=inner, r_max=inner + thickness, height=width, sections=96)
+    band: trimesh.Trimesh = trimesh.creation.annulus(
+        r_min=inner, r_max=inner + thickness, height=width, sections=96
+    )
+    return band
 
 
 PLAIN_BAND = (8.5, 1.6, 4.0)
@@ -394,14 +410,14 @@ def _head(kind: int, rng: np.random.Generator, top: float) -> list[trimesh.Trime
         for k in range(int(rng.integers(4, 7))):
             a = 2 * math.pi * k / 6
             prong = trimesh.creation.cylinder(radius=0.45, height=6.0, sections=16)
-            prong.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2, [1, 0, 0]))
+            prong.apply_transform(_turn(math.pi / 2, [1, 0, 0]))
             prong.apply_translation([3.2 * math.cos(a), top + 3.0, 3.2 * math.sin(a)])
             parts.append(prong)
     elif kind == 1:  # bezel: a short cylinder and a dome
         bezel = trimesh.creation.cylinder(
             radius=rng.uniform(3.5, 5.5), height=rng.uniform(2.5, 4.5), sections=48
         )
-        bezel.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2, [1, 0, 0]))
+        bezel.apply_transform(_turn(math.pi / 2, [1, 0, 0]))
         bezel.apply_translation([0, top + 1.5, 0])
         parts.append(bezel)
     elif kind == 2:  # cluster of small stones
@@ -429,10 +445,10 @@ def ring_model(seed: int, *, plain_band: bool = False, head: int | None = None) 
         else (rng.uniform(7.5, 10), rng.uniform(1.2, 3.0), rng.uniform(2.5, 9))
     )
     band = _band(params)
-    band.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2, [1, 0, 0]))
+    band.apply_transform(_turn(math.pi / 2, [1, 0, 0]))
     top = params[0] + params[1]
     kind = int(rng.integers(0, 4)) if head is None else head
-    return trimesh.util.concatenate([band, *_head(kind, rng, top)])
+    return _joined([band, *_head(kind, rng, top)])
 
 
 def pendant_model(seed: int) -> trimesh.Trimesh:
@@ -448,7 +464,7 @@ def pendant_model(seed: int) -> trimesh.Trimesh:
         body = trimesh.creation.cylinder(
             radius=rng.uniform(5, 9), height=rng.uniform(1, 2.5), sections=64
         )
-        body.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2, [1, 0, 0]))
+        body.apply_transform(_turn(math.pi / 2, [1, 0, 0]))
     elif kind == 1:
         body = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
         body.apply_scale([rng.uniform(3, 5), rng.uniform(1, 2), rng.uniform(6, 10)])
@@ -461,7 +477,7 @@ def pendant_model(seed: int) -> trimesh.Trimesh:
         stone = trimesh.creation.icosphere(subdivisions=2, radius=rng.uniform(0.8, 2.2))
         stone.apply_translation(rng.uniform([-6, -2.5, -8], [6, 2.5, 6]))
         parts.append(stone)
-    return trimesh.util.concatenate(parts)
+    return _joined(parts)
 
 
 def export(mesh: trimesh.Trimesh, file_type: str) -> bytes:
@@ -473,7 +489,7 @@ def mesh_variant(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> 
     if kind == "pose":
         moved = mesh.copy()
         moved.apply_transform(trimesh.transformations.random_rotation_matrix(rng.random(3)))
-        moved.apply_scale(rng.uniform(0.3, 4.0))
+        moved.apply_scale(float(rng.uniform(0.3, 4.0)))  # type: ignore[no-untyped-call]
         moved.apply_translation(rng.uniform(-50, 50, 3))
         return Sample("pose.stl", export(moved, "stl"), kind=kind)
     if kind == "reexport":
