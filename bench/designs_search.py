@@ -15,7 +15,8 @@
 Goals (exit 1 if one is missed; wall-clock times): stage 1 p95 <= 5 ms at the largest size,
 largest/smallest p95 <= 3, stage 2 p95 <= 200 ms, exact lookup p95 <= 1 ms at every size, every
 near code found. The CPU time of the measuring thread is printed beside: on a shared, loaded
-machine a query that is descheduled shows a wall time of a scheduler slice.
+machine a query that is descheduled shows a wall time of a scheduler slice (`--clock cpu`
+checks the goals on CPU time).
 
     python bench/designs_search.py                      # 100k and 1M, 60 designs
     python bench/designs_search.py --sizes 100000 --designs 30 --queries 200
@@ -139,6 +140,12 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--designs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="time the goals are checked on (cpu: the measuring thread's CPU time)",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     radius = SearchSettings().code_radius
@@ -146,7 +153,7 @@ def main() -> int:
     stage1_p95 = {}
     for size in args.sizes:
         figures = stage1(size, args.queries, radius, rng)
-        stage1_p95[size] = figures["p95_ms"]
+        stage1_p95[size] = figures["p95_ms" if args.clock == "wall" else "cpu_p95_ms"]
         print(
             f"stage 1, {size:>9,} registrations x {ORIENTATIONS} codes, radius {radius}: "
             f"p50 {figures['p50_ms']:.2f} ms, p95 {figures['p95_ms']:.2f} ms "
@@ -164,7 +171,9 @@ def main() -> int:
             failures.append(f"exact lookup p95 {lookup['p95_ms']:.3f} ms at {size}")
     largest, smallest = max(stage1_p95), min(stage1_p95)
     if stage1_p95[largest] > 5.0:
-        failures.append(f"stage 1 p95 {stage1_p95[largest]:.2f} ms > 5 ms at {largest}")
+        failures.append(
+            f"stage 1 p95 {stage1_p95[largest]:.2f} ms ({args.clock}) > 5 ms at {largest}"
+        )
     if largest != smallest:
         ratio = stage1_p95[largest] / stage1_p95[smallest]
         print(f"stage 1 p95 ratio {largest:,} / {smallest:,}: {ratio:.2f}")
@@ -182,8 +191,9 @@ def main() -> int:
         f"{second['cpu_p95_ms']:.0f} ms (probe fingerprint p50 {second['probe_p50_ms']:.0f} ms,"
         f" p95 {second['probe_p95_ms']:.0f} ms); found {second['found']} of {second['queries']}"
     )
-    if second["search_p95_ms"] > 200:
-        failures.append(f"stage 2 p95 {second['search_p95_ms']:.0f} ms > 200 ms")
+    stage2_p95 = second["search_p95_ms" if args.clock == "wall" else "cpu_p95_ms"]
+    if stage2_p95 > 200:
+        failures.append(f"stage 2 p95 {stage2_p95:.0f} ms ({args.clock}) > 200 ms")
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0
