@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hallmark.services.designs import codes as code_module
 from hallmark.services.designs.codes import CodeTable
 from hallmark.services.designs.fingerprints import fingerprint_file, probe_file
-from hallmark.services.designs.index import DesignIndex, rebuild
+from hallmark.services.designs.index import DesignIndex, SearchSettings, rebuild
 from tests.designs.corpus import (
     crop_embed,
     draw_design,
@@ -157,3 +157,23 @@ def test_index_deleted_and_rebuilt_answers_the_same(
     assert len(rebuilt) == len(files)
     assert rebuilt.search(probe) == index.search(probe)
     assert rebuilt.lookup_exact(stored[5][1].sha256) == ("reg-5",)
+
+
+def test_vote_index_turns_inverted_and_still_finds_copies() -> None:
+    drawings = [draw_design(9300 + number, claw=number % 2 == 0) for number in range(8)]
+    flat, inverted = DesignIndex(), DesignIndex(SearchSettings(vote_ivf_above=1000))
+    for number, rgb in enumerate(drawings):
+        fingerprint = fingerprint_file(encode(rgb))
+        flat.add(str(number), fingerprint)
+        inverted.add(str(number), fingerprint)
+    assert flat.vote_index_kind == "flat"
+    assert inverted.vote_index_kind == "inverted"
+    rng = np.random.default_rng(8)
+    for number in (1, 6):
+        for data in (
+            image_variant(drawings[number], "rotation", rng, 1),
+            encode(crop_embed(drawings[number], rng, 90 + number)),
+        ):
+            probe = probe_file(data)
+            assert [r.registration for r in inverted.search(probe).flagged] == [str(number)]
+            assert [r.registration for r in flat.search(probe).flagged] == [str(number)]

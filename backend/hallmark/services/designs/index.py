@@ -65,6 +65,10 @@ class SearchSettings:
     vote_keypoints: int = 300
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
     vote_distance: int = 64
+    #: Registered descriptors beyond which the vote index turns from a flat scan into an
+    #: inverted file (FAISS IndexBinaryIVF, about 4 sqrt(n) lists), probing `vote_probes` lists.
+    vote_ivf_above: int = 300_000
+    vote_probes: int = 16
     #: Largest distance between shape descriptors for a model to be flagged.
     shape_radius: float = 0.06
 
@@ -108,7 +112,8 @@ class DesignIndex:
         self._entries = _Entries()
         self._by_sha: dict[str, list[str]] = {}
         self._codes = CodeTable()
-        self._descriptors = faiss.IndexBinaryFlat(256)
+        self._descriptors: faiss.IndexBinary = faiss.IndexBinaryFlat(256)
+        self._quantizer: faiss.IndexBinaryFlat | None = None
         self._descriptor_slots: list[npt.NDArray[np.int64]] = []
         self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
         self._shape_slots: list[int] = []
@@ -128,6 +133,11 @@ class DesignIndex:
             voters = features.descriptors[: self.settings.vote_keypoints]
             self._descriptors.add(np.ascontiguousarray(voters))
             self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
+            if (
+                isinstance(self._descriptors, faiss.IndexBinaryFlat)
+                and self._descriptors.ntotal > self.settings.vote_ivf_above
+            ):
+                self._descriptors = self._inverted(self._descriptors)
         if fingerprint.shape is not None:
             self._shapes.add(fingerprint.shape.reshape(1, -1).astype(np.float32))
             self._shape_slots.append(slot)
@@ -208,6 +218,25 @@ class DesignIndex:
             for slot, count in votes.most_common(self.settings.candidates)
             if count >= self.settings.min_inliers
         }
+
+    def _inverted(self, flat: faiss.IndexBinaryFlat) -> faiss.IndexBinaryIVF:
+        """The same descriptors in an inverted file: a vote probes a few lists, not all."""
+        rows = flat.reconstruct_n(0, flat.ntotal)
+        lists = int(min(65_536, max(16, 4 * np.sqrt(len(rows)))))
+        rng = np.random.default_rng(len(rows))
+        sample = rows[rng.choice(len(rows), size=min(len(rows), 64 * lists), replace=False)]
+        # The inverted file keeps a raw pointer to its quantizer: hold it for the index's life.
+        self._quantizer = faiss.IndexBinaryFlat(256)
+        inverted = faiss.IndexBinaryIVF(self._quantizer, 256, lists)
+        inverted.train(np.ascontiguousarray(sample))
+        inverted.add(rows)
+        inverted.nprobe = self.settings.vote_probes
+        return inverted
+
+    @property
+    def vote_index_kind(self) -> str:
+        """`flat` or `inverted`: how the stage-2 votes are found."""
+        return "flat" if isinstance(self._descriptors, faiss.IndexBinaryFlat) else "inverted"
 
     def _search_shape(self, shape: npt.NDArray[np.float32]) -> list[SimilarDesign]:
         if not self._shape_slots:
