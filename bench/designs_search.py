@@ -36,6 +36,7 @@ from tests.designs.corpus import crop_embed, draw_design, encode, image_variant
 
 from hallmark.services.designs.codes import CodeTable
 from hallmark.services.designs.fingerprints import DesignFingerprint, fingerprint_file, probe_file
+from hallmark.services.designs.images import LocalFeatures
 from hallmark.services.designs.index import DesignIndex, SearchSettings
 from hallmark.services.designs.sniffing import FileKind
 
@@ -101,9 +102,31 @@ def exact(size: int, queries: int, rng: np.random.Generator) -> dict[str, float]
     return {"p50_ms": statistics.median(timings) * 1000, "p95_ms": p95(timings) * 1000}
 
 
-def stage2(designs: int, rng: np.random.Generator) -> dict[str, float]:
-    """Crop and photo queries against generated designs; wall and CPU (this thread) times."""
+def stage2(designs: int, filler: int, rng: np.random.Generator) -> tuple[dict[str, float], str]:
+    """Crop and photo queries against generated designs, among `filler` synthetic registrations
+    (random keypoints and descriptors: they make the vote index as large as a real registry
+    of that size); wall and CPU (this thread) times."""
     index = DesignIndex(SearchSettings())
+    for number in range(filler):
+        features = LocalFeatures(
+            rng.uniform(0, 512, (700, 2)).astype(np.float32),
+            rng.integers(0, 256, (700, 32), dtype=np.uint8),
+            512,
+            512,
+        )
+        codes = rng.integers(0, 2**63, 8, dtype=np.int64).tolist()
+        index.add(
+            f"filler-{number}",
+            DesignFingerprint(
+                kind=FileKind.PNG,
+                size=1,
+                sha256=f"{number:064x}",
+                instance_code="",
+                data_code="",
+                search_codes=tuple(int(code) for code in codes),
+                features=features,
+            ),
+        )
     drawings = [draw_design(70_000 + number, claw=number % 3 == 1) for number in range(designs)]
     for number, rgb in enumerate(drawings):
         index.add(str(number), fingerprint_file(encode(rgb)))
@@ -131,7 +154,7 @@ def stage2(designs: int, rng: np.random.Generator) -> dict[str, float]:
         "probe_p95_ms": p95(probes) * 1000,
         "found": found,
         "queries": len(searches),
-    }
+    }, index.vote_index_kind
 
 
 def main() -> int:
@@ -139,6 +162,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--designs", type=int, default=60)
+    parser.add_argument(
+        "--filler", type=int, default=0, help="synthetic registrations added to stage 2's registry"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument(
         "--clock",
@@ -183,9 +209,10 @@ def main() -> int:
         for failure in failures:
             print(f"FAILED: {failure}", file=sys.stderr)
         return 1 if failures else 0
-    second = stage2(args.designs, rng)
+    second, vote_index = stage2(args.designs, args.filler, rng)
     print(
-        f"stage 2, {args.designs} registered designs, {second['queries']} crop and photo "
+        f"stage 2, {args.designs} registered designs + {args.filler} synthetic "
+        f"({vote_index} vote index), {second['queries']} crop and photo "
         f"queries: search p50 {second['search_p50_ms']:.0f} ms, p95 "
         f"{second['search_p95_ms']:.0f} ms; CPU p50 {second['cpu_p50_ms']:.0f} ms, p95 "
         f"{second['cpu_p95_ms']:.0f} ms (probe fingerprint p50 {second['probe_p50_ms']:.0f} ms,"

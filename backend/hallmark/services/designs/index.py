@@ -66,7 +66,7 @@ class SearchSettings:
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
     vote_distance: int = 64
     #: Registered descriptors beyond which the vote index turns from a flat scan into an
-    #: inverted file (FAISS IndexBinaryIVF, about 4 sqrt(n) lists), probing `vote_probes` lists.
+    #: inverted file (FAISS IndexBinaryIVF, about 2 sqrt(n) lists), probing `vote_probes` lists.
     vote_ivf_above: int = 300_000
     vote_probes: int = 16
     #: Largest distance between shape descriptors for a model to be flagged.
@@ -222,9 +222,9 @@ class DesignIndex:
     def _inverted(self, flat: faiss.IndexBinaryFlat) -> faiss.IndexBinaryIVF:
         """The same descriptors in an inverted file: a vote probes a few lists, not all."""
         rows = flat.reconstruct_n(0, flat.ntotal)
-        lists = int(min(65_536, max(16, 4 * np.sqrt(len(rows)))))
+        lists = int(min(65_536, max(16, 2 * np.sqrt(len(rows)))))
         rng = np.random.default_rng(len(rows))
-        sample = rows[rng.choice(len(rows), size=min(len(rows), 64 * lists), replace=False)]
+        sample = rows[rng.choice(len(rows), size=min(len(rows), 32 * lists), replace=False)]
         # The inverted file keeps a raw pointer to its quantizer: hold it for the index's life.
         self._quantizer = faiss.IndexBinaryFlat(256)
         inverted = faiss.IndexBinaryIVF(self._quantizer, 256, lists)
