@@ -6,6 +6,7 @@ Raises:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.core.errors import DatabaseUnavailableError
+from hallmark.core.errors import DatabaseUnavailableError, ServiceUnavailableError
 from hallmark.store import conflicts, sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -72,11 +73,39 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+#: How often a bounded wait tries SQLite's write lock again.
+LOCK_RETRY = 0.005
+
+
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on any error."""
-    with factory() as session, session.begin():
-        yield session
+def transaction(factory: sessionmaker[Session], *, wait: float | None = None) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on any error.
+
+    `wait`: on SQLite, wait at most that many seconds for the write lock (held by another
+    process or thread), then raise `ServiceUnavailableError` (503, retry after 1 s) with
+    nothing done; without it the transaction waits as long as the lock is held.
+    """
+    lock = sqlite.write_lock(factory.kw["bind"]) if wait is not None else None
+    if lock is None:
+        with factory() as session, session.begin():
+            yield session
+        return
+    assert wait is not None
+    deadline = time.monotonic() + wait
+    # Polled: the lock offers no timed wait (flock has none), as in the group commit.
+    while not lock.try_acquire():
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailableError(
+                f"the database is busy with another writer for over {wait:g} s; "
+                "nothing was changed, retry shortly",
+                details={"retry_after_seconds": 1},
+            )
+        time.sleep(LOCK_RETRY)
+    try:  # the lock is re-entrant: the transaction's BEGIN takes it again at once
+        with factory() as session, session.begin():
+            yield session
+    finally:
+        lock.release()
 
 
 def alembic_config(engine: Engine) -> Config:

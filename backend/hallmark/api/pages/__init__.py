@@ -2,7 +2,8 @@
 the foundation later pages build on (layout, languages, sessions, CSRF, security headers).
 
 `install(app)` mounts them: the routers, `/static` (one hand-written style sheet), and the
-answers to what page dependencies raise (a redirect to sign in, a refused form). Adding a page:
+answers to what page dependencies raise (a redirect to sign in, a refused form, a busy
+database: the error page, 503 with Retry-After). Adding a page:
 a router module here, a template extending `base.html`, its strings in both catalogues
 (docs/CONSOLE.md).
 """
@@ -15,9 +16,17 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from hallmark.api.errors import hallmark_error_response
 from hallmark.api.pages import account, language, messages, signin, staff
-from hallmark.api.pages.auth import CsrfRejectedError, PageRedirect, get_sessions, redirect
+from hallmark.api.pages.auth import (
+    CsrfRejectedError,
+    PageRedirect,
+    get_policy,
+    get_sessions,
+    redirect,
+)
 from hallmark.api.pages.rendering import STATIC_DIR, render, secure
+from hallmark.core.errors import ServiceUnavailableError
 from hallmark.services.access import logins
 
 
@@ -39,12 +48,14 @@ async def _redirect(_request: Request, exc: Exception) -> Response:
 async def _csrf_rejected(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CsrfRejectedError)
     sessions = await get_sessions(request)
+    policy = await get_policy(request)
     await run_in_threadpool(
         logins.record_denial,
         sessions=sessions,
         staff=exc.staff,
         action=f"{request.method} {request.url.path}"[:64],
         details={"status": 403, "reason": f"csrf_{exc.reason}"},
+        wait=policy.write_wait,
     )
     return render(
         request,
@@ -53,6 +64,22 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
         staff=exc.staff if exc.staff is not None and exc.staff.active else None,
         title=messages.CSRF_REJECTED,
         message=messages.PageMessage(messages.CSRF_REJECTED),
+    )
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """A console page whose write waited too long for the database: the error page in the
+    page's language, 503 with Retry-After (nothing was changed); the API answers in JSON."""
+    assert isinstance(exc, ServiceUnavailableError)
+    if not request.url.path.startswith("/console"):
+        return await hallmark_error_response(request, exc)
+    return render(
+        request,
+        "error.html",
+        status_code=503,
+        headers={"Retry-After": str(exc.details.get("retry_after_seconds", 1))},
+        title=messages.BUSY,
+        message=messages.PageMessage(messages.BUSY),
     )
 
 
@@ -77,3 +104,4 @@ def install(app: FastAPI) -> None:
     app.mount("/static", _StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(PageRedirect, _redirect)
     app.add_exception_handler(CsrfRejectedError, _csrf_rejected)
+    app.add_exception_handler(ServiceUnavailableError, _unavailable)

@@ -38,7 +38,11 @@ def _account(staff: Staff, console: ConsoleDep) -> dict[str, Any]:
     """The account page's content: who, and an authenticator being set up, if any."""
     secret = (
         logins.pending_secret(
-            sessions=console.sessions, policy=console.policy, staff=staff, create=False
+            sessions=console.sessions,
+            policy=console.policy,
+            staff=staff,
+            create=False,
+            reads=console.reads,
         )
         if staff.totp_pending
         else None
@@ -180,7 +184,7 @@ def cancel_enrolment(
     request: Request, staff: ActiveStaff, console: ConsoleDep, csrf_token: CsrfField = ""
 ) -> Response:
     check_csrf(request, staff, csrf_token)
-    logins.cancel_enrolment(sessions=console.sessions, staff=staff)
+    logins.cancel_enrolment(sessions=console.sessions, staff=staff, wait=console.policy.write_wait)
     return redirect(f"{HOME_PATH}#authenticator")
 
 

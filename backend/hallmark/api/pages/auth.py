@@ -130,31 +130,49 @@ async def get_sessions(request: Request) -> sessionmaker[Session]:
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 
 
+async def get_read_sessions(request: Request) -> sessionmaker[Session]:
+    """Sessions for reads (on SQLite they never queue for the write lock)."""
+    sessions: sessionmaker[Session] | None = request.app.state.runtime.read_sessions
+    assert sessions is not None
+    return sessions
+
+
+ReadSessionsDep = Annotated[sessionmaker[Session], Depends(get_read_sessions)]
+
+
 def session_token(request: Request) -> str | None:
     return request.cookies.get(cookie_name(request, SESSION_COOKIE))
 
 
 @dataclass(frozen=True, slots=True)
 class Console:
-    """What a sign-in step needs from its request: the database, the rules, the session's
-    token and the caller's address."""
+    """What a sign-in step needs from its request: the database (`sessions` to write, `reads`
+    to read), the rules, the session's token and the caller's address."""
 
     sessions: sessionmaker[Session]
     policy: StaffPolicy
     token: str
     address: str
+    reads: sessionmaker[Session]
 
 
-async def get_console(request: Request, sessions: SessionsDep, policy: PolicyDep) -> Console:
-    return Console(sessions, policy, session_token(request) or "", client_address(request))
+async def get_console(
+    request: Request, sessions: SessionsDep, reads: ReadSessionsDep, policy: PolicyDep
+) -> Console:
+    return Console(sessions, policy, session_token(request) or "", client_address(request), reads)
 
 
 ConsoleDep = Annotated[Console, Depends(get_console)]
 
 
-def get_staff(request: Request, sessions: SessionsDep, policy: PolicyDep) -> Staff | None:
-    """Whoever the session cookie names, at any stage; None without a live session."""
-    return logins.current(sessions=sessions, policy=policy, token=session_token(request))
+def get_staff(
+    request: Request, sessions: SessionsDep, reads: ReadSessionsDep, policy: PolicyDep
+) -> Staff | None:
+    """Whoever the session cookie names, at any stage; None without a live session (a sync
+    dependency: its database work runs in the threadpool, never on the event loop)."""
+    return logins.current(
+        sessions=sessions, policy=policy, token=session_token(request), reads=reads
+    )
 
 
 MaybeStaff = Annotated[Staff | None, Depends(get_staff)]

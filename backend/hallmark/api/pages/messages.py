@@ -51,6 +51,7 @@ CSRF_REJECTED = N_(
 )
 NOT_FOUND = N_("There is no such page.")
 UNEXPECTED = N_("This request could not be completed.")
+BUSY = N_("The service is busy. Nothing was changed: please try again in a moment.")
 
 #: Notices after a finished action (`?done=` on the page it returns to).
 NOTICES = {

@@ -99,6 +99,7 @@ def sign_in(
             username=username,
             password=password,
             address=console.address,
+            reads=console.reads,
         )
     except (SignInRefusedError, TooManyAttemptsError) as exc:
         return refused(
@@ -272,7 +273,12 @@ def sign_out(
 ) -> Response:
     if staff is not None and console.token:
         check_csrf(request, staff, csrf_token)
-        logins.sign_out(sessions=console.sessions, token=console.token, address=console.address)
+        logins.sign_out(
+            sessions=console.sessions,
+            token=console.token,
+            address=console.address,
+            wait=console.policy.write_wait,
+        )
     response = redirect(f"{SIGN_IN_PATH}?done=signed_out")
     clear_cookie(request, response, SESSION_COOKIE)
     return response

@@ -27,6 +27,7 @@ def _admin(request: Request, staff: Staff, console: ConsoleDep) -> Response | No
         staff=staff,
         action=f"{request.method} {STAFF_PATH}",
         details={"status": 403, "role": staff.role},
+        wait=console.policy.write_wait,
     )
     return render(
         request,
@@ -41,7 +42,7 @@ def _admin(request: Request, staff: Staff, console: ConsoleDep) -> Response | No
 def _show_staff(
     request: Request, staff: Staff, console: ConsoleDep, done: str | None = None
 ) -> Response:
-    with console.sessions() as session:
+    with console.reads() as session:
         members = staff_accounts.list_staff(session, organisation_id=staff.organisation_id)
     return render(request, "staff.html", staff=staff, members=members, notice=messages.notice(done))
 
@@ -65,6 +66,7 @@ def _set_enabled(
             ref=user_id,
             enabled=enabled,
             by=staff_accounts.ConsoleAdmin(staff.user_id, staff.organisation_id, staff.audit),
+            wait=console.policy.write_wait,
         )
     except (NotFoundError, PermissionDeniedError) as exc:
         return render(

@@ -120,23 +120,48 @@ def sign_in(
     password: str,
     address: str,
     now: datetime | None = None,
+    reads: sessionmaker[Session] | None = None,
 ) -> Issued:
-    """The password step: a new session at the stage the account needs next."""
+    """The password step: a new session at the stage the account needs next.
+
+    The password hash (slow by design) is checked outside any transaction: the account and the
+    throttle are read in a read session (`reads`), the password verified, and only then the
+    outcome written in a short write transaction, which refuses when the throttle was reached
+    or the password changed meanwhile. On SQLite no write lock is held during the hash.
+    """
     username = normalise_username(username)[:64]
+    now = now or utcnow()
+    address = address[:64]
+    with (reads or sessions)() as session:
+        row = session.execute(_USER.where(StaffUser.username == username)).first()
+        stored_hash = row[0].password_hash if row is not None else None
+        throttled = bool(_throttle_waits(session, policy, username, address, now))
+    verified = rehashed = None
+    if not throttled:  # a throttled step answers without spending a hash
+        if stored_hash is None:
+            policy.passwords.burn(password)  # an unknown username costs the same time
+            verified = False
+        else:
+            verified = policy.passwords.verify(stored_hash, password)
+            if verified and policy.passwords.needs_rehash(stored_hash):
+                rehashed = policy.passwords.hash(password)
     with _step(sessions, policy, "staff.sign_in", address, now, username=username) as step:
         user, organisation = step.user, step.organisation
+        # The same `now`: whatever was throttled in the read is throttled here too.
         if step.throttled():
             pass
-        elif user is None or organisation is None:
-            policy.passwords.burn(password)
-            step.fail("credentials")
-        elif not policy.passwords.verify(user.password_hash, password):
+        elif (
+            user is None
+            or organisation is None
+            or not verified
+            or user.password_hash != stored_hash  # changed since it was verified
+        ):
             step.fail("credentials")
         elif user.status != "active" or organisation.status != "active":
             step.fail("disabled")
         else:
-            if policy.passwords.needs_rehash(user.password_hash):
-                user.password_hash = policy.passwords.hash(password)
+            if rehashed is not None:
+                user.password_hash = rehashed
             step.clear_failures()
             step.open(_next_stage(user, policy, factor_done=False))
     return step.outcome()
@@ -171,9 +196,17 @@ def pending_secret(
     policy: StaffPolicy,
     staff: Staff,
     create: bool,
+    reads: sessionmaker[Session] | None = None,
 ) -> str | None:
-    """The secret being enrolled (created when asked and none is pending); None if none."""
-    with transaction(sessions) as session:
+    """The secret being enrolled (created when asked and none is pending); None if none.
+    Without `create` it is only read (in a read session, `reads`)."""
+    if not create:
+        with (reads or sessions)() as session:
+            sealed = session.scalar(
+                select(StaffUser.totp_pending).where(StaffUser.id == staff.user_id)
+            )
+        return totp.unseal(policy.totp_key, staff.user_id, sealed) if sealed else None
+    with transaction(sessions, wait=policy.write_wait) as session:
         user = session.get(StaffUser, staff.user_id, with_for_update=True)
         assert user is not None
         if user.totp_pending is None:
@@ -270,9 +303,12 @@ def confirm_enrolment(
     return step.outcome()
 
 
-def cancel_enrolment(*, sessions: sessionmaker[Session], staff: Staff) -> None:
-    """Drop a pending secret (the enrolled one, if any, stays)."""
-    with transaction(sessions) as session:
+def cancel_enrolment(
+    *, sessions: sessionmaker[Session], staff: Staff, wait: float | None = None
+) -> None:
+    """Drop a pending secret (the enrolled one, if any, stays); `wait` bounds the wait for the
+    write lock (see `transaction`)."""
+    with transaction(sessions, wait=wait) as session:
         session.execute(
             update(StaffUser).where(StaffUser.id == staff.user_id).values(totp_pending=None)
         )
@@ -363,20 +399,23 @@ def current(
     policy: StaffPolicy,
     token: str | None,
     now: datetime | None = None,
+    reads: sessionmaker[Session] | None = None,
 ) -> Staff | None:
-    """The session of a cookie's token, or None (unknown, ended, expired, disabled)."""
+    """The session of a cookie's token, or None (unknown, ended, expired, disabled). Read in
+    a read session (`reads`); ending a session or noting its activity (at most every
+    `TOUCH_EVERY`) waits for the write lock at most `policy.write_wait` seconds."""
     if not token:
         return None
     now = now or utcnow()
     hashed = token_hash(token)
-    with sessions() as session:
+    with (reads or sessions)() as session:
         row = session.execute(_CONTEXT.where(StaffSession.token_hash == hashed)).first()
     if row is None:
         return None
     staff_session, user, organisation, name = row
     reason = _end_reason(staff_session, user, organisation, policy, now)
     if reason is not None:
-        with transaction(sessions) as session:
+        with transaction(sessions, wait=policy.write_wait) as session:
             ended = session.execute(delete(StaffSession).where(StaffSession.token_hash == hashed))
             if getattr(ended, "rowcount", 0):
                 audit.append(
@@ -389,7 +428,7 @@ def current(
                 )
         return None
     if now - utc(staff_session.last_seen_at) >= TOUCH_EVERY:
-        with transaction(sessions) as session:
+        with transaction(sessions, wait=policy.write_wait) as session:
             session.execute(
                 update(StaffSession)
                 .where(StaffSession.token_hash == hashed)
@@ -398,10 +437,12 @@ def current(
     return _staff(staff_session, user, organisation, name, policy)
 
 
-def sign_out(*, sessions: sessionmaker[Session], token: str, address: str) -> None:
+def sign_out(
+    *, sessions: sessionmaker[Session], token: str, address: str, wait: float | None = None
+) -> None:
     """End the session (nothing happens for one already ended)."""
     hashed = token_hash(token)
-    with transaction(sessions) as session:
+    with transaction(sessions, wait=wait) as session:
         row = session.execute(_CONTEXT.where(StaffSession.token_hash == hashed)).first()
         if row is None:
             return
@@ -418,10 +459,15 @@ def sign_out(*, sessions: sessionmaker[Session], token: str, address: str) -> No
 
 
 def record_denial(
-    *, sessions: sessionmaker[Session], staff: Staff | None, action: str, details: dict[str, Any]
+    *,
+    sessions: sessionmaker[Session],
+    staff: Staff | None,
+    action: str,
+    details: dict[str, Any],
+    wait: float | None = None,
 ) -> None:
     """Audit a refused console request (a missing or wrong CSRF token, a forbidden page)."""
-    with transaction(sessions) as session:
+    with transaction(sessions, wait=wait) as session:
         audit.append(
             session,
             actor=staff.audit if staff is not None else audit.SYSTEM,
@@ -507,22 +553,7 @@ class _Step:
 
     def throttled(self) -> bool:
         """Refuse (and audit) when the username or the address has too many failures."""
-        since = self.now - self.policy.window
-        waits: list[int] = []
-        for column, value, limit in (
-            (StaffLoginFailure.username, self.username, self.policy.account_failures),
-            (StaffLoginFailure.address, self.address, self.policy.address_failures),
-        ):
-            times = self.session.scalars(
-                select(StaffLoginFailure.at)
-                .where(column == value, StaffLoginFailure.at > since)
-                .order_by(StaffLoginFailure.at.desc())
-                .limit(limit)
-            ).all()
-            if len(times) >= limit:
-                # Below the limit again once the limit-th newest failure leaves the window.
-                left = utc(times[-1]) + self.policy.window - self.now
-                waits.append(max(1, math.ceil(left.total_seconds())))
+        waits = _throttle_waits(self.session, self.policy, self.username, self.address, self.now)
         if not waits:
             return False
         self.refusal = TooManyAttemptsError(max(waits))
@@ -628,7 +659,7 @@ def _step(
     """A step in one transaction, by username (sign-in) or by session token (the rest, at
     one of `stages`), its user locked; its failures and audit entries commit with it."""
     now = now or utcnow()
-    with transaction(sessions) as session:
+    with transaction(sessions, wait=policy.write_wait) as session:
         _purge(session, policy, now)
         step = _Step(session, policy, action, address[:64], now, username or "")
         if username is not None:
@@ -654,6 +685,30 @@ def _step(
         yield step
         if step.succeeded:
             step.audit("ok", **step.extra)
+
+
+def _throttle_waits(
+    session: Session, policy: StaffPolicy, username: str, address: str, now: datetime
+) -> list[int]:
+    """Seconds until the username and the address are below their failure limits (one entry
+    for each that is at its limit; none when neither is)."""
+    since = now - policy.window
+    waits: list[int] = []
+    for column, value, limit in (
+        (StaffLoginFailure.username, username, policy.account_failures),
+        (StaffLoginFailure.address, address, policy.address_failures),
+    ):
+        times = session.scalars(
+            select(StaffLoginFailure.at)
+            .where(column == value, StaffLoginFailure.at > since)
+            .order_by(StaffLoginFailure.at.desc())
+            .limit(limit)
+        ).all()
+        if len(times) >= limit:
+            # Below the limit again once the limit-th newest failure leaves the window.
+            left = utc(times[-1]) + policy.window - now
+            waits.append(max(1, math.ceil(left.total_seconds())))
+    return waits
 
 
 def _next_stage(user: StaffUser, policy: StaffPolicy, *, factor_done: bool) -> str:

@@ -78,6 +78,8 @@ class StaffPolicy:
     window: timedelta
     account_failures: int
     address_failures: int
+    #: Seconds a console write waits for SQLite's write lock before it is answered 503.
+    write_wait: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StaffPolicy:
@@ -97,6 +99,7 @@ class StaffPolicy:
             window=timedelta(minutes=settings.staff_login_window_minutes),
             account_failures=settings.staff_login_account_failures,
             address_failures=settings.staff_login_address_failures,
+            write_wait=settings.write_wait,
         )
 
     def totp_required(self, role: str) -> bool:
@@ -235,11 +238,12 @@ def set_staff_enabled(
     ref: str,
     enabled: bool,
     by: ConsoleAdmin | None = None,
+    wait: float | None = None,
 ) -> StaffUser:
     """Disable (ending every session at once) or enable an account. `by`: an organisation
     administrator in the console, who may act on its own organisation's other staff only;
-    None: an operator at the command line."""
-    with transaction(sessions) as session:
+    None: an operator at the command line. `wait`: bounds the wait for the write lock."""
+    with transaction(sessions, wait=wait) as session:
         user = find_staff(session, ref)
         if by is not None:
             if user.organisation_id != by.organisation_id:
