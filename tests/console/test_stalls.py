@@ -134,6 +134,49 @@ def test_a_sign_in_checks_its_password_with_the_write_lock_free(
     assert client.get("/console/account").status_code == 200
 
 
+def test_account_steps_check_and_hash_passwords_with_the_write_lock_free(
+    sqlite_console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = sqlite_console
+    account = console.account("Maison Lune", "ana.silva", "issuer", totp_enrolled=False)
+    client = console.sign_in(account)
+    passwords = console.policy.passwords
+    verify, make_hash = passwords.verify, passwords.hash
+    seen: list[tuple[str, dict[str, bool]]] = []
+
+    def watched_verify(stored: str, password: str) -> bool:
+        seen.append(("verify", _write_lock_free(console)))
+        return verify(stored, password)
+
+    def watched_hash(password: str) -> str:
+        seen.append(("hash", _write_lock_free(console)))
+        return make_hash(password)
+
+    monkeypatch.setattr(passwords, "verify", watched_verify)
+    monkeypatch.setattr(passwords, "hash", watched_hash)
+    token = csrf(client.get("/console/account"))
+    started = client.post(
+        "/console/account/authenticator/start",
+        data={"current_password": account.password, "csrf_token": token},
+    )
+    assert started.status_code == 303, started.text
+    assert console.user(account).totp_pending is not None
+    new = "a new and longer passphrase"
+    changed = client.post(
+        "/console/account/password",
+        data={
+            "current_password": account.password,
+            "new_password": new,
+            "confirm_password": new,
+            "csrf_token": token,
+        },
+    )
+    assert changed.status_code == 303, changed.text
+    assert verify(console.user(account).password_hash, new)
+    free = {"sqlite": True, "hallmark": True}
+    assert seen == [("verify", free), ("verify", free), ("hash", free)]
+
+
 def _held(console: Console) -> Any:
     """Another process holding the write lock for `HOLD_SECONDS` (started and holding)."""
     context = multiprocessing.get_context("spawn")

@@ -100,6 +100,7 @@ def change_password(
             new=new_password,
             confirm=confirm_password,
             address=console.address,
+            reads=console.reads,
         )
     except STEP_ERRORS as exc:
         return _refused(request, staff, console, exc, "password")
@@ -125,6 +126,7 @@ def start_enrolment(
             token=console.token,
             password=current_password,
             address=console.address,
+            reads=console.reads,
         )
     except STEP_ERRORS as exc:
         return _refused(request, staff, console, exc, "authenticator")

@@ -254,6 +254,7 @@ def new_password(
             new=new_password,
             confirm=confirm_password,
             address=console.address,
+            reads=console.reads,
         )
     except (SignInRefusedError, TooManyAttemptsError, InvalidInputError) as exc:
         if isinstance(exc, SignInRefusedError) and exc.reason == "expired":

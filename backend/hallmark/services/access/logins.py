@@ -224,15 +224,21 @@ def begin_enrolment(
     password: str,
     address: str,
     now: datetime | None = None,
+    reads: sessionmaker[Session] | None = None,
 ) -> None:
     """Start setting up a first authenticator from the account page: with the password, so a
-    session taken over without it cannot tie the account to someone else's app."""
+    session taken over without it cannot tie the account to someone else's app. The password
+    is checked outside any transaction (see `sign_in`)."""
+    now = now or utcnow()
+    checked = _check_password(
+        reads or sessions, policy, token=token, password=password, address=address, now=now
+    )
     with _step(
         sessions, policy, "staff.totp_begin", address, now, token=token, stages={ACTIVE}
     ) as step:
         if step.live() and not step.throttled():
             user = step.known_user
-            if not policy.passwords.verify(user.password_hash, password):
+            if not checked.holds_for(user):
                 step.fail("credentials", field="current_password")
             elif user.totp_secret is None and user.totp_pending is None:
                 user.totp_pending = totp.seal(policy.totp_key, user.id, totp.new_secret())
@@ -355,9 +361,19 @@ def change_password(
     confirm: str,
     address: str,
     now: datetime | None = None,
+    reads: sessionmaker[Session] | None = None,
 ) -> Issued:
     """A new password, with the current one (at `new_password`: the temporary one); the
-    session moves on under a new token and the user's other sessions end."""
+    session moves on under a new token and the user's other sessions end. Both hashes (the
+    check of the current password, the new one's) are worked out outside any transaction."""
+    now = now or utcnow()
+    checked = _check_password(
+        reads or sessions, policy, token=token, password=current, address=address, now=now
+    )
+    new_hash: str | None = None
+    if checked.verified:
+        _check_new(checked.username, current=current, new=new, confirm=confirm)
+        new_hash = policy.passwords.hash(new)
     with _step(
         sessions,
         policy,
@@ -369,19 +385,10 @@ def change_password(
     ) as step:
         if step.live() and not step.throttled():
             user = step.known_user
-            if not policy.passwords.verify(user.password_hash, current):
+            if not checked.holds_for(user) or new_hash is None:
                 step.fail("credentials", field="current_password")
             else:
-                check_new_password(new, username=user.username)
-                if new != confirm:
-                    raise invalid_field(
-                        "confirm_password", "the two new passwords differ", reason="mismatch"
-                    )
-                if new == current:
-                    raise invalid_field(
-                        "new_password", "the new password is the current one", reason="unchanged"
-                    )
-                user.password_hash = policy.passwords.hash(new)
+                user.password_hash = new_hash
                 user.must_change_password = False
                 user.password_changed_at = step.now
                 issued = step.promote(_next_stage(user, policy, factor_done=True))
@@ -709,6 +716,58 @@ def _throttle_waits(
             left = utc(times[-1]) + policy.window - now
             waits.append(max(1, math.ceil(left.total_seconds())))
     return waits
+
+
+@dataclass(frozen=True, slots=True)
+class _CheckedPassword:
+    """A password checked against the hash stored when it was read (outside any transaction)."""
+
+    username: str
+    stored_hash: str | None
+    verified: bool
+
+    def holds_for(self, user: StaffUser) -> bool:
+        """Whether the check still stands for the user as locked in the step's transaction."""
+        return self.verified and user.password_hash == self.stored_hash
+
+
+def _check_password(
+    reads: sessionmaker[Session],
+    policy: StaffPolicy,
+    *,
+    token: str,
+    password: str,
+    address: str,
+    now: datetime,
+) -> _CheckedPassword:
+    """Read the password hash of a session's user in a read session and check `password`
+    against it with no transaction open: argon2 is slow by design, and on SQLite a write
+    transaction would hold the write lock all that time. Not checked (not verified) when the
+    session is unknown or the user or the address is throttled; the step refuses those."""
+    with reads() as session:
+        row = session.execute(
+            select(StaffUser.username, StaffUser.password_hash)
+            .join(StaffSession, StaffSession.staff_user_id == StaffUser.id)
+            .where(StaffSession.token_hash == token_hash(token))
+        ).first()
+        if row is None:
+            return _CheckedPassword("", None, verified=False)
+        username, stored = row
+        if _throttle_waits(session, policy, username, address[:64], now):
+            return _CheckedPassword(username, stored, verified=False)
+    return _CheckedPassword(username, stored, policy.passwords.verify(stored, password))
+
+
+def _check_new(username: str, *, current: str, new: str, confirm: str) -> None:
+    """Refuse a new password that breaks a rule, differs from its confirmation or is the
+    current one."""
+    check_new_password(new, username=username)
+    if new != confirm:
+        raise invalid_field("confirm_password", "the two new passwords differ", reason="mismatch")
+    if new == current:
+        raise invalid_field(
+            "new_password", "the new password is the current one", reason="unchanged"
+        )
 
 
 def _next_stage(user: StaffUser, policy: StaffPolicy, *, factor_done: bool) -> str:
