@@ -85,7 +85,8 @@ def transaction(factory: sessionmaker[Session], *, wait: float | None = None) ->
     process or thread), then raise `ServiceUnavailableError` (503, retry after 1 s) with
     nothing done; without it the transaction waits as long as the lock is held.
     """
-    lock = sqlite.write_lock(factory.kw["bind"]) if wait is not None else None
+    bind = factory.kw.get("bind")
+    lock = sqlite.write_lock(bind) if wait is not None and isinstance(bind, Engine) else None
     if lock is None:
         with factory() as session, session.begin():
             yield session
