@@ -11,14 +11,16 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from hallmark.api.app import create_app
+from hallmark.core.times import utc
 from hallmark.runtime import Runtime
 from hallmark.services.access import staff as staff_accounts
 from hallmark.store import db
@@ -177,6 +179,13 @@ def test_account_steps_check_and_hash_passwords_with_the_write_lock_free(
     assert seen == [("verify", free), ("verify", free), ("hash", free)]
 
 
+def _last_seen(console: Console) -> datetime:
+    assert console.runtime.read_sessions is not None
+    with console.runtime.read_sessions() as session:  # no wait for the write lock
+        seen = session.scalars(select(StaffSession.last_seen_at)).one()
+    return utc(seen)
+
+
 def _held(console: Console) -> Any:
     """Another process holding the write lock for `HOLD_SECONDS` (started and holding)."""
     context = multiprocessing.get_context("spawn")
@@ -197,6 +206,9 @@ def test_console_pages_answer_while_another_process_holds_the_write_lock(
     admin = console.account("Maison Lune", "li.wei", "admin", totp_enrolled=False)
     issuer = console.account("Maison Lune", "ana.silva", "issuer")
     client = console.sign_in(admin)
+    seen_before = datetime.now(UTC) - timedelta(minutes=2)  # its activity is due to be noted
+    with db.transaction(console.sessions) as session:
+        session.execute(update(StaffSession).values(last_seen_at=seen_before))
     holder = _held(console)
     try:
         started = time.monotonic()
@@ -206,6 +218,7 @@ def test_console_pages_answer_while_another_process_holds_the_write_lock(
         assert "ana.silva" in client.get("/console/staff").text
         read = time.monotonic() - started
         assert read < HOLD_SECONDS / 2, read  # read meanwhile, not once the lock was free
+        assert _last_seen(console) == seen_before  # noted by a later request
 
         browser = console.client(address="192.0.2.7")
         form = browser.get("/console/sign-in")
@@ -240,5 +253,7 @@ def test_console_pages_answer_while_another_process_holds_the_write_lock(
         sessions = select(func.count()).select_from(StaffSession)
         assert session.scalar(sessions) == 1
     assert console.audit("staff.sign_in")[-1].details["username"] == admin.username
+    assert client.get("/console/account").status_code == 200
+    assert _last_seen(console) > seen_before
     signed_in = post_sign_in(console.client(), issuer.username, issuer.password)
     assert signed_in.status_code == 303, signed_in.text

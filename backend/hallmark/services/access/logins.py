@@ -35,12 +35,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import (
     HallmarkError,
     PermissionDeniedError,
+    ServiceUnavailableError,
     SignInRefusedError,
     TooManyAttemptsError,
     invalid_field,
@@ -58,11 +60,15 @@ from hallmark.store.models import (
     StaffUser,
 )
 
+log = structlog.get_logger(__name__)
+
 SECOND_FACTOR, ENROL, NEW_PASSWORD, ACTIVE = "second_factor", "enrol", "new_password", "active"
 #: How long a session may wait between its first step and becoming active.
 PENDING_LIFETIME = timedelta(minutes=10)
 #: A session's last activity is written at most this often (not on every page view).
 TOUCH_EVERY = timedelta(seconds=60)
+#: How long a page view waits for the write lock to note a session's activity or end.
+NOTE_WAIT = 0.2
 WRONG_CREDENTIALS = "the username or the password is wrong"
 WRONG_CODE = "the code is wrong, expired or already used"
 
@@ -409,8 +415,9 @@ def current(
     reads: sessionmaker[Session] | None = None,
 ) -> Staff | None:
     """The session of a cookie's token, or None (unknown, ended, expired, disabled). Read in
-    a read session (`reads`); ending a session or noting its activity (at most every
-    `TOUCH_EVERY`) waits for the write lock at most `policy.write_wait` seconds."""
+    a read session (`reads`). Ending a session or noting its activity (at most every
+    `TOUCH_EVERY`) is left to a later request when the write lock stays taken `NOTE_WAIT`
+    seconds: the answer is the same, and a page view never waits for another writer."""
     if not token:
         return None
     now = now or utcnow()
@@ -422,7 +429,7 @@ def current(
     staff_session, user, organisation, name = row
     reason = _end_reason(staff_session, user, organisation, policy, now)
     if reason is not None:
-        with transaction(sessions, wait=policy.write_wait) as session:
+        with _unless_busy(), transaction(sessions, wait=NOTE_WAIT) as session:
             ended = session.execute(delete(StaffSession).where(StaffSession.token_hash == hashed))
             if getattr(ended, "rowcount", 0):
                 audit.append(
@@ -435,7 +442,7 @@ def current(
                 )
         return None
     if now - utc(staff_session.last_seen_at) >= TOUCH_EVERY:
-        with transaction(sessions, wait=policy.write_wait) as session:
+        with _unless_busy(), transaction(sessions, wait=NOTE_WAIT) as session:
             session.execute(
                 update(StaffSession)
                 .where(StaffSession.token_hash == hashed)
@@ -768,6 +775,15 @@ def _check_new(username: str, *, current: str, new: str, confirm: str) -> None:
         raise invalid_field(
             "new_password", "the new password is the current one", reason="unchanged"
         )
+
+
+@contextmanager
+def _unless_busy() -> Iterator[None]:
+    """Leave a write that can wait for a later request when the database is busy."""
+    try:
+        yield
+    except ServiceUnavailableError:
+        log.info("staff.session_note_deferred")
 
 
 def _next_stage(user: StaffUser, policy: StaffPolicy, *, factor_done: bool) -> str:
