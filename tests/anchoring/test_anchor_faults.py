@@ -33,9 +33,9 @@ def _confirmed_on_a_block_the_chain_lacks(h: Harness) -> list[int]:
 
 
 def test_a_fork_longer_than_the_reorg_depth_is_found_by_block_hash(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(anchor_batch_size=10)
+    h = harness(anchor_batch_size=10, database_url=database_url)
     chain = h.runtime.chain
     assert chain is not None and h.runtime.sessions is not None
     snapshot = chain.retrieve("evm_snapshot")
@@ -78,9 +78,9 @@ class _BlockHashSpy:
 
 
 def test_the_reorg_check_stays_bounded_after_errors_and_restarts(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(anchor_batch_size=1)
+    h = harness(anchor_batch_size=1, database_url=database_url)
     chain = h.runtime.chain
     assert chain is not None
     worker = h.worker()
@@ -105,9 +105,9 @@ def test_the_reorg_check_stays_bounded_after_errors_and_restarts(
 
 
 def test_a_broken_organisation_key_never_stops_the_others(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(anchor_batch_size=5)
+    h = harness(anchor_batch_size=5, database_url=database_url)
     assert h.runtime.sessions is not None
     supplier = h.orgs["supplier"]
     with transaction(h.runtime.sessions) as session:
