@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import pytest
 from eth_account import Account
+from hexbytes import HexBytes
 from sqlalchemy import select
 from web3.types import RPCEndpoint
 
 from conftest import Harness, Process, wait_for
 from hallmark.runtime.worker_process import StopRequest
-from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.access.organisations import organisation_account
+from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.status import records_status
 from hallmark.store.db import transaction
 from hallmark.store.models import Organisation, Record
@@ -295,3 +298,37 @@ def test_a_live_leader_keeps_the_lead(harness: Callable[..., Harness]) -> None:
     assert (leader.state.role, standby.state.role) == ("leader", "standby")
     time.sleep(0.7)  # the leader stops stepping: its heartbeat goes silent
     assert standby.leader.stalled_holder(0.5) is not None
+
+
+def test_a_batch_whose_anchoring_log_is_gone_never_stops_the_others(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness()
+    stored = h.add("supplier", 3)
+    tree, _ = batch_tree([s.record_hash for s in stored])
+    root = HexBytes(tree.root).to_0x_hex()
+    account = organisation_account(h.orgs["supplier"], h.settings.passphrase)
+    ledger = h.runtime.ledger
+    # Anchored on chain already, so the batch's own transaction reverts (RootAlreadyAnchored)
+    # and the batch must adopt that anchoring: but the node pruned its log.
+    ledger.client.send_function(account, ledger.address, ledger.abi, "anchor", [root, 0, 3])
+    h.add("factory", 2)
+    worker = h.worker()
+    real_find = worker.transactions.find_anchoring
+    monkeypatch.setattr(
+        worker.transactions,
+        "find_anchoring",
+        lambda wanted: None if wanted == root else real_find(wanted),
+    )
+    factory = h.orgs["factory"].id
+    deadline = time.monotonic() + 20
+    while [b.status for b in h.batches() if b.organisation_id == factory] != ["confirmed"]:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
+    [stuck] = [b for b in h.batches() if b.organisation_id != factory]
+    assert stuck.root == root and stuck.status != BatchStatus.CONFIRMED
+    h.add("brand", 2)  # and later batches of others are anchored too
+    deadline = time.monotonic() + 20
+    while sum(b.status == BatchStatus.CONFIRMED for b in h.batches()) < 2:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
