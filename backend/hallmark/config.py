@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     anvil_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         8545, description="Port of the local anvil on 127.0.0.1 (0 picks a free port)"
     )
+    anvil_attach: bool = Field(
+        False,
+        description="Use a node already answering on anvil_port that no Hallmark process of this "
+        "data directory started (false: refuse to start, naming the port)",
+    )
     anvil_binary: Path | None = Field(
         None, description="anvil executable; default: PATH, then the npm @foundry-rs/anvil package"
     )
@@ -171,6 +176,11 @@ class Settings(BaseSettings):
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
+    audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="Seconds between two anchorings of the audit log's head on chain (by the "
+        "leading worker, when the log grew)",
+    )
     worker_takeover_after: Annotated[float, Field(gt=0)] = Field(
         120.0,
         description="Seconds without a heartbeat after which a standby worker ends the leader "
@@ -225,6 +235,11 @@ class Settings(BaseSettings):
     )
     batch_max_rows: Annotated[int, Field(ge=1)] = Field(
         10_000, description="Most records in one batch request (more: 413)"
+    )
+    write_wait: Annotated[float, Field(gt=0)] = Field(
+        5.0,
+        description="Seconds a single create waits for the database's write lock "
+        "(SQLite; held by another process) before it is answered 503 with Retry-After",
     )
 
     # --- staff console -------------------------------------------------------------------------

@@ -390,6 +390,34 @@ class ChainClient:
             account, lambda base: contract.functions[function](*args).build_transaction(base)
         )
 
+    def send_data(self, account: LocalAccount, data: bytes) -> Sent:
+        """A transaction of `account` to itself, of no value, carrying `data` (a fact put on
+        chain without a contract); returns once its receipt is in."""
+        return self._sign_and_send(
+            account,
+            lambda base: {
+                **base,
+                "to": account.address,
+                "value": Wei(0),
+                "data": HexBytes(data).to_0x_hex(),  # type: ignore[typeddict-item]
+                "gas": 21_000 + 16 * len(data),
+                "gasPrice": self.w3.eth.gas_price,
+            },
+        )
+
+    def retrieve_transaction(self, tx_hash: str) -> tuple[str, bytes, int | None] | None:
+        """A transaction's sender, data and block (None while pending); None when unknown."""
+
+        def call() -> tuple[str, bytes, int | None] | None:
+            try:
+                tx = self.w3.eth.get_transaction(HexStr(tx_hash))
+            except TransactionNotFound:
+                return None
+            block = tx.get("blockNumber")
+            return str(tx["from"]), bytes(tx["input"]), None if block is None else int(block)
+
+        return self._guard(call)
+
     def _sign_and_send(self, account: LocalAccount, build: Callable[[TxParams], TxParams]) -> Sent:
         def call() -> Sent:
             base: TxParams = {

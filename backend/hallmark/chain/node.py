@@ -5,6 +5,11 @@
 it. `NodeSupervisor` starts, watches and stops the process from a thread of its own and restarts it
 when it dies; while it is down `status` says so and readiness reports "not ready".
 
+While it runs, the node is recorded in the data directory (`owner_path`: its pid and port). A
+Hallmark process that finds a node answering on its port shares it only when that record says a
+Hallmark process of the same data directory runs it (`started_here`), so it never deploys on,
+or funds keys on, a node it knows nothing about.
+
 anvil never outlives Hallmark: on Linux it gets SIGTERM (and dumps its state) when the thread that
 started it ends, even if Hallmark is killed with SIGKILL (`hallmark.core.processes`). Two anvils
 on one state file would overwrite each other's dumps: `NodeLock`, an exclusive `flock` beside
@@ -173,6 +178,7 @@ class AnvilNode:
             except (OSError, urllib.error.URLError, RuntimeError):
                 time.sleep(0.05)
                 continue
+            owner_path(self.state_path).write_text(json.dumps({"pid": self.pid, "port": self.port}))
             log.info("anvil.started", url=self.url, pid=self.pid, state=str(self.state_path))
             return
         self.kill()
@@ -191,6 +197,7 @@ class AnvilNode:
                 process.kill()
                 process.wait()
         self._process = None
+        _forget_owner(owner_path(self.state_path), process.pid)
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
@@ -215,6 +222,54 @@ class AnvilNode:
                 pass
             time.sleep(0.05)
         return False
+
+
+def owner_path(state_path: Path) -> Path:
+    """Where the node of the data directory whose chain state is `state_path` is recorded."""
+    return state_path.with_name("anvil-process.json")
+
+
+def _forget_owner(path: Path, pid: int) -> None:
+    """Remove the record of the node `pid` (a record written by a later node stays)."""
+    try:
+        if json.loads(path.read_text()).get("pid") == pid:
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def started_here(state_path: Path, port: int) -> bool:
+    """Whether the node on `port` is the one a Hallmark process of this data directory started
+    and still runs: its record names that port and a live process that listens on it."""
+    try:
+        record = json.loads(owner_path(state_path).read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(record, dict) or record.get("port") != port:
+        return False
+    pid = record.get("pid")
+    return isinstance(pid, int) and _runs_node_on(pid, port)
+
+
+def _runs_node_on(pid: int, port: int) -> bool:
+    """Whether process `pid` lives and (where /proc tells) was started with `--port port`."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, someone else's
+    except OverflowError:
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        args = cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return not Path("/proc/self").exists()  # no /proc (not Linux): the live pid must do
+    return any(
+        arg == b"--port" and args[i + 1 : i + 2] == [str(port).encode()]
+        for i, arg in enumerate(args)
+    )
 
 
 def _check_state_file(path: Path) -> None:

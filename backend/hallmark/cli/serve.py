@@ -64,12 +64,25 @@ def worker(
         int | None,
         typer.Option(hidden=True, help="Pipe to report the worker's state on (JSON lines)"),
     ] = None,
+    secrets_fd: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Pipe to read the secret settings from (one JSON object)"),
+    ] = None,
 ) -> None:
     """Run the anchoring worker alone: one leader anchors, other workers stand by."""
     from hallmark.runtime import Runtime
-    from hallmark.runtime.worker_process import StateReporter, StopRequest, die_with_parent
+    from hallmark.runtime.worker_process import (
+        StateReporter,
+        StopRequest,
+        die_with_parent,
+        read_secrets,
+    )
 
-    settings = load_settings()
+    secrets: dict[str, str] = {}
+    if secrets_fd is not None:
+        with reported():
+            secrets = read_secrets(secrets_fd)
+    settings = load_settings(**secrets)
     runtime = Runtime(settings)
     stop = StopRequest()  # signal handlers that take no lock (see StopRequest)
     stop.install(signal.SIGTERM, signal.SIGINT)

@@ -10,6 +10,7 @@
     │   │   ├── ChainRateLimitedError chain_rate_limited (HTTP 429 or a JSON-RPC limit error)
     │   │   └── ChainBadResponseError chain_bad_response (not a JSON-RPC answer)
     │   ├── NodeStartError            node_start_failed
+    │   │   └── NodePortTakenError    node_port_taken (a node Hallmark did not start is on its port)
     │   ├── DeploymentMissingError    deployment_missing
     │   ├── DeploymentMismatchError   deployment_mismatch
     │   ├── TransactionRejectedError  transaction_rejected (the node refused a signed transaction)
@@ -28,6 +29,7 @@
     ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
     ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
+        ├── UniqueViolationError      conflict (a unique constraint, named; store boundary)
         ├── IdempotencyKeyReusedError idempotency_key_reused
         ├── MassBalanceError          mass_balance_exceeded
         ├── StepOrderError            step_order
@@ -136,6 +138,22 @@ class NodeStartError(ChainError):
     """The local anvil node could not be started."""
 
     code = "node_start_failed"
+
+
+class NodePortTakenError(NodeStartError):
+    """A node that no Hallmark process of this data directory started answers on the local
+    node's port: Hallmark neither deploys on it nor starts a second node there."""
+
+    code = "node_port_taken"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        super().__init__(
+            f"a chain node that this Hallmark did not start already answers on 127.0.0.1:{port}; "
+            "stop it, choose another HALLMARK_ANVIL_PORT, or set HALLMARK_ANVIL_ATTACH=true "
+            "to use that node",
+            details={"port": port},
+        )
 
 
 class DeploymentMissingError(ChainError):
@@ -295,6 +313,18 @@ class PayloadTooLargeError(HallmarkError):
 
     code = "payload_too_large"
     http_status = 413
+
+
+class UniqueViolationError(ConflictError):
+    """A write met a row with the same unique value, stored meanwhile by another transaction
+    (another request, another process): the database's unique constraint, by its name."""
+
+    def __init__(self, constraint: str, what: str, *, field: str | None = None) -> None:
+        details: dict[str, Any] = {"constraint": constraint}
+        if field is not None:
+            details["field"] = field
+        super().__init__(f"{what} exists already", details=details)
+        self.constraint = constraint
 
 
 class IdempotencyKeyReusedError(ConflictError):

@@ -4,8 +4,9 @@ Start-up flow:
 1. create the data directory; open the database and apply migrations;
 2. open (or, first time, generate) the admin and service keystores;
 3. without HALLMARK_RPC_URL (refused in production): start and supervise a local anvil with
-   persistent state and fund the keys on it (or share the one another Hallmark process already
-   runs on that port); with it: connect to that node;
+   persistent state and fund the keys on it (or share the one another Hallmark process of this
+   data directory already runs; a node nobody here started is refused unless
+   HALLMARK_ANVIL_ATTACH); with it: connect to that node;
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
@@ -17,6 +18,7 @@ Either anchors only while it holds the leader lock.
 Raises:
     DeploymentMismatchError: the chain, the data directory or the database disagree.
     DeploymentMissingError: a configured chain has no recorded deployment.
+    NodePortTakenError: a node this data directory's Hallmark did not start is on its port.
     NodeStartError, ChainUnavailableError, DatabaseUnavailableError, KeystoreError.
 """
 
@@ -48,6 +50,7 @@ from hallmark.chain.node import (
     NodeSupervisor,
     find_anvil,
     rpc_call,
+    started_here,
 )
 from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
@@ -57,8 +60,15 @@ from hallmark.core.errors import (
     DeploymentMismatchError,
     DeploymentMissingError,
     HallmarkError,
+    NodePortTakenError,
 )
-from hallmark.runtime.worker_process import WorkerProcess, worker_environment
+from hallmark.runtime.worker_process import (
+    WorkerProcess,
+    worker_environment,
+    worker_secrets,
+)
+from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
+from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
@@ -97,13 +107,19 @@ class Runtime:
     #: Sessions for reads only (SQLite: a snapshot that never waits for the writer).
     read_sessions: sessionmaker[Session] | None = None
     read_engine: Engine | None = None
+    #: PostgreSQL: the group commit's own connection (see `_commit_sessions`).
+    commit_engine: Engine | None = None
     committer: GroupCommitter | None = None
+    #: The audit entries of denied requests, queued and written in batches.
+    denials: DenialLog | None = None
     supervisor: NodeSupervisor | None = None
     chain: ChainClient | None = None
     keys: KeyRing | None = None
     deployment: DeploymentRecord | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     worker: AnchorWorker | None = None
+    #: Anchors the audit log's head while this process's worker leads.
+    audit_heads: AuditHeadAnchorer | None = None
     worker_process: WorkerProcess | None = None
     checkpointer: WalCheckpointer | None = None
     started: bool = False
@@ -161,7 +177,11 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions, write_lock=write_lock(self.engine))
+        self.committer = GroupCommitter(
+            self._commit_sessions(),
+            write_lock=write_lock(self.engine),
+            write_wait=settings.write_wait,
+        )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()
@@ -186,7 +206,15 @@ class Runtime:
         settings = self.settings
         attach_url = f"http://127.0.0.1:{settings.anvil_port}" if settings.anvil_port else None
         lock = NodeLock(settings.chain_state_path)
-        if attach_url is None or not _answers(attach_url):
+        if attach_url is not None and _answers(attach_url):
+            # A node nobody of this data directory started is shared only when told to.
+            if not (
+                settings.anvil_attach
+                or started_here(settings.chain_state_path, settings.anvil_port)
+                or lock.holder_url() == attach_url
+            ):
+                raise NodePortTakenError(settings.anvil_port)
+        else:
             if lock.acquire():
                 self._start_local_node(lock)
                 return
@@ -244,7 +272,21 @@ class Runtime:
                 read_sessions=self.read_sessions,
             )
             self.worker.start()
+            self._start_audit_heads(self.worker)
         return self.worker
+
+    def _start_audit_heads(self, worker: AnchorWorker) -> None:
+        assert self.sessions is not None and self.keys is not None and self.chain is not None
+        assert self.deployment is not None
+        sessions, account = self.sessions, self.keys.service
+        chain = ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout)
+        chain_id = self.deployment.chain_id
+        self.audit_heads = AuditHeadAnchorer(
+            lambda: anchor_head(sessions=sessions, chain=chain, account=account, chain_id=chain_id),
+            interval=self.settings.audit_anchor_interval,
+            leads=lambda: worker.state.role == "leader",
+        )
+        self.audit_heads.start()
 
     def start_worker_process(self) -> WorkerProcess:
         """Run `hallmark worker` as a supervised child process (see `worker_process`): this
@@ -254,7 +296,8 @@ class Runtime:
         assert self.chain is not None and self.deployment is not None, "start() first"
         if self.worker_process is None:
             self.worker_process = WorkerProcess(
-                worker_environment(self.settings, chain_url=self.chain.url)
+                worker_environment(self.settings, chain_url=self.chain.url),
+                secrets=worker_secrets(self.settings),
             )
             self.worker_process.start()
         return self.worker_process
@@ -264,6 +307,9 @@ class Runtime:
         if self.worker_process is not None:
             self.worker_process.stop()  # before the chain and the database it works on
             self.worker_process = None
+        if self.audit_heads is not None:
+            self.audit_heads.stop()
+            self.audit_heads = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -276,16 +322,46 @@ class Runtime:
         if self.committer is not None:
             self.committer.stop()
             self.committer = None
+        if self.denials is not None:
+            self.denials.stop()
+            self.denials = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
         if self.read_engine is not None:
             self.read_engine.dispose()
             self.read_engine = None
+        if self.commit_engine is not None:
+            self.commit_engine.dispose()
+            self.commit_engine = None
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
         self.started = False
+
+    def _commit_sessions(self) -> sessionmaker[Session]:
+        """The group commit's sessions. SQLite: the main engine's (its write lock bounds the
+        wait). PostgreSQL: one connection of its own, so the event loop, which commits one group
+        at a time, never waits for a pool the threads have taken; every lock wait bounded by
+        `write_wait` (then 503); no ping before each group (a connection lost with a restarted
+        server fails one group with 503, and the next one connects again)."""
+        assert self.engine is not None and self.sessions is not None
+        if self.engine.dialect.name != "postgresql":
+            return self.sessions
+        self.commit_engine = db.make_engine(
+            self.settings.effective_database_url,
+            lock_timeout=self.settings.write_wait,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=False,
+        )
+        return db.session_factory(self.commit_engine)
+
+    def denial_log(self) -> DenialLog | None:
+        """Where denials are audited (made on first use; None without a database)."""
+        if self.denials is None and self.sessions is not None:
+            self.denials = DenialLog(self.sessions)
+        return self.denials
 
     # --- deployment ------------------------------------------------------------------------
     def _fund_local_keys(self) -> None:
@@ -395,10 +471,11 @@ class Runtime:
             if self.supervisor.status is not NodeStatus.RUNNING:
                 problems.append(f"chain: local node {self.supervisor.status.value}")
         report["database"] = self._database_readiness(problems)
-        if self.sessions is not None:
-            # Informational: pending records never make Hallmark unready.
+        if self.read_sessions is not None:
+            # Informational: pending records never make Hallmark unready. Read sessions: a
+            # readiness check never queues behind a writer.
             report["anchoring"] = anchoring_report(
-                sessions=self.sessions, worker=self.worker or self.worker_process
+                sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
         report["problems"] = problems
         return not problems, report
@@ -457,7 +534,7 @@ class Runtime:
             problems.append("database: not started")
             return {"reachable": False}
         try:
-            info = db.check(self.engine)
+            info = db.check(self.read_engine or self.engine)  # never waits for a writer
         except DatabaseUnavailableError as exc:
             problems.append(f"database: {exc.message}")
             return {"reachable": False}

@@ -130,7 +130,8 @@ class Transactions:
                 organisation = session.get(Organisation, organisation_id)
                 if organisation is None:
                     raise NotFoundError("organisation", organisation_id)
-                account = organisation_account(organisation, self.settings.passphrase)
+            # After the session: on SQLite it holds the write lock, and scrypt takes a second.
+            account = organisation_account(organisation, self.settings.passphrase)
             self._accounts[organisation_id] = account
         return account
 
