@@ -124,10 +124,14 @@ class SharedChain:
             world_url = templates.sqlite_copy(folder / "world.sqlite3")
             harness_url = templates.sqlite_copy(folder / "harness.sqlite3")
             keys: dict[str, str] = {}
-            with _started(data_dir=data, anvil_port=node.port, database_url=world_url) as runtime:
+            with _started(
+                data_dir=data, anvil_port=node.port, anvil_attach=True, database_url=world_url
+            ) as runtime:
                 assert runtime.supervisor is None and runtime.deployment is not None
                 keys = create_world_organisations(runtime)
-            with _started(data_dir=data, anvil_port=node.port, database_url=harness_url) as runtime:
+            with _started(
+                data_dir=data, anvil_port=node.port, anvil_attach=True, database_url=harness_url
+            ) as runtime:
                 create_organisations(runtime, HARNESS_ORGANISATIONS)
             return cls(
                 node=node,

@@ -219,7 +219,7 @@ def harness(
     def factory(**overrides: Any) -> Harness:
         shared = uses_shared_chain(request, overrides)
         if shared:
-            overrides = {"anvil_port": chain_checkpoint.port, **overrides}
+            overrides = {"anvil_port": chain_checkpoint.port, "anvil_attach": True, **overrides}
         settings = make_settings(**{**FAST, **overrides})
         if not shared:
             runtime = start_runtime(settings)
@@ -283,6 +283,7 @@ def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..
             "HALLMARK_DATA_DIR": str(settings.data_dir),
             "HALLMARK_DATABASE_URL": settings.effective_database_url,
             "HALLMARK_ANVIL_PORT": port,
+            "HALLMARK_ANVIL_ATTACH": "true",
             "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
             "HALLMARK_ANCHOR_INTERVAL": str(settings.anchor_interval),
             "HALLMARK_ANCHOR_BATCH_SIZE": str(settings.anchor_batch_size),
