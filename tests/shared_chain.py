@@ -111,9 +111,11 @@ class SharedChain:
 
     @classmethod
     def build(cls, folder: Path, templates: DatabaseTemplates) -> SharedChain:
+        # The node's state (and its record: this node, on this port) lives in the data directory
+        # template, so every data directory filled from it attaches to the node as its own.
         node = AnvilNode(
             binary=find_anvil(),
-            state_path=folder / "chain" / "anvil-state.json",
+            state_path=folder / "data" / "chain" / "anvil-state.json",
             port=0,
             state_interval=3600,  # a session's chain is never restored from a dump
             log_path=folder / "anvil.log",
