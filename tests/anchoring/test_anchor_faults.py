@@ -53,7 +53,10 @@ def test_a_fork_longer_than_the_reorg_depth_is_found_by_block_hash(
     )
     assert all("error" not in answer for answer in answers)
     assert chain.retrieve_block_number() > head + worker.settings.reorg_depth
-    assert not any(h.runtime.ledger.retrieve_batch(b.root).anchored for b in h.batches())
+    assert not any(
+        h.runtime.ledger.retrieve_batch(b.root, anchorer=b.account_address).anchored
+        for b in h.batches()
+    )
 
     worker.run_once()
     assert _confirmed_on_a_block_the_chain_lacks(h) == []
@@ -318,7 +321,7 @@ def test_a_batch_whose_anchoring_log_is_gone_never_stops_the_others(
     monkeypatch.setattr(
         worker.transactions,
         "find_anchoring",
-        lambda wanted: None if wanted == root else real_find(wanted),
+        lambda batch: None if batch.root == root else real_find(batch),
     )
     factory = h.orgs["factory"].id
     deadline = time.monotonic() + 20

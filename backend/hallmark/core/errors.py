@@ -42,6 +42,7 @@ message on one line and exits non-zero.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -114,7 +115,8 @@ class ChainUnavailableError(ChainError):
 class ChainRateLimitedError(ChainUnavailableError):
     """The node's endpoint refuses more requests for now (HTTP 429, or a JSON-RPC limit error).
 
-    `retry_after`: seconds the endpoint asked Hallmark to wait (its Retry-After), if it said."""
+    `retry_after`: seconds the endpoint asked Hallmark to wait (its Retry-After), if it said;
+    an API answer that fails on it passes the wait on (`retry_after_seconds`, rounded up)."""
 
     code = "chain_rate_limited"
     summary = "is rate limiting Hallmark"
@@ -123,7 +125,7 @@ class ChainRateLimitedError(ChainUnavailableError):
         super().__init__(url, reason)
         self.retry_after = retry_after
         if retry_after is not None:
-            self.details["retry_after"] = retry_after
+            self.details["retry_after_seconds"] = max(1, math.ceil(retry_after))
 
 
 class ChainBadResponseError(ChainUnavailableError):
