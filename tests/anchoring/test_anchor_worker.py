@@ -23,6 +23,7 @@ from hallmark.services.access.organisations import organisation_account, set_org
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.nonces import NonceAllocator
 from hallmark.services.anchoring.status import record_status, records_status
+from hallmark.store.records import RECORD_KINDS
 
 
 def test_records_are_anchored_with_proofs_that_verify_on_chain(
@@ -110,7 +111,11 @@ def test_status_goes_pending_anchored_confirmed(harness: Callable[..., Harness])
     assert anchored.proof is not None and anchored.root is not None
     assert anchored.anchorer == h.orgs["factory"].account_address
     assert h.runtime.ledger.retrieve_verify_record(
-        anchored.root, stored[0].record_hash, anchored.proof
+        anchored.root,
+        stored[0].record_hash,
+        anchored.proof,
+        anchorer=anchored.anchorer,
+        kind=RECORD_KINDS["production_step"],
     )
     assert [b.status for b in h.batches()] == [BatchStatus.MINED]
     h.runtime.chain.retrieve("anvil_mine", [2])
@@ -249,17 +254,18 @@ def test_every_custom_error_of_the_ledger_decodes_to_its_name_and_arguments(
     names = {e["name"] for e in ledger.abi if e["type"] == "error"}
     assert {spec.name for spec in errors.by_selector.values()} == names
     factory = h.orgs["factory"].account_address
+    gas = h.settings.anchor_gas_limit
     with pytest.raises(UnauthorisedAnchorerError) as refused:
-        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=0, count=1)
+        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=0, count=1, gas=gas)
     assert refused.value.arguments == {"account": factory, "kind": 0}
     assert refused.value.code == "unauthorised_anchorer"
     with pytest.raises(ContractRevertError, match=r"ZeroCount\(\)"):
-        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=2, count=0)
+        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=2, count=0, gas=gas)
     stored = h.add("factory", 1)
     h.drain(h.worker())
     [batch] = h.batches()
     with pytest.raises(RootAlreadyAnchoredError) as twice:
-        ledger.retrieve_anchor_check(factory, root=batch.root, kind=2, count=1)
+        ledger.retrieve_anchor_check(factory, root=batch.root, kind=2, count=1, gas=gas)
     assert twice.value.arguments["root"] == batch.root
     assert twice.value.arguments["anchorer"] == factory
     assert stored
