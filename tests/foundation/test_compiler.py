@@ -166,8 +166,23 @@ def test_stale_artifacts_are_detected(tmp_path: Path, compiled: dict[str, dict[s
     assert compiler.stale_artifacts(artifacts, out) == ["DesignRegistry", "Gone"]
 
 
-def test_cli_check_reports_current_artifacts() -> None:
+def test_cli_check_reports_current_artifacts(
+    compiled: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's own path (compiler, staleness, report) over the module's compilation of
+    the same sources with the same settings (the compilation is tested above)."""
+    calls: list[str] = []
+
+    def compile_contracts(
+        solc: compiler.Compiler, settings: compiler.CompilerSettings
+    ) -> dict[str, dict[str, Any]]:
+        calls.append(solc.release)
+        assert settings == compiler.load_settings()
+        return compiled
+
+    monkeypatch.setattr(compiler, "compile_contracts", compile_contracts)
     result = CliRunner().invoke(app, ["contracts", "build", "--check"])
+    assert len(calls) == 1 and calls[0].startswith(PINNED + "+commit.")
     assert result.exit_code == 0, result.output
     assert "artifacts up to date: DesignRegistry, ProvenanceLedger" in result.output
 
