@@ -98,10 +98,32 @@ def org_list() -> None:
 
     with started_runtime() as runtime, runtime.sessions() as session:
         rows = session.scalars(select(Organisation).order_by(Organisation.name)).all()
-        table = Table("id", "name", "kind", "status", "account")
+        # Ids and chain accounts are printed whole on any terminal width: readers copy them.
+        table = Table()
+        table.add_column("id", no_wrap=True, min_width=36)
+        table.add_column("name", overflow="fold")
+        table.add_column("kind")
+        table.add_column("status")
+        table.add_column("account", no_wrap=True, min_width=42)
         for org in rows:
             table.add_row(org.id, org.name, org.kind, org.status, org.account_address)
     out.print(table)
+
+
+@admin_app.command("check")
+def check() -> None:
+    """Check every stored record (its canonical text hashes to its record hash) and every
+    anchored batch (its records' hashes make its Merkle root); exit 1 naming each failure."""
+    from hallmark.services.anchoring import integrity
+
+    with started_runtime() as runtime, runtime.sessions() as session:
+        report = integrity.scan(session)
+    for failure in report.failures:
+        err.print(failure, markup=False, highlight=False)
+    summary = f"{report.records} records, {report.batches} anchored batches"
+    if not report.intact:
+        fail(f"{len(report.failures)} integrity failure(s) in {summary}")
+    out.print(f"intact: {summary}")
 
 
 @principal_app.command("create")

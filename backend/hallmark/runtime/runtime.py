@@ -29,6 +29,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark import __version__
@@ -48,6 +49,7 @@ from hallmark.core.errors import (
 )
 from hallmark.runtime.worker_process import WorkerProcess, worker_environment
 from hallmark.services.access.organisations import ChainAccess
+from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
@@ -338,6 +340,7 @@ class Runtime:
             report["anchoring"] = anchoring_report(
                 sessions=self.sessions, worker=self.worker or self.worker_process
             )
+            report["integrity"] = self._integrity_readiness(problems)
         report["problems"] = problems
         return not problems, report
 
@@ -362,6 +365,21 @@ class Runtime:
             problems.extend(f"chain: {d}" for d in differences)
         info["deployment_matches"] = not differences
         return info
+
+    def _integrity_readiness(self, problems: list[str]) -> dict[str, Any] | None:
+        """The newest records and batches, and those a read found altered (`integrity`)."""
+        assert self.sessions is not None
+        try:
+            with self.sessions() as session:
+                scan = integrity.readiness_scan(session)
+        except SQLAlchemyError:
+            return None  # the database section of the report says why
+        problems.extend(f"integrity: {failure}" for failure in scan.failures)
+        return {
+            "records_checked": scan.records,
+            "batches_checked": scan.batches,
+            "failures": scan.failures,
+        }
 
     def _database_readiness(self, problems: list[str]) -> dict[str, Any]:
         if self.engine is None:

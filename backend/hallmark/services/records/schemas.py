@@ -325,11 +325,38 @@ class StepCorrection(StepFields):
 # --- answers -----------------------------------------------------------------------------------
 
 
+CANONICAL_DOC = (
+    "The record exactly as hashed: RFC 8785 canonical JSON; keccak-256 of its UTF-8 bytes is "
+    "record_hash. Rebuild a hash from this text, never from the view's re-rendered fields."
+)
+
+
+class Anchoring(BaseModel):
+    """Where a record stands on chain. Once `anchored` or `confirmed`, `proof` proves
+    `record_hash` under `root` (OpenZeppelin's `StandardMerkleTree.verify(root, ['bytes32'],
+    [record_hash], proof)`, or the ledger's `verifyRecord(root, record_hash, proof)`); `leaf_index`
+    is the hash's position among the batch's record hashes sorted ascending."""
+
+    status: AnchoringStatus
+    batch_id: int | None = None
+    root: str | None = None
+    transaction: str | None = None
+    block: int | None = None
+    leaf_index: int | None = None
+    proof: list[str] | None = None
+
+
 class RecordRef(BaseModel):
     id: str
     record_hash: str
     recorded_at: datetime
-    corrects: str | None = None
+    corrects: str | None = Field(None, description="Id of the record this one corrects")
+    canonical: str = Field(description=CANONICAL_DOC)
+    anchoring: Anchoring | None = Field(
+        None,
+        description="Where the record stands on chain (absent in a step's create answer: "
+        "a record just written is pending)",
+    )
 
 
 class LotPublic(BaseModel):
@@ -459,22 +486,13 @@ class AttachmentPublic(BaseModel):
     media_type: str
 
 
-class Anchoring(BaseModel):
-    status: AnchoringStatus
-    batch_id: int | None = None
-    root: str | None = None
-    transaction: str | None = None
-    block: int | None = None
-    leaf_index: int | None = None
-    proof: list[str] | None = None
-
-
 class ProvenanceRecord(BaseModel):
     id: str
     kind: str
     record_hash: str
     recorded_at: datetime
-    corrects: str | None
+    corrects: str | None = Field(description="Id of the record this one corrects")
+    canonical: str = Field(description=CANONICAL_DOC)
     anchoring: Anchoring
 
 
@@ -482,7 +500,6 @@ class RecordPublic(ProvenanceRecord):
     """One record as anchored: the canonical JSON that was hashed, and where it is on chain."""
 
     organisation: str
-    canonical: str = Field(description="RFC 8785 canonical JSON; its keccak-256 is record_hash")
     document: dict[str, JsonValue]
 
 

@@ -361,6 +361,7 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
         record_hash=record.record_hash,
         recorded_at=record.recorded_at,
         corrects=plan.corrects_id,
+        canonical=record.canonical,
     )
     return StepPublic(
         id=plan.root_id or record.id,
@@ -491,6 +492,7 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
     """The product's steps in order, each showing its latest version, with every version."""
     rows = _chain_rows(session, product.id)
     records = views.records_by_id(session, [r.id for r in rows])
+    refs = views.record_refs(session, list(records.values()))
     versions: dict[str, list[ProductionStep]] = {}
     for row in rows:
         versions.setdefault(row.root_id, []).append(row)
@@ -516,8 +518,8 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
                     responsible=data.get("responsible"),
                     attachments=data.get("attachments", []),
                     previous_step=data.get("previousStep"),
-                    record=views.record_ref(record),
-                    history=[views.record_ref(r) for r in history],
+                    record=refs[record.id],
+                    history=[refs[r.id] for r in history],
                 ),
                 history,
             )

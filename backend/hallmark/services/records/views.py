@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.times import utc
 from hallmark.services.access.keys import Actor
+from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.status import AnchoringStatus, records_status
 from hallmark.services.records.schemas import (
     Anchoring,
@@ -30,7 +31,12 @@ CHUNK = 5000
 
 
 def document(record: Record) -> dict[str, Any]:
-    """The stored canonical document, parsed."""
+    """The stored canonical document, parsed, once its text hashed to its record hash.
+
+    Raises:
+        RecordIntegrityError: the stored text no longer hashes to the record hash.
+    """
+    integrity.check_text(record.id, record.canonical, record.record_hash)
     parsed: dict[str, Any] = json.loads(record.canonical)
     return parsed
 
@@ -60,18 +66,30 @@ def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Record]:
     return found
 
 
-def record_ref(record: Record) -> RecordRef:
+def record_ref(record: Record, anchoring: Anchoring | None = None) -> RecordRef:
     return RecordRef(
         id=record.id,
         record_hash=record.record_hash,
         recorded_at=utc(record.created_at),
         corrects=record.corrects_id,
+        canonical=record.canonical,
+        anchoring=anchoring,
     )
+
+
+def record_refs(session: Session, records: Collection[Record]) -> dict[str, RecordRef]:
+    """References to records with their canonical text and anchoring (one lookup), by id."""
+    anchoring = anchoring_of(session, records)
+    return {r.id: record_ref(r, anchoring[r.id]) for r in records}
 
 
 def anchoring_of(session: Session, records: Collection[Record]) -> dict[str, Anchoring]:
     """Anchoring status of records (`anchoring.status`): pending, anchoring (its batch signed or
-    sent), anchored (mined) or confirmed, with root, transaction, block and proof once known."""
+    sent), anchored (mined) or confirmed, with root, transaction, block and proof once known.
+
+    Raises:
+        RecordIntegrityError: a record's text, hash, proof and root do not agree.
+    """
     ids = [r.id for r in records]
     found: dict[str, AnchoringStatus] = {}
     for chunk in chunks(ids):
@@ -103,6 +121,7 @@ def provenance_records(session: Session, records: Collection[Record]) -> list[Pr
             record_hash=r.record_hash,
             recorded_at=utc(r.created_at),
             corrects=r.corrects_id,
+            canonical=r.canonical,
             anchoring=anchoring[r.id],
         )
         for r in records
