@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from hallmark.cli.console import err, fail, load_settings, out, reported
 from hallmark.cli.staff import staff_app
@@ -49,13 +48,18 @@ def started_runtime() -> Iterator[Any]:
 def org_create(
     name: str,
     kind: Annotated[str, typer.Option(help="brand, supplier, factory or legal")],
+    gln: Annotated[str | None, typer.Option(help="GS1 Global Location Number (13 digits)")] = None,
 ) -> None:
     """Create an organisation with its own chain account and the ledger role of its kind."""
     from hallmark.services.access import organisations
 
     with started_runtime() as runtime:
         organisation = organisations.create_organisation(
-            sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
+            sessions=runtime.sessions,
+            chain=runtime.chain_access(),
+            name=name,
+            kind=kind,
+            gln=gln,
         )
     out.print(f"organisation {organisation.id} ({organisation.kind})")
     out.print(f"chain account {organisation.account_address}")
@@ -98,16 +102,15 @@ def org_list() -> None:
 
     with started_runtime() as runtime, runtime.sessions() as session:
         rows = session.scalars(select(Organisation).order_by(Organisation.name)).all()
-        # Ids and chain accounts are printed whole on any terminal width: readers copy them.
-        table = Table()
-        table.add_column("id", no_wrap=True, min_width=36)
-        table.add_column("name", overflow="fold")
-        table.add_column("kind")
-        table.add_column("status")
-        table.add_column("account", no_wrap=True, min_width=42)
-        for org in rows:
-            table.add_row(org.id, org.name, org.kind, org.status, org.account_address)
-    out.print(table)
+        lines = [
+            "\t".join((o.id, o.name, o.kind, o.status, o.account_address, o.gln or "-"))
+            for o in rows
+        ]
+    # Tab-separated lines, never a table: ids and chain accounts are printed whole on any
+    # terminal width (readers copy them) and the output reads well in `cut` and spreadsheets.
+    out.print("id\tname\tkind\tstatus\taccount\tgln", markup=False, highlight=False)
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @admin_app.command("check")

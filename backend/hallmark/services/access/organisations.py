@@ -28,6 +28,8 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from stdnum import ean
+from stdnum.exceptions import ValidationError
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
 from hallmark.core.errors import InvalidInputError, KeystoreError, NotFoundError
@@ -65,8 +67,15 @@ def organisation_account(organisation: Organisation, passphrase: str) -> LocalAc
 
 
 def create_organisation(
-    *, sessions: sessionmaker[Session], chain: ChainAccess, name: str, kind: str
+    *,
+    sessions: sessionmaker[Session],
+    chain: ChainAccess,
+    name: str,
+    kind: str,
+    gln: str | None = None,
 ) -> Organisation:
+    if gln is not None:
+        gln = valid_gln(gln)
     if kind not in ORG_KINDS:
         raise InvalidInputError(
             f"unknown organisation kind {kind!r}; one of {', '.join(ORG_KINDS)}"
@@ -84,6 +93,7 @@ def create_organisation(
         kind=kind,
         status="active",
         account_address=account.address,
+        gln=gln,
         keystore=keystore,
     )
     role = ORG_KIND_ROLES[kind]
@@ -103,12 +113,33 @@ def create_organisation(
                 action="organisation.create",
                 object_kind="organisation",
                 object_id=organisation.id,
-                details={"name": name, "kind": kind, "account": account.address, "role": role},
+                details={
+                    "name": name,
+                    "kind": kind,
+                    "account": account.address,
+                    "role": role,
+                    "gln": gln,
+                },
             )
     except IntegrityError as exc:
         chain.ledger.send_revoke_role(chain.admin, role, account.address)
         raise InvalidInputError(f"an organisation named {name!r} exists already") from exc
     return organisation
+
+
+def valid_gln(gln: str) -> str:
+    """A GS1 Global Location Number: 13 digits with a valid check digit (python-stdnum).
+
+    Raises:
+        InvalidInputError: it is not one.
+    """
+    try:
+        value: str = ean.validate(gln)
+    except ValidationError as exc:
+        raise InvalidInputError(f"{gln!r} is not a GLN (13 digits, GS1 check digit)") from exc
+    if len(value) != 13:
+        raise InvalidInputError(f"{gln!r} is not a GLN (13 digits, GS1 check digit)")
+    return value
 
 
 def find_organisation(session: Session, ref: str) -> Organisation:
