@@ -319,7 +319,11 @@ class StepCreate(StepFields):
 
 
 class StepCorrection(StepFields):
-    """A correction: the complete new view of the step (the kind cannot change)."""
+    """A correction: the complete new view of the step (the kind and product cannot change)."""
+
+    product_serial: Serial | None = Field(
+        None, description="Optional, as in the creation: must be the step's product"
+    )
 
 
 # --- answers -----------------------------------------------------------------------------------

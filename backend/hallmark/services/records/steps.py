@@ -431,6 +431,11 @@ def correct_step(
         raise invalid_field(
             "kind", f"a correction keeps the step's kind ({row.kind}); record a new step instead"
         )
+    if correction.product_serial is not None and correction.product_serial != product.serial:
+        raise invalid_field(
+            "product_serial",
+            f"a correction keeps the step's product ({product.serial}); record a new step instead",
+        )
     latest = session.scalars(
         select(ProductionStep)
         .where(ProductionStep.root_id == row.root_id)
