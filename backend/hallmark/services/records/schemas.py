@@ -356,11 +356,7 @@ class RecordRef(BaseModel):
     recorded_at: datetime
     corrects: str | None = Field(None, description="Id of the record this one corrects")
     canonical: str = Field(description=CANONICAL_DOC)
-    anchoring: Anchoring | None = Field(
-        None,
-        description="Where the record stands on chain (absent in a step's create answer: "
-        "a record just written is pending)",
-    )
+    anchoring: Anchoring = Field(description="Where the record stands on chain")
 
 
 class LotPublic(BaseModel):

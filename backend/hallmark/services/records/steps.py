@@ -54,6 +54,7 @@ from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, views, visibility
 from hallmark.services.records.lots import uploaded_by
 from hallmark.services.records.schemas import (
+    Anchoring,
     BrokenLink,
     ChainReport,
     RecordRef,
@@ -362,6 +363,7 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
         recorded_at=record.recorded_at,
         corrects=plan.corrects_id,
         canonical=record.canonical,
+        anchoring=Anchoring(status="pending"),  # written in this transaction: in the outbox
     )
     return StepPublic(
         id=plan.root_id or record.id,

@@ -66,7 +66,7 @@ def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Record]:
     return found
 
 
-def record_ref(record: Record, anchoring: Anchoring | None = None) -> RecordRef:
+def record_ref(record: Record, anchoring: Anchoring) -> RecordRef:
     return RecordRef(
         id=record.id,
         record_hash=record.record_hash,
