@@ -16,8 +16,9 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 from hallmark.cli import app
+from hallmark.services.anchoring.batches import batch_tree, root_hex
 from hallmark.services.anchoring.integrity import text_hash
-from hallmark.store.models import Record, RecordAnchor
+from hallmark.store.models import AnchorBatch, Record, RecordAnchor
 from tests.conftest import World
 from tests.records.factories import BRAND, FACTORY, SUPPLIER, add_step, create_lot, create_product
 
@@ -140,3 +141,28 @@ def test_an_anchored_record_is_checked_against_its_proof_and_root(world: World) 
         assert _admin_check(world).exit_code == 1
     assert world.http.get("/readyz").status_code == 200
     assert _admin_check(world).exit_code == 0
+    # Text, hash and the batch's root all rewritten to agree: only the chain can tell.
+    with world.runtime.sessions() as session:
+        hashes = session.scalars(
+            select(Record.record_hash)
+            .join(RecordAnchor, RecordAnchor.record_id == Record.id)
+            .where(RecordAnchor.batch_id == batch, Record.id != lot["id"])
+        ).all()
+        root = session.scalar(select(AnchorBatch.root).where(AnchorBatch.id == batch))
+    forged_root = root_hex(batch_tree([*hashes, text_hash(forged_text)])[0])
+    with _altered(world, lot["id"], canonical=forged_text, record_hash=text_hash(forged_text)):
+        _set_root(world, batch, forged_root)
+        try:
+            checked = _admin_check(world)
+        finally:
+            _set_root(world, batch, root)
+    assert checked.exit_code == 1, checked.output
+    assert f"anchoring batch {batch} failed its integrity check" in checked.stderr
+    assert "not anchored on chain" in checked.stderr
+    assert _admin_check(world).exit_code == 0
+
+
+def _set_root(world: World, batch: int, root: str) -> None:
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session, session.begin():
+        session.execute(update(AnchorBatch).where(AnchorBatch.id == batch).values(root=root))

@@ -116,11 +116,12 @@ def org_list() -> None:
 @admin_app.command("check")
 def check() -> None:
     """Check every stored record (its canonical text hashes to its record hash) and every
-    anchored batch (its records' hashes make its Merkle root); exit 1 naming each failure."""
+    anchored batch (its records' hashes make its Merkle root, which the ledger holds as anchored
+    by its account); exit 1 naming each failure."""
     from hallmark.services.anchoring import integrity
 
     with started_runtime() as runtime, runtime.sessions() as session:
-        report = integrity.scan(session)
+        report = integrity.scan(session, ledger=runtime.ledger)
     for failure in report.failures:
         err.print(failure, markup=False, highlight=False)
     summary = f"{report.records} records, {report.batches} anchored batches"

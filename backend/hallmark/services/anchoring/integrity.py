@@ -5,7 +5,8 @@ its record hash, its hash is one of its batch's leaves, and its proof leads to t
 (`status.records_status`). Whatever fails is a `RecordIntegrityError`: logged at once, kept in
 this process's list of integrity problems (`problems`, reported by /readyz), and answered in the
 error envelope. `scan` checks every stored record and every anchored batch (`hallmark admin
-check`); /readyz scans the newest records and batches (`readiness_scan`).
+check`, which also asks the ledger for each batch's root); /readyz scans the newest records
+and batches (`readiness_scan`).
 
 Raises:
     RecordIntegrityError: from `check_text`, `check_batch` and `check_proof`.
@@ -22,17 +23,19 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hallmark.chain.ledger import Ledger
 from hallmark.core.errors import RecordIntegrityError
 from hallmark.core.hashing import keccak256
 from hallmark.core.merkle import MerkleError, StandardMerkleTree
 from hallmark.services.anchoring.batches import ON_CHAIN, batch_tree, root_hex
 from hallmark.store.models import AnchorBatch, Record, RecordAnchor
+from hallmark.store.records import RECORD_KINDS
 
 log = structlog.get_logger(__name__)
 
 #: Records (newest first) and anchored batches (newest first) /readyz checks on each call.
 READY_RECORDS = 1000
-READY_BATCHES = 10
+READY_BATCHES = 3
 #: Scan chunk: rows read per query by `scan`.
 SCAN_CHUNK = 2000
 
@@ -105,6 +108,26 @@ def check_proof(record_id: str, record_hash: str, root: str, proof: Iterable[str
         raise failed(RecordIntegrityError(record_id, "its Merkle proof does not lead to its root"))
 
 
+def check_on_chain(
+    ledger: Ledger, batch_id: int, root: str, *, anchorer: str, kind: str, count: int
+) -> None:
+    """The ledger holds the batch's root, anchored by its account, with its kind and count.
+
+    Raises:
+        RecordIntegrityError: it does not.
+    """
+    held = ledger.retrieve_batch(root)
+    expected = (anchorer.lower(), RECORD_KINDS.get(kind), count)
+    if not held.anchored or (held.anchorer.lower(), held.kind, held.record_count) != expected:
+        reason = (
+            "its root is not anchored on chain"
+            if not held.anchored
+            else f"the chain holds its root with anchorer {held.anchorer}, kind {held.kind}, "
+            f"{held.record_count} records"
+        )
+        raise failed(RecordIntegrityError(None, reason, batch_id=batch_id))
+
+
 def problems() -> list[str]:
     """The integrity failures this process has met (newest last, at most `_SEEN_KEPT`)."""
     with _SEEN_LOCK:
@@ -125,9 +148,14 @@ class ScanReport:
 
 
 def scan(
-    session: Session, *, newest_records: int | None = None, newest_batches: int | None = None
+    session: Session,
+    *,
+    newest_records: int | None = None,
+    newest_batches: int | None = None,
+    ledger: Ledger | None = None,
 ) -> ScanReport:
-    """Check stored records (text → hash) and anchored batches (records → root).
+    """Check stored records (text → hash) and anchored batches (records → root), and with a
+    `ledger`, that the chain holds each batch's root as stored (anchorer, kind, record count).
 
     Every record and every anchored batch, or only the newest `newest_records` records and
     `newest_batches` batches. Failures are logged and remembered like those met on a read.
@@ -145,16 +173,21 @@ def scan(
             except RecordIntegrityError as exc:
                 failures.append(exc.message)
     batch_query = (
-        select(AnchorBatch.id, AnchorBatch.root)
+        select(AnchorBatch.id, AnchorBatch.root, AnchorBatch.account_address, AnchorBatch.kind)
         .where(AnchorBatch.status.in_(ON_CHAIN))
         .order_by(AnchorBatch.id.desc())
     )
     if newest_batches is not None:
         batch_query = batch_query.limit(newest_batches)
     batches = session.execute(batch_query).all()
-    for batch_id, root in batches:
+    for batch_id, root, anchorer, kind in batches:
+        hashes = _batch_hashes(session, batch_id)
         try:
-            check_batch(batch_id, root, _batch_hashes(session, batch_id))
+            check_batch(batch_id, root, hashes)
+            if ledger is not None:
+                check_on_chain(
+                    ledger, batch_id, root, anchorer=anchorer, kind=kind, count=len(hashes)
+                )
         except RecordIntegrityError as exc:
             failures.append(exc.message)
     return ScanReport(records=records, batches=len(batches), failures=failures)

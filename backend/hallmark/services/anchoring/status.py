@@ -80,9 +80,11 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         .where(Record.id.in_(list(record_ids)))
     ).all()
     batch_ids = {r[2] if r[2] is not None else r[3] for r in rows} - {None}
-    batches = {
-        b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))
-    }
+    batches = (
+        {b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))}
+        if batch_ids
+        else {}
+    )
     statuses: dict[str, AnchoringStatus] = {}
     for record_id, record_hash, anchored_batch, queued_batch, canonical in rows:
         integrity.check_text(record_id, canonical, record_hash)
