@@ -10,12 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
+from hallmark.api import reference
 from hallmark.cli import app
+from hallmark.core.errors import RecordIntegrityError
+from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.batches import batch_tree, root_hex
 from hallmark.services.anchoring.integrity import text_hash
 from hallmark.store.models import AnchorBatch, Record, RecordAnchor
@@ -166,3 +173,28 @@ def _set_root(world: World, batch: int, root: str) -> None:
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session, session.begin():
         session.execute(update(AnchorBatch).where(AnchorBatch.id == batch).values(root=root))
+
+
+def test_malformed_or_wrong_hashes_and_proofs_are_integrity_errors() -> None:
+    hashes = [text_hash(str(i)) for i in range(5)]
+    tree, ordered = batch_tree(hashes)
+    root = root_hex(tree)
+    assert integrity.check_batch(7, root, hashes)[1] == ordered
+    for altered in ([*hashes[:4], "0x1234"], [*hashes[:4], text_hash("other")]):
+        with pytest.raises(RecordIntegrityError) as caught:
+            integrity.check_batch(7, root, altered)
+        assert (caught.value.batch_id, caught.value.record_id) == (7, None)
+    proof = ["0x" + node.hex() for node in tree.proof(hashes[0])]
+    integrity.check_proof("r", hashes[0], root, proof)
+    for bad in (proof[1:], ["0x12"], [*proof[:-1], hashes[1]]):
+        with pytest.raises(RecordIntegrityError, match="proof does not lead to its root"):
+            integrity.check_proof("r", hashes[0], root, bad)
+
+
+def test_the_api_reference_says_what_is_missing_without_its_assets(tmp_path: Path) -> None:
+    app = FastAPI(docs_url=None, redoc_url=None)
+    reference.install(app, dist=tmp_path / "swagger-ui-dist")
+    with TestClient(app) as client:
+        response = client.get("/docs")
+    assert response.status_code == 503
+    assert "./scripts/install" in response.text

@@ -2,9 +2,9 @@
 
 A record is only ever presented as what was anchored after its stored canonical text hashed to
 its record hash, its hash is one of its batch's leaves, and its proof leads to the batch's root
-(`status.records_status`). Whatever fails is a `RecordIntegrityError`: logged at once, kept in
-this process's list of integrity problems (`problems`, reported by /readyz), and answered in the
-error envelope. `scan` checks every stored record and every anchored batch (`hallmark admin
+(`status.records_status`). Whatever fails is a `RecordIntegrityError`: logged at once,
+remembered by this process (/readyz checks it again until it clears), and answered in the error
+envelope. `scan` checks every stored record and every anchored batch (`hallmark admin
 check`, which also asks the ledger for each batch's root); /readyz scans the newest records
 and batches (`readiness_scan`).
 
@@ -126,12 +126,6 @@ def check_on_chain(
             f"{held.record_count} records"
         )
         raise failed(RecordIntegrityError(None, reason, batch_id=batch_id))
-
-
-def problems() -> list[str]:
-    """The integrity failures this process has met (newest last, at most `_SEEN_KEPT`)."""
-    with _SEEN_LOCK:
-        return list(_SEEN.values())
 
 
 @dataclass(frozen=True, slots=True)
