@@ -29,6 +29,7 @@ def test_the_directory_maps_organisations_to_accounts_and_role_history(world: Wo
         world, "org", "create", "Ural Platinum", "--kind", "supplier", "--gln", "4012345000009"
     )
     assert created.exit_code == 0, created.output
+    assert "4012345000009" in _admin(world, "org", "list").stdout
     refused = _admin(
         world, "org", "create", "Bad GLN", "--kind", "supplier", "--gln", "4012345000008"
     )
@@ -42,13 +43,19 @@ def test_the_directory_maps_organisations_to_accounts_and_role_history(world: Wo
         enabled=False,
     )
 
+    assert _admin(world, "org", "gln", "Shenzhen Atelier", "4012345000016").exit_code == 0
+    assert _admin(world, "org", "gln", "Ural Platinum", "none").exit_code == 0
+    wrong = _admin(world, "org", "gln", "Shenzhen Atelier", "12345")
+    assert wrong.exit_code == 1 and "not a GLN" in wrong.stderr
+
     response = world.http.get("/api/v1/organisations")  # public: no key
     assert response.status_code == 200, response.text
     listed = {org["name"]: org for org in response.json()["data"]}
     assert set(listed) == {*world.organisations, "Ural Platinum"}
     assert "Bad GLN" not in listed
     ural = listed["Ural Platinum"]
-    assert (ural["kind"], ural["gln"], ural["status"]) == ("supplier", "4012345000009", "active")
+    assert (ural["kind"], ural["gln"], ural["status"]) == ("supplier", None, "active")
+    assert listed["Shenzhen Atelier"]["gln"] == "4012345000016"
     ledger = world.runtime.ledger
     for name, org in world.organisations.items():
         (account,) = listed[name]["accounts"]

@@ -93,6 +93,21 @@ def _set_enabled(organisation: str, *, enabled: bool) -> str:
     return org.name
 
 
+@org_app.command("gln")
+def org_gln(
+    organisation: str,
+    gln: Annotated[str, typer.Argument(help="13 digits, or 'none' to clear it")],
+) -> None:
+    """Record an organisation's GS1 Global Location Number (EPCIS readPoint and bizLocation)."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        org = organisations.set_gln(
+            sessions=runtime.sessions, ref=organisation, gln=None if gln == "none" else gln
+        )
+    out.print(f"organisation {org.name}: GLN {org.gln or 'none'}", markup=False)
+
+
 @org_app.command("list")
 def org_list() -> None:
     """List organisations."""

@@ -127,6 +127,29 @@ def create_organisation(
     return organisation
 
 
+def set_gln(*, sessions: sessionmaker[Session], ref: str, gln: str | None) -> Organisation:
+    """Record (or, with None, clear) an organisation's GS1 Global Location Number.
+
+    Raises:
+        NotFoundError: no such organisation.
+        InvalidInputError: not a GLN.
+    """
+    value = valid_gln(gln) if gln is not None else None
+    with transaction(sessions) as session:
+        organisation = find_organisation(session, ref)
+        before = organisation.gln
+        organisation.gln = value
+        audit.append(
+            session,
+            actor=audit.SYSTEM,
+            action="organisation.gln",
+            object_kind="organisation",
+            object_id=organisation.id,
+            details={"gln": value, "before": before},
+        )
+        return organisation
+
+
 def valid_gln(gln: str) -> str:
     """A GS1 Global Location Number: 13 digits with a valid check digit (python-stdnum).
 
