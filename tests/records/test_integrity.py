@@ -120,6 +120,17 @@ def test_an_edited_step_text_is_never_served(world: World) -> None:
     assert intact.stdout.startswith("intact: ")
 
 
+def test_a_text_rewritten_with_its_hash_but_not_a_document_is_an_integrity_error(
+    world: World,
+) -> None:
+    lot = create_lot(world)
+    for text in ("not json", '["a list"]', '{"data": 1}'):
+        with _altered(world, lot["id"], canonical=text, record_hash=text_hash(text)):
+            response = world.http.get(f"/api/v1/lots/{lot['id']}", headers=world.headers(SUPPLIER))
+            _assert_integrity_error(response, lot["id"])
+            assert "not a record document" in response.json()["error"]["message"]
+
+
 def test_an_edited_lot_text_is_never_served(world: World) -> None:
     lot = create_lot(world)
     edited = lot["record"]["canonical"].replace('"100.000"', '"900.000"')

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hallmark.core.errors import RecordIntegrityError
 from hallmark.core.times import utc
 from hallmark.services.access.keys import Actor
 from hallmark.services.anchoring import integrity
@@ -34,10 +35,18 @@ def document(record: Record) -> dict[str, Any]:
     """The stored canonical document, parsed, once its text hashed to its record hash.
 
     Raises:
-        RecordIntegrityError: the stored text no longer hashes to the record hash.
+        RecordIntegrityError: the stored text no longer hashes to the record hash, or is not a
+            record document (a JSON object with its `data`).
     """
     integrity.check_text(record.id, record.canonical, record.record_hash)
-    parsed: dict[str, Any] = json.loads(record.canonical)
+    try:
+        parsed = json.loads(record.canonical)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict):
+        raise integrity.failed(
+            RecordIntegrityError(record.id, "its canonical text is not a record document")
+        )
     return parsed
 
 
