@@ -110,10 +110,6 @@ class Runtime:
         self._connect()
         assert self.chain is not None
         self.deployment = self._ensure_deployment()
-        # Reads confirm on chain each root they present as anchored (once per root).
-        roots = integrity.RootChecker(self.ledger)
-        for maker in {id(m): m for m in (self.sessions, self.read_sessions) if m}.values():
-            maker.configure(info={integrity.ROOTS: roots})
         log.info(
             "hallmark.started",
             version=__version__,

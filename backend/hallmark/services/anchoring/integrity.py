@@ -2,8 +2,7 @@
 
 A record is only ever presented as what was anchored after its stored canonical text hashed to
 its record hash, its hash is one of its batch's leaves, and its proof leads to the batch's root
-(`status.records_status`), and the ledger holds that root as anchored by the batch's account
-(`RootChecker`). Whatever fails is a `RecordIntegrityError`: logged at once,
+(`status.records_status`). Whatever fails is a `RecordIntegrityError`: logged at once,
 remembered by this process (/readyz checks it again until it clears), and answered in the error
 envelope. `scan` checks every stored record and every anchored batch (`hallmark admin
 check`, which also asks the ledger for each batch's root); /readyz scans the newest records
@@ -127,49 +126,6 @@ def check_on_chain(
             f"{held.record_count} records"
         )
         raise failed(RecordIntegrityError(None, reason, batch_id=batch_id))
-
-
-class RootChecker:
-    """Asks the ledger whether it holds a batch's root as stored (`check_on_chain`), once per
-    root and process: a root the chain holds stays held (a reorg that loses it sends its batch
-    back to `signed`, and such a record is no longer presented as anchored).
-
-    A started runtime puts one in each session's `info` (`ROOTS`), so every read that presents
-    a record as anchored has its root confirmed on chain first.
-    """
-
-    def __init__(self, ledger: Ledger, *, kept: int = 4096) -> None:
-        self._ledger = ledger
-        self._kept = kept
-        # Hand-written: a bounded set of confirmed roots, newest last.
-        self._confirmed: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def check(self, batch_id: int, root: str, *, anchorer: str, kind: str, count: int) -> None:
-        """Raises:
-        RecordIntegrityError: the chain does not hold the root as stored.
-        ChainError: the chain cannot be asked.
-        """
-        key = f"{root.lower()}/{anchorer.lower()}/{kind}/{count}"
-        with self._lock:
-            if key in self._confirmed:
-                self._confirmed.move_to_end(key)
-                return
-        check_on_chain(self._ledger, batch_id, root, anchorer=anchorer, kind=kind, count=count)
-        with self._lock:
-            self._confirmed[key] = None
-            while len(self._confirmed) > self._kept:
-                self._confirmed.popitem(last=False)
-
-
-#: The key of a session's `info` that holds its `RootChecker`.
-ROOTS = "hallmark.roots"
-
-
-def root_checker(session: Session) -> RootChecker | None:
-    """The session's root checker, when its runtime gave it one."""
-    checker = session.info.get(ROOTS)
-    return checker if isinstance(checker, RootChecker) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,12 @@ A record is `pending` while it waits in the outbox (or its batch was refused: se
 from the batch's record hashes when read (`batch_proofs`), never stored.
 
 Every record on chain is checked before it is reported: its stored text hashes to its record
-hash, its hash is one of its batch's leaves, its proof leads to its batch's root, and (with the
-session's `integrity.RootChecker`) the ledger holds that root as anchored by the batch's account.
+hash, its hash is one of its batch's leaves, and its proof leads to its batch's root
+(`integrity`).
 
 Raises:
     NotFoundError: `record_status` for an unknown record.
     RecordIntegrityError: a record or batch that fails those checks.
-    ChainError: the ledger cannot be asked about a root not confirmed before.
 """
 
 from __future__ import annotations
@@ -80,7 +79,6 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         .outerjoin(AnchorQueueEntry, AnchorQueueEntry.record_id == Record.id)
         .where(Record.id.in_(list(record_ids)))
     ).all()
-    roots = integrity.root_checker(session)
     batch_ids = {r[2] if r[2] is not None else r[3] for r in rows} - {None}
     batches = (
         {b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))}
@@ -109,14 +107,6 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
                 )
             leaf_index, proof = found[0], list(found[1])
             integrity.check_proof(record_id, record_hash, batch.root, proof)
-            if roots is not None:
-                roots.check(
-                    batch.id,
-                    batch.root,
-                    anchorer=batch.account_address,
-                    kind=batch.kind,
-                    count=batch.record_count,
-                )
         statuses[record_id] = AnchoringStatus(
             record_id=record_id,
             record_hash=record_hash,
