@@ -335,21 +335,6 @@ CANONICAL_DOC = (
 )
 
 
-class Anchoring(BaseModel):
-    """Where a record stands on chain. Once `anchored` or `confirmed`, `proof` proves
-    `record_hash` under `root` (OpenZeppelin's `StandardMerkleTree.verify(root, ['bytes32'],
-    [record_hash], proof)`, or the ledger's `verifyRecord(root, record_hash, proof)`); `leaf_index`
-    is the hash's position among the batch's record hashes sorted ascending."""
-
-    status: AnchoringStatus
-    batch_id: int | None = None
-    root: str | None = None
-    transaction: str | None = None
-    block: int | None = None
-    leaf_index: int | None = None
-    proof: list[str] | None = None
-
-
 class RecordRef(BaseModel):
     id: str
     record_hash: str
@@ -484,6 +469,21 @@ class AttachmentPublic(BaseModel):
     sha256: str
     size: int
     media_type: str
+
+
+class Anchoring(BaseModel):
+    """Where a record stands on chain. Once `anchored` or `confirmed`, `proof` proves
+    `record_hash` under `root` (OpenZeppelin's `StandardMerkleTree.verify(root, ['bytes32'],
+    [record_hash], proof)`, or the ledger's `verifyRecord(root, record_hash, proof)`); `leaf_index`
+    is the hash's position among the batch's record hashes sorted ascending."""
+
+    status: AnchoringStatus
+    batch_id: int | None = None
+    root: str | None = None
+    transaction: str | None = None
+    block: int | None = None
+    leaf_index: int | None = None
+    proof: list[str] | None = None
 
 
 class ProvenanceRecord(BaseModel):
