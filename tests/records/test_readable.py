@@ -210,6 +210,12 @@ def test_whoever_sees_a_record_in_provenance_reads_it(world: World) -> None:
         assert response.status_code == 200, (record_id, response.text)
         assert _hash(response.json()["canonical"]) == response.json()["record_hash"]
     assert read(step["id"], BRAND, product=serial).status_code == 200
+    reader = world.http.get(f"/api/v1/records/{step['id']}", headers=world.headers(BRAND, "reader"))
+    assert reader.status_code == 200
+    # The custodian reads every record of the lot it holds, its transfer included.
+    held = world.http.get(f"/api/v1/lots/{gold['id']}", headers=world.headers(FACTORY)).json()
+    for version in held["history"]:
+        assert read(version["id"], FACTORY).status_code == 200
     # A recycled source shows in the product's provenance: named by the product, it is readable.
     assert read(source["record"]["id"], BRAND).status_code == 404
     assert read(source["record"]["id"], BRAND, product=serial).status_code == 200
