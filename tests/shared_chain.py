@@ -21,7 +21,6 @@ their own, keep a private anvil: `@pytest.mark.private_chain`.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hallmark.chain.node import AnvilNode, find_anvil, owner_path, rpc_call
+from hallmark.chain.node import AnvilNode, find_anvil, rpc_call
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_api_key, create_organisation
@@ -88,12 +87,9 @@ class SharedChain:
 
     def fill_data_dir(self, target: Path) -> None:
         """Give the data directory `target` the session's keys and deployment record (unless
-        it has keys of its own already), and record the session's node as its node, so the
-        runtimes and commands of that data directory use it (a node it did not start is
-        otherwise refused)."""
+        it has keys of its own already)."""
         if not (target / "keys").exists():
             shutil.copytree(self.data_template, target, dirs_exist_ok=True)
-        _record_node(self.node, target)
 
     @contextmanager
     def checkpoint(self) -> Iterator[None]:
@@ -115,9 +111,11 @@ class SharedChain:
 
     @classmethod
     def build(cls, folder: Path, templates: DatabaseTemplates) -> SharedChain:
+        # The node's state (and its record: this node, on this port) lives in the data directory
+        # template, so every data directory filled from it attaches to the node as its own.
         node = AnvilNode(
             binary=find_anvil(),
-            state_path=folder / "chain" / "anvil-state.json",
+            state_path=folder / "data" / "chain" / "anvil-state.json",
             port=0,
             state_interval=3600,  # a session's chain is never restored from a dump
             log_path=folder / "anvil.log",
@@ -128,11 +126,14 @@ class SharedChain:
             world_url = templates.sqlite_copy(folder / "world.sqlite3")
             harness_url = templates.sqlite_copy(folder / "harness.sqlite3")
             keys: dict[str, str] = {}
-            _record_node(node, data)
-            with _started(data_dir=data, anvil_port=node.port, database_url=world_url) as runtime:
+            with _started(
+                data_dir=data, anvil_port=node.port, anvil_attach=True, database_url=world_url
+            ) as runtime:
                 assert runtime.supervisor is None and runtime.deployment is not None
                 keys = create_world_organisations(runtime)
-            with _started(data_dir=data, anvil_port=node.port, database_url=harness_url) as runtime:
+            with _started(
+                data_dir=data, anvil_port=node.port, anvil_attach=True, database_url=harness_url
+            ) as runtime:
                 create_organisations(runtime, HARNESS_ORGANISATIONS)
             return cls(
                 node=node,
@@ -144,15 +145,6 @@ class SharedChain:
         except BaseException:
             node.stop()
             raise
-
-
-def _record_node(node: AnvilNode, data_dir: Path) -> None:
-    """Record the session's node as the node of `data_dir` (as a Hallmark process that started
-    it would), so its runtimes and commands use it: a node a data directory did not start is
-    otherwise refused."""
-    owner = owner_path(settings_for_tests(data_dir=data_dir).chain_state_path)
-    owner.parent.mkdir(parents=True, exist_ok=True)
-    owner.write_text(json.dumps({"pid": node.pid, "port": node.port}))
 
 
 @contextmanager

@@ -43,7 +43,10 @@ def world(
     data_dir = tmp_path_factory.mktemp("data")
     shared_chain.fill_data_dir(data_dir)
     settings = settings_for_tests(
-        data_dir=data_dir, anvil_port=shared_chain.port, database_url=module_database_url
+        data_dir=data_dir,
+        anvil_port=shared_chain.port,
+        anvil_attach=True,
+        database_url=module_database_url,
     )
     with shared_chain.checkpoint():
         runtime = Runtime(settings)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from hallmark.core.hashing import keccak256
 from hallmark.store.models import Record, RecordAnchor
+from hallmark.store.records import RECORD_KINDS
 from tests.conftest import World
 from tests.records.factories import (
     BRAND,
@@ -173,8 +174,13 @@ def test_the_lot_view_shows_root_transaction_block_and_a_proof_openzeppelin_acce
     )
     assert verified[0] is True
     assert verified[1] is False
+    assert anchoring["anchorer"] == world.organisations[SUPPLIER].account_address
     assert world.runtime.ledger.retrieve_verify_record(
-        anchoring["root"], record["record_hash"], anchoring["proof"]
+        anchoring["root"],
+        record["record_hash"],
+        anchoring["proof"],
+        anchorer=anchoring["anchorer"],
+        kind=RECORD_KINDS["material_lot"],
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -74,15 +74,16 @@ def check_text(record_id: str, canonical: str, record_hash: str) -> None:
 
 
 def check_batch(
-    batch_id: int, root: str, record_hashes: Sequence[str]
+    batch_id: int, root: str, record_hashes: Sequence[str], salt: str | None = None
 ) -> tuple[StandardMerkleTree, list[str]]:
-    """The batch's records make its root; its tree and leaf order (`batch_tree`), for proofs.
+    """The batch's records (and its salt leaf, if it has one) make its root; its tree and leaf
+    order (`batch_tree`), for proofs.
 
     Raises:
         RecordIntegrityError: they do not.
     """
     try:
-        tree, ordered = batch_tree(record_hashes)
+        tree, ordered = batch_tree(record_hashes, salt)
     except MerkleError:  # a stored hash that is not 32 bytes of hex
         tree, ordered = None, []
     if tree is None or root_hex(tree) != root.lower():
@@ -111,12 +112,12 @@ def check_proof(record_id: str, record_hash: str, root: str, proof: Iterable[str
 def check_on_chain(
     ledger: Ledger, batch_id: int, root: str, *, anchorer: str, kind: str, count: int
 ) -> None:
-    """The ledger holds the batch's root, anchored by its account, with its kind and count.
+    """The batch's ledger holds its root, anchored by its account, with its kind and count.
 
     Raises:
         RecordIntegrityError: it does not.
     """
-    held = ledger.retrieve_batch(root)
+    held = ledger.retrieve_batch(root, anchorer=anchorer)
     expected = (anchorer.lower(), RECORD_KINDS.get(kind), count)
     if not held.anchored or (held.anchorer.lower(), held.kind, held.record_count) != expected:
         reason = (
@@ -146,10 +147,11 @@ def scan(
     *,
     newest_records: int | None = None,
     newest_batches: int | None = None,
-    ledger: Ledger | None = None,
+    ledgers: Callable[[int | None], Ledger] | None = None,
 ) -> ScanReport:
-    """Check stored records (text → hash) and anchored batches (records → root), and with a
-    `ledger`, that the chain holds each batch's root as stored (anchorer, kind, record count).
+    """Check stored records (text → hash) and anchored batches (records → root), and with
+    `ledgers` (a batch's deployment id → its ledger), that the chain holds each batch's root as
+    stored (anchorer, kind, record count).
 
     Every record and every anchored batch, or only the newest `newest_records` records and
     `newest_batches` batches. Failures are logged and remembered like those met on a read.
@@ -167,20 +169,32 @@ def scan(
             except RecordIntegrityError as exc:
                 failures.append(exc.message)
     batch_query = (
-        select(AnchorBatch.id, AnchorBatch.root, AnchorBatch.account_address, AnchorBatch.kind)
+        select(
+            AnchorBatch.id,
+            AnchorBatch.root,
+            AnchorBatch.account_address,
+            AnchorBatch.kind,
+            AnchorBatch.salt,
+            AnchorBatch.record_count,
+            AnchorBatch.deployment_id,
+        )
         .where(AnchorBatch.status.in_(ON_CHAIN))
         .order_by(AnchorBatch.id.desc())
     )
     if newest_batches is not None:
         batch_query = batch_query.limit(newest_batches)
     batches = session.execute(batch_query).all()
-    for batch_id, root, anchorer, kind in batches:
-        hashes = _batch_hashes(session, batch_id)
+    for batch_id, root, anchorer, kind, salt, count, deployment_id in batches:
         try:
-            check_batch(batch_id, root, hashes)
-            if ledger is not None:
+            check_batch(batch_id, root, _batch_hashes(session, batch_id), salt)
+            if ledgers is not None:
                 check_on_chain(
-                    ledger, batch_id, root, anchorer=anchorer, kind=kind, count=len(hashes)
+                    ledgers(deployment_id),
+                    batch_id,
+                    root,
+                    anchorer=anchorer,
+                    kind=kind,
+                    count=count,
                 )
         except RecordIntegrityError as exc:
             failures.append(exc.message)
@@ -214,9 +228,11 @@ def _recheck(session: Session, record_id: str | None, batch_id: int | None) -> N
         if row is not None:
             check_text(record_id, row.canonical, row.record_hash)
     if batch_id is not None:
-        root = session.scalar(select(AnchorBatch.root).where(AnchorBatch.id == batch_id))
-        if root is not None:
-            check_batch(batch_id, root, _batch_hashes(session, batch_id))
+        batch = session.execute(
+            select(AnchorBatch.root, AnchorBatch.salt).where(AnchorBatch.id == batch_id)
+        ).one_or_none()
+        if batch is not None:
+            check_batch(batch_id, batch.root, _batch_hashes(session, batch_id), batch.salt)
 
 
 def _batch_hashes(session: Session, batch_id: int) -> Sequence[str]:

@@ -2,8 +2,10 @@
 
 A record is `pending` while it waits in the outbox (or its batch was refused: see `last_error`),
 `anchoring` while its batch is signed or sent, `anchored` once mined and `confirmed` with
-`confirmations` blocks on top. Its proof is given only once its batch is on chain; it is computed
-from the batch's record hashes when read (`batch_proofs`), never stored.
+`confirmations` blocks on top. Each batch names the ledger it is anchored on (its deployment's
+address and contracts' version) and, once flagged on chain, the cause and reason. Its proof is
+given only once its batch is on chain; it is computed from the batch's record hashes when read
+(`batch_proofs`), never stored.
 
 Every record on chain is checked before it is reported: its stored text hashes to its record
 hash, its hash is one of its batch's leaves, and its proof leads to its batch's root
@@ -20,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +30,14 @@ from sqlalchemy.orm import Session
 from hallmark.core.errors import NotFoundError, RecordIntegrityError
 from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.batches import BatchStatus
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
+from hallmark.store.models import (
+    AccountCompromise,
+    AnchorBatch,
+    AnchorQueueEntry,
+    Deployment,
+    Record,
+    RecordAnchor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,15 @@ class AnchoringStatus:
     leaf_index: int | None = None
     proof: list[str] | None = field(default=None)
     last_error: str | None = None
+    #: The ledger (address, contracts' version) the batch is anchored (or to be anchored) on:
+    #: verify there, with `anchorer` and the record's kind on version 2.
+    ledger: str | None = None
+    contracts_version: str | None = None
+    #: Flagged on chain: `flagged` (by its organisation) or `compromised` (its account), the
+    #: reason code and when it was recorded.
+    flag_cause: str | None = None
+    flag_reason: int | None = None
+    flagged_at: datetime | None = None
 
 
 #: A record's status, by its batch's status.
@@ -80,11 +99,21 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         .where(Record.id.in_(list(record_ids)))
     ).all()
     batch_ids = {r[2] if r[2] is not None else r[3] for r in rows} - {None}
-    batches = (
-        {b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))}
-        if batch_ids
-        else {}
-    )
+    batches = {
+        b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))
+    }
+    deployment_ids = {b.deployment_id for b in batches.values()} - {None}
+    ledgers = {
+        d.id: (str(d.contracts["ProvenanceLedger"]["address"]), d.version)
+        for d in session.scalars(select(Deployment).where(Deployment.id.in_(deployment_ids)))
+    }
+    accounts = {b.account_address for b in batches.values()}
+    compromises = {
+        (c.deployment_id, c.account_address): c
+        for c in session.scalars(
+            select(AccountCompromise).where(AccountCompromise.account_address.in_(accounts))
+        )
+    }
     statuses: dict[str, AnchoringStatus] = {}
     for record_id, record_hash, anchored_batch, queued_batch, canonical in rows:
         integrity.check_text(record_id, canonical, record_hash)
@@ -107,6 +136,20 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
                 )
             leaf_index, proof = found[0], list(found[1])
             integrity.check_proof(record_id, record_hash, batch.root, proof)
+        ledger: str | None = None
+        version: str | None = None
+        if batch.deployment_id is not None and batch.deployment_id in ledgers:
+            ledger, version = ledgers[batch.deployment_id]
+        flag_cause, flag_reason, flagged_at = batch.flag_cause, batch.flag_reason, batch.flagged_at
+        compromise = compromises.get((batch.deployment_id or 0, batch.account_address))
+        if (
+            flag_cause is None
+            and compromise is not None
+            and on_chain
+            and (batch.block_number or 0) >= compromise.from_block
+        ):
+            flag_cause, flag_reason = "compromised", compromise.reason
+            flagged_at = compromise.marked_at
         statuses[record_id] = AnchoringStatus(
             record_id=record_id,
             record_hash=record_hash,
@@ -120,6 +163,11 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
             leaf_index=leaf_index,
             proof=proof,
             last_error=batch.last_error,
+            ledger=ledger,
+            contracts_version=version,
+            flag_cause=flag_cause,
+            flag_reason=flag_reason,
+            flagged_at=flagged_at,
         )
     return statuses
 
@@ -159,7 +207,8 @@ def batch_proofs(
         .join(RecordAnchor, RecordAnchor.record_id == Record.id)
         .where(RecordAnchor.batch_id == batch_id)
     ).all()
-    tree, ordered = integrity.check_batch(batch_id, root, hashes)
+    salt = session.scalar(select(AnchorBatch.salt).where(AnchorBatch.id == batch_id))
+    tree, ordered = integrity.check_batch(batch_id, root, hashes, salt)
     hexed = {node: "0x" + node.hex() for node in tree.nodes}
     proofs = {
         value: (index, tuple(hexed[node] for node in proof))

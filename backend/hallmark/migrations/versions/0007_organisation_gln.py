@@ -3,8 +3,8 @@
 EPCIS exports name where an event happened (`readPoint`, `bizLocation`) by the GLN of the
 organisation that recorded it; the public organisation directory shows it.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-04 04:20:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
