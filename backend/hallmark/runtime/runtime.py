@@ -551,6 +551,14 @@ class Runtime:
                 sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
             report["integrity"] = self._integrity_readiness(problems)
+            if self.deployment_id is not None:
+                # Informational too: bindings and roles still to be sent to the current ledger
+                # (after a chain failure or a crash; `hallmark admin org sync` sends them).
+                report["organisations"] = {
+                    "pending_grants": organisations.pending_grants(
+                        sessions=self.read_sessions, deployment_id=self.deployment_id
+                    )
+                }
         report["problems"] = problems
         return not problems, report
 
