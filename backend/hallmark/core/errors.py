@@ -20,6 +20,7 @@
     ├── DatabaseUnavailableError      database_unavailable 503
     ├── ServiceUnavailableError       unavailable     503 (shutting down; a write that failed)
     ├── FileCorruptError              file_corrupt    500
+    ├── RecordIntegrityError          record_integrity 500 (text, hash, batch, root disagree)
     ├── RemoteApiError                remote_api_error (a remote Hallmark API refused or failed)
     ├── AuthenticationError           unauthenticated 401
     │   └── SignInRefusedError        sign_in_refused (wrong password or code, disabled)
@@ -449,6 +450,24 @@ class FileCorruptError(HallmarkError):
             f"stored file {sha256} failed authentication (tampered, or encrypted with another key)",
             details={"sha256": sha256},
         )
+
+
+class RecordIntegrityError(HallmarkError):
+    """A stored record no longer agrees with itself or with its anchoring: its canonical text
+    does not hash to its record hash, its hash is not in its batch, or its batch's records do not
+    make the batch's root. Never answered as data: the record was altered where it is stored."""
+
+    code = "record_integrity"
+
+    def __init__(self, record_id: str | None, reason: str, *, batch_id: int | None = None) -> None:
+        what = f"record {record_id}" if record_id is not None else f"anchoring batch {batch_id}"
+        super().__init__(
+            f"{what} failed its integrity check: {reason}",
+            details={"record": record_id, "batch": batch_id, "reason": reason},
+        )
+        self.record_id = record_id
+        self.batch_id = batch_id
+        self.reason = reason
 
 
 class RemoteApiError(HallmarkError):
