@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
-from hallmark.api import pages
+from hallmark.api import pages, reference
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
@@ -51,6 +51,8 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         summary="Provenance and certificates for fine jewellery, anchored on an EVM chain.",
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
+        docs_url=None,  # served by `reference` with Swagger UI's assets from Hallmark itself
+        redoc_url=None,  # ReDoc loads its script from a CDN
     )
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -64,4 +66,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(anchor_batches.router)
     pages.install(app)
+    reference.install(app)
     return app
