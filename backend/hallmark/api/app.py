@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from hallmark import __version__
 from hallmark.api import pages
 from hallmark.api.errors import install_error_handlers
+from hallmark.api.guards import AuthenticatedBodies, RequestContext
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import attachments, health, lots, me, products, records, steps
 from hallmark.api.single_creates import SingleCreates
@@ -45,7 +46,11 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Outermost last: request ids and the catch-all around everything, the single creates
+    # answered before the other writes are authenticated and their bodies checked.
+    app.add_middleware(AuthenticatedBodies)
     app.add_middleware(SingleCreates)
+    app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(lots.router)

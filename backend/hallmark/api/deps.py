@@ -48,18 +48,28 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def get_actor(request: Request, runtime: RuntimeDep) -> Actor:
-    """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+async def authenticate_request(request: Request) -> Actor:
+    """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`, once per request
+    (an API write is authenticated before its body is read: `guards.AuthenticatedBodies`).
 
     Looked up on the event loop itself, on a plain connection: one indexed read of a snapshot
     (it never waits for a writer) costs less than a worker-thread hop or an ORM session.
     """
+    known: Actor | None = getattr(request.state, "actor", None)
+    if known is not None:
+        return known
+    runtime: Runtime = request.app.state.runtime
     engine = runtime.read_engine or runtime.engine
     assert engine is not None
     with engine.connect() as connection:
         actor = authenticate(connection, presented_key(request))
     request.state.actor = actor
     return actor
+
+
+async def get_actor(request: Request) -> Actor:
+    """The caller (`authenticate_request`)."""
+    return await authenticate_request(request)
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
