@@ -100,7 +100,9 @@ BatchMode = Annotated[
         "stored; per_row: good rows stored, bad rows reported"
     ),
 ]
-Skip = Annotated[int, Query(ge=0, description="Items to skip")]
+#: The largest `skip` (a larger one would overflow the database's offset, not find more).
+MAX_SKIP = 1_000_000_000
+Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="Items to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at most 1,000)")]
 
 

@@ -7,13 +7,18 @@ what canonical JSON can hold (integers within ±(2**53 - 1), limited nesting).
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from decimal import Decimal
 from typing import Annotated, Any
 
+import orjson
 import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -44,9 +49,23 @@ def plain(value: Decimal) -> str:
 #: Serialises a Decimal as its decimal text, in JSON and in Python dumps alike.
 DecimalOut = PlainSerializer(decimal_text, return_type=str, when_used="always")
 
+#: A decimal as text: ASCII digits, an optional sign, fraction and exponent (Python's Decimal
+#: alone would also take other scripts' digits, `1_000`, `NaN` and `Infinity`).
+DECIMAL_TEXT = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
+def _decimal_input(value: Any) -> Any:
+    if isinstance(value, str) and not DECIMAL_TEXT.match(value.strip()):
+        raise ValueError(f"{value!r} is not a decimal number written with the digits 0-9")
+    return value
+
+
+AsciiDecimal = BeforeValidator(_decimal_input)
+
 #: A positive exact quantity (at most 15 significant digits, 6 decimals).
 Quantity = Annotated[
     Decimal,
+    AsciiDecimal,
     Field(gt=0, max_digits=15, decimal_places=6, examples=["12.500"]),
     AfterValidator(fixed),
     DecimalOut,
@@ -54,18 +73,21 @@ Quantity = Annotated[
 #: A non-negative exact quantity.
 NonNegativeQuantity = Annotated[
     Decimal,
+    AsciiDecimal,
     Field(ge=0, max_digits=15, decimal_places=6, examples=["0.150"]),
     AfterValidator(fixed),
     DecimalOut,
 ]
 Latitude = Annotated[
     Decimal,
+    AsciiDecimal,
     Field(ge=-90, le=90, max_digits=10, decimal_places=7),
     AfterValidator(fixed),
     DecimalOut,
 ]
 Longitude = Annotated[
     Decimal,
+    AsciiDecimal,
     Field(ge=-180, le=180, max_digits=10, decimal_places=7),
     AfterValidator(fixed),
     DecimalOut,
@@ -86,38 +108,98 @@ Sha256 = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True), Field(examples=["ab" * 32])
 ]
 RecordHash = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+#: Characters that change how text around them is shown without being seen themselves: bidi
+#: embeddings, overrides and isolates, zero-width spaces and joiners, the byte order mark.
+INVISIBLE = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def _refuse_hidden(value: str, allowed: str) -> str:
+    for index, char in enumerate(value):
+        if char in allowed:
+            continue
+        if char in INVISIBLE or unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError(
+                f"character U+{ord(char):04X} at position {index} is a control, bidi or "
+                "invisible character; names and numbers are plain text"
+            )
+    return value
+
+
+def plain_text(value: str) -> str:
+    """Refuse control characters (C0, C1), bidi controls and zero-width characters: a name or a
+    number shows as what it is, in a page, a terminal or a PDF."""
+    return _refuse_hidden(value, "")
+
+
+def plain_paragraph(value: str) -> str:
+    """As `plain_text`, with line breaks and tabs allowed (notes)."""
+    return _refuse_hidden(value, "\n\r\t")
+
+
+#: One line of plain text (`plain_text`), 1 to 200 characters, surrounding spaces removed.
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(plain_text),
+]
 ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 # --- JSON objects ------------------------------------------------------------------------------
 
 MAX_JSON_DEPTH = 16
+#: The largest free-form object, as compact JSON: with every other field bounded, this bounds a
+#: record (a few free-form objects and short fields: well under 300 KiB).
+MAX_JSON_OBJECT_BYTES = 64 * 1024
 
 
 def _json_safe(value: Any, depth: int = 0) -> None:
     # Hand-written: cheaper than a full canonicalisation per object, and JsonValue alone
-    # accepts integers beyond the range canonical JSON allows.
+    # accepts numbers canonical JSON cannot hold.
     if depth > MAX_JSON_DEPTH:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(value, bool) or value is None:
         return
-    if isinstance(value, int):
+    if isinstance(value, int | float):
+        # A float beyond the safe range is refused too: canonical JSON spells 1e20 as the
+        # integer 100000000000000000000, which no reader holds exactly.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a JSON number")
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise ValueError(f"integer {value} is beyond ±(2**53 - 1); send it as a string")
+            raise ValueError(f"number {value} is beyond ±(2**53 - 1); send it as a string")
+    elif isinstance(value, str):
+        _json_text(value)
     elif isinstance(value, dict):
         for item in value.values():
             _json_safe(item, depth + 1)
+        for key in value:
+            _json_text(key)
     elif isinstance(value, list):
         for item in value:
             _json_safe(item, depth + 1)
 
 
+def _json_text(value: str) -> None:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text with a lone surrogate (not valid Unicode)") from None
+
+
 def _check_object(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
     _json_safe(value)
+    size = len(orjson.dumps(value))
+    if size > MAX_JSON_OBJECT_BYTES:
+        raise ValueError(f"{size} bytes as JSON; at most {MAX_JSON_OBJECT_BYTES}")
     return value
 
 
-#: A free-form JSON object (finite numbers, integers within ±2**53-1).
+#: A free-form JSON object: finite numbers within ±(2**53 - 1), nesting up to MAX_JSON_DEPTH,
+#: at most MAX_JSON_OBJECT_BYTES as JSON.
 JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_check_object)]
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+from collections import Counter
 from typing import Any, Literal
 
 import pydantic
@@ -112,6 +113,9 @@ def _csv_rows(
     header = [h.strip() for h in header]
     if not any(header):
         raise invalid_field("body", "the CSV header is empty")
+    twice = sorted(name for name, count in Counter(h for h in header if h).items() if count > 1)
+    if twice:
+        raise invalid_field("body", f"CSV columns named more than once: {', '.join(twice)}")
     try:
         lines = [line for line in reader if any(cell.strip() for cell in line)]
     except csv.Error as exc:
