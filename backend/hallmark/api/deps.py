@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -103,17 +104,20 @@ class WriteCall:
     sessions: sessionmaker[Session]
     fingerprint: str
     key: str | None
+    #: How long the key's first answer is kept.
+    ttl: timedelta
 
 
 async def write_call(
     actor: CurrentActor,
+    runtime: RuntimeDep,
     sessions: SessionsDep,
     fingerprint: FingerprintDep,
     key: IdempotencyKey = None,
 ) -> WriteCall:
     # The caller first (no body is read for an unauthenticated request); a route that reads a
     # bounded body declares the caller, then the body, then this (dependencies run in order).
-    return WriteCall(actor, sessions, fingerprint, key)
+    return WriteCall(actor, sessions, fingerprint, key, runtime.settings.idempotency_ttl)
 
 
 WriteCallDep = Annotated[WriteCall, Depends(write_call)]

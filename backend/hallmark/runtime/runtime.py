@@ -134,7 +134,11 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions, write_lock=write_lock(self.engine))
+        self.committer = GroupCommitter(
+            self.sessions,
+            write_lock=write_lock(self.engine),
+            idempotency_ttl=self.settings.idempotency_ttl,
+        )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()

@@ -55,6 +55,7 @@ async def upload_attachment(
     """Upload a file (raw body with its Content-Type, or multipart 'file'), stored encrypted."""
     return await idempotent(
         call,
+        permission="attachment.upload",
         status=201,
         write=lambda session: attachments.upload(
             session=session,

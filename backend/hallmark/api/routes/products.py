@@ -81,6 +81,7 @@ async def add_materials(
     """Record material lots consumed by a product (its assigned factory only)."""
     return await idempotent(
         call,
+        permission="product.materials",
         status=201,
         write=lambda session: products.add_materials(
             session=session, actor=call.actor, serial=serial, materials=materials
