@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
-from hallmark.api import pages
+from hallmark.api import openapi, pages
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.guards import AuthenticatedBodies, RequestContext
 from hallmark.api.responses import FastJSONResponse
@@ -50,6 +50,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     # answered before the other writes are authenticated and their bodies checked.
     app.add_middleware(AuthenticatedBodies)
     app.add_middleware(SingleCreates)
+    app.add_middleware(openapi.AllowedMethods)
     app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(me.router)
@@ -59,4 +60,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(attachments.router)
     app.include_router(records.router)
     pages.install(app)
+    openapi.install(app)
     return app

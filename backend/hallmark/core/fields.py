@@ -24,6 +24,7 @@ from pydantic import (
     JsonValue,
     PlainSerializer,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from hallmark.core.canonical import MAX_SAFE_INTEGER
@@ -62,21 +63,37 @@ def _decimal_input(value: Any) -> Any:
 
 AsciiDecimal = BeforeValidator(_decimal_input)
 
+# What the OpenAPI document says of each decimal: text matching a pattern that accepts no more
+# than the validators do (the validators count digits after dropping trailing zeros; JSON
+# numbers are accepted too, but text is the documented form).
+_POSITIVE = r"[1-9][0-9]{0,8}(\.[0-9]{0,6}0*)?|0?\.[0-9]{0,5}[1-9]0*"
+POSITIVE_DECIMAL = f"^({_POSITIVE})$"
+NON_NEGATIVE_DECIMAL = f"^({_POSITIVE}|0(\\.0*)?)$"
+LATITUDE_DECIMAL = r"^-?(90(\.0*)?|[1-8]?[0-9](\.[0-9]{0,7}0*)?)$"
+LONGITUDE_DECIMAL = r"^-?(180(\.0*)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]{0,7}0*)?)$"
+
+
+def _decimal_schema(pattern: str, example: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "examples": [example]})
+
+
 #: A positive exact quantity (at most 15 significant digits, 6 decimals).
 Quantity = Annotated[
     Decimal,
     AsciiDecimal,
-    Field(gt=0, max_digits=15, decimal_places=6, examples=["12.500"]),
+    Field(gt=0, max_digits=15, decimal_places=6),
     AfterValidator(fixed),
     DecimalOut,
+    _decimal_schema(POSITIVE_DECIMAL, "12.500"),
 ]
 #: A non-negative exact quantity.
 NonNegativeQuantity = Annotated[
     Decimal,
     AsciiDecimal,
-    Field(ge=0, max_digits=15, decimal_places=6, examples=["0.150"]),
+    Field(ge=0, max_digits=15, decimal_places=6),
     AfterValidator(fixed),
     DecimalOut,
+    _decimal_schema(NON_NEGATIVE_DECIMAL, "0.150"),
 ]
 Latitude = Annotated[
     Decimal,
@@ -84,6 +101,7 @@ Latitude = Annotated[
     Field(ge=-90, le=90, max_digits=10, decimal_places=7),
     AfterValidator(fixed),
     DecimalOut,
+    _decimal_schema(LATITUDE_DECIMAL, "-26.2041"),
 ]
 Longitude = Annotated[
     Decimal,
@@ -91,6 +109,7 @@ Longitude = Annotated[
     Field(ge=-180, le=180, max_digits=10, decimal_places=7),
     AfterValidator(fixed),
     DecimalOut,
+    _decimal_schema(LONGITUDE_DECIMAL, "28.0473"),
 ]
 
 # --- texts and codes ---------------------------------------------------------------------------
@@ -103,7 +122,17 @@ def _country(value: str) -> str:
     return code
 
 
-CountryCode = Annotated[str, AfterValidator(_country), Field(examples=["ZA"])]
+CountryCode = Annotated[
+    str,
+    AfterValidator(_country),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(country.alpha_2 for country in pycountry.countries),
+            "examples": ["ZA"],
+        }
+    ),
+]
 Sha256 = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True), Field(examples=["ab" * 32])
 ]
@@ -140,11 +169,22 @@ def plain_paragraph(value: str) -> str:
     return _refuse_hidden(value, "\n\r\t")
 
 
+#: What the OpenAPI document says of plain text: no control, bidi or invisible character, not
+#: only spaces (the validators strip surrounding spaces, then refuse those characters).
+_HIDDEN = (
+    "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e"
+    "\\u2060-\\u2064\\u2066-\\u2069\\ufeff\\ud800-\\udfff"
+)
+PLAIN_TEXT_PATTERN = f"^\\s*[^\\s{_HIDDEN}][^{_HIDDEN}]*$"
+
 #: One line of plain text (`plain_text`), 1 to 200 characters, surrounding spaces removed.
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(plain_text),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": PLAIN_TEXT_PATTERN}
+    ),
 ]
 ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
