@@ -424,6 +424,9 @@ class ProductPublic(BaseModel):
     design_reference: str | None
     edition: Edition | None
     brand: str | None
+    brand_accepted_at: datetime | None = Field(
+        description="When the brand accepted the product as its own (None: not yet)"
+    )
     assigned_factory: str
     materials: list[MaterialUsePublic]
     recycled_share: str | None = Field(
