@@ -94,3 +94,11 @@ def test_tracebacks_are_logged_without_secrets(
     assert "storage failed for hm_" in logged
     for secret in (key, key.split("_", 2)[2], PASSPHRASE):
         assert secret not in logged
+
+
+def test_answers_encode_integers_beyond_64_bits() -> None:
+    """A record stored before such numbers were refused is still answered, not a 500."""
+    from hallmark.api.responses import FastJSONResponse
+
+    response = FastJSONResponse({"extra": {"v": 10**20, "w": [1.5, "x"]}})
+    assert response.body == b'{"extra":{"v":100000000000000000000,"w":[1.5,"x"]}}'
