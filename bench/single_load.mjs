@@ -1,31 +1,39 @@
 // Load generator for the single-step endpoint: autocannon (C-speed HTTP/1.1 keep-alive client,
 // HdrHistogram latencies) posting one production step per request, round-robin over products.
 //
-//   node bench/single_load.mjs URL KEY SERIALS_FILE [--connections N] [--seconds S]
+//   node bench/single_load.mjs URL KEY SERIALS_FILE [--connections N] [--seconds S] [--answers PATH]
 //
-// Prints one JSON line: requests/s, latency percentiles (ms), errors and non-2xx answers.
+// Prints one JSON line: 2xx answers ("ok"), latency percentiles of the 2xx answers (ms), errors,
+// timeouts and non-2xx answers. With --answers, writes "record-id epoch-ms" per created step:
+// when its answer arrived, for accepted -> anchored from the answer.
+import { writeFileSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
 
 const [url, key, serialsFile, ...rest] = process.argv.slice(2);
 if (!url || !key || !serialsFile) {
-  console.error("usage: single_load.mjs URL KEY SERIALS_FILE [--connections N] [--seconds S]");
+  console.error(
+    "usage: single_load.mjs URL KEY SERIALS_FILE [--connections N] [--seconds S] [--answers PATH]",
+  );
   process.exit(2);
 }
 const option = (name, fallback) => {
   const at = rest.indexOf(name);
-  return at >= 0 ? Number(rest[at + 1]) : fallback;
+  return at >= 0 ? rest[at + 1] : fallback;
 };
-const connections = option("--connections", 32);
-const seconds = option("--seconds", 20);
+const connections = Number(option("--connections", 32));
+const seconds = Number(option("--seconds", 20));
+const answersPath = option("--answers", null);
 const serials = readFileSync(serialsFile, "utf8").split("\n").filter(Boolean);
 const kinds = ["wax_3d_print", "casting", "stone_setting", "polishing", "laser_engraving"];
+const answers = [];
 let counter = 0;
 
 const result = await autocannon({
   url: `${url}/api/v1/steps`,
   connections,
   duration: seconds,
+  excludeErrorStats: true, // latencies of 2xx answers only; the others are counted as failures
   requests: [
     {
       method: "POST",
@@ -46,15 +54,21 @@ const result = await autocannon({
         });
         return request;
       },
+      onResponse: answersPath
+        ? (status, body) => {
+            if (status >= 200 && status < 300) answers.push(`${JSON.parse(body).id} ${Date.now()}`);
+          }
+        : undefined,
     },
   ],
 });
 
+if (answersPath) writeFileSync(answersPath, answers.join("\n"));
 console.log(
   JSON.stringify({
+    ok: result["2xx"],
     requests: result.requests.total,
     seconds: result.duration,
-    requests_per_second: result.requests.total / result.duration,
     p50_ms: result.latency.p50,
     p90_ms: result.latency.p90,
     p99_ms: result.latency.p99,

@@ -99,13 +99,19 @@ class Settings(BaseSettings):
     # --- chain -------------------------------------------------------------------------------
     rpc_url: str | None = Field(
         None,
-        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil",
+        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil "
+        "(refused in production)",
     )
     chain_id: Annotated[int, Field(gt=0)] = Field(
         31337, description="Chain id of the local anvil chain (ignored with rpc_url)"
     )
     anvil_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         8545, description="Port of the local anvil on 127.0.0.1 (0 picks a free port)"
+    )
+    anvil_attach: bool = Field(
+        False,
+        description="Use a node already answering on anvil_port that no Hallmark process of this "
+        "data directory started (false: refuse to start, naming the port)",
     )
     anvil_binary: Path | None = Field(
         None, description="anvil executable; default: PATH, then the npm @foundry-rs/anvil package"
@@ -159,7 +165,9 @@ class Settings(BaseSettings):
         "(hosted nodes cap the range)",
     )
     reorg_depth: Annotated[int, Field(ge=1)] = Field(
-        64, description="Blocks below the head in which anchored batches are re-checked every cycle"
+        64,
+        description="Blocks below the head a new leader re-checks anchored batches in when the "
+        "node reports no finalized block (forks are found by block hash, at any depth)",
     )
     worker_in_serve: bool = Field(
         True,
@@ -168,6 +176,16 @@ class Settings(BaseSettings):
     )
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
+    )
+    audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="Seconds between two anchorings of the audit log's head on chain (by the "
+        "leading worker, when the log grew)",
+    )
+    worker_takeover_after: Annotated[float, Field(gt=0)] = Field(
+        120.0,
+        description="Seconds without a heartbeat after which a standby worker ends the leader "
+        "that holds the anchoring lock but no longer leads (a hung process) and takes over",
     )
 
     # --- keys --------------------------------------------------------------------------------
@@ -223,6 +241,11 @@ class Settings(BaseSettings):
         24,
         description="Hours an Idempotency-Key's first answer is kept for replays; after that "
         "the key may be used for a new request",
+    )
+    write_wait: Annotated[float, Field(gt=0)] = Field(
+        5.0,
+        description="Seconds a single create waits for the database's write lock "
+        "(SQLite; held by another process) before it is answered 503 with Retry-After",
     )
 
     # --- staff console -------------------------------------------------------------------------

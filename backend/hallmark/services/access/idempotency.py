@@ -114,6 +114,8 @@ def run(
                 )
             )
     except (IntegrityError, HallmarkError) as exc:
+        # The same key stored meanwhile (a unique violation), or a domain error the first
+        # copy's rows caused: the stored answer, if there is one by now.
         if isinstance(exc, IdempotencyKeyReusedError):
             raise
         with sessions() as session:

@@ -1,0 +1,330 @@
+"""The benchmark harness: failures fail a run (non-zero exit, no figure from failed work), the
+percentile is the nearest rank, and the generator writes the doc's tables from JSON results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from bench.results import ROOT, Result, percentile, run_main
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
+
+from bench import anchoring, ingest, one_tx_per_record, report, run
+from tests.conftest import POSTGRES_URL
+
+SIZE = 5
+
+
+def _ingest_args(**overrides: Any) -> argparse.Namespace:
+    args = ingest.parse_args(["--requests", "4", "--batch", str(SIZE), "--no-worker"])
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args
+
+
+def _server(failing: set[int]) -> httpx.MockTransport:
+    """The batch endpoint, answering the requests numbered in `failing` with HTTP 503."""
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        number = len(seen)
+        seen.append(number)
+        if number in failing:
+            return httpx.Response(503, json={"error": {"code": "unavailable", "message": "busy"}})
+        steps = json.loads(request.content)
+        rows = [{"id": f"r{number}-{i}", "status": "created"} for i in range(len(steps))]
+        return httpx.Response(201, json={"created": len(rows), "results": rows})
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.mark.parametrize("rate", [0.0, 1e9], ids=["closed loop", "open loop"])
+def test_a_non_2xx_answer_fails_the_batch_benchmark_and_is_not_counted(
+    tmp_path: Path, rate: float
+) -> None:
+    args = _ingest_args(rate=rate)
+    result = ingest.new_result(args)
+    ingest.batch_phase(
+        args, result, "http://bench.invalid", "key", ["S-1", "S-2"], "", transport=_server({1})
+    )
+    output = tmp_path / "result.json"
+    assert result.finish(output) == 1
+    document = json.loads(output.read_text())
+    assert document["ok"] is False
+    assert any("HTTP 503" in failure for failure in document["failures"])
+    batch = document["figures"]["batch"]
+    assert batch["steps"] == 3 * SIZE  # three answered 201, one 503
+    assert batch["steps_offered"] == 4 * SIZE
+    assert batch["request_latency_s"]["count"] == 3
+    assert batch["steps_per_second"] == pytest.approx(3 * SIZE / batch["seconds"])
+
+
+def test_a_batch_answered_with_fewer_steps_created_is_a_failure(tmp_path: Path) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        rows = [{"id": "only-one"}]
+        return httpx.Response(201, json={"created": 1, "results": rows})
+
+    args = _ingest_args(requests=1)
+    result = ingest.new_result(args)
+    ingest.batch_phase(
+        args,
+        result,
+        "http://bench.invalid",
+        "key",
+        ["S-1"],
+        "",
+        transport=httpx.MockTransport(handle),
+    )
+    assert result.finish(None) == 1
+    assert result.failures == [f"batch request: 1 of {SIZE} steps created"]
+
+
+def test_all_2xx_answers_make_a_successful_run(tmp_path: Path) -> None:
+    args = _ingest_args()
+    result = ingest.new_result(args)
+    ingest.batch_phase(
+        args, result, "http://bench.invalid", "key", ["S-1", "S-2"], "", transport=_server(set())
+    )
+    assert result.finish(tmp_path / "ok.json") == 0
+    assert json.loads((tmp_path / "ok.json").read_text())["figures"]["batch"]["steps"] == 4 * SIZE
+
+
+def test_non_2xx_single_step_answers_fail_the_run_and_only_2xx_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load = {
+        "ok": 100,
+        "requests": 130,
+        "seconds": 2.0,
+        "non_2xx": 30,
+        "errors": 0,
+        "timeouts": 0,
+        "p50_ms": 5,
+        "p90_ms": 8,
+        "p99_ms": 20,
+        "max_ms": 40,
+    }
+    monkeypatch.setattr(ingest, "bench_single", lambda *args, **kwargs: load)
+    args = _ingest_args(requests=0, single_seconds=2.0)
+    result = ingest.new_result(args)
+    ingest.single_phase(args, result, "http://bench.invalid", "key", ["S-1"], "", tmp_path)
+    assert result.finish(None) == 1
+    assert result.failures == ["single-step endpoint: 30 non_2xx"]
+    assert result.figures["single"]["requests_per_second"] == 50.0
+
+
+def test_an_exception_in_a_benchmark_is_a_failure_and_exits_non_zero(tmp_path: Path) -> None:
+    def body(args: argparse.Namespace, result: Result) -> None:
+        result.figures["half"] = 1
+        raise TimeoutError("the deadline expired with 12 records not anchored")
+
+    args = argparse.Namespace(json=tmp_path / "crash.json")
+    with pytest.raises(SystemExit) as exited:
+        run_main(lambda _: Result(benchmark="x", kind="x"), body, args)
+    assert exited.value.code == 1
+    document = json.loads((tmp_path / "crash.json").read_text())
+    assert document["ok"] is False
+    assert "12 records not anchored" in document["failures"][0]
+    assert {"cores", "model", "load_average"} <= document["machine"].keys()
+    assert document["commit"] and document["date"] and document["command"]
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    values = list(range(1, 102))  # 101 values
+    assert percentile(values, 95) == 96  # a truncated index (int(0.95 * n) - 1) gives 95
+    assert percentile(values, 50) == 51
+    assert percentile([3.0], 95) == 3.0
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 95)
+
+
+@given(st.lists(st.integers(-1000, 1000), min_size=1, max_size=300), st.integers(1, 100))
+def test_percentile_is_the_smallest_value_with_p_percent_at_or_below(
+    values: list[int], p: int
+) -> None:
+    value = percentile(values, p)
+    n = len(values)
+    assert sum(v <= value for v in values) * 100 >= p * n
+    assert sum(v < value for v in values) * 100 < p * n
+
+
+def _result(
+    scenario: str, number: int, ok: bool, figures: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "benchmark": "ingest",
+        "kind": "ingest.batch",
+        "scenario": scenario,
+        "run": number,
+        "ok": ok,
+        "failures": [] if ok else ["batch request: HTTP 503: busy"],
+        "date": f"2026-12-04T06:1{number}:00+00:00",
+        "commit": "abc123",
+        "command": "python -m bench.ingest --json r.json --requests 20 --batch 5000",
+        "machine": {
+            "cores": 2,
+            "model": "Test CPU",
+            "system": "Linux",
+            "load_average": [0.5, 0.4, 0.3],
+            "cpu_steal_percent": 0.1,
+        },
+        "settings": {"database": "sqlite", "rate": 0},
+        "figures": figures,
+        **extra,
+    }
+
+
+def _batch_figures(steps_per_second: float, p95: float) -> dict[str, Any]:
+    return {
+        "batch": {
+            "steps_per_second": steps_per_second,
+            "request_latency_s": {"p50": 0.5, "p99": 0.9},
+        },
+        "batch_anchoring": {
+            "from_creation_s": {"p95": p95},
+            "from_answer_s": {"p95": p95 - 0.3},
+            "lag_after_intake_s": 4.0,
+            "records_per_batch": 1000,
+            "gas_per_record": {"overall": 49.1},
+        },
+    }
+
+
+def test_the_generator_writes_the_tables_from_the_json_results(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"command": "scripts/bench ingest"}))
+    runs = [
+        _result("ingest-batch-sqlite", 1, True, _batch_figures(10_000, 1.5)),
+        _result("ingest-batch-sqlite", 2, True, _batch_figures(12_000, 2.5)),
+        _result("ingest-batch-sqlite", 3, False, _batch_figures(99_999, 0.1)),
+    ]
+    for number, document in enumerate(runs, 1):
+        (folder / f"ingest-batch-sqlite-{number}.json").write_text(json.dumps(document))
+    smoke = _result("ingest-batch-sqlite", 1, True, _batch_figures(500, 9.0), quick=True)
+    (folder / "smoke-ingest-batch-sqlite-1.json").write_text(json.dumps(smoke))
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text(f"# Benchmarks\n\nbefore\n\n{report.BEGIN}\nold tables\n{report.END}\n\nafter\n")
+
+    assert report.main([str(folder), "--docs", str(doc)]) == 0
+
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nbefore\n") and text.endswith("\n\nafter\n")
+    assert "old tables" not in text
+    assert "median of 1 or 3 run(s) per scenario" in text
+    # The failed run's 99,999 is neither the median nor in the range.
+    row = next(line for line in text.splitlines() if line.startswith("| `ingest-batch-sqlite`"))
+    assert "| 2 of 3 |" in row
+    assert "11,000 (10,000-12,000) steps/s" in row
+    assert "2.00 (1.50-2.50)" in row  # accepted -> anchored p95 from creation
+    assert "1.70 (1.20-2.20)" in row  # and from the answer
+    assert "49.1" in row
+    assert "99,999" not in text
+    assert (
+        "| batch endpoint, steps/s, worker running (unpaced) | ≥ 10,000 | `ingest-batch-sqlite` "
+        "| 11,000 (10,000-12,000) steps/s | met |"
+    ) in text
+    # A smoke check is a row of its own, never mixed into a measurement nor held to a target.
+    assert "| `ingest-batch-sqlite (quick)` | 1 of 1 | 500 steps/s |" in text
+    assert "`ingest-batch-sqlite (quick)` | 500" not in text.split("### Ingestion")[0]
+    assert "`ingest-batch-sqlite` run 3: batch request: HTTP 503: busy" in text
+    assert "`scripts/bench ingest`" in text and "2 cores, Test CPU" in text
+    assert "python -m bench.ingest --requests 20 --batch 5000   # ingest-batch-sqlite" in text
+
+
+def test_the_doc_has_the_generated_section() -> None:
+    text = (ROOT / "docs" / "BENCHMARKS.md").read_text()
+    assert text.count(report.BEGIN) == 1 and text.count(report.END) == 1
+
+
+def test_the_runner_records_a_benchmark_that_wrote_nothing_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        run, "command", lambda *args: [sys.executable, "-c", "import sys; sys.exit(3)"]
+    )
+    scenario = run.Scenario("crashing", "ingest", (), ())
+    assert run.run_one(scenario, 1, 1, tmp_path, quick=True, postgres=None) is False
+    document = json.loads((tmp_path / "crashing-1.json").read_text())
+    assert document["ok"] is False and document["exit_status"] == 3
+    assert document["failures"] == ["the benchmark wrote no result (exit status 3)"]
+
+
+def test_a_run_that_cannot_get_its_database_fails_and_the_others_go_on(tmp_path: Path) -> None:
+    scenario = run.Scenario("needs-postgres", "ingest", (), (), "postgresql")
+    unreachable = "postgresql://bench@127.0.0.1:1/none"  # nothing listens on port 1
+    assert run.run_one(scenario, 1, 1, tmp_path, quick=True, postgres=unreachable) is False
+    document = json.loads((tmp_path / "needs-postgres-1.json").read_text())
+    assert document["ok"] is False
+    assert "not run: OperationalError" in document["failures"][0]
+
+
+def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names() -> None:
+    assert {s.name for s in run.select(["anchoring-backlog"], postgres=False)} == {
+        "anchoring-backlog-sqlite"
+    }
+    assert {s.name for s in run.select(["anchoring-backlog"], postgres=True)} == {
+        "anchoring-backlog-sqlite",
+        "anchoring-backlog-postgresql",
+    }
+    assert {s.benchmark for s in run.select([], postgres=False)} == {
+        "ingest",
+        "anchoring",
+        "one_tx_per_record",
+    }
+    with pytest.raises(SystemExit, match="unknown benchmark nope"):
+        run.select(["nope"], postgres=False)
+
+
+def test_an_expired_anchoring_deadline_fails_the_backlog_benchmark(tmp_path: Path) -> None:
+    output = tmp_path / "backlog.json"
+    args = anchoring.parse_args(
+        ["--json", str(output), "--anchor-timeout", "0", "backlog", "--records", "30"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        run_main(anchoring.new_result, anchoring.backlog, args)
+    assert exited.value.code == 1
+    document = json.loads(output.read_text())
+    assert document["ok"] is False
+    assert "records not anchored within 0 s" in " ".join(document["failures"])
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
+    modules = {"ingest": ingest, "anchoring": anchoring, "one_tx_per_record": one_tx_per_record}
+    for scenario in run.SCENARIOS:
+        url = "postgresql://bench@db/bench" if scenario.database == "postgresql" else None
+        line = run.command(scenario, Path("result.json"), quick, url)
+        assert line[1:3] == ["-m", f"bench.{scenario.benchmark}"]
+        args = modules[scenario.benchmark].parse_args(line[3:])
+        assert args.json == Path("result.json")
+        assert getattr(args, "database_url", None) == url
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
+def test_every_postgresql_run_gets_a_fresh_database_dropped_afterwards() -> None:
+    assert POSTGRES_URL is not None
+    with run.fresh_database(POSTGRES_URL) as url:
+        name = make_url(url).database
+        assert name and name.startswith("hallmark_bench_")
+        with psycopg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        ) as connection:
+            tables = connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchone()
+            assert tables == (0,)
+    admin = (
+        make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    with psycopg.connect(admin) as connection:
+        left = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        assert left.fetchone() is None
