@@ -43,9 +43,9 @@ def request_id(scope: Scope) -> str:
 
 class RequestContext:
     """Outermost middleware: gives each HTTP request an id (the client's `X-Request-ID` when it
-    is a plain token, else a new one), answers it in `X-Request-ID`, binds it to every log line of
-    the request, and turns any exception that escapes the app into a 500 in the error envelope
-    (with the request id), its traceback logged."""
+    is a plain token, else a new one), answers it in `X-Request-ID`, and turns any exception that
+    escapes the app into a 500 in the error envelope with the request id, its traceback logged
+    under the same id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,22 +72,26 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=rid):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception:
-                log.exception("request.failed", method=scope.get("method"), path=scope.get("path"))
-                if started:  # the answer is under way: all that is left is to end it
-                    raise
-                response = FastJSONResponse(
-                    error_body(
-                        "internal_error",
-                        "an unexpected error occurred; quote the request id when reporting it",
-                        {"request_id": rid},
-                    ),
-                    status_code=500,
-                )
-                await response(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "request.failed",
+                request_id=rid,
+                method=scope.get("method"),
+                path=scope.get("path"),
+            )
+            if started:  # the answer is under way: all that is left is to end it
+                raise
+            response = FastJSONResponse(
+                error_body(
+                    "internal_error",
+                    "an unexpected error occurred; quote the request id when reporting it",
+                    {"request_id": rid},
+                ),
+                status_code=500,
+            )
+            await response(scope, receive, send_with_id)
 
 
 class AuthenticatedBodies:

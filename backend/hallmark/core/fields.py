@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -80,8 +79,8 @@ def _decimal_schema(pattern: str, example: str) -> WithJsonSchema:
 #: A positive exact quantity (at most 15 significant digits, 6 decimals).
 Quantity = Annotated[
     Decimal,
-    AsciiDecimal,
     Field(gt=0, max_digits=15, decimal_places=6),
+    AsciiDecimal,  # after the constraints, which stay native; still runs first
     AfterValidator(fixed),
     DecimalOut,
     _decimal_schema(POSITIVE_DECIMAL, "12.500"),
@@ -89,24 +88,24 @@ Quantity = Annotated[
 #: A non-negative exact quantity.
 NonNegativeQuantity = Annotated[
     Decimal,
-    AsciiDecimal,
     Field(ge=0, max_digits=15, decimal_places=6),
+    AsciiDecimal,  # after the constraints, which stay native; still runs first
     AfterValidator(fixed),
     DecimalOut,
     _decimal_schema(NON_NEGATIVE_DECIMAL, "0.150"),
 ]
 Latitude = Annotated[
     Decimal,
-    AsciiDecimal,
     Field(ge=-90, le=90, max_digits=10, decimal_places=7),
+    AsciiDecimal,  # after the constraints, which stay native; still runs first
     AfterValidator(fixed),
     DecimalOut,
     _decimal_schema(LATITUDE_DECIMAL, "-26.2041"),
 ]
 Longitude = Annotated[
     Decimal,
-    AsciiDecimal,
     Field(ge=-180, le=180, max_digits=10, decimal_places=7),
+    AsciiDecimal,  # after the constraints, which stay native; still runs first
     AfterValidator(fixed),
     DecimalOut,
     _decimal_schema(LONGITUDE_DECIMAL, "28.0473"),
@@ -146,15 +145,21 @@ INVISIBLE = frozenset(
 )
 
 
+#: Control characters (C0, DEL, C1), the `INVISIBLE` ones and lone surrogates; tab, line feed
+#: and carriage return are allowed in paragraphs only.
+_HIDDEN_CHARS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff" + "".join(sorted(INVISIBLE)) + "]"
+)
+_LINE_BREAKS = re.compile("[\t\n\r]")
+
+
 def _refuse_hidden(value: str, allowed: str) -> str:
-    for index, char in enumerate(value):
-        if char in allowed:
-            continue
-        if char in INVISIBLE or unicodedata.category(char) in ("Cc", "Cs"):
-            raise ValueError(
-                f"character U+{ord(char):04X} at position {index} is a control, bidi or "
-                "invisible character; names and numbers are plain text"
-            )
+    found = _HIDDEN_CHARS.search(value) or (None if allowed else _LINE_BREAKS.search(value))
+    if found is not None:
+        raise ValueError(
+            f"character U+{ord(found.group()):04X} at position {found.start()} is a control, "
+            "bidi or invisible character; names and numbers are plain text"
+        )
     return value
 
 
