@@ -176,7 +176,9 @@ def world(
         with TestClient(create_app(runtime)) as http:
             yield populate_world(runtime, http)
         return
-    settings = make_settings(database_url=database_url, anvil_port=chain_checkpoint.port)
+    settings = make_settings(
+        database_url=database_url, anvil_port=chain_checkpoint.port, anvil_attach=True
+    )
     chain_checkpoint.fill_data_dir(settings.data_dir)
     runtime = start_runtime(settings)
     with TestClient(create_app(runtime)) as http:

@@ -14,7 +14,16 @@ from hallmark.api import openapi, pages
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.guards import AuthenticatedBodies, RequestContext
 from hallmark.api.responses import FastJSONResponse
-from hallmark.api.routes import attachments, health, lots, me, products, records, steps
+from hallmark.api.routes import (
+    anchor_batches,
+    attachments,
+    health,
+    lots,
+    me,
+    products,
+    records,
+    steps,
+)
 from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
@@ -59,6 +68,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(steps.router)
     app.include_router(attachments.router)
     app.include_router(records.router)
+    app.include_router(anchor_batches.router)
     pages.install(app)
     openapi.install(app)
     return app
