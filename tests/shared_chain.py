@@ -149,8 +149,7 @@ class SharedChain:
 
 @contextmanager
 def _started(**values: Any) -> Iterator[Runtime]:
-    # The session's node was started by the test session, not by this data directory: attach.
-    runtime = Runtime(settings_for_tests(anvil_attach=True, **values))
+    runtime = Runtime(settings_for_tests(**values))
     runtime.start()
     try:
         yield runtime
