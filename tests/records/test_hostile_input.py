@@ -258,3 +258,10 @@ def test_duplicate_csv_columns_are_refused(world: World) -> None:
     )
     error = _error(response, 422)
     assert "quantity" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/anchor-batches/864487493219", "/api/v1/anchor-batches/0"]
+)
+def test_a_batch_id_no_batch_can_have_is_422(world: World, path: str) -> None:
+    _error(world.http.get(path, headers=world.headers(SUPPLIER)), 422)
