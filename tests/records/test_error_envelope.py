@@ -92,7 +92,7 @@ def test_tracebacks_are_logged_without_secrets(
     assert "Traceback" in logged and "RuntimeError" in logged
     assert request_id in logged
     assert "storage failed for hm_" in logged
-    for secret in (key, key.split("_", 2)[2], PASSPHRASE):
+    for secret in (*world.keys.values(), key.split("_", 2)[2], PASSPHRASE):
         assert secret not in logged
 
 
