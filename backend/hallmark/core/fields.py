@@ -197,7 +197,7 @@ ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 MAX_JSON_DEPTH = 16
 #: The largest free-form object, as compact JSON: with every other field bounded, this bounds a
-#: record (a few free-form objects and short fields: well under 300 KiB).
+#: record (its free-form objects and bounded lists of short fields: under 300 KiB).
 MAX_JSON_OBJECT_BYTES = 64 * 1024
 
 
