@@ -96,6 +96,8 @@ class Organisation(Base):
     kind: Mapped[str] = mapped_column(String(16))  # brand | supplier | factory | legal
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled
     account_address: Mapped[str] = mapped_column(String(42), unique=True)
+    #: GS1 Global Location Number (13 digits, check digit valid), when the organisation has one.
+    gln: Mapped[str | None] = mapped_column(String(13), nullable=True)
     #: The organisation's Ethereum key as an encrypted V3 keystore (passphrase from settings).
     keystore: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

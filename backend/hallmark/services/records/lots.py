@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,7 @@ from hallmark.services.records.schemas import (
     LotSplit,
     LotsPublic,
     LotTransfer,
+    RecordRef,
 )
 from hallmark.store.models import (
     Attachment,
@@ -333,7 +334,11 @@ KIND: kinds.Kind[LotCreate, _LotContext, PlannedLot] = kinds.Kind(
 
 
 def _public(
-    lot: MaterialLot, record: Record, actor: Actor, history: list[Record] | None = None
+    lot: MaterialLot,
+    record: Record,
+    actor: Actor,
+    refs: Mapping[str, RecordRef],
+    history: list[Record] | None = None,
 ) -> LotPublic:
     data = views.document(record)["data"]
     owner = lot.owner_id == actor.organisation_id
@@ -361,8 +366,8 @@ def _public(
             "private_commitment": data.get("privateCommitment"),
             "private": lot.private if owner else None,
             "private_salt": lot.private_salt if owner else None,
-            "record": views.record_ref(record),
-            "history": [views.record_ref(r) for r in history] if history is not None else None,
+            "record": refs[record.id],
+            "history": [refs[r.id] for r in history] if history is not None else None,
         }
     )
 
@@ -374,7 +379,8 @@ def _public_with_history(session: Session, actor: Actor, lot: MaterialLot) -> Lo
     ).all()
     records = views.records_by_id(session, [lot.record_id, *events])
     history = [records[r] for r in dict.fromkeys(events)]
-    return _public(lot, records[lot.record_id], actor, history)
+    refs = views.record_refs(session, [records[lot.record_id], *history])
+    return _public(lot, records[lot.record_id], actor, refs, history)
 
 
 def get_lot(*, session: Session, actor: Actor, lot_id: str) -> LotPublic:
@@ -396,8 +402,9 @@ def list_lots(*, session: Session, actor: Actor, skip: int, limit: int) -> LotsP
         .limit(limit)
     ).all()
     records = views.records_by_id(session, [lot.record_id for lot in lots])
+    refs = views.record_refs(session, list(records.values()))
     return LotsPublic(
-        data=[_public(lot, records[lot.record_id], actor) for lot in lots], count=count
+        data=[_public(lot, records[lot.record_id], actor, refs) for lot in lots], count=count
     )
 
 

@@ -430,7 +430,7 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "certified_at": product.certified_at,
             "step_count": product.step_count,
             "last_step_hash": product.last_step_hash,
-            "record": views.record_ref(record),
+            "record": views.record_refs(session, [record])[record.id],
         }
     )
 

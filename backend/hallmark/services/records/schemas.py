@@ -361,17 +361,29 @@ class StepCreate(StepFields):
 
 
 class StepCorrection(StepFields):
-    """A correction: the complete new view of the step (the kind cannot change)."""
+    """A correction: the complete new view of the step (the kind and product cannot change)."""
+
+    product_serial: Serial | None = Field(
+        None, description="Optional, as in the creation: must be the step's product"
+    )
 
 
 # --- answers -----------------------------------------------------------------------------------
+
+
+CANONICAL_DOC = (
+    "The record exactly as hashed: RFC 8785 canonical JSON; keccak-256 of its UTF-8 bytes is "
+    "record_hash. Rebuild a hash from this text, never from the view's re-rendered fields."
+)
 
 
 class RecordRef(BaseModel):
     id: str
     record_hash: str
     recorded_at: datetime
-    corrects: str | None = None
+    corrects: str | None = Field(None, description="Id of the record this one corrects")
+    canonical: str = Field(description=CANONICAL_DOC)
+    anchoring: Anchoring = Field(description="Where the record stands on chain")
 
 
 class LotPublic(BaseModel):
@@ -518,6 +530,11 @@ class AnchoringFlag(BaseModel):
 
 
 class Anchoring(BaseModel):
+    """Where a record stands on chain. Once `anchored` or `confirmed`, `proof` proves
+    `record_hash` under `root` (OpenZeppelin's `StandardMerkleTree.verify(root, ['bytes32'],
+    [record_hash], proof)`, or the ledger's `verifyRecord(root, record_hash, proof)`); `leaf_index`
+    is the hash's position among the batch's record hashes sorted ascending."""
+
     status: AnchoringStatus
     batch_id: int | None = None
     root: str | None = None
@@ -538,7 +555,8 @@ class ProvenanceRecord(BaseModel):
     kind: str
     record_hash: str
     recorded_at: datetime
-    corrects: str | None
+    corrects: str | None = Field(description="Id of the record this one corrects")
+    canonical: str = Field(description=CANONICAL_DOC)
     anchoring: Anchoring
 
 
@@ -546,7 +564,6 @@ class RecordPublic(ProvenanceRecord):
     """One record as anchored: the canonical JSON that was hashed, and where it is on chain."""
 
     organisation: str
-    canonical: str = Field(description="RFC 8785 canonical JSON; its keccak-256 is record_hash")
     document: dict[str, JsonValue]
 
 
