@@ -18,6 +18,7 @@ from tests.records.factories import (
     SUPPLIER,
     SUPPLIER_2,
     create_lot,
+    create_product,
     lot_body,
     unique,
 )
@@ -232,12 +233,13 @@ def test_correction_cannot_go_below_what_was_drawn(world: World) -> None:
 
 def test_recycled_lot_names_its_sources(world: World) -> None:
     source = create_lot(world)
+    old_ring = create_product(world)["serial"]
     recycled = create_lot(
-        world, recycled=True, recycled_from=[{"lot": source["id"]}, {"product": "OLD-RING-1"}]
+        world, recycled=True, recycled_from=[{"lot": source["id"]}, {"product": old_ring}]
     )
     assert recycled["recycled_from"] == [
         {"lot": source["id"], "product": None},
-        {"lot": None, "product": "OLD-RING-1"},
+        {"lot": None, "product": old_ring},
     ]
     foreign = create_lot(world, org=SUPPLIER_2)
     refused = world.http.post(

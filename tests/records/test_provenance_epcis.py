@@ -67,6 +67,9 @@ def _product_with_history(world: World) -> dict[str, Any]:
             {"lot": recycled["id"], "quantity": "1", "unit": "g"},
         ],
     )
+    world.http.post(  # the brand the factory named takes the product as its own
+        f"/api/v1/products/{product['serial']}/acceptance", headers=world.headers(BRAND)
+    ).raise_for_status()
     world.http.post(
         f"/api/v1/products/{product['serial']}/materials",
         json={"materials": [{"lot": stone["id"], "quantity": "1.02", "unit": "ct"}]},

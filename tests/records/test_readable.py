@@ -203,6 +203,9 @@ def test_whoever_sees_a_record_in_provenance_reads_it(world: World) -> None:
         ],
     )
     serial = product["serial"]
+    world.http.post(  # the brand the factory named takes the product as its own
+        f"/api/v1/products/{serial}/acceptance", headers=world.headers(BRAND)
+    ).raise_for_status()
     step = add_step(world, serial, "casting")
 
     def read(record_id: str, org: str, **params: str) -> Any:

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
-from hallmark.api import pages, reference
+from hallmark.api import openapi, pages, reference
 from hallmark.api.errors import install_error_handlers
+from hallmark.api.guards import AuthenticatedBodies, RequestContext
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
@@ -56,7 +57,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Outermost last: request ids and the catch-all around everything, the single creates
+    # answered before the other writes are authenticated and their bodies checked.
+    app.add_middleware(AuthenticatedBodies)
     app.add_middleware(SingleCreates)
+    app.add_middleware(openapi.AllowedMethods)
+    app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(lots.router)
@@ -67,4 +73,5 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(anchor_batches.router)
     pages.install(app)
     reference.install(app)
+    openapi.install(app)
     return app

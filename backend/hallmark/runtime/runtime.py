@@ -207,6 +207,7 @@ class Runtime:
             self._commit_sessions(),
             write_lock=write_lock(self.engine),
             write_wait=settings.write_wait,
+            idempotency_ttl=settings.idempotency_ttl,
         )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)

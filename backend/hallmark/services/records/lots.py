@@ -67,6 +67,7 @@ from hallmark.store.models import (
     LotEvent,
     MaterialLot,
     Organisation,
+    Product,
     Record,
 )
 from hallmark.store.records import StoredRecord, add_records
@@ -140,6 +141,7 @@ class _LotContext:
     taken_numbers: set[str]
     uploaded: set[str]
     visible_sources: set[str]
+    known_products: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
 
 
@@ -169,6 +171,10 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
     for index, source in enumerate(fields.recycled_from):
         if source.lot is not None and source.lot not in ctx.visible_sources:
             raise for_field(f"recycled_from.{index}.lot", NotFoundError("lot", source.lot))
+        if source.product is not None and source.product not in ctx.known_products:
+            raise for_field(
+                f"recycled_from.{index}.product", NotFoundError("product", source.product)
+            )
     for index, cert in enumerate(fields.certificates):
         if cert.document and cert.document not in ctx.uploaded:
             raise invalid_field(
@@ -219,11 +225,20 @@ def _context(session: Session, actor: Actor, items: Sequence[LotFields | None]) 
                 )
             )
         )
+    # A recycled product is named by the serial read off the piece, which its recycler holds
+    # but need not see in Hallmark: the serial must exist (all the check reveals).
+    serials = sorted(
+        {s.product for i in items if i is not None for s in i.recycled_from if s.product}
+    )
+    known: set[str] = set()
+    for chunk in views.chunks(serials):
+        known.update(session.scalars(select(Product.serial).where(Product.serial.in_(chunk))))
     return _LotContext(
         actor=actor,
         taken_numbers=taken,
         uploaded=uploaded_by(session, actor.organisation_id, shas),
         visible_sources=visible,
+        known_products=known,
     )
 
 
@@ -558,6 +573,10 @@ def split_lot(*, session: Session, actor: Actor, lot_id: str, split: LotSplit) -
     return LotsPublic(data=children, count=len(children))
 
 
+#: The organisation kinds that can hold material (a lot's custodian).
+MATERIAL_HOLDERS = frozenset({"supplier", "factory", "brand"})
+
+
 def transfer_lot(
     *, session: Session, actor: Actor, lot_id: str, transfer: LotTransfer
 ) -> LotPublic:
@@ -567,6 +586,12 @@ def transfer_lot(
     target = session.get(Organisation, transfer.to_organisation)
     if target is None or target.status != "active":
         raise NotFoundError("organisation", transfer.to_organisation)
+    if target.kind not in MATERIAL_HOLDERS:
+        raise invalid_field(
+            "to_organisation",
+            f"{target.name} is a {target.kind} organisation, which cannot hold material "
+            f"(lots go to {', '.join(sorted(MATERIAL_HOLDERS))} organisations)",
+        )
     if target.id == lot.custodian_id:
         raise invalid_field("to_organisation", f"{target.name} holds lot {lot.lot_number} already")
     current = session.get(Record, lot.record_id)
