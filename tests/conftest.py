@@ -1,28 +1,35 @@
 """Shared fixtures: settings in a temporary data directory, databases (SQLite and, when
-HALLMARK_TEST_DATABASE_URL is set, a fresh PostgreSQL database per test), started runtimes."""
+HALLMARK_TEST_DATABASE_URL is set, a fresh PostgreSQL database per test), started runtimes.
+
+A test's database is a copy of one migrated once per session (`tests.database_templates`);
+`world` and `harness` run on the session's one anvil and deployment, reverted after each test
+(`tests.shared_chain`).
+"""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from hallmark.api.app import create_app
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
-from hallmark.services.access.organisations import create_api_key, create_organisation
 from hallmark.store.models import Organisation
+from tests.database_templates import POSTGRES_URL, DatabaseTemplates, fresh_postgres_database
+from tests.shared_chain import (
+    NODE_SETTINGS,
+    WORLD_ORGANISATIONS,
+    SharedChain,
+    create_world_organisations,
+)
 
-POSTGRES_URL = os.environ.get("HALLMARK_TEST_DATABASE_URL")
+__all__ = ["POSTGRES_URL", "WORLD_ORGANISATIONS", "fresh_postgres_database"]
 
 DATABASES = [
     "sqlite",
@@ -35,41 +42,72 @@ DATABASES = [
 ]
 
 
-def _admin_dsn(url: str) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    return parsed.render_as_string(hide_password=False)
-
-
-@contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database; dropped on exit."""
-    assert POSTGRES_URL, "HALLMARK_TEST_DATABASE_URL is required for PostgreSQL tests"
-    name = f"hallmark_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin_dsn(POSTGRES_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg", database=name)
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplates]:
+    """The session's databases at the migrations' head, to copy."""
+    templates = DatabaseTemplates.build(tmp_path_factory.mktemp("templates"))
     try:
-        yield url.render_as_string(hide_password=False)
+        yield templates
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        templates.close()
+
+
+@pytest.fixture(scope="session")
+def shared_chain(
+    tmp_path_factory: pytest.TempPathFactory, database_templates: DatabaseTemplates
+) -> Iterator[SharedChain]:
+    """The session's anvil, with Hallmark deployed and the world's and harness's organisations
+    created on it (see `tests.shared_chain`)."""
+    chain = SharedChain.build(tmp_path_factory.mktemp("shared-chain"), database_templates)
+    try:
+        yield chain
+    finally:
+        chain.stop()
 
 
 @pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
-    with fresh_postgres_database() as url:
+def chain_checkpoint(shared_chain: SharedChain) -> Iterator[SharedChain]:
+    """The shared chain, reverted after the test to what it was before (fixtures that start
+    runtimes or processes on it depend on this one, so they stop before it reverts)."""
+    with shared_chain.checkpoint():
+        yield shared_chain
+
+
+def uses_shared_chain(request: pytest.FixtureRequest, overrides: dict[str, Any]) -> bool:
+    """Whether a world or harness runs on the shared chain: unless the test is marked
+    `private_chain` or asks for node settings of its own."""
+    return request.node.get_closest_marker("private_chain") is None and not (
+        NODE_SETTINGS & overrides.keys()
+    )
+
+
+@pytest.fixture
+def postgres_database(database_templates: DatabaseTemplates) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, at the migrations' head."""
+    with fresh_postgres_database(template=database_templates.postgres()) as url:
         yield url
 
 
 @pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each database test runs on SQLite and on PostgreSQL."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, database_templates: DatabaseTemplates
+) -> str:
+    """Each database test runs on SQLite and on PostgreSQL: a fresh database at the
+    migrations' head."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'hallmark.sqlite3'}"
+        return database_templates.sqlite_copy(tmp_path / "hallmark.sqlite3")
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database (SQLite and PostgreSQL), for tests of the migrations."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -91,8 +129,11 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def start_runtime() -> Iterator[Callable[[Settings], Runtime]]:
-    """Start runtimes for a test; every one started is stopped at the end."""
+def start_runtime(
+    chain_checkpoint: SharedChain,
+) -> Iterator[Callable[[Settings], Runtime]]:
+    """Start runtimes for a test; every one started is stopped at the end (before the shared
+    chain is reverted)."""
     started: list[Runtime] = []
 
     def factory(settings: Settings) -> Runtime:
@@ -121,43 +162,52 @@ class World:
         return {"Authorization": f"Bearer {self.keys[f'{org}/{role}']}", **extra}
 
 
-#: name → kind of the organisations every World has.
-WORLD_ORGANISATIONS = {
-    "Maison Lune": "brand",
-    "Atelier Rivoli": "brand",
-    "Lotus Gold Refinery": "supplier",
-    "Cape Diamonds": "supplier",
-    "Shenzhen Atelier": "factory",
-    "Antwerp Setters": "factory",
-    "Lune Legal": "legal",
-}
-
-
 @pytest.fixture
 def world(
+    request: pytest.FixtureRequest,
     make_settings: Callable[..., Settings],
     start_runtime: Callable[[Settings], Runtime],
     database_url: str,
+    chain_checkpoint: SharedChain,
 ) -> Iterator[World]:
     """Every organisation kind twice (brand, supplier, factory), with a writer and a reader key."""
-    runtime = start_runtime(make_settings(database_url=database_url))
+    if not uses_shared_chain(request, {}):
+        runtime = start_runtime(make_settings(database_url=database_url))
+        with TestClient(create_app(runtime)) as http:
+            yield populate_world(runtime, http)
+        return
+    settings = make_settings(
+        database_url=database_url, anvil_port=chain_checkpoint.port, anvil_attach=True
+    )
+    chain_checkpoint.fill_data_dir(settings.data_dir)
+    runtime = start_runtime(settings)
     with TestClient(create_app(runtime)) as http:
-        yield populate_world(runtime, http)
+        yield install_world(runtime, http, chain_checkpoint)
 
 
 def populate_world(runtime: Runtime, http: TestClient) -> World:
     """Create the WORLD_ORGANISATIONS with a key of their kind's role and a reader key each."""
+    keys = create_world_organisations(runtime)
+    return World(runtime=runtime, http=http, organisations=_world_organisations(runtime), keys=keys)
+
+
+def install_world(runtime: Runtime, http: TestClient, chain: SharedChain) -> World:
+    """The WORLD_ORGANISATIONS and their keys as the shared chain's session created them, put
+    into the runtime's database (the runtime must run on that chain)."""
+    assert runtime.engine is not None
+    chain.world.install(runtime.engine)
+    return World(
+        runtime=runtime,
+        http=http,
+        organisations=_world_organisations(runtime),
+        keys=dict(chain.world_keys),
+    )
+
+
+def _world_organisations(runtime: Runtime) -> dict[str, Organisation]:
     assert runtime.sessions is not None
-    chain = runtime.chain_access()
-    organisations: dict[str, Organisation] = {}
-    keys: dict[str, str] = {}
-    for name, kind in WORLD_ORGANISATIONS.items():
-        organisations[name] = create_organisation(
-            sessions=runtime.sessions, chain=chain, name=name, kind=kind
-        )
-        for role in (kind, "reader"):
-            _, secret = create_api_key(
-                sessions=runtime.sessions, organisation_ref=name, principal_name=role, role=role
-            )
-            keys[f"{name}/{role}"] = secret
-    return World(runtime=runtime, http=http, organisations=organisations, keys=keys)
+    with runtime.sessions() as session:
+        found = session.scalars(
+            select(Organisation).where(Organisation.name.in_(WORLD_ORGANISATIONS))
+        ).all()
+    return {organisation.name: organisation for organisation in found}

@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     # --- chain -------------------------------------------------------------------------------
     rpc_url: str | None = Field(
         None,
-        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil",
+        description="EVM JSON-RPC URL. Unset: Hallmark starts and supervises its own local anvil "
+        "(refused in production)",
     )
     chain_id: Annotated[int, Field(gt=0)] = Field(
         31337, description="Chain id of the local anvil chain (ignored with rpc_url)"
@@ -163,7 +164,9 @@ class Settings(BaseSettings):
         "(hosted nodes cap the range)",
     )
     reorg_depth: Annotated[int, Field(ge=1)] = Field(
-        64, description="Blocks below the head in which anchored batches are re-checked every cycle"
+        64,
+        description="Blocks below the head a new leader re-checks anchored batches in when the "
+        "node reports no finalized block (forks are found by block hash, at any depth)",
     )
     worker_in_serve: bool = Field(
         True,
@@ -172,6 +175,16 @@ class Settings(BaseSettings):
     )
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
+    )
+    audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
+        600.0,
+        description="Seconds between two anchorings of the audit log's head on chain (by the "
+        "leading worker, when the log grew)",
+    )
+    worker_takeover_after: Annotated[float, Field(gt=0)] = Field(
+        120.0,
+        description="Seconds without a heartbeat after which a standby worker ends the leader "
+        "that holds the anchoring lock but no longer leads (a hung process) and takes over",
     )
 
     # --- keys --------------------------------------------------------------------------------
@@ -222,6 +235,11 @@ class Settings(BaseSettings):
     )
     batch_max_rows: Annotated[int, Field(ge=1)] = Field(
         10_000, description="Most records in one batch request (more: 413)"
+    )
+    write_wait: Annotated[float, Field(gt=0)] = Field(
+        5.0,
+        description="Seconds a single create waits for the database's write lock "
+        "(SQLite; held by another process) before it is answered 503 with Retry-After",
     )
 
     # --- staff console -------------------------------------------------------------------------

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import uses_shared_chain
+from tests.database_templates import DatabaseTemplates
+from tests.shared_chain import HARNESS_ORGANISATIONS, SharedChain
 from web3 import Web3
 
 from hallmark.config import Settings
@@ -200,21 +203,45 @@ class Harness:
 
 @pytest.fixture
 def harness(
-    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    chain_checkpoint: SharedChain,
+    database_templates: DatabaseTemplates,
 ) -> Iterator[Callable[..., Harness]]:
-    """Build a Harness: `harness(database_url=..., anchor_batch_size=..., ...)`."""
+    """Build a Harness: `harness(database_url=..., anchor_batch_size=..., ...)`.
+
+    It runs on the session's shared chain with the organisations made for it there, unless the
+    test is marked `private_chain` or sets the node's settings: then on an anvil of its own,
+    with the organisations created afresh."""
     made: list[Harness] = []
 
     def factory(**overrides: Any) -> Harness:
-        runtime = start_runtime(make_settings(**{**FAST, **overrides}))
+        shared = uses_shared_chain(request, overrides)
+        if shared:
+            overrides = {"anvil_port": chain_checkpoint.port, "anvil_attach": True, **overrides}
+        settings = make_settings(**{**FAST, **overrides})
+        if not shared:
+            runtime = start_runtime(settings)
+            assert runtime.sessions is not None
+            chain = runtime.chain_access()
+            for name, kind in HARNESS_ORGANISATIONS.items():
+                create_organisation(sessions=runtime.sessions, chain=chain, name=name, kind=kind)
+        else:
+            chain_checkpoint.fill_data_dir(settings.data_dir)
+            if settings.database_url is None:  # SQLite in the data directory
+                database_templates.sqlite_copy(settings.data_dir / "hallmark.sqlite3")
+            runtime = start_runtime(settings)
+            assert runtime.engine is not None
+            chain_checkpoint.harness.install(runtime.engine)
         assert runtime.sessions is not None
-        chain = runtime.chain_access()
-        orgs = {
-            kind: create_organisation(
-                sessions=runtime.sessions, chain=chain, name=f"{kind.title()} Co", kind=kind
-            )
-            for kind in ANCHORING_ORGS
-        }
+        with runtime.sessions() as session:
+            orgs = {
+                org.kind: org
+                for org in session.scalars(
+                    select(Organisation).where(Organisation.name.in_(HARNESS_ORGANISATIONS))
+                )
+            }
         built = Harness(runtime=runtime, orgs=orgs)
         made.append(built)
         return built
@@ -242,9 +269,9 @@ class Process:
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..., Process]]:
     """Start `python -m hallmark <args>` against a harness's data directory, database and chain;
-    every process still running at the end is stopped."""
+    every process still running at the end is stopped (before the shared chain is reverted)."""
     processes: list[Process] = []
 
     def factory(h: Harness, *args: str, **env: str) -> Process:
@@ -256,6 +283,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Process]]:
             "HALLMARK_DATA_DIR": str(settings.data_dir),
             "HALLMARK_DATABASE_URL": settings.effective_database_url,
             "HALLMARK_ANVIL_PORT": port,
+            "HALLMARK_ANVIL_ATTACH": str(settings.anvil_attach).lower(),
             "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
             "HALLMARK_ANCHOR_INTERVAL": str(settings.anchor_interval),
             "HALLMARK_ANCHOR_BATCH_SIZE": str(settings.anchor_batch_size),

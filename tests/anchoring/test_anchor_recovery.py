@@ -93,6 +93,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     assert len(h.batches()) == 80
 
 
+@pytest.mark.private_chain
 def test_records_stay_pending_while_the_node_is_down_then_are_anchored(
     harness: Callable[..., Harness],
 ) -> None:
@@ -119,6 +120,7 @@ def test_records_stay_pending_while_the_node_is_down_then_are_anchored(
     h.assert_anchored_exactly_once()
 
 
+@pytest.mark.private_chain
 def test_a_reorg_that_drops_the_anchors_gets_the_same_batches_anchored_again(
     harness: Callable[..., Harness],
 ) -> None:
@@ -156,6 +158,7 @@ def _proofs(h: Harness) -> dict[str, tuple[int | None, int | None, list[str] | N
     return {i: (s.batch_id, s.leaf_index, s.proof) for i, s in statuses.items()}
 
 
+@pytest.mark.private_chain
 def test_a_node_restored_from_an_older_state_gets_the_batches_anchored_again(
     harness: Callable[..., Harness],
 ) -> None:
@@ -186,6 +189,7 @@ def test_a_node_restored_from_an_older_state_gets_the_batches_anchored_again(
     assert {b.id: b.root for b in h.batches()} == before
 
 
+@pytest.mark.private_chain
 @pytest.mark.parametrize("depth", [1])
 def test_a_shallow_reorg_below_the_head_is_noticed_without_a_restart(
     harness: Callable[..., Harness], depth: int

@@ -249,17 +249,18 @@ def test_every_custom_error_of_the_ledger_decodes_to_its_name_and_arguments(
     names = {e["name"] for e in ledger.abi if e["type"] == "error"}
     assert {spec.name for spec in errors.by_selector.values()} == names
     factory = h.orgs["factory"].account_address
+    gas = h.settings.anchor_gas_limit
     with pytest.raises(UnauthorisedAnchorerError) as refused:
-        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=0, count=1)
+        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=0, count=1, gas=gas)
     assert refused.value.arguments == {"account": factory, "kind": 0}
     assert refused.value.code == "unauthorised_anchorer"
     with pytest.raises(ContractRevertError, match=r"ZeroCount\(\)"):
-        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=2, count=0)
+        ledger.retrieve_anchor_check(factory, root="0x" + "11" * 32, kind=2, count=0, gas=gas)
     stored = h.add("factory", 1)
     h.drain(h.worker())
     [batch] = h.batches()
     with pytest.raises(RootAlreadyAnchoredError) as twice:
-        ledger.retrieve_anchor_check(factory, root=batch.root, kind=2, count=1)
+        ledger.retrieve_anchor_check(factory, root=batch.root, kind=2, count=1, gas=gas)
     assert twice.value.arguments["root"] == batch.root
     assert twice.value.arguments["anchorer"] == factory
     assert stored

@@ -3,6 +3,7 @@ restarted when it dies, /readyz reports it, and it never outlives serve."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -11,12 +12,15 @@ from pathlib import Path
 from unittest import mock
 
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from conftest import Harness, Process, readyz, wait_for
 from hallmark.config import Settings
+from hallmark.core.errors import ConfigurationError
 from hallmark.core.ports import free_port
-from hallmark.runtime.worker_process import worker_environment
+from hallmark.runtime import Runtime
+from hallmark.runtime.worker_process import read_secrets, worker_environment, worker_secrets
 
 
 def _alive(pid: int) -> bool:
@@ -166,8 +170,12 @@ def test_the_worker_process_gets_the_settings_of_its_parent(
     environment = worker_environment(settings, chain_url="http://127.0.0.1:45123", base=base)
     assert environment["PATH"] == "/usr/bin"
     assert "HALLMARK_SOLC" not in environment, "a setting the parent does not have"
+    assert not {"HALLMARK_KEY_PASSPHRASE", "HALLMARK_FILE_KEY", "HALLMARK_DATABASE_URL"} & set(
+        environment
+    ), "secrets go through the secrets pipe"
+    secrets = worker_secrets(settings)
     with mock.patch.dict(os.environ, environment, clear=True):
-        child = Settings(_env_file=None)  # type: ignore[call-arg]
+        child = Settings(_env_file=None, **secrets)  # type: ignore[call-arg, arg-type]
     attached = {"rpc_url", "anvil_port", "database_url", "key_passphrase"}
     for name in Settings.model_fields.keys() - attached:
         assert getattr(child, name) == getattr(settings, name), name
@@ -176,3 +184,31 @@ def test_the_worker_process_gets_the_settings_of_its_parent(
     assert child.anvil_port == 45123
     assert child.effective_database_url == settings.effective_database_url
     assert child.passphrase == settings.passphrase
+
+
+def test_the_worker_process_gets_its_secrets_through_a_pipe_not_its_environment(
+    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+) -> None:
+    passphrase = "a passphrase of this test only"
+    file_key = base64.b64encode(bytes(range(32))).decode()
+    runtime = start_runtime(make_settings(key_passphrase=passphrase, file_key=file_key))
+    worker = runtime.start_worker_process()
+    assert worker.wait_started(90), worker.report()
+    pid = worker.pid
+    assert pid is not None
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert b"HALLMARK_" in environ, "the ordinary settings stay in the environment"
+    for secret in (passphrase, file_key, runtime.settings.effective_database_url):
+        assert secret.encode() not in environ
+    assert "--secrets-fd" in Path(f"/proc/{pid}/cmdline").read_text()
+    # It opened the organisations' keys with the passphrase: it leads and reports no error.
+    assert worker.report()["role"] == "leader"
+    assert worker.report()["last_error"] is None
+
+
+def test_a_worker_refuses_a_secrets_pipe_it_cannot_read() -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"api_processes": "9"}')
+    os.close(write_end)
+    with pytest.raises(ConfigurationError, match="does not know"):
+        read_secrets(read_end)

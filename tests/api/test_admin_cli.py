@@ -18,6 +18,7 @@ def _admin(world: World, *args: str) -> Result:
         "HALLMARK_DATA_DIR": str(settings.data_dir),
         "HALLMARK_DATABASE_URL": settings.effective_database_url,
         "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
+        "HALLMARK_ANVIL_ATTACH": str(settings.anvil_attach).lower(),
         "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
         "COLUMNS": "250",
     }

@@ -91,6 +91,9 @@ def test_roles_must_fit_the_organisation_kind(world: World) -> None:
 
 def test_audit_log_is_a_hash_chain_that_detects_tampering(world: World) -> None:
     world.http.get("/api/v1/whoami", headers={"Authorization": "Bearer hm_bad_key"})  # a denial
+    denials = world.runtime.denial_log()
+    assert denials is not None
+    denials.flush()  # denials are queued, then written in batches
     sessions = world.runtime.sessions
     assert sessions is not None
     with sessions() as session:

@@ -134,6 +134,9 @@ class Console:
         return code(account.secret, steps=ahead)
 
     def audit(self, action: str) -> list[AuditEntry]:
+        denials = self.runtime.denial_log()
+        assert denials is not None
+        denials.flush()  # denials are queued, then written in batches
         with self.sessions() as session:
             return list(
                 session.scalars(

@@ -24,8 +24,8 @@ HASHES = [f"{HASH[:-1]}{number}" for number in (1, 2, 3)]
 ROOT = "0x" + StandardMerkleTree.of(sorted(HASHES[1:])).root.hex()
 
 
-def test_migrations_build_the_models(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_migrations_build_the_models(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         migrate(engine)
         with engine.connect() as connection:

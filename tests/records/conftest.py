@@ -1,4 +1,5 @@
-"""One started Hallmark per test module and database (SQLite, and PostgreSQL when configured).
+"""One started Hallmark per test module and database (SQLite, and PostgreSQL when configured),
+on the session's shared chain (reverted after the module) with the world's organisations.
 
 Tests share the module's world, so each one makes its own lots and products (unique numbers and
 serials) and never relies on what another test did.
@@ -7,44 +8,51 @@ serials) and never relies on what another test did.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hallmark.api.app import create_app
-from hallmark.config import Settings
 from hallmark.runtime import Runtime
-from tests.conftest import DATABASES, World, fresh_postgres_database, populate_world
+from tests.conftest import DATABASES, World, install_world
+from tests.database_templates import DatabaseTemplates, fresh_postgres_database
+from tests.shared_chain import SharedChain, settings_for_tests
 
 
 @pytest.fixture(scope="module", params=DATABASES)
 def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    database_templates: DatabaseTemplates,
 ) -> Iterator[str]:
+    """A fresh database at the migrations' head for the module."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'hallmark.sqlite3'}"
+        yield database_templates.sqlite_copy(tmp_path_factory.mktemp("db") / "hallmark.sqlite3")
         return
-    with fresh_postgres_database() as url:
+    with fresh_postgres_database(template=database_templates.postgres()) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    module_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_chain: SharedChain,
+) -> Iterator[World]:
     """The conftest world (every organisation kind, writer and reader keys), once per module."""
-    data_dir: Path = tmp_path_factory.mktemp("data")
-    settings = Settings(
-        environment="test",  # type: ignore[arg-type]
+    data_dir = tmp_path_factory.mktemp("data")
+    shared_chain.fill_data_dir(data_dir)
+    settings = settings_for_tests(
         data_dir=data_dir,
-        anvil_port=0,
-        keystore_scrypt_n=1024,
+        anvil_port=shared_chain.port,
+        anvil_attach=True,  # the session's node: no Hallmark process started it
         database_url=module_database_url,
-        _env_file=None,  # type: ignore[call-arg]
     )
-    runtime = Runtime(settings)
-    runtime.start()
-    try:
-        with TestClient(create_app(runtime)) as http:
-            yield populate_world(runtime, http)
-    finally:
-        runtime.stop()
+    with shared_chain.checkpoint():
+        runtime = Runtime(settings)
+        runtime.start()
+        try:
+            with TestClient(create_app(runtime)) as http:
+                yield install_world(runtime, http, shared_chain)
+        finally:
+            runtime.stop()

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
+from hallmark.core.errors import UniqueViolationError
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.db import transaction
 from hallmark.store.models import AuditEntry, Base
@@ -57,12 +57,16 @@ def test_bulk_rows_read_back_as_written(world: World) -> None:
         assert at == row["at"]
 
 
-def test_bulk_insert_raises_integrity_error_and_stores_nothing(world: World) -> None:
+def test_bulk_insert_raises_a_named_conflict_and_stores_nothing(world: World) -> None:
     assert world.runtime.sessions is not None
     at = datetime.now(UTC)
     duplicate = "0x" + "ee" * 32
-    with pytest.raises(IntegrityError), transaction(world.runtime.sessions) as session:
+    with (
+        pytest.raises(UniqueViolationError) as raised,
+        transaction(world.runtime.sessions) as session,
+    ):
         bulk_insert(session, _AUDIT, [_row(at, duplicate, {}), _row(at, duplicate, {})])
+    assert raised.value.constraint == "uq_audit_log_entry_hash"
     with world.runtime.sessions() as session:
         assert (
             session.scalars(select(AuditEntry).where(AuditEntry.entry_hash == duplicate)).first()

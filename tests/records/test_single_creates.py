@@ -42,6 +42,9 @@ def routed(world: World) -> Iterator[TestClient]:
 
 def _denials(world: World) -> int:
     assert world.runtime.sessions is not None
+    denials = world.runtime.denial_log()
+    assert denials is not None
+    denials.flush()  # denials are queued, then written in batches
     with world.runtime.sessions() as session:
         count = session.scalar(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.outcome == "denied")

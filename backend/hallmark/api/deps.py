@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.runtime import Runtime
@@ -51,13 +53,22 @@ def presented_key(request: Request) -> str | None:
 async def get_actor(request: Request, runtime: RuntimeDep) -> Actor:
     """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 
-    Looked up on the event loop itself, on a plain connection: one indexed read of a snapshot
-    (it never waits for a writer) costs less than a worker-thread hop or an ORM session.
+    SQLite: looked up on the event loop itself, on a plain connection of the read engine: one
+    indexed read of a local snapshot (it never waits for a writer) costs less than a
+    worker-thread hop. PostgreSQL: in a worker thread, since a round trip to a server (or a
+    wait for a pooled connection) must never stall the loop.
     """
-    engine = runtime.read_engine or runtime.engine
-    assert engine is not None
-    with engine.connect() as connection:
-        actor = authenticate(connection, presented_key(request))
+    presented = presented_key(request)
+
+    def lookup(engine: Engine) -> Actor:
+        with engine.connect() as connection:
+            return authenticate(connection, presented)
+
+    if runtime.read_engine is not None:
+        actor = lookup(runtime.read_engine)
+    else:
+        assert runtime.engine is not None
+        actor = await run_in_threadpool(lookup, runtime.engine)
     request.state.actor = actor
     return actor
 

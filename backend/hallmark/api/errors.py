@@ -6,14 +6,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hallmark.core.errors import HallmarkError
 from hallmark.services.access import audit
-from hallmark.store.db import transaction
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -43,28 +41,40 @@ async def _hallmark_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def hallmark_error_response(request: Request, exc: HallmarkError) -> JSONResponse:
-    """A domain error's answer; a denial is audited first."""
+    """A domain error's answer; a denial's audit entry is queued (`DenialLog`)."""
     if exc.http_status in DENIALS:
-        await run_in_threadpool(_audit_denial, request, exc)
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+        _audit_denial(request, exc)
+    headers = None
+    if exc.http_status == 503:  # unavailable for now: when to try again
+        headers = {"Retry-After": str(exc.details.get("retry_after_seconds", 1))}
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details),
+        status_code=exc.http_status,
+        headers=headers,
+    )
 
 
 def _audit_denial(request: Request, exc: HallmarkError) -> None:
-    """Record a denial in its own transaction (the request's own work is rolled back)."""
+    """Queue a denial's audit entry (written apart from the request's own, rolled-back work,
+    rate-limited per caller, or per client address when the caller is unknown)."""
     runtime = getattr(request.app.state, "runtime", None)
-    if runtime is None or runtime.sessions is None:
+    denials = runtime.denial_log() if runtime is not None else None
+    if denials is None:
         return
     actor = getattr(request.state, "actor", None)
-    with transaction(runtime.sessions) as session:
-        audit.append(
-            session,
-            actor=actor.audit if actor is not None else audit.SYSTEM,
-            action=_action(request),
+    client = request.client.host if request.client is not None else "unknown"
+    source = f"principal {actor.principal_id}" if actor is not None else f"client {client}"
+    denials.record(
+        audit.AuditEvent(
+            actor.audit if actor is not None else audit.SYSTEM,
+            _action(request),
             outcome="denied",
             object_kind=str(exc.details.get("kind")) if exc.details.get("kind") else None,
             object_id=str(exc.details.get("id")) if exc.details.get("id") else None,
             details={"status": exc.http_status, "code": exc.code},
-        )
+        ),
+        source=source,
+    )
 
 
 def _action(request: Request) -> str:

@@ -26,9 +26,6 @@ from hallmark.chain.errors import ContractErrors
 
 T = TypeVar("T")
 
-#: Gas limit of `anchor()`: forge's gas tests hold it under 50,000 on the EVM; twice that is safe
-#: without estimating gas for every transaction.
-ANCHOR_GAS_LIMIT = 100_000
 #: Blocks per `eth_getLogs` request by default (hosted nodes commonly cap it at 2,000-10,000).
 LOG_BLOCK_RANGE = 2_000
 
@@ -108,7 +105,7 @@ class Ledger:
         nonce: int,
         fees: Fees,
         chain_id: int,
-        gas: int = ANCHOR_GAS_LIMIT,
+        gas: int,
     ) -> SignedTransaction:
         """Sign `anchor(root, kind, count)` locally: explicit gas, nonce and fees, no node call."""
         tx: dict[str, Any] = {
@@ -135,13 +132,21 @@ class Ledger:
         )
 
     def retrieve_anchor_check(
-        self, sender: str, *, root: str, kind: int, count: int, block: int | str = "latest"
+        self,
+        sender: str,
+        *,
+        root: str,
+        kind: int,
+        count: int,
+        gas: int,
+        block: int | str = "latest",
     ) -> None:
-        """Simulate `anchor` from `sender` at `block`; raises the decoded error it reverts with."""
+        """Simulate `anchor` from `sender` at `block` with the gas limit its transaction gets;
+        raises the decoded error it reverts with."""
         call = self.contract.functions.anchor(HexBytes(root), kind, count)
         self._call(
             lambda: call.call(
-                {"from": Web3.to_checksum_address(sender), "gas": ANCHOR_GAS_LIMIT},
+                {"from": Web3.to_checksum_address(sender), "gas": gas},
                 block_identifier=block,  # type: ignore[arg-type]
             )
         )

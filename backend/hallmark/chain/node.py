@@ -12,7 +12,10 @@ or funds keys on, a node it knows nothing about.
 
 anvil never outlives Hallmark: on Linux it gets SIGTERM (and dumps its state) when the thread that
 started it ends, even if Hallmark is killed with SIGKILL (`hallmark.core.processes`). Two anvils
-on one state file would overwrite each other's dumps.
+on one state file would overwrite each other's dumps: `NodeLock`, an exclusive `flock` beside
+the state file, is held by the process whose supervisor runs the node for as long as it does
+(restarts included), so another process never starts a second node there, even while the first
+one hangs; the kernel drops the lock with the process.
 
 Raises:
     NodeStartError: anvil is missing, exits at once, or does not answer in time.
@@ -20,9 +23,12 @@ Raises:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -280,6 +286,61 @@ def _check_state_file(path: Path) -> None:
         ) from exc
 
 
+class NodeLock:
+    """The data directory's node belongs to the process holding this lock (see the module
+    docstring); the lock file names that process and, once it runs, the node's URL (so other
+    processes find a node started on a port chosen at start)."""
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; True when this process holds it now."""
+        if self._handle is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid={os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def note_url(self, url: str) -> None:
+        """Record the URL of the node this process runs (the lock must be held)."""
+        assert self._handle is not None, "acquire() first"
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"pid={os.getpid()} url={url}\n")
+        self._handle.flush()
+
+    def holder_url(self) -> str | None:
+        """The URL the holder's node runs at, as the lock file says (None: not yet known)."""
+        found = re.search(r"url=(\S+)", self.holder())
+        return found.group(1) if found else None
+
+    def holder(self) -> str:
+        """Who holds the lock, as its file says ("unknown" when it cannot be read)."""
+        try:
+            return self.path.read_text("utf-8").strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+
 class NodeStatus(StrEnum):
     STOPPED = "stopped"
     RUNNING = "running"
@@ -292,9 +353,16 @@ class NodeSupervisor:
     thread that lives from `start` to `stop` (the node's parent thread, see `AnvilNode`)."""
 
     def __init__(
-        self, node: AnvilNode, *, poll_interval: float = 0.2, max_backoff: float = 10.0
+        self,
+        node: AnvilNode,
+        *,
+        poll_interval: float = 0.2,
+        max_backoff: float = 10.0,
+        lock: NodeLock | None = None,
     ) -> None:
         self.node = node
+        #: Held from before `start` until after `stop` (released then).
+        self.lock = lock
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.restarts = 0
@@ -336,6 +404,8 @@ class NodeSupervisor:
             self._thread = None
         self.node.stop()  # a node the thread never started, or one started by hand
         self._set(NodeStatus.STOPPED)
+        if self.lock is not None:
+            self.lock.release()
 
     def _run(self, started: Future[None]) -> None:
         try:

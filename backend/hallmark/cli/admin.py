@@ -151,16 +151,60 @@ def key_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix")]) -> 
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit log's hash chain from the first entry to the last."""
-    from sqlalchemy import func, select
+def audit_verify(
+    chain: Annotated[
+        bool,
+        typer.Option(
+            "--chain/--no-chain", help="Check the anchored heads against the chain when it answers"
+        ),
+    ] = True,
+) -> None:
+    """Check the audit log from the database alone (its hash chain, and every anchored head
+    still in it), then its anchored heads against the chain (when it answers)."""
+    import json
 
-    from hallmark.services.access import audit
-    from hallmark.store.models import AuditEntry
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
 
-    with started_runtime() as runtime, runtime.sessions() as session:
-        broken = audit.verify_chain(session)
-        count = session.scalar(select(func.count()).select_from(AuditEntry))
-    if broken is not None:
-        fail(f"the audit log is broken at entry {broken}")
-    out.print(f"audit log intact: {count} entries")
+    from hallmark.chain.client import ChainClient
+    from hallmark.chain.deployment import DeploymentRecord
+    from hallmark.core.errors import ChainError
+    from hallmark.services.access import audit_heads
+    from hallmark.store import db
+
+    settings = load_settings()
+    client: ChainClient | None = None
+    chain_id: int | None = None
+    service: str | None = None
+    note: str | None = None
+    if chain:
+        url = settings.rpc_url or f"http://127.0.0.1:{settings.anvil_port}"
+        try:
+            client = ChainClient.for_url(url, timeout=min(settings.rpc_timeout, 5.0))
+            chain_id = client.retrieve_chain_id()
+        except ChainError as exc:
+            client, note = None, f"the chain does not answer ({exc.message})"
+        if settings.deployment_path.exists():
+            with reported():
+                record = json.loads(settings.deployment_path.read_text())
+                service = DeploymentRecord.from_json(record).service_address
+    url = settings.effective_database_url
+    engine = db.make_read_engine(url) or db.make_engine(url)
+    try:
+        with Session(engine) as session, reported():
+            report = audit_heads.verify(
+                session, chain=client, chain_id=chain_id, account_address=service
+            )
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the audit log: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
+    finally:
+        engine.dispose()
+    if report.problems:
+        for problem in report.problems[:-1]:
+            err.print(f"error: {problem}", markup=False, highlight=False)
+        fail(f"the audit log was tampered with: {report.problems[-1]}")
+    out.print(f"audit log intact: {report.entries} entries, {report.heads} anchored heads")
+    if report.chain_checked:
+        out.print("anchored heads match the chain")
+    elif chain:
+        err.print(f"anchored heads not checked: {note or report.chain_note}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -65,18 +64,30 @@ def worker(
         int | None,
         typer.Option(hidden=True, help="Pipe to report the worker's state on (JSON lines)"),
     ] = None,
+    secrets_fd: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Pipe to read the secret settings from (one JSON object)"),
+    ] = None,
 ) -> None:
     """Run the anchoring worker alone: one leader anchors, other workers stand by."""
     from hallmark.runtime import Runtime
-    from hallmark.runtime.worker_process import StateReporter, die_with_parent
+    from hallmark.runtime.worker_process import (
+        StateReporter,
+        StopRequest,
+        die_with_parent,
+        read_secrets,
+    )
 
-    settings = load_settings()
+    secrets: dict[str, str] = {}
+    if secrets_fd is not None:
+        with reported():
+            secrets = read_secrets(secrets_fd)
+    settings = load_settings(**secrets)
     runtime = Runtime(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopRequest()  # signal handlers that take no lock (see StopRequest)
+    stop.install(signal.SIGTERM, signal.SIGINT)
     if parent is not None:  # the worker process of `hallmark serve`: never outlive it
-        die_with_parent(parent, stop.set)
+        die_with_parent(parent, stop.request)
     with reported():
         runtime.start()
     gc.freeze()  # as in `serve`: what start-up loaded lives as long as the process
@@ -84,7 +95,7 @@ def worker(
     try:
         anchor_worker = runtime.start_worker()
         if report_fd is not None:
-            reporter = StateReporter(report_fd, anchor_worker.report, stop.set)
+            reporter = StateReporter(report_fd, anchor_worker.report, stop.request)
             reporter.start()
         err.print("Hallmark anchoring worker running (SIGTERM or Ctrl-C stops it)")
         stop.wait()

@@ -6,7 +6,9 @@
     │   └── CompilerNotFoundError     compiler_missing
     ├── KeystoreError                 keystore_error  500
     ├── ChainError                    chain_error     503
-    │   ├── ChainUnavailableError     chain_unavailable
+    │   ├── ChainUnavailableError     chain_unavailable (no answer, a stall, HTTP 5xx)
+    │   │   ├── ChainRateLimitedError chain_rate_limited (HTTP 429 or a JSON-RPC limit error)
+    │   │   └── ChainBadResponseError chain_bad_response (not a JSON-RPC answer)
     │   ├── NodeStartError            node_start_failed
     │   │   └── NodePortTakenError    node_port_taken (a node Hallmark did not start is on its port)
     │   ├── DeploymentMissingError    deployment_missing
@@ -27,6 +29,7 @@
     ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
     ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
+        ├── UniqueViolationError      conflict (a unique constraint, named; store boundary)
         ├── IdempotencyKeyReusedError idempotency_key_reused
         ├── MassBalanceError          mass_balance_exceeded
         ├── StepOrderError            step_order
@@ -90,14 +93,45 @@ class ChainError(HallmarkError):
 
 
 class ChainUnavailableError(ChainError):
-    """The JSON-RPC node does not answer."""
+    """The JSON-RPC node does not answer, stalls, or its endpoint fails (HTTP 5xx).
+
+    `retryable`: whether asking again soon may help (a refused connection, a 503); a request
+    that timed out was given its time and is not repeated by the chain client.
+    """
 
     code = "chain_unavailable"
+    summary: ClassVar[str] = "is unreachable"
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, *, retryable: bool = True) -> None:
         super().__init__(
-            f"chain node at {url} is unreachable: {reason}", details={"url": url, "reason": reason}
+            f"chain node at {url} {self.summary}: {reason}", details={"url": url, "reason": reason}
         )
+        self.url = url
+        self.reason = reason
+        self.retryable = retryable
+
+
+class ChainRateLimitedError(ChainUnavailableError):
+    """The node's endpoint refuses more requests for now (HTTP 429, or a JSON-RPC limit error).
+
+    `retry_after`: seconds the endpoint asked Hallmark to wait (its Retry-After), if it said."""
+
+    code = "chain_rate_limited"
+    summary = "is rate limiting Hallmark"
+
+    def __init__(self, url: str, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(url, reason)
+        self.retry_after = retry_after
+        if retry_after is not None:
+            self.details["retry_after"] = retry_after
+
+
+class ChainBadResponseError(ChainUnavailableError):
+    """The endpoint answered something that is not a JSON-RPC answer (a proxy's error page,
+    a truncated body)."""
+
+    code = "chain_bad_response"
+    summary = "answered no valid JSON-RPC response"
 
 
 class NodeStartError(ChainError):
@@ -279,6 +313,18 @@ class PayloadTooLargeError(HallmarkError):
 
     code = "payload_too_large"
     http_status = 413
+
+
+class UniqueViolationError(ConflictError):
+    """A write met a row with the same unique value, stored meanwhile by another transaction
+    (another request, another process): the database's unique constraint, by its name."""
+
+    def __init__(self, constraint: str, what: str, *, field: str | None = None) -> None:
+        details: dict[str, Any] = {"constraint": constraint}
+        if field is not None:
+            details["field"] = field
+        super().__init__(f"{what} exists already", details=details)
+        self.constraint = constraint
 
 
 class IdempotencyKeyReusedError(ConflictError):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
+from hallmark.core.hashing import keccak256
 from hallmark.store.models import Base
+
+#: Advisory lock id of the migrations ("hallmark.migrations" as a 63-bit number).
+MIGRATION_LOCK = int.from_bytes(keccak256(b"hallmark.migrations")[:8], "big") >> 1
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):
@@ -30,6 +34,12 @@ with engine.connect() as connection:
         _sqlite_pragma(connection, "foreign_keys=OFF")
     try:
         with connection.begin():
+            if connection.dialect.name == "postgresql":
+                # Processes starting together on one database migrate in turn: the lock is held
+                # to the end of this transaction, and the next holder finds the head in place.
+                # (On SQLite the write lock taken at BEGIN does the same.)
+                lock = text("SELECT pg_advisory_xact_lock(:id)")
+                connection.execute(lock, {"id": MIGRATION_LOCK})
             context.configure(
                 connection=connection,
                 target_metadata=Base.metadata,

@@ -3,10 +3,10 @@
 Start-up flow:
 1. create the data directory; open the database and apply migrations;
 2. open (or, first time, generate) the admin and service keystores;
-3. without HALLMARK_RPC_URL: start and supervise a local anvil with persistent state and fund
-   the keys on it (or share the one another Hallmark process of this data directory already
-   runs on that port; a node nobody here started is refused unless HALLMARK_ANVIL_ATTACH); with
-   it: connect to that node;
+3. without HALLMARK_RPC_URL (refused in production): start and supervise a local anvil with
+   persistent state and fund the keys on it (or share the one another Hallmark process of this
+   data directory already runs; a node nobody here started is refused unless
+   HALLMARK_ANVIL_ATTACH); with it: connect to that node;
 4. load the deployment record (data directory and database must agree); none on the local
    chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
@@ -25,7 +25,10 @@ Raises:
 from __future__ import annotations
 
 import os
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,27 +39,36 @@ from sqlalchemy.orm import Session, sessionmaker
 from hallmark import __version__
 from hallmark.chain import deployment as deployments
 from hallmark.chain.artifacts import load_artifacts
-from hallmark.chain.client import ChainClient
+from hallmark.chain.client import NO_RETRY, ChainClient
 from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
 from hallmark.chain.ledger import Ledger
 from hallmark.chain.node import (
     AnvilNode,
+    NodeLock,
     NodeStatus,
     NodeSupervisor,
     find_anvil,
     rpc_call,
     started_here,
 )
-from hallmark.config import Settings
+from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
+    ChainUnavailableError,
+    ConfigurationError,
     DatabaseUnavailableError,
     DeploymentMismatchError,
     DeploymentMissingError,
     HallmarkError,
     NodePortTakenError,
 )
-from hallmark.runtime.worker_process import WorkerProcess, worker_environment
+from hallmark.runtime.worker_process import (
+    WorkerProcess,
+    worker_environment,
+    worker_secrets,
+)
+from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
+from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
@@ -70,6 +82,10 @@ log = structlog.get_logger(__name__)
 
 #: Balance given to Hallmark's own keys on the local development chain (1,000 ether).
 LOCAL_FUNDING_WEI = 1000 * 10**18
+#: /readyz waits this long for the node at most (a load balancer's probe must get an answer,
+#: whatever the node does); each of its requests times out sooner and is not repeated.
+READINESS_CHAIN_DEADLINE = 1.5
+READINESS_RPC_TIMEOUT = 1.0
 
 
 def _answers(url: str) -> bool:
@@ -91,16 +107,27 @@ class Runtime:
     #: Sessions for reads only (SQLite: a snapshot that never waits for the writer).
     read_sessions: sessionmaker[Session] | None = None
     read_engine: Engine | None = None
+    #: PostgreSQL: the group commit's own connection (see `_commit_sessions`).
+    commit_engine: Engine | None = None
     committer: GroupCommitter | None = None
+    #: The audit entries of denied requests, queued and written in batches.
+    denials: DenialLog | None = None
     supervisor: NodeSupervisor | None = None
     chain: ChainClient | None = None
     keys: KeyRing | None = None
     deployment: DeploymentRecord | None = None
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     worker: AnchorWorker | None = None
+    #: Anchors the audit log's head while this process's worker leads.
+    audit_heads: AuditHeadAnchorer | None = None
     worker_process: WorkerProcess | None = None
     checkpointer: WalCheckpointer | None = None
     started: bool = False
+    #: The node as /readyz asks it: short timeouts, no retries, one check in flight at a time.
+    _probe_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _probe: Future[tuple[int, int, list[str]]] | None = field(default=None, repr=False)
+    _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _probe_client: ChainClient | None = field(default=None, repr=False)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -136,6 +163,12 @@ class Runtime:
 
     def _connect(self) -> None:
         settings = self.settings
+        if settings.uses_local_chain and settings.environment is Environment.PRODUCTION:
+            # A private development chain no one else sees is no place for production anchors.
+            raise ConfigurationError(
+                "HALLMARK_RPC_URL must name the chain's JSON-RPC node in production "
+                "(a local development chain is refused)"
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.make_engine(settings.effective_database_url)
         self.sessions = db.session_factory(self.engine)
@@ -144,7 +177,11 @@ class Runtime:
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
-        self.committer = GroupCommitter(self.sessions, write_lock=write_lock(self.engine))
+        self.committer = GroupCommitter(
+            self._commit_sessions(),
+            write_lock=write_lock(self.engine),
+            write_wait=settings.write_wait,
+        )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
             self.checkpointer.start()
@@ -152,17 +189,49 @@ class Runtime:
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
         self.artifacts = load_artifacts()
-        attach_url = f"http://127.0.0.1:{settings.anvil_port}"
-        if settings.uses_local_chain and settings.anvil_port and _answers(attach_url):
-            # Another Hallmark process of this data directory (`hallmark serve`) runs the local
-            # chain: share it. Any other node on the port only when told to.
-            if not settings.anvil_attach and not started_here(
-                settings.chain_state_path, settings.anvil_port
+        if settings.uses_local_chain:
+            self._connect_local_chain()
+        else:
+            assert settings.rpc_url is not None
+            self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
+
+    def _connect_local_chain(self) -> None:
+        """Share the data directory's node where another process runs it, else run it here.
+
+        A node answering on HALLMARK_ANVIL_PORT, or at the URL the node lock's holder noted, is
+        shared. Otherwise this process takes the node lock and starts the node; when another
+        process holds the lock, its node does not answer now (it hangs, or restarts): a second
+        node on the same state is never started.
+        """
+        settings = self.settings
+        attach_url = f"http://127.0.0.1:{settings.anvil_port}" if settings.anvil_port else None
+        lock = NodeLock(settings.chain_state_path)
+        if attach_url is not None and _answers(attach_url):
+            # A node nobody of this data directory started is shared only when told to.
+            if not (
+                settings.anvil_attach
+                or started_here(settings.chain_state_path, settings.anvil_port)
+                or lock.holder_url() == attach_url
             ):
                 raise NodePortTakenError(settings.anvil_port)
-            self.chain = ChainClient.for_url(attach_url, timeout=settings.rpc_timeout)
-            self._fund_local_keys()
-        elif settings.uses_local_chain:
+        else:
+            if lock.acquire():
+                self._start_local_node(lock)
+                return
+            attach_url = lock.holder_url() or attach_url
+            if attach_url is None or not _answers(attach_url):
+                raise ChainUnavailableError(
+                    attach_url or "the local chain",
+                    f"the local chain belongs to a running Hallmark process ({lock.holder()}) "
+                    "and does not answer; no second node is started on its state",
+                )
+        # Another Hallmark process (`hallmark serve`) runs the local chain: share it.
+        self.chain = ChainClient.for_url(attach_url, timeout=settings.rpc_timeout)
+        self._fund_local_keys()
+
+    def _start_local_node(self, lock: NodeLock) -> None:
+        settings = self.settings
+        try:
             node = AnvilNode(
                 binary=find_anvil(settings.anvil_binary),
                 state_path=settings.chain_state_path,
@@ -172,13 +241,16 @@ class Runtime:
                 block_time=settings.anvil_block_time,
                 log_path=settings.data_dir / "logs" / "anvil.log",
             )
-            self.supervisor = NodeSupervisor(node, poll_interval=settings.anvil_watch_interval)
-            self.supervisor.start()
-            self.chain = ChainClient.for_url(node.url, timeout=settings.rpc_timeout)
-            self._fund_local_keys()
-        else:
-            assert settings.rpc_url is not None
-            self.chain = ChainClient.for_url(settings.rpc_url, timeout=settings.rpc_timeout)
+        except BaseException:
+            lock.release()
+            raise
+        self.supervisor = NodeSupervisor(
+            node, poll_interval=settings.anvil_watch_interval, lock=lock
+        )
+        self.supervisor.start()
+        lock.note_url(node.url)
+        self.chain = ChainClient.for_url(node.url, timeout=settings.rpc_timeout)
+        self._fund_local_keys()
 
     def start_worker(self) -> AnchorWorker:
         """Run the anchoring worker in a thread, on a chain client of its own."""
@@ -200,7 +272,21 @@ class Runtime:
                 read_sessions=self.read_sessions,
             )
             self.worker.start()
+            self._start_audit_heads(self.worker)
         return self.worker
+
+    def _start_audit_heads(self, worker: AnchorWorker) -> None:
+        assert self.sessions is not None and self.keys is not None and self.chain is not None
+        assert self.deployment is not None
+        sessions, account = self.sessions, self.keys.service
+        chain = ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout)
+        chain_id = self.deployment.chain_id
+        self.audit_heads = AuditHeadAnchorer(
+            lambda: anchor_head(sessions=sessions, chain=chain, account=account, chain_id=chain_id),
+            interval=self.settings.audit_anchor_interval,
+            leads=lambda: worker.state.role == "leader",
+        )
+        self.audit_heads.start()
 
     def start_worker_process(self) -> WorkerProcess:
         """Run `hallmark worker` as a supervised child process (see `worker_process`): this
@@ -210,7 +296,8 @@ class Runtime:
         assert self.chain is not None and self.deployment is not None, "start() first"
         if self.worker_process is None:
             self.worker_process = WorkerProcess(
-                worker_environment(self.settings, chain_url=self.chain.url)
+                worker_environment(self.settings, chain_url=self.chain.url),
+                secrets=worker_secrets(self.settings),
             )
             self.worker_process.start()
         return self.worker_process
@@ -220,25 +307,61 @@ class Runtime:
         if self.worker_process is not None:
             self.worker_process.stop()  # before the chain and the database it works on
             self.worker_process = None
+        if self.audit_heads is not None:
+            self.audit_heads.stop()
+            self.audit_heads = None
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
         if self.checkpointer is not None:
             self.checkpointer.stop()
             self.checkpointer = None
+        if self._probe_pool is not None:
+            self._probe_pool.shutdown(wait=False, cancel_futures=True)
+            self._probe_pool, self._probe = None, None
         if self.committer is not None:
             self.committer.stop()
             self.committer = None
+        if self.denials is not None:
+            self.denials.stop()
+            self.denials = None
         if self.supervisor is not None:
             self.supervisor.stop()
             self.supervisor = None
         if self.read_engine is not None:
             self.read_engine.dispose()
             self.read_engine = None
+        if self.commit_engine is not None:
+            self.commit_engine.dispose()
+            self.commit_engine = None
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
         self.started = False
+
+    def _commit_sessions(self) -> sessionmaker[Session]:
+        """The group commit's sessions. SQLite: the main engine's (its write lock bounds the
+        wait). PostgreSQL: one connection of its own, so the event loop, which commits one group
+        at a time, never waits for a pool the threads have taken; every lock wait bounded by
+        `write_wait` (then 503); no ping before each group (a connection lost with a restarted
+        server fails one group with 503, and the next one connects again)."""
+        assert self.engine is not None and self.sessions is not None
+        if self.engine.dialect.name != "postgresql":
+            return self.sessions
+        self.commit_engine = db.make_engine(
+            self.settings.effective_database_url,
+            lock_timeout=self.settings.write_wait,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=False,
+        )
+        return db.session_factory(self.commit_engine)
+
+    def denial_log(self) -> DenialLog | None:
+        """Where denials are audited (made on first use; None without a database)."""
+        if self.denials is None and self.sessions is not None:
+            self.denials = DenialLog(self.sessions)
+        return self.denials
 
     # --- deployment ------------------------------------------------------------------------
     def _fund_local_keys(self) -> None:
@@ -348,10 +471,11 @@ class Runtime:
             if self.supervisor.status is not NodeStatus.RUNNING:
                 problems.append(f"chain: local node {self.supervisor.status.value}")
         report["database"] = self._database_readiness(problems)
-        if self.sessions is not None:
-            # Informational: pending records never make Hallmark unready.
+        if self.read_sessions is not None:
+            # Informational: pending records never make Hallmark unready. Read sessions: a
+            # readiness check never queues behind a writer.
             report["anchoring"] = anchoring_report(
-                sessions=self.sessions, worker=self.worker or self.worker_process
+                sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
         report["problems"] = problems
         return not problems, report
@@ -365,25 +489,52 @@ class Runtime:
             "contracts": {k: v.address for k, v in self.deployment.contracts.items()},
         }
         try:
-            info["chain_id"] = self.chain.retrieve_chain_id()
-            info["latest_block"] = self.chain.retrieve_block_number()
-            info["reachable"] = True
-            differences = deployments.check_deployment(self.chain, self.deployment, self.artifacts)
+            chain_id, latest, differences = self._probe_chain().result(READINESS_CHAIN_DEADLINE)
+        except FutureTimeoutError:
+            info["reachable"] = False
+            problems.append(f"chain: the node did not answer within {READINESS_CHAIN_DEADLINE:g} s")
+            return info
         except HallmarkError as exc:
             info["reachable"] = False
             problems.append(f"chain: {exc.message}")
             return info
+        info["chain_id"], info["latest_block"], info["reachable"] = chain_id, latest, True
         if differences:
             problems.extend(f"chain: {d}" for d in differences)
         info["deployment_matches"] = not differences
         return info
+
+    def _probe_chain(self) -> Future[tuple[int, int, list[str]]]:
+        """The node's chain id, head and deployment differences, asked in a thread of its own
+        (a check still in flight is shared, so a hanging node never piles up threads)."""
+        assert self.chain is not None and self.deployment is not None
+        chain, deployment = self.chain, self.deployment
+        with self._probe_lock:
+            if self._probe is not None and not self._probe.done():
+                return self._probe
+            if self._probe_pool is None:
+                self._probe_pool = ThreadPoolExecutor(1, thread_name_prefix="readiness-probe")
+            if self._probe_client is None or self._probe_client.url != chain.url:
+                self._probe_client = ChainClient.for_url(
+                    chain.url, timeout=READINESS_RPC_TIMEOUT, retry=NO_RETRY
+                )
+            client = self._probe_client
+
+            def probe() -> tuple[int, int, list[str]]:
+                chain_id = client.retrieve_chain_id()
+                latest = client.retrieve_block_number()
+                differences = deployments.check_deployment(client, deployment, self.artifacts)
+                return chain_id, latest, differences
+
+            self._probe = self._probe_pool.submit(probe)
+            return self._probe
 
     def _database_readiness(self, problems: list[str]) -> dict[str, Any]:
         if self.engine is None:
             problems.append("database: not started")
             return {"reachable": False}
         try:
-            info = db.check(self.engine)
+            info = db.check(self.read_engine or self.engine)  # never waits for a writer
         except DatabaseUnavailableError as exc:
             problems.append(f"database: {exc.message}")
             return {"reachable": False}

@@ -7,7 +7,15 @@ thread restarts the child when it exits unexpectedly, after a capped exponential
 logs why; `stop()` sends it SIGTERM, waits, and SIGKILLs it after a timeout. The child runs in a
 session of its own, so a Ctrl-C on the terminal reaches only the parent, which stops it.
 
-Child side (`hallmark worker --parent PID --report-fd FD`, see `hallmark.cli`):
+Secrets never go through the environment (anyone who may read `/proc/<pid>/environ` could read
+them there): the keystore passphrase, the file key and the database URL (it may hold a
+password) are written, as one JSON object, to a pipe whose read end the child gets as
+`--secrets-fd FD` (`worker_secrets`, `read_secrets`); the child reads it and closes it at start.
+
+Child side (`hallmark worker --parent PID --report-fd FD --secrets-fd FD`, see `hallmark.cli`):
+* `StopRequest`: how SIGTERM, SIGINT, the parent watch and the reporter ask the worker to stop.
+  A signal handler only sets a flag and writes a byte to a pipe: it takes no lock, so a signal
+  arriving while the main thread holds one (or three nested handlers) cannot deadlock it.
 * `die_with_parent`: the child never outlives its parent. On Linux the kernel sends it SIGTERM
   when the parent dies (`prctl(PR_SET_PDEATHSIG)`); everywhere a thread also watches the
   parent's pid. Either way the child stops as on SIGTERM (gives up the lead, exits).
@@ -26,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -43,6 +52,7 @@ from pydantic import SecretStr
 from hallmark.config import Settings
 from hallmark.core import processes
 from hallmark.core.backoff import Backoff
+from hallmark.core.errors import ConfigurationError
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +87,8 @@ def worker_environment(
     whether they came from the environment, `.env` or code. The database URL and the keystore
     passphrase go as their effective values. With a local chain (no `rpc_url`), `chain_url`
     becomes the child's HALLMARK_RPC_URL: it attaches to the parent's node and never starts one
-    of its own (not even while the parent's node restarts).
+    of its own (not even while the parent's node restarts). The secrets (`SECRET_SETTINGS`)
+    are left out: they go through a pipe (`worker_secrets`).
     """
     environment = {
         key: value
@@ -86,14 +97,54 @@ def worker_environment(
     }
     for name in Settings.model_fields:
         value = getattr(settings, name)
-        if value is not None:
+        if value is not None and name not in SECRET_SETTINGS:
             environment[f"HALLMARK_{name.upper()}"] = _env_value(value)
-    environment["HALLMARK_DATABASE_URL"] = settings.effective_database_url
-    environment["HALLMARK_KEY_PASSPHRASE"] = settings.passphrase
     if settings.uses_local_chain and chain_url is not None:
         environment["HALLMARK_RPC_URL"] = chain_url
         environment["HALLMARK_ANVIL_PORT"] = chain_url.rsplit(":", 1)[1]
     return environment
+
+
+#: Settings a worker process gets through its secrets pipe, never in its environment.
+SECRET_SETTINGS = frozenset({"key_passphrase", "file_key", "database_url"})
+
+
+def worker_secrets(settings: Settings) -> dict[str, str]:
+    """The secret settings of a worker process, as their effective values."""
+    secrets = {
+        "key_passphrase": settings.passphrase,
+        "database_url": settings.effective_database_url,
+    }
+    if settings.file_key is not None and settings.file_key.get_secret_value():
+        secrets["file_key"] = settings.file_key.get_secret_value()
+    return secrets
+
+
+def read_secrets(fd: int) -> dict[str, str]:
+    """The child side: the secrets its parent wrote to the pipe `fd`, which is closed."""
+    try:
+        with os.fdopen(fd, "rb") as pipe:
+            data = pipe.read()
+        secrets = json.loads(data) if data else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read the secrets pipe {fd}: {exc}") from exc
+    if not isinstance(secrets, dict) or set(secrets) - SECRET_SETTINGS:
+        raise ConfigurationError(f"the secrets pipe {fd} holds settings Hallmark does not know")
+    return {str(name): str(value) for name, value in secrets.items()}
+
+
+def _secrets_pipe(secrets: Mapping[str, str]) -> int:
+    """A pipe holding `secrets` as JSON, its write end closed: the read end, for a child."""
+    read_end, write_end = os.pipe()
+    data = json.dumps(dict(secrets)).encode()
+    try:
+        # A few hundred bytes: far below a pipe's buffer, so writing never waits for the child.
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+    except BaseException:
+        os.close(read_end)
+        raise
+    return read_end
 
 
 def _describe_exit(code: int) -> str:
@@ -107,21 +158,23 @@ def _describe_exit(code: int) -> str:
 class WorkerProcess:
     """`hallmark worker` as a supervised child: `start()`, `report()`, `stop()`.
 
-    `environment` is the child's whole environment (see `worker_environment`); `command` the
-    program (default: this interpreter, `-m hallmark worker`), to which the parent's pid and the
-    report pipe are added.
+    `environment` is the child's whole environment (see `worker_environment`); `secrets` what
+    it reads from its secrets pipe (see `worker_secrets`); `command` the program (default: this
+    interpreter, `-m hallmark worker`), to which the parent's pid and the pipes are added.
     """
 
     def __init__(
         self,
         environment: Mapping[str, str],
         *,
+        secrets: Mapping[str, str] | None = None,
         command: list[str] | None = None,
         cwd: Path | None = None,
         restart_delay: float = RESTART_DELAY,
         restart_delay_max: float = RESTART_DELAY_MAX,
     ) -> None:
         self.environment = dict(environment)
+        self.secrets = dict(secrets or {})
         self.command = command or [sys.executable, "-m", "hallmark", "worker"]
         self.cwd = cwd
         self.restart_delay = restart_delay
@@ -248,6 +301,7 @@ class WorkerProcess:
     def _run_once(self) -> tuple[float, int]:
         """Start the child, read its reports until it exits; (seconds it ran, exit code)."""
         read_end, write_end = os.pipe()
+        secrets_end = None
         try:
             with self._lock:
                 if self._stopping.is_set():
@@ -260,11 +314,14 @@ class WorkerProcess:
                     "--report-fd",
                     str(write_end),
                 ]
+                if self.secrets:
+                    secrets_end = _secrets_pipe(self.secrets)
+                    command += ["--secrets-fd", str(secrets_end)]
                 popen = subprocess.Popen(
                     command,
                     env=self.environment,
                     cwd=self.cwd,
-                    pass_fds=(write_end,),
+                    pass_fds=(write_end,) if secrets_end is None else (write_end, secrets_end),
                     start_new_session=True,  # a terminal's Ctrl-C is the parent's to handle
                 )
                 self._popen, self._state = popen, None
@@ -274,6 +331,8 @@ class WorkerProcess:
             raise
         finally:
             os.close(write_end)
+            if secrets_end is not None:
+                os.close(secrets_end)
         started = time.monotonic()
         log.info("worker_process.started", pid=popen.pid)
         with os.fdopen(read_end, "rb") as reports:
@@ -296,6 +355,50 @@ class WorkerProcess:
 
 
 # --- the child's side -----------------------------------------------------------------------
+
+
+class StopRequest:
+    """A request to stop, safe to make from a signal handler or any thread (see the module
+    docstring): `request()` sets a flag and writes one byte to a pipe; `wait()` sleeps on the
+    pipe. Hand-written: `threading.Event.set` takes a lock, which a handler must not."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.requested = False
+
+    def install(self, *signums: int) -> None:
+        """Make these signals request the stop."""
+        for signum in signums:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.request()
+
+    def request(self) -> None:
+        """Ask for the stop (idempotent; no lock taken)."""
+        self.requested = True
+        with contextlib.suppress(OSError):  # a full pipe: a wake-up is pending already
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until the stop is requested (or `timeout` seconds pass); whether it was."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.requested:
+            left = 1.0 if deadline is None else min(deadline - time.monotonic(), 1.0)
+            if left <= 0:
+                break
+            readable, _, _ = select.select([self._read], [], [], left)
+            if readable:
+                with contextlib.suppress(OSError):
+                    os.read(self._read, 512)
+        return self.requested
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def die_with_parent(parent: int, on_parent_gone: Callable[[], None]) -> None:

@@ -6,7 +6,8 @@ statement is compiled once per table and column set, each value goes through its
 own bind processor (so what is stored is exactly what SQLAlchemy would store), and the rows
 reach the driver as tuples: `executemany` through
 `Connection.exec_driver_sql` (still SQLAlchemy's error mapping and events) on SQLite, `COPY`
-on PostgreSQL.
+on PostgreSQL. A few rows on PostgreSQL (fewer than `COPY_MIN_ROWS`: a group of single creates)
+go as one multi-row INSERT instead: one round trip to the server, where a COPY takes two.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy import Dialect, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from hallmark.store.conflicts import unique_violation
+
 
 @dataclass(frozen=True, slots=True)
 class _Statement:
@@ -29,6 +32,9 @@ class _Statement:
 
 
 _STATEMENTS: dict[tuple[int, str, tuple[str, ...]], _Statement] = {}
+
+#: From this many rows on, PostgreSQL gets a COPY; below, one multi-row INSERT.
+COPY_MIN_ROWS = 64
 
 
 def _statement(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Statement:
@@ -88,6 +94,14 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     if not statement.copy:
         connection.exec_driver_sql(statement.sql, values)
         return
+    if len(values) < COPY_MIN_ROWS:
+        quote = connection.dialect.identifier_preparer.quote
+        names = ", ".join(quote(name) for name in statement.columns)
+        row = "(" + ", ".join(["%s"] * len(statement.columns)) + ")"
+        # Identifiers quoted by the dialect; every value is a bound parameter.
+        sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES {', '.join([row] * len(values))}"  # noqa: S608
+        connection.exec_driver_sql(sql, tuple(value for each in values for value in each))
+        return
     driver = connection.connection.driver_connection
     assert driver is not None
     error = connection.dialect.loaded_dbapi.Error
@@ -96,7 +110,11 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
             for value in values:
                 copy.write_row(value)
     except error as exc:
-        # The same error classes (IntegrityError, ...) an ordinary INSERT would raise.
+        # What an ordinary INSERT would raise: a named conflict, else the same error classes
+        # (IntegrityError, ...).
+        conflict = unique_violation(exc)
+        if conflict is not None:
+            raise conflict from exc
         raise DBAPIError.instance(
             statement.sql, None, exc, error, dialect=connection.dialect
         ) from exc

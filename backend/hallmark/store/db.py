@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import DatabaseUnavailableError
-from hallmark.store import sqlite
+from hallmark.store import conflicts, sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -33,8 +33,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the per-dialect settings Hallmark relies on."""
+def make_engine(url: str, *, lock_timeout: float | None = None, **kwargs: Any) -> Engine:
+    """An engine with the per-dialect settings Hallmark relies on; a unique violation raises
+    `UniqueViolationError` (409, see `conflicts`). PostgreSQL: `lock_timeout` seconds bound
+    every wait for a lock (then the statement fails: OperationalError)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -45,8 +47,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", sqlite.configure_connection)
         sqlite.serialise_transactions(engine, lock_path)
-        return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **kwargs)
+    else:
+        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        if lock_timeout is not None:
+            connect_args["options"] = f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+    event.listen(engine, "handle_error", conflicts.handle_error)
+    return engine
 
 
 def make_read_engine(url: str) -> Engine | None:

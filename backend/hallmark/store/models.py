@@ -148,6 +148,23 @@ class AuditEntry(Base):
     entry_hash: Mapped[str] = mapped_column(String(66), unique=True)
 
 
+class AuditHead(Base):
+    """A head of the audit log (its last entry then), anchored on chain: a transaction of the
+    service account whose data is the head (`services.access.audit_heads`). `audit verify`
+    checks the log against every head, and the heads against the chain."""
+
+    __tablename__ = "audit_heads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    entry_hash: Mapped[str] = mapped_column(String(66))
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    account_address: Mapped[str] = mapped_column(String(42))
+    tx_hash: Mapped[str] = mapped_column(String(66), unique=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    anchored_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class IdempotentResponse(Base):
     """The first answer to a write sent with an Idempotency-Key; replays get it back."""
 

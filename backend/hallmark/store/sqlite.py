@@ -1,8 +1,8 @@
 """What Hallmark does differently on SQLite: connection settings, one writer at a time, and the
 write-ahead log checkpointed in the background.
 
-* `configure_connection`: WAL journal (readers never block the writer), foreign keys, a large
-  page cache; SQLAlchemy emits BEGIN itself.
+* `configure_connection`: WAL journal (readers never block the writer), the log synced at every
+  commit (`synchronous=FULL`), foreign keys, a large page cache; SQLAlchemy emits BEGIN itself.
 * `serialise_transactions`: every write transaction queues on a lock (this process's threads,
   then other processes on the same file) and then takes SQLite's write lock at BEGIN
   (`write_lock` gives it to callers that want to try it without waiting).
@@ -34,7 +34,11 @@ def configure_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # An answered write is a durable one: in WAL mode NORMAL skips the fsync of the log at each
+    # commit, so a power loss could take back a record whose hash the client already holds as
+    # its receipt. FULL syncs the log at every commit (one per group of creates, see
+    # group_commit.py); docs/DEPLOYMENT.md quotes what it costs.
+    cursor.execute("PRAGMA synchronous=FULL")
     # Batches insert thousands of rows into indexes with random keys (UUIDs, hashes): a 64 MiB
     # page cache (SQLite's default is 2 MiB) and memory-mapped reads keep those pages at hand.
     cursor.execute("PRAGMA cache_size=-65536")

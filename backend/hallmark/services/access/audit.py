@@ -28,6 +28,14 @@ _AUDIT_TABLE = Base.metadata.tables[AuditEntry.__tablename__]
 _AUDIT_LOCK = int.from_bytes(keccak(b"hallmark.audit")[:8], "big") >> 1
 
 
+#: PostgreSQL: the last entry, and the id sequence moved past the `count` entries to append.
+_PG_LAST_AND_SETVAL = text(
+    "SELECT last.id, last.entry_hash, "
+    "setval(pg_get_serial_sequence('audit_log', 'id'), last.id + :count) AS moved "
+    "FROM (SELECT id, entry_hash FROM audit_log ORDER BY id DESC LIMIT 1) AS last"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditActor:
     """Who did it: an API key's principal, or an operator at the command line (all None)."""
@@ -109,12 +117,19 @@ def append_many(session: Session, events: Sequence[AuditEvent]) -> None:
     """
     if not events:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _AUDIT_LOCK})
     session.flush()  # entries appended earlier in this transaction are part of the chain
-    last = session.execute(
-        select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
-    ).first()
+    if postgresql:
+        # After the lock (a statement of its own: this one's snapshot shows every entry the
+        # lock's last holder committed). The sequence moves past the ids taken here in the
+        # same round trip.
+        last = session.execute(_PG_LAST_AND_SETVAL, {"count": len(events)}).first()
+    else:
+        last = session.execute(
+            select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+        ).first()
     last_id, prev = (last.id, last.entry_hash) if last is not None else (0, GENESIS)
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
@@ -135,7 +150,7 @@ def append_many(session: Session, events: Sequence[AuditEvent]) -> None:
         row["entry_hash"] = prev = _entry_hash(prev, _row_content(row))
         rows.append(row)
     bulk_insert(session, _AUDIT_TABLE, rows)
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql and last is None:  # the first entries: no row above to move the sequence
         session.execute(
             text("SELECT setval(pg_get_serial_sequence('audit_log', 'id'), :id)"),
             {"id": last_id + len(rows)},

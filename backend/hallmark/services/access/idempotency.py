@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.core.errors import IdempotencyKeyReusedError, InvalidInputError
+from hallmark.core.errors import (
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    UniqueViolationError,
+)
 from hallmark.store.db import transaction
 from hallmark.store.models import IdempotentResponse
 
@@ -52,7 +55,7 @@ def run(
                     body=body,
                 )
             )
-    except IntegrityError:
+    except UniqueViolationError:  # the same key stored meanwhile (or the write's own conflict)
         stored = _stored(sessions, principal_id, key, fingerprint)
         if stored is None:
             raise

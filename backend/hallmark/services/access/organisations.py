@@ -26,11 +26,15 @@ from datetime import UTC, datetime
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
-from hallmark.core.errors import InvalidInputError, KeystoreError, NotFoundError
+from hallmark.core.errors import (
+    InvalidInputError,
+    KeystoreError,
+    NotFoundError,
+    UniqueViolationError,
+)
 from hallmark.services.access import audit
 from hallmark.services.access.keys import issue_key, revoke_key
 from hallmark.store.db import transaction
@@ -105,7 +109,7 @@ def create_organisation(
                 object_id=organisation.id,
                 details={"name": name, "kind": kind, "account": account.address, "role": role},
             )
-    except IntegrityError as exc:
+    except UniqueViolationError as exc:
         chain.ledger.send_revoke_role(chain.admin, role, account.address)
         raise InvalidInputError(f"an organisation named {name!r} exists already") from exc
     return organisation

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -86,8 +87,11 @@ class BatchFormer:
         settings: Settings,
         backoff: Backoff,
         poll: float,
+        isolated: Callable[[Hashable, str, Callable[[], object]], bool],
     ) -> None:
         self.sessions = sessions
+        #: The worker's isolation: one organisation's failure backs it off, not the others.
+        self.isolated = isolated
         self.read_sessions = read_sessions
         self.transactions = transactions
         self.settings = settings
@@ -117,12 +121,23 @@ class BatchFormer:
             if count < size and not time_due:
                 wait = min(wait, max(interval - self.poll - age, 0.01))
                 continue
-            account = self.transactions.account(organisation_id)
+            key = ("organisation", organisation_id)
+            accounts: list[LocalAccount] = []
+            if not self.backoff.ready(key) or not self.isolated(
+                key,
+                f"organisation {organisation_id}",
+                partial(self._account_into, organisation_id, accounts),
+            ):
+                continue  # its key does not decrypt (or it is gone): the others go on
+            account = accounts[0]
             if not self.backoff.ready(("account", account.address)):
                 continue
             due.append(_DueGroup(organisation_id, kind, account, time_due, count // size + 1))
         self.transactions.mark_sent(self._sign_store_send(due))
         return wait
+
+    def _account_into(self, organisation_id: str, accounts: list[LocalAccount]) -> None:
+        accounts.append(self.transactions.account(organisation_id))
 
     def _sign_store_send(self, due: list[_DueGroup]) -> list[int]:
         """Every due batch: signed here, stored by the store threads, then broadcast; the ids

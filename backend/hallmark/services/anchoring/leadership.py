@@ -12,6 +12,13 @@ again every `worker_standby_interval` seconds, so killing the leader lets anothe
 * SQLite: an exclusive `flock` on a lock file beside the database file (in the data directory
   by default); the kernel releases it when the holder's process dies.
 
+A leader that holds the lock but no longer leads (a process hung in a deadlock, frozen, or
+orphaned by a crash) would keep every standby waiting forever. So the leader beats at every
+step (`beat()`: its lock file's mtime; on PostgreSQL its session's last query, which `held()`
+runs), and a standby that finds the holder silent for `worker_takeover_after` seconds ends it
+(`take_over()`): `pg_terminate_backend` of the holder's session, or SIGTERM and then SIGKILL to
+the holder's process, checked to be a Hallmark process on this host. The lock is then free.
+
 Raises:
     DatabaseUnavailableError: never; a lost or unreachable database means "not the leader".
 """
@@ -21,7 +28,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
+import signal
 import socket
+import time
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -56,6 +66,20 @@ class LeaderLock(Protocol):
 
     def release(self) -> None:
         """Give the lock up (idempotent)."""
+        ...
+
+    def beat(self) -> None:
+        """The holder's heartbeat: it still leads."""
+        ...
+
+    def stalled_holder(self, after: float) -> str | None:
+        """The holder, when another process holds the lock and has not beaten for `after`
+        seconds; None otherwise."""
+        ...
+
+    def take_over(self) -> bool:
+        """End the stalled holder found by `stalled_holder` and take the lock; whether it is
+        held now."""
         ...
 
 
@@ -124,6 +148,49 @@ class PostgresAdvisoryLock:
         with contextlib.suppress(SQLAlchemyError):
             connection.close()
 
+    def beat(self) -> None:
+        """`held()` runs a query on the lock's session at every step: that is the heartbeat."""
+
+    #: The session holding the advisory lock (key split as PostgreSQL stores it), idle since.
+    _HOLDER = text(
+        "SELECT a.pid, a.application_name, "
+        "EXTRACT(EPOCH FROM (now() - a.state_change)) AS silent "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid = :high AND l.objid = :low AND l.objsubid = 1 "
+        "AND a.pid <> pg_backend_pid() AND a.state = 'idle'"
+    )
+
+    def _holder(self) -> tuple[int, str, float] | None:
+        unsigned = self.key & 0xFFFFFFFFFFFFFFFF
+        try:
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    self._HOLDER, {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}
+                ).first()
+        except SQLAlchemyError:
+            return None
+        return None if row is None else (int(row[0]), str(row[1]), float(row[2]))
+
+    def stalled_holder(self, after: float) -> str | None:
+        holder = self._holder()
+        if self._connection is not None or holder is None or holder[2] < after:
+            return None
+        return f"{holder[1] or 'unknown'} (session {holder[0]}, silent {holder[2]:.0f} s)"
+
+    def take_over(self) -> bool:
+        holder = self._holder()
+        if holder is not None:
+            try:
+                with self.engine.connect() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": holder[0]})
+                    connection.commit()
+            except SQLAlchemyError as exc:
+                log.warning("leader.takeover_failed", error=str(exc).splitlines()[0])
+                return False
+        return self.acquire()
+
 
 class FileLock:
     """An exclusive, non-blocking `flock` on a file; the kernel drops it with the process."""
@@ -159,6 +226,53 @@ class FileLock:
         if handle is not None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             handle.close()
+
+    def beat(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def _holder_pid(self) -> int | None:
+        try:
+            found = re.search(r"pid=(\d+)", self.path.read_text("utf-8"))
+        except OSError:
+            return None
+        return int(found.group(1)) if found else None
+
+    def stalled_holder(self, after: float) -> str | None:
+        if self._handle is not None:
+            return None
+        try:
+            silent = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return None
+        pid = self._holder_pid()
+        if silent < after or pid is None:
+            return None
+        return f"pid={pid} (silent {silent:.0f} s)"
+
+    def take_over(self, grace: float = 10.0) -> bool:
+        pid = self._holder_pid()
+        if pid is None or pid == os.getpid() or not _is_hallmark(pid):
+            return self.acquire()  # nothing this process may end: take it only if it is free
+        for signum in (signal.SIGTERM, signal.SIGKILL):  # SIGTERM: it stops cleanly if it can
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                if self.acquire():
+                    return True
+                time.sleep(0.1)
+        return self.acquire()
+
+
+def _is_hallmark(pid: int) -> bool:
+    """Whether `pid` is a Hallmark process (never signal a process the pid was reused for)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"hallmark" in cmdline.read()
+    except OSError:
+        return False
 
 
 def leader_lock(engine: Engine, data_dir: Path) -> LeaderLock:

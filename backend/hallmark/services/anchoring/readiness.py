@@ -29,10 +29,17 @@ class WorkerState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     batches_sent: int = 0
+    #: Errors noted since the worker started (a cycle without new ones clears `last_error`).
+    failures: int = 0
 
     def failed(self, error: str) -> None:
         """Remember `error` as the last one, now."""
         self.last_error, self.last_error_at = error, datetime.now(UTC)
+        self.failures += 1
+
+    def recovered(self) -> None:
+        """A cycle ran without an error: the last one is history, not the present."""
+        self.last_error = self.last_error_at = None
 
     def to_json(self) -> dict[str, Any]:
         return {

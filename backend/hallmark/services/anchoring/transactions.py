@@ -6,7 +6,8 @@ read once per cycle and a nonce from the per-account `NonceAllocator`; it is sto
 broadcast. A transaction the node refuses is kept and the account backs off. One that waits
 unmined longer than `fee_bump_after` is replaced: same nonce, fees 12.5 % higher and at least
 today's, within `max_fee_gwei` (`hallmark.chain.fees`); whichever of the two is mined, the batch
-adopts it. One whose nonce was lost is signed again with a fresh nonce.
+adopts it. One whose nonce was lost is signed again with a fresh nonce; a nonce no batch holds
+below waiting transactions (a gap) is filled with a transfer of nothing to the account itself.
 
 Raises:
     ChainError: the node does not answer (ends the worker's cycle).
@@ -19,6 +20,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -44,6 +46,8 @@ log = structlog.get_logger(__name__)
 
 #: Seconds a broadcast transaction may stay unmined before it is checked and re-broadcast.
 REBROADCAST_AFTER = 30.0
+#: Gas of a plain transfer, the filler of a nonce gap.
+GAP_FILLER_GAS = 21_000
 
 
 class Transactions:
@@ -126,7 +130,8 @@ class Transactions:
                 organisation = session.get(Organisation, organisation_id)
                 if organisation is None:
                     raise NotFoundError("organisation", organisation_id)
-                account = organisation_account(organisation, self.settings.passphrase)
+            # After the session: on SQLite it holds the write lock, and scrypt takes a second.
+            account = organisation_account(organisation, self.settings.passphrase)
             self._accounts[organisation_id] = account
         return account
 
@@ -161,6 +166,7 @@ class Transactions:
             root=batch.root,
             kind=RECORD_KINDS[batch.kind],
             count=batch.record_count,
+            gas=self.settings.anchor_gas_limit,  # the one gas limit: simulated as it is sent
             block=block,
         )
 
@@ -229,6 +235,32 @@ class Transactions:
             session.execute(
                 update(AnchorBatch).where(AnchorBatch.id == batch_id).values(last_error=error)
             )
+
+    def fill_gap(self, organisation_id: str, nonce: int) -> str:
+        """Close a nonce gap of the organisation's account: a transfer of nothing to itself at
+        `nonce` (21,000 gas, this cycle's fees); its transaction hash. Refusals raise
+        TransactionRejectedError (the account backs off)."""
+        account = self.account(organisation_id)
+        fees = self.fees_now()
+        tx: dict[str, Any] = {
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": account.address,
+            "value": 0,
+            "gas": GAP_FILLER_GAS,
+        }
+        if fees.max_fee_per_gas is not None:
+            tx |= {
+                "type": 2,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            }
+        else:
+            tx["gasPrice"] = fees.gas_price
+        signed = account.sign_transaction(tx)
+        tx_hash = self.client.send_raw_transaction(HexBytes(signed.raw_transaction).to_0x_hex())
+        log.warning("anchoring.nonce_gap_filled", account=account.address, nonce=nonce, tx=tx_hash)
+        return tx_hash
 
     # --- signing again ---------------------------------------------------------------------
     def resign(self, batch: BatchRow) -> None:

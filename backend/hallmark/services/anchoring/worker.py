@@ -5,8 +5,9 @@ turns the outbox into anchored batches. Only the leader anchors (`leadership`); 
 starts from what the database says, so a worker killed at any point resumes where it stopped.
 
 Flow of one cycle (`AnchorWorker.run_once`):
-1. Reorgs (`reorgs`): batches whose block left the chain are moved to their new block or sent
-   back to `signed` (same batch, same root, same records and proofs).
+1. Reorgs (`reorgs`): batches whose block left the chain — found by block hash, from the tip the
+   last check saw, never by the head's height alone — are moved to their new block or sent back
+   to `signed` (same batch, same root, same records and proofs).
 2. Unmined batches (`signed`, `sent`): receipts are fetched in one JSON-RPC batch. A batch
    never broadcast, or unmined for long, or any batch after a restart is resolved per account
    in nonce order: re-broadcast the same raw transaction (idempotent) while its nonce is the
@@ -26,9 +27,14 @@ Flow of one cycle (`AnchorWorker.run_once`):
    pending.
 6. `confirmed` once `confirmations` blocks are on top (at once with 0, the local default).
 
-A node or database error ends the cycle; the worker backs off exponentially (capped at
-`anchor_retry_max`) and the next cycle starts with a full check. Writes are accepted meanwhile
-and shown as pending. The records' anchoring status is read by `status`, the worker's part of
+Failures are isolated: what goes wrong with one batch (a log the node pruned, a revert that
+cannot be decoded) or one organisation (a key that does not decrypt, an account the node
+refuses) backs that batch or organisation off with capped exponential backoff and is noted in
+`last_error`; the cycle goes on and forming always runs. A node or database error ends the
+cycle; the worker backs off exponentially (capped at `anchor_retry_max`, at least what a
+rate-limited node asked) and the next cycle resolves every account's unmined batches again (the
+reorg check keeps its tip: an error costs no history). Writes are accepted meanwhile and shown
+as pending. The records' anchoring status is read by `status`, the worker's part of
 /readyz by `readiness`.
 
 Raises:
@@ -40,9 +46,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -56,6 +63,9 @@ from hallmark.chain.ledger import Ledger
 from hallmark.config import Settings
 from hallmark.core.backoff import Backoff
 from hallmark.core.errors import (
+    ChainError,
+    ChainRateLimitedError,
+    ChainUnavailableError,
     ContractRevertError,
     HallmarkError,
     RootAlreadyAnchoredError,
@@ -75,6 +85,8 @@ log = structlog.get_logger(__name__)
 
 #: Longest pause between two cycles (new records, receipts and reorgs are noticed this fast).
 MAX_POLL = 0.5
+#: Failures of the node or the database as a whole: they end the cycle (everything waits).
+CYCLE_ERRORS: tuple[type[Exception], ...] = (ChainUnavailableError, SQLAlchemyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +147,7 @@ class AnchorWorker:
             settings=settings,
             backoff=self._backoff,
             poll=self.poll,
+            isolated=self.isolated,
         )
         self.reorgs = ReorgCheck(
             sessions=sessions,
@@ -142,9 +155,11 @@ class AnchorWorker:
             transactions=self.transactions,
             settings=settings,
             state=self.state,
+            isolated=self.isolated,
         )
         self._last_head: int | None = None
-        self._full_check = True
+        #: Resolve every account's unmined batches in the next cycle (start, new lead, error).
+        self._recover = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -186,7 +201,7 @@ class AnchorWorker:
         if not self.leader.held():
             if self.state.role == "leader":
                 log.warning("anchoring.lead_lost", lock=self.leader.kind)
-            if not self.leader.acquire():
+            if not self.leader.acquire() and not self._take_over_stalled():
                 if self.state.role != "standby":
                     self.state.role, self.state.since = "standby", datetime.now(UTC)
                     log.info("anchoring.standby", lock=self.leader.kind)
@@ -194,8 +209,10 @@ class AnchorWorker:
             self.state.role, self.state.since = "leader", datetime.now(UTC)
             # Another leader may have used nonces and mined batches meanwhile: start afresh.
             self.transactions.new_lead()
-            self._full_check = True
+            self.reorgs.forget_tip()
+            self._recover = True
             log.info("anchoring.leader", lock=self.leader.kind)
+        self.leader.beat()
         try:
             wait = self.run_once()
         except (HallmarkError, SQLAlchemyError) as exc:
@@ -206,11 +223,43 @@ class AnchorWorker:
         self._backoff.clear("cycle")
         return wait
 
+    def _take_over_stalled(self) -> bool:
+        """A holder of the lock that no longer leads (no heartbeat for worker_takeover_after
+        seconds) is ended and the lead taken; whether it was."""
+        stalled = self.leader.stalled_holder(self.settings.worker_takeover_after)
+        if stalled is None:
+            return False
+        log.error("anchoring.leader_stalled", holder=stalled, lock=self.leader.kind)
+        taken = self.leader.take_over()
+        if taken:
+            log.warning("anchoring.took_over", replaced=stalled)
+        return taken
+
+    def isolated(self, key: Hashable, what: str, work: Callable[[], object]) -> bool:
+        """Run `work` for one batch or organisation (`key` its backoff key); False when it
+        failed on its own: `key` backs off, the error is noted, the cycle goes on. Node and
+        database failures (`CYCLE_ERRORS`) end the cycle."""
+        try:
+            work()
+        except CYCLE_ERRORS:
+            raise
+        except Exception as exc:
+            message = exc.message if isinstance(exc, HallmarkError) else first_line(exc)
+            delay = self._backoff.fail(key)
+            self.state.failed(f"{what}: {message}")
+            if not isinstance(exc, HallmarkError):  # a bug: keep its traceback
+                log.exception("anchoring.isolated_crash", what=what)
+            log.warning("anchoring.isolated", what=what, error=message, retry_in=round(delay, 2))
+            return False
+        return True
+
     def _cycle_failed(self, exc: Exception) -> float:
         message = exc.message if isinstance(exc, HallmarkError) else first_line(exc)
         delay = self._backoff.fail("cycle")
+        if isinstance(exc, ChainRateLimitedError) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)  # what the endpoint asked for, at least
         self.state.failed(message)
-        self._full_check = True
+        self._recover = True
         log.warning("anchoring.cycle_failed", error=message, retry_in=round(delay, 2))
         return delay
 
@@ -218,18 +267,29 @@ class AnchorWorker:
     def run_once(self) -> float:
         """One cycle (see the module docstring); seconds until the next one is useful."""
         self.transactions.new_cycle()
-        head = self.client.retrieve_block_number()
-        full = self._full_check or (self._last_head is not None and head < self._last_head)
-        lost_accounts = self.reorgs.check(head, full=full)
-        self._advance_unmined(recover=full, accounts=lost_accounts)
+        failures = self.state.failures
+        checked: list[tuple[int, frozenset[str]]] = []
+        # Each step before forming is isolated too: whatever it meets, forming runs.
+        self.isolated("reorgs", "reorg check", lambda: checked.append(self.reorgs.check()))
+        head, lost_accounts = checked[0] if checked else (None, frozenset[str]())
+        recover = self._recover or (
+            head is not None and self._last_head is not None and head < self._last_head
+        )
+        self.isolated(
+            "unmined",
+            "unmined batches",
+            partial(self._advance_unmined, recover=recover, accounts=lost_accounts),
+        )
         self._retry_failed()
         wait = self.former.form()
         self._advance_unmined(recover=False)
         head = self.client.retrieve_block_number()
         self._confirm(head)
         self._last_head = head
-        self._full_check = False
+        self._recover = not checked  # a failed check: every account is resolved next time
         self.state.last_cycle_at = datetime.now(UTC)
+        if self.state.failures == failures:
+            self.state.recovered()  # a clean cycle: /readyz shows no stale error
         return wait
 
     # --- receipts, recovery ----------------------------------------------------------------
@@ -262,8 +322,12 @@ class AnchorWorker:
                             receipt.gas_used,
                         )
                     )
-                else:
-                    self._on_reverted(batch, receipt)
+                elif self._backoff.ready(("batch", batch.id)):
+                    self.isolated(
+                        ("batch", batch.id),
+                        f"batch {batch.id}",
+                        partial(self._on_reverted, batch, receipt),
+                    )
                 continue
             waiting[batch.account_address].append(batch)
             stale = self.transactions.waited_long(batch.id, now)
@@ -274,10 +338,21 @@ class AnchorWorker:
         self._mark_mined(mined)
         for address in needs_resolve & waiting.keys():
             if self._backoff.ready(("account", address)):
-                self._resolve_account(address, sorted(waiting[address], key=lambda b: b.nonce))
+                batches = sorted(waiting[address], key=lambda b: b.nonce)
+                self.isolated(
+                    ("account", address),
+                    f"account {address}",
+                    partial(self._resolve_account, address, batches),
+                )
 
     def _resolve_account(self, address: str, batches: list[BatchRow]) -> None:
-        """Re-broadcast in nonce order; re-sign what lost its nonce or sits behind a gap."""
+        """Re-broadcast in nonce order; re-sign what lost its nonce; fill a nonce gap.
+
+        A nonce below the account's waiting transactions that no batch holds (handed out, its
+        batch never stored) is filled with a transfer of nothing to the account itself, so the
+        transactions queued behind it are mined as they are. Re-signing them with fresh nonces
+        instead would leave the queued copies in the node's pool, mineable as duplicates once
+        the gap closes."""
         transactions = self.transactions
         with transactions.nonces.lock(address):
             latest = self.client.retrieve_nonce(address, "latest")
@@ -288,17 +363,23 @@ class AnchorWorker:
                     # Its nonce was consumed: by this very transaction (the root is anchored),
                     # or by another one.
                     if self.ledger.retrieve_batch(batch.root).anchored:
-                        self._adopt(batch)
+                        if self._backoff.ready(("batch", batch.id)):
+                            self.isolated(
+                                ("batch", batch.id),
+                                f"batch {batch.id}",
+                                partial(self._adopt, batch),
+                            )
                     else:
                         resign.append(batch)
-                elif batch.nonce == expected:
+                else:
+                    while expected < batch.nonce:  # a gap: no batch holds this nonce
+                        transactions.fill_gap(batch.organisation_id, expected)
+                        expected += 1
                     if transactions.replacement_due(batch):
                         transactions.replace(batch)
                     else:
                         transactions.broadcast(batch)
                     expected += 1
-                else:  # behind a nonce gap (the chain lost an earlier one): never mined as is
-                    resign.append(batch)
             transactions.nonces.reset(address, expected)
             for batch in resign:
                 transactions.resign(batch)
@@ -313,6 +394,10 @@ class AnchorWorker:
             return
         except ContractRevertError as exc:
             error = exc.signature
+        except CYCLE_ERRORS:
+            raise
+        except ChainError as exc:  # the replay fails as the transaction did (e.g. out of gas)
+            error = exc.message
         else:
             error = f"reverted without a custom error (gas used {receipt.gas_used})"
         self._mark_failed(batch.id, error, gas_used=receipt.gas_used)
@@ -357,6 +442,7 @@ class AnchorWorker:
                     for batch in batches
                 ],
             )
+        self.reorgs.note_mined([batch.batch_id for batch in batches])
         for batch in batches:
             self.transactions.forget(batch.batch_id)
             self._backoff.clear(("batch", batch.batch_id))
@@ -387,18 +473,25 @@ class AnchorWorker:
                 ).all()
             ]
         for batch in failed:
-            if not self._backoff.ready(("batch", batch.id)):
-                continue
-            try:
-                self.transactions.check_anchor(batch)
-            except RootAlreadyAnchoredError:
-                self._adopt(batch)
-                continue
-            except ContractRevertError as exc:
-                self._mark_failed(batch.id, exc.signature)
-                continue
-            with self.transactions.nonces.lock(batch.account_address):
-                self.transactions.resign(batch)
+            if self._backoff.ready(("batch", batch.id)):
+                self.isolated(("batch", batch.id), f"batch {batch.id}", partial(self._retry, batch))
+
+    def _retry(self, batch: BatchRow) -> None:
+        try:
+            self.transactions.check_anchor(batch)
+        except RootAlreadyAnchoredError:
+            self._adopt(batch)
+            return
+        except ContractRevertError as exc:
+            self._mark_failed(batch.id, exc.signature)
+            return
+        except CYCLE_ERRORS:
+            raise
+        except ChainError as exc:  # the simulation fails without a custom error (out of gas)
+            self._mark_failed(batch.id, exc.message)
+            return
+        with self.transactions.nonces.lock(batch.account_address):
+            self.transactions.resign(batch)
 
     # --- confirmations ---------------------------------------------------------------------
     def _confirm(self, head: int) -> None:

@@ -12,7 +12,8 @@ or its own domain error (a refused item never refuses its neighbours).
 Why: every write takes the database's write lock (SQLite) or the audit chain's lock
 (PostgreSQL), so one writer at a time is what the database does anyway, and one commit and a
 few bulk statements cost far less than one transaction per request. Durability is unchanged: no
-request is answered before its transaction committed.
+request is answered before its transaction committed, and a commit is synced to disk (SQLite
+`synchronous=FULL`, PostgreSQL's default): one fsync serves the whole group.
 
 Where it runs: on the event loop, between requests. A group runs when the loop has read the
 requests that arrived meanwhile (they queue in the socket buffers while a group is stored), so
@@ -22,9 +23,13 @@ there is no such hand-over. Several API processes scale it out.
 
 On SQLite a group takes its turn at the write lock without waiting on the loop: while another
 writer (the anchoring worker's store, a batch request, another API process) holds it, the loop
-goes on reading requests, which join the group, and tries again every `LOCK_RETRY` seconds;
-after `LOCK_PATIENCE` seconds it waits for the lock like any writer (the lock is not fair, and
-a group must not starve).
+goes on reading requests, which join the group, and tries again every `LOCK_RETRY` seconds.
+After `LOCK_PATIENCE` seconds the group is handed to a thread that keeps trying (the lock is not
+fair, and a group must not starve) and commits it there, while the loop goes on answering
+everything else (`/healthz`, reads); the creates that arrive meanwhile wait for the next group.
+A create that has waited `write_wait` seconds (a writer of another process holding the lock
+that long) is answered 503 with Retry-After, never stored later: the loop never waits for the
+lock, and no request waits without bound.
 
 If a group's transaction fails as a whole (a database error, a bug), nothing of it is stored and
 each of its creates is retried alone, so one bad create fails only its own request.
@@ -33,6 +38,8 @@ each of its creates is retried alone, so one bad create fails only its own reque
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -40,13 +47,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import (
     DatabaseUnavailableError,
     HallmarkError,
     ServiceUnavailableError,
+    UniqueViolationError,
 )
 from hallmark.services.access import audit, idempotency, keys
 from hallmark.services.access.keys import Actor
@@ -80,6 +88,8 @@ class CreateJob:
     #: (`GroupCommitter.create`), a thread-safe one otherwise (a group committed directly).
     future: Future[Answer] | asyncio.Future[Answer] = field(default_factory=Future)
     actor: Actor | None = None
+    #: When the job was queued (`time.monotonic()`): it waits `write_wait` seconds at most.
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class GroupCommitter:
@@ -91,14 +101,18 @@ class GroupCommitter:
         *,
         max_group: int = 256,
         write_lock: WriteLock | None = None,
+        write_wait: float = 5.0,
     ) -> None:
         self._sessions = sessions
         self._max_group = max_group
         self._write_lock = write_lock
+        self._write_wait = write_wait
         self._queue: deque[CreateJob] = deque()
         self._scheduled = False
         self._stopping = False
         self._lock_wait_since: float | None = None
+        #: The thread waiting for the write lock with a group (at most one at a time).
+        self._waiter: threading.Thread | None = None
         #: Groups that found the write lock taken and tried again (for tests and profiling).
         self.lock_retries = 0
 
@@ -108,6 +122,7 @@ class GroupCommitter:
             raise ServiceUnavailableError("Hallmark is shutting down; retry shortly")
         loop = asyncio.get_running_loop()
         job.future = loop.create_future()
+        job.queued_at = time.monotonic()
         self._queue.append(job)
         if not self._scheduled:
             self._scheduled = True
@@ -118,11 +133,16 @@ class GroupCommitter:
     def stop(self) -> None:
         """Refuse new creates (503); store what is queued."""
         self._stopping = True
+        waiter = self._waiter
+        if waiter is not None:
+            waiter.join(self._write_wait + 30)
         while self._queue:
             self.commit(self._take())
 
     def _next_group(self) -> None:
         self._scheduled = False
+        if self._waiter is not None:  # a thread holds a group; it schedules the next one
+            return
         loop = asyncio.get_running_loop()
         locked = False
         if self._queue and self._write_lock is not None:
@@ -131,11 +151,14 @@ class GroupCommitter:
             if not locked:
                 if self._lock_wait_since is None:
                     self._lock_wait_since = now
+                self.lock_retries += 1
                 if now - self._lock_wait_since < LOCK_PATIENCE:
-                    self.lock_retries += 1
                     self._scheduled = True
                     loop.call_later(LOCK_RETRY, self._next_group)
                     return
+                self._lock_wait_since = None
+                self._wait_in_thread(loop, self._take())
+                return
         self._lock_wait_since = None
         try:
             group = self._take()
@@ -148,6 +171,47 @@ class GroupCommitter:
         if self._queue and not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._next_group)
+
+    def _wait_in_thread(self, loop: asyncio.AbstractEventLoop, group: list[CreateJob]) -> None:
+        """Hand a group to a thread that waits for the write lock and commits it there."""
+        self._waiter = threading.Thread(
+            target=self._commit_when_free, args=(loop, group), name="group-commit", daemon=True
+        )
+        self._waiter.start()
+
+    def _commit_when_free(self, loop: asyncio.AbstractEventLoop, group: list[CreateJob]) -> None:
+        """The waiting thread: the group committed once the lock is free, or each create
+        answered 503 when the oldest has waited `write_wait` seconds (and nothing stored)."""
+        assert self._write_lock is not None
+        deadline = min(job.queued_at for job in group) + self._write_wait
+        try:
+            while True:
+                if self._write_lock.try_acquire():
+                    try:
+                        self.commit(group)
+                    finally:
+                        self._write_lock.release()
+                    return
+                if time.monotonic() >= deadline:
+                    log.warning("group_commit.write_lock_busy", size=len(group))
+                    refused = ServiceUnavailableError(
+                        f"the database is busy with another writer for over {self._write_wait:g}"
+                        " s; nothing was stored, retry shortly",
+                        details={"retry_after_seconds": 1},
+                    )
+                    for job in group:
+                        _settle(job, refused)
+                    return
+                time.sleep(LOCK_RETRY)
+        finally:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._waiter_done)
+
+    def _waiter_done(self) -> None:
+        self._waiter = None
+        if self._queue and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._next_group)
 
     def _take(self) -> list[CreateJob]:
         """Waiting jobs in arrival order; a second use of an Idempotency-Key waits for the next
@@ -186,8 +250,10 @@ class GroupCommitter:
                     self.commit([job])
                 return
             job = group[0]
-            replay = self._replay(job) if isinstance(exc, IntegrityError) else None
-            if replay is None:
+            # A unique value stored meanwhile by another process: the same Idempotency-Key (its
+            # stored answer is replayed), else the same serial or number (409).
+            replay = self._replay(job) if isinstance(exc, UniqueViolationError) else None
+            if replay is None and not isinstance(exc, UniqueViolationError):
                 log.error("group_commit.failed", error=repr(exc))
             _settle(job, replay or exc)
             return
