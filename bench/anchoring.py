@@ -330,6 +330,8 @@ def gas(args: argparse.Namespace, result: Result) -> None:
                 settings=settings,
                 chain_id=runtime.deployment.chain_id,
                 deployment_block=runtime.deployment.deployment_block,
+                deployment_id=runtime.deployment_id,
+                ledgers=runtime.ledger_for,
             )
             with runtime.sessions() as session:
                 first = session.scalar(select(func.max(AnchorBatch.id))) or 0

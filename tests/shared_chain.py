@@ -111,9 +111,11 @@ class SharedChain:
 
     @classmethod
     def build(cls, folder: Path, templates: DatabaseTemplates) -> SharedChain:
+        # The node's state (and its record: this node, on this port) lives in the data directory
+        # template, so every data directory filled from it attaches to the node as its own.
         node = AnvilNode(
             binary=find_anvil(),
-            state_path=folder / "chain" / "anvil-state.json",
+            state_path=folder / "data" / "chain" / "anvil-state.json",
             port=0,
             state_interval=3600,  # a session's chain is never restored from a dump
             log_path=folder / "anvil.log",
@@ -124,12 +126,14 @@ class SharedChain:
             world_url = templates.sqlite_copy(folder / "world.sqlite3")
             harness_url = templates.sqlite_copy(folder / "harness.sqlite3")
             keys: dict[str, str] = {}
-            # The session's node is the tests' own, started by no Hallmark process: attach told.
-            shared = {"anvil_port": node.port, "anvil_attach": True}
-            with _started(data_dir=data, database_url=world_url, **shared) as runtime:
+            with _started(
+                data_dir=data, anvil_port=node.port, anvil_attach=True, database_url=world_url
+            ) as runtime:
                 assert runtime.supervisor is None and runtime.deployment is not None
                 keys = create_world_organisations(runtime)
-            with _started(data_dir=data, database_url=harness_url, **shared) as runtime:
+            with _started(
+                data_dir=data, anvil_port=node.port, anvil_attach=True, database_url=harness_url
+            ) as runtime:
                 create_organisations(runtime, HARNESS_ORGANISATIONS)
             return cls(
                 node=node,

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     rpc_timeout: Annotated[float, Field(gt=0)] = Field(
         10.0, description="Seconds before a JSON-RPC request to the node times out"
     )
+    admin_transfer_delay: Annotated[int, Field(ge=0, lt=1 << 48)] = Field(
+        172_800,
+        description="Seconds a new ledger's administrator role transfer waits before it can be "
+        "accepted (fixed at deployment; AccessControlDefaultAdminRules)",
+    )
 
     # --- anchoring ---------------------------------------------------------------------------
     anchor_interval: Annotated[float, Field(gt=0)] = Field(

@@ -93,6 +93,8 @@ class Harness:
             settings=settings,
             chain_id=runtime.deployment.chain_id,
             deployment_block=runtime.deployment.deployment_block,
+            deployment_id=runtime.deployment_id,
+            ledgers=runtime.ledger_for,
         )
         self.workers.append(worker)
         return worker
@@ -184,7 +186,7 @@ class Harness:
             batch = batches[batch_id]
             assert batch.status == BatchStatus.CONFIRMED, batch.status
             assert batch.record_count == len(members)
-            on_chain = ledger.retrieve_batch(batch.root)
+            on_chain = ledger.retrieve_batch(batch.root, anchorer=batch.account_address)
             assert on_chain.anchorer == accounts[batch.organisation_id]
             assert on_chain.record_count == len(members)
             assert on_chain.kind == RECORD_KINDS[batch.kind]
@@ -197,7 +199,13 @@ class Harness:
                 assert StandardMerkleTree.verify(batch.root, record.record_hash, proof or [])
             for record in members[:verify_on_chain]:
                 proof = statuses[record.id].proof
-                assert ledger.retrieve_verify_record(batch.root, record.record_hash, proof)
+                assert ledger.retrieve_verify_record(
+                    batch.root,
+                    record.record_hash,
+                    proof,
+                    anchorer=batch.account_address,
+                    kind=RECORD_KINDS[batch.kind],
+                )
         assert sum(len(m) for m in per_batch.values()) == len(records)
 
 
@@ -283,7 +291,7 @@ def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..
             "HALLMARK_DATA_DIR": str(settings.data_dir),
             "HALLMARK_DATABASE_URL": settings.effective_database_url,
             "HALLMARK_ANVIL_PORT": port,
-            "HALLMARK_ANVIL_ATTACH": str(settings.anvil_attach).lower(),
+            "HALLMARK_ANVIL_ATTACH": "true" if settings.anvil_attach else "false",
             "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
             "HALLMARK_ANCHOR_INTERVAL": str(settings.anchor_interval),
             "HALLMARK_ANCHOR_BATCH_SIZE": str(settings.anchor_batch_size),

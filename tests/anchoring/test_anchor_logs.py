@@ -39,7 +39,10 @@ def test_anchor_log_found_through_ranges_no_wider_than_asked(
     ranges = _spy_get_logs(h, monkeypatch)
 
     found = h.runtime.ledger.retrieve_anchor_log(
-        batch.root, from_block=h.runtime.deployment.deployment_block, block_range=7
+        batch.root,
+        anchorer=batch.account_address,
+        from_block=h.runtime.deployment.deployment_block,
+        block_range=7,
     )
     assert found is not None
     assert (found.tx_hash, found.block_number, found.block_hash) == (
@@ -67,11 +70,16 @@ def test_a_root_never_anchored_is_looked_for_down_to_the_deployment_block(
     ledger = h.runtime.ledger
     assert (
         ledger.retrieve_anchor_log(
-            "0x" + "ab" * 32, from_block=deployment.deployment_block, block_range=6
+            "0x" + "ab" * 32,
+            anchorer=h.orgs["supplier"].account_address,
+            from_block=deployment.deployment_block,
+            block_range=6,
         )
         is None
     )
     covered = sorted(block for start, end in ranges for block in range(start, end + 1))
     assert covered == list(range(deployment.deployment_block, head + 1))  # no gap, no overlap
     with pytest.raises(ValueError, match="block_range"):
-        ledger.retrieve_anchor_log("0x" + "ab" * 32, block_range=0)
+        ledger.retrieve_anchor_log(
+            "0x" + "ab" * 32, anchorer=h.orgs["supplier"].account_address, block_range=0
+        )

@@ -137,7 +137,10 @@ def test_a_reorg_that_drops_the_anchors_gets_the_same_batches_anchored_again(
     depth = head - min(b.block_number or head for b in before.values()) + 1
     chain.retrieve("anvil_reorg", [depth, []])
     assert chain.retrieve_block_number() == head
-    assert not any(h.runtime.ledger.retrieve_batch(b.root).anchored for b in before.values())
+    assert not any(
+        h.runtime.ledger.retrieve_batch(b.root, anchorer=b.account_address).anchored
+        for b in before.values()
+    )
 
     h.drain(worker)
     h.assert_anchored_exactly_once()
@@ -177,12 +180,16 @@ def test_a_node_restored_from_an_older_state_gets_the_batches_anchored_again(
     h.drain(worker)
     head = h.runtime.chain.retrieve_block_number()
     before = {b.id: b.root for b in h.batches()}
+    anchorers = {b.root: b.account_address for b in h.batches()}
 
     supervisor.stop()
     shutil.copy(older, node.state_path)
     supervisor.start()
     assert h.runtime.chain.retrieve_block_number() < head, "the node did not go back"
-    assert not any(h.runtime.ledger.retrieve_batch(root).anchored for root in before.values())
+    assert not any(
+        h.runtime.ledger.retrieve_batch(root, anchorer=anchorers[root]).anchored
+        for root in before.values()
+    )
 
     h.drain(worker)
     h.assert_anchored_exactly_once()
@@ -204,7 +211,7 @@ def test_a_shallow_reorg_below_the_head_is_noticed_without_a_restart(
     worker.run_once()
     [batch] = h.batches()
     chain.retrieve("anvil_reorg", [3 + depth, []])
-    assert not h.runtime.ledger.retrieve_batch(batch.root).anchored
+    assert not h.runtime.ledger.retrieve_batch(batch.root, anchorer=batch.account_address).anchored
     h.drain(worker)
     [again] = h.batches()
     assert again.block_hash != batch.block_hash

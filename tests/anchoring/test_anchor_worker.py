@@ -23,6 +23,7 @@ from hallmark.services.access.organisations import organisation_account, set_org
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.nonces import NonceAllocator
 from hallmark.services.anchoring.status import record_status, records_status
+from hallmark.store.records import RECORD_KINDS
 
 
 def test_records_are_anchored_with_proofs_that_verify_on_chain(
@@ -110,7 +111,11 @@ def test_status_goes_pending_anchored_confirmed(harness: Callable[..., Harness])
     assert anchored.proof is not None and anchored.root is not None
     assert anchored.anchorer == h.orgs["factory"].account_address
     assert h.runtime.ledger.retrieve_verify_record(
-        anchored.root, stored[0].record_hash, anchored.proof
+        anchored.root,
+        stored[0].record_hash,
+        anchored.proof,
+        anchorer=anchored.anchorer,
+        kind=RECORD_KINDS["production_step"],
     )
     assert [b.status for b in h.batches()] == [BatchStatus.MINED]
     h.runtime.chain.retrieve("anvil_mine", [2])

@@ -3,11 +3,15 @@ run beside a started Hallmark (its database, its data directory, its local chain
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from tests.conftest import World
 from typer.testing import CliRunner, Result
 
-from hallmark.chain.ledger import ORG_KIND_ROLES
+from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
 from hallmark.cli import app
+from hallmark.core.errors import ChainUnavailableError
 
 
 def _admin(world: World, *args: str) -> Result:
@@ -18,7 +22,6 @@ def _admin(world: World, *args: str) -> Result:
         "HALLMARK_DATA_DIR": str(settings.data_dir),
         "HALLMARK_DATABASE_URL": settings.effective_database_url,
         "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_ANVIL_ATTACH": str(settings.anvil_attach).lower(),
         "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
         "COLUMNS": "250",
     }
@@ -82,3 +85,32 @@ def test_admin_failures_are_one_line(world: World) -> None:
     wrong_role = _admin(world, "key", "create", "Maison Lune", "--role", "supplier")
     assert wrong_role.exit_code == 1
     assert _reason(wrong_role) == "error: a brand organisation cannot hold the supplier role"
+
+
+def test_an_organisation_the_chain_refused_is_stored_and_finished_by_org_sync(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Ledger, *args: object) -> None:
+        raise ChainUnavailableError(self.client.url, "connection refused")
+
+    monkeypatch.setattr(Ledger, "send_grant_role", refuse)
+    created = _admin(world, "org", "create", "Lagging Gold", "--kind", "supplier")
+    assert created.exit_code == 1
+    assert _reason(created).endswith(
+        "(the organisation is stored; its binding and role are pending: run "
+        "`hallmark admin org sync`)"
+    )
+    monkeypatch.undo()
+    listed = _admin(world, "org", "list")
+    [line] = [line for line in listed.stdout.splitlines() if "Lagging Gold" in line]
+    account = re.findall(r"0x[0-9a-fA-F]{40}", line)[0]
+    assert "pending" in line
+    ledger = world.runtime.ledger
+    assert not ledger.retrieve_has_role("SUPPLIER_ROLE", account)
+    synced = _admin(world, "org", "sync")
+    assert synced.exit_code == 0, synced.output
+    assert "1 pending grant(s) applied on chain" in synced.stdout
+    assert ledger.retrieve_has_role("SUPPLIER_ROLE", account)
+    assert "0 pending grant(s)" in _admin(world, "org", "sync").stdout
+    [line] = [line for line in _admin(world, "org", "list").stdout.splitlines() if account in line]
+    assert "applied" in line

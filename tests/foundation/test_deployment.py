@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from hallmark.cli import app
 from hallmark.config import Settings
 from hallmark.core.errors import ChainError, DeploymentMismatchError, DeploymentMissingError
 from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_organisation
 from hallmark.store import db
 
 
@@ -39,7 +42,7 @@ def test_first_start_deploys_and_later_starts_reuse(
     assert first.keys is not None
     record = first.deployment
     admin_nonce = first.chain.w3.eth.get_transaction_count(first.keys.admin.address)
-    assert admin_nonce == 4  # two deployments and two role grants
+    assert admin_nonce == 5  # two deployments, the service account bound, two role grants
     assert json.loads(settings.deployment_path.read_text())["contracts"]["ProvenanceLedger"][
         "address"
     ] == record.address_of("ProvenanceLedger")
@@ -151,7 +154,7 @@ def test_cli_deploy_to_a_configured_chain(
     runner = CliRunner()
     result = runner.invoke(app, ["deploy"])
     assert result.exit_code == 0, result.output
-    assert "deployed on chain 31337" in result.output
+    assert "deployed version 2.0.0 on chain 31337" in result.output
 
     again = runner.invoke(app, ["deploy"])
     assert again.exit_code == 1
@@ -166,3 +169,57 @@ def test_cli_deploy_to_a_configured_chain(
     assert runtime.readiness()[0]
     assert runtime.engine is not None
     assert db.check(runtime.engine)["migrations_current"]
+
+
+def test_cli_deploy_new_moves_a_version_1_installation_to_version_2(
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    external_node: AnvilNode,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(rpc_url=external_node.url)
+    first = Runtime(settings)
+    first.start_for_deploy()
+    assert first.keys is not None
+    client = ChainClient.for_url(external_node.url)
+    for account in (first.keys.admin, first.keys.service):
+        client.set_local_balance(account.address, 10**20)
+    v1 = first.deploy(version="1.0.0")
+    first.stop()
+    runtime = start_runtime(settings)
+    assert runtime.sessions is not None
+    supplier = create_organisation(
+        sessions=runtime.sessions,
+        chain=runtime.chain_access(),
+        name="Old Refinery",
+        kind="supplier",
+    )
+    runtime.stop()
+
+    for key, value in {
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(settings.data_dir),
+        "HALLMARK_DATABASE_URL": settings.effective_database_url,
+        "HALLMARK_RPC_URL": external_node.url,
+        "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+    }.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    result = runner.invoke(app, ["deploy", "--new"])
+    assert result.exit_code == 0, result.output
+    assert "deployed version 2.0.0 on chain 31337" in result.output
+    status = runner.invoke(app, ["chain", "status"], env={"COLUMNS": "250"})
+    assert status.exit_code == 0, status.output
+    assert re.search(r"contracts version +2\.0\.0", status.output)
+    assert f"version 1.0.0, block {v1.deployment_block}" in status.output
+    assert "deployment matches the chain" in status.output
+    data = json.loads(settings.deployment_path.read_text())
+    assert data["version"] == "2.0.0" and len(data["history"]) == 1
+    assert data["history"][0]["contracts"] == json.loads(json.dumps(v1.to_json()))["contracts"]
+
+    again = start_runtime(settings)
+    assert again.deployment is not None and again.deployment.version == "2.0.0"
+    binding = again.ledger.retrieve_account(supplier.account_address)
+    assert binding.organisation == uuid.UUID(supplier.id).bytes
+    assert again.ledger.retrieve_has_role("SUPPLIER_ROLE", supplier.account_address)
+    assert again.readiness()[0]

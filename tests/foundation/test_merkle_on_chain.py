@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 from tests.merkle.reference_tree import ReferenceTree
 
@@ -54,7 +55,11 @@ def test_python_and_reference_proofs_verify_on_chain(
     runtime.chain.send_function(
         account, ledger.address, ledger.abi, "anchor", [tree.root, 0, len(values)]
     )
-    verify = ledger.contract.functions.verifyRecord
+    anchorer, kind = supplier.account_address, 0  # MaterialLot
+
+    def verify(root: bytes, value: bytes, proof: list[bytes]) -> Any:
+        return ledger.contract.functions.verifyRecord(anchorer, root, kind, value, proof)
+
     reference_proofs = reference["proofs"]
     assert isinstance(reference_proofs, list)
     for index, value in enumerate(values):
@@ -71,5 +76,5 @@ def test_python_and_reference_proofs_verify_on_chain(
     ours = tree.multiproof([values[0], values[5], values[36]])
     assert ours.to_json() == multi
     assert ledger.contract.functions.verifyRecords(
-        tree.root, list(ours.leaves), list(ours.proof), list(ours.proof_flags)
+        anchorer, tree.root, kind, list(ours.leaves), list(ours.proof), list(ours.proof_flags)
     ).call()

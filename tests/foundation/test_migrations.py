@@ -19,6 +19,7 @@ from hallmark.store.db import alembic_config, make_engine, migrate
 from hallmark.store.models import Base
 
 ORG = "00000000-0000-4000-8000-000000000001"
+ORG2 = "00000000-0000-4000-8000-000000000002"
 HASH = "0x" + "ab" * 32
 HASHES = [f"{HASH[:-1]}{number}" for number in (1, 2, 3)]
 ROOT = "0x" + StandardMerkleTree.of(sorted(HASHES[1:])).root.hex()
@@ -127,5 +128,80 @@ def test_0003_keeps_rows_and_foreign_keys_on_sqlite(tmp_path: Path) -> None:
         for row, record_hash in zip(rows, HASHES[1:], strict=True):
             proof = ["0x" + node.hex() for node in tree.proof(record_hash)]
             assert (row.leaf_index, json.loads(row.proof)) == (tree.index_of(record_hash), proof)
+    finally:
+        engine.dispose()
+
+
+def test_0006_gives_existing_batches_their_deployment_and_organisations_their_grants(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        command.upgrade(alembic_config(engine), "0005")
+        with engine.begin() as connection:
+            for row_id, at in ((1, "2026-10-01 00:00:00"), (2, "2026-11-15 00:00:00")):
+                connection.execute(
+                    text(
+                        "INSERT INTO deployments (id, chain_id, deployment_block, admin_address, "
+                        "service_address, contracts, record_hash, deployed_at_iso, created_at) "
+                        "VALUES (:id, 31337, 1, :a, :s, '{}', :hash, :iso, :at)"
+                    ),
+                    {
+                        "id": row_id,
+                        "a": "0x" + "33" * 20,
+                        "s": "0x" + "44" * 20,
+                        "hash": f"0x{row_id:064x}",
+                        "iso": at,
+                        "at": at,
+                    },
+                )
+            for org_id, kind, status in ((ORG, "factory", "active"), (ORG2, "brand", "disabled")):
+                connection.execute(
+                    text(
+                        "INSERT INTO organisations (id, name, kind, status, account_address, "
+                        "keystore, created_at) VALUES (:id, :id, :kind, :status, :address, "
+                        "'{}', '2026-11-01 00:00:00')"
+                    ),
+                    {"id": org_id, "kind": kind, "status": status, "address": org_id[-12:]},
+                )
+            for batch_id, at in ((7, "2026-11-01 00:00:00"), (8, "2026-11-20 00:00:00")):
+                connection.execute(
+                    text(
+                        "INSERT INTO anchor_batches (id, organisation_id, kind, root, "
+                        "record_count, status, account_address, nonce, tx_hash, raw_tx, "
+                        "attempts, created_at) VALUES (:id, :org, 'product', :root, 2, "
+                        "'confirmed', :address, 0, :tx, '0x', 1, :at)"
+                    ),
+                    {
+                        "id": batch_id,
+                        "org": ORG,
+                        "root": f"0x{batch_id:064x}",
+                        "address": "0x" + "11" * 20,
+                        "tx": "0x" + "22" * 32,
+                        "at": at,
+                    },
+                )
+
+        migrate(engine)
+
+        with engine.connect() as connection:
+            batches = connection.execute(
+                text("SELECT id, deployment_id, salt FROM anchor_batches ORDER BY id")
+            ).all()
+            assert [tuple(b) for b in batches] == [(7, 1, None), (8, 2, None)]
+            versions = connection.execute(text("SELECT version FROM deployments")).scalars()
+            assert set(versions) == {"1.0.0"}
+            grants = connection.execute(
+                text(
+                    "SELECT organisation_id, deployment_id, role, wanted, status "
+                    "FROM organisation_grants ORDER BY role"
+                )
+            ).all()
+            assert [tuple(g) for g in grants] == [
+                (ORG, 2, "FACTORY_ROLE", True, "applied"),
+                (ORG2, 2, "ISSUER_ROLE", False, "applied"),
+            ]
+        command.downgrade(alembic_config(engine), "0005")
+        command.upgrade(alembic_config(engine), "head")
     finally:
         engine.dispose()

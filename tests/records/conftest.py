@@ -45,7 +45,7 @@ def world(
     settings = settings_for_tests(
         data_dir=data_dir,
         anvil_port=shared_chain.port,
-        anvil_attach=True,  # the session's node: no Hallmark process started it
+        anvil_attach=True,
         database_url=module_database_url,
     )
     with shared_chain.checkpoint():

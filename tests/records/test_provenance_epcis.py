@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from hallmark.core.hashing import keccak256
+from hallmark.store.records import RECORD_KINDS
 from tests.conftest import World
 from tests.records.factories import (
     BRAND,
@@ -249,7 +250,9 @@ def test_record_endpoint_gives_the_hashed_text_and_an_on_chain_proof(world: Worl
     anchoring = record["anchoring"]
     ledger = world.runtime.ledger.contract.functions
     assert ledger.verifyRecord(
+        world.organisations[SUPPLIER].account_address,
         bytes.fromhex(anchoring["root"][2:]),
+        RECORD_KINDS["material_lot"],
         bytes.fromhex(record["record_hash"][2:]),
         [bytes.fromhex(p[2:]) for p in anchoring["proof"]],
     ).call()

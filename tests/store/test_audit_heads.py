@@ -61,7 +61,6 @@ def _verify(world: World, *args: str, rpc_url: str | None = None) -> Result:
         "HALLMARK_DATA_DIR": str(settings.data_dir),
         "HALLMARK_DATABASE_URL": settings.effective_database_url,
         "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_ANVIL_ATTACH": str(settings.anvil_attach).lower(),
         "HALLMARK_RPC_URL": rpc_url or "",
         "COLUMNS": "250",
     }

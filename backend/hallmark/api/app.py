@@ -13,7 +13,16 @@ from hallmark import __version__
 from hallmark.api import pages
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.responses import FastJSONResponse
-from hallmark.api.routes import attachments, health, lots, me, products, records, steps
+from hallmark.api.routes import (
+    anchor_batches,
+    attachments,
+    health,
+    lots,
+    me,
+    products,
+    records,
+    steps,
+)
 from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
@@ -53,5 +62,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(steps.router)
     app.include_router(attachments.router)
     app.include_router(records.router)
+    app.include_router(anchor_batches.router)
     pages.install(app)
     return app

@@ -1,4 +1,5 @@
-"""Read the committed contract artifacts (contracts/artifacts/<Contract>.json)."""
+"""Read the committed contract artifacts: version 1 in contracts/artifacts/<Contract>.json,
+version 2 in contracts/artifacts/v2/<Contract>.json."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ from hallmark.core.errors import ConfigurationError
 
 ARTIFACTS_DIR = PROJECT_ROOT / "contracts" / "artifacts"
 
+#: The contracts' versions (their `version()`), oldest first; new deployments use the last.
+VERSIONS = ("1.0.0", "2.0.0")
+CURRENT_VERSION = VERSIONS[-1]
+#: Where each version's artifacts are, below ARTIFACTS_DIR.
+_VERSION_DIRS = {"1.0.0": ".", "2.0.0": "v2"}
+
 
 def load_artifacts(directory: Path = ARTIFACTS_DIR) -> dict[str, dict[str, Any]]:
-    """Every artifact by contract name."""
+    """Every artifact of one directory, by contract name."""
     paths = sorted(directory.glob("*.json"))
     if not paths:
         raise ConfigurationError(
@@ -27,3 +34,10 @@ def load_artifacts(directory: Path = ARTIFACTS_DIR) -> dict[str, dict[str, Any]]
             raise ConfigurationError(f"artifact {path.name} is not valid JSON: {exc}") from exc
         artifacts[artifact["contractName"]] = artifact
     return artifacts
+
+
+def load_versioned_artifacts(
+    directory: Path = ARTIFACTS_DIR,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every version's artifacts: {version: {contract name: artifact}}."""
+    return {version: load_artifacts(directory / _VERSION_DIRS[version]) for version in VERSIONS}

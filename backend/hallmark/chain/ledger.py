@@ -1,5 +1,10 @@
 """The ProvenanceLedger contract seen from Python: roles, batch anchoring, record verification.
 
+Both versions are read and written through one `Ledger`: version 1 keys batches by root alone,
+version 2 by (anchorer, root), binds accounts to organisations, and flags batches and
+compromised accounts. Calls that version 2 keys by anchorer take `anchorer=`; version 1 ignores
+it where it has no such key, and reports the root's one anchorer.
+
 `build_*` methods are local, `send_*` sign, broadcast and wait, `retrieve_*` read from the node.
 Reverts are decoded with the artifact's ABI into typed errors (see `hallmark.chain.errors`).
 
@@ -23,6 +28,7 @@ from web3.exceptions import ContractLogicError
 
 from hallmark.chain.client import ChainClient, Fees, Sent
 from hallmark.chain.errors import ContractErrors
+from hallmark.core.errors import ConflictError
 
 T = TypeVar("T")
 
@@ -43,8 +49,24 @@ def role_id(name: str) -> bytes:
     return b"\x00" * 32 if name == "DEFAULT_ADMIN_ROLE" else keccak(text=name)
 
 
+#: Version 2's `BatchState` and `Cause` enums, by value.
+BATCH_STATES = ("unknown", "valid", "flagged")
+CAUSES = (
+    "none",
+    "not_anchored",
+    "wrong_kind",
+    "other_organisation",
+    "not_in_batch",
+    "batch_flagged",
+    "anchorer_compromised",
+    "certificate_revoked",
+    "issuance_revoked",
+)
+_ZERO_ADDRESS = "0x" + "00" * 20
+
+
 class AnchoredBatch(NamedTuple):
-    """What the ledger stores for a root (`batchOf`); a zero anchorer means not anchored."""
+    """What the ledger stores for a batch (`batchOf`); a zero anchorer means not anchored."""
 
     anchorer: str
     kind: int
@@ -54,6 +76,28 @@ class AnchoredBatch(NamedTuple):
     @property
     def anchored(self) -> bool:
         return int(self.anchorer, 16) != 0
+
+
+class BatchStanding(NamedTuple):
+    """Version 2's `batchStatus(anchorer, root)`: state, cause, reason code and time."""
+
+    state: str
+    cause: str
+    reason: int
+    at: int
+
+
+class AccountBinding(NamedTuple):
+    """Version 2's `accountOf(account)`: its organisation (16 bytes, zero: unbound), the
+    role bits, and the block it is compromised from (0: not compromised)."""
+
+    organisation: bytes
+    roles: int
+    compromised_from: int
+
+    @property
+    def bound(self) -> bool:
+        return any(self.organisation)
 
 
 class SignedTransaction(NamedTuple):
@@ -71,17 +115,42 @@ class AnchorLog(NamedTuple):
     block_number: int
     block_hash: str
     anchorer: str
+    kind: int
+    record_count: int
 
 
 class Ledger:
     """Typed access to one deployed ProvenanceLedger."""
 
-    def __init__(self, client: ChainClient, address: str, abi: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        client: ChainClient,
+        address: str,
+        abi: list[dict[str, Any]],
+        *,
+        deployment_block: int = 0,
+    ) -> None:
         self.client = client
+        #: The block the ledger was deployed in (logs are looked for from there).
+        self.deployment_block = deployment_block
         self.address = Web3.to_checksum_address(address)
         self.abi = abi
         self.contract: Contract = client.w3.eth.contract(address=self.address, abi=abi)
         self.errors = ContractErrors("ProvenanceLedger", abi)
+        #: 2: batches keyed by (anchorer, root), accounts bound to organisations; else 1.
+        self.version = 2 if any(e.get("name") == "bindAccount" for e in abi) else 1
+
+    def _sent(self, send: Callable[[], Sent]) -> Sent:
+        """A transaction whose revert is decoded into a typed error (simulated first)."""
+        try:
+            return send()
+        except ContractLogicError as exc:
+            raise self.errors.translate(exc) from exc
+
+    def _send(self, account: LocalAccount, function: str, args: Sequence[Any]) -> Sent:
+        return self._sent(
+            lambda: self.client.send_function(account, self.address, self.abi, function, args)
+        )
 
     def _call(self, call: Callable[[], T]) -> T:
         """A read through the client's guard, with reverts decoded into typed errors."""
@@ -151,30 +220,49 @@ class Ledger:
             )
         )
 
-    def retrieve_batch(self, root: str) -> AnchoredBatch:
-        """`batchOf(root)`: who anchored it, its kind and count (zero anchorer: not anchored)."""
-        fn = self.contract.functions.batchOf(HexBytes(root))
-        anchorer, kind, count, anchored_at = self._call(fn.call)
-        return AnchoredBatch(Web3.to_checksum_address(anchorer), kind, count, anchored_at)
+    def retrieve_batch(self, root: str, *, anchorer: str | None = None) -> AnchoredBatch:
+        """`batchOf`: who anchored it, its kind and count (zero anchorer: not anchored).
+
+        Version 2 needs the anchorer (a batch is (anchorer, root)); version 1 has one batch per
+        root and names its anchorer."""
+        if self.version == 1:
+            fn = self.contract.functions.batchOf(HexBytes(root))
+            found, kind, count, anchored_at = self._call(fn.call)
+            return AnchoredBatch(Web3.to_checksum_address(found), kind, count, anchored_at)
+        if anchorer is None:
+            raise ValueError("a version 2 batch is found by its anchorer and root")
+        checksum = Web3.to_checksum_address(anchorer)
+        fn = self.contract.functions.batchOf(checksum, HexBytes(root))
+        kind, count, _organisation, anchored_at, _block = self._call(fn.call)
+        return AnchoredBatch(checksum if count else _ZERO_ADDRESS, kind, count, anchored_at)
 
     def retrieve_anchor_log(
-        self, root: str, *, from_block: int = 0, block_range: int = LOG_BLOCK_RANGE
+        self,
+        root: str,
+        *,
+        anchorer: str | None = None,
+        from_block: int = 0,
+        block_range: int = LOG_BLOCK_RANGE,
     ) -> AnchorLog | None:
-        """The BatchAnchored log of `root` on the canonical chain, if it is anchored.
+        """The BatchAnchored log of `root` (by `anchorer` on version 2) on the canonical chain,
+        if it is anchored.
 
         Looked for from the head backwards, `block_range` blocks per `eth_getLogs` (providers
         refuse wide ranges), down to `from_block`: a root is usually anchored recently."""
         if block_range < 1:
             raise ValueError("block_range must be at least 1")
         event = self.contract.events.BatchAnchored
+        filters: dict[str, Any] = {"root": HexBytes(root)}
+        if self.version == 2:
+            if anchorer is None:
+                raise ValueError("a version 2 batch is found by its anchorer and root")
+            filters["anchorer"] = Web3.to_checksum_address(anchorer)
         to_block = self.client.retrieve_block_number()
         while to_block >= from_block:
             start = max(from_block, to_block - block_range + 1)
 
             def logs_between(start: int = start, end: int = to_block) -> Any:
-                return event.get_logs(
-                    argument_filters={"root": HexBytes(root)}, from_block=start, to_block=end
-                )
+                return event.get_logs(argument_filters=filters, from_block=start, to_block=end)
 
             logs = self._call(logs_between)
             if logs:
@@ -184,28 +272,93 @@ class Ledger:
                     block_number=int(log["blockNumber"]),
                     block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
                     anchorer=Web3.to_checksum_address(log["args"]["anchorer"]),
+                    kind=int(log["args"]["kind"]),
+                    record_count=int(log["args"]["count"]),
                 )
             to_block = start - 1
         return None
 
-    def retrieve_verify_record(self, root: str, record_hash: str, proof: Sequence[str]) -> bool:
-        """`verifyRecord`: the root is anchored and the proof proves the record hash in it."""
-        fn = self.contract.functions.verifyRecord(
-            HexBytes(root), HexBytes(record_hash), [HexBytes(node) for node in proof]
-        )
+    def retrieve_verify_record(
+        self,
+        root: str,
+        record_hash: str,
+        proof: Sequence[str],
+        *,
+        anchorer: str | None = None,
+        kind: int | None = None,
+    ) -> bool:
+        """`verifyRecord`: the batch is anchored (version 2: by `anchorer`, as `kind`, and not
+        flagged) and the proof proves the record hash in it."""
+        nodes = [HexBytes(node) for node in proof]
+        if self.version == 1:
+            fn = self.contract.functions.verifyRecord(HexBytes(root), HexBytes(record_hash), nodes)
+        else:
+            if anchorer is None or kind is None:
+                raise ValueError("a version 2 record is verified with its anchorer and kind")
+            fn = self.contract.functions.verifyRecord(
+                Web3.to_checksum_address(anchorer),
+                HexBytes(root),
+                kind,
+                HexBytes(record_hash),
+                nodes,
+            )
         return bool(self._call(fn.call))
+
+    # --- version 2: organisations, flags, compromise ----------------------------------------
+    def _require_v2(self, what: str) -> None:
+        if self.version != 2:
+            raise ConflictError(
+                f"the ledger at {self.address} is version 1, which has no {what}: "
+                "deploy version 2 with `hallmark deploy --new`",
+                details={"function": what, "ledger": self.address},
+            )
+
+    def retrieve_account(self, account: str) -> AccountBinding:
+        """`accountOf`: the account's organisation, role bits and compromise block."""
+        self._require_v2("accountOf")
+        fn = self.contract.functions.accountOf(Web3.to_checksum_address(account))
+        organisation, roles, compromised_from = self._call(fn.call)
+        return AccountBinding(bytes(organisation), int(roles), int(compromised_from))
+
+    def send_bind_account(self, admin: LocalAccount, account: str, organisation: bytes) -> Sent:
+        """`bindAccount(account, organisation)`: once per account, before any role."""
+        self._require_v2("bindAccount")
+        return self._send(admin, "bindAccount", [Web3.to_checksum_address(account), organisation])
+
+    def send_mark_compromised(
+        self, admin: LocalAccount, account: str, *, from_block: int, reason: int
+    ) -> Sent:
+        """`markCompromised(account, fromBlock, reason)` (admin)."""
+        self._require_v2("markCompromised")
+        return self._send(
+            admin,
+            "markCompromised",
+            [Web3.to_checksum_address(account), from_block, reason],
+        )
+
+    def send_flag_batch(
+        self, account: LocalAccount, *, anchorer: str, root: str, reason: int
+    ) -> Sent:
+        """`flagBatch(anchorer, root, reason)`, by an account of the batch's organisation."""
+        self._require_v2("flagBatch")
+        return self._send(
+            account, "flagBatch", [Web3.to_checksum_address(anchorer), HexBytes(root), reason]
+        )
+
+    def retrieve_batch_status(self, anchorer: str, root: str) -> BatchStanding:
+        """`batchStatus(anchorer, root)`: valid, flagged (cause, reason, time) or unknown."""
+        self._require_v2("batchStatus")
+        fn = self.contract.functions.batchStatus(Web3.to_checksum_address(anchorer), HexBytes(root))
+        state, cause, reason, at, _batch = self._call(fn.call)
+        return BatchStanding(BATCH_STATES[state], CAUSES[cause], int(reason), int(at))
 
     # --- roles -----------------------------------------------------------------------------
 
     def send_grant_role(self, admin: LocalAccount, role: str, account: str) -> Sent:
-        return self.client.send_function(
-            admin, self.address, self.abi, "grantRole", [role_id(role), account]
-        )
+        return self._send(admin, "grantRole", [role_id(role), Web3.to_checksum_address(account)])
 
     def send_revoke_role(self, admin: LocalAccount, role: str, account: str) -> Sent:
-        return self.client.send_function(
-            admin, self.address, self.abi, "revokeRole", [role_id(role), account]
-        )
+        return self._send(admin, "revokeRole", [role_id(role), Web3.to_checksum_address(account)])
 
     def retrieve_has_role(self, role: str, account: str) -> bool:
         checksum = Web3.to_checksum_address(account)

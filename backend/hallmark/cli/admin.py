@@ -1,5 +1,5 @@
-"""Administration: `hallmark admin org|principal|key|audit|staff`, run against the database and the
-chain this machine's Hallmark uses."""
+"""Administration: `hallmark admin org|principal|key|account|batch|audit|staff`, run against the
+database and the chain this machine's Hallmark uses."""
 
 from __future__ import annotations
 
@@ -24,10 +24,14 @@ principal_app = typer.Typer(
     help="People and machines acting for an organisation.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+account_app = typer.Typer(help="Chain accounts: declare one compromised.", no_args_is_help=True)
+batch_app = typer.Typer(help="Anchored batches: flag one.", no_args_is_help=True)
 admin_app.add_typer(org_app, name="org")
 admin_app.add_typer(key_app, name="key")
 admin_app.add_typer(principal_app, name="principal")
 admin_app.add_typer(audit_app, name="audit")
+admin_app.add_typer(account_app, name="account")
+admin_app.add_typer(batch_app, name="batch")
 admin_app.add_typer(staff_app, name="staff")
 
 
@@ -51,12 +55,19 @@ def org_create(
     kind: Annotated[str, typer.Option(help="brand, supplier, factory or legal")],
 ) -> None:
     """Create an organisation with its own chain account and the ledger role of its kind."""
+    from hallmark.core.errors import ChainError
     from hallmark.services.access import organisations
 
     with started_runtime() as runtime:
-        organisation = organisations.create_organisation(
-            sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
-        )
+        try:
+            organisation = organisations.create_organisation(
+                sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
+            )
+        except ChainError as exc:
+            fail(
+                f"{exc.message.replace(chr(10), ' | ')} (the organisation is stored; its binding "
+                "and role are pending: run `hallmark admin org sync`)"
+            )
     out.print(f"organisation {organisation.id} ({organisation.kind})")
     out.print(f"chain account {organisation.account_address}")
 
@@ -77,30 +88,63 @@ def org_enable(organisation: str) -> None:
 
 def _set_enabled(organisation: str, *, enabled: bool) -> str:
     """Enable or disable an organisation (on chain and here); its name."""
+    from hallmark.core.errors import ChainError
     from hallmark.services.access import organisations
 
     with started_runtime() as runtime:
-        org = organisations.set_organisation_enabled(
-            sessions=runtime.sessions,
-            chain=runtime.chain_access(),
-            ref=organisation,
-            enabled=enabled,
-        )
+        try:
+            org = organisations.set_organisation_enabled(
+                sessions=runtime.sessions,
+                chain=runtime.chain_access(),
+                ref=organisation,
+                enabled=enabled,
+            )
+        except ChainError as exc:
+            fail(
+                f"{exc.message.replace(chr(10), ' | ')} (the change is stored; its role change "
+                "on chain is pending: run `hallmark admin org sync`)"
+            )
     return org.name
+
+
+@org_app.command("sync")
+def org_sync() -> None:
+    """Bind and grant on chain what is still pending (after a chain failure or a crash)."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        applied = organisations.apply_grants(
+            sessions=runtime.sessions, chain=runtime.chain_access()
+        )
+    out.print(f"{applied} pending grant(s) applied on chain")
 
 
 @org_app.command("list")
 def org_list() -> None:
-    """List organisations."""
+    """List organisations, with whether the current ledger holds their binding and role yet."""
     from sqlalchemy import select
 
-    from hallmark.store.models import Organisation
+    from hallmark.store.models import Organisation, OrganisationGrant
 
     with started_runtime() as runtime, runtime.sessions() as session:
         rows = session.scalars(select(Organisation).order_by(Organisation.name)).all()
-        table = Table("id", "name", "kind", "status", "account")
+        grants = dict(
+            session.execute(
+                select(OrganisationGrant.organisation_id, OrganisationGrant.status).where(
+                    OrganisationGrant.deployment_id == runtime.deployment_id
+                )
+            ).all()
+        )
+        table = Table("id", "name", "kind", "status", "account", "on chain")
         for org in rows:
-            table.add_row(org.id, org.name, org.kind, org.status, org.account_address)
+            table.add_row(
+                org.id,
+                org.name,
+                org.kind,
+                org.status,
+                org.account_address,
+                grants.get(org.id, "none"),
+            )
     out.print(table)
 
 
@@ -208,3 +252,67 @@ def audit_verify(
         out.print("anchored heads match the chain")
     elif chain:
         err.print(f"anchored heads not checked: {note or report.chain_note}")
+
+
+@account_app.command("compromise")
+def account_compromise(
+    account: Annotated[str, typer.Argument(help="The account's address")],
+    from_block: Annotated[int, typer.Option("--from-block", help="First block it is distrusted")],
+    reason: Annotated[
+        str,
+        typer.Option(help="issued_in_error, data_error, key_compromised, withdrawn or other"),
+    ] = "key_compromised",
+    note: Annotated[
+        str | None, typer.Option(help="Free text kept in the audit log (never on chain)")
+    ] = None,
+) -> None:
+    """Declare an account compromised from a block on (admin, version 2 ledger): its batches from
+    that block read flagged (certificates revoked) and it loses its roles for good."""
+    from hallmark.services.anchoring import flags
+
+    with started_runtime() as runtime:
+        done = flags.mark_compromised(
+            sessions=runtime.sessions,
+            ledger=runtime.ledger,
+            deployment_id=runtime.deployment_id,
+            admin=runtime.keys.admin,
+            account=account,
+            from_block=from_block,
+            reason=reason,
+            note=note,
+        )
+    out.print(
+        f"account {done.account} compromised from block {done.from_block} ({done.reason}): "
+        f"{done.batches} batch(es) of it read flagged; transaction {done.tx_hash}"
+    )
+
+
+@batch_app.command("flag")
+def batch_flag(
+    batch: Annotated[int, typer.Argument(help="The batch's id (a record's anchoring.batch_id)")],
+    reason: Annotated[
+        str, typer.Option(help="issued_in_error, data_error, key_compromised, withdrawn or other")
+    ],
+) -> None:
+    """Flag an anchored batch on chain with its own organisation's account (for ever)."""
+    from hallmark.services.access.audit import SYSTEM
+    from hallmark.services.anchoring import flags
+    from hallmark.store.models import AnchorBatch
+
+    with started_runtime() as runtime:
+        with runtime.sessions() as session:
+            row = session.get(AnchorBatch, batch)
+            organisation_id = row.organisation_id if row is not None else ""
+        flagged = flags.flag_batch(
+            sessions=runtime.sessions,
+            ledger_of=lambda found: runtime.ledger_for(found.deployment_id),
+            passphrase=runtime.settings.passphrase,
+            actor=SYSTEM,
+            organisation_id=organisation_id,
+            batch_id=batch,
+            reason=reason,
+        )
+    out.print(
+        f"batch {flagged.batch_id} (root {flagged.root}) flagged ({flagged.reason}); "
+        f"transaction {flagged.tx_hash or 'none: flagged before'}"
+    )

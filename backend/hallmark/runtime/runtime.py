@@ -8,8 +8,11 @@ Start-up flow:
    data directory already runs; a node nobody here started is refused unless
    HALLMARK_ANVIL_ATTACH); with it: connect to that node;
 4. load the deployment record (data directory and database must agree); none on the local
-   chain → deploy and record; none on a configured chain → refuse (`hallmark deploy` is explicit);
+   chain → deploy the current contracts' version and record; none on a configured chain →
+   refuse (`hallmark deploy` is explicit);
 5. check that the chain holds the recorded code; any difference → refuse, naming it.
+Every deployment stays recorded (`deployment.json`'s history, one database row each); each batch
+is read and verified on the ledger of its own deployment (`ledger_for`).
 `start_worker_process()` then runs the anchoring worker as a supervised child process attached to
 this process's database and chain (`hallmark serve` by default: anchoring never competes with the
 API for the GIL); `start_worker()` runs it in a thread of this process (`hallmark worker`, tests).
@@ -38,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark import __version__
 from hallmark.chain import deployment as deployments
-from hallmark.chain.artifacts import load_artifacts
+from hallmark.chain.artifacts import CURRENT_VERSION, load_versioned_artifacts
 from hallmark.chain.client import NO_RETRY, ChainClient
 from hallmark.chain.deployment import DeploymentRecord
 from hallmark.chain.keys import KeyRing, load_or_create_keys
@@ -54,6 +57,7 @@ from hallmark.chain.node import (
 )
 from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
+    ChainError,
     ChainUnavailableError,
     ConfigurationError,
     DatabaseUnavailableError,
@@ -67,6 +71,7 @@ from hallmark.runtime.worker_process import (
     worker_environment,
     worker_secrets,
 )
+from hallmark.services.access import organisations
 from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
 from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
@@ -116,7 +121,10 @@ class Runtime:
     chain: ChainClient | None = None
     keys: KeyRing | None = None
     deployment: DeploymentRecord | None = None
-    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The current deployment's row id in the database.
+    deployment_id: int | None = None
+    #: The artifacts of every contracts' version: {version: {contract name: artifact}}.
+    versioned_artifacts: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     worker: AnchorWorker | None = None
     #: Anchors the audit log's head while this process's worker leads.
     audit_heads: AuditHeadAnchorer | None = None
@@ -145,13 +153,29 @@ class Runtime:
         self._connect()
         assert self.chain is not None
         self.deployment = self._ensure_deployment()
+        self.deployment_id = self._deployment_id(self.deployment)
         log.info(
             "hallmark.started",
             version=__version__,
             chain=self.chain.url,
             chain_id=self.deployment.chain_id,
+            contracts_version=self.deployment.version,
             contracts={k: v.address for k, v in self.deployment.contracts.items()},
         )
+
+    @property
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        """The artifacts of the current deployment's version (the current version before one)."""
+        version = self.deployment.version if self.deployment is not None else CURRENT_VERSION
+        return self.versioned_artifacts[version]
+
+    def _deployment_id(self, record: DeploymentRecord) -> int:
+        assert self.sessions is not None
+        with self.sessions() as session:
+            found = deployment_rows.id_of(session, record.record_hash)
+        if found is None:  # recorded_deployment() stores the record: a bug if not
+            raise DeploymentMismatchError([f"deployment {record.record_hash} has no database row"])
+        return found
 
     def start_for_deploy(self) -> None:
         """Open the database, the keys and the chain, without requiring a deployment."""
@@ -188,7 +212,7 @@ class Runtime:
         self.keys = load_or_create_keys(
             settings.keys_dir, settings.passphrase, scrypt_n=settings.keystore_scrypt_n
         )
-        self.artifacts = load_artifacts()
+        self.versioned_artifacts = load_versioned_artifacts()
         if settings.uses_local_chain:
             self._connect_local_chain()
         else:
@@ -257,14 +281,12 @@ class Runtime:
         assert self.sessions is not None and self.engine is not None
         assert self.chain is not None and self.deployment is not None
         if self.worker is None:
-            ledger = Ledger(
-                ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout),
-                self.deployment.address_of("ProvenanceLedger"),
-                self.artifacts["ProvenanceLedger"]["abi"],
-            )
+            client = ChainClient.for_url(self.chain.url, timeout=self.settings.rpc_timeout)
             self.worker = AnchorWorker(
                 sessions=self.sessions,
-                ledger=ledger,
+                ledger=self.ledger_for(self.deployment_id, client=client),
+                ledgers=lambda deployment_id: self.ledger_for(deployment_id, client=client),
+                deployment_id=self.deployment_id,
                 leader=leader_lock(self.engine, self.settings.data_dir),
                 settings=self.settings,
                 chain_id=self.deployment.chain_id,
@@ -371,31 +393,30 @@ class Runtime:
                 self.chain.set_local_balance(account.address, LOCAL_FUNDING_WEI)
 
     def recorded_deployment(self) -> DeploymentRecord | None:
-        """The record from the data directory and the database, which must agree."""
+        """The current record from the data directory and the database, which must agree; a
+        history one of them lacks is copied from the other."""
         assert self.sessions is not None
-        from_file = deployments.read_record_file(self.settings.deployment_path)
+        path = self.settings.deployment_path
+        from_file = deployments.read_history_file(path)
         with db.transaction(self.sessions) as session:
-            row = deployment_rows.current(session)
-            from_db = DeploymentRecord.from_json(row) if row is not None else None
-            if from_file is not None and from_db is None:
-                deployment_rows.add(session, from_file.to_json(), from_file.record_hash)
-                return from_file
-        if from_db is not None and from_file is None:
-            deployments.write_record_file(self.settings.deployment_path, from_db)
-            return from_db
-        if (
-            from_file is not None
-            and from_db is not None
-            and from_file.record_hash != from_db.record_hash
-        ):
+            from_db = [DeploymentRecord.from_json(r) for _, r in deployment_rows.history(session)]
+            if from_file and not from_db:
+                for record in from_file:
+                    deployment_rows.add(session, record.to_json(), record.record_hash)
+                return from_file[-1]
+        if from_db and not from_file:
+            deployments.write_history_file(path, from_db)
+            return from_db[-1]
+        if from_file and from_db and from_file[-1].record_hash != from_db[-1].record_hash:
+            file_current, db_current = from_file[-1], from_db[-1]
             raise DeploymentMismatchError(
                 [
-                    f"the data directory records the deployment {from_file.record_hash} "
-                    f"(chain {from_file.chain_id}), the database {from_db.record_hash} "
-                    f"(chain {from_db.chain_id})"
+                    f"the data directory records the deployment {file_current.record_hash} "
+                    f"(chain {file_current.chain_id}), the database {db_current.record_hash} "
+                    f"(chain {db_current.chain_id})"
                 ]
             )
-        return from_file
+        return from_file[-1] if from_file else None
 
     def _ensure_deployment(self) -> DeploymentRecord:
         assert self.chain is not None and self.keys is not None
@@ -407,40 +428,89 @@ class Runtime:
                     "deploy them explicitly with `hallmark deploy`"
                 )
             record = self.deploy()
-        differences = deployments.check_deployment(self.chain, record, self.artifacts)
+        differences = deployments.check_deployment(
+            self.chain, record, self.versioned_artifacts[record.version]
+        )
         if differences:
             raise DeploymentMismatchError(differences)
         return record
 
-    def deploy(self) -> DeploymentRecord:
-        """Deploy the contracts and record the deployment as current."""
+    def deploy(self, version: str = CURRENT_VERSION) -> DeploymentRecord:
+        """Deploy the contracts of `version`, record the deployment as current (the earlier
+        ones stay in the history), then bind and grant every organisation on it.
+
+        An organisation's grant the chain refuses stays pending (`hallmark admin org sync`).
+
+        Raises:
+            ChainError: deploying failed (nothing recorded).
+        """
         assert self.chain is not None and self.keys is not None and self.sessions is not None
         started = time.time()
-        record = deployments.deploy_contracts(self.chain, self.keys, self.artifacts)
+        record = deployments.deploy_contracts(
+            self.chain,
+            self.keys,
+            self.versioned_artifacts[version],
+            version=version,
+            admin_transfer_delay=self.settings.admin_transfer_delay,
+        )
         if self.supervisor is not None:
             # A crash right after deploying must not lose the contracts: wait for a state dump.
             self.supervisor.node.wait_for_state_dump(after=started)
         with db.transaction(self.sessions) as session:
-            deployment_rows.add(session, record.to_json(), record.record_hash)
+            deployment_id = deployment_rows.add(session, record.to_json(), record.record_hash)
         deployments.write_record_file(self.settings.deployment_path, record)
-        log.info("contracts.deployed", chain_id=record.chain_id, block=record.deployment_block)
+        log.info(
+            "contracts.deployed",
+            chain_id=record.chain_id,
+            block=record.deployment_block,
+            version=record.version,
+        )
+        self.deployment, self.deployment_id = record, deployment_id
+        planned = organisations.plan_deployment_grants(
+            sessions=self.sessions, deployment_id=deployment_id
+        )
+        if planned:
+            try:
+                organisations.apply_grants(sessions=self.sessions, chain=self.chain_access())
+            except ChainError as exc:  # recorded per grant; `hallmark admin org sync` retries
+                log.warning("contracts.grants_pending", error=exc.message)
         return record
+
+    def recorded_deployments(self) -> dict[int, DeploymentRecord]:
+        """Every recorded deployment by its row id, oldest first."""
+        assert self.sessions is not None
+        with self.sessions() as session:
+            return {
+                row_id: DeploymentRecord.from_json(record)
+                for row_id, record in deployment_rows.history(session)
+            }
+
+    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
+        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
+        version's ABI, on `client` (this runtime's by default)."""
+        assert self.chain is not None
+        record = self.deployment
+        if deployment_id is not None and deployment_id != self.deployment_id:
+            record = self.recorded_deployments().get(deployment_id)
+            if record is None:
+                raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
+        assert record is not None
+        return Ledger(
+            client or self.chain,
+            record.address_of("ProvenanceLedger"),
+            self.versioned_artifacts[record.version]["ProvenanceLedger"]["abi"],
+            deployment_block=record.deployment_block,
+        )
 
     # --- collaborators for the use cases ---------------------------------------------------
     @property
     def ledger(self) -> Ledger:
-        """The deployed ProvenanceLedger."""
-        assert self.chain is not None
-        assert self.deployment is not None
-        return Ledger(
-            self.chain,
-            self.deployment.address_of("ProvenanceLedger"),
-            self.artifacts["ProvenanceLedger"]["abi"],
-        )
+        """The current deployment's ProvenanceLedger."""
+        return self.ledger_for(None)
 
     def chain_access(self) -> ChainAccess:
         """What organisation changes need: the ledger, the admin key, keystore settings."""
-        assert self.keys is not None
+        assert self.keys is not None and self.deployment_id is not None
         chain = self.chain
         fund = None
         if self.settings.uses_local_chain and chain is not None:
@@ -453,6 +523,7 @@ class Runtime:
             admin=self.keys.admin,
             passphrase=self.settings.passphrase,
             scrypt_n=self.settings.keystore_scrypt_n,
+            deployment_id=self.deployment_id,
             fund=fund,
         )
 
@@ -487,6 +558,7 @@ class Runtime:
         info: dict[str, Any] = {
             "url": self.chain.url if self.settings.uses_local_chain else "configured",
             "contracts": {k: v.address for k, v in self.deployment.contracts.items()},
+            "contracts_version": self.deployment.version,
         }
         try:
             chain_id, latest, differences = self._probe_chain().result(READINESS_CHAIN_DEADLINE)
@@ -523,7 +595,9 @@ class Runtime:
             def probe() -> tuple[int, int, list[str]]:
                 chain_id = client.retrieve_chain_id()
                 latest = client.retrieve_block_number()
-                differences = deployments.check_deployment(client, deployment, self.artifacts)
+                differences = deployments.check_deployment(
+                    client, deployment, self.versioned_artifacts[deployment.version]
+                )
                 return chain_id, latest, differences
 
             self._probe = self._probe_pool.submit(probe)

@@ -63,7 +63,8 @@ class Base(DeclarativeBase):
 
 
 class Deployment(Base):
-    """A deployment of Hallmark's contracts on one chain; the newest row is the current one."""
+    """A deployment of Hallmark's contracts on one chain; the newest row is the current one, the
+    others stay: batches anchored on them are read and verified there."""
 
     __tablename__ = "deployments"
 
@@ -77,6 +78,8 @@ class Deployment(Base):
     record_hash: Mapped[str] = mapped_column(String(66), unique=True)
     #: The record's own ISO-8601 timestamp, kept verbatim so the record hash can be recomputed.
     deployed_at_iso: Mapped[str] = mapped_column(String(40))
+    #: The contracts' `version()` ("1.0.0", "2.0.0").
+    version: Mapped[str] = mapped_column(String(16), default="1.0.0", server_default="1.0.0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -97,6 +100,43 @@ class Organisation(Base):
     keystore: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AccountCompromise(Base):
+    """An account declared compromised on a deployment's ledger from a block on: every batch it
+    anchored there from that block reads Flagged (certificates: Revoked)."""
+
+    __tablename__ = "account_compromises"
+    __table_args__ = (UniqueConstraint("deployment_id", "account_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    account_address: Mapped[str] = mapped_column(String(42), index=True)
+    from_block: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[int] = mapped_column(Integer)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OrganisationGrant(Base):
+    """What an organisation's account should hold on one deployment's ledger, and whether the
+    chain holds it yet: the intent is committed before any transaction is sent, the outcome
+    recorded after (`pending` → `applied`; a failure stays `pending` with `last_error` and is
+    sent again)."""
+
+    __tablename__ = "organisation_grants"
+    __table_args__ = (UniqueConstraint("organisation_id", "deployment_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    account_address: Mapped[str] = mapped_column(String(42))
+    role: Mapped[str] = mapped_column(String(32))
+    #: Whether the account should hold `role` (false: disabled organisation).
+    wanted: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | applied
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Principal(Base):
@@ -317,6 +357,19 @@ class AnchorBatch(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     mined_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: The deployment whose ledger the batch's transaction is signed for (and, once mined, the
+    #: one it is anchored on).
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id"), nullable=True, index=True
+    )
+    #: A random extra leaf (0x-hex), set when the batch was formed again because its root was
+    #: anchored by another account, as another kind or count: the root then differs.
+    salt: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    #: Flagged on chain: `flagged` (by its organisation) or `compromised` (its account was
+    #: declared compromised from a block at or before the batch's), the reason code, when.
+    flag_cause: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    flag_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 # --- records domain: material lots, products, production steps, attachments ----------------------

@@ -21,6 +21,7 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "step.create": frozenset({"factory"}),
     "step.correct": frozenset({"factory"}),
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),
+    "batch.flag": frozenset({"supplier", "factory", "brand"}),
 }
 
 

@@ -1,18 +1,28 @@
 """Organisations, principals and API keys, kept in step with the chain.
 
 Creating an organisation generates its own Ethereum account (key held encrypted as a V3 keystore
-in the database), grants the ledger role of its kind on chain, and funds the account on the local
-development chain. Disabling revokes that role on chain and every key of the organisation in the
-same command; enabling grants it again. Every change is written to the audit log.
+in the database), binds the account to the organisation (its UUID) on a version 2 ledger, grants
+the ledger role of its kind, and funds the account on the local development chain. Disabling
+revokes that role on chain and every key of the organisation in the same command; enabling grants
+it again. Every change is written to the audit log.
 
-Order of effects: the database change is prepared in an open transaction, the chain is changed,
-then the transaction commits. If the chain refuses, nothing is committed; if the commit fails
-after the chain changed, the chain change is undone before the error is raised.
+Order of effects — intent, commit, send, outcome; no database transaction is ever open while a
+transaction waits for the chain:
+1. one transaction stores the change (the organisation with its key, or its new status) and the
+   *grant* it implies (`organisation_grants`: this account should / should not hold this role on
+   the current deployment, `pending`), with its audit entry, and commits;
+2. the chain is brought to the grant (`apply_grants`): it is read first (binding, role) and only
+   what is missing is sent, so applying a grant again is harmless;
+3. the outcome is recorded: `applied`, or `last_error` with the grant still `pending`.
+A crash before 1 leaves nothing; after 1, the key is stored and the grant waits: `hallmark admin
+org sync` (and the next change or deployment) applies it. No role is ever granted to a key that
+is not stored. A new deployment (`hallmark deploy --new`) records a pending grant for every
+organisation on it and applies them the same way.
 
 Raises:
     InvalidInputError: unknown kind or role, duplicate name.
     NotFoundError: unknown organisation, principal or key.
-    ChainError: the chain refused or is unreachable.
+    ChainError: the chain refused or is unreachable (the change is stored, its grant pending).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
@@ -30,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
 from hallmark.core.errors import (
+    ChainError,
     InvalidInputError,
     KeystoreError,
     NotFoundError,
@@ -38,7 +50,9 @@ from hallmark.core.errors import (
 from hallmark.services.access import audit
 from hallmark.services.access.keys import issue_key, revoke_key
 from hallmark.store.db import transaction
-from hallmark.store.models import ApiKey, Organisation, Principal
+from hallmark.store.models import ApiKey, Organisation, OrganisationGrant, Principal
+
+log = structlog.get_logger(__name__)
 
 ORG_KINDS = tuple(ORG_KIND_ROLES)
 PRINCIPAL_KINDS = ("machine", "person")
@@ -52,6 +66,8 @@ class ChainAccess:
     admin: LocalAccount
     passphrase: str
     scrypt_n: int
+    #: The current deployment's row id (grants are recorded per deployment).
+    deployment_id: int
     #: Funds a new account (on the local development chain); None where the operator funds.
     fund: Callable[[str], None] | None = None
 
@@ -71,6 +87,14 @@ def organisation_account(organisation: Organisation, passphrase: str) -> LocalAc
 def create_organisation(
     *, sessions: sessionmaker[Session], chain: ChainAccess, name: str, kind: str
 ) -> Organisation:
+    """A new organisation with its own account, bound and granted on chain (see the module
+    docstring for the order of effects).
+
+    Raises:
+        InvalidInputError: unknown kind, empty or duplicate name.
+        ChainError: the chain refused or is unreachable; the organisation is stored and its grant
+            stays pending (`hallmark admin org sync`).
+    """
     if kind not in ORG_KINDS:
         raise InvalidInputError(
             f"unknown organisation kind {kind!r}; one of {', '.join(ORG_KINDS)}"
@@ -91,16 +115,13 @@ def create_organisation(
         keystore=keystore,
     )
     role = ORG_KIND_ROLES[kind]
-    with sessions() as session:
-        if session.scalars(select(Organisation).where(Organisation.name == name)).first():
-            raise InvalidInputError(f"an organisation named {name!r} exists already")
-    if chain.fund is not None:
-        chain.fund(account.address)
-    chain.ledger.send_grant_role(chain.admin, role, account.address)
     try:
         with transaction(sessions) as session:
+            if session.scalars(select(Organisation).where(Organisation.name == name)).first():
+                raise InvalidInputError(f"an organisation named {name!r} exists already")
             session.add(organisation)
             session.flush()
+            session.add(_grant(organisation, chain.deployment_id, wanted=True))
             audit.append(
                 session,
                 actor=audit.SYSTEM,
@@ -110,9 +131,154 @@ def create_organisation(
                 details={"name": name, "kind": kind, "account": account.address, "role": role},
             )
     except UniqueViolationError as exc:
-        chain.ledger.send_revoke_role(chain.admin, role, account.address)
         raise InvalidInputError(f"an organisation named {name!r} exists already") from exc
+    if chain.fund is not None:
+        chain.fund(account.address)
+    apply_grants(sessions=sessions, chain=chain, organisation_id=organisation.id)
     return organisation
+
+
+def _grant(organisation: Organisation, deployment_id: int, *, wanted: bool) -> OrganisationGrant:
+    return OrganisationGrant(
+        organisation_id=organisation.id,
+        deployment_id=deployment_id,
+        account_address=organisation.account_address,
+        role=ORG_KIND_ROLES[organisation.kind],
+        wanted=wanted,
+        status="pending",
+        updated_at=datetime.now(UTC),
+    )
+
+
+def _want(
+    session: Session, organisation: Organisation, deployment_id: int, *, wanted: bool
+) -> None:
+    """Record (in the caller's transaction) that the organisation's account should or should
+    not hold its role on the deployment's ledger; pending until `apply_grants`."""
+    row = session.scalars(
+        select(OrganisationGrant).where(
+            OrganisationGrant.organisation_id == organisation.id,
+            OrganisationGrant.deployment_id == deployment_id,
+        )
+    ).first()
+    if row is None:
+        session.add(_grant(organisation, deployment_id, wanted=wanted))
+        return
+    row.wanted, row.status, row.updated_at = wanted, "pending", datetime.now(UTC)
+
+
+def plan_deployment_grants(*, sessions: sessionmaker[Session], deployment_id: int) -> int:
+    """Record a pending grant on a new deployment for every organisation (its role if active,
+    its binding only if disabled); how many were recorded."""
+    with transaction(sessions) as session:
+        organisations = session.scalars(select(Organisation).order_by(Organisation.created_at))
+        count = 0
+        for organisation in organisations:
+            _want(session, organisation, deployment_id, wanted=organisation.status == "active")
+            count += 1
+        return count
+
+
+def pending_grants(*, sessions: sessionmaker[Session], deployment_id: int) -> int:
+    """How many grants on the deployment still wait for the chain."""
+    with sessions() as session:
+        return len(
+            session.scalars(
+                select(OrganisationGrant.id).where(
+                    OrganisationGrant.deployment_id == deployment_id,
+                    OrganisationGrant.status == "pending",
+                )
+            ).all()
+        )
+
+
+def apply_grants(
+    *, sessions: sessionmaker[Session], chain: ChainAccess, organisation_id: str | None = None
+) -> int:
+    """Bring the chain to every pending grant of the current deployment (of one organisation,
+    or of all); how many were applied.
+
+    Each grant reads the chain first (binding, role) and sends only what is missing, then
+    records `applied`; no database transaction is open while a transaction is sent.
+
+    Raises:
+        ChainError: the first grant the chain refused (recorded in its `last_error`; the others
+            are still tried).
+    """
+    query = select(OrganisationGrant.id).where(
+        OrganisationGrant.deployment_id == chain.deployment_id,
+        OrganisationGrant.status == "pending",
+    )
+    if organisation_id is not None:
+        query = query.where(OrganisationGrant.organisation_id == organisation_id)
+    with sessions() as session:
+        grant_ids = list(session.scalars(query.order_by(OrganisationGrant.id)).all())
+    applied = 0
+    first_error: ChainError | None = None
+    for grant_id in grant_ids:
+        with sessions() as session:
+            grant = session.get(OrganisationGrant, grant_id)
+            assert grant is not None
+            organisation = session.get(Organisation, grant.organisation_id)
+            assert organisation is not None
+            org_id, address, role = organisation.id, grant.account_address, grant.role
+            wanted = grant.wanted
+        try:
+            sent = _apply(chain, org_id=org_id, address=address, role=role, wanted=wanted)
+        except ChainError as exc:
+            _record_grant(sessions, grant_id, wanted=wanted, error=exc.message)
+            log.warning("organisation.grant_failed", organisation=org_id, error=exc.message)
+            first_error = first_error or exc
+            continue
+        _record_grant(sessions, grant_id, wanted=wanted, error=None)
+        applied += 1
+        log.info("organisation.grant_applied", organisation=org_id, role=role, sent=sent)
+    if first_error is not None:
+        raise first_error
+    return applied
+
+
+def _apply(chain: ChainAccess, *, org_id: str, address: str, role: str, wanted: bool) -> list[str]:
+    """Read the account's binding and role on the ledger and send what is missing; the
+    functions sent."""
+    ledger = chain.ledger
+    sent: list[str] = []
+    if ledger.version == 2:
+        organisation = uuid.UUID(org_id).bytes
+        binding = ledger.retrieve_account(address)
+        if not binding.bound:
+            ledger.send_bind_account(chain.admin, address, organisation)
+            sent.append("bindAccount")
+        elif binding.organisation != organisation:
+            raise ChainError(
+                f"account {address} is bound to organisation 0x{binding.organisation.hex()} "
+                f"on the ledger, not to {org_id}",
+                details={"account": address, "organisation": org_id},
+            )
+    held = ledger.retrieve_has_role(role, address)
+    if wanted and not held:
+        ledger.send_grant_role(chain.admin, role, address)
+        sent.append("grantRole")
+    elif held and not wanted:
+        ledger.send_revoke_role(chain.admin, role, address)
+        sent.append("revokeRole")
+    return sent
+
+
+def _record_grant(
+    sessions: sessionmaker[Session], grant_id: int, *, wanted: bool, error: str | None
+) -> None:
+    """The outcome of applying a grant, unless it changed meanwhile (then it stays pending)."""
+    with transaction(sessions) as session:
+        session.execute(
+            update(OrganisationGrant)
+            .where(OrganisationGrant.id == grant_id, OrganisationGrant.wanted == wanted)
+            .values(
+                status="pending" if error else "applied",
+                last_error=error,
+                updated_at=datetime.now(UTC),
+            )
+        )
 
 
 def find_organisation(session: Session, ref: str) -> Organisation:
@@ -129,19 +295,19 @@ def find_organisation(session: Session, ref: str) -> Organisation:
 def set_organisation_enabled(
     *, sessions: sessionmaker[Session], chain: ChainAccess, ref: str, enabled: bool
 ) -> Organisation:
-    """Disable (revoke the role on chain and every key) or enable (grant the role again)."""
+    """Disable (revoke the role on chain and every key) or enable (grant the role again).
+
+    The status, the keys and the pending grant are committed first, then the chain follows
+    (`apply_grants`); a chain failure leaves the grant pending (`hallmark admin org sync`).
+    """
     with transaction(sessions) as session:
         organisation = find_organisation(session, ref)
         role = ORG_KIND_ROLES[organisation.kind]
         if enabled:
-            if organisation.status != "active":
-                chain.ledger.send_grant_role(chain.admin, role, organisation.account_address)
             organisation.status = "active"
             organisation.disabled_at = None
             revoked = 0
         else:
-            if organisation.status != "disabled":
-                chain.ledger.send_revoke_role(chain.admin, role, organisation.account_address)
             organisation.status = "disabled"
             organisation.disabled_at = datetime.now(UTC)
             result = session.execute(
@@ -150,6 +316,7 @@ def set_organisation_enabled(
                 .values(status="revoked", revoked_at=datetime.now(UTC))
             )
             revoked = int(getattr(result, "rowcount", 0) or 0)
+        _want(session, organisation, chain.deployment_id, wanted=enabled)
         audit.append(
             session,
             actor=audit.SYSTEM,
@@ -158,7 +325,8 @@ def set_organisation_enabled(
             object_id=organisation.id,
             details={"role": role, "keys_revoked": revoked},
         )
-        return organisation
+    apply_grants(sessions=sessions, chain=chain, organisation_id=organisation.id)
+    return organisation
 
 
 def create_principal(

@@ -36,13 +36,19 @@ UNMINED = (BatchStatus.SIGNED, BatchStatus.SENT)
 ON_CHAIN = (BatchStatus.MINED, BatchStatus.CONFIRMED)
 
 
-def batch_tree(record_hashes: Sequence[str]) -> tuple[StandardMerkleTree, list[str]]:
-    """The batch's tree over its record hashes sorted ascending, and that order (leaf index).
+def batch_tree(
+    record_hashes: Sequence[str], salt: str | None = None
+) -> tuple[StandardMerkleTree, list[str]]:
+    """The batch's tree over its record hashes (and its salt leaf, if it has one) sorted
+    ascending, and that order (leaf index).
 
     Sorting makes the tree a function of the set of records alone, so a batch rebuilt after a
-    crash or a reorg has the same root and the same proofs.
+    crash or a reorg has the same root and the same proofs. A batch formed again because its
+    root was anchored by another account (or as another kind or count) gets a random salt leaf,
+    so its root differs.
     """
-    ordered = sorted(h.lower() for h in record_hashes)
+    leaves = [*record_hashes, salt] if salt is not None else record_hashes
+    ordered = sorted(h.lower() for h in leaves)
     return StandardMerkleTree.of(ordered), ordered
 
 
@@ -65,6 +71,9 @@ class BatchRow:
     nonce: int
     tx_hash: str
     raw_tx: str
+    #: The deployment whose ledger the transaction is signed for (None: before histories).
+    deployment_id: int | None = None
+    salt: str | None = None
 
     @classmethod
     def of(cls, batch: AnchorBatch) -> BatchRow:
@@ -79,4 +88,6 @@ class BatchRow:
             batch.nonce,
             batch.tx_hash,
             batch.raw_tx,
+            batch.deployment_id,
+            batch.salt,
         )

@@ -286,6 +286,7 @@ class BatchFormer:
                             tx_hash=batch.tx_hash,
                             raw_tx=batch.raw_tx,
                             attempts=1,
+                            deployment_id=self.transactions.deployment_id,
                         )
                         .returning(AnchorBatch.id)
                     ).scalar_one()
@@ -339,6 +340,7 @@ class BatchFormer:
                     batch.nonce,
                     batch.tx_hash,
                     batch.raw_tx,
+                    self.transactions.deployment_id,
                 )
             )
         return rows

@@ -14,10 +14,10 @@ tip it last checked, `(height, hash)`, and each cycle:
   are compared, then older ones newest first until one is still on the chain.
 
 So the check costs one request a cycle when nothing moved and grows with the depth of a reorg,
-never with the history. A batch whose block is gone is looked up again (its receipt, then
-`batchOf(root)` and its BatchAnchored log): re-mined elsewhere, it moves to that block; if its
-root is no longer anchored it goes back to `signed`: same batch, same root, same records and
-proofs — only the transaction may change.
+never with the history. A batch whose block is gone is looked up again on its deployment's
+ledger (its receipt, then `batchOf` and its BatchAnchored log): re-mined elsewhere by its own
+account as its kind and count, it moves to that block; otherwise it goes back to `signed`: same
+batch, same root, same records and proofs — only the transaction may change.
 
 Raises:
     ChainError, SQLAlchemyError: the node or the database failed (ends the worker's cycle).
@@ -198,9 +198,11 @@ class ReorgCheck:
             batch = session.get(AnchorBatch, row.id)
             assert batch is not None
             lost = BatchRow.of(batch)
-        if self.ledger.retrieve_batch(lost.root).anchored:
-            found = self.transactions.find_anchoring(lost.root)
-            if found is not None:
+        if self.transactions.is_anchored(lost):
+            found = self.transactions.find_anchoring(lost)
+            # Only the batch's own anchoring (anchorer, kind, count) is moved to; another one is
+            # met again, and formed around, when the batch is resolved.
+            if found is not None and self.transactions.owns(lost, found):
                 self._move_block(row.id, found.tx_hash, found.block_number, found.block_hash)
                 return
         self._back_to_signed(lost, lost_at=row.block_number)

@@ -2,8 +2,10 @@
 
 A record is `pending` while it waits in the outbox (or its batch was refused: see `last_error`),
 `anchoring` while its batch is signed or sent, `anchored` once mined and `confirmed` with
-`confirmations` blocks on top. Its proof is given only once its batch is on chain; it is computed
-from the batch's record hashes when read (`batch_proofs`), never stored.
+`confirmations` blocks on top. Each batch names the ledger it is anchored on (its deployment's
+address and contracts' version) and, once flagged on chain, the cause and reason. Its proof is
+given only once its batch is on chain; it is computed from the batch's record hashes when read
+(`batch_proofs`), never stored.
 
 Raises:
     NotFoundError: `record_status` for an unknown record.
@@ -16,13 +18,21 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import HallmarkError, NotFoundError
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree, root_hex
-from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
+from hallmark.store.models import (
+    AccountCompromise,
+    AnchorBatch,
+    AnchorQueueEntry,
+    Deployment,
+    Record,
+    RecordAnchor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +58,15 @@ class AnchoringStatus:
     leaf_index: int | None = None
     proof: list[str] | None = field(default=None)
     last_error: str | None = None
+    #: The ledger (address, contracts' version) the batch is anchored (or to be anchored) on:
+    #: verify there, with `anchorer` and the record's kind on version 2.
+    ledger: str | None = None
+    contracts_version: str | None = None
+    #: Flagged on chain: `flagged` (by its organisation) or `compromised` (its account), the
+    #: reason code and when it was recorded.
+    flag_cause: str | None = None
+    flag_reason: int | None = None
+    flagged_at: datetime | None = None
 
 
 #: A record's status, by its batch's status.
@@ -72,6 +91,18 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
     batches = {
         b.id: b for b in session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids)))
     }
+    deployment_ids = {b.deployment_id for b in batches.values()} - {None}
+    ledgers = {
+        d.id: (str(d.contracts["ProvenanceLedger"]["address"]), d.version)
+        for d in session.scalars(select(Deployment).where(Deployment.id.in_(deployment_ids)))
+    }
+    accounts = {b.account_address for b in batches.values()}
+    compromises = {
+        (c.deployment_id, c.account_address): c
+        for c in session.scalars(
+            select(AccountCompromise).where(AccountCompromise.account_address.in_(accounts))
+        )
+    }
     statuses: dict[str, AnchoringStatus] = {}
     for record_id, record_hash, anchored_batch, queued_batch in rows:
         batch_id = anchored_batch if anchored_batch is not None else queued_batch
@@ -86,6 +117,20 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         if on_chain:  # a record's batch is final once formed; its proof counts once on chain
             leaf_index, nodes = batch_proofs(session, batch.id, batch.root)[record_hash.lower()]
             proof = list(nodes)
+        ledger: str | None = None
+        version: str | None = None
+        if batch.deployment_id is not None and batch.deployment_id in ledgers:
+            ledger, version = ledgers[batch.deployment_id]
+        flag_cause, flag_reason, flagged_at = batch.flag_cause, batch.flag_reason, batch.flagged_at
+        compromise = compromises.get((batch.deployment_id or 0, batch.account_address))
+        if (
+            flag_cause is None
+            and compromise is not None
+            and on_chain
+            and (batch.block_number or 0) >= compromise.from_block
+        ):
+            flag_cause, flag_reason = "compromised", compromise.reason
+            flagged_at = compromise.marked_at
         statuses[record_id] = AnchoringStatus(
             record_id=record_id,
             record_hash=record_hash,
@@ -99,6 +144,11 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
             leaf_index=leaf_index,
             proof=proof,
             last_error=batch.last_error,
+            ledger=ledger,
+            contracts_version=version,
+            flag_cause=flag_cause,
+            flag_reason=flag_reason,
+            flagged_at=flagged_at,
         )
     return statuses
 
@@ -138,7 +188,8 @@ def batch_proofs(
         .join(RecordAnchor, RecordAnchor.record_id == Record.id)
         .where(RecordAnchor.batch_id == batch_id)
     ).all()
-    tree, ordered = batch_tree(hashes)
+    salt = session.scalar(select(AnchorBatch.salt).where(AnchorBatch.id == batch_id))
+    tree, ordered = batch_tree(hashes, salt)
     if root_hex(tree) != root.lower():
         raise HallmarkError(f"batch {batch_id}: its records do not make its root")
     hexed = {node: "0x" + node.hex() for node in tree.nodes}

@@ -9,6 +9,12 @@ today's, within `max_fee_gwei` (`hallmark.chain.fees`); whichever of the two is 
 adopts it. One whose nonce was lost is signed again with a fresh nonce; a nonce no batch holds
 below waiting transactions (a gap) is filled with a transfer of nothing to the account itself.
 
+Each batch is anchored on its deployment's ledger (`ledger_of`): a batch signed for an earlier
+deployment is still looked up there; signing again (`resign`, `reform`) moves it to the current
+deployment. An anchoring found on chain is the batch's only when its anchorer, kind and count
+are what the batch signed (`owns`); otherwise the batch is formed again with a random salt leaf,
+so its root differs (`reform`), and `last_error` says why.
+
 Raises:
     ChainError: the node does not answer (ends the worker's cycle).
     NotFoundError: an organisation that no longer exists.
@@ -17,15 +23,16 @@ Raises:
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.client import Fees
@@ -35,11 +42,11 @@ from hallmark.config import Settings
 from hallmark.core.backoff import Backoff
 from hallmark.core.errors import NotFoundError, TransactionRejectedError
 from hallmark.services.access.organisations import organisation_account
-from hallmark.services.anchoring.batches import BatchRow, BatchStatus
+from hallmark.services.anchoring.batches import BatchRow, BatchStatus, batch_tree, root_hex
 from hallmark.services.anchoring.nonces import NonceAllocator
 from hallmark.services.anchoring.readiness import WorkerState
 from hallmark.store.db import transaction
-from hallmark.store.models import AnchorBatch, Organisation
+from hallmark.store.models import AnchorBatch, Organisation, Record, RecordAnchor
 from hallmark.store.records import RECORD_KINDS
 
 log = structlog.get_logger(__name__)
@@ -68,9 +75,16 @@ class Transactions:
         deployment_block: int,
         state: WorkerState,
         backoff: Backoff,
+        deployment_id: int | None = None,
+        ledgers: Callable[[int], Ledger] | None = None,
     ) -> None:
         self.sessions = sessions
         self.ledger = ledger
+        #: The current deployment (new and re-signed batches go there) and the ledgers of the
+        #: earlier ones, by deployment id.
+        self.deployment_id = deployment_id
+        self._ledgers = ledgers
+        self._ledger_cache: dict[int, Ledger] = {}
         self.client = ledger.client
         self.settings = settings
         self.chain_id = chain_id
@@ -135,6 +149,17 @@ class Transactions:
             self._accounts[organisation_id] = account
         return account
 
+    def ledger_of(self, batch: BatchRow) -> Ledger:
+        """The ledger of the deployment the batch's transaction is signed for."""
+        if batch.deployment_id is None or batch.deployment_id == self.deployment_id:
+            return self.ledger
+        if self._ledgers is None:
+            raise NotFoundError("deployment", str(batch.deployment_id))
+        found = self._ledger_cache.get(batch.deployment_id)
+        if found is None:
+            found = self._ledger_cache[batch.deployment_id] = self._ledgers(batch.deployment_id)
+        return found
+
     # --- signing ---------------------------------------------------------------------------
     def sign(
         self,
@@ -145,9 +170,11 @@ class Transactions:
         count: int,
         nonce: int,
         fees: Fees | None = None,
+        ledger: Ledger | None = None,
     ) -> SignedTransaction:
-        """`anchor(root, kind, count)` signed with `account` (fees: this cycle's by default)."""
-        return self.ledger.build_anchor(
+        """`anchor(root, kind, count)` signed with `account` for `ledger` (the current one by
+        default; fees: this cycle's by default)."""
+        return (ledger or self.ledger).build_anchor(
             account,
             root=root,
             kind=RECORD_KINDS[kind],
@@ -159,9 +186,9 @@ class Transactions:
         )
 
     def check_anchor(self, batch: BatchRow, *, block: int | str = "latest") -> None:
-        """Simulate the batch's `anchor` from its account at `block`; raises what it reverts
-        with (RootAlreadyAnchoredError: the root is anchored already)."""
-        self.ledger.retrieve_anchor_check(
+        """Simulate the batch's `anchor` from its account at `block` on its ledger; raises what
+        it reverts with (RootAlreadyAnchoredError: the root is anchored already)."""
+        self.ledger_of(batch).retrieve_anchor_check(
             batch.account_address,
             root=batch.root,
             kind=RECORD_KINDS[batch.kind],
@@ -170,10 +197,32 @@ class Transactions:
             block=block,
         )
 
-    def find_anchoring(self, root: str) -> AnchorLog | None:
-        """Where `root` is anchored on the canonical chain (its BatchAnchored log), if it is."""
-        return self.ledger.retrieve_anchor_log(
-            root, from_block=self.deployment_block, block_range=self.settings.log_block_range
+    def is_anchored(self, batch: BatchRow) -> bool:
+        """Whether the batch's root is anchored on its ledger: by its account (version 2), by
+        anyone (version 1, one batch per root)."""
+        ledger = self.ledger_of(batch)
+        return ledger.retrieve_batch(batch.root, anchorer=batch.account_address).anchored
+
+    def find_anchoring(self, batch: BatchRow) -> AnchorLog | None:
+        """Where the batch's root is anchored on the canonical chain (its BatchAnchored log; on
+        version 2 by the batch's account), if it is."""
+        ledger = self.ledger_of(batch)
+        return ledger.retrieve_anchor_log(
+            batch.root,
+            anchorer=batch.account_address,
+            from_block=ledger.deployment_block or self.deployment_block,
+            block_range=self.settings.log_block_range,
+        )
+
+    @staticmethod
+    def owns(batch: BatchRow, found: AnchorLog) -> bool:
+        """Whether an anchoring on chain is the one the batch signed: same anchorer, kind and
+        count. Anything else (a root copied by another account, as another kind or count) is
+        never taken as the batch's."""
+        return (
+            found.anchorer.lower() == batch.account_address.lower()
+            and found.kind == RECORD_KINDS[batch.kind]
+            and found.record_count == batch.record_count
         )
 
     # --- sending ---------------------------------------------------------------------------
@@ -264,13 +313,54 @@ class Transactions:
 
     # --- signing again ---------------------------------------------------------------------
     def resign(self, batch: BatchRow) -> None:
-        """Sign the batch again with a fresh nonce and send it (caller holds the account's
-        nonce lock)."""
+        """Sign the batch again with a fresh nonce, for the current deployment, and send it
+        (caller holds the account's nonce lock)."""
+        self._sign_again(batch, root=batch.root, salt=batch.salt, error=None)
+
+    def reform(self, batch: BatchRow, found: AnchorLog) -> None:
+        """The batch's root is anchored, but not as the batch signed it (`owns` is false): form
+        the batch again over the same records plus a fresh random salt leaf, so its root
+        differs, and sign and send that (caller holds the account's nonce lock). Its records
+        keep their batch; their proofs follow the new tree."""
+        with self.sessions() as session:
+            hashes = list(
+                session.scalars(
+                    select(Record.record_hash)
+                    .join(RecordAnchor, RecordAnchor.record_id == Record.id)
+                    .where(RecordAnchor.batch_id == batch.id)
+                ).all()
+            )
+        salt = "0x" + os.urandom(32).hex()
+        root = root_hex(batch_tree(hashes, salt)[0])
+        error = (
+            f"root {batch.root} is anchored by {found.anchorer} as kind {found.kind} with count "
+            f"{found.record_count} (block {found.block_number}), not as this batch signed it "
+            f"({batch.account_address}, kind {RECORD_KINDS[batch.kind]}, count "
+            f"{batch.record_count}): formed again with a salt leaf as root {root}"
+        )
+        log.warning(
+            "anchoring.reformed",
+            batch=batch.id,
+            root=batch.root,
+            new_root=root,
+            anchorer=found.anchorer,
+            kind=found.kind,
+            count=found.record_count,
+        )
+        self.state.failed(error)
+        self._sign_again(batch, root=root, salt=salt, error=error)
+
+    def _sign_again(
+        self, batch: BatchRow, *, root: str, salt: str | None, error: str | None
+    ) -> None:
         account = self.account(batch.organisation_id)
         nonce = self.nonces.allocate(account.address)
+        values: dict[str, object] = {}
+        if root != batch.root:
+            values = {"root": root, "salt": salt, "last_error": error}
         try:
             signed = self.sign(
-                account, root=batch.root, kind=batch.kind, count=batch.record_count, nonce=nonce
+                account, root=root, kind=batch.kind, count=batch.record_count, nonce=nonce
             )
             with transaction(self.sessions) as session:
                 session.execute(
@@ -287,12 +377,14 @@ class Transactions:
                         gas_used=None,
                         mined_at=None,
                         confirmed_at=None,
+                        deployment_id=self.deployment_id,
+                        **values,
                     )
                 )
         except BaseException:
             self.nonces.release(account.address, nonce)
             raise
-        log.info("anchoring.resigned", batch=batch.id, root=batch.root, nonce=nonce)
+        log.info("anchoring.resigned", batch=batch.id, root=root, nonce=nonce)
         self.broadcast(
             replace(
                 batch,
@@ -301,6 +393,9 @@ class Transactions:
                 nonce=nonce,
                 tx_hash=signed.tx_hash,
                 raw_tx=signed.raw_tx,
+                root=root,
+                salt=salt,
+                deployment_id=self.deployment_id,
             )
         )
 
@@ -340,6 +435,7 @@ class Transactions:
             count=batch.record_count,
             nonce=batch.nonce,
             fees=fees,
+            ledger=self.ledger_of(batch),  # the same contract as the transaction it replaces
         )
         with transaction(self.sessions) as session:
             stored: int = session.execute(  # type: ignore[attr-defined]

@@ -12,19 +12,23 @@ Flow of one cycle (`AnchorWorker.run_once`):
    never broadcast, or unmined for long, or any batch after a restart is resolved per account
    in nonce order: re-broadcast the same raw transaction (idempotent) while its nonce is the
    account's next one; re-sign it with a fresh nonce when its nonce was consumed without it
-   (and `batchOf(root)` is empty) or sits behind a nonce gap; replace it with higher fees when
-   it waited unmined longer than `fee_bump_after` (`transactions`). Whichever transaction of a
-   nonce is mined, the batch adopts it.
+   (and the ledger holds no batch of its account and root) or sits behind a nonce gap; replace
+   it with higher fees when it waited unmined longer than `fee_bump_after` (`transactions`).
+   Whichever transaction of a nonce is mined, the batch adopts it (the adoption rule of step
+   5). A batch is looked up on the ledger of its own deployment.
 3. Failed batches whose backoff elapsed are simulated (`eth_call`); once `anchor` would pass
    they are re-signed with a fresh nonce and sent again.
 4. Form (`forming`): every due group of the outbox is signed, stored and broadcast as batches.
 5. Receipts (`mined`): block number and hash, gas used — one transaction for all the batches
    mined. (Entries claimed by an earlier version of the worker, which kept them in the outbox
    until the receipt, join `record_anchors` and leave the outbox then.) A reverted receipt
-   is replayed with `eth_call` and decoded: RootAlreadyAnchored counts as success (the batch
-   adopts the anchoring log); anything else marks the batch `failed` with the error's name and
-   arguments in `last_error`, retried with capped exponential backoff while its records stay
-   pending.
+   is replayed with `eth_call` and decoded: RootAlreadyAnchored means the root is on chain
+   already, and the batch adopts that anchoring only when its anchorer, kind and count are what
+   the batch signed; otherwise (a root copied from the mempool by another account, or anchored
+   as another kind or count) the batch is formed again with a random salt leaf, so its root
+   differs, and `last_error` and the log (`anchoring.reformed`) say so. Anything else marks the
+   batch `failed` with the error's name and arguments in `last_error`, retried with capped
+   exponential backoff while its records stay pending.
 6. `confirmed` once `confirmations` blocks are on top (at once with 0, the local default).
 
 Failures are isolated: what goes wrong with one batch (a log the node pruned, a revert that
@@ -47,7 +51,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -56,7 +60,6 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from web3 import Web3
 
 from hallmark.chain.client import Receipt
 from hallmark.chain.ledger import Ledger
@@ -98,6 +101,8 @@ class _Mined:
     block_number: int
     block_hash: str
     gas_used: int | None = None
+    #: The deployment whose ledger holds the anchoring.
+    deployment_id: int | None = None
 
 
 class AnchorWorker:
@@ -106,7 +111,8 @@ class AnchorWorker:
     Collaborators: `sessions` (the database; `read_sessions` for reads), `ledger` (on a chain
     client of its own), `leader` (the lock only one process holds), `settings` (intervals,
     sizes, confirmations, passphrase), `chain_id` and `deployment_block` from the deployment
-    record.
+    record; `deployment_id` (the current deployment, whose `ledger` new batches use) and
+    `ledgers` (the ledger of an earlier deployment, by id: its batches are looked up there).
     """
 
     def __init__(
@@ -119,6 +125,8 @@ class AnchorWorker:
         chain_id: int,
         deployment_block: int = 0,
         read_sessions: sessionmaker[Session] | None = None,
+        deployment_id: int | None = None,
+        ledgers: Callable[[int], Ledger] | None = None,
     ) -> None:
         self.sessions = sessions
         #: Sessions for reads that precede no write of theirs (SQLite: a snapshot that does not
@@ -139,6 +147,8 @@ class AnchorWorker:
             deployment_block=deployment_block,
             state=self.state,
             backoff=self._backoff,
+            deployment_id=deployment_id,
+            ledgers=ledgers,
         )
         self.former = BatchFormer(
             sessions=sessions,
@@ -320,6 +330,7 @@ class AnchorWorker:
                             receipt.block_number,
                             receipt.block_hash,
                             receipt.gas_used,
+                            batch.deployment_id,
                         )
                     )
                 elif self._backoff.ready(("batch", batch.id)):
@@ -358,17 +369,13 @@ class AnchorWorker:
             latest = self.client.retrieve_nonce(address, "latest")
             expected = latest
             resign: list[BatchRow] = []
+            adopt: list[BatchRow] = []
             for batch in batches:
                 if batch.nonce < latest:
                     # Its nonce was consumed: by this very transaction (the root is anchored),
                     # or by another one.
-                    if self.ledger.retrieve_batch(batch.root).anchored:
-                        if self._backoff.ready(("batch", batch.id)):
-                            self.isolated(
-                                ("batch", batch.id),
-                                f"batch {batch.id}",
-                                partial(self._adopt, batch),
-                            )
+                    if transactions.is_anchored(batch):
+                        adopt.append(batch)
                     else:
                         resign.append(batch)
                 else:
@@ -383,6 +390,13 @@ class AnchorWorker:
             transactions.nonces.reset(address, expected)
             for batch in resign:
                 transactions.resign(batch)
+            # After the nonces are settled: an anchoring that is not the batch's own makes it
+            # formed again, with a fresh nonce.
+            for batch in adopt:
+                if self._backoff.ready(("batch", batch.id)):
+                    self.isolated(
+                        ("batch", batch.id), f"batch {batch.id}", partial(self._adopt, batch)
+                    )
 
     def _on_reverted(self, batch: BatchRow, receipt: Receipt) -> None:
         """A mined transaction that reverted: anchored meanwhile by another (adopt it), or
@@ -403,13 +417,26 @@ class AnchorWorker:
         self._mark_failed(batch.id, error, gas_used=receipt.gas_used)
 
     def _adopt(self, batch: BatchRow) -> None:
-        """The root is anchored on chain: take that anchoring as the batch's."""
-        found = self.transactions.find_anchoring(batch.root)
+        """The root is anchored on chain: take that anchoring as the batch's if its anchorer,
+        kind and count are the batch's; otherwise form the batch again (its root changes)."""
+        found = self.transactions.find_anchoring(batch)
         if found is None:
             raise HallmarkError(f"root {batch.root} is anchored but its BatchAnchored log is gone")
-        if found.anchorer != Web3.to_checksum_address(batch.account_address):
-            log.warning("anchoring.root_anchored_by_other", batch=batch.id, anchorer=found.anchorer)
-        self._mark_mined([_Mined(batch.id, found.tx_hash, found.block_number, found.block_hash)])
+        if not self.transactions.owns(batch, found):
+            with self.transactions.nonces.lock(batch.account_address):
+                self.transactions.reform(batch, found)
+            return
+        self._mark_mined(
+            [
+                _Mined(
+                    batch.id,
+                    found.tx_hash,
+                    found.block_number,
+                    found.block_hash,
+                    deployment_id=batch.deployment_id,
+                )
+            ]
+        )
 
     def _mark_mined(self, batches: Sequence[_Mined]) -> None:
         """Mined, in one transaction: each batch's block and gas (its records are in
@@ -435,12 +462,22 @@ class AnchorWorker:
                         "block_number": batch.block_number,
                         "block_hash": batch.block_hash,
                         "gas_used": batch.gas_used,
+                        "deployment_id": batch.deployment_id,
                         "mined_at": now,
                         "confirmed_at": now if confirmed else None,
-                        "last_error": None,
                     }
                     for batch in batches
                 ],
+            )
+            # The error is over, except a re-forming's note (why its root is not the first).
+            session.execute(
+                update(AnchorBatch)
+                .where(
+                    AnchorBatch.id.in_([batch.batch_id for batch in batches]),
+                    AnchorBatch.salt.is_(None),
+                    AnchorBatch.last_error.is_not(None),
+                )
+                .values(last_error=None)
             )
         self.reorgs.note_mined([batch.batch_id for batch in batches])
         for batch in batches:
@@ -472,8 +509,10 @@ class AnchorWorker:
                     .order_by(AnchorBatch.id)
                 ).all()
             ]
-        for batch in failed:
-            if self._backoff.ready(("batch", batch.id)):
+        for failed_batch in failed:
+            if self._backoff.ready(("batch", failed_batch.id)):
+                # Signed again, it goes to the current deployment: simulate (and adopt) there.
+                batch = replace(failed_batch, deployment_id=self.transactions.deployment_id)
                 self.isolated(("batch", batch.id), f"batch {batch.id}", partial(self._retry, batch))
 
     def _retry(self, batch: BatchRow) -> None:

@@ -459,6 +459,19 @@ class AttachmentPublic(BaseModel):
     media_type: str
 
 
+class AnchoringFlag(BaseModel):
+    """The record's batch withdrawn on chain: `flagged` (by its organisation) or `compromised`
+    (its account was declared compromised from a block at or before the batch's)."""
+
+    state: Literal["flagged", "revoked"] = Field(
+        description="`revoked` for a certificate, `flagged` for any other kind"
+    )
+    cause: Literal["flagged", "compromised"]
+    reason: str = Field(description="the reason's name (its code is on chain)")
+    reason_code: int
+    at: datetime | None = None
+
+
 class Anchoring(BaseModel):
     status: AnchoringStatus
     batch_id: int | None = None
@@ -467,6 +480,12 @@ class Anchoring(BaseModel):
     block: int | None = None
     leaf_index: int | None = None
     proof: list[str] | None = None
+    anchorer: str | None = Field(
+        None, description="the account that anchored the batch (version 2: part of its key)"
+    )
+    ledger: str | None = Field(None, description="the ProvenanceLedger the batch is anchored on")
+    contracts_version: str | None = Field(None, description="that ledger's version()")
+    flag: AnchoringFlag | None = None
 
 
 class ProvenanceRecord(BaseModel):

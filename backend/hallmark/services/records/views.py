@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from hallmark.core.times import utc
 from hallmark.services.access.keys import Actor
+from hallmark.services.anchoring.flags import REASON_NAMES
 from hallmark.services.anchoring.status import AnchoringStatus, records_status
 from hallmark.services.records.schemas import (
     Anchoring,
+    AnchoringFlag,
     ProvenanceRecord,
     RecordRef,
 )
@@ -73,6 +75,7 @@ def anchoring_of(session: Session, records: Collection[Record]) -> dict[str, Anc
     """Anchoring status of records (`anchoring.status`): pending, anchoring (its batch signed or
     sent), anchored (mined) or confirmed, with root, transaction, block and proof once known."""
     ids = [r.id for r in records]
+    kinds = {r.id: r.kind for r in records}
     found: dict[str, AnchoringStatus] = {}
     for chunk in chunks(ids):
         found.update(records_status(session=session, record_ids=chunk))
@@ -90,8 +93,25 @@ def anchoring_of(session: Session, records: Collection[Record]) -> dict[str, Anc
             block=status.block_number,
             leaf_index=status.leaf_index,
             proof=status.proof,
+            anchorer=status.anchorer if status.status != "pending" else None,
+            ledger=status.ledger,
+            contracts_version=status.contracts_version,
+            flag=_flag_of(status, kinds[record_id]),
         )
     return result
+
+
+def _flag_of(status: AnchoringStatus, kind: str) -> AnchoringFlag | None:
+    """The batch's flag as the record views show it (a certificate's reads `revoked`)."""
+    if status.flag_cause not in ("flagged", "compromised") or status.flag_reason is None:
+        return None
+    return AnchoringFlag(
+        state="revoked" if kind == "certificate" else "flagged",
+        cause="flagged" if status.flag_cause == "flagged" else "compromised",
+        reason=REASON_NAMES.get(status.flag_reason, str(status.flag_reason)),
+        reason_code=status.flag_reason,
+        at=status.flagged_at,
+    )
 
 
 def provenance_records(session: Session, records: Collection[Record]) -> list[ProvenanceRecord]:
