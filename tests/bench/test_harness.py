@@ -247,6 +247,7 @@ def test_the_generator_writes_the_tables_from_the_json_results(tmp_path: Path) -
     assert "`ingest-batch-sqlite (quick)` | 500" not in text.split("### Ingestion")[0]
     assert "`ingest-batch-sqlite` run 3: batch request: HTTP 503: busy" in text
     assert "`scripts/bench ingest`" in text and "2 cores, Test CPU" in text
+    assert f"- Results: `{folder}/`" in text
     assert "python -m bench.ingest --requests 20 --batch 5000   # ingest-batch-sqlite" in text
 
 
