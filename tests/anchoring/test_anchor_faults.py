@@ -50,7 +50,10 @@ def test_a_fork_longer_than_the_reorg_depth_is_found_by_block_hash(
     )
     assert all("error" not in answer for answer in answers)
     assert chain.retrieve_block_number() > head + worker.settings.reorg_depth
-    assert not any(h.runtime.ledger.retrieve_batch(b.root).anchored for b in h.batches())
+    ledger = h.runtime.ledger
+    assert not any(
+        ledger.retrieve_batch(b.root, anchorer=b.account_address).anchored for b in h.batches()
+    )
 
     worker.run_once()
     assert _confirmed_on_a_block_the_chain_lacks(h) == []

@@ -27,6 +27,10 @@
     ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
     ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
+    │   └── DesignFileError           design_file_invalid (a design file refused, nothing stored)
+    │       ├── MislabelledFileError  file_mislabelled 415 (content is not what name/type claim)
+    │       ├── MalformedFileError    file_malformed (undecodable image, broken mesh, unsafe SVG)
+    │       └── DecompressionBombError decompression_bomb 413 (decodes to more than allowed)
     ├── PayloadTooLargeError          payload_too_large 413
     └── ConflictError                 conflict        409
         ├── UniqueViolationError      conflict (a unique constraint, named; store boundary)
@@ -299,6 +303,60 @@ class InvalidInputError(HallmarkError):
 
     code = "validation_error"
     http_status = 422
+
+
+class DesignFileError(InvalidInputError):
+    """A design file refused before anything is stored; `kind` is what its content is."""
+
+    code = "design_file_invalid"
+
+    def __init__(self, message: str, *, kind: str, **details: Any) -> None:
+        super().__init__(message, details={"kind": kind, **details})
+        self.kind = kind
+
+
+class MislabelledFileError(DesignFileError):
+    """The content is not what the file's name or media type claims (a PNG named .stl)."""
+
+    code = "file_mislabelled"
+    http_status = 415
+
+    def __init__(self, *, claimed: str, detected: str) -> None:
+        super().__init__(
+            f"the file claims to be {claimed} but its content is {detected}",
+            kind=detected,
+            claimed=claimed,
+            detected=detected,
+        )
+        self.claimed = claimed
+        self.detected = detected
+
+
+class MalformedFileError(DesignFileError):
+    """The file cannot be decoded safely: a truncated image, a broken mesh, an SVG with
+    external references or entities."""
+
+    code = "file_malformed"
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(f"malformed {kind} file: {reason}", kind=kind, reason=reason)
+        self.reason = reason
+
+
+class DecompressionBombError(DesignFileError):
+    """The file would decode to more pixels, triangles or bytes than allowed."""
+
+    code = "decompression_bomb"
+    http_status = 413
+
+    def __init__(self, kind: str, *, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{kind} file would decode to {size} {what}; at most {limit} are accepted",
+            kind=kind,
+            what=what,
+            size=size,
+            limit=limit,
+        )
 
 
 class ConflictError(HallmarkError):
