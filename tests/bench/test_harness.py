@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,17 @@ import pytest
 from bench.results import ROOT, Result, percentile, run_main
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bench import anchoring, ingest, one_tx_per_record, report, run
+from hallmark.config import Settings
+from hallmark.core.times import utc
+from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_organisation
+from hallmark.store.db import transaction
+from hallmark.store.models import AnchorBatch, Record, RecordAnchor
+from hallmark.store.records import NewRecord, add_records
 from tests.conftest import POSTGRES_URL
 
 SIZE = 5
@@ -237,6 +247,7 @@ def test_the_generator_writes_the_tables_from_the_json_results(tmp_path: Path) -
     assert "`ingest-batch-sqlite (quick)` | 500" not in text.split("### Ingestion")[0]
     assert "`ingest-batch-sqlite` run 3: batch request: HTTP 503: busy" in text
     assert "`scripts/bench ingest`" in text and "2 cores, Test CPU" in text
+    assert f"- Results: `{folder}/`" in text
     assert "python -m bench.ingest --requests 20 --batch 5000   # ingest-batch-sqlite" in text
 
 
@@ -328,3 +339,66 @@ def test_every_postgresql_run_gets_a_fresh_database_dropped_afterwards() -> None
     with psycopg.connect(admin) as connection:
         left = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
         assert left.fetchone() is None
+
+
+def test_a_drain_shorter_than_ten_seconds_is_a_failure_not_a_rate(tmp_path: Path) -> None:
+    output = tmp_path / "backlog.json"
+    args = anchoring.parse_args(["--json", str(output), "backlog", "--records", "30"])
+    with pytest.raises(SystemExit) as exited:
+        run_main(anchoring.new_result, anchoring.backlog, args)
+    assert exited.value.code == 1
+    document = json.loads(output.read_text())
+    assert document["figures"]["anchored"] == 30  # everything was anchored, and still:
+    [failure] = document["failures"]
+    assert "under 10 s: the backlog is too small for a rate" in failure
+    # The clock started with the worker: its start-up is inside the drain.
+    drain = document["figures"]
+    assert 0 <= drain["startup_seconds"] <= drain["seconds"]
+
+
+def test_accepted_to_anchored_is_reported_from_creation_and_from_the_answer_for_the_phase_only(
+    make_settings: Callable[..., Settings], start_runtime: Callable[[Settings], Runtime]
+) -> None:
+    runtime = start_runtime(make_settings(anchor_interval=0.05))
+    assert runtime.sessions is not None
+    org = create_organisation(
+        sessions=runtime.sessions, chain=runtime.chain_access(), name="Bench", kind="factory"
+    )
+
+    def insert(count: int) -> list[str]:
+        with transaction(runtime.sessions) as session:  # type: ignore[arg-type]
+            stored = add_records(
+                session, [NewRecord("production_step", org.id, {"n": i}) for i in range(count)]
+            )
+        return [record.id for record in stored]
+
+    insert(5)  # before the phase: not part of it
+    start = datetime.now(UTC)
+    phase = insert(20)
+    end = datetime.now(UTC)
+    runtime.start_worker()
+    url = runtime.settings.effective_database_url
+    assert ingest.wait_anchored(url, timeout=60) == 0
+    with runtime.sessions() as session:
+        created = {id_: at for id_, at in session.execute(select(Record.id, Record.created_at))}
+    answered = {id_: utc(created[id_]) + timedelta(seconds=0.25) for id_ in phase}
+
+    figures = ingest.anchoring_figures(url, start, end, answered)
+
+    assert figures["records"] == figures["anchored"] == 20
+    from_creation, from_answer = figures["from_creation_s"], figures["from_answer_s"]
+    assert from_creation["count"] == from_answer["count"] == 20
+    for key in ("p50", "p95", "max"):
+        assert from_answer[key] == pytest.approx(from_creation[key] - 0.25)
+    with runtime.sessions() as session:
+        batches = session.execute(
+            select(AnchorBatch.gas_used, AnchorBatch.record_count, AnchorBatch.mined_at)
+            .join(RecordAnchor, RecordAnchor.batch_id == AnchorBatch.id)
+            .where(RecordAnchor.record_id.in_(phase))
+            .distinct()
+        ).all()
+    assert figures["batches"] == len(batches)
+    gas, count = sum(b.gas_used for b in batches), sum(b.record_count for b in batches)
+    assert figures["gas_per_record"]["overall"] == pytest.approx(gas / count)
+    last_mined = max(utc(b.mined_at) for b in batches)
+    assert figures["lag_after_intake_s"] == pytest.approx((last_mined - end).total_seconds())
