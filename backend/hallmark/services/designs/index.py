@@ -71,6 +71,12 @@ class SearchSettings:
     vote_probes: int = 16
     #: Largest distance between shape descriptors for a model to be flagged.
     shape_radius: float = 0.06
+    #: A registered keypoint that a geometric match explains in at least this many other
+    #: registrations belongs to a shared motif (a frame, a setting) and coverage leaves it out.
+    motif_registrations: int = 2
+    #: Two registrations that cover at least this share of each other are versions of one
+    #: design (drafts, a registered copy), not a shared motif: they mark nothing shared.
+    versions_coverage: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class DesignIndex:
         self._descriptor_slots: list[npt.NDArray[np.int64]] = []
         self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
         self._shape_slots: list[int] = []
+        #: Per registration slot: for each keypoint, how many other registrations share it.
+        self._sharing: dict[int, npt.NDArray[np.int32]] = {}
 
     def __len__(self) -> int:
         return len(self._entries.registrations)
@@ -130,6 +138,7 @@ class DesignIndex:
         self._codes.add(fingerprint.search_codes, slot)
         features = fingerprint.features
         if features is not None and len(features):
+            self._mark_shared(slot, fingerprint)
             voters = features.descriptors[: self.settings.vote_keypoints]
             self._descriptors.add(np.ascontiguousarray(voters))
             self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
@@ -184,8 +193,11 @@ class DesignIndex:
             registered = self._entries.fingerprints[slot].features
             best: matching.Verification | None = None
             if registered is not None:
+                distinctive = self._distinctive(slot)
                 for matcher in matchers:
-                    verified = matcher.verify(registered, min_inliers=settings.min_inliers)
+                    verified = matcher.verify(
+                        registered, min_inliers=settings.min_inliers, distinctive=distinctive
+                    )
                     if verified and (best is None or verified.coverage > best.coverage):
                         best = verified
             distance = code_hits.get(slot)
@@ -202,6 +214,42 @@ class DesignIndex:
                 )
             )
         return results
+
+    def _mark_shared(self, slot: int, fingerprint: DesignFingerprint) -> None:
+        """Count, on both sides, the keypoints a new registration shares with those already
+        indexed (a geometric match each way). The inverse-document-frequency idea of image
+        retrieval, over matched keypoints rather than a visual vocabulary: ORB descriptors of
+        one motif differ with what surrounds it, the geometric match does not."""
+        features = fingerprint.features
+        assert features is not None
+        settings = self.settings
+        self._sharing[slot] = np.zeros(len(features), dtype=np.int32)
+        code_hits = self.code_hits(fingerprint.search_codes[0]) if fingerprint.search_codes else {}
+        candidates = set(code_hits) | self._voted([features])
+        if not candidates:
+            return
+        new = matching.QueryMatcher(features)
+        for other in sorted(candidates):
+            theirs = self._entries.fingerprints[other].features
+            if theirs is None or other not in self._sharing:
+                continue
+            onto_new = new.verify(theirs, min_inliers=settings.min_inliers)
+            onto_theirs = matching.QueryMatcher(theirs).verify(
+                features, min_inliers=settings.min_inliers
+            )
+            if onto_new is None or onto_theirs is None:
+                continue
+            if min(onto_new.coverage, onto_theirs.coverage) >= settings.versions_coverage:
+                continue
+            self._sharing[other] += onto_new.explained
+            self._sharing[slot] += onto_theirs.explained
+
+    def _distinctive(self, slot: int) -> npt.NDArray[np.bool_] | None:
+        """The registration's keypoints outside motifs shared with other registrations."""
+        sharing = self._sharing.get(slot)
+        if sharing is None:
+            return None
+        return np.asarray(sharing < self.settings.motif_registrations)
 
     def _voted(self, views: list[LocalFeatures]) -> set[int]:
         """Registrations whose descriptors the probe's descriptors hit most often."""
