@@ -8,8 +8,10 @@ Search flow for a probe (fingerprints.probe_file):
 3. images, stage 2: candidates are the stage-1 hits plus the registrations whose ORB
    descriptors the probe's (and its mirror's) descriptors hit most often in a FAISS binary
    index of all registered descriptors; each candidate is verified geometrically and its
-   coverage measured (matching.py). Arbitrary rotations, photos and crops that defeat a global
-   code are found here;
+   coverage measured (matching.py) over the registration's distinctive keypoints only (those
+   not also explained in `motif_registrations` other registrations, counted when each design
+   is added: a shared frame or setting does not count). Arbitrary rotations, photos and crops
+   that defeat a global code are found here;
 4. models: the nearest shape descriptors (Euclidean, FAISS) within `shape_radius`.
 
 An image registration is flagged when a geometric match covers at least `min_coverage` of it
