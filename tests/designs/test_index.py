@@ -182,13 +182,14 @@ def test_vote_index_turns_inverted_and_still_finds_copies() -> None:
 @pytest.fixture(scope="module")
 def framed() -> tuple[DesignIndex, dict[str, np.ndarray]]:
     """Designs that share the frame; the first two covered each other at 0.35 when every
-    keypoint counted (found on an unseen corpus), and a registered version of one of them."""
+    keypoint counted (found on an unseen corpus), and two registered versions of one of them."""
     drawings = {str(number): draw_design(41_000 + number, frame=True) for number in (2, 8, 26, 29)}
     index = DesignIndex()
     for registration, rgb in drawings.items():
         index.add(registration, fingerprint_file(encode(rgb)))
-    version = image_variant(drawings["26"], "resize", np.random.default_rng(4), 4)
-    index.add("26-v2", fingerprint_file(version))
+    rng = np.random.default_rng(4)
+    for registration, kind in (("26-v2", "resize"), ("26-v3", "jpeg")):
+        index.add(registration, fingerprint_file(image_variant(drawings["26"], kind, rng, 4)))
     return index, drawings
 
 
@@ -198,7 +199,7 @@ def test_a_frame_several_registrations_share_does_not_flag(
     index, drawings = framed
     for registration, rgb in drawings.items():
         result = index.search(probe_file(encode(rgb)), exclude=[registration])
-        others = {r.registration for r in result.flagged} - {"26", "26-v2"}
+        others = {r.registration for r in result.flagged} - {"26", "26-v2", "26-v3"}
         assert others == set(), registration
     lookalike = index.search(probe_file(encode(draw_design(41_900, frame=True))))
     assert lookalike.flagged == ()
@@ -216,7 +217,8 @@ def test_copies_of_a_design_sharing_a_frame_are_still_found(
         ):
             flagged = [r.registration for r in index.search(probe_file(data)).flagged]
             assert flagged == [registration]
-    # A registered version of a design (here a resized one) is not a shared motif: a copy of
-    # the design flags both registrations.
+    # Registered versions of a design (drafts, here resized and re-compressed) are not a shared
+    # motif: a copy of the design flags all three registrations.
     copy = image_variant(drawings["26"], "rotation", rng, 8)
-    assert {r.registration for r in index.search(probe_file(copy)).flagged} == {"26", "26-v2"}
+    flagged = {r.registration for r in index.search(probe_file(copy)).flagged}
+    assert flagged == {"26", "26-v2", "26-v3"}
