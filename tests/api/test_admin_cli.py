@@ -107,10 +107,12 @@ def test_an_organisation_the_chain_refused_is_stored_and_finished_by_org_sync(
     assert "pending" in line
     ledger = world.runtime.ledger
     assert not ledger.retrieve_has_role("SUPPLIER_ROLE", account)
+    assert world.http.get("/readyz").json()["organisations"] == {"pending_grants": 1}
     synced = _admin(world, "org", "sync")
     assert synced.exit_code == 0, synced.output
     assert "1 pending grant(s) applied on chain" in synced.stdout
     assert ledger.retrieve_has_role("SUPPLIER_ROLE", account)
     assert "0 pending grant(s)" in _admin(world, "org", "sync").stdout
+    assert world.http.get("/readyz").json()["organisations"] == {"pending_grants": 0}
     [line] = [line for line in _admin(world, "org", "list").stdout.splitlines() if account in line]
     assert "applied" in line

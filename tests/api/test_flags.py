@@ -202,10 +202,21 @@ def test_an_account_declared_compromised_flags_its_batches_from_that_block(world
     assert shown.flag is None and shown.block is not None
     worker.stop()
     runtime.worker = None
+    # Sent, then the command died before recording it: the view does not know yet; running the
+    # command again records the declaration the chain holds (the ledger refuses a second one).
+    assert runtime.keys is not None
+    sent = runtime.ledger.send_mark_compromised(
+        runtime.keys.admin, brand.account_address, from_block=shown.block, reason=3
+    )
+    with runtime.sessions() as session:
+        record = session.get(Record, certificate.id)
+        assert record is not None
+        assert anchoring_of(session, [record])[certificate.id].flag is None
     revoked = _admin(
         world, "account", "compromise", brand.account_address, "--from-block", str(shown.block)
     )
     assert revoked.exit_code == 0, revoked.output
+    assert f"transaction {sent.tx_hash}" in revoked.stdout
     with runtime.sessions() as session:
         record = session.get(Record, certificate.id)
         assert record is not None

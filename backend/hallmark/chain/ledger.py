@@ -320,6 +320,28 @@ class Ledger:
         organisation, roles, compromised_from = self._call(fn.call)
         return AccountBinding(bytes(organisation), int(roles), int(compromised_from))
 
+    def retrieve_compromise_log(self, account: str) -> tuple[str, int, int] | None:
+        """The latest `AccountCompromised` log of the account since the deployment block: its
+        transaction, `fromBlock` and reason (None: never declared)."""
+        self._require_v2("AccountCompromised")
+        event = self.contract.events.AccountCompromised
+        checksum = Web3.to_checksum_address(account)
+
+        def logs() -> Any:
+            return event.get_logs(
+                argument_filters={"account": checksum}, from_block=self.deployment_block
+            )
+
+        found = self._call(logs)
+        if not found:
+            return None
+        last = found[-1]
+        return (
+            HexBytes(last["transactionHash"]).to_0x_hex(),
+            int(last["args"]["fromBlock"]),
+            int(last["args"]["reason"]),
+        )
+
     def send_bind_account(self, admin: LocalAccount, account: str, organisation: bytes) -> Sent:
         """`bindAccount(account, organisation)`: once per account, before any role."""
         self._require_v2("bindAccount")

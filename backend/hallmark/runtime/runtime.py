@@ -548,6 +548,14 @@ class Runtime:
             report["anchoring"] = anchoring_report(
                 sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
+            if self.deployment_id is not None:
+                # Informational too: bindings and roles still to be sent to the current ledger
+                # (after a chain failure or a crash; `hallmark admin org sync` sends them).
+                report["organisations"] = {
+                    "pending_grants": organisations.pending_grants(
+                        sessions=self.read_sessions, deployment_id=self.deployment_id
+                    )
+                }
         report["problems"] = problems
         return not problems, report
 

@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 import structlog
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
@@ -179,17 +180,22 @@ def plan_deployment_grants(*, sessions: sessionmaker[Session], deployment_id: in
         return count
 
 
-def pending_grants(*, sessions: sessionmaker[Session], deployment_id: int) -> int:
-    """How many grants on the deployment still wait for the chain."""
-    with sessions() as session:
-        return len(
-            session.scalars(
-                select(OrganisationGrant.id).where(
+def pending_grants(*, sessions: sessionmaker[Session], deployment_id: int) -> int | None:
+    """How many grants on the deployment still wait for the chain (None: the database does not
+    answer)."""
+    try:
+        with sessions() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(OrganisationGrant)
+                .where(
                     OrganisationGrant.deployment_id == deployment_id,
                     OrganisationGrant.status == "pending",
                 )
-            ).all()
-        )
+            )
+    except SQLAlchemyError:
+        return None
+    return int(count or 0)
 
 
 def apply_grants(

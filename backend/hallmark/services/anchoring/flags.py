@@ -16,7 +16,8 @@ counts as anchored only when the anchoring found is its own (account, kind, coun
 
 Both writes send the transaction first, with no database transaction open, then record the
 outcome and its audit entry in one transaction (the chain is the truth; the rows only cache it
-for the record views). A flag the chain holds already is recorded as it stands there.
+for the record views). A flag the chain holds already is recorded as it stands there, and so is
+a compromise declaration from the same block (running an interrupted command again finishes it).
 
 Reason codes are numbers on chain; their meaning is the table `REASONS`.
 
@@ -206,7 +207,12 @@ def mark_compromised(
         raise InvalidInputError("--from-block must be 0 or more")
     code = reason_code(reason)
     address = Web3.to_checksum_address(account)
-    sent = ledger.send_mark_compromised(admin, address, from_block=from_block, reason=code)
+    declared = _declared_at(ledger, address, from_block)
+    if declared is None:
+        sent = ledger.send_mark_compromised(admin, address, from_block=from_block, reason=code)
+        tx_hash = sent.tx_hash
+    else:  # declared at this block already (a run interrupted before it recorded): record it
+        tx_hash, _, code = declared
     with transaction(sessions) as session:
         organisation_id = session.scalars(
             select(Organisation.id).where(
@@ -226,13 +232,13 @@ def mark_compromised(
                     account_address=address,
                     from_block=from_block,
                     reason=code,
-                    tx_hash=sent.tx_hash,
+                    tx_hash=tx_hash,
                     marked_at=datetime.now(UTC),
                 )
             )
         else:  # moved earlier (the ledger refuses later)
             found.from_block, found.reason = from_block, code
-            found.tx_hash, found.marked_at = sent.tx_hash, datetime.now(UTC)
+            found.tx_hash, found.marked_at = tx_hash, datetime.now(UTC)
         covered = int(
             session.scalar(
                 select(func.count())
@@ -254,17 +260,26 @@ def mark_compromised(
             details={
                 "organisation": organisation_id,
                 "from_block": from_block,
-                "reason": REASON_NAMES[code],
+                "reason": REASON_NAMES.get(code, str(code)),
                 "note": note,
                 "ledger": ledger.address,
-                "tx": sent.tx_hash,
+                "tx": tx_hash,
                 "batches": covered,
             },
         )
     log.warning("account.compromised", account=address, from_block=from_block, batches=covered)
     return Compromised(
-        address, organisation_id, from_block, REASON_NAMES[code], sent.tx_hash, covered
+        address, organisation_id, from_block, REASON_NAMES.get(code, str(code)), tx_hash, covered
     )
+
+
+def _declared_at(ledger: Ledger, account: str, from_block: int) -> tuple[str, int, int] | None:
+    """The declaration of `account` compromised from exactly `from_block` (its transaction,
+    block, reason) if the ledger holds it already: the ledger refuses to declare it again."""
+    if ledger.version != 2 or ledger.retrieve_account(account).compromised_from != from_block:
+        return None
+    found = ledger.retrieve_compromise_log(account)
+    return found if found is not None and found[1] == from_block else None
 
 
 @dataclass(frozen=True, slots=True)
