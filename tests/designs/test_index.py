@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hallmark.services.designs import codes as code_module
+from hallmark.services.designs import matching
 from hallmark.services.designs.codes import CodeTable
 from hallmark.services.designs.fingerprints import fingerprint_file, probe_file
 from hallmark.services.designs.index import DesignIndex, SearchSettings, rebuild
@@ -222,3 +223,27 @@ def test_copies_of_a_design_sharing_a_frame_are_still_found(
     copy = image_variant(drawings["26"], "rotation", rng, 8)
     flagged = {r.registration for r in index.search(probe_file(copy)).flagged}
     assert flagged == {"26", "26-v2", "26-v3"}
+
+
+def test_saved_index_keeps_what_registrations_share(
+    tmp_path: Path,
+    framed: tuple[DesignIndex, dict[str, np.ndarray]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index, drawings = framed
+    index.save(tmp_path / "designs")
+
+    def no_matching(*_: object, **__: object) -> None:
+        raise AssertionError("a saved index is loaded without matching its designs again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(matching.QueryMatcher, "verify", no_matching)
+        loaded = DesignIndex.load(tmp_path / "designs")
+    rng = np.random.default_rng(9)
+    for data in (
+        encode(drawings["2"]),
+        image_variant(drawings["8"], "photo", rng, 9),
+        encode(crop_embed(drawings["29"], rng, 71)),
+    ):
+        probe = probe_file(data)
+        assert loaded.search(probe, exclude=["2"]) == index.search(probe, exclude=["2"])

@@ -25,6 +25,7 @@ The index persists to a directory (`save`, `load`) and is rebuilt from stored fi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -43,7 +44,8 @@ from hallmark.services.designs.fingerprints import DesignFingerprint, Probe
 from hallmark.services.designs.images import LocalFeatures
 from hallmark.services.designs.meshes import DESCRIPTOR_LENGTH
 
-_FORMAT = 1
+#: 2: each image registration also carries its keypoints' sharing counts.
+_FORMAT = 2
 
 # One query is a small scan: on shared cores OpenMP's thread team costs more than it gives
 # (measured: 4x slower with 2 threads on a loaded 2-core machine).
@@ -131,8 +133,16 @@ class DesignIndex:
     def __len__(self) -> int:
         return len(self._entries.registrations)
 
-    def add(self, registration: str, fingerprint: DesignFingerprint) -> None:
-        """Index one registration's fingerprint."""
+    def add(
+        self,
+        registration: str,
+        fingerprint: DesignFingerprint,
+        *,
+        sharing: npt.NDArray[np.int32] | None = None,
+    ) -> None:
+        """Index one registration's fingerprint. `sharing` (from a saved index: how many other
+        registrations share each keypoint) spares matching it against the others again; the
+        counts of those already indexed are then taken as saved too."""
         slot = len(self._entries.registrations)
         self._entries.registrations.append(registration)
         self._entries.fingerprints.append(fingerprint)
@@ -140,7 +150,10 @@ class DesignIndex:
         self._codes.add(fingerprint.search_codes, slot)
         features = fingerprint.features
         if features is not None and len(features):
-            self._mark_shared(slot, fingerprint)
+            if sharing is not None and len(sharing) == len(features):
+                self._sharing[slot] = sharing.astype(np.int32)
+            else:
+                self._mark_shared(slot, fingerprint)
             voters = features.descriptors[: self.settings.vote_keypoints]
             self._descriptors.add(np.ascontiguousarray(voters))
             self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
@@ -315,9 +328,13 @@ class DesignIndex:
         payload = {
             "format": _FORMAT,
             "entries": [
-                {"registration": registration, "fingerprint": fingerprint.to_dict()}
-                for registration, fingerprint in zip(
-                    self._entries.registrations, self._entries.fingerprints, strict=True
+                {
+                    "registration": registration,
+                    "fingerprint": fingerprint.to_dict(),
+                    "sharing": _encoded(self._sharing.get(slot)),
+                }
+                for slot, (registration, fingerprint) in enumerate(
+                    zip(self._entries.registrations, self._entries.fingerprints, strict=True)
                 )
             ],
         }
@@ -335,13 +352,14 @@ class DesignIndex:
         if not path.exists():
             return cls(settings)
         payload = json.loads(path.read_text(encoding="utf-8"))
-        return rebuild(
-            (
-                (entry["registration"], DesignFingerprint.from_dict(entry["fingerprint"]))
-                for entry in payload["entries"]
-            ),
-            settings,
-        )
+        index = cls(settings)
+        for entry in payload["entries"]:
+            index.add(
+                entry["registration"],
+                DesignFingerprint.from_dict(entry["fingerprint"]),
+                sharing=_decoded(entry.get("sharing")),  # absent in format 1: counted again
+            )
+        return index
 
 
 def rebuild(
@@ -352,6 +370,16 @@ def rebuild(
     for registration, fingerprint in entries:
         index.add(registration, fingerprint)
     return index
+
+
+def _encoded(sharing: npt.NDArray[np.int32] | None) -> str | None:
+    return None if sharing is None else base64.b64encode(sharing.astype("<i4").tobytes()).decode()
+
+
+def _decoded(text: str | None) -> npt.NDArray[np.int32] | None:
+    if text is None:
+        return None
+    return np.frombuffer(base64.b64decode(text), dtype="<i4").astype(np.int32)
 
 
 def _rank(result: SimilarDesign) -> tuple[bool, float, int, float]:
