@@ -240,7 +240,13 @@ class DesignIndex:
         settings = self.settings
         self._sharing[slot] = np.zeros(len(features), dtype=np.int32)
         code_hits = self.code_hits(fingerprint.search_codes[0]) if fingerprint.search_codes else {}
-        candidates = set(code_hits) | self._voted([features])
+        # Its strongest keypoints vote (as its own enter the vote index): a shared motif is
+        # among them, and the scan costs in proportion.
+        top = settings.vote_keypoints
+        strongest = LocalFeatures(
+            features.points[:top], features.descriptors[:top], features.width, features.height
+        )
+        candidates = set(code_hits) | self._voted([strongest])
         if not candidates:
             return
         new = matching.QueryMatcher(features)
