@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -241,6 +242,11 @@ class Settings(BaseSettings):
     batch_max_rows: Annotated[int, Field(ge=1)] = Field(
         10_000, description="Most records in one batch request (more: 413)"
     )
+    idempotency_key_hours: Annotated[int, Field(ge=1, le=30 * 24)] = Field(
+        24,
+        description="Hours an Idempotency-Key's first answer is kept for replays; after that "
+        "the key may be used for a new request",
+    )
     write_wait: Annotated[float, Field(gt=0)] = Field(
         5.0,
         description="Seconds a single create waits for the database's write lock "
@@ -332,6 +338,11 @@ class Settings(BaseSettings):
         if self.key_passphrase is not None and self.key_passphrase.get_secret_value():
             return self.key_passphrase.get_secret_value()
         return DEVELOPMENT_PASSPHRASE
+
+    @property
+    def idempotency_ttl(self) -> timedelta:
+        """How long an Idempotency-Key's first answer is kept (`idempotency_key_hours`)."""
+        return timedelta(hours=self.idempotency_key_hours)
 
     @property
     def effective_files_dir(self) -> Path:

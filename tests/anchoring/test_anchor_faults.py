@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import pytest
 from eth_account import Account
+from hexbytes import HexBytes
 from sqlalchemy import select
 from web3.types import RPCEndpoint
 
 from conftest import Harness, Process, wait_for
 from hallmark.runtime.worker_process import StopRequest
-from hallmark.services.anchoring.batches import BatchStatus
+from hallmark.services.access.organisations import organisation_account
+from hallmark.services.anchoring.batches import BatchStatus, batch_tree
 from hallmark.services.anchoring.status import records_status
 from hallmark.store.db import transaction
 from hallmark.store.models import Organisation, Record
@@ -33,9 +36,9 @@ def _confirmed_on_a_block_the_chain_lacks(h: Harness) -> list[int]:
 
 
 def test_a_fork_longer_than_the_reorg_depth_is_found_by_block_hash(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(anchor_batch_size=10)
+    h = harness(anchor_batch_size=10, database_url=database_url)
     chain = h.runtime.chain
     assert chain is not None and h.runtime.sessions is not None
     snapshot = chain.retrieve("evm_snapshot")
@@ -81,9 +84,9 @@ class _BlockHashSpy:
 
 
 def test_the_reorg_check_stays_bounded_after_errors_and_restarts(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(anchor_batch_size=1)
+    h = harness(anchor_batch_size=1, database_url=database_url)
     chain = h.runtime.chain
     assert chain is not None
     worker = h.worker()
@@ -108,9 +111,9 @@ def test_the_reorg_check_stays_bounded_after_errors_and_restarts(
 
 
 def test_a_broken_organisation_key_never_stops_the_others(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(anchor_batch_size=5)
+    h = harness(anchor_batch_size=5, database_url=database_url)
     assert h.runtime.sessions is not None
     supplier = h.orgs["supplier"]
     with transaction(h.runtime.sessions) as session:
@@ -298,3 +301,37 @@ def test_a_live_leader_keeps_the_lead(harness: Callable[..., Harness]) -> None:
     assert (leader.state.role, standby.state.role) == ("leader", "standby")
     time.sleep(0.7)  # the leader stops stepping: its heartbeat goes silent
     assert standby.leader.stalled_holder(0.5) is not None
+
+
+def test_a_batch_whose_anchoring_log_is_gone_never_stops_the_others(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness()
+    stored = h.add("supplier", 3)
+    tree, _ = batch_tree([s.record_hash for s in stored])
+    root = HexBytes(tree.root).to_0x_hex()
+    account = organisation_account(h.orgs["supplier"], h.settings.passphrase)
+    ledger = h.runtime.ledger
+    # Anchored on chain already, so the batch's own transaction reverts (RootAlreadyAnchored)
+    # and the batch must adopt that anchoring: but the node pruned its log.
+    ledger.client.send_function(account, ledger.address, ledger.abi, "anchor", [root, 0, 3])
+    h.add("factory", 2)
+    worker = h.worker()
+    real_find = worker.transactions.find_anchoring
+    monkeypatch.setattr(
+        worker.transactions,
+        "find_anchoring",
+        lambda batch: None if batch.root == root else real_find(batch),
+    )
+    factory = h.orgs["factory"].id
+    deadline = time.monotonic() + 20
+    while [b.status for b in h.batches() if b.organisation_id == factory] != ["confirmed"]:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))
+    [stuck] = [b for b in h.batches() if b.organisation_id != factory]
+    assert stuck.root == root and stuck.status != BatchStatus.CONFIRMED
+    h.add("brand", 2)  # and later batches of others are anchored too
+    deadline = time.monotonic() + 20
+    while sum(b.status == BatchStatus.CONFIRMED for b in h.batches()) < 2:
+        assert time.monotonic() < deadline, h.describe()
+        time.sleep(min(worker.step(), 0.05))

@@ -173,14 +173,21 @@ def test_a_failed_store_sends_nothing_more_and_hands_its_nonces_out_again(
     assert len(stored) in ((0,) if database_url.startswith("sqlite") else (0, 1))
     assert h.outbox() == (30 if accounts == 1 else 20) - 10 * len(stored)
     if stored and function == "claim_entries":
-        assert stored[0].nonce == 0 and stored[0].status != BatchStatus.SIGNED
+        # Sent in the same cycle: re-signed with the nonce handed out again, or sent with its
+        # own while the freed nonce below it is filled by a transfer of nothing to itself.
+        assert stored[0].nonce in (0, 1) and stored[0].status != BatchStatus.SIGNED
     elif stored:
         assert stored[0].status == BatchStatus.SIGNED
     h.drain(worker)
     h.assert_anchored_exactly_once()
-    for org in h.orgs.values():  # every account's nonces without a gap
+    chain = h.runtime.chain
+    assert chain is not None
+    for org in h.orgs.values():  # no nonce used twice, none left open below the last one
         nonces = sorted(b.nonce for b in h.batches() if b.organisation_id == org.id)
-        assert nonces == list(range(len(nonces))), org.kind
+        assert len(set(nonces)) == len(nonces), org.kind
+        mined = chain.retrieve_nonce(org.account_address, "latest")
+        assert mined == chain.retrieve_nonce(org.account_address, "pending"), org.kind
+        assert not nonces or nonces[-1] < mined, org.kind
 
 
 def test_the_wal_checkpointer_checkpoints_instead_of_the_commits(

@@ -6,7 +6,6 @@ import json
 import random
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +112,15 @@ def test_unsorted_tree_keeps_input_order() -> None:
     assert ReferenceTree.load(tree.dump()).root == tree.root
 
 
-def test_building_10000_values_and_all_proofs_is_fast() -> None:
+def test_10000_values_give_a_short_proof_for_each_that_verifies() -> None:
+    """The size a batch reaches; how long building it takes is measured in bench/merkle.py."""
     values = [keccak(i.to_bytes(4, "big")) for i in range(10_000)]
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
-        tree = ReferenceTree.of(values)
-        proofs = tree.proofs()
-        best = min(best, time.perf_counter() - start)
+    tree = ReferenceTree.of(values)
+    proofs = tree.proofs()
     assert len(proofs) == 10_000
-    assert ReferenceTree.verify(tree.root, values[1234], proofs[1234])
-    assert best < 1.0, f"building 10,000 leaves and proofs took {best:.2f}s"
+    assert all(13 <= len(proof) <= 14 for proof in proofs)  # ceil(log2(10,000)) = 14
+    assert all(ReferenceTree.verify(tree.root, values[i], proof) for i, proof in enumerate(proofs))
+    assert not ReferenceTree.verify(tree.root, values[1], proofs[0])
 
 
 # --------------------------------------------------------------------------- errors

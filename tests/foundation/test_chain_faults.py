@@ -13,10 +13,12 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 from tests.stub_node import StubNode
+from typer.testing import CliRunner
 
 from hallmark.api.app import create_app
 from hallmark.chain.client import NO_RETRY, ChainClient, RetryPolicy
 from hallmark.chain.node import AnvilNode, find_anvil
+from hallmark.cli import app
 from hallmark.config import Settings
 from hallmark.core.errors import (
     ChainBadResponseError,
@@ -89,7 +91,7 @@ def test_a_rate_limit_keeps_what_retry_after_asks() -> None:
         _client(node, retry=NO_RETRY).retrieve_block_number()
     assert node.requests == 1
     assert raised.value.retry_after == 0
-    assert raised.value.details["retry_after"] == 0
+    assert raised.value.details["retry_after_seconds"] == 1  # what an API answer passes on
     asked = ChainRateLimitedError("http://node", "HTTP 429", retry_after=1.5)
     assert RetryPolicy(base_delay=0.1, max_delay=2.0).delay(1, asked) == 1.5
     assert RetryPolicy(base_delay=0.1, max_delay=1.0).delay(1, asked) == 1.0
@@ -122,6 +124,20 @@ def test_a_signed_transaction_is_never_sent_twice_by_a_retry() -> None:
     with StubNode(["503"]) as node, pytest.raises(ChainUnavailableError):
         _client(node).send_function(account, account.address, [], "f", [])
     assert node.requests == 1
+
+
+@pytest.mark.parametrize(("answer", "said"), [("429", "rate limiting"), ("garbage", "no valid")])
+def test_the_cli_names_a_failing_endpoint_in_one_line(
+    answer: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HALLMARK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HALLMARK_ENVIRONMENT", "test")
+    with StubNode([answer]) as node:
+        monkeypatch.setenv("HALLMARK_RPC_URL", node.url)
+        result = CliRunner().invoke(app, ["chain", "status"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    [line] = [line for line in result.output.splitlines() if "reachable" in line]
+    assert said in line
 
 
 # --- readiness: an answer within its deadline whatever the node does -------------------------

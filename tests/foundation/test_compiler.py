@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import solcx
@@ -137,9 +138,14 @@ def test_compiler_resolution_prefers_the_explicit_setting(tmp_path: Path) -> Non
         compiler.find_compiler(PINNED, missing)
 
 
-def test_committed_artifacts_are_current() -> None:
-    solc = compiler.find_compiler(PINNED)
-    artifacts = compiler.compile_contracts(solc, compiler.load_settings())
+@pytest.fixture(scope="module")
+def compiled() -> dict[str, dict[str, Any]]:
+    """The project's contracts compiled once for the module's tests (read only)."""
+    return compiler.compile_contracts(compiler.find_compiler(PINNED), compiler.load_settings())
+
+
+def test_committed_artifacts_are_current(compiled: dict[str, dict[str, Any]]) -> None:
+    artifacts = compiled
     assert compiler.stale_artifacts(artifacts) == [], "run `hallmark contracts build` and commit"
     for name in ("ProvenanceLedger", "DesignRegistry"):
         artifact = artifacts[name]
@@ -148,9 +154,8 @@ def test_committed_artifacts_are_current() -> None:
         assert all(re.fullmatch(r"0x[0-9a-f]{64}", h) for h in artifact["sources"].values())
 
 
-def test_stale_artifacts_are_detected(tmp_path: Path) -> None:
-    solc = compiler.find_compiler(PINNED)
-    artifacts = compiler.compile_contracts(solc, compiler.load_settings())
+def test_stale_artifacts_are_detected(tmp_path: Path, compiled: dict[str, dict[str, Any]]) -> None:
+    artifacts = compiled
     out = tmp_path / "artifacts"
     shutil.copytree(compiler.ARTIFACTS_DIR, out)
     assert compiler.stale_artifacts(artifacts, out) == []
@@ -161,8 +166,23 @@ def test_stale_artifacts_are_detected(tmp_path: Path) -> None:
     assert compiler.stale_artifacts(artifacts, out) == ["DesignRegistry", "Gone"]
 
 
-def test_cli_check_reports_current_artifacts() -> None:
+def test_cli_check_reports_current_artifacts(
+    compiled: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's own path (compiler, staleness, report) over the module's compilation of
+    the same sources with the same settings (the compilation is tested above)."""
+    calls: list[str] = []
+
+    def compile_contracts(
+        solc: compiler.Compiler, settings: compiler.CompilerSettings
+    ) -> dict[str, dict[str, Any]]:
+        calls.append(solc.release)
+        assert settings == compiler.load_settings()
+        return compiled
+
+    monkeypatch.setattr(compiler, "compile_contracts", compile_contracts)
     result = CliRunner().invoke(app, ["contracts", "build", "--check"])
+    assert len(calls) == 1 and calls[0].startswith(PINNED + "+commit.")
     assert result.exit_code == 0, result.output
     assert "artifacts up to date: DesignRegistry, ProvenanceLedger" in result.output
 

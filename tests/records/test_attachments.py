@@ -42,7 +42,7 @@ def _stored_path(world: World, sha: str) -> Path:
 
 
 def test_upload_is_encrypted_at_rest_and_addressed_by_its_sha256(world: World) -> None:
-    data = b"\xff\xd8 engraving path G1 X0 Y0 " + b"PLAINTEXT-MARKER" * 64
+    data = b"\xff\xd8\xff\xe0 engraving path G1 X0 Y0 " + b"PLAINTEXT-MARKER" * 64
     meta = _upload(world, data)
     assert meta == {
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -177,3 +177,29 @@ def test_production_accepts_a_real_file_key() -> None:
     settings = Settings(file_key=key, _env_file=None)  # type: ignore[arg-type,call-arg]
     assert settings.file_key_bytes == hashlib.sha256(b"real").digest()
     assert key not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "served"),
+    [
+        (b"<html><script>alert(document.cookie)</script></html>", "text/html", None),
+        (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "image/svg+xml", None),
+        (b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64, "application/x-msdownload", None),
+        (b"<html><script>alert(1)</script></html>", "image/png", None),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "text/html", "application/pdf"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 32, "text/html", "image/png"),
+    ],
+)
+def test_downloads_are_attachments_of_a_type_determined_from_their_bytes(
+    world: World, data: bytes, declared: str, served: str | None
+) -> None:
+    meta = _upload(world, data, media=declared)
+    download = world.http.get(
+        f"/api/v1/attachments/{meta['sha256']}", headers=world.headers(FACTORY)
+    )
+    assert download.status_code == 200
+    assert download.content == data
+    assert download.headers["content-type"] == (served or "application/octet-stream")
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert "sandbox" in download.headers["content-security-policy"]

@@ -176,3 +176,30 @@ def test_product_show_prints_the_provenance(world: World, api_url: str) -> None:
     unknown = _show_product("NOPE", api_url, world.keys[f"{FACTORY}/reader"])
     assert unknown.exit_code == 1
     assert "answered 404" in unknown.output
+
+
+def test_product_show_prints_record_text_as_text(world: World, api_url: str) -> None:
+    """Names, grades and origins are shown as written: never read as terminal markup."""
+    lot = held_lot(
+        world,
+        grade="[red]18K[/red]",
+        origin={"name": "[link=https://evil.example]Mine[/link]", "country": "ZA"},
+    )
+    serial = create_product(
+        world,
+        org=FACTORY,
+        name="Ring [/]",
+        materials=[{"lot": lot["id"], "quantity": "5", "unit": "g"}],
+    )["serial"]
+    result = _show_product(serial, api_url, world.keys[f"{FACTORY}/reader"])
+    assert result.exit_code == 0, result.output
+    assert "Ring [/]" in result.output
+    assert "[red]18K[/red]" in result.output
+    assert "[link=https://evil.example]Mine[/link]" in result.output
+
+
+def test_terminal_escapes_in_record_text_are_shown_escaped() -> None:
+    from hallmark.cli.products import visible
+
+    assert visible("Ring\x1b[31m red\u202e\u200b") == "Ring\\x1b[31m red\\u202e\\u200b"
+    assert visible("Bague Étoile 星") == "Bague Étoile 星"

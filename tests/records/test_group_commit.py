@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -198,9 +199,31 @@ def test_a_failing_group_is_retried_create_by_create(world: World) -> None:
         assert product.step_count == 2
 
 
-def test_concurrent_requests_share_transactions_and_keep_the_chain(world: World) -> None:
+def test_concurrent_requests_share_transactions_and_keep_the_chain(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     serials = [create_product(world)["serial"] for _ in range(4)]
     start = threading.Barrier(24)
+    committer = world.runtime.committer
+    assert committer is not None
+    # Groups form only once all 24 creates are queued (however the threads are scheduled), and
+    # each group's size is recorded: the creates must share transactions, not merely succeed.
+    sizes: list[int] = []
+    commit, next_group = committer.commit, committer._next_group
+    everyone_by = time.monotonic() + 30
+
+    def counted(group: list[CreateJob]) -> None:
+        sizes.append(len(group))
+        commit(group)
+
+    def when_all_queued() -> None:
+        if len(committer._queue) < 24 and time.monotonic() < everyone_by:
+            asyncio.get_running_loop().call_later(0.01, when_all_queued)
+            return
+        next_group()
+
+    monkeypatch.setattr(committer, "commit", counted)
+    monkeypatch.setattr(committer, "_next_group", when_all_queued)
 
     def post(i: int) -> int:
         start.wait()
@@ -214,6 +237,7 @@ def test_concurrent_requests_share_transactions_and_keep_the_chain(world: World)
     with ThreadPoolExecutor(24) as pool:
         codes = list(pool.map(post, range(24)))
     assert codes == [201] * 24
+    assert sizes == [24], sizes  # one transaction stored all 24
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session:
         for serial in serials:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
-from sqlalchemy import select
 
 from hallmark.core.canonical import canonical_bytes
-from hallmark.store.models import Record, RecordAnchor
+from hallmark.store.models import Record
 from tests.conftest import World
 from tests.records.factories import (
     FACTORY,
@@ -18,6 +18,7 @@ from tests.records.factories import (
     SUPPLIER,
     SUPPLIER_2,
     create_lot,
+    create_product,
     lot_body,
     unique,
 )
@@ -232,12 +233,13 @@ def test_correction_cannot_go_below_what_was_drawn(world: World) -> None:
 
 def test_recycled_lot_names_its_sources(world: World) -> None:
     source = create_lot(world)
+    old_ring = create_product(world)["serial"]
     recycled = create_lot(
-        world, recycled=True, recycled_from=[{"lot": source["id"]}, {"product": "OLD-RING-1"}]
+        world, recycled=True, recycled_from=[{"lot": source["id"]}, {"product": old_ring}]
     )
     assert recycled["recycled_from"] == [
         {"lot": source["id"], "product": None},
-        {"lot": None, "product": "OLD-RING-1"},
+        {"lot": None, "product": old_ring},
     ]
     foreign = create_lot(world, org=SUPPLIER_2)
     refused = world.http.post(
@@ -268,8 +270,22 @@ def test_unknown_lot_is_404(world: World) -> None:
 
 def test_anchoring_status_is_pending_until_the_worker_runs(world: World) -> None:
     lot = create_lot(world)
-    assert world.runtime.sessions is not None
-    with world.runtime.sessions() as session:
-        rows = session.scalars(select(Record).where(Record.id == lot["id"])).all()
-        anchors = session.scalars(select(RecordAnchor).where(RecordAnchor.record_id == lot["id"]))
-        assert rows and not anchors.all()
+    url = f"/api/v1/lots/{lot['id']}"
+    assert lot["record"]["anchoring"]["status"] == "pending"
+    waiting = world.http.get(url, headers=world.headers(SUPPLIER)).json()["record"]["anchoring"]
+    assert waiting == {**waiting, "status": "pending", "root": None, "transaction": None}
+    worker = world.runtime.start_worker()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            anchoring = world.http.get(url, headers=world.headers(SUPPLIER)).json()["record"][
+                "anchoring"
+            ]
+            if anchoring["status"] != "pending" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+        world.runtime.worker = None
+    assert anchoring["status"] in ("anchoring", "anchored", "confirmed"), anchoring
+    assert anchoring["root"] is not None and anchoring["transaction"] is not None

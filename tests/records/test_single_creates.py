@@ -27,8 +27,8 @@ from tests.records.factories import (
     step_body,
 )
 
-#: Fields that differ between two creates of the same body (new ids, hashes and times).
-FRESH = {"id", "record_hash", "recorded_at", "created_at", "previous_step", "sequence"}
+#: Fields that differ between two creates of the same body (new ids, hashes, times, texts).
+FRESH = {"id", "record_hash", "recorded_at", "created_at", "previous_step", "sequence", "canonical"}
 
 
 @pytest.fixture(scope="module")

@@ -167,9 +167,15 @@ def test_editing_a_stored_step_breaks_the_chain_at_that_step(world: World) -> No
         record = session.get(Record, victim["id"])
         assert record is not None
         record.canonical = record.canonical.replace("polishing", "plating")
-    provenance = _chain(world, serial)
-    assert provenance["chain_intact"] is False
-    broken = provenance["chain"]["first_broken"]
+    # The altered step is never served as data (tests/records/test_integrity.py); the chain
+    # report names where the chain breaks.
+    provenance = world.http.get(
+        f"/api/v1/products/{serial}/provenance", headers=world.headers(BRAND)
+    )
+    assert provenance.json()["error"]["code"] == "record_integrity"
+    chain = world.http.get(f"/api/v1/products/{serial}/chain", headers=world.headers(BRAND))
+    assert chain.json()["intact"] is False
+    broken = chain.json()["first_broken"]
     assert (broken["step_id"], broken["sequence"]) == (victim["id"], 2)
     assert "hash" in broken["reason"]
     with world.runtime.sessions() as session:

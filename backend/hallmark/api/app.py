@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from hallmark import __version__
-from hallmark.api import pages
+from hallmark.api import openapi, pages, reference
 from hallmark.api.errors import install_error_handlers
+from hallmark.api.guards import AuthenticatedBodies, RequestContext
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
@@ -51,10 +52,17 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         summary="Provenance and certificates for fine jewellery, anchored on an EVM chain.",
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
+        docs_url=None,  # served by `reference` with Swagger UI's assets from Hallmark itself
+        redoc_url=None,  # ReDoc loads its script from a CDN
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # Outermost last: request ids and the catch-all around everything, the single creates
+    # answered before the other writes are authenticated and their bodies checked.
+    app.add_middleware(AuthenticatedBodies)
     app.add_middleware(SingleCreates)
+    app.add_middleware(openapi.AllowedMethods)
+    app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(lots.router)
@@ -64,4 +72,6 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(anchor_batches.router)
     pages.install(app)
+    reference.install(app)
+    openapi.install(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -50,14 +51,19 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def get_actor(request: Request, runtime: RuntimeDep) -> Actor:
-    """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+async def authenticate_request(request: Request) -> Actor:
+    """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`, once per request
+    (an API write is authenticated before its body is read: `guards.AuthenticatedBodies`).
 
     SQLite: looked up on the event loop itself, on a plain connection of the read engine: one
     indexed read of a local snapshot (it never waits for a writer) costs less than a
     worker-thread hop. PostgreSQL: in a worker thread, since a round trip to a server (or a
     wait for a pooled connection) must never stall the loop.
     """
+    known: Actor | None = getattr(request.state, "actor", None)
+    if known is not None:
+        return known
+    runtime: Runtime = request.app.state.runtime
     presented = presented_key(request)
 
     def lookup(engine: Engine) -> Actor:
@@ -71,6 +77,11 @@ async def get_actor(request: Request, runtime: RuntimeDep) -> Actor:
         actor = await run_in_threadpool(lookup, runtime.engine)
     request.state.actor = actor
     return actor
+
+
+async def get_actor(request: Request) -> Actor:
+    """The caller (`authenticate_request`)."""
+    return await authenticate_request(request)
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
@@ -104,17 +115,20 @@ class WriteCall:
     sessions: sessionmaker[Session]
     fingerprint: str
     key: str | None
+    #: How long the key's first answer is kept.
+    ttl: timedelta
 
 
 async def write_call(
     actor: CurrentActor,
+    runtime: RuntimeDep,
     sessions: SessionsDep,
     fingerprint: FingerprintDep,
     key: IdempotencyKey = None,
 ) -> WriteCall:
     # The caller first (no body is read for an unauthenticated request); a route that reads a
     # bounded body declares the caller, then the body, then this (dependencies run in order).
-    return WriteCall(actor, sessions, fingerprint, key)
+    return WriteCall(actor, sessions, fingerprint, key, runtime.settings.idempotency_ttl)
 
 
 WriteCallDep = Annotated[WriteCall, Depends(write_call)]

@@ -100,7 +100,9 @@ BatchMode = Annotated[
         "stored; per_row: good rows stored, bad rows reported"
     ),
 ]
-Skip = Annotated[int, Query(ge=0, description="Items to skip")]
+#: The largest `skip` (a larger one would overflow the database's offset, not find more).
+MAX_SKIP = 1_000_000_000
+Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="Items to skip")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at most 1,000)")]
 
 
@@ -115,10 +117,12 @@ FileStoreDep = Annotated[EncryptedFileStore, Depends(file_store)]
 async def idempotent(
     call: WriteCall,
     *,
+    permission: str,
     status: int | Callable[[Any], int],
     write: Callable[[Session], BaseModel | dict[str, Any]],
 ) -> FastJSONResponse:
-    """Run a write once per Idempotency-Key and answer with its (first) status and body."""
+    """Run a write once per Idempotency-Key and answer with its (first) status and body; the
+    caller's role must allow `permission` (`authorisation.WRITE_ROLES`), a replay included."""
 
     def run(session: Session) -> tuple[int, Any]:
         answer = write(session)
@@ -129,10 +133,12 @@ async def idempotent(
     code, body, replayed = await run_in_threadpool(
         lambda: idempotency.run(
             sessions=call.sessions,
-            principal_id=call.actor.principal_id,
+            actor=call.actor,
+            permission=permission,
             key=call.key,
             fingerprint=call.fingerprint,
             write=run,
+            ttl=call.ttl,
         )
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else None

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from hallmark.cli.console import err, fail, load_settings, out, reported
 from hallmark.cli.staff import staff_app
@@ -53,6 +52,7 @@ def started_runtime() -> Iterator[Any]:
 def org_create(
     name: str,
     kind: Annotated[str, typer.Option(help="brand, supplier, factory or legal")],
+    gln: Annotated[str | None, typer.Option(help="GS1 Global Location Number (13 digits)")] = None,
 ) -> None:
     """Create an organisation with its own chain account and the ledger role of its kind."""
     from hallmark.core.errors import ChainError
@@ -61,7 +61,11 @@ def org_create(
     with started_runtime() as runtime:
         try:
             organisation = organisations.create_organisation(
-                sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
+                sessions=runtime.sessions,
+                chain=runtime.chain_access(),
+                name=name,
+                kind=kind,
+                gln=gln,
             )
         except ChainError as exc:
             fail(
@@ -107,6 +111,21 @@ def _set_enabled(organisation: str, *, enabled: bool) -> str:
     return org.name
 
 
+@org_app.command("gln")
+def org_gln(
+    organisation: str,
+    gln: Annotated[str, typer.Argument(help="13 digits, or 'none' to clear it")],
+) -> None:
+    """Record an organisation's GS1 Global Location Number (EPCIS readPoint and bizLocation)."""
+    from hallmark.services.access import organisations
+
+    with started_runtime() as runtime:
+        org = organisations.set_gln(
+            sessions=runtime.sessions, ref=organisation, gln=None if gln == "none" else gln
+        )
+    out.print(f"organisation {org.name}: GLN {org.gln or 'none'}", markup=False)
+
+
 @org_app.command("sync")
 def org_sync() -> None:
     """Bind and grant on chain what is still pending (after a chain failure or a crash)."""
@@ -135,17 +154,42 @@ def org_list() -> None:
                 )
             ).all()
         )
-        table = Table("id", "name", "kind", "status", "account", "on chain")
-        for org in rows:
-            table.add_row(
-                org.id,
-                org.name,
-                org.kind,
-                org.status,
-                org.account_address,
-                grants.get(org.id, "none"),
+        lines = [
+            "\t".join(
+                (
+                    o.id,
+                    o.name,
+                    o.kind,
+                    o.status,
+                    o.account_address,
+                    grants.get(o.id, "none"),
+                    o.gln or "-",
+                )
             )
-    out.print(table)
+            for o in rows
+        ]
+    # Tab-separated lines, never a table: ids and chain accounts are printed whole on any
+    # terminal width (readers copy them) and the output reads well in `cut` and spreadsheets.
+    out.print("id\tname\tkind\tstatus\taccount\ton chain\tgln", markup=False, highlight=False)
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@admin_app.command("check")
+def check() -> None:
+    """Check every stored record (its canonical text hashes to its record hash) and every
+    anchored batch (its records' hashes make its Merkle root, which its deployment's ledger
+    holds as anchored by its account); exit 1 naming each failure."""
+    from hallmark.services.anchoring import integrity
+
+    with started_runtime() as runtime, runtime.sessions() as session:
+        report = integrity.scan(session, ledgers=runtime.ledger_for)
+    for failure in report.failures:
+        err.print(failure, markup=False, highlight=False)
+    summary = f"{report.records} records, {report.batches} anchored batches"
+    if not report.intact:
+        fail(f"{len(report.failures)} integrity failure(s) in {summary}")
+    out.print(f"intact: {summary}")
 
 
 @principal_app.command("create")

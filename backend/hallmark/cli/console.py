@@ -39,7 +39,12 @@ def reported() -> Iterator[None]:
 def load_settings(**overrides: Any) -> Settings:
     with reported():
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    configure_logging(settings.log_level, json=_json_logs(settings))
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.key_passphrase, settings.file_key)
+        if secret is not None
+    ]
+    configure_logging(settings.log_level, json=_json_logs(settings), secrets=secrets)
     return settings
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from hallmark.cli.api_client import ApiClient
 from hallmark.cli.console import ApiKeyOption, ApiUrlOption, out, reported, require_api_key
@@ -27,8 +28,11 @@ def product_show(
     product = view["product"]
     chain = "intact" if view["chain_intact"] else f"BROKEN: {view['chain']['first_broken']}"
     tree = Tree(
-        f"[bold]{product['serial']}[/] {product['name']} ({product['category']}) "
-        f"record {_short(view['record'])}; step chain {chain}"
+        _text(
+            (product["serial"], "bold"),
+            f" {product['name']} ({product['category']}) record {_short(view['record'])}; "
+            f"step chain {chain}",
+        )
     )
     materials = tree.add("materials")
     for node in view["materials"]:
@@ -37,18 +41,42 @@ def product_show(
     for item in view["steps"]:
         step, record = item["step"], item["records"][-1]
         table.add_row(
-            str(step["sequence"]),
-            step["kind"],
-            step["occurred_at"],
-            step["result"] or "",
-            record["record_hash"][:18] + "…",
-            record["anchoring"]["status"],
+            *(
+                _text(str(cell))
+                for cell in (
+                    step["sequence"],
+                    step["kind"],
+                    step["occurred_at"],
+                    step["result"] or "",
+                    record["record_hash"][:18] + "…",
+                    record["anchoring"]["status"],
+                )
+            )
         )
     out.print(tree)
     out.print(table)
     out.print(
-        f"recycled share {product['recycled_share'] or '-'}, "
-        f"carbon {product['carbon_kg_co2e'] or '-'} kg CO2e"
+        _text(
+            f"recycled share {product['recycled_share'] or '-'}, "
+            f"carbon {product['carbon_kg_co2e'] or '-'} kg CO2e"
+        )
+    )
+
+
+def visible(value: str) -> str:
+    """Text from a record as it may be shown in a terminal: every character that is not
+    printable (ANSI escapes and other controls, bidi overrides, zero-width characters) shown as
+    its escape (`\\x1b`, `\\u202e`)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+
+
+def _text(*parts: str | tuple[str, str]) -> Text:
+    """Plain rich Text (never read as markup) of record values, made `visible`."""
+    return Text.assemble(
+        *(
+            (visible(part[0]), part[1]) if isinstance(part, tuple) else visible(part)
+            for part in parts
+        )
     )
 
 
@@ -59,17 +87,19 @@ def _short(record: dict[str, Any]) -> str:
 def _material(parent: Any, node: dict[str, Any]) -> None:
     lot = node["lot"]
     if lot is None:
-        parent.add(f"lot {node['lot_id']} (not known here)")
+        parent.add(_text(f"lot {node['lot_id']} (not known here)"))
         return
     origin = lot["origin"]
     drawn = f"{node['quantity']} {node['unit']} from " if node.get("quantity") else ""
     branch = parent.add(
-        f"{drawn}{lot['material']} {lot['grade'] or ''} lot {lot['lot_number']}, "
-        f"{origin.get('name') or ''} {origin['country']}, record {_short(lot['record'])}"
+        _text(
+            f"{drawn}{lot['material']} {lot['grade'] or ''} lot {lot['lot_number']}, "
+            f"{origin.get('name') or ''} {origin['country']}, record {_short(lot['record'])}"
+        )
     )
     if node.get("parent"):
         _material(branch.add("split from"), node["parent"])
     for source in node.get("recycled_from", []):
         _material(branch.add("recycled from"), source)
     for serial in node.get("recycled_products", []):
-        branch.add(f"recycled from product {serial}")
+        branch.add(_text(f"recycled from product {serial}"))

@@ -39,6 +39,14 @@ class Backoff:
         self._until[key] = time.monotonic() + delay
         return delay
 
+    def failures(self, key: Hashable = ONE) -> int:
+        """How many times in a row `key` failed."""
+        return self._failures.get(key, 0)
+
+    def failing(self, *, but: Hashable | None = None) -> bool:
+        """Whether any key (other than `but`) failed since its last success."""
+        return any(key != but for key in self._failures)
+
     def clear(self, key: Hashable = ONE) -> None:
         """A success: the next failure of `key` waits `base` again."""
         self._failures.pop(key, None)

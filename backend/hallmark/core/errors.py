@@ -20,6 +20,7 @@
     ├── DatabaseUnavailableError      database_unavailable 503
     ├── ServiceUnavailableError       unavailable     503 (shutting down; a write that failed)
     ├── FileCorruptError              file_corrupt    500
+    ├── RecordIntegrityError          record_integrity 500 (text, hash, batch, root disagree)
     ├── RemoteApiError                remote_api_error (a remote Hallmark API refused or failed)
     ├── AuthenticationError           unauthenticated 401
     │   └── SignInRefusedError        sign_in_refused (wrong password or code, disabled)
@@ -46,6 +47,7 @@ message on one line and exits non-zero.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -118,7 +120,8 @@ class ChainUnavailableError(ChainError):
 class ChainRateLimitedError(ChainUnavailableError):
     """The node's endpoint refuses more requests for now (HTTP 429, or a JSON-RPC limit error).
 
-    `retry_after`: seconds the endpoint asked Hallmark to wait (its Retry-After), if it said."""
+    `retry_after`: seconds the endpoint asked Hallmark to wait (its Retry-After), if it said;
+    an API answer that fails on it passes the wait on (`retry_after_seconds`, rounded up)."""
 
     code = "chain_rate_limited"
     summary = "is rate limiting Hallmark"
@@ -127,7 +130,7 @@ class ChainRateLimitedError(ChainUnavailableError):
         super().__init__(url, reason)
         self.retry_after = retry_after
         if retry_after is not None:
-            self.details["retry_after"] = retry_after
+            self.details["retry_after_seconds"] = max(1, math.ceil(retry_after))
 
 
 class ChainBadResponseError(ChainUnavailableError):
@@ -447,6 +450,24 @@ class FileCorruptError(HallmarkError):
             f"stored file {sha256} failed authentication (tampered, or encrypted with another key)",
             details={"sha256": sha256},
         )
+
+
+class RecordIntegrityError(HallmarkError):
+    """A stored record no longer agrees with itself or with its anchoring: its canonical text
+    does not hash to its record hash, its hash is not in its batch, or its batch's records do not
+    make the batch's root. Never answered as data: the record was altered where it is stored."""
+
+    code = "record_integrity"
+
+    def __init__(self, record_id: str | None, reason: str, *, batch_id: int | None = None) -> None:
+        what = f"record {record_id}" if record_id is not None else f"anchoring batch {batch_id}"
+        super().__init__(
+            f"{what} failed its integrity check: {reason}",
+            details={"record": record_id, "batch": batch_id, "reason": reason},
+        )
+        self.record_id = record_id
+        self.batch_id = batch_id
+        self.reason = reason
 
 
 class RemoteApiError(HallmarkError):

@@ -37,6 +37,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark import __version__
@@ -75,6 +76,7 @@ from hallmark.services.access import organisations
 from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
 from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.organisations import ChainAccess
+from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
@@ -205,6 +207,7 @@ class Runtime:
             self._commit_sessions(),
             write_lock=write_lock(self.engine),
             write_wait=settings.write_wait,
+            idempotency_ttl=settings.idempotency_ttl,
         )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
@@ -548,6 +551,7 @@ class Runtime:
             report["anchoring"] = anchoring_report(
                 sessions=self.read_sessions, worker=self.worker or self.worker_process
             )
+            report["integrity"] = self._integrity_readiness(problems)
             if self.deployment_id is not None:
                 # Informational too: bindings and roles still to be sent to the current ledger
                 # (after a chain failure or a crash; `hallmark admin org sync` sends them).
@@ -583,6 +587,21 @@ class Runtime:
             problems.extend(f"chain: {d}" for d in differences)
         info["deployment_matches"] = not differences
         return info
+
+    def _integrity_readiness(self, problems: list[str]) -> dict[str, Any] | None:
+        """The newest records and batches, and those a read found altered (`integrity`)."""
+        assert self.read_sessions is not None
+        try:
+            with self.read_sessions() as session:
+                scan = integrity.readiness_scan(session)
+        except SQLAlchemyError:
+            return None  # the database section of the report says why
+        problems.extend(f"integrity: {failure}" for failure in scan.failures)
+        return {
+            "records_checked": scan.records,
+            "batches_checked": scan.batches,
+            "failures": scan.failures,
+        }
 
     def _probe_chain(self) -> Future[tuple[int, int, list[str]]]:
         """The node's chain id, head and deployment differences, asked in a thread of its own

@@ -96,6 +96,8 @@ class Organisation(Base):
     kind: Mapped[str] = mapped_column(String(16))  # brand | supplier | factory | legal
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | disabled
     account_address: Mapped[str] = mapped_column(String(42), unique=True)
+    #: GS1 Global Location Number (13 digits, check digit valid), when the organisation has one.
+    gln: Mapped[str | None] = mapped_column(String(13), nullable=True)
     #: The organisation's Ethereum key as an encrypted V3 keystore (passphrase from settings).
     keystore: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -215,7 +217,8 @@ class IdempotentResponse(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[Any] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Answers expire (`idempotency_key_hours`); the index finds the expired ones to delete.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class StaffUser(Base):
@@ -433,6 +436,9 @@ class Product(Base):
     brand_id: Mapped[str | None] = mapped_column(
         ForeignKey("organisations.id"), nullable=True, index=True
     )
+    #: When the brand accepted the product as its own (at creation when the brand created it);
+    #: until then the brand neither sees it nor counts it as its own.
+    brand_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     factory_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     category: Mapped[str] = mapped_column(String(16))
     #: The brand (or, without one, the factory) whose series numbers editions.

@@ -15,7 +15,11 @@ from hallmark.services.anchoring.schemas import BatchPublic, FlagCreate, FlagPub
 
 router = APIRouter(prefix="/api/v1/anchor-batches", tags=["anchoring"])
 
-BatchId = Annotated[int, Path(ge=1, description="The batch's id (a record's anchoring.batch_id)")]
+#: Batch ids are 32-bit integers in the database: a larger one names no batch (422, never a 500).
+BatchId = Annotated[
+    int,
+    Path(ge=1, le=2**31 - 1, description="The batch's id (a record's anchoring.batch_id)"),
+]
 
 
 @router.get("/{batch_id}", responses={404: {"description": "No such batch of your organisation"}})

@@ -125,6 +125,7 @@ def _create_batch(kind: imports.KindName) -> Callable[..., Coroutine[Any, Any, o
     ) -> object:
         return await idempotent(
             call,
+            permission=imports.KINDS[kind].permission,
             status=201 if mode == "all_or_nothing" else 200,
             write=lambda session: imports.ingest(
                 session=session,

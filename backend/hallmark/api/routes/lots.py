@@ -79,6 +79,7 @@ async def split_lot(
     """Split child lots off a lot (their quantities count against its remainder)."""
     return await idempotent(
         call,
+        permission="lot.split",
         status=201,
         write=lambda session: lots.split_lot(
             session=session, actor=call.actor, lot_id=lot_id, split=split
@@ -96,6 +97,7 @@ async def transfer_lot(
     """Hand a lot to another organisation, its new custodian."""
     return await idempotent(
         call,
+        permission="lot.transfer",
         status=200,
         write=lambda session: lots.transfer_lot(
             session=session, actor=call.actor, lot_id=lot_id, transfer=transfer
@@ -113,6 +115,7 @@ async def correct_lot(
     """Correct a lot with a new record that names the one it corrects."""
     return await idempotent(
         call,
+        permission="lot.correct",
         status=201,
         write=lambda session: lots.correct_lot(
             session=session, actor=call.actor, lot_id=lot_id, correction=correction

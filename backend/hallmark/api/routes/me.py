@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep
-from hallmark.services.access.schemas import OrganisationRef, WhoAmI
+from hallmark.services.access import directory
+from hallmark.services.access.schemas import DirectoryPublic, OrganisationRef, WhoAmI
 from hallmark.store.models import Organisation
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
@@ -33,3 +34,11 @@ async def whoami(actor: CurrentActor, sessions: ReadSessionsDep) -> WhoAmI:
         principal_id=actor.principal_id,
         api_key_id=actor.api_key_id,
     )
+
+
+@router.get("/organisations", tags=["organisations"])
+def organisations(sessions: ReadSessionsDep) -> DirectoryPublic:
+    """The public directory: every organisation's id, name, kind, GLN, and the chain account
+    that anchors its records with that account's role history (no key needed)."""
+    with sessions() as session:
+        return directory.directory(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from hallmark.api.deps import (
@@ -57,11 +57,24 @@ batches.add_route(router, "products")
 
 @router.get("")
 def list_products(
-    *, actor: CurrentActor, sessions: ReadSessionsDep, skip: Skip = 0, limit: Limit = 100
+    *,
+    actor: CurrentActor,
+    sessions: ReadSessionsDep,
+    skip: Skip = 0,
+    limit: Limit = 100,
+    offered: Annotated[
+        bool,
+        Query(
+            description="true: the products factories made naming the caller's brand that it "
+            "has not accepted yet (POST /products/{serial}/acceptance)"
+        ),
+    ] = False,
 ) -> ProductsPublic:
-    """List the products of the caller's organisation (as brand or assigned factory)."""
+    """List the products of the caller's organisation (as assigned factory, or as brand once
+    accepted), or those offered to its brand."""
+    listing = products.list_offers if offered else products.list_products
     with sessions() as session:
-        return products.list_products(session=session, actor=actor, skip=skip, limit=limit)
+        return listing(session=session, actor=actor, skip=skip, limit=limit)
 
 
 @router.get("/{serial}")
@@ -81,9 +94,24 @@ async def add_materials(
     """Record material lots consumed by a product (its assigned factory only)."""
     return await idempotent(
         call,
+        permission="product.materials",
         status=201,
         write=lambda session: products.add_materials(
             session=session, actor=call.actor, serial=serial, materials=materials
+        ),
+    )
+
+
+@router.post("/{serial}/acceptance", response_model=ProductPublic)
+async def accept_product(*, serial: Serial, call: WriteCallDep) -> object:
+    """The brand a factory named accepts the product as its own (brand role); until then the
+    brand neither sees the product nor counts it as its own."""
+    return await idempotent(
+        call,
+        permission="product.accept",
+        status=200,
+        write=lambda session: products.accept_product(
+            session=session, actor=call.actor, serial=serial
         ),
     )
 

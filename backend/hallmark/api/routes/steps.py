@@ -65,6 +65,7 @@ async def correct_step(
     """Correct a step with a new chain link that names the version it corrects."""
     return await idempotent(
         call,
+        permission="step.correct",
         status=201,
         write=lambda session: steps.correct_step(
             session=session, actor=call.actor, step_id=step_id, correction=correction

@@ -18,6 +18,7 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "lot.transfer": frozenset({"supplier", "factory", "brand"}),
     "product.create": frozenset({"brand", "factory"}),
     "product.materials": frozenset({"factory"}),
+    "product.accept": frozenset({"brand"}),
     "step.create": frozenset({"factory"}),
     "step.correct": frozenset({"factory"}),
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),

@@ -39,6 +39,8 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from stdnum import ean
+from stdnum.exceptions import ValidationError
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
 from hallmark.core.errors import (
@@ -86,16 +88,23 @@ def organisation_account(organisation: Organisation, passphrase: str) -> LocalAc
 
 
 def create_organisation(
-    *, sessions: sessionmaker[Session], chain: ChainAccess, name: str, kind: str
+    *,
+    sessions: sessionmaker[Session],
+    chain: ChainAccess,
+    name: str,
+    kind: str,
+    gln: str | None = None,
 ) -> Organisation:
     """A new organisation with its own account, bound and granted on chain (see the module
     docstring for the order of effects).
 
     Raises:
-        InvalidInputError: unknown kind, empty or duplicate name.
+        InvalidInputError: unknown kind, empty or duplicate name, a GLN that is not one.
         ChainError: the chain refused or is unreachable; the organisation is stored and its grant
             stays pending (`hallmark admin org sync`).
     """
+    if gln is not None:
+        gln = valid_gln(gln)
     if kind not in ORG_KINDS:
         raise InvalidInputError(
             f"unknown organisation kind {kind!r}; one of {', '.join(ORG_KINDS)}"
@@ -113,6 +122,7 @@ def create_organisation(
         kind=kind,
         status="active",
         account_address=account.address,
+        gln=gln,
         keystore=keystore,
     )
     role = ORG_KIND_ROLES[kind]
@@ -129,7 +139,13 @@ def create_organisation(
                 action="organisation.create",
                 object_kind="organisation",
                 object_id=organisation.id,
-                details={"name": name, "kind": kind, "account": account.address, "role": role},
+                details={
+                    "name": name,
+                    "kind": kind,
+                    "account": account.address,
+                    "role": role,
+                    "gln": gln,
+                },
             )
     except UniqueViolationError as exc:
         raise InvalidInputError(f"an organisation named {name!r} exists already") from exc
@@ -137,6 +153,44 @@ def create_organisation(
         chain.fund(account.address)
     apply_grants(sessions=sessions, chain=chain, organisation_id=organisation.id)
     return organisation
+
+
+def set_gln(*, sessions: sessionmaker[Session], ref: str, gln: str | None) -> Organisation:
+    """Record (or, with None, clear) an organisation's GS1 Global Location Number.
+
+    Raises:
+        NotFoundError: no such organisation.
+        InvalidInputError: not a GLN.
+    """
+    value = valid_gln(gln) if gln is not None else None
+    with transaction(sessions) as session:
+        organisation = find_organisation(session, ref)
+        before = organisation.gln
+        organisation.gln = value
+        audit.append(
+            session,
+            actor=audit.SYSTEM,
+            action="organisation.gln",
+            object_kind="organisation",
+            object_id=organisation.id,
+            details={"gln": value, "before": before},
+        )
+        return organisation
+
+
+def valid_gln(gln: str) -> str:
+    """A GS1 Global Location Number: 13 digits with a valid check digit (python-stdnum).
+
+    Raises:
+        InvalidInputError: it is not one.
+    """
+    try:
+        value: str = ean.validate(gln)
+    except ValidationError as exc:
+        raise InvalidInputError(f"{gln!r} is not a GLN (13 digits, GS1 check digit)") from exc
+    if len(value) != 13:
+        raise InvalidInputError(f"{gln!r} is not a GLN (13 digits, GS1 check digit)")
+    return value
 
 
 def _grant(organisation: Organisation, deployment_id: int, *, wanted: bool) -> OrganisationGrant:

@@ -38,7 +38,8 @@ class WorkerState:
         self.failures += 1
 
     def recovered(self) -> None:
-        """A cycle ran without an error: the last one is history, not the present."""
+        """Nothing fails any more (a clean cycle, no failed batch, nothing backing off): the
+        last error is history, not the present."""
         self.last_error = self.last_error_at = None
 
     def to_json(self) -> dict[str, Any]:

@@ -7,9 +7,13 @@ address and contracts' version) and, once flagged on chain, the cause and reason
 given only once its batch is on chain; it is computed from the batch's record hashes when read
 (`batch_proofs`), never stored.
 
+Every record on chain is checked before it is reported: its stored text hashes to its record
+hash, its hash is one of its batch's leaves, and its proof leads to its batch's root
+(`integrity`).
+
 Raises:
     NotFoundError: `record_status` for an unknown record.
-    HallmarkError: a batch whose records do not make its root.
+    RecordIntegrityError: a record or batch that fails those checks.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hallmark.core.errors import HallmarkError, NotFoundError
-from hallmark.services.anchoring.batches import BatchStatus, batch_tree, root_hex
+from hallmark.core.errors import NotFoundError, RecordIntegrityError
+from hallmark.services.anchoring import integrity
+from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.store.models import (
     AccountCompromise,
     AnchorBatch,
@@ -82,7 +87,13 @@ _STATUS_OF_BATCH: dict[str, str] = {
 def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, AnchoringStatus]:
     """The anchoring status of each known record id (unknown ids are left out)."""
     rows = session.execute(
-        select(Record.id, Record.record_hash, RecordAnchor.batch_id, AnchorQueueEntry.batch_id)
+        select(
+            Record.id,
+            Record.record_hash,
+            RecordAnchor.batch_id,
+            AnchorQueueEntry.batch_id,
+            Record.canonical,
+        )
         .outerjoin(RecordAnchor, RecordAnchor.record_id == Record.id)
         .outerjoin(AnchorQueueEntry, AnchorQueueEntry.record_id == Record.id)
         .where(Record.id.in_(list(record_ids)))
@@ -104,7 +115,8 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         )
     }
     statuses: dict[str, AnchoringStatus] = {}
-    for record_id, record_hash, anchored_batch, queued_batch in rows:
+    for record_id, record_hash, anchored_batch, queued_batch, canonical in rows:
+        integrity.check_text(record_id, canonical, record_hash)
         batch_id = anchored_batch if anchored_batch is not None else queued_batch
         batch = batches.get(batch_id) if batch_id is not None else None
         if batch is None:
@@ -115,8 +127,15 @@ def records_status(*, session: Session, record_ids: Sequence[str]) -> dict[str, 
         leaf_index: int | None = None
         proof: list[str] | None = None
         if on_chain:  # a record's batch is final once formed; its proof counts once on chain
-            leaf_index, nodes = batch_proofs(session, batch.id, batch.root)[record_hash.lower()]
-            proof = list(nodes)
+            found = batch_proofs(session, batch.id, batch.root).get(record_hash.lower())
+            if found is None:
+                raise integrity.failed(
+                    RecordIntegrityError(
+                        record_id, f"its hash is not a leaf of batch {batch.id}", batch_id=batch.id
+                    )
+                )
+            leaf_index, proof = found[0], list(found[1])
+            integrity.check_proof(record_id, record_hash, batch.root, proof)
         ledger: str | None = None
         version: str | None = None
         if batch.deployment_id is not None and batch.deployment_id in ledgers:
@@ -175,7 +194,7 @@ def batch_proofs(
     proofs of the batches read last are kept (`_PROOFS`).
 
     Raises:
-        HallmarkError: the batch's records do not make its root.
+        RecordIntegrityError: the batch's records do not make its root.
     """
     key = (batch_id, root.lower())
     with _PROOFS_LOCK:
@@ -189,9 +208,7 @@ def batch_proofs(
         .where(RecordAnchor.batch_id == batch_id)
     ).all()
     salt = session.scalar(select(AnchorBatch.salt).where(AnchorBatch.id == batch_id))
-    tree, ordered = batch_tree(hashes, salt)
-    if root_hex(tree) != root.lower():
-        raise HallmarkError(f"batch {batch_id}: its records do not make its root")
+    tree, ordered = integrity.check_batch(batch_id, root, hashes, salt)
     hexed = {node: "0x" + node.hex() for node in tree.nodes}
     proofs = {
         value: (index, tuple(hexed[node] for node in proof))

@@ -170,6 +170,8 @@ class AnchorWorker:
         self._last_head: int | None = None
         #: Resolve every account's unmined batches in the next cycle (start, new lead, error).
         self._recover = True
+        #: Batches `failed` at the last look (their errors are not history yet).
+        self._failed_batches = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -248,7 +250,9 @@ class AnchorWorker:
     def isolated(self, key: Hashable, what: str, work: Callable[[], object]) -> bool:
         """Run `work` for one batch or organisation (`key` its backoff key); False when it
         failed on its own: `key` backs off, the error is noted, the cycle goes on. Node and
-        database failures (`CYCLE_ERRORS`) end the cycle."""
+        database failures (`CYCLE_ERRORS`) end the cycle. Work that succeeds without counting a
+        failure of `key` itself clears `key`'s backoff."""
+        failures = self._backoff.failures(key)
         try:
             work()
         except CYCLE_ERRORS:
@@ -261,6 +265,8 @@ class AnchorWorker:
                 log.exception("anchoring.isolated_crash", what=what)
             log.warning("anchoring.isolated", what=what, error=message, retry_in=round(delay, 2))
             return False
+        if failures and self._backoff.failures(key) == failures:
+            self._backoff.clear(key)
         return True
 
     def _cycle_failed(self, exc: Exception) -> float:
@@ -298,8 +304,12 @@ class AnchorWorker:
         self._last_head = head
         self._recover = not checked  # a failed check: every account is resolved next time
         self.state.last_cycle_at = datetime.now(UTC)
-        if self.state.failures == failures:
-            self.state.recovered()  # a clean cycle: /readyz shows no stale error
+        if (
+            self.state.failures == failures
+            and not self._failed_batches
+            and not self._backoff.failing(but="cycle")
+        ):
+            self.state.recovered()  # nothing fails any more: /readyz shows no stale error
         return wait
 
     # --- receipts, recovery ----------------------------------------------------------------
@@ -509,6 +519,7 @@ class AnchorWorker:
                     .order_by(AnchorBatch.id)
                 ).all()
             ]
+        self._failed_batches = len(failed)
         for failed_batch in failed:
             if self._backoff.ready(("batch", failed_batch.id)):
                 # Signed again, it goes to the current deployment: simulate (and adopt) there.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+import filetype
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -107,3 +108,28 @@ def download(
         raise NotFoundError("attachment", sha)
     data = store.get(sha)
     return AttachmentPublic(sha256=sha, size=row.size, media_type=row.media_type), data
+
+
+#: Types served as what they are (anything else is served as application/octet-stream): formats
+#: recognised from their bytes that browsers never run as script.
+SERVED_TYPES = frozenset(
+    {
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/tiff",
+        "image/heic",
+        "image/avif",
+        "application/zip",
+    }
+)
+
+
+def served_type(data: bytes) -> str:
+    """The media type a download is served with, determined from its bytes (a signature
+    `filetype` knows and `SERVED_TYPES` allows), else application/octet-stream: HTML, SVG or a
+    program uploaded under any declared type is never served as such."""
+    guessed = filetype.guess_mime(data[:8192])
+    return guessed if guessed in SERVED_TYPES else "application/octet-stream"

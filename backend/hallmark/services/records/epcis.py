@@ -1,20 +1,26 @@
 """A product's history as an EPCIS 2.0 JSON-LD document (GS1 EPCIS/CBV 2.0).
 
-Mapping:
+One event per record, `eventID` `urn:uuid:<record id>`, `recordTime` the record's time:
 - the product's identifier: with a GTIN, the GS1 Digital Link URI
   `https://id.gs1.org/01/<GTIN-14>/21/<serial>` (a valid EPCIS 2.0 identifier that needs no GS1
   company prefix length); without, `urn:hallmark:product:<serial>`;
-- lots: `urn:hallmark:lot:<lot id>` (lots have no GS1 key);
-- one ObjectEvent ADD, bizStep `commissioning`, when the product record was made;
-- one TransformationEvent per materials record (creation, later additions): inputEPCList = the
-  lots, inputQuantityList = what was drawn (uom GRM for grams, CTM for carats, none for
-  pieces), outputEPCList = the product, ilmd = the product's master data;
-- one ObjectEvent OBSERVE per production step (its current version), bizStep from the CBV where
-  one fits (inspecting, packing, shipping, repairing, assembling for stone setting), disposition
-  conformant/non_conformant for inspections and in_transit for shipping, and our own fields
-  under the `hm:` extension namespace (step kind, parameters, measurements, result, record hash);
-- eventID: `urn:uuid:<record id>` (commissioning: a UUIDv5 of the product's identifier);
-  times with their offset (a step keeps the offset it was sent with).
+- lots: `urn:hallmark:lot:<lot id>`, a class of material (lots have no GS1 key). A draw takes
+  part of a lot, so lots appear only in quantity lists with what was drawn (process loss
+  included; uom GRM for grams, CTM for carats, none for pieces), never as whole objects;
+- the product record: a TransformationEvent, bizStep `commissioning`, when materials came with
+  it (inputQuantityList: the draws; outputEPCList: the product; ilmd: the product's master
+  data); without materials, an ObjectEvent ADD, bizStep `commissioning`, with the same ilmd;
+- a later materials record: a TransformationEvent, bizStep `assembling`;
+- every version of every production step: an ObjectEvent OBSERVE, bizStep from the CBV where one
+  fits (inspecting, packing, shipping, repairing, assembling for stone setting; `other` for the
+  rest), disposition conformant/non_conformant for inspections and in_transit for shipping, and
+  our own fields under the `hm:` extension namespace (step kind, sequence, parameters,
+  measurements, result, attachments, record hash). A version that was corrected carries an
+  `errorDeclaration` (`declarationTime`: the correction's time, `reason` incorrect_data,
+  `correctiveEventIDs`: the correcting version's event);
+- `readPoint` (and, except for shipping, `bizLocation`): the GLN of the organisation that wrote
+  the record as `https://id.gs1.org/414/<GLN>`, when it has one;
+- times keep their offset (a step keeps the offset it was sent with).
 
 Raises:
     NotFoundError: unknown product, or one the caller may not see.
@@ -22,21 +28,20 @@ Raises:
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hallmark.core.times import utc
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import products, steps, views, visibility
-from hallmark.services.records.schemas import (
-    ProductPublic,
-    StepPublic,
-)
-from hallmark.store.models import LotDraw, MaterialLot, Product, Record
+from hallmark.services.records.schemas import ProductPublic
+from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 HALLMARK_NS = "urn:hallmark:epcis:"
@@ -61,6 +66,11 @@ def lot_epc(lot_id: str) -> str:
     return f"urn:hallmark:lot:{lot_id}"
 
 
+def location(gln: str) -> str:
+    """A GLN as an EPCIS 2.0 location identifier (GS1 Digital Link, AI 414)."""
+    return f"https://id.gs1.org/414/{gln}"
+
+
 def _time(value: datetime) -> tuple[str, str]:
     """eventTime (ISO 8601 with offset) and eventTimeZoneOffset (±hh:mm)."""
     aware = utc(value)
@@ -69,6 +79,10 @@ def _time(value: datetime) -> tuple[str, str]:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return aware.isoformat(), f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _recorded(record: Record) -> str:
+    return utc(record.created_at).astimezone(UTC).isoformat()
 
 
 def _ilmd(product: ProductPublic) -> dict[str, Any]:
@@ -84,36 +98,97 @@ def _ilmd(product: ProductPublic) -> dict[str, Any]:
     return ilmd
 
 
-def _step_event(step: StepPublic, epc: str) -> dict[str, Any]:
-    event_time, offset = _time(step.occurred_at)
+class _Places:
+    """The GLN of each organisation that wrote a record (one query)."""
+
+    def __init__(self, session: Session, records: Sequence[Record]) -> None:
+        ids = {r.organisation_id for r in records}
+        rows = session.execute(
+            select(Organisation.id, Organisation.gln).where(Organisation.id.in_(ids))
+        )
+        self._gln: dict[str, str | None] = {org_id: gln for org_id, gln in rows}
+
+    def add(self, event: dict[str, Any], record: Record, *, arrived: bool = True) -> None:
+        """readPoint (and bizLocation, unless the object left: `arrived` False) from the
+        writer's GLN."""
+        gln = self._gln.get(record.organisation_id)
+        if gln:
+            event["readPoint"] = {"id": location(gln)}
+            if arrived:
+                event["bizLocation"] = {"id": location(gln)}
+
+
+def _step_event(
+    record: Record, data: Mapping[str, Any], epc: str, places: _Places, corrected_by: Record | None
+) -> dict[str, Any]:
+    """One step version's ObjectEvent, from its record's data as hashed."""
+    kind = data["kind"]
+    event_time, offset = _time(datetime.fromisoformat(data["occurred_at"]))
     event: dict[str, Any] = {
         "type": "ObjectEvent",
-        "eventID": f"urn:uuid:{step.record.id}",
+        "eventID": f"urn:uuid:{record.id}",
         "eventTime": event_time,
         "eventTimeZoneOffset": offset,
-        "recordTime": step.record.recorded_at.astimezone(UTC).isoformat(),
+        "recordTime": _recorded(record),
         "epcList": [epc],
         "action": "OBSERVE",
+        "bizStep": BIZ_STEPS.get(kind, "other"),
     }
-    if step.kind in BIZ_STEPS:
-        event["bizStep"] = BIZ_STEPS[step.kind]
-    if step.kind == "qc_inspection":
-        event["disposition"] = "conformant" if step.result == "pass" else "non_conformant"
-    elif step.kind == "shipping":
+    if kind == "qc_inspection":
+        event["disposition"] = "conformant" if data.get("result") == "pass" else "non_conformant"
+    elif kind == "shipping":
         event["disposition"] = "in_transit"
-    event["hm:stepKind"] = step.kind
-    event["hm:sequence"] = step.sequence
-    event["hm:recordHash"] = step.record.record_hash
-    if step.parameters:
-        event["hm:parameters"] = step.parameters
-    if step.measurements:
-        event["hm:measurements"] = step.measurements
-    if step.result:
-        event["hm:result"] = step.result
-    if step.attachments:
-        event["hm:attachments"] = step.attachments
-    if step.record.corrects:
-        event["hm:corrects"] = step.record.corrects
+    places.add(event, record, arrived=kind != "shipping")
+    if corrected_by is not None:
+        event["errorDeclaration"] = {
+            "declarationTime": _recorded(corrected_by),
+            "reason": "incorrect_data",
+            "correctiveEventIDs": [f"urn:uuid:{corrected_by.id}"],
+        }
+    event["hm:stepKind"] = kind
+    event["hm:sequence"] = data["sequence"]
+    event["hm:recordHash"] = record.record_hash
+    for key, name in (
+        ("parameters", "hm:parameters"),
+        ("measurements", "hm:measurements"),
+        ("result", "hm:result"),
+        ("attachments", "hm:attachments"),
+    ):
+        if data.get(key):
+            event[name] = data[key]
+    return event
+
+
+def _transformation(
+    record: Record,
+    draws: Sequence[tuple[LotDraw, MaterialLot]],
+    epc: str,
+    biz_step: str,
+    places: _Places,
+) -> dict[str, Any]:
+    """Lots drawn (quantities of a lot class) → the product."""
+    event_time, offset = _time(record.created_at)
+    drawn: dict[str, tuple[Decimal, str]] = {}
+    for draw, lot in draws:  # several draws of one lot in one record add up
+        before = drawn.get(lot.id, (Decimal(0), lot.unit))[0]
+        drawn[lot.id] = (before + Decimal(draw.quantity) + Decimal(draw.process_loss), lot.unit)
+    quantities = []
+    for lot_id, (amount, unit) in drawn.items():
+        entry: dict[str, Any] = {"epcClass": lot_epc(lot_id), "quantity": float(amount)}
+        if unit in UOM:
+            entry["uom"] = UOM[unit]
+        quantities.append(entry)
+    event: dict[str, Any] = {
+        "type": "TransformationEvent",
+        "eventID": f"urn:uuid:{record.id}",
+        "eventTime": event_time,
+        "eventTimeZoneOffset": offset,
+        "recordTime": _recorded(record),
+        "inputQuantityList": quantities,
+        "outputEPCList": [epc],
+        "bizStep": biz_step,
+    }
+    places.add(event, record)
     return event
 
 
@@ -126,52 +201,45 @@ def product_epcis(*, session: Session, actor: Actor, serial: str) -> dict[str, A
 def build(session: Session, product_row: Product) -> dict[str, Any]:
     product = products.product_public(session, product_row)
     epc = product_epc(product)
-    events: list[dict[str, Any]] = []
-    created, offset = _time(product.record.recorded_at)
-    events.append(
-        {
+    by_record: dict[str, list[tuple[LotDraw, MaterialLot]]] = {}
+    for draw, lot in products.drawn_lots(session, product.id):
+        by_record.setdefault(draw.record_id, []).append((draw, lot))
+    records = views.records_by_id(session, [product_row.record_id, *by_record])
+    timeline = steps.timeline(session, product_row)
+    places = _Places(session, [*records.values(), *(r for _, history in timeline for r in history)])
+    creation = records[product_row.record_id]
+    ilmd = _ilmd(product)
+    if product_row.record_id in by_record:
+        first = _transformation(
+            creation, by_record[product_row.record_id], epc, "commissioning", places
+        )
+    else:
+        created, offset = _time(creation.created_at)
+        first = {
             "type": "ObjectEvent",
-            "eventID": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, epc)}",
+            "eventID": f"urn:uuid:{creation.id}",
             "eventTime": created,
             "eventTimeZoneOffset": offset,
+            "recordTime": _recorded(creation),
             "epcList": [epc],
             "action": "ADD",
             "bizStep": "commissioning",
             "disposition": "active",
-            "hm:recordHash": product.record.record_hash,
         }
-    )
-    draws = products.drawn_lots(session, product.id)
-    by_record: dict[str, list[tuple[LotDraw, MaterialLot]]] = {}
-    for draw, lot in draws:
-        by_record.setdefault(draw.record_id, []).append((draw, lot))
-    records = views.records_by_id(session, by_record)
+        places.add(first, creation)
+    first["ilmd"] = ilmd
+    first["hm:recordHash"] = creation.record_hash
+    events: list[dict[str, Any]] = [first]
     for record_id, group in by_record.items():
-        record: Record = records[record_id]
-        event_time, offset = _time(record.created_at)
-        quantities = []
-        for draw, lot in group:
-            entry: dict[str, Any] = {
-                "epcClass": lot_epc(lot.id),
-                "quantity": float(draw.quantity + draw.process_loss),
-            }
-            if lot.unit in UOM:
-                entry["uom"] = UOM[lot.unit]
-            quantities.append(entry)
-        events.append(
-            {
-                "type": "TransformationEvent",
-                "eventID": f"urn:uuid:{record_id}",
-                "eventTime": event_time,
-                "eventTimeZoneOffset": offset,
-                "inputEPCList": list(dict.fromkeys(lot_epc(lot.id) for _, lot in group)),
-                "inputQuantityList": quantities,
-                "outputEPCList": [epc],
-                "ilmd": _ilmd(product),
-                "hm:recordHash": record.record_hash,
-            }
-        )
-    events.extend(_step_event(step, epc) for step, _ in steps.timeline(session, product_row))
+        if record_id == product_row.record_id:
+            continue
+        event = _transformation(records[record_id], group, epc, "assembling", places)
+        event["hm:recordHash"] = records[record_id].record_hash
+        events.append(event)
+    for _step, history in timeline:
+        for version, later in zip(history, [*history[1:], None], strict=True):
+            data = views.document(version)["data"]
+            events.append(_step_event(version, data, epc, places, later))
     return {
         "@context": [EPCIS_CONTEXT, {"hm": HALLMARK_NS}],
         "type": "EPCISDocument",

@@ -43,6 +43,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -56,7 +57,7 @@ from hallmark.core.errors import (
     ServiceUnavailableError,
     UniqueViolationError,
 )
-from hallmark.services.access import audit, idempotency, keys
+from hallmark.services.access import audit, authorisation, idempotency, keys
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds
 from hallmark.store.db import transaction
@@ -102,8 +103,10 @@ class GroupCommitter:
         max_group: int = 256,
         write_lock: WriteLock | None = None,
         write_wait: float = 5.0,
+        idempotency_ttl: timedelta = idempotency.DEFAULT_TTL,
     ) -> None:
         self._sessions = sessions
+        self._ttl = idempotency_ttl
         self._max_group = max_group
         self._write_lock = write_lock
         self._write_wait = write_wait
@@ -263,7 +266,7 @@ class GroupCommitter:
     def _replay(self, job: CreateJob) -> Answer | None:
         """The answer another process stored for the same Idempotency-Key meanwhile."""
         with self._sessions() as session:
-            return _stored(session, job)
+            return _stored(session, job, self._ttl)
 
     def _store(self, group: list[CreateJob]) -> list[Answer | HallmarkError]:
         """Store a group in one transaction; every job's answer or domain error."""
@@ -278,7 +281,9 @@ class GroupCommitter:
                     continue
                 job.actor = actor
                 try:
-                    stored = _stored(session, job)
+                    # Authorised before a stored answer is replayed to it.
+                    authorisation.require_role(actor, job.kind.permission)
+                    stored = _stored(session, job, self._ttl, forget=True)
                 except HallmarkError as exc:
                     outcomes[index] = exc
                     continue
@@ -346,10 +351,14 @@ def _unavailable(exc: Exception) -> bool:
     )
 
 
-def _stored(session: Session, job: CreateJob) -> Answer | None:
+def _stored(
+    session: Session, job: CreateJob, ttl: timedelta, *, forget: bool = False
+) -> Answer | None:
     if job.key is None or job.actor is None:
         return None
-    stored = idempotency.stored_answer(session, job.actor.principal_id, job.key, job.fingerprint)
+    stored = idempotency.stored_answer(
+        session, job.actor.principal_id, job.key, job.fingerprint, ttl=ttl, forget=forget
+    )
     return None if stored is None else (stored[0], stored[1], True)
 
 

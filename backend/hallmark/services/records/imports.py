@@ -25,10 +25,11 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
+from collections import Counter
 from typing import Any, Literal
 
 import pydantic
+import pydantic_core
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.core.errors import InvalidInputError, invalid_field
@@ -76,13 +77,19 @@ def parse_rows(
     if _is_csv(content_type):
         return _csv_rows(kind, body, max_rows)
     try:
-        rows = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        rows = parse_json_value(body)
+    except ValueError as exc:
         raise invalid_field("body", f"the body is not JSON: {exc}") from None
     if not isinstance(rows, list):
         raise invalid_field("body", "a batch is a JSON array of objects (or text/csv)")
     kinds.check_size(len(rows), max_rows)
     return rows, {}
+
+
+def parse_json_value(text: str | bytes) -> Any:
+    """JSON text as Python values, by a parser with a nesting limit (ValueError beyond it, as
+    for any malformed JSON); `NaN` and `Infinity` are not JSON."""
+    return pydantic_core.from_json(text, allow_inf_nan=False, cache_strings=False)
 
 
 def _is_csv(content_type: str) -> bool:
@@ -106,6 +113,9 @@ def _csv_rows(
     header = [h.strip() for h in header]
     if not any(header):
         raise invalid_field("body", "the CSV header is empty")
+    twice = sorted(name for name, count in Counter(h for h in header if h).items() if count > 1)
+    if twice:
+        raise invalid_field("body", f"CSV columns named more than once: {', '.join(twice)}")
     try:
         lines = [line for line in reader if any(cell.strip() for cell in line)]
     except csv.Error as exc:
@@ -126,10 +136,10 @@ def _cell_value(kind: KindName, path: list[str], cell: str) -> Any:
     if len(path) == 1 and top in STRUCTURED[kind]:
         if top == "attachments" and not cell.lstrip().startswith("["):
             return [part.strip() for part in cell.split(";") if part.strip()]
-        return json.loads(cell)
+        return parse_json_value(cell)
     if top in FREE_FORM and len(path) > 1:
         try:
-            return json.loads(cell)
+            return parse_json_value(cell)
         except ValueError:
             return cell
     return cell

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,7 @@ from hallmark.services.records.schemas import (
     LotSplit,
     LotsPublic,
     LotTransfer,
+    RecordRef,
 )
 from hallmark.store.models import (
     Attachment,
@@ -66,6 +67,7 @@ from hallmark.store.models import (
     LotEvent,
     MaterialLot,
     Organisation,
+    Product,
     Record,
 )
 from hallmark.store.records import StoredRecord, add_records
@@ -139,6 +141,7 @@ class _LotContext:
     taken_numbers: set[str]
     uploaded: set[str]
     visible_sources: set[str]
+    known_products: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
 
 
@@ -168,6 +171,10 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
     for index, source in enumerate(fields.recycled_from):
         if source.lot is not None and source.lot not in ctx.visible_sources:
             raise for_field(f"recycled_from.{index}.lot", NotFoundError("lot", source.lot))
+        if source.product is not None and source.product not in ctx.known_products:
+            raise for_field(
+                f"recycled_from.{index}.product", NotFoundError("product", source.product)
+            )
     for index, cert in enumerate(fields.certificates):
         if cert.document and cert.document not in ctx.uploaded:
             raise invalid_field(
@@ -218,11 +225,20 @@ def _context(session: Session, actor: Actor, items: Sequence[LotFields | None]) 
                 )
             )
         )
+    # A recycled product is named by the serial read off the piece, which its recycler holds
+    # but need not see in Hallmark: the serial must exist (all the check reveals).
+    serials = sorted(
+        {s.product for i in items if i is not None for s in i.recycled_from if s.product}
+    )
+    known: set[str] = set()
+    for chunk in views.chunks(serials):
+        known.update(session.scalars(select(Product.serial).where(Product.serial.in_(chunk))))
     return _LotContext(
         actor=actor,
         taken_numbers=taken,
         uploaded=uploaded_by(session, actor.organisation_id, shas),
         visible_sources=visible,
+        known_products=known,
     )
 
 
@@ -318,7 +334,11 @@ KIND: kinds.Kind[LotCreate, _LotContext, PlannedLot] = kinds.Kind(
 
 
 def _public(
-    lot: MaterialLot, record: Record, actor: Actor, history: list[Record] | None = None
+    lot: MaterialLot,
+    record: Record,
+    actor: Actor,
+    refs: Mapping[str, RecordRef],
+    history: list[Record] | None = None,
 ) -> LotPublic:
     data = views.document(record)["data"]
     owner = lot.owner_id == actor.organisation_id
@@ -346,8 +366,8 @@ def _public(
             "private_commitment": data.get("privateCommitment"),
             "private": lot.private if owner else None,
             "private_salt": lot.private_salt if owner else None,
-            "record": views.record_ref(record),
-            "history": [views.record_ref(r) for r in history] if history is not None else None,
+            "record": refs[record.id],
+            "history": [refs[r.id] for r in history] if history is not None else None,
         }
     )
 
@@ -359,7 +379,8 @@ def _public_with_history(session: Session, actor: Actor, lot: MaterialLot) -> Lo
     ).all()
     records = views.records_by_id(session, [lot.record_id, *events])
     history = [records[r] for r in dict.fromkeys(events)]
-    return _public(lot, records[lot.record_id], actor, history)
+    refs = views.record_refs(session, [records[lot.record_id], *history])
+    return _public(lot, records[lot.record_id], actor, refs, history)
 
 
 def get_lot(*, session: Session, actor: Actor, lot_id: str) -> LotPublic:
@@ -381,8 +402,9 @@ def list_lots(*, session: Session, actor: Actor, skip: int, limit: int) -> LotsP
         .limit(limit)
     ).all()
     records = views.records_by_id(session, [lot.record_id for lot in lots])
+    refs = views.record_refs(session, list(records.values()))
     return LotsPublic(
-        data=[_public(lot, records[lot.record_id], actor) for lot in lots], count=count
+        data=[_public(lot, records[lot.record_id], actor, refs) for lot in lots], count=count
     )
 
 
@@ -551,6 +573,10 @@ def split_lot(*, session: Session, actor: Actor, lot_id: str, split: LotSplit) -
     return LotsPublic(data=children, count=len(children))
 
 
+#: The organisation kinds that can hold material (a lot's custodian).
+MATERIAL_HOLDERS = frozenset({"supplier", "factory", "brand"})
+
+
 def transfer_lot(
     *, session: Session, actor: Actor, lot_id: str, transfer: LotTransfer
 ) -> LotPublic:
@@ -560,6 +586,12 @@ def transfer_lot(
     target = session.get(Organisation, transfer.to_organisation)
     if target is None or target.status != "active":
         raise NotFoundError("organisation", transfer.to_organisation)
+    if target.kind not in MATERIAL_HOLDERS:
+        raise invalid_field(
+            "to_organisation",
+            f"{target.name} is a {target.kind} organisation, which cannot hold material "
+            f"(lots go to {', '.join(sorted(MATERIAL_HOLDERS))} organisations)",
+        )
     if target.id == lot.custodian_id:
         raise invalid_field("to_organisation", f"{target.name} holds lot {lot.lot_number} already")
     current = session.get(Record, lot.record_id)

@@ -14,7 +14,8 @@ Rules:
   the lot's unit, never more than it holds (quantity + process loss count);
 - the recycled share (by mass, over draws in g) and the carbon total (Σ lot carbon * drawn /
   lot quantity, drawn including process loss) are computed from the lots, never typed in;
-- a product is visible to its brand and its assigned factory.
+- a product is visible to its assigned factory, and to its brand once the brand accepted it (a
+  brand's own products at creation; one a factory names a brand in, `accept_product`).
 
 Raises:
     PermissionDeniedError: the role may not do this (e.g. the brand adding materials).
@@ -32,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Row, func, insert, select
+from sqlalchemy import ColumnElement, Row, and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from hallmark.core.errors import (
@@ -44,6 +45,7 @@ from hallmark.core.errors import (
     invalid_field,
 )
 from hallmark.core.fields import plain
+from hallmark.core.times import utcnow
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, lots, views, visibility
@@ -276,6 +278,8 @@ def _write_products(
                 "id": record.id,
                 "serial": plan.item.serial,
                 "brand_id": plan.brand_id,
+                # A brand's own product is its own; one a factory names it in waits for it.
+                "brand_accepted_at": record.recorded_at if actor.role == "brand" else None,
                 "factory_id": plan.factory_id,
                 "category": plan.item.category,
                 "edition_owner_id": (plan.brand_id or plan.factory_id) if edition else None,
@@ -418,6 +422,7 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "design_reference": data.get("design_reference"),
             "edition": data.get("edition"),
             "brand": product.brand_id,
+            "brand_accepted_at": product.brand_accepted_at,
             "assigned_factory": product.factory_id,
             "materials": materials,
             "recycled_share": share,
@@ -425,7 +430,7 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "certified_at": product.certified_at,
             "step_count": product.step_count,
             "last_step_hash": product.last_step_hash,
-            "record": views.record_ref(record),
+            "record": views.record_refs(session, [record])[record.id],
         }
     )
 
@@ -447,3 +452,47 @@ def list_products(*, session: Session, actor: Actor, skip: int, limit: int) -> P
         .limit(limit)
     ).all()
     return ProductsPublic(data=[product_public(session, p) for p in products], count=count)
+
+
+def _offered(organisation_id: str) -> ColumnElement[bool]:
+    return and_(Product.brand_id == organisation_id, Product.brand_accepted_at.is_(None))
+
+
+def list_offers(*, session: Session, actor: Actor, skip: int, limit: int) -> ProductsPublic:
+    """Products a factory made naming the caller's brand, not accepted yet, oldest first."""
+    offered = _offered(actor.organisation_id)
+    count = session.scalar(select(func.count()).select_from(Product).where(offered)) or 0
+    rows = session.scalars(
+        select(Product)
+        .where(offered)
+        .order_by(Product.created_at, Product.id)
+        .offset(skip)
+        .limit(limit)
+    ).all()
+    return ProductsPublic(data=[product_public(session, p) for p in rows], count=count)
+
+
+def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPublic:
+    """The caller's brand accepts a product a factory made naming it: from then on the product
+    is the brand's (it sees it, its provenance and its steps). Accepting twice is a no-op."""
+    authorisation.require_role(actor, "product.accept")
+    product = session.scalars(
+        select(Product)
+        .where(Product.serial == serial, Product.brand_id == actor.organisation_id)
+        .with_for_update()
+    ).first()
+    if product is None:
+        raise NotFoundError("product", serial)
+    if product.brand_accepted_at is None:
+        product.brand_accepted_at = utcnow()
+        audit.append(
+            session,
+            actor=actor.audit,
+            action="product.accept",
+            outcome="ok",
+            object_kind="product",
+            object_id=product.id,
+            details={"serial": serial, "factory": product.factory_id},
+        )
+        session.flush()
+    return product_public(session, product)

@@ -33,7 +33,7 @@ from hallmark.services.records.schemas import (
     RecordPublic,
     TimelineStep,
 )
-from hallmark.store.models import LotDraw, MaterialLot, Product, Record
+from hallmark.store.models import LotDraw, LotEvent, MaterialLot, Product, ProductionStep, Record
 
 #: How deep parent and recycling links are followed.
 MAX_DEPTH = 32
@@ -164,19 +164,86 @@ def build(session: Session, product: Product, viewer: str) -> Provenance:
     )
 
 
-def record_of(*, session: Session, actor: Actor, record_id: str) -> RecordPublic:
-    """One of the caller's organisation's records, with its canonical text and anchoring.
+def record_of(
+    *, session: Session, actor: Actor, record_id: str, product: str | None = None
+) -> RecordPublic:
+    """A record the caller's organisation can see, with its canonical text and anchoring.
+
+    It can see the records it wrote; every record of a lot it owns or holds; the creation,
+    materials and step records of a product it is the brand or assigned factory of; and every
+    record that product's provenance shows: the current record of each lot drawn into it and of
+    the lots those were split from (found here by following `parent_id`), and, with `product`
+    (the serial of a product whose provenance shows it), also those of lots recycled into them.
 
     Raises:
-        NotFoundError: unknown record, or another organisation's (existence does not leak).
+        NotFoundError: unknown record, or one the caller cannot see (existence does not leak).
+        RecordIntegrityError: the record's text, hash, proof and root do not agree.
     """
     record = session.get(Record, record_id)
-    if record is None or record.organisation_id != actor.organisation_id:
+    if record is None or not (
+        _reachable(session, actor, record)
+        or (product is not None and _in_provenance(session, actor, record.id, product))
+    ):
         raise NotFoundError("record", record_id)
     (view,) = views.provenance_records(session, [record])
     return RecordPublic(
         **view.model_dump(),
         organisation=record.organisation_id,
-        canonical=record.canonical,
         document=views.document(record),
     )
+
+
+def _reachable(session: Session, actor: Actor, record: Record) -> bool:
+    """The caller wrote the record, holds its lot, sees its product, or sees a product that drew
+    its lot (or a lot split off it)."""
+    org = actor.organisation_id
+    if record.organisation_id == org:
+        return True
+    lot_ids = set(
+        session.scalars(select(LotEvent.lot_id).where(LotEvent.record_id == record.id))
+    ) | set(session.scalars(select(MaterialLot.id).where(MaterialLot.record_id == record.id)))
+    if lot_ids and session.scalar(
+        select(MaterialLot.id).where(MaterialLot.id.in_(lot_ids), visibility.lot_visible(org))
+    ):
+        return True
+    product_ids = {
+        *session.scalars(select(Product.id).where(Product.record_id == record.id)),
+        *session.scalars(select(LotDraw.product_id).where(LotDraw.record_id == record.id)),
+        *session.scalars(select(ProductionStep.product_id).where(ProductionStep.id == record.id)),
+    } - {None}
+    if product_ids and session.scalar(
+        select(Product.id).where(Product.id.in_(product_ids), visibility.product_visible(org))
+    ):
+        return True
+    # A lot's current record is in the provenance of every product drawn from it or from a lot
+    # split off it (descendants by parent_id, each level one query).
+    current = set(session.scalars(select(MaterialLot.id).where(MaterialLot.record_id == record.id)))
+    seen: set[str] = set()
+    depth = 0
+    while current and depth < MAX_DEPTH:
+        seen |= current
+        drawn_by_visible = session.scalar(
+            select(LotDraw.id)
+            .join(Product, Product.id == LotDraw.product_id)
+            .where(LotDraw.lot_id.in_(current), visibility.product_visible(org))
+            .limit(1)
+        )
+        if drawn_by_visible is not None:
+            return True
+        current = (
+            set(session.scalars(select(MaterialLot.id).where(MaterialLot.parent_id.in_(current))))
+            - seen
+        )
+        depth += 1
+    return False
+
+
+def _in_provenance(session: Session, actor: Actor, record_id: str, serial: str) -> bool:
+    """The record is shown in the provenance of product `serial`, which the caller can see."""
+    try:
+        product = visibility.visible(session, actor, visibility.PRODUCT, serial)
+    except NotFoundError:
+        return False
+    lots = _Lots(session)
+    lots.load(session.scalars(select(LotDraw.lot_id).where(LotDraw.product_id == product.id)).all())
+    return any(lot.record_id == record_id for lot in lots.lots.values())

@@ -10,6 +10,7 @@ depend on float formatting.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -43,6 +44,8 @@ from hallmark.core.fields import (
     RecordHash,
     Sha256,
     ShortText,
+    plain_paragraph,
+    plain_text,
 )
 
 # --- vocabularies ------------------------------------------------------------------------------
@@ -156,8 +159,12 @@ class RefiningPass(Input):
     facility: ShortText | None = None
     country: CountryCode | None = None
     date: dt.date | None = None
-    purity: Annotated[str, StringConstraints(max_length=32)] | None = None
-    notes: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    purity: Annotated[str, StringConstraints(max_length=32), AfterValidator(plain_text)] | None = (
+        None
+    )
+    notes: (
+        Annotated[str, StringConstraints(max_length=1000), AfterValidator(plain_paragraph)] | None
+    ) = None
 
 
 class TransportLeg(Input):
@@ -179,9 +186,9 @@ def _attestation(value: Any) -> Any:
 
 class Attestation(Input):
     attested: bool
-    evidence: Annotated[str, StringConstraints(max_length=500)] | None = Field(
-        None, description="A reference or the SHA-256 of an uploaded document"
-    )
+    evidence: (
+        Annotated[str, StringConstraints(max_length=500), AfterValidator(plain_text)] | None
+    ) = Field(None, description="A reference or the SHA-256 of an uploaded document")
 
 
 AttestationIn = Annotated[Attestation, BeforeValidator(_attestation)]
@@ -196,9 +203,12 @@ class Ethics(Input):
 class LotFields(Input):
     lot_number: LotNumber = Field(description="Unique per supplier")
     material: Material
-    grade: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
-        None, description="Grade or purity: Au999.9, 18K, Pt950, 925, 1.02 ct F VS1"
-    )
+    grade: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(plain_text)
+        ]
+        | None
+    ) = Field(None, description="Grade or purity: Au999.9, 18K, Pt950, 925, 1.02 ct F VS1")
     quantity: Quantity
     unit: Unit
     origin: Origin
@@ -244,16 +254,22 @@ class LotSplit(Input):
 
 class LotTransfer(Input):
     to_organisation: ObjectId = Field(description="Id of the organisation taking custody")
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    note: (
+        Annotated[str, StringConstraints(max_length=500), AfterValidator(plain_paragraph)] | None
+    ) = None
 
 
 # --- products ----------------------------------------------------------------------------------
 
 
+#: The largest edition size (and so number).
+MAX_EDITION = 1_000_000
+
+
 class Edition(Input):
     series: ShortText
-    number: int = Field(ge=1, description="n of N")
-    size: int = Field(ge=1, description="N")
+    number: int = Field(ge=1, le=MAX_EDITION, description="n of N")
+    size: int = Field(ge=1, le=MAX_EDITION, description="N")
 
     @model_validator(mode="after")
     def _n_of_n(self) -> Edition:
@@ -292,9 +308,35 @@ class MaterialsAdd(Input):
 # --- production steps --------------------------------------------------------------------------
 
 
+_DATE_TIME_START = re.compile(r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic would also read a number (or digits) as Unix time: a step's time is text.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME_START.match(value):
+        raise ValueError("a date-time is RFC 3339 text with an offset (2026-11-20T09:30:00+08:00)")
+    return value
+
+
+def _within_utc_range(value: datetime) -> datetime:
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("the date-time is outside the years 1 to 9999 in UTC") from None
+    return value
+
+
+#: When something happened: RFC 3339 text with an offset, within the years 1 to 9999 in UTC.
+OccurredAt = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_utc_range)
+]
+
+
 class StepFields(Input):
     kind: StepKind
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt
     parameters: JsonObject = Field(default_factory=dict)
     measurements: JsonObject = Field(default_factory=dict)
     result: StepResult | None = Field(
@@ -319,17 +361,29 @@ class StepCreate(StepFields):
 
 
 class StepCorrection(StepFields):
-    """A correction: the complete new view of the step (the kind cannot change)."""
+    """A correction: the complete new view of the step (the kind and product cannot change)."""
+
+    product_serial: Serial | None = Field(
+        None, description="Optional, as in the creation: must be the step's product"
+    )
 
 
 # --- answers -----------------------------------------------------------------------------------
+
+
+CANONICAL_DOC = (
+    "The record exactly as hashed: RFC 8785 canonical JSON; keccak-256 of its UTF-8 bytes is "
+    "record_hash. Rebuild a hash from this text, never from the view's re-rendered fields."
+)
 
 
 class RecordRef(BaseModel):
     id: str
     record_hash: str
     recorded_at: datetime
-    corrects: str | None = None
+    corrects: str | None = Field(None, description="Id of the record this one corrects")
+    canonical: str = Field(description=CANONICAL_DOC)
+    anchoring: Anchoring = Field(description="Where the record stands on chain")
 
 
 class LotPublic(BaseModel):
@@ -382,6 +436,9 @@ class ProductPublic(BaseModel):
     design_reference: str | None
     edition: Edition | None
     brand: str | None
+    brand_accepted_at: datetime | None = Field(
+        description="When the brand accepted the product as its own (None: not yet)"
+    )
     assigned_factory: str
     materials: list[MaterialUsePublic]
     recycled_share: str | None = Field(
@@ -473,6 +530,11 @@ class AnchoringFlag(BaseModel):
 
 
 class Anchoring(BaseModel):
+    """Where a record stands on chain. Once `anchored` or `confirmed`, `proof` proves
+    `record_hash` under `root` (OpenZeppelin's `StandardMerkleTree.verify(root, ['bytes32'],
+    [record_hash], proof)`, or the ledger's `verifyRecord(root, record_hash, proof)`); `leaf_index`
+    is the hash's position among the batch's record hashes sorted ascending."""
+
     status: AnchoringStatus
     batch_id: int | None = None
     root: str | None = None
@@ -493,7 +555,8 @@ class ProvenanceRecord(BaseModel):
     kind: str
     record_hash: str
     recorded_at: datetime
-    corrects: str | None
+    corrects: str | None = Field(description="Id of the record this one corrects")
+    canonical: str = Field(description=CANONICAL_DOC)
     anchoring: Anchoring
 
 
@@ -501,7 +564,6 @@ class RecordPublic(ProvenanceRecord):
     """One record as anchored: the canonical JSON that was hashed, and where it is on chain."""
 
     organisation: str
-    canonical: str = Field(description="RFC 8785 canonical JSON; its keccak-256 is record_hash")
     document: dict[str, JsonValue]
 
 

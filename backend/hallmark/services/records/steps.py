@@ -54,6 +54,7 @@ from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, views, visibility
 from hallmark.services.records.lots import uploaded_by
 from hallmark.services.records.schemas import (
+    Anchoring,
     BrokenLink,
     ChainReport,
     RecordRef,
@@ -361,6 +362,8 @@ def _public_from_plan(plan: PlannedStep, record: StoredRecord) -> StepPublic:
         record_hash=record.record_hash,
         recorded_at=record.recorded_at,
         corrects=plan.corrects_id,
+        canonical=record.canonical,
+        anchoring=Anchoring(status="pending"),  # written in this transaction: in the outbox
     )
     return StepPublic(
         id=plan.root_id or record.id,
@@ -430,6 +433,11 @@ def correct_step(
         raise invalid_field(
             "kind", f"a correction keeps the step's kind ({row.kind}); record a new step instead"
         )
+    if correction.product_serial is not None and correction.product_serial != product.serial:
+        raise invalid_field(
+            "product_serial",
+            f"a correction keeps the step's product ({product.serial}); record a new step instead",
+        )
     latest = session.scalars(
         select(ProductionStep)
         .where(ProductionStep.root_id == row.root_id)
@@ -491,6 +499,7 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
     """The product's steps in order, each showing its latest version, with every version."""
     rows = _chain_rows(session, product.id)
     records = views.records_by_id(session, [r.id for r in rows])
+    refs = views.record_refs(session, list(records.values()))
     versions: dict[str, list[ProductionStep]] = {}
     for row in rows:
         versions.setdefault(row.root_id, []).append(row)
@@ -516,8 +525,8 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
                     responsible=data.get("responsible"),
                     attachments=data.get("attachments", []),
                     previous_step=data.get("previousStep"),
-                    record=views.record_ref(record),
-                    history=[views.record_ref(r) for r in history],
+                    record=refs[record.id],
+                    history=[refs[r.id] for r in history],
                 ),
                 history,
             )

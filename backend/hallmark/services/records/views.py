@@ -13,8 +13,10 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hallmark.core.errors import RecordIntegrityError
 from hallmark.core.times import utc
 from hallmark.services.access.keys import Actor
+from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.flags import REASON_NAMES
 from hallmark.services.anchoring.status import AnchoringStatus, records_status
 from hallmark.services.records.schemas import (
@@ -32,8 +34,21 @@ CHUNK = 5000
 
 
 def document(record: Record) -> dict[str, Any]:
-    """The stored canonical document, parsed."""
-    parsed: dict[str, Any] = json.loads(record.canonical)
+    """The stored canonical document, parsed, once its text hashed to its record hash.
+
+    Raises:
+        RecordIntegrityError: the stored text no longer hashes to the record hash, or is not a
+            record document (a JSON object with its `data`).
+    """
+    integrity.check_text(record.id, record.canonical, record.record_hash)
+    try:
+        parsed = json.loads(record.canonical)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict):
+        raise integrity.failed(
+            RecordIntegrityError(record.id, "its canonical text is not a record document")
+        )
     return parsed
 
 
@@ -62,18 +77,30 @@ def records_by_id(session: Session, ids: Iterable[str]) -> dict[str, Record]:
     return found
 
 
-def record_ref(record: Record) -> RecordRef:
+def record_ref(record: Record, anchoring: Anchoring) -> RecordRef:
     return RecordRef(
         id=record.id,
         record_hash=record.record_hash,
         recorded_at=utc(record.created_at),
         corrects=record.corrects_id,
+        canonical=record.canonical,
+        anchoring=anchoring,
     )
+
+
+def record_refs(session: Session, records: Collection[Record]) -> dict[str, RecordRef]:
+    """References to records with their canonical text and anchoring (one lookup), by id."""
+    anchoring = anchoring_of(session, records)
+    return {r.id: record_ref(r, anchoring[r.id]) for r in records}
 
 
 def anchoring_of(session: Session, records: Collection[Record]) -> dict[str, Anchoring]:
     """Anchoring status of records (`anchoring.status`): pending, anchoring (its batch signed or
-    sent), anchored (mined) or confirmed, with root, transaction, block and proof once known."""
+    sent), anchored (mined) or confirmed, with root, transaction, block and proof once known.
+
+    Raises:
+        RecordIntegrityError: a record's text, hash, proof and root do not agree.
+    """
     ids = [r.id for r in records]
     kinds = {r.id: r.kind for r in records}
     found: dict[str, AnchoringStatus] = {}
@@ -123,6 +150,7 @@ def provenance_records(session: Session, records: Collection[Record]) -> list[Pr
             record_hash=r.record_hash,
             recorded_at=utc(r.created_at),
             corrects=r.corrects_id,
+            canonical=r.canonical,
             anchoring=anchoring[r.id],
         )
         for r in records

@@ -1,7 +1,8 @@
 """Who may see which lots and products.
 
-A material lot is visible to its owner and its current custodian; a product to its brand and its
-assigned factory. Anyone else gets NotFoundError: existence must not leak.
+A material lot is visible to its owner and its current custodian; a product to its assigned
+factory, and to its brand once the brand accepted it. Anyone else gets NotFoundError: existence
+must not leak.
 
 Raises:
     NotFoundError: the object does not exist or is not visible to the caller.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from hallmark.core.errors import NotFoundError
@@ -29,8 +30,12 @@ def lot_visible(organisation_id: str) -> ColumnElement[bool]:
 
 
 def product_visible(organisation_id: str) -> ColumnElement[bool]:
-    """The products an organisation sees: it is their brand or their assigned factory."""
-    return or_(Product.brand_id == organisation_id, Product.factory_id == organisation_id)
+    """The products an organisation sees: it is their assigned factory, or their brand once it
+    accepted them (a factory naming a brand does not make the product the brand's)."""
+    return or_(
+        and_(Product.brand_id == organisation_id, Product.brand_accepted_at.is_not(None)),
+        Product.factory_id == organisation_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
