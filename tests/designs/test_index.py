@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hallmark.services.designs import codes as code_module
+from hallmark.services.designs import matching
 from hallmark.services.designs.codes import CodeTable
 from hallmark.services.designs.fingerprints import fingerprint_file, probe_file
 from hallmark.services.designs.index import DesignIndex, SearchSettings, rebuild
@@ -177,3 +178,72 @@ def test_vote_index_turns_inverted_and_still_finds_copies() -> None:
             probe = probe_file(data)
             assert [r.registration for r in inverted.search(probe).flagged] == [str(number)]
             assert [r.registration for r in flat.search(probe).flagged] == [str(number)]
+
+
+@pytest.fixture(scope="module")
+def framed() -> tuple[DesignIndex, dict[str, np.ndarray]]:
+    """Designs that share the frame; the first two covered each other at 0.35 when every
+    keypoint counted (found on an unseen corpus), and two registered versions of one of them."""
+    drawings = {str(number): draw_design(41_000 + number, frame=True) for number in (2, 8, 26, 29)}
+    index = DesignIndex()
+    for registration, rgb in drawings.items():
+        index.add(registration, fingerprint_file(encode(rgb)))
+    rng = np.random.default_rng(4)
+    for registration, kind in (("26-v2", "resize"), ("26-v3", "jpeg")):
+        index.add(registration, fingerprint_file(image_variant(drawings["26"], kind, rng, 4)))
+    return index, drawings
+
+
+def test_a_frame_several_registrations_share_does_not_flag(
+    framed: tuple[DesignIndex, dict[str, np.ndarray]],
+) -> None:
+    index, drawings = framed
+    for registration, rgb in drawings.items():
+        result = index.search(probe_file(encode(rgb)), exclude=[registration])
+        others = {r.registration for r in result.flagged} - {"26", "26-v2", "26-v3"}
+        assert others == set(), registration
+    lookalike = index.search(probe_file(encode(draw_design(41_900, frame=True))))
+    assert lookalike.flagged == ()
+
+
+def test_copies_of_a_design_sharing_a_frame_are_still_found(
+    framed: tuple[DesignIndex, dict[str, np.ndarray]],
+) -> None:
+    index, drawings = framed
+    rng = np.random.default_rng(6)
+    for registration in ("2", "8"):
+        for data in (
+            image_variant(drawings[registration], "photo", rng, 7),
+            encode(crop_embed(drawings[registration], rng, 70)),
+        ):
+            flagged = [r.registration for r in index.search(probe_file(data)).flagged]
+            assert flagged == [registration]
+    # Registered versions of a design (drafts, here resized and re-compressed) are not a shared
+    # motif: a copy of the design flags all three registrations.
+    copy = image_variant(drawings["26"], "rotation", rng, 8)
+    flagged = {r.registration for r in index.search(probe_file(copy)).flagged}
+    assert flagged == {"26", "26-v2", "26-v3"}
+
+
+def test_saved_index_keeps_what_registrations_share(
+    tmp_path: Path,
+    framed: tuple[DesignIndex, dict[str, np.ndarray]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index, drawings = framed
+    index.save(tmp_path / "designs")
+
+    def no_matching(*_: object, **__: object) -> None:
+        raise AssertionError("a saved index is loaded without matching its designs again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(matching.QueryMatcher, "verify", no_matching)
+        loaded = DesignIndex.load(tmp_path / "designs")
+    rng = np.random.default_rng(9)
+    for data in (
+        encode(drawings["2"]),
+        image_variant(drawings["8"], "photo", rng, 9),
+        encode(crop_embed(drawings["29"], rng, 71)),
+    ):
+        probe = probe_file(data)
+        assert loaded.search(probe, exclude=["2"]) == index.search(probe, exclude=["2"])

@@ -8,8 +8,10 @@ Search flow for a probe (fingerprints.probe_file):
 3. images, stage 2: candidates are the stage-1 hits plus the registrations whose ORB
    descriptors the probe's (and its mirror's) descriptors hit most often in a FAISS binary
    index of all registered descriptors; each candidate is verified geometrically and its
-   coverage measured (matching.py). Arbitrary rotations, photos and crops that defeat a global
-   code are found here;
+   coverage measured (matching.py) over the registration's distinctive keypoints only (those
+   not also explained in `motif_registrations` other registrations, counted when each design
+   is added: a shared frame or setting does not count). Arbitrary rotations, photos and crops
+   that defeat a global code are found here;
 4. models: the nearest shape descriptors (Euclidean, FAISS) within `shape_radius`.
 
 An image registration is flagged when a geometric match covers at least `min_coverage` of it
@@ -23,6 +25,7 @@ The index persists to a directory (`save`, `load`) and is rebuilt from stored fi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -41,7 +44,8 @@ from hallmark.services.designs.fingerprints import DesignFingerprint, Probe
 from hallmark.services.designs.images import LocalFeatures
 from hallmark.services.designs.meshes import DESCRIPTOR_LENGTH
 
-_FORMAT = 1
+#: 2: each image registration also carries its keypoints' sharing counts.
+_FORMAT = 2
 
 # One query is a small scan: on shared cores OpenMP's thread team costs more than it gives
 # (measured: 4x slower with 2 threads on a loaded 2-core machine).
@@ -71,6 +75,12 @@ class SearchSettings:
     vote_probes: int = 16
     #: Largest distance between shape descriptors for a model to be flagged.
     shape_radius: float = 0.06
+    #: A registered keypoint that a geometric match explains in at least this many other
+    #: registrations belongs to a shared motif (a frame, a setting) and coverage leaves it out.
+    motif_registrations: int = 2
+    #: Two registrations that cover at least this share of each other are versions of one
+    #: design (drafts, a registered copy), not a shared motif: they mark nothing shared.
+    versions_coverage: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -117,12 +127,22 @@ class DesignIndex:
         self._descriptor_slots: list[npt.NDArray[np.int64]] = []
         self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
         self._shape_slots: list[int] = []
+        #: Per registration slot: for each keypoint, how many other registrations share it.
+        self._sharing: dict[int, npt.NDArray[np.int32]] = {}
 
     def __len__(self) -> int:
         return len(self._entries.registrations)
 
-    def add(self, registration: str, fingerprint: DesignFingerprint) -> None:
-        """Index one registration's fingerprint."""
+    def add(
+        self,
+        registration: str,
+        fingerprint: DesignFingerprint,
+        *,
+        sharing: npt.NDArray[np.int32] | None = None,
+    ) -> None:
+        """Index one registration's fingerprint. `sharing` (from a saved index: how many other
+        registrations share each keypoint) spares matching it against the others again; the
+        counts of those already indexed are then taken as saved too."""
         slot = len(self._entries.registrations)
         self._entries.registrations.append(registration)
         self._entries.fingerprints.append(fingerprint)
@@ -130,6 +150,10 @@ class DesignIndex:
         self._codes.add(fingerprint.search_codes, slot)
         features = fingerprint.features
         if features is not None and len(features):
+            if sharing is not None and len(sharing) == len(features):
+                self._sharing[slot] = sharing.astype(np.int32)
+            else:
+                self._mark_shared(slot, fingerprint)
             voters = features.descriptors[: self.settings.vote_keypoints]
             self._descriptors.add(np.ascontiguousarray(voters))
             self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
@@ -184,8 +208,11 @@ class DesignIndex:
             registered = self._entries.fingerprints[slot].features
             best: matching.Verification | None = None
             if registered is not None:
+                distinctive = self._distinctive(slot)
                 for matcher in matchers:
-                    verified = matcher.verify(registered, min_inliers=settings.min_inliers)
+                    verified = matcher.verify(
+                        registered, min_inliers=settings.min_inliers, distinctive=distinctive
+                    )
                     if verified and (best is None or verified.coverage > best.coverage):
                         best = verified
             distance = code_hits.get(slot)
@@ -202,6 +229,48 @@ class DesignIndex:
                 )
             )
         return results
+
+    def _mark_shared(self, slot: int, fingerprint: DesignFingerprint) -> None:
+        """Count, on both sides, the keypoints a new registration shares with those already
+        indexed (a geometric match each way). The inverse-document-frequency idea of image
+        retrieval, over matched keypoints rather than a visual vocabulary: ORB descriptors of
+        one motif differ with what surrounds it, the geometric match does not."""
+        features = fingerprint.features
+        assert features is not None
+        settings = self.settings
+        self._sharing[slot] = np.zeros(len(features), dtype=np.int32)
+        code_hits = self.code_hits(fingerprint.search_codes[0]) if fingerprint.search_codes else {}
+        # Its strongest keypoints vote (as its own enter the vote index): a shared motif is
+        # among them, and the scan costs in proportion.
+        top = settings.vote_keypoints
+        strongest = LocalFeatures(
+            features.points[:top], features.descriptors[:top], features.width, features.height
+        )
+        candidates = set(code_hits) | self._voted([strongest])
+        if not candidates:
+            return
+        new = matching.QueryMatcher(features)
+        for other in sorted(candidates):
+            theirs = self._entries.fingerprints[other].features
+            if theirs is None or other not in self._sharing:
+                continue
+            onto_new = new.verify(theirs, min_inliers=settings.min_inliers)
+            onto_theirs = matching.QueryMatcher(theirs).verify(
+                features, min_inliers=settings.min_inliers
+            )
+            if onto_new is None or onto_theirs is None:
+                continue
+            if min(onto_new.coverage, onto_theirs.coverage) >= settings.versions_coverage:
+                continue
+            self._sharing[other] += onto_new.explained
+            self._sharing[slot] += onto_theirs.explained
+
+    def _distinctive(self, slot: int) -> npt.NDArray[np.bool_] | None:
+        """The registration's keypoints outside motifs shared with other registrations."""
+        sharing = self._sharing.get(slot)
+        if sharing is None:
+            return None
+        return np.asarray(sharing < self.settings.motif_registrations)
 
     def _voted(self, views: list[LocalFeatures]) -> set[int]:
         """Registrations whose descriptors the probe's descriptors hit most often."""
@@ -265,9 +334,13 @@ class DesignIndex:
         payload = {
             "format": _FORMAT,
             "entries": [
-                {"registration": registration, "fingerprint": fingerprint.to_dict()}
-                for registration, fingerprint in zip(
-                    self._entries.registrations, self._entries.fingerprints, strict=True
+                {
+                    "registration": registration,
+                    "fingerprint": fingerprint.to_dict(),
+                    "sharing": _encoded(self._sharing.get(slot)),
+                }
+                for slot, (registration, fingerprint) in enumerate(
+                    zip(self._entries.registrations, self._entries.fingerprints, strict=True)
                 )
             ],
         }
@@ -285,13 +358,14 @@ class DesignIndex:
         if not path.exists():
             return cls(settings)
         payload = json.loads(path.read_text(encoding="utf-8"))
-        return rebuild(
-            (
-                (entry["registration"], DesignFingerprint.from_dict(entry["fingerprint"]))
-                for entry in payload["entries"]
-            ),
-            settings,
-        )
+        index = cls(settings)
+        for entry in payload["entries"]:
+            index.add(
+                entry["registration"],
+                DesignFingerprint.from_dict(entry["fingerprint"]),
+                sharing=_decoded(entry.get("sharing")),  # absent in format 1: counted again
+            )
+        return index
 
 
 def rebuild(
@@ -302,6 +376,16 @@ def rebuild(
     for registration, fingerprint in entries:
         index.add(registration, fingerprint)
     return index
+
+
+def _encoded(sharing: npt.NDArray[np.int32] | None) -> str | None:
+    return None if sharing is None else base64.b64encode(sharing.astype("<i4").tobytes()).decode()
+
+
+def _decoded(text: str | None) -> npt.NDArray[np.int32] | None:
+    if text is None:
+        return None
+    return np.frombuffer(base64.b64decode(text), dtype="<i4").astype(np.int32)
 
 
 def _rank(result: SimilarDesign) -> tuple[bool, float, int, float]:

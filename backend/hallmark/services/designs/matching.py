@@ -45,6 +45,8 @@ class Verification:
     inliers: int
     coverage: float
     homography: npt.NDArray[np.float64]
+    #: The registered design's keypoints the match explains (guided matching).
+    explained: npt.NDArray[np.bool_]
 
 
 class QueryMatcher:
@@ -58,8 +60,18 @@ class QueryMatcher:
         if len(query):
             self._index.add(np.ascontiguousarray(query.descriptors))
 
-    def verify(self, registered: LocalFeatures, *, min_inliers: int) -> Verification | None:
-        """The geometric match of `registered` onto the query, or None when there is none."""
+    def verify(
+        self,
+        registered: LocalFeatures,
+        *,
+        min_inliers: int,
+        distinctive: npt.NDArray[np.bool_] | None = None,
+    ) -> Verification | None:
+        """The geometric match of `registered` onto the query, or None when there is none.
+
+        `distinctive` marks the registered keypoints that coverage counts (all when None): the
+        index leaves out those of a motif several other registrations share.
+        """
         query = self.query
         if len(query) < 2 or len(query) < min_inliers or len(registered) < min_inliers:
             return None
@@ -82,7 +94,9 @@ class QueryMatcher:
         if count < min_inliers or not _plausible(homography, registered):
             return None
         explained = self._explained(registered, homography, threshold)
-        return Verification(count, coverage(registered, registered.points[explained]), homography)
+        counted = explained if distinctive is None else explained & distinctive
+        share = coverage(registered, registered.points[counted], among=distinctive)
+        return Verification(count, share, homography, explained)
 
     def _explained(
         self, registered: LocalFeatures, homography: npt.NDArray[np.float64], threshold: float
@@ -126,21 +140,28 @@ def _usac(threshold: float) -> cv2.UsacParams:
     return params
 
 
-def coverage(registered: LocalFeatures, inlier_points: npt.NDArray[np.float32]) -> float:
+def coverage(
+    registered: LocalFeatures,
+    inlier_points: npt.NDArray[np.float32],
+    *,
+    among: npt.NDArray[np.bool_] | None = None,
+) -> float:
     """How much of the registered design the inliers cover: the smaller of two shares, each
-    blind to one way a shared part could pose as a copy.
+    blind to one way a shared part could pose as a copy. `among` restricts the design to those
+    of its keypoints (its distinctive ones); the inliers should be among them.
 
     * cells: the share of the design's keypoint-occupied grid cells holding an inlier (a shared
       frame spans the design but touches few cells);
     * hull: the area of the inliers' convex hull over that of all the design's keypoints (a
       dense shared setting fills many small cells but spans a small area).
     """
-    occupied = _cells(registered.points, registered.width, registered.height)
-    if not occupied or len(inlier_points) < 3:
+    points = registered.points if among is None else registered.points[among]
+    if len(points) < 3 or len(inlier_points) < 3:
         return 0.0
+    occupied = _cells(points, registered.width, registered.height)
     covered = _cells(inlier_points, registered.width, registered.height) & occupied
     cells = len(covered) / len(occupied)
-    whole = cv2.contourArea(cv2.convexHull(registered.points))
+    whole = cv2.contourArea(cv2.convexHull(points.astype(np.float32)))
     if whole <= 0:
         return 0.0
     hull = cv2.contourArea(cv2.convexHull(inlier_points.astype(np.float32))) / whole
