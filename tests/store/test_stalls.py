@@ -140,10 +140,11 @@ def test_a_flood_of_denials_is_audited_at_a_bounded_rate(sqlite_world: World) ->
     denials.flush()
     entries = _audited(world, "GET /api/v1/whoami")
     assert denials.burst <= len(entries) < denials.burst + 5  # the bucket refills at 1/s
+    # One count per source and flush: a slow flood spans several of the writer's flushes.
     suppressed = _audited(world, "audit.denials_suppressed")
-    assert len(suppressed) == 1
-    assert suppressed[0].details["count"] == denials.burst + 30 - len(entries)
-    assert suppressed[0].details["source"].startswith("client ")
+    assert suppressed
+    assert sum(s.details["count"] for s in suppressed) == denials.burst + 30 - len(entries)
+    assert all(s.details["source"].startswith("client ") for s in suppressed)
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session:
         assert audit.verify_chain(session) is None
