@@ -24,7 +24,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,9 @@ class SharedChain:
     #: "<org name>/<role>" → API key of the world's organisations.
     world_keys: dict[str, str]
     harness: Blueprint
+    #: How many checkpoints are open, and the snapshot taken after the last outermost one.
+    _depth: int = field(default=0, init=False)
+    _base: object = field(default=None, init=False)
 
     @property
     def port(self) -> int:
@@ -93,12 +96,26 @@ class SharedChain:
 
     @contextmanager
     def checkpoint(self) -> Iterator[None]:
-        """Whatever happens on the chain inside is undone on the way out."""
+        """Whatever happens on the chain inside is undone on the way out.
+
+        The outermost checkpoint also starts from the chain as the last one left it: a process
+        of a stopped test may still send a transaction after that revert (mined at once, or
+        waiting in the pool for its nonce), which would show up in the next test as a root
+        nobody there anchored. Reverting to the snapshot taken right after the last revert
+        undoes it."""
+        outermost = self._depth == 0
+        if outermost and self._base is not None:
+            self.restore(self._base)
+            self._base = None
         snapshot = self.rpc("evm_snapshot")
+        self._depth += 1
         try:
             yield
         finally:
+            self._depth -= 1
             self.restore(snapshot)
+            if outermost:
+                self._base = self.rpc("evm_snapshot")
 
     def restore(self, snapshot: object) -> None:
         assert self.node.is_running(), "the session's anvil died: a test needs a private chain"
