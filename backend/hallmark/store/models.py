@@ -513,3 +513,109 @@ class AttachmentLink(Base):
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
     product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), nullable=True)
     lot_id: Mapped[str | None] = mapped_column(ForeignKey("material_lots.id"), nullable=True)
+
+
+# --- designs: the copyright registry -------------------------------------------------------------
+
+
+class DesignRegistration(Base):
+    """A design filed in the registry (`services.designs.registry`).
+
+    `status`: `committed` (its commitment record waits for its batch) → `filing` (the `register`
+    transaction is signed and recorded, about to be or being sent) → `registered` (the chain
+    holds the filing); or `failed` with `failure`. The fingerprint and the file's codes are kept
+    as the index needs them (`fingerprint_data`: `DesignFingerprint.to_dict`), so the index is
+    rebuilt from the chain's logs and these rows alone. The metadata document
+    (`metadata_canonical`, canonical JSON) hashes with SHA-256 to the on-chain `metadataHash`.
+    """
+
+    __tablename__ = "design_registrations"
+    __table_args__ = (Index("ix_design_registrations_org_status", "organisation_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: "D-" and the year and a sequence: D-2026-000001.
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    #: SHA-256 of the file (64 hex, lower case): the on-chain key. One live registration per
+    #: fingerprint; a failed one frees it (`active_fingerprint` is NULL once failed).
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    active_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    file_kind: Mapped[str] = mapped_column(String(8))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance_code: Mapped[str] = mapped_column(String(80))
+    data_code: Mapped[str] = mapped_column(String(80))
+    #: The Image-Code of the picture as filed (first of its 8 orientations), None for others.
+    image_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    #: The 64-bit body of `image_code` as sent on chain (`perceptualCode`), 0 when none.
+    perceptual_code: Mapped[int] = mapped_column(Numeric(20, 0), default=0)
+    #: Everything the index needs (orientation codes, local features, shape descriptor).
+    fingerprint_data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(String(300))
+    #: [{"name", "ref"?}] designers' names or references (off chain only).
+    designers: Mapped[list[Any]] = mapped_column(JSON)
+    #: The owner's off-chain reference (company, customer or co-owners), and its on-chain hash.
+    owner_ref: Mapped[str] = mapped_column(String(200), index=True)
+    owner_ref_hash: Mapped[str] = mapped_column(String(66))
+    authorization: Mapped[str] = mapped_column(String(24))  # simple | signed_confirmation
+    #: SHA-256 of the signed copyright confirmation (signed_confirmation only).
+    authorization_document: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: {"inspiration": [...], "notes": "..."}
+    creative_source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{"ref", "document_sha256"}] licences the design depends on.
+    licences: Mapped[list[Any]] = mapped_column(JSON)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("design_registrations.id"), nullable=True, index=True
+    )
+    #: The metadata document exactly as hashed, and its SHA-256 (0x-hex, the on-chain value).
+    metadata_canonical: Mapped[str] = mapped_column(Text)
+    metadata_hash: Mapped[str] = mapped_column(String(66))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: The account that commits and files (the organisation's account): the registrant.
+    registrant: Mapped[str] = mapped_column(String(42))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Near-duplicates found at registration: a review entry is open or was decided.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The commitment: its secret salt (0x-hex), its hash, and the record that anchors it.
+    salt: Mapped[str] = mapped_column(String(66))
+    commitment: Mapped[str] = mapped_column(String(66))
+    commitment_record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), unique=True)
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"), nullable=True)
+    #: The filing transaction, signed before it is sent (resumable), and where it was mined.
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    raw_tx: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True, index=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Priority evidence: the commitment batch's anchoring time and block (the filing time and
+    #: block the contract records), and the time the filing is final.
+    filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    filed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The original, AES-256-GCM encrypted in the file store under its SHA-256; the thumbnail
+    #: (PNG, watermarked) beside it, None for files that have no picture.
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DesignReview(Base):
+    """A near-duplicate found when a design was registered: a prompt for a person, never a
+    verdict. `state`: open → distinct | infringing | derived, by a reviewer."""
+
+    __tablename__ = "design_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("design_registrations.id"), unique=True)
+    #: [{"registration", "number", "kind", "distance", "coverage", "inliers", "stage"}]
+    matches: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
