@@ -16,7 +16,8 @@
     │   ├── TransactionRejectedError  transaction_rejected (the node refused a signed transaction)
     │   └── ContractRevertError       contract_reverted 409 (a custom error, decoded from the ABI)
     │       ├── UnauthorisedAnchorerError  unauthorised_anchorer 403
-    │       └── RootAlreadyAnchoredError   root_already_anchored
+    │       ├── RootAlreadyAnchoredError   root_already_anchored
+    │       └── DesignAlreadyRegisteredError design_already_registered (an equal or earlier filing)
     ├── DatabaseUnavailableError      database_unavailable 503
     ├── ServiceUnavailableError       unavailable     503 (shutting down; a write that failed)
     ├── FileCorruptError              file_corrupt    500
@@ -233,6 +234,13 @@ class RootAlreadyAnchoredError(ContractRevertError):
     """The Merkle root is anchored already; an anchored root never changes."""
 
     code = "root_already_anchored"
+
+
+class DesignAlreadyRegisteredError(ContractRevertError):
+    """The design's fingerprint is filed on chain with priority from an equal or earlier block
+    (its `arguments` name the registrant, filing time and block)."""
+
+    code = "design_already_registered"
 
 
 class DatabaseUnavailableError(HallmarkError):

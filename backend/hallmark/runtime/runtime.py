@@ -56,6 +56,7 @@ from hallmark.chain.node import (
     rpc_call,
     started_here,
 )
+from hallmark.chain.registry import DesignRegistryContract
 from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
     ChainError,
@@ -505,7 +506,34 @@ class Runtime:
             deployment_block=record.deployment_block,
         )
 
+    def registry_for(
+        self, deployment_id: int | None, *, client: ChainClient | None = None
+    ) -> DesignRegistryContract:
+        """The DesignRegistry of a recorded deployment (None: the current one)."""
+        assert self.chain is not None
+        record = self.deployment
+        if deployment_id is not None and deployment_id != self.deployment_id:
+            record = self.recorded_deployments().get(deployment_id)
+            if record is None:
+                raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
+        assert record is not None
+        if "DesignRegistry" not in record.contracts:
+            raise DeploymentMissingError(
+                f"deployment {deployment_id} has no DesignRegistry: deploy version 2"
+            )
+        return DesignRegistryContract(
+            client or self.chain,
+            record.address_of("DesignRegistry"),
+            self.versioned_artifacts[record.version]["DesignRegistry"]["abi"],
+            deployment_block=record.deployment_block,
+        )
+
     # --- collaborators for the use cases ---------------------------------------------------
+    @property
+    def registry(self) -> DesignRegistryContract:
+        """The current deployment's DesignRegistry."""
+        return self.registry_for(None)
+
     @property
     def ledger(self) -> Ledger:
         """The current deployment's ProvenanceLedger."""
