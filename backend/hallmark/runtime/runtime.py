@@ -81,6 +81,7 @@ from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
+from hallmark.services.designs.filing import DesignFiler, NonceSource
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
@@ -297,9 +298,28 @@ class Runtime:
                 deployment_block=self.deployment.deployment_block,
                 read_sessions=self.read_sessions,
             )
+            self._add_design_filer(self.worker, client)
             self.worker.start()
             self._start_audit_heads(self.worker)
         return self.worker
+
+    def _add_design_filer(self, worker: AnchorWorker, client: ChainClient) -> None:
+        """The worker files committed designs after each cycle (on the same nonces)."""
+        assert self.deployment is not None
+        if "DesignRegistry" not in self.deployment.contracts:
+            return
+        transactions = worker.transactions
+        assert self.sessions is not None
+        filer = DesignFiler(
+            sessions=self.sessions,
+            registry=self.registry_for(self.deployment_id, client=client),
+            account_of=transactions.account,
+            nonces=NonceSource(current=lambda: transactions.nonces),
+            chain_id=self.deployment.chain_id,
+            fees=transactions.fees_now,
+            deployment_id=self.deployment_id,
+        )
+        worker.add_step("design filing", filer.run_once)
 
     def _start_audit_heads(self, worker: AnchorWorker) -> None:
         assert self.sessions is not None and self.keys is not None and self.chain is not None

@@ -557,6 +557,11 @@ class DesignRegistration(Base):
     #: The owner's off-chain reference (company, customer or co-owners), and its on-chain hash.
     owner_ref: Mapped[str] = mapped_column(String(200), index=True)
     owner_ref_hash: Mapped[str] = mapped_column(String(66))
+    #: The Hallmark organisation that owns the design, when the owner is one (it may download
+    #: the original besides legal).
+    owner_organisation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True, index=True
+    )
     authorization: Mapped[str] = mapped_column(String(24))  # simple | signed_confirmation
     #: SHA-256 of the signed copyright confirmation (signed_confirmation only).
     authorization_document: Mapped[str | None] = mapped_column(String(64), nullable=True)

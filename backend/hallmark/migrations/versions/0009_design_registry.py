@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("designers", sa.JSON(), nullable=False),
         sa.Column("owner_ref", sa.String(length=200), nullable=False),
         sa.Column("owner_ref_hash", sa.String(length=66), nullable=False),
+        sa.Column("owner_organisation_id", sa.String(length=36), nullable=True),
         sa.Column("authorization", sa.String(length=24), nullable=False),
         sa.Column("authorization_document", sa.String(length=64), nullable=True),
         sa.Column("creative_source", sa.JSON(), nullable=False),
@@ -88,6 +89,11 @@ def upgrade() -> None:
             name=op.f("fk_design_registrations_organisation_id_organisations"),
         ),
         sa.ForeignKeyConstraint(
+            ["owner_organisation_id"],
+            ["organisations.id"],
+            name=op.f("fk_design_registrations_owner_organisation_id_organisations"),
+        ),
+        sa.ForeignKeyConstraint(
             ["parent_id"],
             ["design_registrations.id"],
             name=op.f("fk_design_registrations_parent_id_design_registrations"),
@@ -105,6 +111,7 @@ def upgrade() -> None:
         for column in (
             "fingerprint",
             "owner_ref",
+            "owner_organisation_id",
             "parent_id",
             "organisation_id",
             "status",

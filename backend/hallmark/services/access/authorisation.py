@@ -23,6 +23,9 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "step.correct": frozenset({"factory"}),
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),
     "batch.flag": frozenset({"supplier", "factory", "brand"}),
+    # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
+    "design.register": frozenset({"legal"}),
+    "design.review": frozenset({"legal"}),
 }
 
 
