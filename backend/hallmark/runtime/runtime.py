@@ -82,6 +82,7 @@ from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.filing import DesignFiler, NonceSource
+from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
@@ -140,6 +141,8 @@ class Runtime:
     _probe: Future[tuple[int, int, list[str]]] | None = field(default=None, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _probe_client: ChainClient | None = field(default=None, repr=False)
+    _design_index: RegistryIndex | None = field(default=None, repr=False)
+    _design_index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -549,6 +552,15 @@ class Runtime:
         )
 
     # --- collaborators for the use cases ---------------------------------------------------
+    @property
+    def design_index(self) -> RegistryIndex:
+        """The registry's similarity index (loaded from `data_dir/designs/index` on first use,
+        kept in step with the database by each search)."""
+        with self._design_index_lock:
+            if self._design_index is None:
+                self._design_index = RegistryIndex(self.settings.data_dir / "designs" / "index")
+            return self._design_index
+
     @property
     def registry(self) -> DesignRegistryContract:
         """The current deployment's DesignRegistry."""
