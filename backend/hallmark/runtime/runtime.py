@@ -301,12 +301,12 @@ class Runtime:
                 deployment_block=self.deployment.deployment_block,
                 read_sessions=self.read_sessions,
             )
-            self._add_design_filer(self.worker, client)
+            self.add_design_filer(self.worker, client)
             self.worker.start()
             self._start_audit_heads(self.worker)
         return self.worker
 
-    def _add_design_filer(self, worker: AnchorWorker, client: ChainClient) -> None:
+    def add_design_filer(self, worker: AnchorWorker, client: ChainClient) -> None:
         """The worker files committed designs after each cycle (on the same nonces)."""
         assert self.deployment is not None
         if "DesignRegistry" not in self.deployment.contracts:

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.datastructures import UploadFile
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
