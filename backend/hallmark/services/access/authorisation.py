@@ -26,6 +26,10 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
     "design.register": frozenset({"legal"}),
     "design.review": frozenset({"legal"}),
+    # Design rights: the registrant's (or the new registrant's) registrar; departures.
+    "design.assign": frozenset({"legal"}),
+    "design.licence": frozenset({"legal"}),
+    "design.departure": frozenset({"legal"}),
 }
 
 
