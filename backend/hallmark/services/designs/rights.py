@@ -145,7 +145,7 @@ def refusal(exc: ContractRevertError) -> HallmarkError:
     details: dict[str, Any] = {"contract_error": name, "arguments": args, "reason": exc.signature}
     if name == "DesignNotFinal":
         final_at = int(args.get("finalAt", 0))
-        when = datetime.fromtimestamp(final_at, UTC).isoformat()
+        when = _iso(final_at)
         details |= {"final_at": when, "final_at_unix": final_at}
         return DesignNotFinalError(
             "only a final filing can be assigned or licensed: an earlier commitment may still "
@@ -552,7 +552,8 @@ def rights_state(rights: DesignRights, fingerprint: str, documents: list[str]) -
 
 
 def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
+    """A chain time (Unix seconds) as the API writes times: ISO 8601 in UTC, with Z."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- the worker's step ---------------------------------------------------------------------------
