@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from hallmark.chain.registry import CommitmentRef
 from hallmark.core.errors import ContractRevertError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.merkle import StandardMerkleTree
@@ -482,7 +483,8 @@ def test_another_organisation_cannot_take_priority_with_a_later_commitment(
     ledger = world.runtime.ledger
     ledger._send(account, "anchor", [bytes.fromhex(root[2:]), RECORD_KINDS["design_commitment"], 1])
     registry = world.runtime.registry
-    from hallmark.chain.registry import CommitmentRef
+    assert world.runtime.chain is not None
+    world.runtime.chain.retrieve("evm_mine")  # the registration comes in a later block
 
     # Copying our commitment (from the mempool) does not work for it.
     with pytest.raises(ContractRevertError) as copied:
