@@ -10,19 +10,26 @@ import json
 import math
 import shutil
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 from PIL import Image
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from hallmark.api.app import create_app
 from hallmark.chain.registry import CommitmentRef
+from hallmark.cli import app
 from hallmark.core.errors import ContractRevertError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.core.ports import free_port
 from hallmark.services.access.organisations import create_api_key, organisation_account
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
@@ -566,3 +573,72 @@ def test_reindex_from_the_chain_gives_the_same_answers(
     assert (index_dir / "index.json").exists()
     world.runtime._design_index = fresh
     assert answers() == before
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_url(world: World) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(world.runtime), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_cli_import_reports_each_file_and_fails_when_one_failed(
+    world: World, api_url: str, tmp_path: Path, designs: list[np.ndarray]
+) -> None:
+    folder = tmp_path / "designs"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encode(designs[0]))
+    (folder / "b.png").write_bytes(encode(designs[1]))
+    (folder / "c.stl").write_bytes(encode(designs[2]))  # a picture posing as a model
+    (folder / "notes.txt").write_text("not a design")
+    report = tmp_path / "report.json"
+    env = {"HALLMARK_API_KEY": world.keys[f"{LEGAL}/legal"]}
+    result = CliRunner().invoke(
+        app,
+        [
+            "designs",
+            "import",
+            str(folder),
+            "--owner",
+            "brand:maison-lune",
+            "--api-url",
+            api_url,
+            "--report",
+            str(report),
+        ],
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    assert "2 of 3 registered, 1 failed" in result.output
+    assert "file_mislabelled" in result.output
+    rows = json.loads(report.read_text())
+    assert [r["ok"] for r in rows] == [True, True, False]
+
+    found = CliRunner().invoke(
+        app, ["designs", "search", str(folder / "a.png"), "--api-url", api_url], env=env
+    )
+    assert found.exit_code == 0, found.output
+    assert f"exact   {rows[0]['registration']}" in found.output
+    shown = CliRunner().invoke(
+        app, ["designs", "show", rows[1]["registration"], "--api-url", api_url], env=env
+    )
+    assert shown.exit_code == 0 and rows[1]["fingerprint"] in shown.output
+    missing = CliRunner().invoke(
+        app, ["designs", "show", "D-2026-NOPE", "--api-url", api_url], env=env
+    )
+    assert missing.exit_code != 0
+    assert len(missing.output.strip().splitlines()) == 1
