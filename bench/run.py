@@ -94,13 +94,6 @@ SCENARIOS: list[Scenario] = [
         ("gas", "--sizes", "1", "10"),
         "sqlite",
     ),
-    Scenario(
-        "designs-import",
-        "designs_import",
-        ("--designs", "1000"),
-        ("--designs", "5"),
-        "sqlite",
-    ),
     *[
         Scenario(
             f"one-tx-per-record-{signing}",
