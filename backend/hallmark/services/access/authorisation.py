@@ -24,12 +24,12 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),
     "batch.flag": frozenset({"supplier", "factory", "brand"}),
     # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
-    "design.register": frozenset({"legal"}),
-    "design.review": frozenset({"legal"}),
+    "design.register": frozenset({"legal", "registrar"}),
+    "design.review": frozenset({"legal", "registrar"}),
     # Design rights: the registrant's (or the new registrant's) registrar; departures.
-    "design.assign": frozenset({"legal"}),
-    "design.licence": frozenset({"legal"}),
-    "design.departure": frozenset({"legal"}),
+    "design.assign": frozenset({"legal", "registrar"}),
+    "design.licence": frozenset({"legal", "registrar"}),
+    "design.departure": frozenset({"legal", "registrar"}),
 }
 
 
