@@ -5,13 +5,16 @@ after a crash; a designer's departure."""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from hallmark.chain.registry import DesignRights
+from hallmark.cli.app import app
 from hallmark.core.errors import ContractRevertError
 from hallmark.services.access.organisations import (
     create_api_key,
@@ -30,10 +33,17 @@ from hallmark.store.models import (
 )
 from tests.conftest import World
 from tests.designs.corpus import draw_design, encode
-from tests.designs.test_registry import LEGAL, file_all, make_worker, register, workers
+from tests.designs.test_registry import (
+    LEGAL,
+    api_url,
+    file_all,
+    make_worker,
+    register,
+    workers,
+)
 from tests.shared_chain import create_organisations
 
-__all__ = ["workers"]  # the fixture, shared with the registry's tests
+__all__ = ["api_url", "workers"]  # fixtures, shared with the registry's tests
 
 RIVAL = "Rival Legal"
 THIRD = "Third Legal"
@@ -157,6 +167,18 @@ def test_assignment_two_steps_moves_the_design_to_the_accepting_registrar(
     assert hostile.status_code == 403, hostile.text
     brand = post(world, f"/api/v1/designs/{number}/assignments", "Maison Lune", proposal, "brand")
     assert brand.status_code == 403
+    with pytest.raises(ContractRevertError) as directly:  # nor with its own account on chain
+        rights_client(world).send_action(
+            account(world, RIVAL),
+            "propose",
+            fingerprint,
+            {
+                "new_registrant": rival.account_address,
+                "new_owner_ref": "0x" + "33" * 32,
+                "document_hash": "0x" + DOCUMENT,
+            },
+        )
+    assert directly.value.error_name == "NotActiveRegistrant"
 
     proposed = post(world, f"/api/v1/designs/{number}/assignments", LEGAL, proposal)
     assert proposed.status_code == 202, proposed.text
@@ -518,3 +540,44 @@ def _session_times() -> dict[str, Any]:
 
     now = datetime.now(UTC)
     return {"created_at": now, "last_seen_at": now, "expires_at": now + timedelta(hours=8)}
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_command_line_assigns_and_licences_through_the_api(
+    world: World, workers: list[AnchorWorker], api_url: str
+) -> None:
+    design = filed(world, workers, 609)
+    number = design["number"]
+    registrar(world, RIVAL)
+    ours = {"HALLMARK_API_KEY": world.keys[f"{LEGAL}/legal"]}
+    theirs = {"HALLMARK_API_KEY": world.keys[f"{RIVAL}/legal"]}
+    runner = CliRunner()
+
+    def run(env: dict[str, str], *args: str) -> Any:
+        return runner.invoke(app, ["designs", *args, "--api-url", api_url], env=env)
+
+    early = run(
+        ours,
+        *("assign", "propose", number, "--to", RIVAL, "--owner", "brand:rival"),
+        *("--document", DOCUMENT, "--wait", "0"),
+    )
+    assert early.exit_code == 1
+    assert "design_not_final" in early.output and "a day after its commitment" in early.output
+
+    pass_finality(world)
+    grant = ("licence", "grant", number, "--licensee", "atelier:9", "--document", LICENCE)
+    hostile = run(theirs, *grant, "--from", "2027-01-01", "--wait", "0")
+    assert hostile.exit_code == 1
+    assert "another organisation may not assign or licence it" in hostile.output
+    granted = run(ours, *grant, "--from", "2027-01-01", "--wait", "0")
+    assert granted.exit_code == 0, granted.output
+    assert json.loads(granted.output)["status"] == "requested"
+    settle(world, workers)
+    shown = run(ours, "rights", number)
+    assert shown.exit_code == 0, shown.output
+    [licence] = json.loads(shown.output)["on_chain"]["licences"]
+    assert licence["document_sha256"] == LICENCE and licence["valid_from"].startswith("2027-01-01")
+    bad_reason = run(ours, "licence", "terminate", number, "--document", LICENCE, "--reason", "x")
+    assert bad_reason.exit_code == 1 and "reason" in bad_reason.output
