@@ -72,6 +72,7 @@ from hallmark.core.errors import (
 from hallmark.services.access import audit
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.organisations import find_organisation
+from hallmark.services.designs.filing import REORG_DEPTH
 from hallmark.services.designs.registry import (
     find_registration,
     owner_ref_hash,
@@ -588,7 +589,7 @@ class RightsSender:
 
     def run_once(self) -> int:
         """One pass; how many actions changed state."""
-        changed = 0
+        changed = self._check_reorgs(self.client.retrieve_block_number())
         for action_id in self._ids("sending"):
             changed += self._isolated(action_id, self._advance)
         for action_id in self._ids("requested"):
@@ -811,6 +812,39 @@ class RightsSender:
                     )
                 )
         log.info("designs.rights_done", action=row.id, kind=row.action, block=block_number)
+
+    def _check_reorgs(self, head: int) -> int:
+        """Actions mined in a block the chain no longer has go back to `sending` (their
+        recorded transaction is broadcast again)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(
+                    DesignRightsAction.id,
+                    DesignRightsAction.block_number,
+                    DesignRightsAction.block_hash,
+                ).where(
+                    DesignRightsAction.status == "done",
+                    DesignRightsAction.block_number >= max(0, head - REORG_DEPTH),
+                    DesignRightsAction.raw_tx.is_not(None),
+                )
+            ).all()
+        if not rows:
+            return 0
+        hashes = self.client.retrieve_block_hashes([int(r.block_number) for r in rows])
+        lost = [
+            r.id
+            for r in rows
+            if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
+        ]
+        if lost:
+            with self.sessions() as session, session.begin():
+                session.execute(
+                    update(DesignRightsAction)
+                    .where(DesignRightsAction.id.in_(lost))
+                    .values(status="sending", block_number=None, block_hash=None, done_at=None)
+                )
+            log.warning("designs.rights_reorged", actions=len(lost))
+        return len(lost)
 
     def _fail(self, action_id: str, reason: str) -> None:
         with self.sessions() as session, session.begin():
