@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from hallmark.chain.registry import DesignRights
+from hallmark.chain.registry import RIGHTS_GAS, DesignRights
 from hallmark.cli.app import app
 from hallmark.core.errors import ContractRevertError
 from hallmark.services.access.organisations import (
@@ -213,6 +213,8 @@ def test_assignment_two_steps_moves_the_design_to_the_accepting_registrar(
     assert accepted.status_code == 202, accepted.text
     settle(world, workers)
     assert action(world, accepted.json()["id"])["status"] == "done"
+    gas = [action(world, a.json()["id"])["gas_used"] for a in (proposed, accepted)]
+    assert all(0 < used < RIGHTS_GAS for used in gas), gas
     on = world.runtime.registry.retrieve_design(fingerprint)
     assert on.registrant == rival.account_address
     assert on.owner_ref == done["new_owner_ref_hash"]
@@ -306,6 +308,7 @@ def test_licence_grant_and_termination_with_a_reason(
     settle(world, workers)
     done = action(world, granted.json()["id"])
     assert done["status"] == "done"
+    assert 0 < done["gas_used"] < RIGHTS_GAS
     on = rights_client(world).retrieve_licence(fingerprint, "0x" + LICENCE)
     assert on.licensee_ref == done["licensee_ref_hash"]
     assert on.valid_from == 1798761600 and on.valid_until == 1830297600

@@ -73,6 +73,7 @@ class RightsActionPublic(BaseModel):
     last_error: str | None
     tx_hash: str | None
     block_number: int | None
+    gas_used: int | None
     created_at: datetime
     done_at: datetime | None
 
@@ -116,6 +117,7 @@ def action_public(row: DesignRightsAction, number: str) -> RightsActionPublic:
         last_error=row.last_error,
         tx_hash=row.tx_hash if sending else None,
         block_number=row.block_number,
+        gas_used=row.gas_used,
         created_at=row.created_at,
         done_at=row.done_at,
     )
