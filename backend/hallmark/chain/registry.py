@@ -297,8 +297,8 @@ def _bytes32(value: str) -> bytes:
 
 # --- assignments and licences (services.designs.rights) ------------------------------------------
 
-#: Gas limit of an assignment or licence transaction (each writes at most four slots; the forge
-#: gas report measures them below 120,000).
+#: Gas limit of an assignment or licence transaction (each writes at most four slots; measured on
+#: anvil: propose 123,622, accept 52,360, grant 101,369, terminate 57,445).
 RIGHTS_GAS = 200_000
 
 #: The registry functions that manage a final registration, by Hallmark's name for the action.
