@@ -584,3 +584,38 @@ def test_command_line_assigns_and_licences_through_the_api(
     assert licence["document_sha256"] == LICENCE and licence["valid_from"].startswith("2027-01-01")
     bad_reason = run(ours, "licence", "terminate", number, "--document", LICENCE, "--reason", "x")
     assert bad_reason.exit_code == 1 and "reason" in bad_reason.output
+
+
+def test_an_action_reorganised_away_is_sent_again(
+    world: World, workers: list[AnchorWorker]
+) -> None:
+    design = filed(world, workers, 610)
+    number, fingerprint = design["number"], design["fingerprint"]
+    pass_finality(world)
+    chain = world.runtime.chain
+    assert chain is not None
+    before = chain.retrieve("evm_snapshot", [])
+    licence = {"licensee_ref": "x", "document_sha256": LICENCE, "valid_from": "2027-01-01T00:00Z"}
+    granted = post(world, f"/api/v1/designs/{number}/licences", LEGAL, licence)
+    assert granted.status_code == 202, granted.text
+    settle(world, workers)
+    first = action(world, granted.json()["id"])
+    assert first["status"] == "done"
+
+    # The block holding the grant is replaced by others: the licence is gone from the chain.
+    chain.retrieve("evm_revert", [before])
+    for _ in range(3):
+        chain.retrieve("evm_mine", [])
+    rights = rights_client(world)
+    assert rights.retrieve_licence(fingerprint, "0x" + LICENCE).granted_at == 0
+
+    worker = workers[-1]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(min(worker.step(), 0.05))
+        again = action(world, granted.json()["id"])
+        if again["status"] == "done" and again["block_number"] != first["block_number"]:
+            break
+    assert again["status"] == "done" and again["tx_hash"] == first["tx_hash"]
+    assert again["block_number"] != first["block_number"]
+    assert rights.retrieve_licence(fingerprint, "0x" + LICENCE).granted_at > 0
