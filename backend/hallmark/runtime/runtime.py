@@ -208,6 +208,8 @@ class Runtime:
             write_lock=write_lock(self.engine),
             write_wait=settings.write_wait,
             idempotency_ttl=settings.idempotency_ttl,
+            # PostgreSQL: the loop goes on reading requests while a group waits for the server.
+            in_thread=self.engine.dialect.name == "postgresql",
         )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)
