@@ -21,6 +21,12 @@ groups grow with the load. A committing thread would have to win Python's GIL ba
 busy event loop after each database call (docs/BENCHMARKS.md says what that cost); on the loop
 there is no such hand-over. Several API processes scale it out.
 
+On PostgreSQL (`in_thread`) every statement is a round trip to a server, and a loaded machine
+makes each one wait for the server's turn at a core: a group on the loop froze the process for
+its dozen round trips and its commit. There, one thread commits the groups, one at a time,
+while the loop reads and validates the requests that form the next group; its answers come
+back to the loop.
+
 On SQLite a group takes its turn at the write lock without waiting on the loop: while another
 writer (the anchoring worker's store, a batch request, another API process) holds it, the loop
 goes on reading requests, which join the group, and tries again every `LOCK_RETRY` seconds.
