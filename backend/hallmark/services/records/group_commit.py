@@ -3,7 +3,8 @@
 A request that creates one lot, product or step hands its validated item and the API key it
 presented to the process's `GroupCommitter` and awaits its answer. The committer takes every
 create waiting (up to `max_group`) and stores them in one transaction: the keys checked in one
-query (a revoked key is refused at once, as everywhere); then per caller and kind, one context
+query, those the process's `keys.KeyCache` does not hold (a revoked key is refused as
+everywhere); then per caller and kind, one context
 load, each item planned against the ones before it (exactly as if they had come one after
 another), the accepted ones written with bulk inserts, one audit entry per created item, the
 Idempotency-Key answers. After the commit, each request gets its own answer: created, replayed,
@@ -111,7 +112,9 @@ class GroupCommitter:
         write_wait: float = 5.0,
         idempotency_ttl: timedelta = idempotency.DEFAULT_TTL,
         in_thread: bool = False,
+        key_cache: keys.KeyCache | None = None,
     ) -> None:
+        self._key_cache = key_cache
         self._sessions = sessions
         self._in_thread = in_thread
         #: A group being committed in the committing thread (`in_thread`): the next waits.
@@ -313,7 +316,9 @@ class GroupCommitter:
         """Store a group in one transaction; every job's answer or domain error."""
         outcomes: list[Answer | HallmarkError | None] = [None] * len(group)
         with transaction(self._sessions) as session:
-            actors = keys.authenticate_many(session, [job.presented for job in group])
+            actors = keys.authenticate_many_cached(
+                self._key_cache, session, [job.presented for job in group]
+            )
             by_caller: dict[tuple[str, str], list[int]] = {}
             for index, job in enumerate(group):
                 actor = actors[job.presented]
