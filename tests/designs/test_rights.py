@@ -504,6 +504,8 @@ def test_departure_revokes_at_once_and_reports_every_registration(
     registrar(world, RIVAL)
     hostile = post(world, "/api/v1/designs/departures", RIVAL, {"principal": "achen"})
     assert hostile.status_code == 404
+    # The designer's key is in use (and kept by the key cache) up to the moment it leaves.
+    assert world.http.get("/api/v1/designs", headers=world.headers(LEGAL, "designer")).is_success
     gone = post(world, "/api/v1/designs/departures", LEGAL, {"principal": "achen"})
     assert gone.status_code == 200, gone.text
     report = gone.json()

@@ -184,6 +184,7 @@ def departure(
     """Deactivate a designer principal at once (API keys, console) and print, as JSON, the
     report of every registration it registered or is named in."""
     from hallmark.cli.admin import started_runtime
+    from hallmark.services.access.keys import forget_cached_keys
     from hallmark.services.designs import departure as departures
     from hallmark.store.db import transaction
 
@@ -200,6 +201,7 @@ def departure(
             "registrations": report,
             "count": len(report),
         }
+    forget_cached_keys()  # committed (other processes refuse the keys within their cache time)
     _print(answer)
 
 

@@ -20,6 +20,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.writes import idempotent
 from hallmark.chain.registry import DesignRights
 from hallmark.services.access import idempotency
+from hallmark.services.access.keys import forget_cached_keys
 from hallmark.services.designs import departure, rights
 from hallmark.services.designs.registry import find_registration, require_registrar
 from hallmark.services.designs.rights_schemas import (
@@ -326,7 +327,9 @@ async def depart(*, body: DeparturePrincipal, call: WriteCallDep) -> object:
             count=len(report),
         )
 
-    return await idempotent(call, permission="design.departure", status=200, write=write)
+    answer = await idempotent(call, permission="design.departure", status=200, write=write)
+    forget_cached_keys()  # committed: this process refuses the principal's keys from now on
+    return answer
 
 
 @router.get(
