@@ -303,12 +303,18 @@ def test_licence_grant_and_termination_with_a_reason(
     assert backwards.status_code == 422
     hostile = post(world, f"/api/v1/designs/{number}/licences", RIVAL, licence)
     assert hostile.status_code == 403
-    granted = post(world, f"/api/v1/designs/{number}/licences", LEGAL, licence)
+    once = world.headers(LEGAL, **{"Idempotency-Key": "grant-603"})
+    path = f"/api/v1/designs/{number}/licences"
+    granted = world.http.post(path, json=licence, headers=once)
     assert granted.status_code == 202, granted.text
     settle(world, workers)
     done = action(world, granted.json()["id"])
     assert done["status"] == "done"
     assert 0 < done["gas_used"] < RIGHTS_GAS
+    # A retried request answers as the first time (the chain is not asked again).
+    replayed = world.http.post(path, json=licence, headers=once)
+    assert replayed.status_code == 202 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json()["id"] == granted.json()["id"]
     on = rights_client(world).retrieve_licence(fingerprint, "0x" + LICENCE)
     assert on.licensee_ref == done["licensee_ref_hash"]
     assert on.valid_from == 1798761600 and on.valid_until == 1830297600
