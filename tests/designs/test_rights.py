@@ -348,6 +348,14 @@ def test_licence_grant_and_termination_with_a_reason(
     view = world.http.get(f"/api/v1/designs/{number}/rights", headers=world.headers(LEGAL)).json()
     [shown] = view["on_chain"]["licences"]
     assert shown["termination_reason"] == 1 and shown["valid_until"].startswith("2028-01-01")
+    assert view["actions"][0]["licensee_ref"] == "atelier:9"
+    # Other organisations see the hashes, not the off-chain references or their salts.
+    outside = world.http.get(
+        f"/api/v1/designs/{number}/rights", headers=world.headers("Maison Lune", "reader")
+    ).json()
+    first = outside["actions"][0]
+    assert first["licensee_ref"] is None and first["licensee_salt"] is None
+    assert first["licensee_ref_hash"] == done["licensee_ref_hash"]
 
 
 # --- a disabled registrar ----------------------------------------------------------------------
