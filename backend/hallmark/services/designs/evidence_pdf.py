@@ -123,7 +123,8 @@ def render_pdf(evidence: Evidence, *, font: Path | None = None) -> bytes:
     Raises:
         EvidenceFontMissingError: no font that renders Chinese is installed.
     """
-    styles = _styles(_register_font(font))
+    font_name = _register_font(font)
+    styles = _styles(font_name)
     bundle = evidence.bundle
     story: list[Any] = []
 
@@ -136,6 +137,7 @@ def render_pdf(evidence: Evidence, *, font: Path | None = None) -> bytes:
         made.setStyle(
             TableStyle(
                 [
+                    ("FONTNAME", (0, 0), (-1, -1), font_name),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
                     ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f3f0ea")),
@@ -170,7 +172,11 @@ def render_pdf(evidence: Evidence, *, font: Path | None = None) -> bytes:
             [[pictures[0][0], pictures[1][0]], [p(pictures[0][1]), p(pictures[1][1])]],
             colWidths=[85 * mm, 85 * mm],
         )
-        side.setStyle(TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER")]))
+        side.setStyle(
+            TableStyle(
+                [("FONTNAME", (0, 0), (-1, -1), font_name), ("ALIGN", (0, 0), (-1, -1), "CENTER")]
+            )
+        )
         story.append(side)
         suspect = comparison["suspect"]
         distances = comparison["distances"]
@@ -304,6 +310,8 @@ def render_pdf(evidence: Evidence, *, font: Path | None = None) -> bytes:
         title=f"Hallmark evidence {registration['number']}",
         author="Hallmark",
         invariant=1,
+        # The canvas's first text state names a font too: ours, so every font is embedded.
+        initialFontName=font_name,
     )
     document.build(story)
     return out.getvalue()
