@@ -642,3 +642,29 @@ def test_cli_import_reports_each_file_and_fails_when_one_failed(
     )
     assert missing.exit_code != 0
     assert len(missing.output.strip().splitlines()) == 1
+
+
+# --- the commitment record ----------------------------------------------------------------------
+
+
+def test_a_commitment_record_hashes_to_its_commitment_and_tampering_is_caught() -> None:
+    from hallmark.core.canonical import canonical_bytes
+    from hallmark.core.errors import RecordIntegrityError
+    from hallmark.services.anchoring import integrity
+    from hallmark.store.records import NewRecord, prepare_records, record_text_hash
+
+    fingerprint, registrant, salt = "ab" * 32, "0x" + "12" * 20, "0x" + "cd" * 32
+    data = {"fingerprint": "0x" + fingerprint, "registrant": registrant, "salt": salt}
+    [stored] = prepare_records([NewRecord("design_commitment", "org", data)]).stored
+    assert stored.record_hash == design_commitment(fingerprint, registrant, salt)
+    integrity.check_text(stored.id, stored.canonical, stored.record_hash)
+    tampered = json.loads(stored.canonical)
+    tampered["data"]["salt"] = "0x" + "ce" * 32
+    text = canonical_bytes(tampered).decode()
+    assert record_text_hash(text) != stored.record_hash
+    with pytest.raises(RecordIntegrityError):
+        integrity.check_text(stored.id, text, stored.record_hash)
+    # Any other record is still hashed as its text.
+    [other] = prepare_records([NewRecord("other", "org", data)]).stored
+    assert other.record_hash == integrity.text_hash(other.canonical)
+    assert other.record_hash != stored.record_hash
