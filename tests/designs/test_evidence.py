@@ -90,6 +90,9 @@ def test_bundle_is_reverified_from_the_chain_and_tampering_is_caught(
     assert bundle["priority"]["verify_record"] is True
     assert "never a verdict" in bundle["note"]["en"]
 
+    # This design's Image-Code has its top bit set: the filed perceptual code must keep all 64
+    # bits (a NUMERIC column above 2**63 - 1 comes back from SQLite as a float).
+    assert int(bundle["fingerprint"]["perceptual_code"], 16) >= 2**63
     w3 = third_party_web3(world)
     assert reverify(bundle, data, w3) == []
 
