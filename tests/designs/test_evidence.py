@@ -23,7 +23,14 @@ from hallmark.cli import app
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import DesignRegistration
 from tests.conftest import World
-from tests.designs.corpus import draw_design, encode, image_variant
+from tests.designs.corpus import (
+    draw_design,
+    encode,
+    export,
+    image_variant,
+    mesh_variant,
+    ring_model,
+)
 from tests.designs.reverify import reverify
 from tests.designs.test_registry import LEGAL, file_all, register, workers
 
@@ -294,3 +301,37 @@ def test_cli_writes_bundle_and_pdf(
     )
     assert missing.exit_code != 0
     assert "not found" in missing.stderr.strip().splitlines()[-1]
+
+
+def test_model_evidence_and_a_reposed_copy(
+    world: World, workers: list[AnchorWorker], tmp_path: Path
+) -> None:
+    ring = ring_model(7311)
+    data = export(ring, "stl")
+    number = registered(world, workers, data, filename="ring.stl")
+    bundle = evidence(world, number).json()
+    assert bundle["fingerprint"]["kind"] == "stl"
+    assert "image" not in bundle["fingerprint"]["iscc"]
+    assert reverify(bundle, data, third_party_web3(world)) == []
+
+    reposed = mesh_variant(ring, "pose", np.random.default_rng(5))
+    answer = world.http.post(
+        f"/api/v1/designs/{number}/evidence/compare",
+        params={"format": "pdf"},
+        headers=world.headers(LEGAL),
+        files={"file": (reposed.name, reposed.data, "application/octet-stream")},
+    )
+    assert answer.status_code == 200, answer.text
+    path = tmp_path / "model.pdf"
+    path.write_bytes(answer.content)
+    flat = "".join(poppler("pdftotext", "-enc", "UTF-8", str(path), "-").split())
+    assert "无图像" in flat and "形状距离" in flat
+    comparison = world.http.post(
+        f"/api/v1/designs/{number}/evidence/compare",
+        headers=world.headers(LEGAL),
+        files={"file": (reposed.name, reposed.data, "application/octet-stream")},
+    ).json()["comparison"]
+    engine = comparison["engine"]
+    assert engine["flagged"] is True
+    assert engine["shape_distance"] <= engine["thresholds"]["shape_radius"]
+    assert "image_code_bits" not in comparison["distances"]
