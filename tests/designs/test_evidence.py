@@ -5,6 +5,7 @@ evidence for a near-copy, refusals, and the command line."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import hashlib
 import json
@@ -335,3 +336,18 @@ def test_model_evidence_and_a_reposed_copy(
     assert engine["flagged"] is True
     assert engine["shape_distance"] <= engine["thresholds"]["shape_radius"]
     assert "image_code_bits" not in comparison["distances"]
+
+
+def test_the_reverification_imports_nothing_from_hallmark() -> None:
+    source = Path(__file__).with_name("reverify.py").read_text()
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported <= {"__future__", "hashlib", "io", "json", "typing", "iscc_core", "PIL", "web3"}
