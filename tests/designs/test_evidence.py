@@ -103,6 +103,8 @@ def test_bundle_is_reverified_from_the_chain_and_tampering_is_caught(
     # This design's Image-Code has its top bit set: the filed perceptual code must keep all 64
     # bits (a NUMERIC column above 2**63 - 1 comes back from SQLite as a float).
     assert int(bundle["fingerprint"]["perceptual_code"], 16) >= 2**63
+    shown = world.http.get(f"/api/v1/designs/{number}", headers=world.headers(LEGAL)).json()
+    assert shown["perceptual_code"] == bundle["fingerprint"]["perceptual_code"]
     w3 = third_party_web3(world)
     assert reverify(bundle, data, w3) == []
 
