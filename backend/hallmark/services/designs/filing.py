@@ -174,7 +174,7 @@ class DesignFiler:
                 parent = parent_row.fingerprint
             call = {
                 "fingerprint": row.fingerprint,
-                "perceptual_code": int(row.perceptual_code),
+                "perceptual_code": _perceptual_code(row),
                 "metadata_hash": row.metadata_hash,
                 "owner_ref": row.owner_ref_hash,
                 "parent": parent,
@@ -291,7 +291,7 @@ class DesignFiler:
             status = record_status(session=session, record_id=row.commitment_record_id)
             call = {
                 "fingerprint": row.fingerprint,
-                "perceptual_code": int(row.perceptual_code),
+                "perceptual_code": _perceptual_code(row),
                 "metadata_hash": row.metadata_hash,
                 "owner_ref": row.owner_ref_hash,
                 "parent": None,
@@ -403,3 +403,8 @@ def _reason(exc: ContractRevertError) -> str:
     if exc.error_name == "CommitmentExpired":
         return f"the commitment can no longer be revealed; register again ({exc.signature})"
     return exc.signature
+
+
+def _perceptual_code(row: DesignRegistration) -> int:
+    """The 64-bit body of the filed Image-Code, as stored (hex)."""
+    return int(row.perceptual_code, 16)
