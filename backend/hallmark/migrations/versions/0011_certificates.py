@@ -71,9 +71,7 @@ def upgrade() -> None:
         sa.Column("superseded_by_id", sa.String(length=36), nullable=True),
         sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["id"], ["records.id"], name=op.f("fk_certificates_id_records")
-        ),
+        sa.ForeignKeyConstraint(["id"], ["records.id"], name=op.f("fk_certificates_id_records")),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["certificate_orders.id"],
@@ -91,9 +89,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("number", name=op.f("uq_certificates_number")),
     )
     for column in ("product_id", "organisation_id", "order_id", "supersedes_id"):
-        op.create_index(
-            op.f(f"ix_certificates_{column}"), "certificates", [column], unique=False
-        )
+        op.create_index(op.f(f"ix_certificates_{column}"), "certificates", [column], unique=False)
 
 
 def downgrade() -> None:

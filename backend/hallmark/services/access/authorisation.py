@@ -23,6 +23,8 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "step.correct": frozenset({"factory"}),
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),
     "batch.flag": frozenset({"supplier", "factory", "brand"}),
+    "certificate.issue": frozenset({"brand"}),
+    "certificate.revoke": frozenset({"brand"}),
 }
 
 
