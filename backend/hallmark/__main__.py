@@ -1,6 +1,6 @@
 """`python -m hallmark` runs the command line."""
 
-from hallmark.cli import app
+from hallmark.cli import main
 
 if __name__ == "__main__":
-    app(prog_name="hallmark")
+    main()
