@@ -44,22 +44,16 @@ def verify(
     provenance = _read(bundle, "bundle") if bundle is not None else None
     abis = load_artifacts(ARTIFACTS_DIR / "v2")
     try:
-        ledger = verifier.ledger_at(rpc, document, abis["ProvenanceLedger"]["abi"])
-    except verifier.CheckFailedError as exc:
-        report = verifier.Report(
-            [verifier.Check("document", False, exc.message)], verdict="tampered"
+        report = verifier.verify_at(
+            rpc,
+            document=document,
+            bundle=provenance,
+            ledger_abi=abis["ProvenanceLedger"]["abi"],
+            registry_abi=abis["DesignRegistry"]["abi"],
         )
-    else:
-        try:
-            report = verifier.verify(
-                document=document,
-                bundle=provenance,
-                ledger=ledger,
-                registry_abi=abis["DesignRegistry"]["abi"],
-            )
-        except HallmarkError as exc:
-            err.print(f"error: {exc.message}")
-            raise typer.Exit(1) from None
+    except HallmarkError as exc:
+        err.print(f"error: {exc.message}")
+        raise typer.Exit(1) from None
     if as_json:
         out.print_json(json.dumps(report.as_json()))
     else:

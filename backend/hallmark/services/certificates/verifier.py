@@ -565,3 +565,22 @@ def ledger_at(
     if not isinstance(address, str) or not Web3.is_address(address):
         raise CheckFailedError("the document names no ledger address")
     return Ledger(ChainClient.for_url(rpc_url, timeout=timeout), address, abi)
+
+
+def verify_at(
+    rpc_url: str,
+    *,
+    document: Any,
+    bundle: Any,
+    ledger_abi: list[dict[str, Any]],
+    registry_abi: list[dict[str, Any]],
+) -> Report:
+    """`verify` through a JSON-RPC endpoint, with the ledger the document names (a document
+    that names none fails its first check)."""
+    if not isinstance(document, Mapping):
+        return Report([Check("document", False, "the document is not a JSON object")], "tampered")
+    try:
+        ledger = ledger_at(rpc_url, document, ledger_abi)
+    except CheckFailedError as exc:
+        return Report([Check("document", False, exc.message)], verdict="tampered")
+    return verify(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
