@@ -503,7 +503,7 @@ def test_hallmark_verify_command(world: World, issued: Issued, tmp_path: Path) -
         bundle_file.write_text(json.dumps(bundle))
         script = (
             "import sys\n"
-            "from hallmark.cli import main\n"
+            "from hallmark.__main__ import main\n"
             f"sys.argv = ['hallmark', 'verify', {str(cert_file)!r}, '--bundle', "
             f"{str(bundle_file)!r}, '--rpc', {url!r}]\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"

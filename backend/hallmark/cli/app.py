@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import typer
 
-from hallmark import __version__
-from hallmark.cli import admin, certificates, chain, imports, products, serve, verify
+from hallmark import __version__, verify_command
+from hallmark.cli import admin, certificates, chain, imports, products, serve
 from hallmark.cli.console import out
 
 app = typer.Typer(
@@ -37,4 +37,4 @@ app.add_typer(admin.admin_app, name="admin")
 app.add_typer(imports.import_app, name="import")
 app.add_typer(products.product_app, name="product")
 app.add_typer(certificates.certificates_app, name="certificates")
-app.command()(verify.verify)
+app.command(name="verify")(verify_command.verify)

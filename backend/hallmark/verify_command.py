@@ -1,7 +1,10 @@
 """`hallmark verify CERT.json [--bundle BUNDLE.json] --rpc URL`: check a certificate offline.
 
 Needs only the files and a JSON-RPC endpoint of the chain: it imports neither the database
-layer nor the API (import-linter keeps it so), and runs without a Hallmark data directory.
+layer nor the API (import-linter keeps it so), and runs without a Hallmark data directory. It
+lives outside `hallmark.cli`, whose package builds the full app (every command group, and so
+the database layer): `hallmark.__main__.main` runs it alone for `hallmark verify`, and the
+full app registers it too (for `hallmark --help`).
 Prints each check with what it found; exit 0 only when every check passes, 1 otherwise, 2 when
 a file cannot be read.
 """
