@@ -62,3 +62,6 @@ def test_compromised_anchorer_revokes_its_certificates(world: World) -> None:
     assert report.verdict == "revoked"
     status = next(c for c in report.checks if c.name == "status")
     assert "anchorer_compromised" in status.detail and "reason 3" in status.detail
+    # The brand's other batches from that block on (its product record's, when anchored then)
+    # read flagged too: a bundle failure there is a withdrawal, never called tampering.
+    assert all(c.ok or "tampered" not in c.detail for c in report.checks)

@@ -467,7 +467,14 @@ def _check_bundle(ctx: _Context) -> str:
             anchorer=anchor["anchorer"],
             kind=doc.RECORD_KIND_NUMBERS[kind],
         ):
-            raise CheckFailedError(f"the ledger does not verify {what} (flagged, or not its batch)")
+            standing = ctx.ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
+            if standing.state == "flagged":
+                raise CheckFailedError(
+                    f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
+                    f"at {standing.at}): the record is withdrawn",
+                    "revoked",
+                )
+            raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
         organisation = _uuid(entry["organisation"], f"{what}.organisation")
         if accounts.get(organisation) != anchor["anchorer"]:
             raise CheckFailedError(
