@@ -26,6 +26,8 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
     "design.register": frozenset({"legal", "registrar"}),
     "design.review": frozenset({"legal", "registrar"}),
+    "certificate.issue": frozenset({"brand"}),
+    "certificate.revoke": frozenset({"brand"}),
 }
 
 
