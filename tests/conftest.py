@@ -3,7 +3,9 @@ HALLMARK_TEST_DATABASE_URL is set, a fresh PostgreSQL database per test), starte
 
 A test's database is a copy of one migrated once per session (`tests.database_templates`);
 `world` and `harness` run on the session's one anvil and deployment, reverted after each test
-(`tests.shared_chain`).
+(`tests.shared_chain`). Under pytest-xdist (`./scripts/test`) every worker process builds its
+own: session fixtures are per process, temporary folders are per worker, and PostgreSQL
+databases have unique names.
 """
 
 from __future__ import annotations
