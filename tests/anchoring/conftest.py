@@ -3,8 +3,10 @@ written straight through the store (as the API does), workers built or run as pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -257,7 +259,9 @@ def harness(
     yield factory
     for built in made:
         for worker in built.workers:
-            worker.stop()
+            # A loop still running after the shared chain is reverted would send its batches
+            # again into the next test's chain: fail here, in the test that left it.
+            assert worker.stop(), "an anchoring worker of this test did not stop"
             worker.leader.release()
 
 
@@ -267,6 +271,7 @@ class Process:
 
     popen: subprocess.Popen[bytes]
     log_path: Path
+    data_dir: Path
 
     @property
     def pid(self) -> int:
@@ -308,7 +313,7 @@ def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        process = Process(popen, log_path)
+        process = Process(popen, log_path, settings.data_dir)
         processes.append(process)
         return process
 
@@ -321,6 +326,39 @@ def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..
             except subprocess.TimeoutExpired:
                 process.popen.kill()
                 process.popen.wait()
+    # What those processes started (serve's worker process, in a session of its own) may
+    # outlive them: on the shared chain it would send its batches again after the revert.
+    for data_dir in {str(p.data_dir) for p in processes}:
+        _stop_processes_of(data_dir)
+
+
+def _stop_processes_of(data_dir: str, timeout: float = 15.0) -> None:
+    """SIGTERM, then after `timeout` SIGKILL, every process of this user running Hallmark on
+    `data_dir` (found by its HALLMARK_DATA_DIR), and wait until none is left."""
+    marker = f"HALLMARK_DATA_DIR={data_dir}".encode()
+
+    # /proc is read directly: no process library is a dependency of Hallmark's tests.
+    def running() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    deadline = time.monotonic() + timeout
+    sig = signal.SIGTERM
+    while pids := running():
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(0.1)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -189,13 +189,19 @@ class AnchorWorker:
         self._thread = threading.Thread(target=self.run, name="anchoring-worker", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """Finish the current cycle, give up the lead, stop."""
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Finish the current cycle, give up the lead, stop; whether the loop ended within
+        `timeout` seconds (if not, it still ends after its cycle, and says so in the log)."""
         self._stop.set()
+        stopped = True
         if self._thread is not None:
             self._thread.join(timeout)
+            stopped = not self._thread.is_alive()
+            if not stopped:
+                log.warning("anchoring.stop_timed_out", seconds=timeout)
             self._thread = None
         self.former.stop()
+        return stopped
 
     def run(self) -> None:
         """The worker loop (blocks until `stop()`); never raises."""
