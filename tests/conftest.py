@@ -10,6 +10,7 @@ databases have unique names.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,10 @@ from tests.shared_chain import (
 )
 
 __all__ = ["POSTGRES_URL", "WORLD_ORGANISATIONS", "fresh_postgres_database"]
+
+# The command line's output (rich) wraps at the terminal's width, which a pytest-xdist worker
+# does not have (it falls back to 80 columns): every test sees the same wide terminal.
+os.environ["COLUMNS"] = "400"
 
 DATABASES = [
     "sqlite",
