@@ -236,6 +236,11 @@ class Settings(BaseSettings):
     attachment_max_bytes: Annotated[int, Field(ge=1)] = Field(
         32 * 1024 * 1024, description="Largest attachment upload in bytes (more: 413)"
     )
+    evidence_font: Path | None = Field(
+        None,
+        description="TrueType font (.ttf/.ttc) with Chinese glyphs that evidence PDFs embed; "
+        "default WenQuanYi Micro Hei (Debian fonts-wqy-microhei)",
+    )
     batch_max_bytes: Annotated[int, Field(ge=1)] = Field(
         64 * 1024 * 1024, description="Largest batch request body in bytes (more: 413)"
     )

@@ -17,6 +17,9 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
     attachments,
+    certificates,
+    design_evidence,
+    designs,
     health,
     lots,
     me,
@@ -71,6 +74,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(attachments.router)
     app.include_router(records.router)
     app.include_router(anchor_batches.router)
+    app.include_router(designs.router)
+    app.include_router(design_evidence.router)
+    app.include_router(certificates.router)
+    app.include_router(certificates.orders)
     pages.install(app)
     reference.install(app)
     openapi.install(app)

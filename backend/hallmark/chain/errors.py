@@ -28,6 +28,7 @@ from web3.exceptions import ContractLogicError
 from hallmark.core.errors import (
     ChainError,
     ContractRevertError,
+    DesignAlreadyRegisteredError,
     RootAlreadyAnchoredError,
     UnauthorisedAnchorerError,
 )
@@ -36,6 +37,7 @@ from hallmark.core.errors import (
 DOMAIN_ERRORS: dict[str, type[ContractRevertError]] = {
     "UnauthorisedAnchorer": UnauthorisedAnchorerError,
     "RootAlreadyAnchored": RootAlreadyAnchoredError,
+    "DesignAlreadyRegistered": DesignAlreadyRegisteredError,
 }
 
 

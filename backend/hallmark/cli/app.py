@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from hallmark import __version__
-from hallmark.cli import admin, chain, imports, products, serve
+from hallmark import __version__, verify_command
+from hallmark.cli import (
+    admin,
+    certificates,
+    chain,
+    design_evidence,
+    designs,
+    imports,
+    products,
+    serve,
+)
 from hallmark.cli.console import out
 
 app = typer.Typer(
@@ -36,3 +45,7 @@ app.add_typer(chain.contracts_app, name="contracts")
 app.add_typer(admin.admin_app, name="admin")
 app.add_typer(imports.import_app, name="import")
 app.add_typer(products.product_app, name="product")
+designs.designs_app.command("evidence")(design_evidence.evidence)
+app.add_typer(designs.designs_app, name="designs")
+app.add_typer(certificates.certificates_app, name="certificates")
+app.command(name="verify")(verify_command.verify)

@@ -16,7 +16,8 @@
     │   ├── TransactionRejectedError  transaction_rejected (the node refused a signed transaction)
     │   └── ContractRevertError       contract_reverted 409 (a custom error, decoded from the ABI)
     │       ├── UnauthorisedAnchorerError  unauthorised_anchorer 403
-    │       └── RootAlreadyAnchoredError   root_already_anchored
+    │       ├── RootAlreadyAnchoredError   root_already_anchored
+    │       └── DesignAlreadyRegisteredError design_already_registered (an equal or earlier filing)
     ├── DatabaseUnavailableError      database_unavailable 503
     ├── ServiceUnavailableError       unavailable     503 (shutting down; a write that failed)
     ├── FileCorruptError              file_corrupt    500
@@ -38,7 +39,9 @@
         ├── IdempotencyKeyReusedError idempotency_key_reused
         ├── MassBalanceError          mass_balance_exceeded
         ├── StepOrderError            step_order
-        └── PreviousStepMismatchError previous_step_mismatch
+        ├── PreviousStepMismatchError previous_step_mismatch
+        ├── ProductionIncompleteError production_incomplete (no certificate for it yet)
+        └── CertificateStateError     certificate_state (already revoked, superseded, ...)
 
 Each boundary translates in one table: the chain client maps node and contract errors to these,
 the API maps these to `{"error": {"code", "message", "details"}}` responses, the CLI prints the
@@ -233,6 +236,13 @@ class RootAlreadyAnchoredError(ContractRevertError):
     """The Merkle root is anchored already; an anchored root never changes."""
 
     code = "root_already_anchored"
+
+
+class DesignAlreadyRegisteredError(ContractRevertError):
+    """The design's fingerprint is filed on chain with priority from an equal or earlier block
+    (its `arguments` name the registrant, filing time and block)."""
+
+    code = "design_already_registered"
 
 
 class DatabaseUnavailableError(HallmarkError):
@@ -438,6 +448,28 @@ class PreviousStepMismatchError(ConflictError):
             f"(that is {expected or 'none: the product has no step yet'})",
             details={"product": product, "expected": expected, "given": given},
         )
+
+
+class ProductionIncompleteError(ConflictError):
+    """A certificate was asked for a product whose production is not complete."""
+
+    code = "production_incomplete"
+
+    def __init__(self, *, product: str, reason: str) -> None:
+        super().__init__(
+            f"product {product} cannot be certified: {reason}",
+            details={"product": product, "reason": reason},
+        )
+
+
+class CertificateStateError(ConflictError):
+    """A certificate cannot take this step from where it stands (revoked, superseded, not yet
+    anchored, already certified)."""
+
+    code = "certificate_state"
+
+    def __init__(self, message: str, *, certificate: str | None, state: str) -> None:
+        super().__init__(message, details={"certificate": certificate, "state": state})
 
 
 class FileCorruptError(HallmarkError):

@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
 
 from hallmark import __version__
 from hallmark.chain import deployment as deployments
@@ -56,6 +58,7 @@ from hallmark.chain.node import (
     rpc_call,
     started_here,
 )
+from hallmark.chain.registry import DesignRegistryContract
 from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
     ChainError,
@@ -76,14 +79,19 @@ from hallmark.services.access import organisations
 from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
 from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.keys import KeyCache
-from hallmark.services.access.organisations import ChainAccess
+from hallmark.services.access.organisations import ChainAccess, organisation_account
 from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
+from hallmark.services.certificates.issuance import Issuer
+from hallmark.services.certificates.lifecycle import ChainWrite
+from hallmark.services.designs.filing import DesignFiler, NonceSource
+from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
+from hallmark.store.models import Organisation
 from hallmark.store.sqlite import WalCheckpointer, write_lock
 
 log = structlog.get_logger(__name__)
@@ -139,8 +147,13 @@ class Runtime:
     #: The node as /readyz asks it: short timeouts, no retries, one check in flight at a time.
     _probe_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _probe: Future[tuple[int, int, list[str]]] | None = field(default=None, repr=False)
+    #: Organisations' signing accounts, decrypted once (`organisation_signer`).
+    _signers: dict[str, LocalAccount] = field(default_factory=dict, repr=False)
+    _signers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _probe_client: ChainClient | None = field(default=None, repr=False)
+    _design_index: RegistryIndex | None = field(default=None, repr=False)
+    _design_index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -303,9 +316,28 @@ class Runtime:
                 deployment_block=self.deployment.deployment_block,
                 read_sessions=self.read_sessions,
             )
+            self.add_design_filer(self.worker, client)
             self.worker.start()
             self._start_audit_heads(self.worker)
         return self.worker
+
+    def add_design_filer(self, worker: AnchorWorker, client: ChainClient) -> None:
+        """The worker files committed designs after each cycle (on the same nonces)."""
+        assert self.deployment is not None
+        if "DesignRegistry" not in self.deployment.contracts:
+            return
+        transactions = worker.transactions
+        assert self.sessions is not None
+        filer = DesignFiler(
+            sessions=self.sessions,
+            registry=self.registry_for(self.deployment_id, client=client),
+            account_of=transactions.account,
+            nonces=NonceSource(current=lambda: transactions.nonces),
+            chain_id=self.deployment.chain_id,
+            fees=transactions.fees_now,
+            deployment_id=self.deployment_id,
+        )
+        worker.add_step("design filing", filer.run_once)
 
     def _start_audit_heads(self, worker: AnchorWorker) -> None:
         assert self.sessions is not None and self.keys is not None and self.chain is not None
@@ -336,6 +368,12 @@ class Runtime:
 
     def stop(self) -> None:
         """Release everything (the local chain dumps its state on the way out)."""
+        if self._design_index is not None:
+            # The next start loads it instead of indexing every registration again.
+            try:
+                self._design_index.save()
+            except OSError as exc:
+                log.warning("designs.index_not_saved", error=str(exc))
         if self.worker_process is not None:
             self.worker_process.stop()  # before the chain and the database it works on
             self.worker_process = None
@@ -512,7 +550,43 @@ class Runtime:
             deployment_block=record.deployment_block,
         )
 
+    def registry_for(
+        self, deployment_id: int | None, *, client: ChainClient | None = None
+    ) -> DesignRegistryContract:
+        """The DesignRegistry of a recorded deployment (None: the current one)."""
+        assert self.chain is not None
+        record = self.deployment
+        if deployment_id is not None and deployment_id != self.deployment_id:
+            record = self.recorded_deployments().get(deployment_id)
+            if record is None:
+                raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
+        assert record is not None
+        if "DesignRegistry" not in record.contracts:
+            raise DeploymentMissingError(
+                f"deployment {deployment_id} has no DesignRegistry: deploy version 2"
+            )
+        return DesignRegistryContract(
+            client or self.chain,
+            record.address_of("DesignRegistry"),
+            self.versioned_artifacts[record.version]["DesignRegistry"]["abi"],
+            deployment_block=record.deployment_block,
+        )
+
     # --- collaborators for the use cases ---------------------------------------------------
+    @property
+    def design_index(self) -> RegistryIndex:
+        """The registry's similarity index (loaded from `data_dir/designs/index` on first use,
+        kept in step with the database by each search)."""
+        with self._design_index_lock:
+            if self._design_index is None:
+                self._design_index = RegistryIndex(self.settings.data_dir / "designs" / "index")
+            return self._design_index
+
+    @property
+    def registry(self) -> DesignRegistryContract:
+        """The current deployment's DesignRegistry."""
+        return self.registry_for(None)
+
     @property
     def ledger(self) -> Ledger:
         """The current deployment's ProvenanceLedger."""
@@ -535,6 +609,39 @@ class Runtime:
             scrypt_n=self.settings.keystore_scrypt_n,
             deployment_id=self.deployment_id,
             fund=fund,
+        )
+
+    def organisation_signer(self, organisation: Organisation) -> LocalAccount:
+        """An organisation's signing account, decrypted once per process (scrypt is slow)."""
+        with self._signers_lock:
+            account = self._signers.get(organisation.id)
+            if account is None or account.address.lower() != organisation.account_address.lower():
+                account = organisation_account(organisation, self.settings.passphrase)
+                self._signers[organisation.id] = account
+            return account
+
+    def certificate_issuer(self) -> Issuer:
+        """What issuing certificates needs: the current deployment and the brands' keys."""
+        assert self.deployment is not None
+        ledger = Web3.to_checksum_address(self.deployment.address_of("ProvenanceLedger"))
+        return Issuer(
+            chain_id=self.deployment.chain_id,
+            ledger=ledger,
+            deployment={
+                "ledger": ledger,
+                "designRegistry": Web3.to_checksum_address(
+                    self.deployment.address_of("DesignRegistry")
+                ),
+                "contractsVersion": self.deployment.version,
+            },
+            account_of=self.organisation_signer,
+        )
+
+    def certificate_chain(self) -> ChainWrite:
+        """What revoking and superseding certificates need."""
+        assert self.keys is not None
+        return ChainWrite(
+            ledger=self.ledger, admin=self.keys.admin, account_of=self.organisation_signer
         )
 
     # --- readiness -------------------------------------------------------------------------

@@ -513,3 +513,181 @@ class AttachmentLink(Base):
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"))
     product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"), nullable=True)
     lot_id: Mapped[str | None] = mapped_column(ForeignKey("material_lots.id"), nullable=True)
+
+
+# --- designs: the copyright registry -------------------------------------------------------------
+
+
+class DesignRegistration(Base):
+    """A design filed in the registry (`services.designs.registry`).
+
+    `status`: `committed` (its commitment record waits for its batch) → `filing` (the `register`
+    transaction is signed and recorded, about to be or being sent) → `registered` (the chain
+    holds the filing); or `failed` with `failure`. The fingerprint and the file's codes are kept
+    as the index needs them (`fingerprint_data`: `DesignFingerprint.to_dict`), so the index is
+    rebuilt from the chain's logs and these rows alone. The metadata document
+    (`metadata_canonical`, canonical JSON) hashes with SHA-256 to the on-chain `metadataHash`.
+    """
+
+    __tablename__ = "design_registrations"
+    __table_args__ = (Index("ix_design_registrations_org_status", "organisation_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: "D-" and the year and a sequence: D-2026-000001.
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    #: SHA-256 of the file (64 hex, lower case): the on-chain key. One live registration per
+    #: fingerprint; a failed one frees it (`active_fingerprint` is NULL once failed).
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    active_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    file_kind: Mapped[str] = mapped_column(String(8))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance_code: Mapped[str] = mapped_column(String(80))
+    data_code: Mapped[str] = mapped_column(String(80))
+    #: The Image-Code of the picture as filed (first of its 8 orientations), None for others.
+    image_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    #: The 64-bit body of `image_code` as sent on chain (`perceptualCode`), 16 lowercase hex
+    #: digits ("0" * 16 when none): text, since no portable integer column holds 2**64 - 1.
+    perceptual_code: Mapped[str] = mapped_column(String(16), default="0" * 16)
+    #: Everything the index needs (orientation codes, local features, shape descriptor).
+    fingerprint_data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(String(300))
+    #: [{"name", "ref"?}] designers' names or references (off chain only).
+    designers: Mapped[list[Any]] = mapped_column(JSON)
+    #: The owner's off-chain reference (company, customer or co-owners), and its on-chain hash.
+    owner_ref: Mapped[str] = mapped_column(String(200), index=True)
+    owner_ref_hash: Mapped[str] = mapped_column(String(66))
+    #: The Hallmark organisation that owns the design, when the owner is one (it may download
+    #: the original besides legal).
+    owner_organisation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True, index=True
+    )
+    authorization: Mapped[str] = mapped_column(String(24))  # simple | signed_confirmation
+    #: SHA-256 of the signed copyright confirmation (signed_confirmation only).
+    authorization_document: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: {"inspiration": [...], "notes": "..."}
+    creative_source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: [{"ref", "document_sha256"}] licences the design depends on.
+    licences: Mapped[list[Any]] = mapped_column(JSON)
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("design_registrations.id"), nullable=True, index=True
+    )
+    #: The metadata document exactly as hashed, and its SHA-256 (0x-hex, the on-chain value).
+    metadata_canonical: Mapped[str] = mapped_column(Text)
+    metadata_hash: Mapped[str] = mapped_column(String(66))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: The account that commits and files (the organisation's account): the registrant.
+    registrant: Mapped[str] = mapped_column(String(42))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Near-duplicates found at registration: a review entry is open or was decided.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The commitment: its secret salt (0x-hex), its hash, and the record that anchors it.
+    salt: Mapped[str] = mapped_column(String(66))
+    commitment: Mapped[str] = mapped_column(String(66))
+    commitment_record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), unique=True)
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"), nullable=True)
+    #: The filing transaction, signed before it is sent (resumable), and where it was mined.
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    raw_tx: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True, index=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Priority evidence: the commitment batch's anchoring time and block (the filing time and
+    #: block the contract records), and the time the filing is final.
+    filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    filed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The original, AES-256-GCM encrypted in the file store under its SHA-256; the thumbnail
+    #: (PNG, watermarked) beside it, None for files that have no picture.
+    thumbnail_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DesignReview(Base):
+    """A near-duplicate found when a design was registered: a prompt for a person, never a
+    verdict. `state`: open → distinct | infringing | derived, by a reviewer."""
+
+    __tablename__ = "design_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("design_registrations.id"), unique=True)
+    #: [{"registration", "number", "kind", "distance", "coverage", "inliers", "stage"}]
+    matches: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+class CertificateOrder(Base):
+    """A B2B order: one call issuing certificates for many products, processed in chunks.
+
+    `issuance_id` (0x-hex bytes32) is named by every certificate of the order, so the brand can
+    revoke them all on chain at once (`revokeIssuance`). `results` lists each product's outcome
+    (issued with the certificate id, or refused with the reason) as the chunks commit.
+    """
+
+    __tablename__ = "certificate_orders"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    issuance_id: Mapped[str] = mapped_column(String(66), unique=True)
+    #: running | done
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    #: The serials asked for, in order.
+    serials: Mapped[list[str]] = mapped_column(JSON)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Certificate(Base):
+    """A certificate issued by a brand for one product: its signed document is a record of kind
+    `certificate` (the canonical text and hash live in `records`; the record is anchored through
+    the outbox like any other). The chain is the truth of its status; `status` here is the cache
+    the service keeps after each revocation or supersession it sent.
+    """
+
+    __tablename__ = "certificates"
+
+    id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    order_id: Mapped[str | None] = mapped_column(
+        ForeignKey("certificate_orders.id"), nullable=True, index=True
+    )
+    #: 0x-hex bytes32 shared by the certificates of one order (zero hash when none).
+    issuance_id: Mapped[str] = mapped_column(String(66))
+    certificate_hash: Mapped[str] = mapped_column(String(66))
+    signer: Mapped[str] = mapped_column(String(42))
+    signature: Mapped[str] = mapped_column(String(132))
+    #: The personal data committed to in the document (owner, engraving naming people) and the
+    #: salt of the commitment: kept here, handed to the owner, never in the signed document.
+    personal: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    personal_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: valid | revoked | superseded (as last sent to the chain by Hallmark)
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+    revoke_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    supersedes_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    superseded_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,10 +3,16 @@
 Every record is wrapped in an envelope that makes it unique and self-describing:
 `{"type", "id", "organisation", "recordedAt", "corrects"?, "data"}`. The keccak-256 of its RFC 8785
 canonical bytes is the record hash, the value of its Merkle leaf.
+
+One kind is hashed otherwise: a `design_commitment` record's hash is the commitment the
+DesignRegistry contract checks, `keccak256(abi.encode(fingerprint, registrant, salt))` of its
+data (bytes32, address, bytes32), so the registration proves it in its batch
+(`record_text_hash`). Its text is still the full envelope, so it reads like any other record.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +22,7 @@ import uuid_utils
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
+from hallmark.core.hashing import design_commitment
 from hallmark.core.hashing import keccak256 as keccak
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import AnchorQueueEntry, Base, Record
@@ -27,7 +34,23 @@ RECORD_KINDS: dict[str, int] = {
     "production_step": 2,
     "certificate": 3,
     "other": 4,
+    "design_commitment": 5,
 }
+
+#: The end of a design commitment's canonical text ("type" is the envelope's last key).
+_COMMITMENT_TAIL = '"type":"design_commitment"}'
+
+
+def record_text_hash(canonical: str) -> str:
+    """The record hash of a record's canonical text: keccak-256 of its UTF-8 bytes, or for a
+    design commitment the commitment hash of its data (see the module docstring)."""
+    if canonical.endswith(_COMMITMENT_TAIL):
+        try:
+            data = json.loads(canonical)["data"]
+            return design_commitment(data["fingerprint"], data["registrant"], data["salt"])
+        except (ValueError, KeyError, TypeError):
+            pass  # not a commitment document after all: hashed as text, so it fails its check
+    return "0x" + keccak(canonical.encode()).hex()
 
 
 _RECORDS = Base.metadata.tables[Record.__tablename__]
@@ -44,6 +67,9 @@ class NewRecord:
     principal_id: str | None = None
     corrects_id: str | None = None
     record_id: str | None = None
+    #: A ready document hashed as it is, instead of the envelope around `data` (certificates:
+    #: the document names its own id, issuer and time, and `record_id` must be given).
+    document: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +124,18 @@ def prepare_records(records: Sequence[NewRecord]) -> PreparedRecords:
         if record.kind not in RECORD_KINDS:
             raise ValueError(f"unknown record kind {record.kind!r}")
         record_id = record.record_id or new_record_id()
-        canonical = canonical_bytes(envelope(record, record_id, now))
-        record_hash = "0x" + keccak(canonical).hex()
+        if record.document is not None:
+            if record.record_id is None:
+                raise ValueError("a ready document is stored under the id it names")
+            canonical = canonical_bytes(record.document)
+        else:
+            canonical = canonical_bytes(envelope(record, record_id, now))
         text = canonical.decode("utf-8")
+        record_hash = (
+            record_text_hash(text)
+            if record.kind == "design_commitment"
+            else "0x" + keccak(canonical).hex()
+        )
         prepared.record_rows.append(
             {
                 "id": record_id,

@@ -23,6 +23,11 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "step.correct": frozenset({"factory"}),
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),
     "batch.flag": frozenset({"supplier", "factory", "brand"}),
+    # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
+    "design.register": frozenset({"legal", "registrar"}),
+    "design.review": frozenset({"legal", "registrar"}),
+    "certificate.issue": frozenset({"brand"}),
+    "certificate.revoke": frozenset({"brand"}),
 }
 
 

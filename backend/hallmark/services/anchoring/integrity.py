@@ -25,11 +25,10 @@ from sqlalchemy.orm import Session
 
 from hallmark.chain.ledger import Ledger
 from hallmark.core.errors import RecordIntegrityError
-from hallmark.core.hashing import keccak256
 from hallmark.core.merkle import MerkleError, StandardMerkleTree
 from hallmark.services.anchoring.batches import ON_CHAIN, batch_tree, root_hex
 from hallmark.store.models import AnchorBatch, Record, RecordAnchor
-from hallmark.store.records import RECORD_KINDS
+from hallmark.store.records import RECORD_KINDS, record_text_hash
 
 log = structlog.get_logger(__name__)
 
@@ -41,8 +40,9 @@ SCAN_CHUNK = 2000
 
 
 def text_hash(canonical: str) -> str:
-    """The record hash of a canonical text: 0x-prefixed keccak-256 of its UTF-8 bytes."""
-    return "0x" + keccak256(canonical.encode()).hex()
+    """The record hash of a canonical text: 0x-prefixed keccak-256 of its UTF-8 bytes (a design
+    commitment's: its commitment hash, `store.records.record_text_hash`)."""
+    return record_text_hash(canonical)
 
 
 def failed(error: RecordIntegrityError) -> RecordIntegrityError:

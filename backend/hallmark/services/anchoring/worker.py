@@ -174,6 +174,13 @@ class AnchorWorker:
         self._failed_batches = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Steps other domains run after each cycle while this worker leads (e.g. filing
+        #: designs once their commitments are anchored), each isolated like a batch.
+        self._steps: list[tuple[str, Callable[[], object]]] = []
+
+    def add_step(self, name: str, step: Callable[[], object]) -> None:
+        """Run `step` after each cycle while leading (its failures back it off alone)."""
+        self._steps.append((name, step))
 
     def report(self) -> dict[str, Any]:
         """What /readyz shows of this worker (`WorkerState.to_json()`)."""
@@ -307,6 +314,9 @@ class AnchorWorker:
         self._advance_unmined(recover=False)
         head = self.client.retrieve_block_number()
         self._confirm(head)
+        for name, step in self._steps:
+            if self._backoff.ready(("step", name)):
+                self.isolated(("step", name), name, step)
         self._last_head = head
         self._recover = not checked  # a failed check: every account is resolved next time
         self.state.last_cycle_at = datetime.now(UTC)

@@ -1,0 +1,295 @@
+"""The DesignRegistry contract (version 2) seen from Python: filing designs and reading them.
+
+A registration reveals a commitment anchored earlier on the ProvenanceLedger (see
+`IDesignRegistry`): `build_register` signs `register(...)` locally with an explicit nonce, gas and
+fees, so the signed transaction can be recorded before it is broadcast (resumable after a crash);
+`retrieve_register_check` simulates it first and raises the decoded custom error it would revert
+with; `retrieve_design` reads `designOf`; `retrieve_registered_logs` reads `DesignRegistered` logs
+(the source `hallmark designs reindex` rebuilds the index from).
+
+`build_*` methods are local, `send_*` sign, broadcast and wait, `retrieve_*` read from the node.
+
+Raises:
+    ContractRevertError (DesignAlreadyRegisteredError, ...): the registry refused a simulated call.
+    ChainUnavailableError: the node does not answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+
+from hallmark.chain.client import ChainClient, Fees, Sent
+from hallmark.chain.errors import ContractErrors
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction
+from hallmark.core.hashing import design_commitment
+
+T = TypeVar("T")
+
+#: Gas limit of a `register` transaction: a first filing uses about 110,000 with a proof of a
+#: few nodes; each further proof node costs about 1,000 more (measured in the forge gas report).
+REGISTER_GAS = 200_000
+
+
+class CommitmentRef(NamedTuple):
+    """The commitment a registration reveals: its batch (anchorer, root), salt and proof."""
+
+    anchorer: str
+    root: str
+    salt: str
+    proof: tuple[str, ...]
+
+
+class OnChainDesign(NamedTuple):
+    """`designOf(fingerprint)`: a zero registrant means not registered."""
+
+    registrant: str
+    filed_at: int
+    filed_block: int
+    final_at: int
+    owner_ref: str
+    metadata_hash: str
+
+    @property
+    def registered(self) -> bool:
+        return int(self.registrant, 16) != 0
+
+
+class RegisteredLog(NamedTuple):
+    """One `DesignRegistered` log of the canonical chain."""
+
+    fingerprint: str
+    registrant: str
+    owner_ref: str
+    perceptual_code: int
+    metadata_hash: str
+    parent: str
+    commitment_anchorer: str
+    commitment_root: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+
+
+class DesignRegistryContract:
+    """Typed access to one deployed DesignRegistry."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        address: str,
+        abi: list[dict[str, Any]],
+        *,
+        deployment_block: int = 0,
+    ) -> None:
+        self.client = client
+        self.address = Web3.to_checksum_address(address)
+        self.abi = abi
+        self.deployment_block = deployment_block
+        self.contract: Contract = client.w3.eth.contract(address=self.address, abi=abi)
+        self.errors = ContractErrors("DesignRegistry", abi)
+
+    def _call(self, call: Callable[[], T]) -> T:
+        """A read through the client's guard, with reverts decoded into typed errors."""
+
+        def decoded() -> T:
+            try:
+                return call()
+            except ContractLogicError as exc:
+                raise self.errors.translate(exc) from exc
+
+        return self.client.retrieve_call(decoded)
+
+    @staticmethod
+    def _register_args(
+        *,
+        fingerprint: str,
+        perceptual_code: int,
+        metadata_hash: str,
+        owner_ref: str,
+        parent: str | None,
+        commitment: CommitmentRef,
+    ) -> list[Any]:
+        return [
+            HexBytes(_bytes32(fingerprint)),
+            perceptual_code,
+            HexBytes(metadata_hash),
+            HexBytes(owner_ref),
+            HexBytes(_bytes32(parent) if parent else b"\0" * 32),
+            (
+                Web3.to_checksum_address(commitment.anchorer),
+                HexBytes(commitment.root),
+                HexBytes(commitment.salt),
+                [HexBytes(node) for node in commitment.proof],
+            ),
+        ]
+
+    def build_register(
+        self,
+        account: LocalAccount,
+        *,
+        fingerprint: str,
+        perceptual_code: int,
+        metadata_hash: str,
+        owner_ref: str,
+        parent: str | None,
+        commitment: CommitmentRef,
+        nonce: int,
+        fees: Fees,
+        chain_id: int,
+        gas: int = REGISTER_GAS,
+    ) -> SignedTransaction:
+        """Sign `register(...)` locally: explicit gas, nonce and fees, no node call."""
+        args = self._register_args(
+            fingerprint=fingerprint,
+            perceptual_code=perceptual_code,
+            metadata_hash=metadata_hash,
+            owner_ref=owner_ref,
+            parent=parent,
+            commitment=commitment,
+        )
+        tx: dict[str, Any] = {
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": self.address,
+            "value": 0,
+            "gas": gas,
+            "data": self.contract.encode_abi("register", args=args),
+        }
+        if fees.max_fee_per_gas is not None:
+            tx |= {
+                "type": 2,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            }
+        else:
+            tx["gasPrice"] = fees.gas_price
+        signed = account.sign_transaction(tx)
+        return SignedTransaction(
+            raw_tx=HexBytes(signed.raw_transaction).to_0x_hex(),
+            tx_hash=HexBytes(signed.hash).to_0x_hex(),
+            nonce=nonce,
+        )
+
+    def retrieve_register_check(
+        self,
+        sender: str,
+        *,
+        fingerprint: str,
+        perceptual_code: int,
+        metadata_hash: str,
+        owner_ref: str,
+        parent: str | None,
+        commitment: CommitmentRef,
+        gas: int = REGISTER_GAS,
+    ) -> None:
+        """Simulate `register` from `sender` in the next block (`pending`); raises the decoded
+        error it would revert with."""
+        args = self._register_args(
+            fingerprint=fingerprint,
+            perceptual_code=perceptual_code,
+            metadata_hash=metadata_hash,
+            owner_ref=owner_ref,
+            parent=parent,
+            commitment=commitment,
+        )
+        call = self.contract.functions.register(*args)
+        self._call(
+            lambda: call.call(
+                {"from": Web3.to_checksum_address(sender), "gas": gas},
+                block_identifier="pending",
+            )
+        )
+
+    def send_register(
+        self,
+        account: LocalAccount,
+        *,
+        fingerprint: str,
+        perceptual_code: int,
+        metadata_hash: str,
+        owner_ref: str,
+        parent: str | None,
+        commitment: CommitmentRef,
+    ) -> Sent:
+        """Sign, send and wait for `register(...)` (simulated first: a revert is decoded)."""
+        args = self._register_args(
+            fingerprint=fingerprint,
+            perceptual_code=perceptual_code,
+            metadata_hash=metadata_hash,
+            owner_ref=owner_ref,
+            parent=parent,
+            commitment=commitment,
+        )
+        try:
+            return self.client.send_function(account, self.address, self.abi, "register", args)
+        except ContractLogicError as exc:
+            raise self.errors.translate(exc) from exc
+
+    def retrieve_design(self, fingerprint: str) -> OnChainDesign:
+        """`designOf(fingerprint)`."""
+        fn = self.contract.functions.designOf(HexBytes(_bytes32(fingerprint)))
+        registrant, filed_at, filed_block, final_at, owner_ref, metadata_hash = self._call(fn.call)
+        return OnChainDesign(
+            Web3.to_checksum_address(registrant),
+            int(filed_at),
+            int(filed_block),
+            int(final_at),
+            HexBytes(owner_ref).to_0x_hex(),
+            HexBytes(metadata_hash).to_0x_hex(),
+        )
+
+    def build_commitment_hash(self, fingerprint: str, registrant: str, salt: str) -> str:
+        """The commitment `keccak256(abi.encode(fingerprint, registrant, salt))` (local)."""
+        return design_commitment(fingerprint, registrant, salt)
+
+    def retrieve_registered_logs(
+        self,
+        *,
+        fingerprints: Sequence[str] | None = None,
+        from_block: int | None = None,
+        block_range: int = LOG_BLOCK_RANGE,
+    ) -> Iterator[RegisteredLog]:
+        """`DesignRegistered` logs from the deployment block (or `from_block`) to the head, in
+        chain order, `block_range` blocks per request; only `fingerprints` when given."""
+        event = self.contract.events.DesignRegistered
+        filters: dict[str, Any] = {}
+        if fingerprints is not None:
+            filters["fingerprint"] = [HexBytes(_bytes32(f)) for f in fingerprints]
+        start = self.deployment_block if from_block is None else from_block
+        head = self.client.retrieve_block_number()
+        while start <= head:
+            end = min(head, start + block_range - 1)
+
+            def logs_between(start: int = start, end: int = end) -> Any:
+                return event.get_logs(argument_filters=filters, from_block=start, to_block=end)
+
+            for log in self._call(logs_between):
+                args = log["args"]
+                yield RegisteredLog(
+                    fingerprint=HexBytes(args["fingerprint"]).hex(),
+                    registrant=Web3.to_checksum_address(args["registrant"]),
+                    owner_ref=HexBytes(args["ownerRef"]).to_0x_hex(),
+                    perceptual_code=int(args["perceptualCode"]),
+                    metadata_hash=HexBytes(args["metadataHash"]).to_0x_hex(),
+                    parent=HexBytes(args["parent"]).hex(),
+                    commitment_anchorer=Web3.to_checksum_address(args["commitmentAnchorer"]),
+                    commitment_root=HexBytes(args["commitmentRoot"]).to_0x_hex(),
+                    tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+                    block_number=int(log["blockNumber"]),
+                    block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
+                )
+            start = end + 1
+
+
+def _bytes32(value: str) -> bytes:
+    raw = bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes of hex, got {len(raw)}")
+    return raw
