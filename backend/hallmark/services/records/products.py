@@ -57,7 +57,7 @@ from hallmark.services.records.schemas import (
     ProductsPublic,
 )
 from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
-from hallmark.store.records import StoredRecord, add_records
+from hallmark.store.records import StoredRecord, add_records, check_record_size
 
 PRODUCT_SCHEMA = "hallmark/product@1"
 MATERIALS_SCHEMA = "hallmark/product-materials@1"
@@ -159,7 +159,8 @@ def _organisation(ctx: _Context, org_id: str, kind: str, where: str) -> Organisa
 def _plan_draws(
     ctx: _Context, materials: Sequence[MaterialUse], prefix: str
 ) -> tuple[list[tuple[MaterialLot, MaterialUse]], list[dict[str, Any]]]:
-    """Check every draw (units, mass balance), then apply them; all or none of them."""
+    """Check every draw (units, mass balance) and make the record's materials list; nothing is
+    drawn until `_apply_draws`."""
     planned: list[tuple[MaterialLot, MaterialUse]] = []
     taken: dict[str, Decimal] = {}
     for index, use in enumerate(materials):
@@ -188,8 +189,6 @@ def _plan_draws(
             )
         taken[lot.id] = already + amount
         planned.append((lot, use))
-    for lot, use in planned:
-        lots.draw(lot, use.quantity + use.process_loss)
     documents = [
         {
             "lot": lot.id,
@@ -199,6 +198,11 @@ def _plan_draws(
         for lot, use in planned
     ]
     return planned, documents
+
+
+def _apply_draws(draws: Sequence[tuple[MaterialLot, MaterialUse]]) -> None:
+    for lot, use in draws:
+        lots.draw(lot, use.quantity + use.process_loss)
 
 
 def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
@@ -229,9 +233,6 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
             details={"field": "edition.number", "series": edition[1], "number": edition[2]},
         )
     draws, documents = _plan_draws(ctx, item.materials, "materials")
-    ctx.seen_serials.add(item.serial)
-    if edition is not None:
-        ctx.taken_editions.add(edition)
     payload = item.model_dump(
         mode="json", exclude_none=True, exclude={"materials", "brand", "assigned_factory"}
     )
@@ -242,6 +243,11 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
         "assigned_factory": factory_id,
         "materials": documents,
     }
+    check_record_size("product", data)
+    _apply_draws(draws)
+    ctx.seen_serials.add(item.serial)
+    if edition is not None:
+        ctx.taken_editions.add(edition)
     return PlannedProduct(
         item=item, brand_id=brand_id, factory_id=factory_id, data=data, draws=draws
     )
@@ -348,6 +354,7 @@ def add_materials(
         taken_editions=set(),
     )
     draws, documents = _plan_draws(ctx, materials.materials, "materials")
+    _apply_draws(draws)
     product_record = session.get(Record, product.record_id)
     assert product_record is not None
     data = {
