@@ -45,7 +45,6 @@ from hallmark.core.errors import (
     invalid_field,
 )
 from hallmark.core.fields import plain
-from hallmark.core.times import utcnow
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, lots, views, visibility
@@ -61,6 +60,7 @@ from hallmark.store.records import StoredRecord, add_records, check_record_size
 
 PRODUCT_SCHEMA = "hallmark/product@1"
 MATERIALS_SCHEMA = "hallmark/product-materials@1"
+ACCEPTANCE_SCHEMA = "hallmark/product-acceptance@1"
 
 _PRODUCTS = TypeAdapter(list[ProductCreate])
 _PRODUCT = TypeAdapter(ProductCreate)
@@ -391,6 +391,10 @@ def drawn_lots(session: Session, product_id: str) -> Sequence[Row[LotDraw, Mater
 def product_public(session: Session, product: Product) -> ProductPublic:
     record = session.get(Record, product.record_id)
     assert record is not None
+    acceptance = (
+        session.get(Record, product.acceptance_record_id) if product.acceptance_record_id else None
+    )
+    refs = views.record_refs(session, [record] if acceptance is None else [record, acceptance])
     data = views.document(record)["data"]
     rows = drawn_lots(session, product.id)
     materials: list[dict[str, Any]] = []
@@ -437,7 +441,8 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "certified_at": product.certified_at,
             "step_count": product.step_count,
             "last_step_hash": product.last_step_hash,
-            "record": views.record_refs(session, [record])[record.id],
+            "record": refs[record.id],
+            "acceptance_record": refs[acceptance.id] if acceptance is not None else None,
         }
     )
 
@@ -481,7 +486,10 @@ def list_offers(*, session: Session, actor: Actor, skip: int, limit: int) -> Pro
 
 def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPublic:
     """The caller's brand accepts a product a factory made naming it: from then on the product
-    is the brand's (it sees it, its provenance and its steps). Accepting twice is a no-op."""
+    is the brand's (it sees it, its provenance and its steps). Accepting twice is a no-op.
+
+    The acceptance is a record the brand writes and anchors (`hallmark/product-acceptance@1`,
+    kind Product): what the brand vouches for is on chain, like what the factory recorded."""
     authorisation.require_role(actor, "product.accept")
     product = session.scalars(
         select(Product)
@@ -491,7 +499,19 @@ def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPub
     if product is None:
         raise NotFoundError("product", serial)
     if product.brand_accepted_at is None:
-        product.brand_accepted_at = utcnow()
+        product_record = session.get(Record, product.record_id)
+        assert product_record is not None
+        data = {
+            "schema": ACCEPTANCE_SCHEMA,
+            "product": product.id,
+            "serial": product.serial,
+            "productRecord": product_record.record_hash,
+            "brand": actor.organisation_id,
+            "assigned_factory": product.factory_id,
+        }
+        record = add_records(session, [views.new_record(actor, "product", data)])[0]
+        product.brand_accepted_at = record.recorded_at
+        product.acceptance_record_id = record.id
         audit.append(
             session,
             actor=actor.audit,
@@ -499,7 +519,11 @@ def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPub
             outcome="ok",
             object_kind="product",
             object_id=product.id,
-            details={"serial": serial, "factory": product.factory_id},
+            details={
+                "serial": serial,
+                "factory": product.factory_id,
+                "record_hash": record.record_hash,
+            },
         )
         session.flush()
     return product_public(session, product)

@@ -449,6 +449,11 @@ class ProductPublic(BaseModel):
     step_count: int
     last_step_hash: str | None
     record: RecordRef
+    acceptance_record: RecordRef | None = Field(
+        None,
+        description="The brand's anchored acceptance record (hallmark/product-acceptance@1) of "
+        "a product a factory named it in; None for a brand's own product or one not accepted",
+    )
 
 
 class ProductsPublic(BaseModel):
@@ -606,6 +611,9 @@ class TimelineStep(BaseModel):
 class Provenance(BaseModel):
     product: ProductPublic
     record: ProvenanceRecord
+    acceptance_record: ProvenanceRecord | None = Field(
+        None, description="The brand's acceptance record, when a factory made the product"
+    )
     material_records: list[ProvenanceRecord]
     materials: list[MaterialNode]
     steps: list[TimelineStep]
