@@ -252,6 +252,12 @@ class Settings(BaseSettings):
         description="Seconds a single create waits for the database's write lock "
         "(SQLite; held by another process) before it is answered 503 with Retry-After",
     )
+    key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = Field(
+        1.0,
+        description="Seconds an API process keeps an API key it found valid without reading it "
+        "again; a key revoked (or an organisation disabled) by another process is refused "
+        "within this time (0: every request reads its key)",
+    )
 
     # --- staff console -------------------------------------------------------------------------
     display_timezone: str = Field(
