@@ -66,6 +66,8 @@ _CSV = {
 #: schemathesis' generator still draws such characters for some of those fields; the 422 must
 #: name that rule. (Left here until the generator keeps to the pattern.)
 _PLAIN_TEXT = ("", "is a control, bidi or invisible character")
+#: A reference to stored data, like a 404: an attachment must be one the caller uploaded.
+_UPLOADED = ("", "was not uploaded by your organisation")
 EXCLUDED: dict[str, dict[str, tuple[str, str]]] = {
     "POST /api/v1/products": {"GTIN check digit": _GTIN, **_PRODUCT_ROLE},
     "POST /api/v1/products/batch": {"GTIN check digit": _GTIN, **_PRODUCT_ROLE, **_CSV},
@@ -91,7 +93,7 @@ def _excluded(rules: dict[str, tuple[str, str]], problem: tuple[str, str, str]) 
     field, message, kind = problem
     return kind in STATE_ERRORS or any(
         (not name or field.split(".")[-1] == name.split(".")[-1]) and words in message
-        for name, words in [*rules.values(), _PLAIN_TEXT]
+        for name, words in [*rules.values(), _PLAIN_TEXT, _UPLOADED]
     )
 
 
