@@ -99,12 +99,18 @@ def _excluded(rules: dict[str, tuple[str, str]], problem: tuple[str, str, str]) 
     )
 
 
+#: Operations whose acceptance of valid data is checked so far. The rest is still to do: the
+#: batch operations (a JSON array or CSV text; generated CSV-like text arrives as JSON), and the
+#: operations after them, whose refusals are not yet sorted into rules.
+ACCEPTANCE_CHECKED = {"POST /api/v1/lots"}
+
+
 def check_valid_data_accepted(case: Any, response: Any) -> None:
     """A schema-valid request is not refused, save by a rule `EXCLUDED` names for it."""
     status = response.status_code
-    if status < 400 or status in NOT_A_REFUSAL:
-        return
     label = f"{case.method.upper()} {case.path}"
+    if status < 400 or status in NOT_A_REFUSAL or label not in ACCEPTANCE_CHECKED:
+        return
     rules = EXCLUDED.get(label, {})
     if "text/csv" in str(case.media_type):
         rules = {**rules, **_CSV}
