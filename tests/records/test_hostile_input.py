@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hallmark.store.records import MAX_RECORD_BYTES
 from tests.conftest import World
 from tests.records.factories import (
     FACTORY,
@@ -200,12 +201,90 @@ def test_step_times_out_of_range_or_not_rfc3339_are_422(world: World, occurred_a
     assert "occurred_at" in str(_error(response, 422)["details"])
 
 
-def test_a_record_over_the_size_limit_is_413_or_422(world: World) -> None:
+def test_a_free_form_object_over_its_limit_is_422(world: World) -> None:
     before = _count_lots(world)
     response = _lot(world, extra={"blob": "x" * (300 * 1024)})
     error = _error(response, 422)
-    assert "extra" in str(error["details"]) or "record" in error["message"]
+    assert "extra" in str(error["details"])
     assert _count_lots(world) == before
+
+
+def _refining(chars: int) -> list[dict[str, Any]]:
+    """100 refining passes (the most a lot holds) with `chars` three-byte characters of notes
+    each: every field within its own limit, the record as large as wanted."""
+    return [{"process": "refining", "notes": "金" * chars} for _ in range(100)]
+
+
+#: Notes that make a lot's record larger than MAX_RECORD_BYTES (100 x 3 x 900 bytes).
+TOO_LARGE = 900
+
+
+def test_a_record_just_under_the_limit_is_stored(world: World) -> None:
+    lot = create_lot(world, refining=_refining(800))
+    record = world.http.get(f"/api/v1/records/{lot['id']}", headers=world.headers(SUPPLIER))
+    size = len(record.json()["canonical"].encode())
+    assert 200 * 1024 < size <= MAX_RECORD_BYTES
+
+
+def test_a_single_record_over_the_size_limit_is_413_with_the_limit(world: World) -> None:
+    before = _count_lots(world)
+    error = _error(_lot(world, refining=_refining(TOO_LARGE)), 413)
+    assert error["code"] == "record_too_large"
+    assert error["details"]["limit"] == MAX_RECORD_BYTES
+    assert error["details"]["size"] > MAX_RECORD_BYTES
+    assert _count_lots(world) == before
+
+
+def test_an_oversize_batch_row_is_a_row_error(world: World) -> None:
+    before = _count_lots(world)
+    rows = [lot_body(), lot_body(refining=_refining(TOO_LARGE))]
+    response = world.http.post("/api/v1/lots/batch", json=rows, headers=world.headers(SUPPLIER))
+    error = _error(response, 422)
+    (bad,) = error["details"]["rows"]
+    assert bad["row"] == 2 and bad["errors"][0]["type"] == "record_too_large"
+    assert str(MAX_RECORD_BYTES) in bad["errors"][0]["message"]
+    assert _count_lots(world) == before
+    response = world.http.post(
+        "/api/v1/lots/batch?mode=per_row", json=rows, headers=world.headers(SUPPLIER)
+    )
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["created", "rejected"]
+    assert _count_lots(world) == before + 1
+
+
+def test_an_oversize_csv_row_is_a_row_error(world: World) -> None:
+    import csv
+    import io
+    import json
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["lot_number", "material", "quantity", "unit", "origin.country", "refining"])
+    writer.writerow([unique("L"), "gold", "1", "g", "ZA", "[]"])
+    writer.writerow(
+        [unique("L"), "gold", "1", "g", "ZA", json.dumps(_refining(TOO_LARGE), ensure_ascii=False)]
+    )
+    response = world.http.post(
+        "/api/v1/lots/batch?mode=per_row",
+        content=out.getvalue().encode(),
+        headers=world.headers(SUPPLIER, **{"Content-Type": "text/csv"}),
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "rejected"]
+    assert results[1]["errors"][0]["type"] == "record_too_large"
+
+
+def test_an_oversize_correction_is_413_and_changes_nothing(world: World) -> None:
+    lot = create_lot(world)
+    body = lot_body(lot_number=lot["lot_number"], refining=_refining(TOO_LARGE))
+    response = world.http.post(
+        f"/api/v1/lots/{lot['id']}/corrections", json=body, headers=world.headers(SUPPLIER)
+    )
+    assert _error(response, 413)["details"]["limit"] == MAX_RECORD_BYTES
+    after = world.http.get(f"/api/v1/lots/{lot['id']}", headers=world.headers(SUPPLIER)).json()
+    assert after["record"]["record_hash"] == lot["record"]["record_hash"]
+    assert len(after["history"]) == 1
 
 
 @pytest.mark.parametrize(

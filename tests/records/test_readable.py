@@ -232,3 +232,60 @@ def test_whoever_sees_a_record_in_provenance_reads_it(world: World) -> None:
     for record_id in (step["id"], child["record"]["id"], source["record"]["id"]):
         assert read(record_id, BRAND_2).status_code == 404
         assert read(record_id, BRAND_2, product=serial).status_code == 404
+
+
+def test_a_brand_acceptance_is_a_record_the_brand_anchors(world: World) -> None:
+    product = create_product(world, org=FACTORY, brand=world.organisations[BRAND].id)
+    serial = product["serial"]
+    assert product["acceptance_record"] is None
+    accepted = world.http.post(
+        f"/api/v1/products/{serial}/acceptance", headers=world.headers(BRAND)
+    )
+    assert accepted.status_code == 200, accepted.text
+    acceptance = accepted.json()["acceptance_record"]
+    document = json.loads(acceptance["canonical"])
+    assert _hash(acceptance["canonical"]) == acceptance["record_hash"]
+    assert document["type"] == "product"
+    assert document["organisation"] == world.organisations[BRAND].id
+    assert document["data"] == {
+        "schema": "hallmark/product-acceptance@1",
+        "product": product["id"],
+        "serial": serial,
+        "productRecord": product["record"]["record_hash"],
+        "brand": world.organisations[BRAND].id,
+        "assigned_factory": world.organisations[FACTORY].id,
+    }
+    # Accepting again writes nothing new.
+    again = world.http.post(f"/api/v1/products/{serial}/acceptance", headers=world.headers(BRAND))
+    assert again.json()["acceptance_record"]["id"] == acceptance["id"]
+    # Both sides see it in the product's provenance and read it as a record.
+    for org in (BRAND, FACTORY):
+        provenance = world.http.get(
+            f"/api/v1/products/{serial}/provenance", headers=world.headers(org)
+        ).json()
+        assert provenance["acceptance_record"]["record_hash"] == acceptance["record_hash"]
+        record = world.http.get(f"/api/v1/records/{acceptance['id']}", headers=world.headers(org))
+        assert record.status_code == 200, record.text
+        assert record.json()["canonical"] == acceptance["canonical"]
+    assert (
+        world.http.get(
+            f"/api/v1/records/{acceptance['id']}", headers=world.headers(BRAND_2)
+        ).status_code
+        == 404
+    )
+    # The brand's own account anchors it, as a Product record, and the contract verifies it.
+    view = _anchor_all(
+        world,
+        f"/api/v1/products/{serial}/provenance",
+        BRAND,
+        lambda v: [v["acceptance_record"]],
+    )
+    anchoring = view["acceptance_record"]["anchoring"]
+    assert anchoring["anchorer"] == world.organisations[BRAND].account_address
+    assert world.runtime.ledger.retrieve_verify_record(
+        anchoring["root"],
+        acceptance["record_hash"],
+        anchoring["proof"],
+        anchorer=anchoring["anchorer"],
+        kind=RECORD_KINDS["product"],
+    )

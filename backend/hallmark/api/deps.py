@@ -97,6 +97,7 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         description="Replaying a write with the same key returns the first answer",
+        json_schema_extra={"minLength": 1, "maxLength": 200},
     ),
 ]
 

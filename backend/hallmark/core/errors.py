@@ -386,6 +386,18 @@ class PayloadTooLargeError(HallmarkError):
     http_status = 413
 
 
+class RecordTooLargeError(PayloadTooLargeError):
+    """A record's canonical text would be larger than a record may be (nothing is stored)."""
+
+    code = "record_too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the record would be {size} bytes as canonical JSON; a record holds at most {limit}",
+            details={"size": size, "limit": limit},
+        )
+
+
 class UniqueViolationError(ConflictError):
     """A write met a row with the same unique value, stored meanwhile by another transaction
     (another request, another process): the database's unique constraint, by its name."""

@@ -180,7 +180,25 @@ _HIDDEN = (
     "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e"
     "\\u2060-\\u2064\\u2066-\\u2069\\ufeff\\ud800-\\udfff"
 )
-PLAIN_TEXT_PATTERN = f"^\\s*[^\\s{_HIDDEN}][^{_HIDDEN}]*$"
+#: What the validators strip first (Unicode White_Space); regex `\\s` also matches U+001C-U+001F.
+_STRIPPED = (
+    "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+PLAIN_TEXT_PATTERN = f"^[{_STRIPPED}]*[^\\s{_HIDDEN}][^{_HIDDEN}]*$"
+
+_HIDDEN_IN_PARAGRAPH = (
+    "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e"
+    "\\u2060-\\u2064\\u2066-\\u2069\\ufeff\\ud800-\\udfff"
+)
+
+
+def text_schema(max_length: int, *, paragraph: bool = False) -> WithJsonSchema:
+    """The OpenAPI schema of optional plain text (`plain_text`, or `plain_paragraph` with line
+    breaks and tabs) of at most `max_length` characters: what the validators refuse, as a
+    pattern."""
+    hidden = _HIDDEN_IN_PARAGRAPH if paragraph else _HIDDEN
+    return WithJsonSchema({"type": "string", "maxLength": max_length, "pattern": f"^[^{hidden}]*$"})
+
 
 #: One line of plain text (`plain_text`), 1 to 200 characters, surrounding spaces removed.
 ShortText = Annotated[
@@ -196,8 +214,8 @@ ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 # --- JSON objects ------------------------------------------------------------------------------
 
 MAX_JSON_DEPTH = 16
-#: The largest free-form object, as compact JSON: with every other field bounded, this bounds a
-#: record (its free-form objects and bounded lists of short fields: under 300 KiB).
+#: The largest free-form object, as compact JSON (a whole record has its own limit,
+#: store.records.MAX_RECORD_BYTES).
 MAX_JSON_OBJECT_BYTES = 64 * 1024
 
 
@@ -243,9 +261,39 @@ def _check_object(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
     return value
 
 
+def _json_object_schema() -> dict[str, Any]:
+    """What the OpenAPI document says of a free-form object: two levels of JSON values spelled
+    out (JSON Schema has no bounded recursion), numbers within ±(2**53 - 1), valid Unicode.
+    Deeper values are accepted too, with the same rules (`_json_safe`)."""
+    text = {"type": "string", "pattern": "^[^\\ud800-\\udfff]*$"}
+    scalar: list[dict[str, Any]] = [
+        text,
+        {"type": "number", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+    inner = {"anyOf": scalar}
+    value = {
+        "anyOf": [
+            *scalar,
+            {"type": "array", "items": inner, "maxItems": 64},
+            {"type": "object", "additionalProperties": inner, "propertyNames": text},
+        ]
+    }
+    return {
+        "type": "object",
+        "additionalProperties": value,
+        "propertyNames": text,
+        "description": f"Free-form JSON: numbers within ±(2**53 - 1), nesting up to "
+        f"{MAX_JSON_DEPTH} levels, at most {MAX_JSON_OBJECT_BYTES} bytes as compact JSON",
+    }
+
+
 #: A free-form JSON object: finite numbers within ±(2**53 - 1), nesting up to MAX_JSON_DEPTH,
 #: at most MAX_JSON_OBJECT_BYTES as JSON.
-JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_check_object)]
+JsonObject = Annotated[
+    dict[str, JsonValue], AfterValidator(_check_object), WithJsonSchema(_json_object_schema())
+]
 
 
 class Input(BaseModel):

@@ -439,6 +439,12 @@ class Product(Base):
     #: When the brand accepted the product as its own (at creation when the brand created it);
     #: until then the brand neither sees it nor counts it as its own.
     brand_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: The brand's anchored acceptance record (`hallmark/product-acceptance@1`) of a product a
+    #: factory named it in; None for a brand's own products and for products accepted before
+    #: acceptances were recorded.
+    acceptance_record_id: Mapped[str | None] = mapped_column(
+        ForeignKey("records.id"), nullable=True
+    )
     factory_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     category: Mapped[str] = mapped_column(String(16))
     #: The brand (or, without one, the factory) whose series numbers editions.

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import uuid_utils
 from sqlalchemy.orm import Session
 
 from hallmark.core.canonical import canonical_bytes
+from hallmark.core.errors import RecordTooLargeError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.hashing import keccak256 as keccak
 from hallmark.store.bulk import bulk_insert
@@ -52,6 +54,13 @@ def record_text_hash(canonical: str) -> str:
             pass  # not a commitment document after all: hashed as text, so it fails its check
     return "0x" + keccak(canonical.encode()).hex()
 
+
+#: The most a record's canonical text (the envelope, as hashed) may hold, in UTF-8 bytes.
+MAX_RECORD_BYTES = 256 * 1024
+
+# The widest values an envelope's own fields take (ids are UUIDs; `recordedAt` with microseconds).
+_WIDEST_ID = "00000000-0000-0000-0000-000000000000"
+_WIDEST_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 _RECORDS = Base.metadata.tables[Record.__tablename__]
 _QUEUE = Base.metadata.tables[AnchorQueueEntry.__tablename__]
@@ -106,6 +115,41 @@ def new_record_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+#: How much larger than orjson's compact text a record's canonical text can be: only floats
+#: orjson writes with an exponent and JCS in full grow (`1e20` → 21 digits; numbers in records
+#: are within ±2**53, so at most `1e15` → 16). `prepare_records` measures exactly in any case.
+_CANONICAL_GROWTH = 4
+
+
+def check_record_size(
+    kind: str, data: Mapping[str, Any], *, corrects: bool = False, reserve: int = 0
+) -> None:
+    """Refuse a record whose canonical text would exceed MAX_RECORD_BYTES, before it is planned
+    into a batch: `reserve` bytes are kept for fields added when it is written.
+
+    orjson's compact text measures the usual record in microseconds; only a record that could be
+    near the limit is canonicalised to measure it exactly (with the envelope's widest values).
+
+    Raises:
+        RecordTooLargeError: the record would be too large (413).
+    """
+    try:
+        rough = len(orjson.dumps(data))
+    except TypeError:
+        rough = MAX_RECORD_BYTES
+    if (rough + 512) * _CANONICAL_GROWTH + reserve <= MAX_RECORD_BYTES:
+        return
+    record = NewRecord(
+        kind=kind,
+        organisation_id=_WIDEST_ID,
+        data=data,
+        corrects_id=_WIDEST_ID if corrects else None,
+    )
+    size = len(canonical_bytes(envelope(record, _WIDEST_ID, _WIDEST_TIME))) + reserve
+    if size > MAX_RECORD_BYTES:
+        raise RecordTooLargeError(size, MAX_RECORD_BYTES)
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedRecords:
     """Records made (ids, canonical text, hashes) but not stored yet: `insert_records` stores
@@ -130,6 +174,8 @@ def prepare_records(records: Sequence[NewRecord]) -> PreparedRecords:
             canonical = canonical_bytes(record.document)
         else:
             canonical = canonical_bytes(envelope(record, record_id, now))
+        if len(canonical) > MAX_RECORD_BYTES:
+            raise RecordTooLargeError(len(canonical), MAX_RECORD_BYTES)
         text = canonical.decode("utf-8")
         record_hash = (
             record_text_hash(text)

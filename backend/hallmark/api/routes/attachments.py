@@ -20,7 +20,13 @@ from hallmark.services.records.schemas import AttachmentPublic
 
 router = APIRouter(prefix="/api/v1/attachments", tags=["attachments"])
 
-Sha256 = Annotated[str, Path(description="SHA-256 of the file's content (64 hex digits)")]
+Sha256 = Annotated[
+    str,
+    Path(
+        description="SHA-256 of the file's content (64 hex digits)",
+        json_schema_extra={"pattern": "^[0-9a-fA-F]{64}$"},
+    ),
+]
 
 
 @router.post(
@@ -32,11 +38,15 @@ Sha256 = Annotated[str, Path(description="SHA-256 of the file's content (64 hex 
         "requestBody": {
             "required": True,
             "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary", "minLength": 1}
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {
+                            "file": {"type": "string", "format": "binary", "minLength": 1}
+                        },
                         "required": ["file"],
                     }
                 },

@@ -12,6 +12,9 @@ class FlagCreate(BaseModel):
 
     reason: str = Field(
         max_length=32,
+        json_schema_extra={
+            "enum": ["issued_in_error", "data_error", "key_compromised", "withdrawn", "other"]
+        },
         description="issued_in_error, data_error, key_compromised, withdrawn or other "
         "(its code goes on chain)",
     )

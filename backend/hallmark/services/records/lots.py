@@ -70,10 +70,13 @@ from hallmark.store.models import (
     Product,
     Record,
 )
-from hallmark.store.records import StoredRecord, add_records
+from hallmark.store.records import StoredRecord, add_records, check_record_size
 
 LOT_SCHEMA = "hallmark/material-lot@1"
 TRANSFER_SCHEMA = "hallmark/lot-transfer@1"
+
+#: Bytes `"parentLot"` (an id) and `"parentRecord"` (a record hash) take in a record's text.
+_PARENT_LINKS = 160
 QUANT = Decimal("0.000001")
 
 _LOTS = TypeAdapter(list[LotCreate])
@@ -182,13 +185,15 @@ def _plan_lot(ctx: _LotContext, fields: LotFields) -> PlannedLot:
                 f"attachment {cert.document} was not uploaded by your organisation "
                 "(POST /api/v1/attachments first)",
             )
-    ctx.seen.add(fields.lot_number)
     data = {"schema": LOT_SCHEMA, "owner": ctx.actor.organisation_id, **lot_payload(fields)}
     private = fields.private
     salt = None
     if private is not None:
         salt = secrets.token_hex(16)
         data["privateCommitment"] = private_commitment(private, salt)
+    # A correction also names the record it corrects and keeps its parent links.
+    check_record_size("material_lot", data, corrects=True, reserve=_PARENT_LINKS)
+    ctx.seen.add(fields.lot_number)
     return PlannedLot(
         record_id=None,
         owner_id=ctx.actor.organisation_id,

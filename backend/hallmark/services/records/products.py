@@ -45,7 +45,6 @@ from hallmark.core.errors import (
     invalid_field,
 )
 from hallmark.core.fields import plain
-from hallmark.core.times import utcnow
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, lots, views, visibility
@@ -57,10 +56,11 @@ from hallmark.services.records.schemas import (
     ProductsPublic,
 )
 from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
-from hallmark.store.records import StoredRecord, add_records
+from hallmark.store.records import StoredRecord, add_records, check_record_size
 
 PRODUCT_SCHEMA = "hallmark/product@1"
 MATERIALS_SCHEMA = "hallmark/product-materials@1"
+ACCEPTANCE_SCHEMA = "hallmark/product-acceptance@1"
 
 _PRODUCTS = TypeAdapter(list[ProductCreate])
 _PRODUCT = TypeAdapter(ProductCreate)
@@ -159,7 +159,8 @@ def _organisation(ctx: _Context, org_id: str, kind: str, where: str) -> Organisa
 def _plan_draws(
     ctx: _Context, materials: Sequence[MaterialUse], prefix: str
 ) -> tuple[list[tuple[MaterialLot, MaterialUse]], list[dict[str, Any]]]:
-    """Check every draw (units, mass balance), then apply them; all or none of them."""
+    """Check every draw (units, mass balance) and make the record's materials list; nothing is
+    drawn until `_apply_draws`."""
     planned: list[tuple[MaterialLot, MaterialUse]] = []
     taken: dict[str, Decimal] = {}
     for index, use in enumerate(materials):
@@ -188,8 +189,6 @@ def _plan_draws(
             )
         taken[lot.id] = already + amount
         planned.append((lot, use))
-    for lot, use in planned:
-        lots.draw(lot, use.quantity + use.process_loss)
     documents = [
         {
             "lot": lot.id,
@@ -199,6 +198,11 @@ def _plan_draws(
         for lot, use in planned
     ]
     return planned, documents
+
+
+def _apply_draws(draws: Sequence[tuple[MaterialLot, MaterialUse]]) -> None:
+    for lot, use in draws:
+        lots.draw(lot, use.quantity + use.process_loss)
 
 
 def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
@@ -229,9 +233,6 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
             details={"field": "edition.number", "series": edition[1], "number": edition[2]},
         )
     draws, documents = _plan_draws(ctx, item.materials, "materials")
-    ctx.seen_serials.add(item.serial)
-    if edition is not None:
-        ctx.taken_editions.add(edition)
     payload = item.model_dump(
         mode="json", exclude_none=True, exclude={"materials", "brand", "assigned_factory"}
     )
@@ -242,6 +243,11 @@ def _plan_product(ctx: _Context, item: ProductCreate) -> PlannedProduct:
         "assigned_factory": factory_id,
         "materials": documents,
     }
+    check_record_size("product", data)
+    _apply_draws(draws)
+    ctx.seen_serials.add(item.serial)
+    if edition is not None:
+        ctx.taken_editions.add(edition)
     return PlannedProduct(
         item=item, brand_id=brand_id, factory_id=factory_id, data=data, draws=draws
     )
@@ -348,6 +354,7 @@ def add_materials(
         taken_editions=set(),
     )
     draws, documents = _plan_draws(ctx, materials.materials, "materials")
+    _apply_draws(draws)
     product_record = session.get(Record, product.record_id)
     assert product_record is not None
     data = {
@@ -384,6 +391,10 @@ def drawn_lots(session: Session, product_id: str) -> Sequence[Row[LotDraw, Mater
 def product_public(session: Session, product: Product) -> ProductPublic:
     record = session.get(Record, product.record_id)
     assert record is not None
+    acceptance = (
+        session.get(Record, product.acceptance_record_id) if product.acceptance_record_id else None
+    )
+    refs = views.record_refs(session, [record] if acceptance is None else [record, acceptance])
     data = views.document(record)["data"]
     rows = drawn_lots(session, product.id)
     materials: list[dict[str, Any]] = []
@@ -430,7 +441,8 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "certified_at": product.certified_at,
             "step_count": product.step_count,
             "last_step_hash": product.last_step_hash,
-            "record": views.record_refs(session, [record])[record.id],
+            "record": refs[record.id],
+            "acceptance_record": refs[acceptance.id] if acceptance is not None else None,
         }
     )
 
@@ -474,7 +486,10 @@ def list_offers(*, session: Session, actor: Actor, skip: int, limit: int) -> Pro
 
 def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPublic:
     """The caller's brand accepts a product a factory made naming it: from then on the product
-    is the brand's (it sees it, its provenance and its steps). Accepting twice is a no-op."""
+    is the brand's (it sees it, its provenance and its steps). Accepting twice is a no-op.
+
+    The acceptance is a record the brand writes and anchors (`hallmark/product-acceptance@1`,
+    kind Product): what the brand vouches for is on chain, like what the factory recorded."""
     authorisation.require_role(actor, "product.accept")
     product = session.scalars(
         select(Product)
@@ -484,7 +499,19 @@ def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPub
     if product is None:
         raise NotFoundError("product", serial)
     if product.brand_accepted_at is None:
-        product.brand_accepted_at = utcnow()
+        product_record = session.get(Record, product.record_id)
+        assert product_record is not None
+        data = {
+            "schema": ACCEPTANCE_SCHEMA,
+            "product": product.id,
+            "serial": product.serial,
+            "productRecord": product_record.record_hash,
+            "brand": actor.organisation_id,
+            "assigned_factory": product.factory_id,
+        }
+        record = add_records(session, [views.new_record(actor, "product", data)])[0]
+        product.brand_accepted_at = record.recorded_at
+        product.acceptance_record_id = record.id
         audit.append(
             session,
             actor=actor.audit,
@@ -492,7 +519,11 @@ def accept_product(*, session: Session, actor: Actor, serial: str) -> ProductPub
             outcome="ok",
             object_kind="product",
             object_id=product.id,
-            details={"serial": serial, "factory": product.factory_id},
+            details={
+                "serial": serial,
+                "factory": product.factory_id,
+                "record_hash": record.record_hash,
+            },
         )
         session.flush()
     return product_public(session, product)

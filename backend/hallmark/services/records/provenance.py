@@ -131,7 +131,8 @@ def build(session: Session, product: Product, viewer: str) -> Provenance:
     material_record_ids = list(
         dict.fromkeys(d.record_id for d in draws if d.record_id != product.id)
     )
-    own = views.records_by_id(session, [product.record_id, *material_record_ids])
+    accepted = [product.acceptance_record_id] if product.acceptance_record_id else []
+    own = views.records_by_id(session, [product.record_id, *accepted, *material_record_ids])
     own_views = {r.id: r for r in views.provenance_records(session, [own[i] for i in own])}
     materials = [
         lots.node(
@@ -153,6 +154,7 @@ def build(session: Session, product: Product, viewer: str) -> Provenance:
     return Provenance(
         product=products.product_public(session, product),
         record=own_views[product.record_id],
+        acceptance_record=own_views[accepted[0]] if accepted else None,
         material_records=[own_views[i] for i in material_record_ids],
         materials=materials,
         steps=[
@@ -208,6 +210,7 @@ def _reachable(session: Session, actor: Actor, record: Record) -> bool:
         return True
     product_ids = {
         *session.scalars(select(Product.id).where(Product.record_id == record.id)),
+        *session.scalars(select(Product.id).where(Product.acceptance_record_id == record.id)),
         *session.scalars(select(LotDraw.product_id).where(LotDraw.record_id == record.id)),
         *session.scalars(select(ProductionStep.product_id).where(ProductionStep.id == record.id)),
     } - {None}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -46,6 +47,7 @@ from hallmark.core.fields import (
     ShortText,
     plain_paragraph,
     plain_text,
+    text_schema,
 )
 
 # --- vocabularies ------------------------------------------------------------------------------
@@ -122,7 +124,51 @@ OpaqueRef = Annotated[
 # --- material lots -----------------------------------------------------------------------------
 
 
+def _shapes(description: str, *branches: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` for a rule that joins fields: the object is one of `branches`, each
+    spelled out with every property (a branch's own constraint added to the property's), so a
+    generator that reads one branch alone still knows every field."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        properties: dict[str, Any] = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        shapes = []
+        for branch in branches:
+            own: dict[str, Any] = branch.get("properties", {})
+            shapes.append(
+                {
+                    "type": "object",
+                    "properties": {
+                        name: {"allOf": [spec, own[name]]} if name in own else spec
+                        for name, spec in properties.items()
+                    },
+                    "required": sorted(required | set(branch.get("required", []))),
+                    "additionalProperties": False,
+                }
+            )
+        schema["anyOf"] = shapes
+        schema["description"] = description
+
+    return extra
+
+
+#: Present and not null (JSON Schema's `required` also counts an explicit null).
+_GIVEN: dict[str, Any] = {"not": {"type": "null"}}
+_ABSENT: dict[str, Any] = {"type": "null"}
+
+
 class Origin(Input):
+    model_config = ConfigDict(
+        json_schema_extra=_shapes(
+            "Both latitude and longitude, or neither",
+            {
+                "required": ["latitude", "longitude"],
+                "properties": {"latitude": _GIVEN, "longitude": _GIVEN},
+            },
+            {"properties": {"latitude": _ABSENT, "longitude": _ABSENT}},
+        )
+    )
+
     name: ShortText | None = Field(None, description="Mine or region")
     country: CountryCode
     latitude: Latitude | None = None
@@ -144,6 +190,14 @@ class ExternalCertificate(Input):
 class SourceRef(Input):
     """Where recycled material came from: one of our lots, or a product by serial."""
 
+    model_config = ConfigDict(
+        json_schema_extra=_shapes(
+            "Exactly one of lot or product",
+            {"required": ["lot"], "properties": {"lot": _GIVEN, "product": _ABSENT}},
+            {"required": ["product"], "properties": {"product": _GIVEN, "lot": _ABSENT}},
+        )
+    )
+
     lot: ObjectId | None = None
     product: Serial | None = None
 
@@ -159,11 +213,20 @@ class RefiningPass(Input):
     facility: ShortText | None = None
     country: CountryCode | None = None
     date: dt.date | None = None
-    purity: Annotated[str, StringConstraints(max_length=32), AfterValidator(plain_text)] | None = (
-        None
-    )
+    purity: (
+        Annotated[
+            str, StringConstraints(max_length=32), AfterValidator(plain_text), text_schema(32)
+        ]
+        | None
+    ) = None
     notes: (
-        Annotated[str, StringConstraints(max_length=1000), AfterValidator(plain_paragraph)] | None
+        Annotated[
+            str,
+            StringConstraints(max_length=1000),
+            AfterValidator(plain_paragraph),
+            text_schema(1000, paragraph=True),
+        ]
+        | None
     ) = None
 
 
@@ -187,7 +250,10 @@ def _attestation(value: Any) -> Any:
 class Attestation(Input):
     attested: bool
     evidence: (
-        Annotated[str, StringConstraints(max_length=500), AfterValidator(plain_text)] | None
+        Annotated[
+            str, StringConstraints(max_length=500), AfterValidator(plain_text), text_schema(500)
+        ]
+        | None
     ) = Field(None, description="A reference or the SHA-256 of an uploaded document")
 
 
@@ -201,11 +267,22 @@ class Ethics(Input):
 
 
 class LotFields(Input):
+    model_config = ConfigDict(
+        json_schema_extra=_shapes(
+            "Recycled sources need recycled: true",
+            {"properties": {"recycled_from": {"maxItems": 0}}},
+            {"required": ["recycled"], "properties": {"recycled": {"const": True}}},
+        )
+    )
+
     lot_number: LotNumber = Field(description="Unique per supplier")
     material: Material
     grade: (
         Annotated[
-            str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(plain_text)
+            str,
+            StringConstraints(strip_whitespace=True, max_length=64),
+            AfterValidator(plain_text),
+            text_schema(64),
         ]
         | None
     ) = Field(None, description="Grade or purity: Au999.9, 18K, Pt950, 925, 1.02 ct F VS1")
@@ -255,7 +332,13 @@ class LotSplit(Input):
 class LotTransfer(Input):
     to_organisation: ObjectId = Field(description="Id of the organisation taking custody")
     note: (
-        Annotated[str, StringConstraints(max_length=500), AfterValidator(plain_paragraph)] | None
+        Annotated[
+            str,
+            StringConstraints(max_length=500),
+            AfterValidator(plain_paragraph),
+            text_schema(500, paragraph=True),
+        ]
+        | None
     ) = None
 
 
@@ -335,6 +418,14 @@ OccurredAt = Annotated[
 
 
 class StepFields(Input):
+    model_config = ConfigDict(
+        json_schema_extra=_shapes(
+            "A qc_inspection has a result",
+            {"properties": {"kind": {"not": {"const": "qc_inspection"}}}},
+            {"required": ["result"], "properties": {"result": {"enum": ["pass", "fail"]}}},
+        )
+    )
+
     kind: StepKind
     occurred_at: OccurredAt
     parameters: JsonObject = Field(default_factory=dict)
@@ -449,6 +540,11 @@ class ProductPublic(BaseModel):
     step_count: int
     last_step_hash: str | None
     record: RecordRef
+    acceptance_record: RecordRef | None = Field(
+        None,
+        description="The brand's anchored acceptance record (hallmark/product-acceptance@1) of "
+        "a product a factory named it in; None for a brand's own product or one not accepted",
+    )
 
 
 class ProductsPublic(BaseModel):
@@ -606,6 +702,9 @@ class TimelineStep(BaseModel):
 class Provenance(BaseModel):
     product: ProductPublic
     record: ProvenanceRecord
+    acceptance_record: ProvenanceRecord | None = Field(
+        None, description="The brand's acceptance record, when a factory made the product"
+    )
     material_records: list[ProvenanceRecord]
     materials: list[MaterialNode]
     steps: list[TimelineStep]

@@ -70,11 +70,14 @@ from hallmark.store.records import (
     NewRecord,
     PreparedRecords,
     StoredRecord,
+    check_record_size,
     insert_records,
     prepare_records,
 )
 
 STEP_SCHEMA = "hallmark/production-step@1"
+#: Bytes `"previousStep"` (a record hash, set when the step is written) takes in its text.
+_PREVIOUS_STEP = 96
 #: Core tables for the bulk writes (no ORM unit-of-work for thousands of rows).
 _STEP_TABLE: Table = Base.metadata.tables["production_steps"]
 _PRODUCT_TABLE: Table = Base.metadata.tables["products"]
@@ -206,10 +209,10 @@ def _plan_step(ctx: _Context, item: StepCreate) -> PlannedStep:
     if state is None:
         raise for_field("product_serial", NotFoundError("product", item.product_serial))
     _check(ctx, state, item)
+    data = step_document(state.product, state.count + 1, item)
+    check_record_size("production_step", data, reserve=_PREVIOUS_STEP)
     sequence = _apply(state, item)
-    return PlannedStep(
-        state=state, sequence=sequence, item=item, data=step_document(state.product, sequence, item)
-    )
+    return PlannedStep(state=state, sequence=sequence, item=item, data=data)
 
 
 def step_document(product: Product, sequence: int, item: StepFields) -> dict[str, Any]:
@@ -451,6 +454,12 @@ def correct_step(
         uploaded=uploaded_by(session, actor.organisation_id, set(correction.attachments)),
     )
     _check(ctx, state, correction, correction=True)
+    check_record_size(
+        "production_step",
+        step_document(product, state.count + 1, correction),
+        corrects=True,
+        reserve=_PREVIOUS_STEP,
+    )
     state.count += 1
     state.touched = True
     plan = PlannedStep(
