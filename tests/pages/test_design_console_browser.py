@@ -90,17 +90,20 @@ def test_legal_registers_searches_and_decides_a_review(visit: Visit, served: Ser
     secret = _first_sign_in(visit, served, username)
     assert visit.path() == "/console/designs"
     assert page.get_by_role("note").first.inner_text().startswith("Similarity is a prompt")
-    assert visit.fits_width()
+    page.wait_for_load_state("load")
     visit.shot("designs")
+    assert visit.fits_width()
 
     drawing = draw_design(SEEDS[visit.viewport])
     _register(page, "lotus.png", encode(drawing), "Lotus pendant", "CUST-0042")
-    assert "?done=registered" in visit.path()
+    assert "?done=registered" in visit.path(), page.locator("main").inner_text()[:500]
     number = visit.path().split("/")[-1].split("?")[0]
     assert page.locator("h1").inner_text() == "Lotus pendant"
+    page.wait_for_load_state("load")
     assert page.locator(".thumb img").first.evaluate("i => i.naturalWidth") > 0
-    assert visit.fits_width()
+    page.wait_for_load_state("load")
     visit.shot("registered")
+    assert visit.fits_width()
 
     rotated = image_variant(drawing, "rotation", np.random.default_rng(9), 9)
     _register(page, "lotus-rotated.png", rotated, "Lotus pendant (rotated)", "CUST-0099")
@@ -122,17 +125,20 @@ def test_legal_registers_searches_and_decides_a_review(visit: Visit, served: Ser
     numbers = [matches.nth(i).locator(".thumb figcaption").nth(1).inner_text() for i in range(2)]
     assert number in numbers and copy in numbers
     first = matches.first
+    page.wait_for_load_state("load")
     for image in first.locator("img").all():
         assert image.evaluate("i => i.complete && i.naturalWidth > 0")
-    assert visit.fits_width()
+    page.wait_for_load_state("load")
     visit.shot("search")
+    assert visit.fits_width()
 
     # Signed out and in again with a code, straight back to the queue.
     _sign_in_with_code(visit, username, secret)
     entry = page.locator(".review", has=page.locator(f"text={copy}"))
     assert entry.locator("img").count() == 2
-    assert visit.fits_width()
+    page.wait_for_load_state("load")
     visit.shot("queue")
+    assert visit.fits_width()
     entry.get_by_label("Infringing").check()
     entry.get_by_label("Note (why)").fill("Same lotus, turned; no licence")
     entry.get_by_role("button", name="Record the decision").click()
@@ -145,20 +151,29 @@ def test_legal_registers_searches_and_decides_a_review(visit: Visit, served: Ser
     page.get_by_role("button", name="Open").click()
     assert visit.path() == f"/console/designs/{copy}"
     assert "Infringing" in page.locator("dl.facts").first.inner_text()
-    assert visit.fits_width()
+    page.wait_for_load_state("load")
     visit.shot("detail")
+    assert visit.fits_width(), page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+        " > document.documentElement.clientWidth).map(e => e.tagName + '.' + e.className + ' '"
+        " + e.textContent.slice(0, 60))"
+    )
 
     page.get_by_role("link", name="中文").click()
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert page.locator("#lineage h2").inner_text() == "谱系"
+    page.wait_for_load_state("load")
     visit.shot("detail-zh")
-    page.get_by_role("link", name="审查队列").click()
+    sections = page.get_by_role("navigation", name="控制台")
+    sections.get_by_role("link", name="审查队列").click()
     assert page.locator("h1").inner_text() == "审查队列"
-    page.get_by_role("link", name="侵权").click()
+    page.locator(".tabs").get_by_role("link", name="侵权").click()
     assert page.locator(".review", has=page.locator(f"text={copy}")).count() == 1
-    assert visit.fits_width()
+    page.wait_for_load_state("load")
     visit.shot("queue-zh")
-    page.get_by_role("link", name="设计", exact=True).click()
+    assert visit.fits_width()
+    sections.get_by_role("link", name="设计", exact=True).click()
     assert "相似只是提示" in page.get_by_role("note").first.inner_text()
+    page.wait_for_load_state("load")
     visit.shot("designs-zh")
     page.get_by_role("link", name="English").click()
