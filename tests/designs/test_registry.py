@@ -10,18 +10,26 @@ import json
 import math
 import shutil
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 from PIL import Image
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from hallmark.api.app import create_app
+from hallmark.chain.registry import CommitmentRef
+from hallmark.cli import app
 from hallmark.core.errors import ContractRevertError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.core.ports import free_port
 from hallmark.services.access.organisations import create_api_key, organisation_account
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
@@ -482,7 +490,8 @@ def test_another_organisation_cannot_take_priority_with_a_later_commitment(
     ledger = world.runtime.ledger
     ledger._send(account, "anchor", [bytes.fromhex(root[2:]), RECORD_KINDS["design_commitment"], 1])
     registry = world.runtime.registry
-    from hallmark.chain.registry import CommitmentRef
+    assert world.runtime.chain is not None
+    world.runtime.chain.retrieve("evm_mine")  # the registration comes in a later block
 
     # Copying our commitment (from the mempool) does not work for it.
     with pytest.raises(ContractRevertError) as copied:
@@ -564,3 +573,98 @@ def test_reindex_from_the_chain_gives_the_same_answers(
     assert (index_dir / "index.json").exists()
     world.runtime._design_index = fresh
     assert answers() == before
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_url(world: World) -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(world.runtime), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_cli_import_reports_each_file_and_fails_when_one_failed(
+    world: World, api_url: str, tmp_path: Path, designs: list[np.ndarray]
+) -> None:
+    folder = tmp_path / "designs"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(encode(designs[0]))
+    (folder / "b.png").write_bytes(encode(designs[1]))
+    (folder / "c.stl").write_bytes(encode(designs[2]))  # a picture posing as a model
+    (folder / "notes.txt").write_text("not a design")
+    report = tmp_path / "report.json"
+    env = {"HALLMARK_API_KEY": world.keys[f"{LEGAL}/legal"]}
+    result = CliRunner().invoke(
+        app,
+        [
+            "designs",
+            "import",
+            str(folder),
+            "--owner",
+            "brand:maison-lune",
+            "--api-url",
+            api_url,
+            "--report",
+            str(report),
+        ],
+        env=env,
+    )
+    assert result.exit_code == 1, result.output
+    assert "2 of 3 registered, 1 failed" in result.output
+    assert "file_mislabelled" in result.output
+    rows = json.loads(report.read_text())
+    assert [r["ok"] for r in rows] == [True, True, False]
+
+    found = CliRunner().invoke(
+        app, ["designs", "search", str(folder / "a.png"), "--api-url", api_url], env=env
+    )
+    assert found.exit_code == 0, found.output
+    assert f"exact   {rows[0]['registration']}" in found.output
+    shown = CliRunner().invoke(
+        app, ["designs", "show", rows[1]["registration"], "--api-url", api_url], env=env
+    )
+    assert shown.exit_code == 0 and rows[1]["fingerprint"] in shown.output
+    missing = CliRunner().invoke(
+        app, ["designs", "show", "D-2026-NOPE", "--api-url", api_url], env=env
+    )
+    assert missing.exit_code != 0
+    assert len(missing.output.strip().splitlines()) == 1
+
+
+# --- the commitment record ----------------------------------------------------------------------
+
+
+def test_a_commitment_record_hashes_to_its_commitment_and_tampering_is_caught() -> None:
+    from hallmark.core.canonical import canonical_bytes
+    from hallmark.core.errors import RecordIntegrityError
+    from hallmark.services.anchoring import integrity
+    from hallmark.store.records import NewRecord, prepare_records, record_text_hash
+
+    fingerprint, registrant, salt = "ab" * 32, "0x" + "12" * 20, "0x" + "cd" * 32
+    data = {"fingerprint": "0x" + fingerprint, "registrant": registrant, "salt": salt}
+    [stored] = prepare_records([NewRecord("design_commitment", "org", data)]).stored
+    assert stored.record_hash == design_commitment(fingerprint, registrant, salt)
+    integrity.check_text(stored.id, stored.canonical, stored.record_hash)
+    tampered = json.loads(stored.canonical)
+    tampered["data"]["salt"] = "0x" + "ce" * 32
+    text = canonical_bytes(tampered).decode()
+    assert record_text_hash(text) != stored.record_hash
+    with pytest.raises(RecordIntegrityError):
+        integrity.check_text(stored.id, text, stored.record_hash)
+    # Any other record is still hashed as its text.
+    [other] = prepare_records([NewRecord("other", "org", data)]).stored
+    assert other.record_hash == integrity.text_hash(other.canonical)
+    assert other.record_hash != stored.record_hash

@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from hallmark import __version__
-from hallmark.cli import admin, chain, imports, products, serve
+from hallmark.cli import admin, chain, designs, imports, products, serve
 from hallmark.cli.console import out
 
 app = typer.Typer(
@@ -36,3 +36,4 @@ app.add_typer(chain.contracts_app, name="contracts")
 app.add_typer(admin.admin_app, name="admin")
 app.add_typer(imports.import_app, name="import")
 app.add_typer(products.product_app, name="product")
+app.add_typer(designs.designs_app, name="designs")

@@ -353,6 +353,12 @@ class Runtime:
 
     def stop(self) -> None:
         """Release everything (the local chain dumps its state on the way out)."""
+        if self._design_index is not None:
+            # The next start loads it instead of indexing every registration again.
+            try:
+                self._design_index.save()
+            except OSError as exc:
+                log.warning("designs.index_not_saved", error=str(exc))
         if self.worker_process is not None:
             self.worker_process.stop()  # before the chain and the database it works on
             self.worker_process = None

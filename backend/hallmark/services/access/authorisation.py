@@ -24,8 +24,8 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "attachment.upload": frozenset({"supplier", "factory", "brand"}),
     "batch.flag": frozenset({"supplier", "factory", "brand"}),
     # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
-    "design.register": frozenset({"legal"}),
-    "design.review": frozenset({"legal"}),
+    "design.register": frozenset({"legal", "registrar"}),
+    "design.review": frozenset({"legal", "registrar"}),
 }
 
 

@@ -79,8 +79,9 @@ from hallmark.store.records import NewRecord, add_records
 
 log = structlog.get_logger(__name__)
 
-#: Roles that register designs and decide reviews (legal organisations hold REGISTRAR_ROLE).
-REGISTRAR_ROLES = frozenset({"legal"})
+#: Roles that register designs and decide reviews: an API key of role legal, or a console
+#: account of role legal or registrar; always in a legal organisation (it holds REGISTRAR_ROLE).
+REGISTRAR_ROLES = frozenset({"legal", "registrar"})
 AUTHORIZATION_LEVELS = ("simple", "signed_confirmation")
 REVIEW_DECISIONS = ("distinct", "infringing", "derived")
 #: Longest side of a thumbnail, in pixels.
@@ -249,7 +250,7 @@ def require_registrar(actor: Actor) -> None:
     """Only a registrar (role legal) registers designs and decides reviews."""
     if actor.role not in REGISTRAR_ROLES:
         raise PermissionDeniedError(
-            f"the {actor.role} role may not register designs (allowed: legal)",
+            f"the {actor.role} role may not register designs (allowed: legal, registrar)",
             details={"role": actor.role, "action": "design.register"},
         )
 

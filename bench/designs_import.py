@@ -1,0 +1,199 @@
+"""Design import benchmark: `hallmark designs import DIR` of --designs generated designs through
+a served Hallmark, then their filing on chain, and the gas per design.
+
+    python -m bench.designs_import --designs 1000
+
+Hallmark's runtime starts on a fresh data directory (its own anvil; SQLite unless
+--database-url), serves its API with uvicorn on a loopback port, and creates a legal
+organisation with a registrar key. --designs distinct line drawings (PNG, the seeded corpus
+generator) are written to a directory and imported with the real command (`hallmark designs
+import`, one HTTP request per file: sniff, fingerprint, conflict check, store). The anchoring
+worker (with its filing step) then anchors the commitments in batches and files each design
+with `register`.
+
+Figures: import wall time and designs per second; the time from the end of the import to the
+last design filed; gas per design = (gas of the DesignCommitment batches + gas of the register
+transactions) / designs, with its two parts: the commitments amortise over a batch, the
+register transaction is one per design. A design not filed by the deadline is a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import func, select
+from tests.designs.corpus import draw_design, encode
+from typer.testing import CliRunner
+
+from bench.results import Result, add_output_argument, run_main
+from hallmark.api.app import create_app
+from hallmark.cli import app
+from hallmark.config import Settings
+from hallmark.core.logging import configure_logging
+from hallmark.core.ports import free_port
+from hallmark.runtime import Runtime
+from hallmark.services.access.organisations import create_api_key, create_organisation
+from hallmark.store.models import AnchorBatch, DesignRegistration
+
+
+def _runtime(data_dir: Path, database_url: str | None) -> Runtime:
+    overrides: dict[str, Any] = {}
+    if not os.environ.get("HALLMARK_ANVIL_PORT"):
+        overrides["anvil_port"] = 0
+    settings = Settings(
+        environment="test",
+        data_dir=data_dir,
+        database_url=database_url,
+        rpc_url=None,
+        keystore_scrypt_n=1024,
+        log_level="WARNING",
+        anchor_interval=0.5,
+        _env_file=None,
+        **overrides,
+    )
+    configure_logging("WARNING", json=False)
+    runtime = Runtime(settings)
+    runtime.start()
+    return runtime
+
+
+def _serve(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def _statuses(runtime: Runtime) -> dict[str, int]:
+    assert runtime.sessions is not None
+    with runtime.sessions() as session:
+        return {
+            status: int(count)
+            for status, count in session.execute(
+                select(DesignRegistration.status, func.count()).group_by(DesignRegistration.status)
+            )
+        }
+
+
+def run(args: argparse.Namespace, result: Result) -> None:
+    base = Path(tempfile.mkdtemp(prefix="hallmark-bench-designs-"))
+    folder = base / "designs"
+    folder.mkdir()
+    for n in range(args.designs):
+        (folder / f"design-{n:05d}.png").write_bytes(encode(draw_design(90_000 + n, side=320)))
+    runtime = _runtime(base / "data", args.database_url)
+    server = None
+    try:
+        assert runtime.sessions is not None
+        create_organisation(
+            sessions=runtime.sessions, chain=runtime.chain_access(), name="Legal", kind="legal"
+        )
+        _, key = create_api_key(
+            sessions=runtime.sessions,
+            organisation_ref="Legal",
+            principal_name="registrar",
+            role="legal",
+        )
+        server, _thread, url = _serve(runtime)
+        started = time.perf_counter()
+        answer = CliRunner().invoke(
+            app,
+            ["designs", "import", str(folder), "--owner", "bench:owner", "--api-url", url],
+            env={"HALLMARK_API_KEY": key, "COLUMNS": "120"},
+        )
+        imported = time.perf_counter() - started
+        result.check(answer.exit_code == 0, f"import failed: {answer.output[-500:]}")
+        runtime.start_worker()
+        deadline = time.monotonic() + args.file_timeout
+        filing_started = time.perf_counter()
+        while time.monotonic() < deadline:
+            statuses = _statuses(runtime)
+            if not statuses.get("committed") and not statuses.get("filing"):
+                break
+            time.sleep(0.2)
+        filed_after = time.perf_counter() - filing_started
+        statuses = _statuses(runtime)
+        result.check(
+            statuses.get("registered", 0) == args.designs,
+            f"{statuses} after {args.file_timeout} s; {args.designs} should be registered",
+        )
+        with runtime.sessions() as session:
+            anchor_gas = int(
+                session.scalar(
+                    select(func.coalesce(func.sum(AnchorBatch.gas_used), 0)).where(
+                        AnchorBatch.kind == "design_commitment"
+                    )
+                )
+                or 0
+            )
+            batches = int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(AnchorBatch)
+                    .where(AnchorBatch.kind == "design_commitment")
+                )
+                or 0
+            )
+            register_gas = int(
+                session.scalar(select(func.coalesce(func.sum(DesignRegistration.gas_used), 0))) or 0
+            )
+        designs = max(args.designs, 1)
+        result.figures.update(
+            {
+                "designs": args.designs,
+                "import_seconds": round(imported, 2),
+                "designs_per_second": round(args.designs / imported, 1),
+                "filing_seconds": round(filed_after, 2),
+                "commitment_batches": batches,
+                "commitment_gas_per_design": round(anchor_gas / designs, 1),
+                "register_gas_per_design": round(register_gas / designs, 1),
+                "gas_per_design": round((anchor_gas + register_gas) / designs, 1),
+            }
+        )
+        f = result.figures
+        print(
+            f"imported {args.designs} designs in {imported:.1f} s "
+            f"({f['designs_per_second']} per s); all filed {filed_after:.1f} s later; "
+            f"gas per design {f['gas_per_design']:,.0f} = commitment "
+            f"{f['commitment_gas_per_design']:,.0f} ({batches} batches) + register "
+            f"{f['register_gas_per_design']:,.0f}"
+        )
+    finally:
+        if server is not None:
+            server.should_exit = True
+        runtime.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--designs", type=int, default=1000)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--file-timeout", type=float, default=900.0)
+    add_output_argument(parser)
+    return parser.parse_args(argv)
+
+
+def new_result(args: argparse.Namespace) -> Result:
+    settings = {k: v for k, v in vars(args).items() if k not in {"json", "database_url"}}
+    settings["database"] = "postgresql" if args.database_url else "sqlite"
+    return Result(benchmark="designs_import", kind="designs.import", settings=settings)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    run_main(new_result, run, arguments)
