@@ -2,8 +2,9 @@
 detail with its lineage and chain facts, the review queue, and lookups (registration number,
 fingerprint, designer, owner, date range).
 
-For staff of role `legal` in a legal organisation, who always sign in with a TOTP code (the
-pages refuse a legal session without an enrolled authenticator too). Everything goes through the
+For the registrars of a legal organisation (staff of role `legal`, who always sign in with a
+TOTP code, or `registrar`): the pages refuse a session without an enrolled authenticator, so
+whoever uses them signs in with a second factor. Everything goes through the
 registry's public functions (`services.designs.registry`). Similarity is a prompt for a person,
 never a verdict: every page that shows matches says so.
 """
@@ -157,6 +158,7 @@ ENVIRONMENT.globals.update(
     design_statuses=DESIGN_STATUSES,
     review_states=REVIEW_STATES,
     authorization_names=AUTHORIZATION_NAMES,
+    registry_roles=registry.REGISTRAR_ROLES,
 )
 
 
@@ -223,7 +225,8 @@ def _forbidden(request: Request, staff: Staff, console: ConsoleDep, text: str) -
 
 
 def _legal(request: Request, staff: Staff, console: ConsoleDep) -> Response | None:
-    """The 403 page (audited) for anyone but legal staff with two-step sign-in."""
+    """The 403 page (audited) for anyone but a legal organisation's registrars (roles legal
+    and registrar) signed in with two-step sign-in."""
     if staff.role not in registry.REGISTRAR_ROLES or staff.organisation_kind != "legal":
         return _forbidden(request, staff, console, messages.FORBIDDEN)
     if not staff.totp_enrolled:
