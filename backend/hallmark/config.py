@@ -233,6 +233,12 @@ class Settings(BaseSettings):
         description="AES-256-GCM key of the attachment store, base64 of 32 random bytes "
         "(required in production; development and test derive one)",
     )
+    file_keys_previous: SecretStr | None = Field(
+        None,
+        description="Previous AES-256-GCM keys of the attachment store during a key rotation, "
+        "comma-separated base64 (files are read under them; `hallmark designs rotate-key` "
+        "re-seals every file under file_key, then drop them)",
+    )
     attachment_max_bytes: Annotated[int, Field(ge=1)] = Field(
         32 * 1024 * 1024, description="Largest attachment upload in bytes (more: 413)"
     )
@@ -310,6 +316,8 @@ class Settings(BaseSettings):
             key = _decode_file_key(self.file_key.get_secret_value())
             if self.environment is Environment.PRODUCTION and len(set(key)) < 8:
                 raise ValueError("HALLMARK_FILE_KEY is a placeholder (too few distinct bytes)")
+            if self.file_keys_previous is not None:
+                _ = self.previous_file_keys  # a malformed previous key is refused now
         elif self.environment is Environment.PRODUCTION:
             raise ValueError(
                 "HALLMARK_FILE_KEY must be set in production (base64 of 32 random bytes, "
@@ -348,6 +356,14 @@ class Settings(BaseSettings):
     def effective_files_dir(self) -> Path:
         """Where the encrypted attachment store lives."""
         return self.files_dir if self.files_dir is not None else self.data_dir / "files"
+
+    @property
+    def previous_file_keys(self) -> tuple[bytes, ...]:
+        """The keys of `file_keys_previous` (a rotation in progress), decoded."""
+        if self.file_keys_previous is None:
+            return ()
+        text = self.file_keys_previous.get_secret_value()
+        return tuple(_decode_file_key(part) for part in text.split(",") if part.strip())
 
     @property
     def file_key_bytes(self) -> bytes:

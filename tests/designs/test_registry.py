@@ -407,8 +407,7 @@ def test_crash_between_recording_and_sending_resumes_with_the_same_transaction(
     number = answer.json()["design"]["number"]
     crashing = make_worker(world)
     workers.append(crashing)
-    [(_, filer_step)] = crashing._steps
-    filer = filer_step.__self__  # type: ignore[attr-defined]
+    filer = dict(crashing._steps)["design filing"].__self__  # type: ignore[attr-defined]
 
     def crash(raw_tx: str) -> None:
         raise KeyboardInterrupt("process killed after the commit, before the broadcast")

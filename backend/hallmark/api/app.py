@@ -17,6 +17,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
     attachments,
+    design_rights,
     designs,
     health,
     lots,
@@ -73,6 +74,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(anchor_batches.router)
     app.include_router(designs.router)
+    app.include_router(design_rights.router)
     pages.install(app)
     reference.install(app)
     openapi.install(app)

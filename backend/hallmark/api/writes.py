@@ -108,7 +108,9 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items to return (at mos
 
 async def file_store(runtime: RuntimeDep) -> EncryptedFileStore:
     settings = runtime.settings
-    return EncryptedFileStore(settings.effective_files_dir, settings.file_key_bytes)
+    return EncryptedFileStore(
+        settings.effective_files_dir, settings.file_key_bytes, settings.previous_file_keys
+    )
 
 
 FileStoreDep = Annotated[EncryptedFileStore, Depends(file_store)]

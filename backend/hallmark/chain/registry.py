@@ -293,3 +293,186 @@ def _bytes32(value: str) -> bytes:
     if len(raw) != 32:
         raise ValueError(f"expected 32 bytes of hex, got {len(raw)}")
     return raw
+
+
+# --- assignments and licences (services.designs.rights) ------------------------------------------
+
+#: Gas limit of an assignment or licence transaction (each writes at most four slots; measured on
+#: anvil: propose 123,622, accept 52,360, grant 101,369, terminate 57,445).
+RIGHTS_GAS = 200_000
+
+#: The registry functions that manage a final registration, by Hallmark's name for the action.
+RIGHTS_FUNCTIONS = {
+    "propose": "proposeAssignment",
+    "accept": "acceptAssignment",
+    "cancel": "cancelAssignment",
+    "grant": "grantLicence",
+    "terminate": "terminateLicence",
+}
+
+
+class PendingAssignmentView(NamedTuple):
+    """`pendingAssignmentOf(fingerprint)`: a zero new registrant means none is pending."""
+
+    new_registrant: str
+    new_owner_ref: str
+    document_hash: str
+    proposed_by: str
+    proposed_at: int
+
+    @property
+    def pending(self) -> bool:
+        return int(self.new_registrant, 16) != 0
+
+
+class LicenceView(NamedTuple):
+    """`licenceOf(fingerprint, documentHash)`: a zero `granted_at` means no such licence."""
+
+    licensee_ref: str
+    granted_by: str
+    granted_at: int
+    valid_from: int
+    valid_until: int
+    terminated_by: str
+    terminated_at: int
+    termination_reason: int
+
+
+def rights_arguments(action: str, fingerprint: str, values: dict[str, Any]) -> list[Any]:
+    """The ABI arguments of a rights action (`RIGHTS_FUNCTIONS`) from its named values (hex
+    strings for hashes and addresses, ints for times and the reason). Local."""
+    key = HexBytes(_bytes32(fingerprint))
+    if action == "propose":
+        return [
+            key,
+            Web3.to_checksum_address(values["new_registrant"]),
+            HexBytes(_bytes32(values["new_owner_ref"])),
+            HexBytes(_bytes32(values["document_hash"])),
+        ]
+    if action == "accept":
+        return [key, HexBytes(_bytes32(values["document_hash"]))]
+    if action == "cancel":
+        return [key]
+    if action == "grant":
+        return [
+            key,
+            HexBytes(_bytes32(values["licensee_ref"])),
+            HexBytes(_bytes32(values["document_hash"])),
+            int(values["valid_from"]),
+            int(values["valid_until"]),
+        ]
+    if action == "terminate":
+        return [key, HexBytes(_bytes32(values["document_hash"])), int(values["reason"])]
+    raise ValueError(f"unknown rights action {action!r}")
+
+
+class DesignRights:
+    """Assignments and licences on one DesignRegistry: `build_*` local, `send_*` signs,
+    broadcasts and waits, `retrieve_*` reads from the node (simulations included)."""
+
+    def __init__(self, registry: DesignRegistryContract) -> None:
+        self.registry = registry
+        self.client = registry.client
+
+    def build_action(
+        self,
+        account: LocalAccount,
+        action: str,
+        fingerprint: str,
+        values: dict[str, Any],
+        *,
+        nonce: int,
+        fees: Fees,
+        chain_id: int,
+        gas: int = RIGHTS_GAS,
+    ) -> SignedTransaction:
+        """Sign a rights action locally: explicit gas, nonce and fees, no node call."""
+        data = self.registry.contract.encode_abi(
+            RIGHTS_FUNCTIONS[action], args=rights_arguments(action, fingerprint, values)
+        )
+        tx: dict[str, Any] = {
+            "chainId": chain_id,
+            "nonce": nonce,
+            "to": self.registry.address,
+            "value": 0,
+            "gas": gas,
+            "data": data,
+        }
+        if fees.max_fee_per_gas is not None:
+            tx |= {
+                "type": 2,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            }
+        else:
+            tx["gasPrice"] = fees.gas_price
+        signed = account.sign_transaction(tx)
+        return SignedTransaction(
+            raw_tx=HexBytes(signed.raw_transaction).to_0x_hex(),
+            tx_hash=HexBytes(signed.hash).to_0x_hex(),
+            nonce=nonce,
+        )
+
+    def retrieve_action_check(
+        self,
+        sender: str,
+        action: str,
+        fingerprint: str,
+        values: dict[str, Any],
+        *,
+        block: int | str = "pending",
+        gas: int = RIGHTS_GAS,
+    ) -> None:
+        """Simulate a rights action from `sender` (in the next block by default, or as of
+        `block`); raises the decoded error it would revert with."""
+        fn = getattr(self.registry.contract.functions, RIGHTS_FUNCTIONS[action])
+        call = fn(*rights_arguments(action, fingerprint, values))
+        self.registry._call(
+            lambda: call.call(
+                {"from": Web3.to_checksum_address(sender), "gas": gas}, block_identifier=block
+            )
+        )
+
+    def send_action(
+        self, account: LocalAccount, action: str, fingerprint: str, values: dict[str, Any]
+    ) -> Sent:
+        """Sign, send and wait for a rights action (simulated first: a revert is decoded)."""
+        registry = self.registry
+        args = rights_arguments(action, fingerprint, values)
+        try:
+            return self.client.send_function(
+                account, registry.address, registry.abi, RIGHTS_FUNCTIONS[action], args
+            )
+        except ContractLogicError as exc:
+            raise registry.errors.translate(exc) from exc
+
+    def retrieve_pending_assignment(self, fingerprint: str) -> PendingAssignmentView:
+        """`pendingAssignmentOf(fingerprint)`."""
+        fn = self.registry.contract.functions.pendingAssignmentOf(HexBytes(_bytes32(fingerprint)))
+        new_registrant, new_owner_ref, document_hash, proposed_by, proposed_at = (
+            self.registry._call(fn.call)
+        )
+        return PendingAssignmentView(
+            Web3.to_checksum_address(new_registrant),
+            HexBytes(new_owner_ref).to_0x_hex(),
+            HexBytes(document_hash).to_0x_hex(),
+            Web3.to_checksum_address(proposed_by),
+            int(proposed_at),
+        )
+
+    def retrieve_licence(self, fingerprint: str, document_hash: str) -> LicenceView:
+        """`licenceOf(fingerprint, documentHash)`."""
+        fn = self.registry.contract.functions.licenceOf(
+            HexBytes(_bytes32(fingerprint)), HexBytes(_bytes32(document_hash))
+        )
+        row = self.registry._call(fn.call)
+        return LicenceView(
+            HexBytes(row[0]).to_0x_hex(),
+            Web3.to_checksum_address(row[1]),
+            int(row[2]),
+            int(row[3]),
+            int(row[4]),
+            Web3.to_checksum_address(row[5]),
+            int(row[6]),
+            int(row[7]),
+        )

@@ -67,3 +67,12 @@ def _reason(response: httpx.Response) -> str:
         return f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
         return response.text[:200] or response.reason_phrase
+
+
+# --- design rights (`hallmark designs assign|licence|rights`) ------------------------------------
+
+
+def send_json(api: ApiClient, method: str, path: str, body: Any | None = None) -> dict[str, Any]:
+    """One JSON request through `api` (its errors as RemoteApiError)."""
+    result: dict[str, Any] = api._request(method, path, json=body)
+    return result

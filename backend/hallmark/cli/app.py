@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from hallmark import __version__
-from hallmark.cli import admin, chain, designs, imports, products, serve
+from hallmark.cli import admin, chain, design_rights, designs, imports, products, serve
 from hallmark.cli.console import out
 
 app = typer.Typer(
@@ -36,4 +36,6 @@ app.add_typer(chain.contracts_app, name="contracts")
 app.add_typer(admin.admin_app, name="admin")
 app.add_typer(imports.import_app, name="import")
 app.add_typer(products.product_app, name="product")
+# Design rights (assignments, licences), departures and key rotation join `hallmark designs`.
+design_rights.add_commands(designs.designs_app)
 app.add_typer(designs.designs_app, name="designs")

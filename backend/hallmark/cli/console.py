@@ -41,7 +41,7 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     secrets = [
         secret.get_secret_value()
-        for secret in (settings.key_passphrase, settings.file_key)
+        for secret in (settings.key_passphrase, settings.file_key, settings.file_keys_previous)
         if secret is not None
     ]
     configure_logging(settings.log_level, json=_json_logs(settings), secrets=secrets)

@@ -56,7 +56,7 @@ from hallmark.chain.node import (
     rpc_call,
     started_here,
 )
-from hallmark.chain.registry import DesignRegistryContract
+from hallmark.chain.registry import DesignRegistryContract, DesignRights
 from hallmark.config import Environment, Settings
 from hallmark.core.errors import (
     ChainError,
@@ -83,6 +83,7 @@ from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.filing import DesignFiler, NonceSource
 from hallmark.services.designs.registry import RegistryIndex
+from hallmark.services.designs.rights import RightsSender
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
@@ -323,6 +324,16 @@ class Runtime:
             deployment_id=self.deployment_id,
         )
         worker.add_step("design filing", filer.run_once)
+        # Assignments and licences of registered designs, on the same nonces (after filings).
+        rights = RightsSender(
+            sessions=self.sessions,
+            rights=DesignRights(filer.registry),
+            account_of=transactions.account,
+            nonces=NonceSource(current=lambda: transactions.nonces),
+            chain_id=self.deployment.chain_id,
+            fees=transactions.fees_now,
+        )
+        worker.add_step("design rights", rights.run_once)
 
     def _start_audit_heads(self, worker: AnchorWorker) -> None:
         assert self.sessions is not None and self.keys is not None and self.chain is not None

@@ -8,6 +8,14 @@ written to a temporary file and renamed into place (a crash never leaves half a 
 
 Content addressing makes writes idempotent: storing bytes that are already there is a no-op.
 
+Key rotation (`rotate`): the store holds the current key and may hold previous keys; a file is
+read under whichever of them seals it, and written under the current key only. `rotate`
+re-seals every file still under a previous key: decrypt, seal under the current key, write to
+a temporary file, fsync, rename over the old one. The rename is atomic, so at every moment a
+file is whole under the old key or whole under the new one, and readers holding both keys read
+it; a rotation stopped at any point is resumed by running it again (files already under the
+current key are left alone). Once it reports none left, the previous key can be dropped.
+
 Raises:
     NotFoundError: no file at that address.
     InvalidInputError: a malformed address.
@@ -21,6 +29,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +64,11 @@ class EncryptedFileStore:
 
     root: Path
     key: bytes
+    #: Keys files may still be sealed under (read only; `rotate` re-seals them).
+    previous_keys: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
-        if len(self.key) != 32:
+        if any(len(key) != 32 for key in (self.key, *self.previous_keys)):
             raise ValueError("the file store needs a 32-byte AES-256 key")
 
     def path_of(self, sha256: str) -> Path:
@@ -73,8 +84,16 @@ class EncryptedFileStore:
         path = self.path_of(address)
         if path.is_file():
             return address
+        self._write(path, self._seal(address, data))
+        return address
+
+    def _seal(self, address: str, data: bytes) -> bytes:
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = _VERSION + nonce + AESGCM(self.key).encrypt(nonce, data, address.encode())
+        return _VERSION + nonce + AESGCM(self.key).encrypt(nonce, data, address.encode())
+
+    @staticmethod
+    def _write(path: Path, sealed: bytes) -> None:
+        """Write whole or not at all: a temporary file, fsync, an atomic rename."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -86,7 +105,6 @@ class EncryptedFileStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return address
 
     def get(self, sha256: str) -> bytes:
         """Decrypt and return the file; refuses anything that does not authenticate."""
@@ -96,13 +114,77 @@ class EncryptedFileStore:
             sealed = path.read_bytes()
         except FileNotFoundError:
             raise NotFoundError("attachment", address) from None
+        data, _ = self._open(address, sealed)
+        return data
+
+    def _open(self, address: str, sealed: bytes) -> tuple[bytes, bool]:
+        """The plaintext, and whether it was sealed under the current key."""
         if len(sealed) < 1 + _NONCE_BYTES + 16 or sealed[:1] != _VERSION:
             raise FileCorruptError(address)
         nonce, ciphertext = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
-        try:
-            data = AESGCM(self.key).decrypt(nonce, ciphertext, address.encode())
-        except InvalidTag:
-            raise FileCorruptError(address) from None
-        if sha256_hex(data) != address:  # authenticated, yet not the file: a key reused elsewhere
-            raise FileCorruptError(address)
-        return data
+        for key in (self.key, *self.previous_keys):
+            try:
+                data = AESGCM(key).decrypt(nonce, ciphertext, address.encode())
+            except InvalidTag:
+                continue
+            if sha256_hex(data) != address:  # authenticated, yet not the file: a key reused
+                raise FileCorruptError(address)
+            return data, key == self.key
+        raise FileCorruptError(address)
+
+    def addresses(self) -> Iterator[str]:
+        """Every stored file's address (temporary files left by a crash are skipped)."""
+        if not self.root.is_dir():
+            return
+        for directory in sorted(self.root.iterdir()):
+            if not directory.is_dir() or len(directory.name) != 2:
+                continue
+            for path in sorted(directory.iterdir()):
+                if _SHA256_HEX.match(path.name) and path.name[:2] == directory.name:
+                    yield path.name
+
+    def rotate(self, *, progress: Callable[[str, bool], None] | None = None) -> RotationReport:
+        """Re-seal under the current key every file still sealed under a previous key (see
+        the module docstring); `progress(address, resealed)` after each file.
+
+        Raises:
+            FileCorruptError: a file that no key opens (it is left as it is; the others go on).
+        """
+        resealed = current = 0
+        unreadable: list[str] = []
+        for address in self.addresses():
+            path = self.path_of(address)
+            try:
+                data, under_current = self._open(address, path.read_bytes())
+            except FileCorruptError:
+                unreadable.append(address)
+                continue
+            if not under_current:
+                self._write(path, self._seal(address, data))
+                resealed += 1
+            else:
+                current += 1
+            if progress is not None:
+                progress(address, not under_current)
+        return RotationReport(resealed=resealed, current=current, unreadable=unreadable)
+
+    def remaining(self) -> int:
+        """How many files are not sealed under the current key (0: the rotation is complete)."""
+        left = 0
+        for address in self.addresses():
+            try:
+                _, under_current = self._open(address, self.path_of(address).read_bytes())
+            except FileCorruptError:
+                under_current = False
+            left += 0 if under_current else 1
+        return left
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """What `EncryptedFileStore.rotate` did: files re-sealed now, files already under the
+    current key, and files no key opens."""
+
+    resealed: int
+    current: int
+    unreadable: list[str]

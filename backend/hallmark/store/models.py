@@ -624,3 +624,57 @@ class DesignReview(Base):
     reviewer_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DesignRightsAction(Base):
+    """An assignment or licence action on a registered design (`services.designs.rights`),
+    recorded before it is sent: `requested` (checked against the chain, waiting for the worker)
+    → `sending` (signed; the raw transaction recorded before the broadcast) → `done` (mined) or
+    `failed` (`failure`: the contract's reason). `action`: propose | accept | cancel | grant |
+    terminate. References (owner, licensee) are on chain only as salted hashes; the salt is kept
+    here so the hash can be shown to match."""
+
+    __tablename__ = "design_rights_actions"
+    __table_args__ = (Index("ix_design_rights_actions_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("design_registrations.id"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    #: The organisation whose account sends the transaction, and that account.
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(42))
+    principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: SHA-256 (64 hex) of the signed assignment or licence document.
+    document_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    #: Assignments: the new registrant's organisation and account, the new owner and its hash.
+    new_organisation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True
+    )
+    new_registrant: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    owner_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    owner_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner_ref_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    owner_organisation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True
+    )
+    #: Licences: the licensee and its hash, the validity (Unix seconds; 0 until: open-ended).
+    licensee_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    licensee_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    licensee_ref_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    valid_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: Terminations: the reason code (1-65535).
+    reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    raw_tx: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -26,6 +26,10 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     # Legal organisations hold the ledger's REGISTRAR_ROLE: their keys register designs.
     "design.register": frozenset({"legal", "registrar"}),
     "design.review": frozenset({"legal", "registrar"}),
+    # Design rights: the registrant's (or the new registrant's) registrar; departures.
+    "design.assign": frozenset({"legal", "registrar"}),
+    "design.licence": frozenset({"legal", "registrar"}),
+    "design.departure": frozenset({"legal", "registrar"}),
 }
 
 
