@@ -242,6 +242,11 @@ class Settings(BaseSettings):
     attachment_max_bytes: Annotated[int, Field(ge=1)] = Field(
         32 * 1024 * 1024, description="Largest attachment upload in bytes (more: 413)"
     )
+    evidence_font: Path | None = Field(
+        None,
+        description="TrueType font (.ttf/.ttc) with Chinese glyphs that evidence PDFs embed; "
+        "default WenQuanYi Micro Hei (Debian fonts-wqy-microhei)",
+    )
     batch_max_bytes: Annotated[int, Field(ge=1)] = Field(
         64 * 1024 * 1024, description="Largest batch request body in bytes (more: 413)"
     )
@@ -257,6 +262,12 @@ class Settings(BaseSettings):
         5.0,
         description="Seconds a single create waits for the database's write lock "
         "(SQLite; held by another process) before it is answered 503 with Retry-After",
+    )
+    key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = Field(
+        1.0,
+        description="Seconds an API process keeps an API key it found valid without reading it "
+        "again; a key revoked (or an organisation disabled) by another process is refused "
+        "within this time (0: every request reads its key)",
     )
 
     # --- staff console -------------------------------------------------------------------------

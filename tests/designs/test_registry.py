@@ -640,7 +640,10 @@ def test_cli_import_reports_each_file_and_fails_when_one_failed(
         app, ["designs", "show", "D-2026-NOPE", "--api-url", api_url], env=env
     )
     assert missing.exit_code != 0
-    assert len(missing.output.strip().splitlines()) == 1
+    # One line of reason, last (log lines come before it once an earlier command in this
+    # process configured logging, as any CLI test run before this one does).
+    errors = [line for line in missing.output.strip().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and missing.output.strip().endswith(errors[0])
 
 
 # --- the commitment record ----------------------------------------------------------------------
@@ -667,3 +670,37 @@ def test_a_commitment_record_hashes_to_its_commitment_and_tampering_is_caught() 
     [other] = prepare_records([NewRecord("other", "org", data)]).stored
     assert other.record_hash == integrity.text_hash(other.canonical)
     assert other.record_hash != stored.record_hash
+
+
+def test_a_file_filed_on_chain_by_anyone_is_an_exact_duplicate(
+    world: World, designs: list[np.ndarray]
+) -> None:
+    data = encode(designs[3])
+    fingerprint = data_sha(data)
+    rival, _ = _rival(world)
+    account = organisation_account(rival, world.runtime.settings.passphrase)
+    salt = "0x" + "55" * 32
+    commitment = design_commitment(fingerprint, account.address, salt)
+    root = "0x" + StandardMerkleTree.of([bytes.fromhex(commitment[2:])]).root.hex()
+    world.runtime.ledger._send(
+        account, "anchor", [bytes.fromhex(root[2:]), RECORD_KINDS["design_commitment"], 1]
+    )
+    assert world.runtime.chain is not None
+    world.runtime.chain.retrieve("evm_mine")
+    world.runtime.registry.send_register(
+        account,
+        fingerprint=fingerprint,
+        perceptual_code=0,
+        metadata_hash="0x" + "11" * 32,
+        owner_ref="0x" + "22" * 32,
+        parent=None,
+        commitment=CommitmentRef(account.address, root, salt, ()),
+    )
+    before = counts(world)
+    answer = register(world, data)
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "design_already_registered"
+    assert error["details"]["registrant"] == account.address
+    assert error["details"]["block_number"] > 0
+    assert counts(world) == before

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from hallmark.core.errors import (
@@ -327,5 +327,46 @@ def test_a_group_reads_on_while_another_writer_holds_the_write_lock(world: World
             answers = asyncio.run(scenario())
         finally:
             safety.cancel()
+    assert [code for code, _, _ in answers] == [201, 201, 201]
+    assert [body["sequence"] for _, body, _ in answers] == [1, 2, 3]
+
+
+def test_postgresql_groups_wait_for_the_server_off_the_event_loop(world: World) -> None:
+    """PostgreSQL: a group waiting for the server (here for the audit chain's lock, held by
+    another connection) waits in the committing thread; the loop goes on running, and the
+    creates that arrive meanwhile form the next group once the first is stored."""
+    committer, engine = world.runtime.committer, world.runtime.engine
+    assert committer is not None and engine is not None
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite groups take their turn at the write lock on the loop (test above)")
+    serial = create_product(world)["serial"]
+    jobs = [_job(world, step_body(serial, responsible=f"emp-{i}")) for i in range(3)]
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_advisory_lock(:id)"), {"id": audit._AUDIT_LOCK})
+        # Should the loop block on the lock after all, the test fails instead of hanging.
+        safety = threading.Timer(
+            2.0, lambda: other.execute(text("SELECT pg_advisory_unlock_all()"))
+        )
+
+        async def scenario() -> list[Any]:
+            first = asyncio.create_task(committer.create(jobs[0]))
+            ticks = 0
+            started = time.monotonic()
+            while time.monotonic() - started < 0.3:  # the loop runs while the group waits
+                await asyncio.sleep(0.01)
+                ticks += 1
+            later = [asyncio.create_task(committer.create(job)) for job in jobs[1:]]
+            await asyncio.sleep(0.05)
+            assert ticks >= 10 and not first.done() and not any(t.done() for t in later)
+            safety.cancel()
+            await asyncio.to_thread(other.execute, text("SELECT pg_advisory_unlock_all()"))
+            return await asyncio.gather(first, *later)
+
+        safety.start()
+        try:
+            answers = asyncio.run(scenario())
+        finally:
+            safety.cancel()
+            other.rollback()
     assert [code for code, _, _ in answers] == [201, 201, 201]
     assert [body["sequence"] for _, body, _ in answers] == [1, 2, 3]

@@ -31,6 +31,21 @@ HOLD_SECONDS = 10.0
 ANSWER_BOUND = 0.1
 
 
+def _bound(unlocked: list[float]) -> float:
+    """The issue's bound, or twice the same answers' median with the lock free when the
+    machine is so loaded that even those take longer (waiting for the lock would take
+    seconds, so the check still catches it)."""
+    return max(ANSWER_BOUND, 2 * statistics.median(unlocked))
+
+
+def _timed(world: World, path: str, headers: dict[str, str], status: int = 200) -> float:
+    started = time.perf_counter()
+    response = world.http.get(path, headers=headers)
+    taken = time.perf_counter() - started
+    assert response.status_code == status, (path, response.text)
+    return taken
+
+
 def _hold_write_lock(url: str, held: Any, seconds: float) -> None:
     """Another process: a write transaction (flock and BEGIN IMMEDIATE) held `seconds`."""
     engine = db.make_engine(url)
@@ -55,6 +70,15 @@ def sqlite_world(
 def test_answers_while_another_process_holds_the_write_lock(sqlite_world: World) -> None:
     world = sqlite_world
     lot = create_lot(world)
+    paths = {
+        "healthz": "/healthz",
+        "read": f"/api/v1/lots/{lot['id']}",
+        "readyz": "/readyz",
+    }
+    unlocked = {
+        name: [_timed(world, path, world.headers(SUPPLIER)) for _ in range(10)]
+        for name, path in paths.items()
+    }
     url = world.runtime.settings.effective_database_url
     context = multiprocessing.get_context("spawn")
     held = context.Event()
@@ -72,23 +96,16 @@ def test_answers_while_another_process_holds_the_write_lock(sqlite_world: World)
     writer = threading.Thread(target=create)
     writer.start()
     durations: dict[str, list[float]] = {"healthz": [], "read": [], "readyz": []}
-    paths = {
-        "healthz": "/healthz",
-        "read": f"/api/v1/lots/{lot['id']}",
-        "readyz": "/readyz",
-    }
     while writer.is_alive() or len(durations["healthz"]) < 20:
         for name, path in paths.items():
-            started = time.perf_counter()
-            response = world.http.get(path, headers=world.headers(SUPPLIER))
-            durations[name].append(time.perf_counter() - started)
-            assert response.status_code == 200, (name, response.text)
+            durations[name].append(_timed(world, path, world.headers(SUPPLIER)))
         time.sleep(0.05)
     writer.join()
     assert holder.is_alive(), "the lock was released before the checks ended"
 
     for name, taken in durations.items():
-        assert statistics.median(taken) < ANSWER_BOUND, (name, max(taken))
+        assert statistics.median(taken) < _bound(unlocked[name]), (name, taken, unlocked[name])
+        assert max(taken) < HOLD_SECONDS / 5, (name, taken)  # none of them waited for the lock
     refused = created["response"]
     assert refused.status_code == 503, refused.text
     assert refused.headers["Retry-After"] == "1"
@@ -108,6 +125,8 @@ def test_denials_answer_while_the_write_lock_is_held_and_are_audited_after(
     sqlite_world: World,
 ) -> None:
     world = sqlite_world
+    # What an answer that touches no database takes on this machine now (see `_bound`).
+    unlocked = [_timed(world, "/healthz", {}) for _ in range(10)]
     url = world.runtime.settings.effective_database_url
     context = multiprocessing.get_context("spawn")
     held = context.Event()
@@ -121,7 +140,7 @@ def test_denials_answer_while_the_write_lock_is_held_and_are_audited_after(
         assert world.http.get("/api/v1/whoami", headers=bad).status_code == 401
         taken.append(time.perf_counter() - started)
     assert holder.is_alive(), "the denials were answered only once the lock was free"
-    assert statistics.median(taken) < ANSWER_BOUND, taken
+    assert statistics.median(taken) < _bound(unlocked), (taken, unlocked)
     assert max(taken) < HOLD_SECONDS / 5, taken  # none of them waited for the lock
     holder.join(HOLD_SECONDS + 30)
     denials = world.runtime.denial_log()

@@ -17,6 +17,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
     attachments,
+    design_evidence,
     design_rights,
     designs,
     health,
@@ -75,6 +76,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(anchor_batches.router)
     app.include_router(designs.router)
     app.include_router(design_rights.router)
+    app.include_router(design_evidence.router)
     pages.install(app)
     reference.install(app)
     openapi.install(app)

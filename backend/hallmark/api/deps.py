@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.runtime import Runtime
-from hallmark.services.access.keys import Actor, authenticate, key_prefix
+from hallmark.services.access.keys import Actor, authenticate_cached, key_prefix
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -55,10 +55,11 @@ async def authenticate_request(request: Request) -> Actor:
     """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`, once per request
     (an API write is authenticated before its body is read: `guards.AuthenticatedBodies`).
 
-    SQLite: looked up on the event loop itself, on a plain connection of the read engine: one
-    indexed read of a local snapshot (it never waits for a writer) costs less than a
-    worker-thread hop. PostgreSQL: in a worker thread, since a round trip to a server (or a
-    wait for a pooled connection) must never stall the loop.
+    A key the process found valid within `key_cache_seconds` is not looked up again
+    (`keys.KeyCache`). SQLite: looked up on the event loop itself, on a plain connection of the
+    read engine: one indexed read of a local snapshot (it never waits for a writer) costs less
+    than a worker-thread hop. PostgreSQL: in a worker thread, since a round trip to a server (or
+    a wait for a pooled connection) must never stall the loop.
     """
     known: Actor | None = getattr(request.state, "actor", None)
     if known is not None:
@@ -66,9 +67,14 @@ async def authenticate_request(request: Request) -> Actor:
     runtime: Runtime = request.app.state.runtime
     presented = presented_key(request)
 
+    cache = runtime.key_cache
+    if presented and cache is not None and (actor := cache.get(presented)) is not None:
+        request.state.actor = actor
+        return actor
+
     def lookup(engine: Engine) -> Actor:
         with engine.connect() as connection:
-            return authenticate(connection, presented)
+            return authenticate_cached(cache, connection, presented)
 
     if runtime.read_engine is not None:
         actor = lookup(runtime.read_engine)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import typer
 
 from hallmark import __version__
-from hallmark.cli import admin, chain, design_rights, designs, imports, products, serve
+from hallmark.cli import (
+    admin,
+    chain,
+    design_evidence,
+    design_rights,
+    designs,
+    imports,
+    products,
+    serve,
+)
 from hallmark.cli.console import out
 
 app = typer.Typer(
@@ -38,4 +47,5 @@ app.add_typer(imports.import_app, name="import")
 app.add_typer(products.product_app, name="product")
 # Design rights (assignments, licences), departures and key rotation join `hallmark designs`.
 design_rights.add_commands(designs.designs_app)
+designs.designs_app.command("evidence")(design_evidence.evidence)
 app.add_typer(designs.designs_app, name="designs")

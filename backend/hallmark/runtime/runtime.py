@@ -76,6 +76,7 @@ from hallmark.runtime.worker_process import (
 from hallmark.services.access import organisations
 from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
 from hallmark.services.access.denials import DenialLog
+from hallmark.services.access.keys import KeyCache
 from hallmark.services.access.organisations import ChainAccess
 from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
@@ -121,6 +122,8 @@ class Runtime:
     #: PostgreSQL: the group commit's own connection (see `_commit_sessions`).
     commit_engine: Engine | None = None
     committer: GroupCommitter | None = None
+    #: The API keys this process found valid, kept `key_cache_seconds` (`keys.KeyCache`).
+    key_cache: KeyCache | None = None
     #: The audit entries of denied requests, queued and written in batches.
     denials: DenialLog | None = None
     supervisor: NodeSupervisor | None = None
@@ -204,6 +207,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.make_engine(settings.effective_database_url)
         self.sessions = db.session_factory(self.engine)
+        self.key_cache = KeyCache(settings.key_cache_seconds)
         db.migrate(self.engine)
         self.read_engine = db.make_read_engine(settings.effective_database_url)
         self.read_sessions = (
@@ -214,6 +218,9 @@ class Runtime:
             write_lock=write_lock(self.engine),
             write_wait=settings.write_wait,
             idempotency_ttl=settings.idempotency_ttl,
+            key_cache=self.key_cache,
+            # PostgreSQL: the loop goes on reading requests while a group waits for the server.
+            in_thread=self.engine.dialect.name == "postgresql",
         )
         if self.read_engine is not None:  # a SQLite file: see WalCheckpointer
             self.checkpointer = WalCheckpointer(self.engine)

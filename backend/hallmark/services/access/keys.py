@@ -2,8 +2,13 @@
 
 A key reads `hm_<prefix>_<secret>`: the prefix finds the row, the SHA-256 of the whole key is
 compared in constant time. Keys are 256-bit random secrets, so a fast hash is enough (a slow
-password hash protects guessable passwords, which these are not). Every request looks the key
-up in the database: a revoked key or a disabled organisation is refused at once, everywhere.
+password hash protects guessable passwords, which these are not).
+
+A process keeps the keys it found valid for `KeyCache.ttl` seconds (`HALLMARK_KEY_CACHE_SECONDS`,
+default 1; 0: every request looks its key up), so a busy caller's key is not read again for
+every group of creates or every request. A revocation or a disabled organisation is refused at
+once by the process that made it (`forget_cached_keys`), and by every other process within
+that many seconds. A refused key is never kept: it is looked up again each time.
 
 Raises:
     AuthenticationError: missing, malformed, unknown or revoked key; disabled organisation.
@@ -14,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -158,6 +165,102 @@ _KEY_COLUMNS = select(
 ).join(Organisation, Organisation.id == ApiKey.organisation_id)
 _KEY_LOOKUP = _KEY_COLUMNS.where(ApiKey.prefix == bindparam("prefix"))
 _KEYS_LOOKUP = _KEY_COLUMNS.where(ApiKey.prefix.in_(bindparam("prefixes", expanding=True)))
+
+
+class _Revocations:
+    """How many revocations this process made (`forget_cached_keys`): caches drop their keys."""
+
+    count = 0
+
+
+def forget_cached_keys() -> None:
+    """A key was revoked or an organisation disabled (call it after the commit): every cache of
+    this process forgets what it holds, and a lookup under way when this happened is not kept."""
+    _Revocations.count += 1
+
+
+class KeyCache:
+    """The actors of keys found valid, kept `ttl` seconds (see the module docstring).
+
+    Hand-written: an entry must be dropped on a revocation in this process, and a lookup that
+    raced with that revocation must not be kept, which a plain TTL cache does not offer. Keyed
+    by the SHA-256 of the presented key (the key itself is never kept); bounded to `max_size`
+    entries (full: emptied)."""
+
+    def __init__(self, ttl: float = 1.0, *, max_size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._entries: dict[str, tuple[Actor, float]] = {}
+        self._generation = _Revocations.count
+        self._lock = threading.Lock()
+
+    def generation(self) -> int:
+        """Mark taken before a lookup; hand it back to `keep`."""
+        return _Revocations.count
+
+    def get(self, presented: str) -> Actor | None:
+        if self.ttl <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            if self._generation != _Revocations.count:
+                self._entries.clear()
+                self._generation = _Revocations.count
+                return None
+            entry = self._entries.get(_digest(presented))
+        if entry is None or entry[1] <= now:
+            return None
+        return entry[0]
+
+    def keep(self, presented: str, actor: Actor, generation: int) -> None:
+        """Keep a key found valid by a lookup that started at `generation`."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != _Revocations.count or self._generation != _Revocations.count:
+                return  # revoked meanwhile: the lookup may have read the key before it
+            if len(self._entries) >= self.max_size:
+                self._entries.clear()
+            self._entries[_digest(presented)] = (actor, time.monotonic() + self.ttl)
+
+
+def authenticate_cached(
+    cache: KeyCache | None, session: Session | Connection, presented: str | None
+) -> Actor:
+    """`authenticate`, answered from the cache when it holds the key."""
+    if cache is None:
+        return authenticate(session, presented)
+    if presented and (actor := cache.get(presented)) is not None:
+        return actor
+    generation = cache.generation()
+    actor = authenticate(session, presented)
+    assert presented is not None
+    cache.keep(presented, actor, generation)
+    return actor
+
+
+def authenticate_many_cached(
+    cache: KeyCache | None, session: Session | Connection, presented: Sequence[str]
+) -> dict[str, Actor | AuthenticationError]:
+    """`authenticate_many`: the keys the cache holds from it, the others in one query."""
+    if cache is None:
+        return authenticate_many(session, presented)
+    outcomes: dict[str, Actor | AuthenticationError] = {}
+    missing: list[str] = []
+    for key in set(presented):
+        actor = cache.get(key)
+        if actor is None:
+            missing.append(key)
+        else:
+            outcomes[key] = actor
+    if missing:
+        generation = cache.generation()
+        looked_up = authenticate_many(session, missing)
+        for key, outcome in looked_up.items():
+            if isinstance(outcome, Actor):
+                cache.keep(key, outcome, generation)
+        outcomes.update(looked_up)
+    return outcomes
 
 
 def revoke_key(session: Session, key: ApiKey) -> None:

@@ -51,7 +51,7 @@ from hallmark.core.errors import (
     UniqueViolationError,
 )
 from hallmark.services.access import audit
-from hallmark.services.access.keys import issue_key, revoke_key
+from hallmark.services.access.keys import forget_cached_keys, issue_key, revoke_key
 from hallmark.store.db import transaction
 from hallmark.store.models import ApiKey, Organisation, OrganisationGrant, Principal
 
@@ -385,6 +385,8 @@ def set_organisation_enabled(
             object_id=organisation.id,
             details={"role": role, "keys_revoked": revoked},
         )
+    if not enabled:
+        forget_cached_keys()  # committed: this process refuses the keys from now on
     apply_grants(sessions=sessions, chain=chain, organisation_id=organisation.id)
     return organisation
 
@@ -454,7 +456,8 @@ def create_api_key(
 
 
 def revoke_api_key(*, sessions: sessionmaker[Session], key_ref: str) -> ApiKey:
-    """Revoke by id or prefix; effective for the next request in every process."""
+    """Revoke by id or prefix: refused at once by this process, by every other one within
+    `HALLMARK_KEY_CACHE_SECONDS` (`keys.KeyCache`)."""
     with transaction(sessions) as session:
         key = (
             session.get(ApiKey, key_ref)
@@ -471,4 +474,5 @@ def revoke_api_key(*, sessions: sessionmaker[Session], key_ref: str) -> ApiKey:
             object_id=key.id,
             details={"organisation": key.organisation_id},
         )
-        return key
+    forget_cached_keys()  # committed: this process refuses the key from now on
+    return key

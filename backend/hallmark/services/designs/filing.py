@@ -51,6 +51,7 @@ from hallmark.core.errors import (
     TransactionRejectedError,
 )
 from hallmark.services.anchoring.status import record_status
+from hallmark.services.designs.images import code_value
 from hallmark.store.models import DesignRegistration
 
 log = structlog.get_logger(__name__)
@@ -174,7 +175,7 @@ class DesignFiler:
                 parent = parent_row.fingerprint
             call = {
                 "fingerprint": row.fingerprint,
-                "perceptual_code": int(row.perceptual_code),
+                "perceptual_code": _perceptual_code(row),
                 "metadata_hash": row.metadata_hash,
                 "owner_ref": row.owner_ref_hash,
                 "parent": parent,
@@ -291,7 +292,7 @@ class DesignFiler:
             status = record_status(session=session, record_id=row.commitment_record_id)
             call = {
                 "fingerprint": row.fingerprint,
-                "perceptual_code": int(row.perceptual_code),
+                "perceptual_code": _perceptual_code(row),
                 "metadata_hash": row.metadata_hash,
                 "owner_ref": row.owner_ref_hash,
                 "parent": None,
@@ -403,3 +404,9 @@ def _reason(exc: ContractRevertError) -> str:
     if exc.error_name == "CommitmentExpired":
         return f"the commitment can no longer be revealed; register again ({exc.signature})"
     return exc.signature
+
+
+def _perceptual_code(row: DesignRegistration) -> int:
+    """The 64-bit body of the filed Image-Code, from the code itself: SQLite keeps a NUMERIC
+    above 2**63 - 1 as a float, so the `perceptual_code` column can lose the low bits."""
+    return code_value(row.image_code) if row.image_code else 0

@@ -3,7 +3,8 @@
 A request that creates one lot, product or step hands its validated item and the API key it
 presented to the process's `GroupCommitter` and awaits its answer. The committer takes every
 create waiting (up to `max_group`) and stores them in one transaction: the keys checked in one
-query (a revoked key is refused at once, as everywhere); then per caller and kind, one context
+query, those the process's `keys.KeyCache` does not hold (a revoked key is refused as
+everywhere); then per caller and kind, one context
 load, each item planned against the ones before it (exactly as if they had come one after
 another), the accepted ones written with bulk inserts, one audit entry per created item, the
 Idempotency-Key answers. After the commit, each request gets its own answer: created, replayed,
@@ -20,6 +21,12 @@ requests that arrived meanwhile (they queue in the socket buffers while a group 
 groups grow with the load. A committing thread would have to win Python's GIL back from the
 busy event loop after each database call (docs/BENCHMARKS.md says what that cost); on the loop
 there is no such hand-over. Several API processes scale it out.
+
+On PostgreSQL (`in_thread`) every statement is a round trip to a server, and a loaded machine
+makes each one wait for the server's turn at a core: a group on the loop froze the process for
+its dozen round trips and its commit. There, one thread commits the groups, one at a time,
+while the loop reads and validates the requests that form the next group; its answers come
+back to the loop.
 
 On SQLite a group takes its turn at the write lock without waiting on the loop: while another
 writer (the anchoring worker's store, a batch request, another API process) holds it, the loop
@@ -41,7 +48,7 @@ import asyncio
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -104,8 +111,14 @@ class GroupCommitter:
         write_lock: WriteLock | None = None,
         write_wait: float = 5.0,
         idempotency_ttl: timedelta = idempotency.DEFAULT_TTL,
+        in_thread: bool = False,
+        key_cache: keys.KeyCache | None = None,
     ) -> None:
+        self._key_cache = key_cache
         self._sessions = sessions
+        self._in_thread = in_thread
+        #: A group being committed in the committing thread (`in_thread`): the next waits.
+        self._committing = False
         self._ttl = idempotency_ttl
         self._max_group = max_group
         self._write_lock = write_lock
@@ -116,6 +129,7 @@ class GroupCommitter:
         self._lock_wait_since: float | None = None
         #: The thread waiting for the write lock with a group (at most one at a time).
         self._waiter: threading.Thread | None = None
+        self._thread_pool: ThreadPoolExecutor | None = None
         #: Groups that found the write lock taken and tried again (for tests and profiling).
         self.lock_retries = 0
 
@@ -139,6 +153,9 @@ class GroupCommitter:
         waiter = self._waiter
         if waiter is not None:
             waiter.join(self._write_wait + 30)
+        if self._thread_pool is not None:
+            self._thread_pool.shutdown(wait=True)  # the group under way is stored and answered
+            self._thread_pool = None
         while self._queue:
             self.commit(self._take())
 
@@ -147,6 +164,9 @@ class GroupCommitter:
         if self._waiter is not None:  # a thread holds a group; it schedules the next one
             return
         loop = asyncio.get_running_loop()
+        if self._in_thread:
+            self._commit_in_thread(loop)
+            return
         locked = False
         if self._queue and self._write_lock is not None:
             locked = self._write_lock.try_acquire()
@@ -174,6 +194,30 @@ class GroupCommitter:
         if self._queue and not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._next_group)
+
+    def _commit_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        """`in_thread`: hand the waiting creates to the committing thread, one group at a time;
+        the loop reads and validates the next requests while this group's statements wait for
+        the server."""
+        if self._committing or not self._queue:
+            return
+        self._committing = True
+        group = self._take()
+        done = loop.run_in_executor(self._executor(), self.commit, group)
+        done.add_done_callback(self._committed)
+
+    def _committed(self, done: asyncio.Future[None]) -> None:
+        self._committing = False
+        if not done.cancelled() and done.exception() is not None:  # commit settles its own
+            log.error("group_commit.thread_failed", error=repr(done.exception()))
+        if self._queue and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._next_group)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._thread_pool is None:
+            self._thread_pool = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
+        return self._thread_pool
 
     def _wait_in_thread(self, loop: asyncio.AbstractEventLoop, group: list[CreateJob]) -> None:
         """Hand a group to a thread that waits for the write lock and commits it there."""
@@ -272,7 +316,9 @@ class GroupCommitter:
         """Store a group in one transaction; every job's answer or domain error."""
         outcomes: list[Answer | HallmarkError | None] = [None] * len(group)
         with transaction(self._sessions) as session:
-            actors = keys.authenticate_many(session, [job.presented for job in group])
+            actors = keys.authenticate_many_cached(
+                self._key_cache, session, [job.presented for job in group]
+            )
             by_caller: dict[tuple[str, str], list[int]] = {}
             for index, job in enumerate(group):
                 actor = actors[job.presented]
