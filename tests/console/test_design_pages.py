@@ -111,6 +111,10 @@ def test_register_then_see_the_registration_and_its_audit_entry(
     assert thumb.status_code == 200 and thumb.content.startswith(b"\x89PNG")
     original = client.get(f"/console/designs/{number}/original")
     assert original.content == encode(drawings[0])
+    assert "can be downloaded once the registration is filed on chain" in text
+    early = client.get(f"/console/designs/{number}/evidence?format=pdf")
+    assert early.status_code == 409
+    assert "There is no evidence yet: the registration is not filed on chain" in early.text
     [entry] = console.audit("design.register")
     assert entry.object_id == number and entry.outcome == "ok"
     assert entry.details is not None and entry.details["via"] == "console"

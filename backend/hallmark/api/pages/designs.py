@@ -44,11 +44,14 @@ from hallmark.core.errors import (
     InvalidInputError,
     NotFoundError,
     PayloadTooLargeError,
+    ServiceUnavailableError,
 )
 from hallmark.services.access import audit, logins
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.logins import Staff
+from hallmark.services.designs import evidence as evidence_service
 from hallmark.services.designs import registry
+from hallmark.services.designs.evidence_pdf import render_pdf
 from hallmark.services.designs.schemas import design_public
 from hallmark.store import db
 from hallmark.store.files import EncryptedFileStore
@@ -134,6 +137,10 @@ DUPLICATE_ON_CHAIN = N_(
 )
 DECIDED_ALREADY = N_("This entry was decided already.")
 NO_REGISTRATION = N_("There is no registration %(ref)s.")
+NOT_ON_CHAIN = N_(
+    "There is no evidence yet: the registration is not filed on chain, or a stored fact "
+    "disagrees with the chain."
+)
 FIELD_REFUSALS = {
     "title": N_("A title of 1 to 300 characters is required."),
     "owner_ref": N_("An owner reference of 1 to 200 characters is required."),
@@ -162,7 +169,7 @@ ENVIRONMENT.globals.update(
 )
 
 
-def refusal(exc: HallmarkError) -> messages.PageMessage:
+def refusal(exc: HallmarkError, *, conflict: str = DECIDED_ALREADY) -> messages.PageMessage:
     """What the registry pages say about a refused step (in the page's language)."""
     details = exc.details
     field_name = details.get("field")
@@ -187,7 +194,7 @@ def refusal(exc: HallmarkError) -> messages.PageMessage:
     if isinstance(exc, NotFoundError):
         return messages.PageMessage(NO_REGISTRATION, {"ref": details.get("id", "")})
     if exc.http_status == 409:
-        return messages.PageMessage(DECIDED_ALREADY)
+        return messages.PageMessage(conflict)
     if exc.http_status == 403:
         return messages.PageMessage(messages.FORBIDDEN)
     return messages.PageMessage(messages.UNEXPECTED)
@@ -860,4 +867,115 @@ def original(
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "no-store",
         },
+    )
+
+
+# --- evidence ---------------------------------------------------------------------------------
+
+FormatQuery = Annotated[str, Query(alias="format", pattern="^(json|pdf)$")]
+
+
+def _evidence(
+    request: Request,
+    *,
+    staff: Staff,
+    console: ConsoleDep,
+    runtime: Any,
+    ref: str,
+    fmt: str,
+    suspect: evidence_service.Suspect | None = None,
+) -> Response:
+    """The evidence (read from the chain) as a download, or the page saying why not."""
+
+    def contracts(deployment_id: int | None) -> tuple[Any, Any]:
+        if runtime.chain is None:
+            raise ServiceUnavailableError("this Hallmark is not connected to a chain")
+        return runtime.registry_for(deployment_id), runtime.ledger_for(deployment_id)
+
+    try:
+        found = evidence_service.evidence_for(
+            sessions=console.reads,
+            store=_store(runtime),
+            contracts=contracts,
+            ref=ref,
+            actor=staff_actor(staff),
+            suspect=suspect,
+        )
+    except HallmarkError as exc:
+        if exc.http_status >= 500:
+            raise
+        return render(
+            request,
+            "error.html",
+            status_code=_status(exc),
+            staff=staff,
+            title=messages.UNEXPECTED,
+            message=refusal(exc, conflict=NOT_ON_CHAIN),
+        )
+    number = found.bundle["registration"]["number"]
+    name = f"{number}-{'comparison-' if suspect is not None else ''}evidence.{fmt}"
+    if fmt == "pdf":
+        data = render_pdf(found, font=runtime.settings.evidence_font)
+        media_type = "application/pdf"
+    else:
+        data = found.json_bytes()
+        media_type = "application/json"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(BASE + "/{ref}/evidence")
+def evidence(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    fmt: FormatQuery = "pdf",
+) -> Response:
+    """A registration's evidence report: the bilingual PDF or the JSON bundle."""
+    refusal_page = _legal(request, staff, console)
+    if refusal_page is not None:
+        return refusal_page
+    return _evidence(request, staff=staff, console=console, runtime=runtime, ref=ref, fmt=fmt)
+
+
+@router.post(BASE + "/{ref}/evidence/compare")
+def comparison_evidence(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    upload: FormUploadDep,
+) -> Response:
+    """The evidence of a comparison of a suspect file with the registration (a prompt for a
+    person, never a verdict)."""
+    check_csrf(request, staff, upload.csrf_token)
+    refusal_page = _legal(request, staff, console)
+    if refusal_page is not None:
+        return refusal_page
+    fmt = "json" if upload.fields.get("format") == "json" else "pdf"
+    if upload.error is not None:
+        return render(
+            request,
+            "error.html",
+            status_code=_status(upload.error),
+            staff=staff,
+            title=messages.UNEXPECTED,
+            message=refusal(upload.error),
+        )
+    suspect = evidence_service.Suspect(upload.data, upload.filename, upload.media_type)
+    return _evidence(
+        request, staff=staff, console=console, runtime=runtime, ref=ref, fmt=fmt, suspect=suspect
     )
