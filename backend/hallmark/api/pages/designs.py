@@ -39,6 +39,7 @@ from hallmark.api.pages.auth import (
 from hallmark.api.pages.i18n import N_
 from hallmark.api.pages.rendering import ENVIRONMENT, render
 from hallmark.api.writes import read_bounded
+from hallmark.chain.registry import DesignRights
 from hallmark.core.errors import (
     HallmarkError,
     InvalidInputError,
@@ -50,8 +51,9 @@ from hallmark.services.access import audit, logins
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.logins import Staff
 from hallmark.services.designs import evidence as evidence_service
-from hallmark.services.designs import registry
+from hallmark.services.designs import registry, rights
 from hallmark.services.designs.evidence_pdf import render_pdf
+from hallmark.services.designs.rights_schemas import action_public
 from hallmark.services.designs.schemas import design_public
 from hallmark.store import db
 from hallmark.store.files import EncryptedFileStore
@@ -92,6 +94,27 @@ AUTHORIZATION_NAMES = {
     "simple": N_("Simple authorization (basic customisation: a logo, text)"),
     "signed_confirmation": N_("Signed copyright confirmation (deep customisation)"),
 }
+ACTION_NAMES = {
+    "propose": N_("Assignment proposed"),
+    "accept": N_("Assignment accepted"),
+    "cancel": N_("Assignment cancelled"),
+    "grant": N_("Licence granted"),
+    "terminate": N_("Licence ended"),
+}
+ACTION_STATUSES = {
+    "requested": N_("Requested"),
+    "sending": N_("Being sent to the chain"),
+    "done": N_("Done on chain"),
+    "failed": N_("Failed"),
+}
+REASON_NAMES = {
+    "breach": N_("Breach of the licence"),
+    "non_payment": N_("Non-payment"),
+    "mutual_agreement": N_("Mutual agreement"),
+    "rights_dispute": N_("Rights dispute"),
+    "licensee_ceased": N_("The licensee ceased"),
+    "other": N_("Other"),
+}
 FILE_KINDS = {
     "png": "PNG",
     "jpeg": "JPEG",
@@ -111,6 +134,9 @@ NOTICES = {
         "in the review queue for a person to compare."
     ),
     "decided": N_("The decision is recorded."),
+    "rights": N_(
+        "The action is recorded and is being sent to the chain; its state is shown below."
+    ),
 }
 
 #: What a refused step says, by the error's code.
@@ -136,6 +162,11 @@ DUPLICATE_ON_CHAIN = N_(
     "Nothing was stored."
 )
 DECIDED_ALREADY = N_("This entry was decided already.")
+NOT_FINAL = N_(
+    "Not yet: a filing is assigned or licensed only once final, one day after its "
+    "commitment (from %(time)s)."
+)
+RIGHTS_REFUSED = N_("The registry refuses this action in the design's present state (%(reason)s).")
 NO_REGISTRATION = N_("There is no registration %(ref)s.")
 NOT_ON_CHAIN = N_(
     "There is no evidence yet: the registration is not filed on chain, or a stored fact "
@@ -158,6 +189,13 @@ FIELD_REFUSALS = {
     "file": N_("Choose a file to upload."),
     "decision": N_("Choose distinct, infringing or derived."),
     "dates": N_("Write dates as YYYY-MM-DD."),
+    "document_sha256": N_("Give the SHA-256 of the signed document (64 hex digits)."),
+    "new_owner_ref": N_("An owner reference of 1 to 200 characters is required."),
+    "licensee_ref": N_("A licensee reference of 1 to 200 characters is required."),
+    "valid_from": N_("Give the licence's period: a start date, and an end after it, if any."),
+    "valid_until": N_("Give the licence's period: a start date, and an end after it, if any."),
+    "reason": N_("Choose a reason for ending the licence."),
+    "new_registrant": N_("Choose the legal organisation the design is assigned to."),
 }
 
 ENVIRONMENT.globals.update(
@@ -166,6 +204,9 @@ ENVIRONMENT.globals.update(
     review_states=REVIEW_STATES,
     authorization_names=AUTHORIZATION_NAMES,
     registry_roles=registry.REGISTRAR_ROLES,
+    action_names=ACTION_NAMES,
+    action_statuses=ACTION_STATUSES,
+    reason_names=REASON_NAMES,
 )
 
 
@@ -193,6 +234,12 @@ def refusal(exc: HallmarkError, *, conflict: str = DECIDED_ALREADY) -> messages.
         return messages.PageMessage(FIELD_REFUSALS[field_name], field=field_name)
     if isinstance(exc, NotFoundError):
         return messages.PageMessage(NO_REGISTRATION, {"ref": details.get("id", "")})
+    if exc.code == "design_not_final":
+        return messages.PageMessage(NOT_FINAL, {"time": details.get("final_at", "")})
+    if exc.code == "design_rights_conflict":
+        return messages.PageMessage(
+            RIGHTS_REFUSED, {"reason": details.get("contract_error") or exc.message}
+        )
     if exc.http_status == 409:
         return messages.PageMessage(conflict)
     if exc.http_status == 403:
@@ -773,18 +820,17 @@ def decide(
 # --- a registration ---------------------------------------------------------------------------
 
 
-@router.get(BASE + "/{ref}")
-def detail(
+def _detail(
     request: Request,
-    staff: ActiveStaff,
+    staff: Staff,
     console: ConsoleDep,
     ref: str,
+    *,
     done: str | None = None,
+    rights_error: messages.PageMessage | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
-    """A registration: its facts, lineage (parent chain), chain facts and priority evidence."""
-    refusal_page = _legal(request, staff, console)
-    if refusal_page is not None:
-        return refusal_page
     with console.reads() as session:
         try:
             row = registry.find_registration(session, ref)
@@ -804,9 +850,24 @@ def detail(
             open_ids = {r.id: r.state for r, _ in registry.reviews(session, state=None)}
             review_state = open_ids.get(design.review)
         original = registry.may_download_original(staff_actor(staff), row)
+        holder_id, _ = rights.holder(session, row)
+        actions = [
+            action_public(a, row.number).model_dump() for a in rights.actions_of(session, row)
+        ]
+        steps = [a for a in actions if a["action"] in {"propose", "accept", "cancel"}]
+        pending = steps[-1] if steps and steps[-1]["action"] == "propose" else None
+        ended = {a["document_sha256"] for a in actions if a["action"] == "terminate"}
+        licences = [
+            a
+            for a in actions
+            if a["action"] == "grant" and a["status"] == "done" and a["document_sha256"] not in ended
+        ]
+        organisations = _organisations(session)
+    names = dict(organisations)
     return render(
         request,
         "designs_detail.html",
+        status_code=status_code,
         staff=staff,
         design=design,
         summary=_summary(row),
@@ -814,7 +875,48 @@ def detail(
         review_state=review_state,
         may_download=original,
         notice=messages.PageMessage(NOTICES[done]) if done in NOTICES else None,
+        holder=names.get(holder_id, holder_id),
+        holds=holder_id == staff.organisation_id,
+        actions=actions,
+        organisations=organisations,
+        legal_organisations=[
+            (i, n)
+            for i, n in organisations
+            if i != staff.organisation_id and i in _legal_ids(console)
+        ],
+        reasons=list(rights.TERMINATION_REASONS),
+        pending=pending,
+        licences=licences,
+        rights_error=rights_error,
+        form=form or {},
     )
+
+
+def _legal_ids(console: ConsoleDep) -> set[str]:
+    with console.reads() as session:
+        return set(
+            session.scalars(
+                select(Organisation.id).where(
+                    Organisation.kind == "legal", Organisation.status == "active"
+                )
+            )
+        )
+
+
+@router.get(BASE + "/{ref}")
+def detail(
+    request: Request,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    ref: str,
+    done: str | None = None,
+) -> Response:
+    """A registration: its facts, lineage (parent chain), chain facts, priority evidence,
+    evidence downloads, and its assignments and licences."""
+    refusal_page = _legal(request, staff, console)
+    if refusal_page is not None:
+        return refusal_page
+    return _detail(request, staff, console, ref, done=done)
 
 
 @router.get(BASE + "/{ref}/thumbnail.png")
@@ -978,4 +1080,213 @@ def comparison_evidence(
     suspect = evidence_service.Suspect(upload.data, upload.filename, upload.media_type)
     return _evidence(
         request, staff=staff, console=console, runtime=runtime, ref=ref, fmt=fmt, suspect=suspect
+    )
+
+
+# --- assignments and licences -----------------------------------------------------------------
+
+RightsField = Annotated[str, Form(max_length=300)]
+
+
+def _rights_action(
+    request: Request,
+    *,
+    staff: Staff,
+    console: ConsoleDep,
+    runtime: Any,
+    ref: str,
+    form: dict[str, str],
+    plan: Any,
+) -> Response:
+    """Plan (database), check on chain (outside any transaction), record (one transaction,
+    audited by the rights service); the worker sends it. A refusal answers the page again."""
+    check_csrf(request, staff, form.pop("csrf_token", ""))
+    refusal_page = _legal(request, staff, console)
+    if refusal_page is not None:
+        return refusal_page
+    actor = staff_actor(staff)
+    try:
+        with console.reads() as session:
+            planned = plan(session, actor)
+        chain_rights = DesignRights(runtime.registry) if runtime.chain is not None else None
+        rights.check_on_chain(chain_rights, planned)
+        with db.transaction(console.sessions, wait=console.policy.write_wait) as session:
+            rights.record_action(session=session, actor=actor, planned=planned)
+    except HallmarkError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _detail(
+            request,
+            staff,
+            console,
+            ref,
+            rights_error=refusal(exc),
+            form=form,
+            status_code=_status(exc),
+        )
+    return redirect(f"{BASE}/{ref}?done=rights#rights")
+
+
+def _when(text: str, zone: str, name: str) -> datetime | None:
+    try:
+        return _day(text, zone, end=False)
+    except InvalidInputError as exc:
+        raise InvalidInputError("not a date", details={"field": name}) from exc
+
+
+@router.post(BASE + "/{ref}/assignments")
+def propose_assignment(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    csrf_token: CsrfField = "",
+    new_registrant: RightsField = "",
+    new_owner_ref: RightsField = "",
+    document_sha256: RightsField = "",
+    new_owner_organisation: RightsField = "",
+) -> Response:
+    """Propose assigning the design to another legal organisation (step one of two)."""
+    form = {
+        "csrf_token": csrf_token,
+        "new_registrant": new_registrant,
+        "new_owner_ref": new_owner_ref,
+        "document_sha256": document_sha256,
+        "new_owner_organisation": new_owner_organisation,
+    }
+    return _rights_action(
+        request,
+        staff=staff,
+        console=console,
+        runtime=runtime,
+        ref=ref,
+        form=form,
+        plan=lambda session, actor: rights.plan_propose(
+            session=session,
+            actor=actor,
+            ref=ref,
+            new_registrant=new_registrant,
+            new_owner_ref=new_owner_ref,
+            document_sha256=document_sha256,
+            new_owner_organisation=new_owner_organisation or None,
+        ),
+    )
+
+
+@router.post(BASE + "/{ref}/assignments/accept")
+def accept_assignment(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    csrf_token: CsrfField = "",
+    document_sha256: RightsField = "",
+) -> Response:
+    """Accept an assignment proposed to this organisation (step two), with the same document."""
+    form = {"csrf_token": csrf_token, "accept_document_sha256": document_sha256}
+    return _rights_action(
+        request,
+        staff=staff,
+        console=console,
+        runtime=runtime,
+        ref=ref,
+        form=form,
+        plan=lambda session, actor: rights.plan_accept(
+            session=session, actor=actor, ref=ref, document_sha256=document_sha256
+        ),
+    )
+
+
+@router.post(BASE + "/{ref}/assignments/cancel")
+def cancel_assignment(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    csrf_token: CsrfField = "",
+) -> Response:
+    """Cancel a pending assignment (the proposer), or decline it (the named new registrant)."""
+    return _rights_action(
+        request,
+        staff=staff,
+        console=console,
+        runtime=runtime,
+        ref=ref,
+        form={"csrf_token": csrf_token},
+        plan=lambda session, actor: rights.plan_cancel(session=session, actor=actor, ref=ref),
+    )
+
+
+@router.post(BASE + "/{ref}/licences")
+def grant_licence(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    csrf_token: CsrfField = "",
+    licensee_ref: RightsField = "",
+    document_sha256: RightsField = "",
+    valid_from: RightsField = "",
+    valid_until: RightsField = "",
+) -> Response:
+    """Grant a licence: licensee reference, signed licence's SHA-256, validity (dates)."""
+    form = {
+        "csrf_token": csrf_token,
+        "licensee_ref": licensee_ref,
+        "licence_document_sha256": document_sha256,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+    }
+    zone = runtime.settings.display_timezone
+
+    def plan(session: Session, actor: Actor) -> rights.Planned:
+        start = _when(valid_from, zone, "valid_from")
+        if start is None:
+            raise InvalidInputError("a start date is required", details={"field": "valid_from"})
+        return rights.plan_grant(
+            session=session,
+            actor=actor,
+            ref=ref,
+            licensee_ref=licensee_ref,
+            document_sha256=document_sha256,
+            valid_from=start,
+            valid_until=_when(valid_until, zone, "valid_until"),
+        )
+
+    return _rights_action(
+        request, staff=staff, console=console, runtime=runtime, ref=ref, form=form, plan=plan
+    )
+
+
+@router.post(BASE + "/{ref}/licences/{document_sha256}/terminate")
+def terminate_licence(
+    request: Request,
+    *,
+    staff: ActiveStaff,
+    console: ConsoleDep,
+    runtime: RuntimeDep,
+    ref: str,
+    document_sha256: str,
+    csrf_token: CsrfField = "",
+    reason: RightsField = "",
+) -> Response:
+    """End a licence, finally, with a reason."""
+    return _rights_action(
+        request,
+        staff=staff,
+        console=console,
+        runtime=runtime,
+        ref=ref,
+        form={"csrf_token": csrf_token},
+        plan=lambda session, actor: rights.plan_terminate(
+            session=session, actor=actor, ref=ref, document_sha256=document_sha256, reason=reason
+        ),
     )
