@@ -1,6 +1,7 @@
 """The legal console on a real chain: a filed registration's page shows its chain facts and
 offers the evidence report (bilingual PDF, JSON bundle) and the comparison evidence for a
-suspect file; a registration not filed yet offers none."""
+suspect file (a registration not filed yet offers none); licences are granted and ended from
+the page, refused before the filing is final."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.conftest import World
 from tests.console.conftest import csrf
 from tests.designs.corpus import draw_design, encode, image_variant
 from tests.designs.test_registry import LEGAL, file_all, register, workers
+from tests.designs.test_rights import pass_finality, rights_client, settle
 
 __all__ = ["workers"]  # the fixture, used by name
 PASSWORD = "correct horse battery staple"
@@ -116,3 +118,52 @@ def test_a_filed_registration_offers_its_evidence_in_the_console(
         files={"file": ("suspect.png", suspect, "image/png")},
     )
     assert forged.status_code == 403
+
+
+def test_licences_are_granted_and_ended_from_the_console(
+    world: World, workers: list[AnchorWorker]
+) -> None:
+    answer = register(world, encode(draw_design(7421)), title="Licensed pendant")
+    number, fingerprint = answer.json()["design"]["number"], answer.json()["design"]["fingerprint"]
+    file_all(world, workers)
+    client = legal_console(world)
+    page = client.get(f"/console/designs/{number}")
+    assert "Grant a licence" in page.text
+    licence = hashlib.sha256(b"signed licence 7421").hexdigest()
+    form = {
+        "csrf_token": csrf(page),
+        "licensee_ref": "licensee:Atelier Rivoli",
+        "document_sha256": licence,
+        "valid_from": "2027-01-01",
+        "valid_until": "2028-12-31",
+    }
+    early = client.post(f"/console/designs/{number}/licences", data=form)
+    assert early.status_code == 409
+    assert "Not yet: a filing is assigned or licensed only once final" in early.text
+    assert 'value="licensee:Atelier Rivoli"' in early.text  # the form keeps what was typed
+    bad = client.post(f"/console/designs/{number}/licences", data=form | {"document_sha256": "x"})
+    assert bad.status_code == 422
+
+    pass_finality(world)
+    granted = client.post(f"/console/designs/{number}/licences", data=form)
+    assert granted.status_code == 303, granted.text
+    assert granted.headers["location"] == f"/console/designs/{number}?done=rights#rights"
+    shown = client.get(f"/console/designs/{number}?done=rights")
+    assert "Licence granted" in shown.text and "Requested" in shown.text
+    settle(world, workers)
+    shown = client.get(f"/console/designs/{number}")
+    rights_part = shown.text.split('id="rights"')[1]
+    assert "Done on chain" in rights_part
+    assert "End the licence of licensee:Atelier Rivoli" in rights_part
+    on_chain = rights_client(world).retrieve_licence(fingerprint, "0x" + licence)
+    assert on_chain.granted_at > 0
+
+    ended = client.post(
+        f"/console/designs/{number}/licences/{licence}/terminate",
+        data={"csrf_token": csrf(shown), "reason": "mutual_agreement"},
+    )
+    assert ended.status_code == 303, ended.text
+    settle(world, workers)
+    after = client.get(f"/console/designs/{number}").text.split('id="rights"')[1]
+    assert "Licence ended" in after
+    assert "End the licence of" not in after  # an ended licence offers no button
