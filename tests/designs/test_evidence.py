@@ -22,6 +22,8 @@ from web3 import HTTPProvider, Web3
 
 from hallmark.cli import app
 from hallmark.services.anchoring.worker import AnchorWorker
+from hallmark.services.designs.evidence import Evidence
+from hallmark.services.designs.evidence_pdf import EvidenceFontMissingError, render_pdf
 from hallmark.store.models import DesignRegistration
 from tests.conftest import World
 from tests.designs.corpus import (
@@ -101,6 +103,8 @@ def test_bundle_is_reverified_from_the_chain_and_tampering_is_caught(
     # This design's Image-Code has its top bit set: the filed perceptual code must keep all 64
     # bits (a NUMERIC column above 2**63 - 1 comes back from SQLite as a float).
     assert int(bundle["fingerprint"]["perceptual_code"], 16) >= 2**63
+    shown = world.http.get(f"/api/v1/designs/{number}", headers=world.headers(LEGAL)).json()
+    assert shown["perceptual_code"] == bundle["fingerprint"]["perceptual_code"]
     w3 = third_party_web3(world)
     assert reverify(bundle, data, w3) == []
 
@@ -351,3 +355,18 @@ def test_the_reverification_imports_nothing_from_hallmark() -> None:
         if isinstance(node, ast.ImportFrom)
     }
     assert imported <= {"__future__", "hashlib", "io", "json", "typing", "iscc_core", "PIL", "web3"}
+
+
+def test_a_missing_font_is_named(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceFontMissingError, match="fonts-wqy-microhei"):
+        render_pdf(Evidence({}), font=tmp_path / "no-such-font.ttf")
+
+
+def test_an_unknown_format_is_refused(world: World) -> None:
+    answer = world.http.get(
+        "/api/v1/designs/D-2026-NOSUCH/evidence",
+        params={"format": "docx"},
+        headers=world.headers(LEGAL),
+    )
+    assert answer.status_code == 422
+    assert set(answer.json()["error"]) >= {"code", "message", "details"}

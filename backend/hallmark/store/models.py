@@ -547,8 +547,9 @@ class DesignRegistration(Base):
     data_code: Mapped[str] = mapped_column(String(80))
     #: The Image-Code of the picture as filed (first of its 8 orientations), None for others.
     image_code: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    #: The 64-bit body of `image_code` as sent on chain (`perceptualCode`), 0 when none.
-    perceptual_code: Mapped[int] = mapped_column(Numeric(20, 0), default=0)
+    #: The 64-bit body of `image_code` as sent on chain (`perceptualCode`), 16 lowercase hex
+    #: digits ("0" * 16 when none): text, since no portable integer column holds 2**64 - 1.
+    perceptual_code: Mapped[str] = mapped_column(String(16), default="0" * 16)
     #: Everything the index needs (orientation codes, local features, shape descriptor).
     fingerprint_data: Mapped[dict[str, Any]] = mapped_column(JSON)
     title: Mapped[str] = mapped_column(String(300))

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("instance_code", sa.String(length=80), nullable=False),
         sa.Column("data_code", sa.String(length=80), nullable=False),
         sa.Column("image_code", sa.String(length=80), nullable=True),
-        sa.Column("perceptual_code", sa.Numeric(precision=20, scale=0), nullable=False),
+        sa.Column("perceptual_code", sa.String(length=16), nullable=False),
         sa.Column("fingerprint_data", sa.JSON(), nullable=False),
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("designers", sa.JSON(), nullable=False),

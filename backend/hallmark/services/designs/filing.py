@@ -51,7 +51,6 @@ from hallmark.core.errors import (
     TransactionRejectedError,
 )
 from hallmark.services.anchoring.status import record_status
-from hallmark.services.designs.images import code_value
 from hallmark.store.models import DesignRegistration
 
 log = structlog.get_logger(__name__)
@@ -407,6 +406,5 @@ def _reason(exc: ContractRevertError) -> str:
 
 
 def _perceptual_code(row: DesignRegistration) -> int:
-    """The 64-bit body of the filed Image-Code, from the code itself: SQLite keeps a NUMERIC
-    above 2**63 - 1 as a float, so the `perceptual_code` column can lose the low bits."""
-    return code_value(row.image_code) if row.image_code else 0
+    """The 64-bit body of the filed Image-Code, as stored (hex)."""
+    return int(row.perceptual_code, 16)

@@ -432,7 +432,7 @@ def register_design(
         instance_code=fingerprint.instance_code,
         data_code=fingerprint.data_code,
         image_code=fingerprint.image_codes[0] if fingerprint.image_codes else None,
-        perceptual_code=perceptual_code(fingerprint),
+        perceptual_code=f"{perceptual_code(fingerprint):016x}",
         fingerprint_data=fingerprint.to_dict(),
         title=fields.title,
         designers=list(fields.designers),

@@ -213,7 +213,7 @@ def design_public(
         file_kind=row.file_kind,
         file_size=row.file_size,
         iscc=iscc,
-        perceptual_code=f"{int(row.perceptual_code):016x}",
+        perceptual_code=row.perceptual_code,
         title=row.title,
         designers=list(row.designers),
         owner_ref=row.owner_ref,
