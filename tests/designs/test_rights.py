@@ -303,12 +303,18 @@ def test_licence_grant_and_termination_with_a_reason(
     assert backwards.status_code == 422
     hostile = post(world, f"/api/v1/designs/{number}/licences", RIVAL, licence)
     assert hostile.status_code == 403
-    granted = post(world, f"/api/v1/designs/{number}/licences", LEGAL, licence)
+    once = world.headers(LEGAL, **{"Idempotency-Key": "grant-603"})
+    path = f"/api/v1/designs/{number}/licences"
+    granted = world.http.post(path, json=licence, headers=once)
     assert granted.status_code == 202, granted.text
     settle(world, workers)
     done = action(world, granted.json()["id"])
     assert done["status"] == "done"
     assert 0 < done["gas_used"] < RIGHTS_GAS
+    # A retried request answers as the first time (the chain is not asked again).
+    replayed = world.http.post(path, json=licence, headers=once)
+    assert replayed.status_code == 202 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json()["id"] == granted.json()["id"]
     on = rights_client(world).retrieve_licence(fingerprint, "0x" + LICENCE)
     assert on.licensee_ref == done["licensee_ref_hash"]
     assert on.valid_from == 1798761600 and on.valid_until == 1830297600
@@ -342,6 +348,14 @@ def test_licence_grant_and_termination_with_a_reason(
     view = world.http.get(f"/api/v1/designs/{number}/rights", headers=world.headers(LEGAL)).json()
     [shown] = view["on_chain"]["licences"]
     assert shown["termination_reason"] == 1 and shown["valid_until"].startswith("2028-01-01")
+    assert view["actions"][0]["licensee_ref"] == "atelier:9"
+    # Other organisations see the hashes, not the off-chain references or their salts.
+    outside = world.http.get(
+        f"/api/v1/designs/{number}/rights", headers=world.headers("Maison Lune", "reader")
+    ).json()
+    first = outside["actions"][0]
+    assert first["licensee_ref"] is None and first["licensee_salt"] is None
+    assert first["licensee_ref_hash"] == done["licensee_ref_hash"]
 
 
 # --- a disabled registrar ----------------------------------------------------------------------
@@ -504,6 +518,8 @@ def test_departure_revokes_at_once_and_reports_every_registration(
     registrar(world, RIVAL)
     hostile = post(world, "/api/v1/designs/departures", RIVAL, {"principal": "achen"})
     assert hostile.status_code == 404
+    # The designer's key is in use (and kept by the key cache) up to the moment it leaves.
+    assert world.http.get("/api/v1/designs", headers=world.headers(LEGAL, "designer")).is_success
     gone = post(world, "/api/v1/designs/departures", LEGAL, {"principal": "achen"})
     assert gone.status_code == 200, gone.text
     report = gone.json()

@@ -124,7 +124,11 @@ def licence_grant(
     ],
     valid_until: Annotated[
         datetime | None,
-        typer.Option("--until", help="End of the licence (UTC); open-ended when left out"),
+        typer.Option(
+            "--until",
+            help="End of the licence (UTC); open-ended when left out",
+            formats=["%Y-%m-%d"],
+        ),
     ] = None,
     wait: WaitOption = 60.0,
     api_url: ApiUrlOption = "http://127.0.0.1:8000",
@@ -181,9 +185,12 @@ def departure(
         bool, typer.Option("--report-only", help="Only report; deactivate nothing")
     ] = False,
 ) -> None:
-    """Deactivate a designer principal at once (API keys, console) and print, as JSON, the
-    report of every registration it registered or is named in."""
+    """Deactivate a designer principal at once; print the JSON report of its registrations.
+
+    Its API keys are revoked and its console accounts disabled (sessions ended); the report
+    lists every registration it registered or is named in as a designer."""
     from hallmark.cli.admin import started_runtime
+    from hallmark.services.access.keys import forget_cached_keys
     from hallmark.services.designs import departure as departures
     from hallmark.store.db import transaction
 
@@ -200,6 +207,7 @@ def departure(
             "registrations": report,
             "count": len(report),
         }
+    forget_cached_keys()  # committed (other processes refuse the keys within their cache time)
     _print(answer)
 
 
@@ -208,8 +216,10 @@ def rotate_key(
         bool, typer.Option("--check", help="Only count the files not yet under the new key")
     ] = False,
 ) -> None:
-    """Re-seal every stored original under HALLMARK_FILE_KEY, reading the others with
-    HALLMARK_FILE_KEYS_PREVIOUS; crash-safe and resumable (run it again)."""
+    """Re-seal every stored file under the new key; crash-safe and resumable.
+
+    Files are read under HALLMARK_FILE_KEY or HALLMARK_FILE_KEYS_PREVIOUS and written under
+    HALLMARK_FILE_KEY; run it again after a crash."""
     from hallmark.store.files import EncryptedFileStore
 
     settings = load_settings()

@@ -20,8 +20,13 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.writes import idempotent
 from hallmark.chain.registry import DesignRights
 from hallmark.services.access import idempotency
+from hallmark.services.access.keys import forget_cached_keys
 from hallmark.services.designs import departure, rights
-from hallmark.services.designs.registry import find_registration, require_registrar
+from hallmark.services.designs.registry import (
+    find_registration,
+    may_download_original,
+    require_registrar,
+)
 from hallmark.services.designs.rights_schemas import (
     AssignmentAccept,
     AssignmentPropose,
@@ -254,16 +259,18 @@ async def get_rights(
     *, ref: Ref, actor: CurrentActor, runtime: RuntimeDep, sessions: ReadSessionsDep
 ) -> RightsPublic:
     """The registration's rights: holder, pending assignment and licences on chain, actions."""
+    # Off-chain references and their salts: legal and the owner's organisation only.
 
-    def read() -> tuple[DesignRegistration, str, list[Any]]:
+    def read() -> tuple[DesignRegistration, str, list[Any], bool]:
         with sessions() as session:
             registration = find_registration(session, ref)
             organisation_id, _ = rights.holder(session, registration)
             actions = rights.actions_of(session, registration)
+            references = may_download_original(actor, registration)
             session.expunge_all()
-            return registration, organisation_id, actions
+            return registration, organisation_id, actions, references
 
-    registration, organisation_id, actions = await run_in_threadpool(read)
+    registration, organisation_id, actions, references = await run_in_threadpool(read)
     on_chain: dict[str, Any] = {}
     if runtime.chain is not None and registration.status == "registered":
         documents = sorted({a.document_sha256 for a in actions if a.action == "grant"})
@@ -278,7 +285,7 @@ async def get_rights(
         fingerprint=registration.fingerprint,
         holder_organisation=organisation_id,
         on_chain=on_chain,
-        actions=[action_public(a, registration.number) for a in actions],
+        actions=[action_public(a, registration.number, references=references) for a in actions],
     )
 
 
@@ -297,7 +304,8 @@ async def get_action(
             row = rights.find_action(session, action_id)
             registration = session.get(DesignRegistration, row.registration_id)
             assert registration is not None
-            return action_public(row, registration.number)
+            references = may_download_original(actor, registration)
+            return action_public(row, registration.number, references=references)
 
     return await run_in_threadpool(read)
 
@@ -326,7 +334,9 @@ async def depart(*, body: DeparturePrincipal, call: WriteCallDep) -> object:
             count=len(report),
         )
 
-    return await idempotent(call, permission="design.departure", status=200, write=write)
+    answer = await idempotent(call, permission="design.departure", status=200, write=write)
+    forget_cached_keys()  # committed: this process refuses the principal's keys from now on
+    return answer
 
 
 @router.get(

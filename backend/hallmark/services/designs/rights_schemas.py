@@ -93,9 +93,13 @@ class DeparturePublic(BaseModel):
     count: int
 
 
-def action_public(row: DesignRightsAction, number: str) -> RightsActionPublic:
+def action_public(
+    row: DesignRightsAction, number: str, *, references: bool = True
+) -> RightsActionPublic:
+    """An action as the API shows it; `references=False` leaves out the off-chain references
+    and their salts (for callers other than legal and the owner's organisation)."""
     sending = row.status in ("sending", "done")
-    return RightsActionPublic(
+    shown = RightsActionPublic(
         id=row.id,
         registration=number,
         fingerprint=row.fingerprint,
@@ -121,3 +125,7 @@ def action_public(row: DesignRightsAction, number: str) -> RightsActionPublic:
         created_at=row.created_at,
         done_at=row.done_at,
     )
+    if references:
+        return shown
+    hidden = dict.fromkeys(("new_owner_ref", "new_owner_salt", "licensee_ref", "licensee_salt"))
+    return shown.model_copy(update=hidden)
