@@ -860,10 +860,13 @@ def _detail(
         licences = [
             a
             for a in actions
-            if a["action"] == "grant" and a["status"] == "done" and a["document_sha256"] not in ended
+            if a["action"] == "grant"
+            and a["status"] == "done"
+            and a["document_sha256"] not in ended
         ]
         organisations = _organisations(session)
     names = dict(organisations)
+    legal_ids = _legal_ids(console)
     return render(
         request,
         "designs_detail.html",
@@ -880,9 +883,7 @@ def _detail(
         actions=actions,
         organisations=organisations,
         legal_organisations=[
-            (i, n)
-            for i, n in organisations
-            if i != staff.organisation_id and i in _legal_ids(console)
+            (i, n) for i, n in organisations if i != staff.organisation_id and i in legal_ids
         ],
         reasons=list(rights.TERMINATION_REASONS),
         pending=pending,
