@@ -497,7 +497,7 @@ def test_another_organisation_cannot_take_priority_with_a_later_commitment(
         registry.send_register(
             account,
             fingerprint=fingerprint,
-            perceptual_code="0" * 16,
+            perceptual_code=0,
             metadata_hash="0x" + "11" * 32,
             owner_ref="0x" + "22" * 32,
             parent=None,
@@ -512,7 +512,7 @@ def test_another_organisation_cannot_take_priority_with_a_later_commitment(
     registry.send_register(
         account,
         fingerprint=fingerprint,
-        perceptual_code="0" * 16,
+        perceptual_code=0,
         metadata_hash="0x" + "11" * 32,
         owner_ref="0x" + "22" * 32,
         parent=None,
@@ -690,7 +690,7 @@ def test_a_file_filed_on_chain_by_anyone_is_an_exact_duplicate(
     world.runtime.registry.send_register(
         account,
         fingerprint=fingerprint,
-        perceptual_code="0" * 16,
+        perceptual_code=0,
         metadata_hash="0x" + "11" * 32,
         owner_ref="0x" + "22" * 32,
         parent=None,

@@ -635,3 +635,39 @@ def test_an_action_reorganised_away_is_sent_again(
     assert again["status"] == "done" and again["tx_hash"] == first["tx_hash"]
     assert again["block_number"] != first["block_number"]
     assert rights.retrieve_licence(fingerprint, "0x" + LICENCE).granted_at > 0
+
+
+def test_departure_from_the_command_line(world: World) -> None:
+    runtime = world.runtime
+    assert runtime.sessions is not None and runtime.chain is not None
+    _, key = create_api_key(
+        sessions=runtime.sessions, organisation_ref=LEGAL, principal_name="B. Li", role="legal"
+    )
+    world.keys[f"{LEGAL}/designer"] = key
+    made = register(world, encode(draw_design(611)), role="designer", title="A ring")
+    assert made.status_code == 201, made.text
+    settings = runtime.settings
+    environment = {
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(settings.data_dir),
+        "HALLMARK_DATABASE_URL": settings.effective_database_url,
+        "HALLMARK_ANVIL_PORT": runtime.chain.url.rsplit(":", 1)[1],
+        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
+    }
+    prefix = key.split("_")[1]
+
+    def departure(*args: str) -> Any:
+        result = CliRunner().invoke(app, ["designs", "departure", *args], env=environment)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout[result.stdout.index("{") :])
+
+    report = departure(prefix, "--report-only")
+    assert report["deactivated"] is None and report["principal"]["status"] == "active"
+    assert [r["registration"] for r in report["registrations"]] == [made.json()["design"]["number"]]
+    assert world.http.get("/api/v1/designs", headers=world.headers(LEGAL, "designer")).is_success
+    gone = departure(prefix)
+    assert gone["deactivated"]["keys_revoked"] == 1 and gone["count"] == 1
+    refused = world.http.get("/api/v1/designs", headers=world.headers(LEGAL, "designer"))
+    assert refused.status_code == 401
+    unknown = CliRunner().invoke(app, ["designs", "departure", "nobody"], env=environment)
+    assert unknown.exit_code == 1 and "nobody" in unknown.output

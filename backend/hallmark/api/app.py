@@ -17,6 +17,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
     attachments,
+    certificates,
     design_evidence,
     design_rights,
     designs,
@@ -75,8 +76,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(anchor_batches.router)
     app.include_router(designs.router)
-    app.include_router(design_rights.router)
     app.include_router(design_evidence.router)
+    app.include_router(design_rights.router)
+    app.include_router(certificates.router)
+    app.include_router(certificates.orders)
     pages.install(app)
     reference.install(app)
     openapi.install(app)

@@ -63,6 +63,8 @@ CAUSES = (
     "issuance_revoked",
 )
 _ZERO_ADDRESS = "0x" + "00" * 20
+#: Version 2's `CertificateState` enum, by value.
+CERTIFICATE_STATES = ("unknown", "valid", "revoked", "superseded")
 
 
 class AnchoredBatch(NamedTuple):
@@ -98,6 +100,45 @@ class AccountBinding(NamedTuple):
     @property
     def bound(self) -> bool:
         return any(self.organisation)
+
+
+class BatchRecord(NamedTuple):
+    """Version 2's `batchOf(anchorer, root)` in full (count 0: no such batch)."""
+
+    kind: int
+    record_count: int
+    organisation: bytes
+    anchored_at: int
+    anchored_block: int
+
+
+class CertificateStanding(NamedTuple):
+    """Version 2's `certificateStatus(...)`: state, cause, reason, time and the successor."""
+
+    state: str
+    cause: str
+    reason: int
+    at: int
+    successor_anchorer: str
+    successor_root: str
+    successor_hash: str
+
+
+class CertificateRef(NamedTuple):
+    """A certificate and the batch it is proven in (`ICertificateStatus.CertificateRef`)."""
+
+    anchorer: str
+    root: str
+    certificate_hash: str
+    proof: Sequence[str]
+
+    def as_abi(self) -> tuple[Any, ...]:
+        return (
+            Web3.to_checksum_address(self.anchorer),
+            HexBytes(self.root),
+            HexBytes(self.certificate_hash),
+            [HexBytes(node) for node in self.proof],
+        )
 
 
 class SignedTransaction(NamedTuple):
@@ -374,7 +415,78 @@ class Ledger:
         state, cause, reason, at, _batch = self._call(fn.call)
         return BatchStanding(BATCH_STATES[state], CAUSES[cause], int(reason), int(at))
 
+    def retrieve_batch_record(self, anchorer: str, root: str) -> BatchRecord:
+        """`batchOf(anchorer, root)` with the organisation and block (version 2)."""
+        self._require_v2("batchOf")
+        fn = self.contract.functions.batchOf(Web3.to_checksum_address(anchorer), HexBytes(root))
+        kind, count, organisation, anchored_at, block = self._call(fn.call)
+        return BatchRecord(int(kind), int(count), bytes(organisation), int(anchored_at), int(block))
+
+    # --- certificates (version 2) ------------------------------------------------------------
+
+    def retrieve_certificate_status(
+        self,
+        *,
+        organisation: bytes,
+        issuance_id: str,
+        certificate_hash: str,
+        anchorer: str,
+        root: str,
+        proof: Sequence[str],
+    ) -> CertificateStanding:
+        """`certificateStatus(organisation, issuanceId, certificateHash, anchorer, root, proof)`:
+        organisation and issuance id as the signed document names them."""
+        self._require_v2("certificateStatus")
+        fn = self.contract.functions.certificateStatus(
+            organisation,
+            HexBytes(issuance_id),
+            HexBytes(certificate_hash),
+            Web3.to_checksum_address(anchorer),
+            HexBytes(root),
+            [HexBytes(node) for node in proof],
+        )
+        state, cause, reason, at, s_anchorer, s_root, s_hash = self._call(fn.call)
+        return CertificateStanding(
+            CERTIFICATE_STATES[state],
+            CAUSES[cause],
+            int(reason),
+            int(at),
+            Web3.to_checksum_address(s_anchorer),
+            HexBytes(s_root).to_0x_hex(),
+            HexBytes(s_hash).to_0x_hex(),
+        )
+
+    def send_revoke_certificate(
+        self, account: LocalAccount, certificate: CertificateRef, *, reason: int
+    ) -> Sent:
+        """`revokeCertificate(anchorer, root, certificateHash, proof, reason)` (REVOKER_ROLE of
+        the certificate's organisation)."""
+        self._require_v2("revokeCertificate")
+        return self._send(account, "revokeCertificate", [*certificate.as_abi(), reason])
+
+    def send_revoke_issuance(self, account: LocalAccount, issuance_id: str, *, reason: int) -> Sent:
+        """`revokeIssuance(issuanceId, reason)`: every certificate of one order."""
+        self._require_v2("revokeIssuance")
+        return self._send(account, "revokeIssuance", [HexBytes(issuance_id), reason])
+
+    def send_supersede_certificate(
+        self, account: LocalAccount, certificate: CertificateRef, successor: CertificateRef
+    ) -> Sent:
+        """`supersedeCertificate(certificate, successor)` (ISSUER or REVOKER of the
+        organisation, or the admin)."""
+        self._require_v2("supersedeCertificate")
+        return self._send(
+            account, "supersedeCertificate", [certificate.as_abi(), successor.as_abi()]
+        )
+
     # --- roles -----------------------------------------------------------------------------
+
+    def retrieve_has_role_at(self, role: str, account: str, block: int) -> bool:
+        """`hasRoleAt(role, account, block)`: held at any moment of that block (version 2)."""
+        self._require_v2("hasRoleAt")
+        checksum = Web3.to_checksum_address(account)
+        fn = self.contract.functions.hasRoleAt(role_id(role), checksum, block)
+        return bool(self._call(fn.call))
 
     def send_grant_role(self, admin: LocalAccount, role: str, account: str) -> Sent:
         return self._send(admin, "grantRole", [role_id(role), Web3.to_checksum_address(account)])

@@ -56,6 +56,18 @@ class ApiClient:
         )
         return result
 
+    def send_json(
+        self, path: str, body: dict[str, Any], *, key: str | None = None
+    ) -> dict[str, Any]:
+        """POST a JSON body (with an Idempotency-Key when given); the answer."""
+        headers = {"Idempotency-Key": key} if key else {}
+        result: dict[str, Any] = self._request("POST", path, json=body, headers=headers)
+        return result
+
+    def retrieve_json(self, path: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", path)
+        return result
+
     def retrieve_provenance(self, serial: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/api/v1/products/{serial}/provenance")
         return result

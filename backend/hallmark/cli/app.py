@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import typer
 
-from hallmark import __version__
+from hallmark import __version__, verify_command
 from hallmark.cli import (
     admin,
+    certificates,
     chain,
     design_evidence,
     design_rights,
@@ -45,7 +46,9 @@ app.add_typer(chain.contracts_app, name="contracts")
 app.add_typer(admin.admin_app, name="admin")
 app.add_typer(imports.import_app, name="import")
 app.add_typer(products.product_app, name="product")
+designs.designs_app.command("evidence")(design_evidence.evidence)
 # Design rights (assignments, licences), departures and key rotation join `hallmark designs`.
 design_rights.add_commands(designs.designs_app)
-designs.designs_app.command("evidence")(design_evidence.evidence)
 app.add_typer(designs.designs_app, name="designs")
+app.add_typer(certificates.certificates_app, name="certificates")
+app.command(name="verify")(verify_command.verify)

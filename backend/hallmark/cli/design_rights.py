@@ -46,7 +46,8 @@ def add_commands(designs_app: typer.Typer) -> None:
 
 
 def _print(data: Any) -> None:
-    out.print(json.dumps(data, indent=2, ensure_ascii=False), markup=False, highlight=False)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    out.print(text, markup=False, highlight=False, soft_wrap=True)  # JSON is never re-wrapped
 
 
 def _act(api_url: str, api_key: str | None, path: str, body: Any, wait: float) -> None:

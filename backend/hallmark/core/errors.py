@@ -39,7 +39,9 @@
         ├── IdempotencyKeyReusedError idempotency_key_reused
         ├── MassBalanceError          mass_balance_exceeded
         ├── StepOrderError            step_order
-        └── PreviousStepMismatchError previous_step_mismatch
+        ├── PreviousStepMismatchError previous_step_mismatch
+        ├── ProductionIncompleteError production_incomplete (no certificate for it yet)
+        └── CertificateStateError     certificate_state (already revoked, superseded, ...)
 
 Each boundary translates in one table: the chain client maps node and contract errors to these,
 the API maps these to `{"error": {"code", "message", "details"}}` responses, the CLI prints the
@@ -446,6 +448,28 @@ class PreviousStepMismatchError(ConflictError):
             f"(that is {expected or 'none: the product has no step yet'})",
             details={"product": product, "expected": expected, "given": given},
         )
+
+
+class ProductionIncompleteError(ConflictError):
+    """A certificate was asked for a product whose production is not complete."""
+
+    code = "production_incomplete"
+
+    def __init__(self, *, product: str, reason: str) -> None:
+        super().__init__(
+            f"product {product} cannot be certified: {reason}",
+            details={"product": product, "reason": reason},
+        )
+
+
+class CertificateStateError(ConflictError):
+    """A certificate cannot take this step from where it stands (revoked, superseded, not yet
+    anchored, already certified)."""
+
+    code = "certificate_state"
+
+    def __init__(self, message: str, *, certificate: str | None, state: str) -> None:
+        super().__init__(message, details={"certificate": certificate, "state": state})
 
 
 class FileCorruptError(HallmarkError):

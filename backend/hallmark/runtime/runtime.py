@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
 
 from hallmark import __version__
 from hallmark.chain import deployment as deployments
@@ -77,17 +79,20 @@ from hallmark.services.access import organisations
 from hallmark.services.access.audit_heads import AuditHeadAnchorer, anchor_head
 from hallmark.services.access.denials import DenialLog
 from hallmark.services.access.keys import KeyCache
-from hallmark.services.access.organisations import ChainAccess
+from hallmark.services.access.organisations import ChainAccess, organisation_account
 from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
+from hallmark.services.certificates.issuance import Issuer
+from hallmark.services.certificates.lifecycle import ChainWrite
 from hallmark.services.designs.filing import DesignFiler, NonceSource
 from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.designs.rights import RightsSender
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
+from hallmark.store.models import Organisation
 from hallmark.store.sqlite import WalCheckpointer, write_lock
 
 log = structlog.get_logger(__name__)
@@ -143,6 +148,9 @@ class Runtime:
     #: The node as /readyz asks it: short timeouts, no retries, one check in flight at a time.
     _probe_pool: ThreadPoolExecutor | None = field(default=None, repr=False)
     _probe: Future[tuple[int, int, list[str]]] | None = field(default=None, repr=False)
+    #: Organisations' signing accounts, decrypted once (`organisation_signer`).
+    _signers: dict[str, LocalAccount] = field(default_factory=dict, repr=False)
+    _signers_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _probe_client: ChainClient | None = field(default=None, repr=False)
     _design_index: RegistryIndex | None = field(default=None, repr=False)
@@ -612,6 +620,39 @@ class Runtime:
             scrypt_n=self.settings.keystore_scrypt_n,
             deployment_id=self.deployment_id,
             fund=fund,
+        )
+
+    def organisation_signer(self, organisation: Organisation) -> LocalAccount:
+        """An organisation's signing account, decrypted once per process (scrypt is slow)."""
+        with self._signers_lock:
+            account = self._signers.get(organisation.id)
+            if account is None or account.address.lower() != organisation.account_address.lower():
+                account = organisation_account(organisation, self.settings.passphrase)
+                self._signers[organisation.id] = account
+            return account
+
+    def certificate_issuer(self) -> Issuer:
+        """What issuing certificates needs: the current deployment and the brands' keys."""
+        assert self.deployment is not None
+        ledger = Web3.to_checksum_address(self.deployment.address_of("ProvenanceLedger"))
+        return Issuer(
+            chain_id=self.deployment.chain_id,
+            ledger=ledger,
+            deployment={
+                "ledger": ledger,
+                "designRegistry": Web3.to_checksum_address(
+                    self.deployment.address_of("DesignRegistry")
+                ),
+                "contractsVersion": self.deployment.version,
+            },
+            account_of=self.organisation_signer,
+        )
+
+    def certificate_chain(self) -> ChainWrite:
+        """What revoking and superseding certificates need."""
+        assert self.keys is not None
+        return ChainWrite(
+            ledger=self.ledger, admin=self.keys.admin, account_of=self.organisation_signer
         )
 
     # --- readiness -------------------------------------------------------------------------

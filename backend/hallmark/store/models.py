@@ -679,3 +679,69 @@ class DesignRightsAction(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+class CertificateOrder(Base):
+    """A B2B order: one call issuing certificates for many products, processed in chunks.
+
+    `issuance_id` (0x-hex bytes32) is named by every certificate of the order, so the brand can
+    revoke them all on chain at once (`revokeIssuance`). `results` lists each product's outcome
+    (issued with the certificate id, or refused with the reason) as the chunks commit.
+    """
+
+    __tablename__ = "certificate_orders"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    principal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    issuance_id: Mapped[str] = mapped_column(String(66), unique=True)
+    #: running | done
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    #: The serials asked for, in order.
+    serials: Mapped[list[str]] = mapped_column(JSON)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Certificate(Base):
+    """A certificate issued by a brand for one product: its signed document is a record of kind
+    `certificate` (the canonical text and hash live in `records`; the record is anchored through
+    the outbox like any other). The chain is the truth of its status; `status` here is the cache
+    the service keeps after each revocation or supersession it sent.
+    """
+
+    __tablename__ = "certificates"
+
+    id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    order_id: Mapped[str | None] = mapped_column(
+        ForeignKey("certificate_orders.id"), nullable=True, index=True
+    )
+    #: 0x-hex bytes32 shared by the certificates of one order (zero hash when none).
+    issuance_id: Mapped[str] = mapped_column(String(66))
+    certificate_hash: Mapped[str] = mapped_column(String(66))
+    signer: Mapped[str] = mapped_column(String(42))
+    signature: Mapped[str] = mapped_column(String(132))
+    #: The personal data committed to in the document (owner, engraving naming people) and the
+    #: salt of the commitment: kept here, handed to the owner, never in the signed document.
+    personal: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    personal_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: valid | revoked | superseded (as last sent to the chain by Hallmark)
+    status: Mapped[str] = mapped_column(String(16), default="valid")
+    revoke_reason: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    supersedes_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    superseded_by_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

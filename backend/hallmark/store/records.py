@@ -67,6 +67,9 @@ class NewRecord:
     principal_id: str | None = None
     corrects_id: str | None = None
     record_id: str | None = None
+    #: A ready document hashed as it is, instead of the envelope around `data` (certificates:
+    #: the document names its own id, issuer and time, and `record_id` must be given).
+    document: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,12 @@ def prepare_records(records: Sequence[NewRecord]) -> PreparedRecords:
         if record.kind not in RECORD_KINDS:
             raise ValueError(f"unknown record kind {record.kind!r}")
         record_id = record.record_id or new_record_id()
-        canonical = canonical_bytes(envelope(record, record_id, now))
+        if record.document is not None:
+            if record.record_id is None:
+                raise ValueError("a ready document is stored under the id it names")
+            canonical = canonical_bytes(record.document)
+        else:
+            canonical = canonical_bytes(envelope(record, record_id, now))
         text = canonical.decode("utf-8")
         record_hash = (
             record_text_hash(text)

@@ -30,6 +30,8 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "design.assign": frozenset({"legal", "registrar"}),
     "design.licence": frozenset({"legal", "registrar"}),
     "design.departure": frozenset({"legal", "registrar"}),
+    "certificate.issue": frozenset({"brand"}),
+    "certificate.revoke": frozenset({"brand"}),
 }
 
 

@@ -1,0 +1,593 @@
+"""The offline verifier: a certificate document (and its provenance bundle) against the chain.
+
+Needs only the files and a JSON-RPC endpoint of the chain: no database, no Hallmark API (this
+module imports neither; `hallmark verify` runs it). docs/VERIFY.md specifies the algorithm; the
+checks, in order, each reported with what it found:
+
+1. `document`: the members of a Hallmark certificate, the proof's fixed fields;
+2. `hash`: keccak-256 of the JCS form of the document without `proof` = `proof.certificateHash`;
+3. `signature`: the EIP-712 signature recovers `proof.signer` = `issuer.account`;
+4. `chain`: the node's chain id is the document's; the ledger and registry are the deployment
+   the proof names (code, `version()`, the registry's ledger);
+5. `issuer`: the signer is bound to the organisation the document names and held ISSUER_ROLE
+   in the block its certificate's batch was anchored;
+6. `merkle`: the proof leads from the certificate hash to the root;
+7. `anchored`: the root was anchored by the signer as a Certificate batch of that organisation,
+   in the block and transaction the evidence names;
+8. `status`: `certificateStatus(organisation, issuanceId, hash, anchorer, root, proof)` is
+   Valid (Revoked, Superseded and Unknown fail, with the cause, reason, time or successor);
+9. with a bundle, `bundle`: it is this certificate's and holds exactly the records the document
+   lists; for each record its text hashes to its hash, says what the list says, its proof leads
+   to its root, the ledger's `verifyRecord` accepts it (anchored by that account as that kind,
+   batch not flagged) and its anchorer is the account the who-is-who table gives its
+   organisation; the step chain links, in sequence, to the head the document names.
+
+The verdict: `genuine` when every check passes; else `revoked` or `superseded` (from the ledger),
+`unknown` (not shown to be anchored by its issuer, or another chain), or `tampered`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+
+from hallmark.chain.client import ChainClient
+from hallmark.chain.ledger import Ledger
+from hallmark.core.canonical import canonical_bytes
+from hallmark.core.errors import HallmarkError
+from hallmark.core.hashing import keccak256
+from hallmark.core.merkle import MerkleError, StandardMerkleTree
+from hallmark.services.certificates import document as doc
+
+_HASH_CHARS = frozenset("0123456789abcdef")
+_ANCHOR_KEYS = {
+    "kind",
+    "anchorer",
+    "root",
+    "proof",
+    "block",
+    "transaction",
+    "ledger",
+    "contractsVersion",
+}
+_BUNDLE_ENTRY_KEYS = {"id", "kind", "organisation", "recordHash", "canonical", "anchor"}
+_PROOF_KEYS = {
+    "type",
+    "proofPurpose",
+    "cryptosuite",
+    "verificationMethod",
+    "signer",
+    "chainId",
+    "certificateHash",
+    "signatureValue",
+    "deployment",
+    "anchor",
+}
+_DOCUMENT_KEYS = {
+    "@context",
+    "id",
+    "type",
+    "issuer",
+    "validFrom",
+    "credentialSubject",
+    "credentialStatus",
+    "proof",
+}
+
+
+class CheckFailedError(Exception):
+    """One check's failure, with the verdict it leads to."""
+
+    def __init__(self, message: str, verdict: str = "tampered") -> None:
+        super().__init__(message)
+        self.message = message
+        self.verdict = verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    """Every check made, in order, and the verdict."""
+
+    checks: list[Check] = field(default_factory=list)
+    verdict: str = "genuine"
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "genuine" and all(c.ok for c in self.checks)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "ok": self.ok,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
+
+
+def _hash(value: Any, what: str) -> str:
+    if not (
+        isinstance(value, str)
+        and len(value) == 66
+        and value.startswith("0x")
+        and set(value[2:]) <= _HASH_CHARS
+    ):
+        raise CheckFailedError(f"{what} is not a lower-case 0x-hex 32-byte value: {value!r}")
+    return value
+
+
+def _address(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not Web3.is_checksum_address(value):
+        raise CheckFailedError(f"{what} is not a checksummed address: {value!r}")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CheckFailedError(f"{what} is not an integer: {value!r}")
+    return value
+
+
+def _get(mapping: Any, key: str, what: str) -> Any:
+    if not isinstance(mapping, Mapping) or key not in mapping:
+        raise CheckFailedError(f"{what} has no {key!r}")
+    return mapping[key]
+
+
+def _uuid(value: Any, what: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise CheckFailedError(f"{what} is not a UUID: {value!r}") from None
+
+
+@dataclass
+class _Context:
+    """What later checks need of earlier ones."""
+
+    document: Mapping[str, Any]
+    bundle: Mapping[str, Any] | None
+    ledger: Ledger
+    registry_abi: list[dict[str, Any]]
+    certificate_hash: str = ""
+    signer: str = ""
+    organisation: str = ""  # the issuer's UUID
+    organisation_bytes: bytes = b""
+    issuance_id: str = ""
+    anchor: Mapping[str, Any] = field(default_factory=dict)
+    anchored_block: int = 0
+    contracts_version: str = ""
+    receipts: dict[str, Any] = field(default_factory=dict)
+    batches: dict[tuple[str, str], Any] = field(default_factory=dict)
+    accounts: dict[str, bytes] = field(default_factory=dict)
+
+
+def _check_document(ctx: _Context) -> str:
+    document = ctx.document
+    if set(document) != _DOCUMENT_KEYS:
+        raise CheckFailedError(
+            f"the document's members are not a certificate's: {sorted(document)}"
+        )
+    if document["@context"] != [doc.VC_CONTEXT]:
+        raise CheckFailedError("@context is not the Verifiable Credentials 2.0 context")
+    if document["type"] != ["VerifiableCredential", doc.CREDENTIAL_TYPE]:
+        raise CheckFailedError(f"type is not a {doc.CREDENTIAL_TYPE}")
+    proof = _get(document, "proof", "the document")
+    if not isinstance(proof, Mapping) or set(proof) != _PROOF_KEYS:
+        raise CheckFailedError("the proof's members are not a Hallmark proof's")
+    status = _get(document, "credentialStatus", "the document")
+    if _get(status, "type", "credentialStatus") != doc.STATUS_TYPE:
+        raise CheckFailedError(f"credentialStatus.type is not {doc.STATUS_TYPE}")
+    expected = {
+        "type": doc.PROOF_TYPE,
+        "proofPurpose": "assertionMethod",
+        "cryptosuite": "eip712-keccak256-jcs",
+    }
+    for key, value in expected.items():
+        if proof[key] != value:
+            raise CheckFailedError(f"proof.{key} is not {value!r}")
+    ctx.signer = _address(proof["signer"], "proof.signer")
+    chain_id = _int(proof["chainId"], "proof.chainId")
+    if proof["verificationMethod"] != f"eip155:{chain_id}:{ctx.signer}":
+        raise CheckFailedError("proof.verificationMethod does not name the signer on its chain")
+    if _int(_get(status, "chainId", "credentialStatus"), "credentialStatus.chainId") != chain_id:
+        raise CheckFailedError("proof.chainId differs from credentialStatus.chainId")
+    issuer_id = str(_get(document["issuer"], "id", "issuer"))
+    ctx.organisation = _uuid(issuer_id.removeprefix("urn:uuid:"), "issuer.id")
+    if issuer_id != f"urn:uuid:{ctx.organisation}":
+        raise CheckFailedError(f"issuer.id is not urn:uuid:<organisation>: {issuer_id!r}")
+    organisation = _get(status, "organisation", "credentialStatus")
+    if organisation != doc.organisation_bytes16(ctx.organisation):
+        raise CheckFailedError("credentialStatus.organisation is not the issuer's identifier")
+    ctx.organisation_bytes = uuid.UUID(ctx.organisation).bytes
+    ctx.issuance_id = _hash(_get(status, "issuanceId", "credentialStatus"), "issuanceId")
+    return f"a {doc.CREDENTIAL_TYPE} of organisation {ctx.organisation}"
+
+
+def _check_hash(ctx: _Context) -> str:
+    computed = doc.certificate_hash(ctx.document)
+    claimed = _hash(ctx.document["proof"]["certificateHash"], "proof.certificateHash")
+    if computed != claimed:
+        raise CheckFailedError(f"the document hashes to {computed}, its proof says {claimed}")
+    ctx.certificate_hash = computed
+    return computed
+
+
+def _check_signature(ctx: _Context) -> str:
+    signature = ctx.document["proof"]["signatureValue"]
+    if not isinstance(signature, str) or len(signature) != 132 or not signature.startswith("0x"):
+        raise CheckFailedError("proof.signatureValue is not a 65-byte 0x-hex signature")
+    try:
+        recovered = doc.recover_signer(ctx.document, signature)
+    except doc.DocumentError as exc:
+        raise CheckFailedError(str(exc)) from None
+    if recovered != ctx.signer:
+        raise CheckFailedError(f"the signature is {recovered}'s, the proof names {ctx.signer}")
+    account = _get(ctx.document["issuer"], "account", "issuer")
+    if account != ctx.signer:
+        raise CheckFailedError(f"the issuer's account is {account}, the signer is {ctx.signer}")
+    return f"EIP-712 signature by {recovered}"
+
+
+def _check_chain(ctx: _Context) -> str:
+    proof, status = ctx.document["proof"], ctx.document["credentialStatus"]
+    node_chain = ctx.ledger.client.retrieve_chain_id()
+    if node_chain != proof["chainId"]:
+        raise CheckFailedError(
+            f"the certificate is for chain {proof['chainId']}, the node is on chain {node_chain}",
+            "unknown",
+        )
+    deployment = proof["deployment"]
+    if not isinstance(deployment, Mapping) or set(deployment) != {
+        "ledger",
+        "designRegistry",
+        "contractsVersion",
+    }:
+        raise CheckFailedError("proof.deployment is not {ledger, designRegistry, contractsVersion}")
+    ledger = _address(_get(status, "ledger", "credentialStatus"), "credentialStatus.ledger")
+    if deployment["ledger"] != ledger or ledger != ctx.ledger.address:
+        raise CheckFailedError("proof.deployment.ledger differs from credentialStatus.ledger")
+    if not ctx.ledger.client.retrieve_code(ledger):
+        raise CheckFailedError(f"no contract at ledger {ledger} on this chain", "unknown")
+    version = ctx.ledger.client.retrieve_call(ctx.ledger.contract.functions.version().call)
+    if version != deployment["contractsVersion"] or version != "2.0.0":
+        raise CheckFailedError(f"the ledger's version is {version}, the proof says otherwise")
+    ctx.contracts_version = str(version)
+    registry = _address(deployment["designRegistry"], "proof.deployment.designRegistry")
+    contract = ctx.ledger.client.w3.eth.contract(
+        address=Web3.to_checksum_address(registry), abi=ctx.registry_abi
+    )
+    try:
+        registry_ledger = ctx.ledger.client.retrieve_call(contract.functions.ledger().call)
+    except Exception as exc:  # no contract there: web3 raises a decoding error
+        raise CheckFailedError(f"no design registry at {registry}: {exc}") from None
+    if registry_ledger != ledger:
+        raise CheckFailedError(
+            f"the design registry {registry} belongs to ledger {registry_ledger}"
+        )
+    return f"chain {node_chain}, ledger {ledger} version {version}"
+
+
+def _anchor(value: Any, what: str, kind: str, ctx: _Context) -> Mapping[str, Any]:
+    if value is None:
+        raise CheckFailedError(
+            f"{what} carries no anchoring evidence (not anchored yet)", "unknown"
+        )
+    if not isinstance(value, Mapping) or set(value) != _ANCHOR_KEYS:
+        raise CheckFailedError(f"{what}'s members are not anchoring evidence's")
+    if value["kind"] != kind:
+        raise CheckFailedError(f"{what}.kind is {value['kind']!r}, not {kind!r}")
+    _address(value["anchorer"], f"{what}.anchorer")
+    _hash(value["root"], f"{what}.root")
+    if not isinstance(value["proof"], list):
+        raise CheckFailedError(f"{what}.proof is not a list")
+    for index, node in enumerate(value["proof"]):
+        _hash(node, f"{what}.proof[{index}]")
+    _int(value["block"], f"{what}.block")
+    _hash(value["transaction"], f"{what}.transaction")
+    if value["ledger"] != ctx.ledger.address:
+        raise CheckFailedError(f"{what}.ledger is not the certificate's ledger")
+    if value["contractsVersion"] != ctx.contracts_version:
+        raise CheckFailedError(f"{what}.contractsVersion is not the ledger's version")
+    return value
+
+
+def _batch(ctx: _Context, anchorer: str, root: str) -> Any:
+    key = (anchorer, root)
+    if key not in ctx.batches:
+        ctx.batches[key] = ctx.ledger.retrieve_batch_record(anchorer, root)
+    return ctx.batches[key]
+
+
+def _organisation_of(ctx: _Context, account: str) -> bytes:
+    if account not in ctx.accounts:
+        ctx.accounts[account] = ctx.ledger.retrieve_account(account).organisation
+    return ctx.accounts[account]
+
+
+def _check_transaction(ctx: _Context, anchor: Mapping[str, Any], what: str) -> None:
+    """The evidence's transaction was mined in its block, sent by its anchorer to the ledger."""
+    tx_hash = anchor["transaction"]
+    if tx_hash not in ctx.receipts:
+        ctx.receipts[tx_hash] = ctx.ledger.client.retrieve_receipt(tx_hash)
+    receipt = ctx.receipts[tx_hash]
+    if (
+        receipt is None
+        or receipt["blockNumber"] != anchor["block"]
+        or receipt["to"] != ctx.ledger.address
+        or receipt["from"] != anchor["anchorer"]
+        or receipt["status"] != 1
+    ):
+        raise CheckFailedError(f"{what}.transaction is not its anchorer's anchoring in its block")
+
+
+def _check_issuer(ctx: _Context) -> str:
+    ctx.anchor = _anchor(ctx.document["proof"]["anchor"], "proof.anchor", "certificate", ctx)
+    organisation = _organisation_of(ctx, ctx.signer)
+    if organisation != ctx.organisation_bytes:
+        raise CheckFailedError(
+            f"the signer {ctx.signer} is bound to 0x{organisation.hex()}, not to the issuer",
+            "unknown",
+        )
+    batch = _batch(ctx, ctx.anchor["anchorer"], ctx.anchor["root"])
+    if batch.record_count == 0:
+        raise CheckFailedError("no batch with that anchorer and root on the ledger", "unknown")
+    ctx.anchored_block = batch.anchored_block
+    if not ctx.ledger.retrieve_has_role_at("ISSUER_ROLE", ctx.signer, batch.anchored_block):
+        raise CheckFailedError(
+            f"the signer did not hold ISSUER_ROLE in block {batch.anchored_block}", "unknown"
+        )
+    return f"{ctx.signer} held ISSUER_ROLE in block {batch.anchored_block}"
+
+
+def _check_merkle(ctx: _Context) -> str:
+    try:
+        ok = StandardMerkleTree.verify(
+            ctx.anchor["root"], ctx.certificate_hash, ctx.anchor["proof"]
+        )
+    except MerkleError as exc:
+        raise CheckFailedError(f"the Merkle proof is malformed: {exc}") from None
+    if not ok:
+        raise CheckFailedError("the Merkle proof does not lead to the root")
+    return f"proof of {len(ctx.anchor['proof'])} nodes leads to {ctx.anchor['root']}"
+
+
+def _check_anchored(ctx: _Context) -> str:
+    anchor = ctx.anchor
+    batch = _batch(ctx, anchor["anchorer"], anchor["root"])
+    if anchor["anchorer"] != ctx.signer:
+        raise CheckFailedError(f"the batch was anchored by {anchor['anchorer']}, not the signer")
+    if batch.kind != doc.RECORD_KIND_NUMBERS["certificate"]:
+        raise CheckFailedError(f"the batch holds records of kind {batch.kind}, not certificates")
+    if batch.organisation != ctx.organisation_bytes:
+        raise CheckFailedError("the batch belongs to another organisation", "unknown")
+    if batch.anchored_block != anchor["block"]:
+        raise CheckFailedError(f"the batch was anchored in block {batch.anchored_block}")
+    _check_transaction(ctx, anchor, "proof.anchor")
+    return f"Certificate batch anchored by the signer in block {batch.anchored_block}"
+
+
+def _check_status(ctx: _Context) -> str:
+    standing = ctx.ledger.retrieve_certificate_status(
+        organisation=ctx.organisation_bytes,
+        issuance_id=ctx.issuance_id,
+        certificate_hash=ctx.certificate_hash,
+        anchorer=ctx.anchor["anchorer"],
+        root=ctx.anchor["root"],
+        proof=ctx.anchor["proof"],
+    )
+    if standing.state == "valid":
+        return "valid: not revoked, superseded or flagged"
+    if standing.state == "revoked":
+        raise CheckFailedError(
+            f"revoked ({standing.cause}, reason {standing.reason}, at {standing.at})", "revoked"
+        )
+    if standing.state == "superseded":
+        raise CheckFailedError(
+            f"superseded at {standing.at} by {standing.successor_hash} "
+            f"(anchored by {standing.successor_anchorer} in root {standing.successor_root})",
+            "superseded",
+        )
+    raise CheckFailedError(f"unknown to the ledger ({standing.cause})", "unknown")
+
+
+def _who_is_who(ctx: _Context) -> dict[str, str]:
+    table = _get(ctx.document["credentialSubject"], "organisations", "credentialSubject")
+    accounts: dict[str, str] = {}
+    for entry in table:
+        accounts[_uuid(_get(entry, "id", "organisation"), "organisation id")] = str(
+            _get(entry, "account", "organisation")
+        )
+    return accounts
+
+
+def _check_bundle(ctx: _Context) -> str:
+    bundle = ctx.bundle
+    assert bundle is not None
+    if set(bundle) != {"type", "certificate", "records"} or bundle["type"] != doc.BUNDLE_TYPE:
+        raise CheckFailedError(f"the bundle is not a {doc.BUNDLE_TYPE}")
+    if bundle["certificate"] != ctx.certificate_hash:
+        raise CheckFailedError("the bundle is another certificate's")
+    subject = ctx.document["credentialSubject"]
+    listed = _get(subject, "records", "credentialSubject")
+    entries = bundle["records"]
+    if not isinstance(entries, list) or len(entries) != len(listed):
+        raise CheckFailedError("the bundle does not hold exactly the records the document lists")
+    accounts = _who_is_who(ctx)
+    steps: list[tuple[int, str, Mapping[str, Any]]] = []
+    for index, (entry, expected) in enumerate(zip(entries, listed, strict=True)):
+        what = f"bundle record {index + 1}"
+        if not isinstance(entry, Mapping) or set(entry) != _BUNDLE_ENTRY_KEYS:
+            raise CheckFailedError(f"{what}'s members are not a bundled record's")
+        for key in ("id", "kind", "organisation", "recordHash"):
+            if entry[key] != expected[key]:
+                raise CheckFailedError(f"{what}.{key} is not what the document lists")
+        canonical = entry["canonical"]
+        if not isinstance(canonical, str):
+            raise CheckFailedError(f"{what}.canonical is not text")
+        computed = "0x" + keccak256(canonical.encode("utf-8")).hex()
+        if computed != entry["recordHash"]:
+            raise CheckFailedError(f"{what}'s text hashes to {computed}, not its record hash")
+        try:
+            parsed = json.loads(canonical)
+            if canonical_bytes(parsed).decode("utf-8") != canonical:
+                raise CheckFailedError(f"{what}'s text is not canonical JSON")
+        except ValueError as exc:
+            raise CheckFailedError(f"{what}'s text is not JSON: {exc}") from None
+        if (parsed.get("id"), parsed.get("type"), parsed.get("organisation")) != (
+            entry["id"],
+            entry["kind"],
+            entry["organisation"],
+        ):
+            raise CheckFailedError(f"{what}'s text does not describe that record")
+        kind = entry["kind"]
+        if kind not in doc.RECORD_KIND_NUMBERS:
+            raise CheckFailedError(f"{what} is of unknown kind {kind!r}")
+        anchor = _anchor(entry["anchor"], f"{what}.anchor", kind, ctx)
+        try:
+            proven = StandardMerkleTree.verify(anchor["root"], computed, anchor["proof"])
+        except MerkleError as exc:
+            raise CheckFailedError(f"{what}'s Merkle proof is malformed: {exc}") from None
+        if not proven:
+            raise CheckFailedError(f"{what}'s Merkle proof does not lead to its root")
+        if not ctx.ledger.retrieve_verify_record(
+            anchor["root"],
+            computed,
+            anchor["proof"],
+            anchorer=anchor["anchorer"],
+            kind=doc.RECORD_KIND_NUMBERS[kind],
+        ):
+            standing = ctx.ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
+            if standing.state == "flagged":
+                raise CheckFailedError(
+                    f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
+                    f"at {standing.at}): the record is withdrawn",
+                    "revoked",
+                )
+            raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
+        organisation = _uuid(entry["organisation"], f"{what}.organisation")
+        if accounts.get(organisation) != anchor["anchorer"]:
+            raise CheckFailedError(
+                f"{what} was anchored by {anchor['anchorer']}, the who-is-who table gives "
+                f"organisation {organisation} the account {accounts.get(organisation)}"
+            )
+        if _organisation_of(ctx, anchor["anchorer"]) != uuid.UUID(organisation).bytes:
+            raise CheckFailedError(f"{what}'s anchorer is not bound to its organisation", "unknown")
+        if _batch(ctx, anchor["anchorer"], anchor["root"]).anchored_block != anchor["block"]:
+            raise CheckFailedError(f"{what}.anchor.block is not its batch's block")
+        _check_transaction(ctx, anchor, f"{what}.anchor")
+        if kind == "production_step":
+            data = parsed.get("data", {})
+            steps.append((int(data.get("sequence", 0)), computed, data))
+    return _check_steps(ctx, steps, len(entries))
+
+
+def _check_steps(
+    ctx: _Context, steps: list[tuple[int, str, Mapping[str, Any]]], records: int
+) -> str:
+    production = ctx.document["credentialSubject"]["production"]
+    product_id = ctx.document["credentialSubject"]["product"]["id"]
+    previous: str | None = None
+    for expected, (sequence, record_hash, data) in enumerate(sorted(steps), start=1):
+        if sequence != expected:
+            raise CheckFailedError(f"step {expected} of the chain is missing from the bundle")
+        if data.get("product") != product_id:
+            raise CheckFailedError(f"step {sequence} is another product's")
+        if data.get("previousStep") != previous:
+            raise CheckFailedError(f"step {sequence} does not link to the step before it")
+        previous = record_hash
+    if previous != production["stepChainHead"] or len(steps) != production["links"]:
+        raise CheckFailedError("the step chain does not end at the head the document names")
+    return f"{records} records verified; step chain of {len(steps)} links ends at {previous}"
+
+
+def _checked(report: Report, name: str, run: Callable[[], str]) -> bool:
+    try:
+        detail = run()
+    except CheckFailedError as exc:
+        report.checks.append(Check(name, False, exc.message))
+        if report.verdict == "genuine" or exc.verdict == "tampered":
+            report.verdict = exc.verdict
+        return False
+    except (HallmarkError, KeyError, TypeError, ValueError) as exc:
+        report.checks.append(Check(name, False, f"cannot check: {exc}"))
+        if report.verdict == "genuine":
+            report.verdict = "unknown" if isinstance(exc, HallmarkError) else "tampered"
+        return False
+    report.checks.append(Check(name, True, detail))
+    return True
+
+
+def verify(
+    *,
+    document: Mapping[str, Any],
+    bundle: Mapping[str, Any] | None,
+    ledger: Ledger,
+    registry_abi: list[dict[str, Any]],
+) -> Report:
+    """Run every check (see the module docstring); later checks that need a failed one are not
+    run."""
+    report = Report()
+    ctx = _Context(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
+    if not _checked(report, "document", lambda: _check_document(ctx)):
+        return report
+    steps: Sequence[tuple[str, Callable[[_Context], str]]] = (
+        ("hash", _check_hash),
+        ("signature", _check_signature),
+        ("chain", _check_chain),
+        ("issuer", _check_issuer),
+        ("merkle", _check_merkle),
+        ("anchored", _check_anchored),
+        ("status", _check_status),
+    )
+    for name, step in steps:
+        ok = _checked(report, name, lambda step=step: step(ctx))  # type: ignore[misc]
+        if not ok and name in ("hash", "chain", "issuer"):
+            return report
+    if bundle is not None:
+        _checked(report, "bundle", lambda: _check_bundle(ctx))
+    return report
+
+
+def ledger_at(
+    rpc_url: str, document: Mapping[str, Any], abi: list[dict[str, Any]], *, timeout: float = 10
+) -> Ledger:
+    """The ledger the document names, through `rpc_url`.
+
+    Raises:
+        CheckFailedError: the document names no ledger address.
+    """
+    status = document.get("credentialStatus") if isinstance(document, Mapping) else None
+    address = status.get("ledger") if isinstance(status, Mapping) else None
+    if not isinstance(address, str) or not Web3.is_address(address):
+        raise CheckFailedError("the document names no ledger address")
+    return Ledger(ChainClient.for_url(rpc_url, timeout=timeout), address, abi)
+
+
+def verify_at(
+    rpc_url: str,
+    *,
+    document: Any,
+    bundle: Any,
+    ledger_abi: list[dict[str, Any]],
+    registry_abi: list[dict[str, Any]],
+) -> Report:
+    """`verify` through a JSON-RPC endpoint, with the ledger the document names (a document
+    that names none fails its first check)."""
+    if not isinstance(document, Mapping):
+        return Report([Check("document", False, "the document is not a JSON object")], "tampered")
+    try:
+        ledger = ledger_at(rpc_url, document, ledger_abi)
+    except CheckFailedError as exc:
+        return Report([Check("document", False, exc.message)], verdict="tampered")
+    return verify(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
