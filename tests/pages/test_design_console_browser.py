@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pyotp
 import pytest
-from playwright.sync_api import Page
 
 from hallmark.services.access import staff as staff_accounts
 from hallmark.services.access.organisations import create_organisation
@@ -74,12 +73,18 @@ def _sign_in_with_code(visit: Visit, username: str, secret: str) -> None:
     assert visit.path() == "/console/designs/reviews"
 
 
-def _register(page: Page, name: str, data: bytes, title: str, owner: str) -> None:
-    page.goto(page.url.split("/console")[0] + "/console/designs/register")
+def _register(
+    visit: Visit, name: str, data: bytes, title: str, owner: str, shot: str | None = None
+) -> None:
+    page = visit.page
+    visit.goto("/console/designs/register")
     page.set_input_files("#file", files=[{"name": name, "mimeType": "image/png", "buffer": data}])
     page.fill("#title", title)
     page.fill("#owner_ref", owner)
     page.fill("#designers", "Ana Lima")
+    if shot is not None:
+        visit.shot(shot)
+        assert visit.fits_width()
     page.get_by_role("button", name="Register", exact=True).click()
 
 
@@ -95,7 +100,7 @@ def test_legal_registers_searches_and_decides_a_review(visit: Visit, served: Ser
     assert visit.fits_width()
 
     drawing = draw_design(SEEDS[visit.viewport])
-    _register(page, "lotus.png", encode(drawing), "Lotus pendant", "CUST-0042")
+    _register(visit, "lotus.png", encode(drawing), "Lotus pendant", "CUST-0042", "register-form")
     assert "?done=registered" in visit.path(), page.locator("main").inner_text()[:500]
     number = visit.path().split("/")[-1].split("?")[0]
     assert page.locator("h1").inner_text() == "Lotus pendant"
@@ -106,7 +111,7 @@ def test_legal_registers_searches_and_decides_a_review(visit: Visit, served: Ser
     assert visit.fits_width()
 
     rotated = image_variant(drawing, "rotation", np.random.default_rng(9), 9)
-    _register(page, "lotus-rotated.png", rotated, "Lotus pendant (rotated)", "CUST-0099")
+    _register(visit, "lotus-rotated.png", rotated, "Lotus pendant (rotated)", "CUST-0099")
     assert "?done=flagged" in visit.path()
     assert "review queue" in page.get_by_role("status").inner_text()
     copy = visit.path().split("/")[-1].split("?")[0]
