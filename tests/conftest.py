@@ -3,11 +3,14 @@ HALLMARK_TEST_DATABASE_URL is set, a fresh PostgreSQL database per test), starte
 
 A test's database is a copy of one migrated once per session (`tests.database_templates`);
 `world` and `harness` run on the session's one anvil and deployment, reverted after each test
-(`tests.shared_chain`).
+(`tests.shared_chain`). Under pytest-xdist (`./scripts/test`) every worker process builds its
+own: session fixtures are per process, temporary folders are per worker, and PostgreSQL
+databases have unique names.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,10 @@ from tests.shared_chain import (
 )
 
 __all__ = ["POSTGRES_URL", "WORLD_ORGANISATIONS", "fresh_postgres_database"]
+
+# The command line's output (rich) wraps at the terminal's width, which a pytest-xdist worker
+# does not have (it falls back to 80 columns): every test sees the same wide terminal.
+os.environ["COLUMNS"] = "400"
 
 DATABASES = [
     "sqlite",

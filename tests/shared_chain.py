@@ -1,4 +1,5 @@
-"""One anvil and one deployment of Hallmark's contracts for the whole test session.
+"""One anvil and one deployment of Hallmark's contracts for the whole test session (with
+pytest-xdist, each worker process is a session of its own: its own anvil, on a port of its own).
 
 Starting anvil, deploying and creating the same organisations again cost every world and every
 harness two to three seconds. Here that happens once:

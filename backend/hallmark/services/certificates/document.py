@@ -75,8 +75,7 @@ RECORD_KIND_NUMBERS: dict[str, int] = {
     "other": 4,
 }
 
-#: Revocation reason codes (uint16 on chain), as in docs/CONTRACTS.md section 8 plus the
-#: certificate reasons of issue 16.
+#: Revocation reason codes (uint16 on chain): the table in docs/CONTRACTS.md section 8.
 REVOCATION_REASONS: dict[str, int] = {
     "issued_in_error": 1,
     "data_error": 2,
