@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from hallmark.api.errors import hallmark_error_response
-from hallmark.api.pages import account, language, messages, signin, staff
+from hallmark.api.pages import account, designs, language, messages, signin, staff
 from hallmark.api.pages.auth import (
     CsrfRejectedError,
     PageRedirect,
@@ -98,6 +98,7 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(account.router)
     app.include_router(staff.router)
+    app.include_router(designs.router)
     app.include_router(language.router)
     # Any other console path: the page saying so, not the API's JSON.
     app.add_api_route("/console/{rest:path}", _not_found, methods=["GET"], include_in_schema=False)
