@@ -59,6 +59,9 @@ class Harness:
 
     runtime: Runtime
     orgs: dict[str, Organisation]
+    #: The chain's first block after the harness was built: what this test anchored is at or
+    #: after it (on the shared chain, what came before belongs to the session).
+    first_block: int = 0
     workers: list[AnchorWorker] = field(default_factory=list)
 
     @property
@@ -143,12 +146,13 @@ class Harness:
         return f"outbox {self.outbox()}, batches {statuses}, errors {sorted(errors)[:3]}"
 
     def anchor_logs(self) -> list[Any]:
-        """Every BatchAnchored log of the ledger on the chain as it is now."""
+        """Every BatchAnchored log of the ledger on the chain as it is now, since the harness
+        was built."""
         ledger = self.runtime.ledger
         assert self.runtime.deployment is not None
         return list(
             ledger.contract.events.BatchAnchored.get_logs(
-                from_block=self.runtime.deployment.deployment_block
+                from_block=max(self.runtime.deployment.deployment_block, self.first_block)
             )
         )
 
@@ -183,7 +187,12 @@ class Harness:
         assert len(set(roots)) == len(roots)
         logs = self.anchor_logs()
         logged_roots = [Web3.to_hex(log["args"]["root"]) for log in logs]
-        assert sorted(logged_roots) == sorted(roots), "a root anchored twice, or not at all"
+        strangers = [  # what anchored a root this test's batches do not hold, and when
+            {**log["args"], "block": log["blockNumber"], "tx": log["transactionHash"].hex()}
+            for log in logs
+            if Web3.to_hex(log["args"]["root"]) not in roots
+        ]
+        assert sorted(logged_roots) == sorted(roots), ("a root anchored twice or not", strangers)
         for batch_id, members in per_batch.items():
             batch = batches[batch_id]
             assert batch.status == BatchStatus.CONFIRMED, batch.status
@@ -252,7 +261,8 @@ def harness(
                     select(Organisation).where(Organisation.name.in_(HARNESS_ORGANISATIONS))
                 )
             }
-        built = Harness(runtime=runtime, orgs=orgs)
+        head = runtime.ledger.contract.w3.eth.block_number
+        built = Harness(runtime=runtime, orgs=orgs, first_block=head + 1)
         made.append(built)
         return built
 

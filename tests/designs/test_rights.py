@@ -592,11 +592,11 @@ def test_command_line_assigns_and_licences_through_the_api(
     assert "another organisation may not assign or licence it" in hostile.output
     granted = run(ours, *grant, "--from", "2027-01-01", "--wait", "0")
     assert granted.exit_code == 0, granted.output
-    assert json.loads(granted.output)["status"] == "requested"
+    assert json.loads(granted.stdout)["status"] == "requested"
     settle(world, workers)
     shown = run(ours, "rights", number)
     assert shown.exit_code == 0, shown.output
-    [licence] = json.loads(shown.output)["on_chain"]["licences"]
+    [licence] = json.loads(shown.stdout)["on_chain"]["licences"]
     assert licence["document_sha256"] == LICENCE and licence["valid_from"].startswith("2027-01-01")
     bad_reason = run(ours, "licence", "terminate", number, "--document", LICENCE, "--reason", "x")
     assert bad_reason.exit_code == 1 and "reason" in bad_reason.output

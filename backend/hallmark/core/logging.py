@@ -99,6 +99,7 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per readiness probe
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request the CLI sends
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
