@@ -12,7 +12,7 @@ harness two to three seconds. Here that happens once:
   use cases (their accounts hold the role on the ledger in the deployed state) and carried into
   each test's database as rows (`Blueprint`);
 * `checkpoint()`: an `evm_snapshot` before a test, and after it (once every runtime and process
-  of the test is stopped) automine back on, the pending transactions dropped and `evm_revert`,
+  of the test is stopped) the pending transactions dropped, `evm_revert` and automine back on,
   so the next test finds the chain exactly as deployed.
 
 All the session state is built at once, before any test's checkpoint: nothing may change the
@@ -120,9 +120,13 @@ class SharedChain:
 
     def restore(self, snapshot: object) -> None:
         assert self.node.is_running(), "the session's anvil died: a test needs a private chain"
-        self.rpc("evm_setAutomine", [True])
+        # Drop what waits in the pool before turning automine back on: anvil mines the pool
+        # when automine is turned on, in the background, and such a block could land after the
+        # revert, in every later test's chain (a test that leaves a transaction unmined does).
         self.rpc("anvil_dropAllTransactions")
         assert self.rpc("evm_revert", [snapshot]) is True, f"no snapshot {snapshot} to revert to"
+        self.rpc("anvil_dropAllTransactions")
+        self.rpc("evm_setAutomine", [True])
 
     def stop(self) -> None:
         self.node.stop()
