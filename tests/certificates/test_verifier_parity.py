@@ -336,7 +336,9 @@ def corpus(world: World, issued: Issued, other_chain: str) -> list[Case]:
             ("status", "bundle"),
         ),
         case("on another chain", genuine, genuine_bundle, "unknown", ("chain",), other_chain),
-        case("record anchored by another organisation", genuine, who_is_who, "tampered", ("bundle",)),
+        case(
+            "record anchored by another organisation", genuine, who_is_who, "tampered", ("bundle",)
+        ),
     ]
 
 
@@ -438,3 +440,115 @@ def test_one_byte_tampering_is_detected_by_both(
     else:
         python, _ = parity.both(changed, file_bytes(bundle), url)
     assert _detected(python), python
+
+
+# --- files at the edges of the specification ----------------------------------------------------
+
+#: The order of secp256k1 (a signature's `s` and `n - s` both verify, with v flipped).
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _with_text(document: dict[str, Any], path: tuple[str, ...], text: str) -> bytes:
+    """The document's file with the JSON text `text` written for the member at `path`."""
+    marker = "@@" + secrets.token_hex(8) + "@@"
+    changed = copy.deepcopy(document)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = marker
+    return file_bytes(changed).replace(json.dumps(marker).encode(), text.encode())
+
+
+def _signature(document: dict[str, Any], signature: str) -> bytes:
+    changed = copy.deepcopy(document)
+    changed["proof"]["signatureValue"] = signature
+    return file_bytes(changed)
+
+
+def _malleated(signature: str) -> str:
+    """The signature's twin: `n - s` and the other `v` (recovers the same signer)."""
+    raw = bytes.fromhex(signature[2:])
+    s = SECP256K1_N - int.from_bytes(raw[32:64])
+    return "0x" + (raw[:32] + s.to_bytes(32) + bytes([55 - raw[64]])).hex()
+
+
+def _v_from_zero(signature: str) -> str:
+    """The signature with v written 0 or 1 instead of 27 or 28 (eth-account takes both)."""
+    return signature[:-2] + f"{int(signature[-2:], 16) - 27:02x}"
+
+
+#: name → (document file, bundle file (None: none given), verdict, the checks that fail);
+#: built from the genuine certificate's document and bundle.
+EDGES: dict[str, Any] = {
+    "byte order mark": lambda d, b: (b"\xef\xbb\xbf" + file_bytes(d), None, "unreadable", ()),
+    "a member twice": lambda d, b: (
+        b'{"id": "urn:uuid:x", ' + file_bytes(d)[1:],
+        None,
+        "unreadable",
+        (),
+    ),
+    "NaN": lambda d, b: (
+        _with_text(d, ("proof", "anchor", "block"), "NaN"),
+        None,
+        "unreadable",
+        (),
+    ),
+    "an encoded surrogate": lambda d, b: (
+        file_bytes(d).replace(b"HallmarkLedgerStatus", b"Hallmark\xed\xa0\x80LedgerStatus", 1),
+        None,
+        "unreadable",
+        (),
+    ),
+    "chain id written 31337.0": lambda d, b: (
+        _with_text(d, ("proof", "chainId"), f"{d['proof']['chainId']}.0"),
+        None,
+        "tampered",
+        ("document",),
+    ),
+    "block written with an exponent": lambda d, b: (
+        _with_text(d, ("proof", "anchor", "block"), f"{d['proof']['anchor']['block']}e0"),
+        None,
+        "tampered",
+        ("issuer",),
+    ),
+    "signature in upper case": lambda d, b: (
+        _signature(d, "0x" + d["proof"]["signatureValue"][2:].upper()),
+        None,
+        "tampered",
+        ("signature",),
+    ),
+    "signature with v 0 or 1": lambda d, b: (
+        _signature(d, _v_from_zero(d["proof"]["signatureValue"])),
+        None,
+        "tampered",
+        ("signature",),
+    ),
+    "malleated signature": lambda d, b: (
+        _signature(d, _malleated(d["proof"]["signatureValue"])),
+        None,
+        "tampered",
+        ("signature",),
+    ),
+    "bundle file holding null": lambda d, b: (file_bytes(d), b"null", "tampered", ("bundle",)),
+    "document not an object": lambda d, b: (b"[]", None, "tampered", ("document",)),
+    "no ledger address": lambda d, b: (
+        _with_text(d, ("credentialStatus", "ledger"), '"nowhere"'),
+        None,
+        "tampered",
+        ("document",),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGES))
+def test_both_verifiers_agree_on_files_at_the_edges(
+    parity: Parity, genuine_files: tuple[dict[str, Any], dict[str, Any], str], name: str
+) -> None:
+    document, bundle, url = genuine_files
+    document_file, bundle_file, verdict, failed = EDGES[name](document, bundle)
+    python, _ = parity.both(document_file, bundle_file, url)
+    if verdict == "unreadable":
+        assert python == {"unreadable": "certificate"}
+        return
+    assert python["verdict"] == verdict, python
+    assert tuple(c["name"] for c in python["checks"] if not c["ok"]) == failed, python

@@ -311,11 +311,14 @@ class Node {
     return answer.result;
   }
 
+  /** The function's one result; a struct as a plain object (ethers' Result would answer a
+   *  member named like an Array method, `at`, with that method). */
   async call(iface, address, fn, args) {
     const data = iface.encodeFunctionData(fn, args);
     const result = await this.request('eth_call', [{ to: address, data }, 'latest']);
     try {
-      return iface.decodeFunctionResult(fn, result);
+      const [value] = iface.decodeFunctionResult(fn, result);
+      return typeof value?.toObject === 'function' ? value.toObject() : value;
     } catch (err) {
       throw new BadAnswer(`${fn}() answered what cannot be decoded: ${err.message}`);
     }
@@ -371,6 +374,8 @@ function checkDocument(ctx) {
 function checkHash(ctx) {
   const unsigned = Object.create(null);
   for (const key of Object.keys(ctx.document)) if (key !== 'proof') unsigned[key] = ctx.document[key];
+  const integers = INTEGERS.get(ctx.document);
+  if (integers) INTEGERS.set(unsigned, integers);
   const computed = keccakText(jcs(unsigned, null, null));
   const claimed = hash32(ctx.document.proof.certificateHash, 'proof.certificateHash');
   if (computed !== claimed) throw new CheckFailed(`the document hashes to ${computed}, its proof says ${claimed}`);
@@ -441,7 +446,7 @@ async function checkChain(ctx) {
   if (code === '0x' || code === '0x0') throw new CheckFailed(`no contract at ledger ${ledger} on this chain`, 'unknown');
   let version;
   try {
-    [version] = await ctx.node.call(LEDGER, ledger, 'version', []);
+    version = await ctx.node.call(LEDGER, ledger, 'version', []);
   } catch (err) {
     if (err instanceof Reverted || err instanceof BadAnswer) {
       throw new CheckFailed(`the contract at ${ledger} answers no version(): ${err.message}`);
@@ -456,7 +461,7 @@ async function checkChain(ctx) {
   const registry = checksummed(deployment.designRegistry, 'proof.deployment.designRegistry');
   let registryLedger;
   try {
-    [registryLedger] = await ctx.node.call(REGISTRY, registry, 'ledger', []);
+    registryLedger = await ctx.node.call(REGISTRY, registry, 'ledger', []);
   } catch (err) {
     throw new CheckFailed(`no design registry at ${registry}: ${err.message}`);
   }
@@ -482,7 +487,7 @@ function anchorEvidence(ctx, value, what, kind) {
 async function batchOf(ctx, anchorer, root) {
   const key = `${anchorer}/${root}`;
   if (!ctx.batches.has(key)) {
-    const [batch] = await ctx.node.call(LEDGER, ctx.ledger, 'batchOf', [anchorer, root]);
+    const batch = await ctx.node.call(LEDGER, ctx.ledger, 'batchOf', [anchorer, root]);
     ctx.batches.set(key, batch);
   }
   return ctx.batches.get(key);
@@ -490,7 +495,7 @@ async function batchOf(ctx, anchorer, root) {
 
 async function organisationOf(ctx, account) {
   if (!ctx.accounts.has(account)) {
-    const [binding] = await ctx.node.call(LEDGER, ctx.ledger, 'accountOf', [account]);
+    const binding = await ctx.node.call(LEDGER, ctx.ledger, 'accountOf', [account]);
     ctx.accounts.set(account, binding.organisation.toLowerCase());
   }
   return ctx.accounts.get(account);
@@ -519,7 +524,7 @@ async function checkIssuer(ctx) {
   }
   const batch = await batchOf(ctx, ctx.anchor.anchorer, ctx.anchor.root);
   if (batch.count === 0n) throw new CheckFailed('no batch with that anchorer and root on the ledger', 'unknown');
-  const [held] = await ctx.node.call(LEDGER, ctx.ledger, 'hasRoleAt', [ISSUER_ROLE, ctx.signer, batch.anchoredBlock]);
+  const held = await ctx.node.call(LEDGER, ctx.ledger, 'hasRoleAt', [ISSUER_ROLE, ctx.signer, batch.anchoredBlock]);
   if (!held) throw new CheckFailed(`the signer did not hold ISSUER_ROLE in block ${batch.anchoredBlock}`, 'unknown');
   return `${ctx.signer} held ISSUER_ROLE in block ${batch.anchoredBlock}`;
 }
@@ -547,7 +552,7 @@ async function checkAnchored(ctx) {
 
 async function checkStatus(ctx) {
   const { anchorer, root, proof } = ctx.anchor;
-  const [status] = await ctx.node.call(LEDGER, ctx.ledger, 'certificateStatus', [
+  const status = await ctx.node.call(LEDGER, ctx.ledger, 'certificateStatus', [
     ctx.organisationBytes, ctx.issuanceId, ctx.certificateHash, anchorer, root, proof,
   ]);
   const state = CERTIFICATE_STATES[Number(status.state)];
@@ -615,11 +620,11 @@ async function checkBundle(ctx) {
     if (!merkleProves(anchor.root, computed, anchor.proof, `${what}'s Merkle proof`)) {
       throw new CheckFailed(`${what}'s Merkle proof does not lead to its root`);
     }
-    const [verified] = await ctx.node.call(LEDGER, ctx.ledger, 'verifyRecord', [
+    const verified = await ctx.node.call(LEDGER, ctx.ledger, 'verifyRecord', [
       anchor.anchorer, anchor.root, KINDS[kind], computed, anchor.proof,
     ]);
     if (!verified) {
-      const [standing] = await ctx.node.call(LEDGER, ctx.ledger, 'batchStatus', [anchor.anchorer, anchor.root]);
+      const standing = await ctx.node.call(LEDGER, ctx.ledger, 'batchStatus', [anchor.anchorer, anchor.root]);
       if (BATCH_STATES[Number(standing.state)] === 'flagged') {
         throw new CheckFailed(
           `${what}'s batch is flagged (${CAUSES[Number(standing.cause)]}, reason ${standing.reason}, at ${standing.at}): the record is withdrawn`,

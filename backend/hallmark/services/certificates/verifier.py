@@ -23,7 +23,10 @@ checks, in order, each reported with what it found:
    organisation; the step chain links, in sequence, to the head the document names.
 
 The verdict: `genuine` when every check passes; else `revoked` or `superseded` (from the ledger),
-`unknown` (not shown to be anchored by its issuer, or another chain), or `tampered`.
+`unknown` (not shown to be anchored by its issuer, or another chain, or the node failing), or
+`tampered` (which any later check's tampering overrides). Files are read by `read_json`.
+A second implementation in JavaScript (tests/certificates/js/verify.mjs) must agree with this
+one on every case of a shared corpus: change both, and docs/VERIFY.md, together.
 """
 
 from __future__ import annotations
@@ -179,9 +182,7 @@ def read_json(data: bytes) -> Any:
         ValueError: the bytes are not such a file.
     """
     text = data.decode("utf-8")  # strict: no encoded surrogates, no invalid bytes
-    return json.loads(
-        text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates
-    )
+    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
 
 
 @dataclass
@@ -263,9 +264,7 @@ def _check_hash(ctx: _Context) -> str:
 def _check_signature(ctx: _Context) -> str:
     signature = ctx.document["proof"]["signatureValue"]
     if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
-        raise CheckFailedError(
-            "proof.signatureValue is not a 65-byte lower-case 0x-hex signature"
-        )
+        raise CheckFailedError("proof.signatureValue is not a 65-byte lower-case 0x-hex signature")
     raw = bytes.fromhex(signature[2:])
     r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
     # One signature, one form: eth-account would also take v 0, 1 or 35 and above, and the
