@@ -552,3 +552,55 @@ def test_both_verifiers_agree_on_files_at_the_edges(
         return
     assert python["verdict"] == verdict, python
     assert tuple(c["name"] for c in python["checks"] if not c["ok"]) == failed, python
+
+
+def test_the_javascript_command_prints_each_check_and_exits_as_hallmark_verify(
+    corpus: list[Case], tmp_path: Path
+) -> None:
+    """`node verify.mjs CERT.json --bundle BUNDLE.json --rpc URL`, as docs/VERIFY.md shows it."""
+    node = shutil.which("node")
+    assert node is not None
+    runs = {}
+    for name in ("genuine", "revoked"):
+        case = next(c for c in corpus if c.name == name)
+        assert case.bundle is not None
+        certificate, bundle = tmp_path / f"{name}.json", tmp_path / f"{name}-bundle.json"
+        certificate.write_bytes(case.document)
+        bundle.write_bytes(case.bundle)
+        runs[name] = subprocess.run(
+            [node, str(SCRIPT), str(certificate), "--bundle", str(bundle), "--rpc", case.rpc],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert runs["genuine"].returncode == 0, runs["genuine"].stdout + runs["genuine"].stderr
+    lines = runs["genuine"].stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["PASS", name]
+        for name in (
+            "document",
+            "hash",
+            "signature",
+            "chain",
+            "issuer",
+            "merkle",
+            "anchored",
+            "status",
+            "bundle",
+        )
+    ]
+    assert lines[-1] == "verdict: genuine"
+    assert runs["revoked"].returncode == 1
+    assert "FAIL status" in runs["revoked"].stdout
+    assert runs["revoked"].stdout.splitlines()[-1] == "verdict: revoked"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    unreadable = subprocess.run(
+        [node, str(SCRIPT), str(broken), "--rpc", corpus[0].rpc],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert unreadable.returncode == 2 and "cannot read the certificate" in unreadable.stderr
