@@ -1,5 +1,5 @@
 """Two verifiers, one corpus: `hallmark verify` (Python, the reference) and the second
-implementation in JavaScript written from docs/VERIFY.md (tests/certificates/js/verify.mjs)
+implementation in JavaScript following docs/VERIFY.md (tests/certificates/js/verify.mjs)
 read the same files against the same chain, and must give the same verdict and the same
 outcome of every check.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// A second implementation of the certificate verification of docs/VERIFY.md, written from that
-// page alone (the reference is `hallmark verify`, backend/hallmark/services/certificates/
+// A second implementation of the certificate verification docs/VERIFY.md specifies, following
+// that page (the reference is `hallmark verify`, backend/hallmark/services/certificates/
 // verifier.py). The tests run both over one corpus (tests/certificates/test_verifier_parity.py)
 // and require the same verdict and the same outcome of every check.
 //
