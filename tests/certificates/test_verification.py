@@ -314,6 +314,8 @@ def test_page_in_both_languages_small_and_never_cached(
     )
     assert switched.status_code == 303
     assert switched.headers["location"] == f"/v/{certificates.genuine}"
+    assert world.http.get(f"/v/{certificates.genuine}").headers["content-language"] == "zh-CN"
+    world.http.cookies.delete("hallmark_lang")  # the module's other tests read English
 
 
 def test_chain_unreachable_answers_503_and_checks_nothing(
