@@ -27,6 +27,7 @@ from hallmark.api.routes import (
     products,
     records,
     steps,
+    verification,
 )
 from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
@@ -80,6 +81,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(design_rights.router)
     app.include_router(certificates.router)
     app.include_router(certificates.orders)
+    app.include_router(verification.router)
     pages.install(app)
     reference.install(app)
     openapi.install(app)
