@@ -122,8 +122,8 @@ LABELS: dict[str, dict[str, str]] = {
         "en": "Printed from the signed certificate document; the chain holds its current status.",
     },
     "yes": {"zh": "是", "en": "yes"},
-    "pass": {"zh": "合格", "en": "passed"},
-    "fail": {"zh": "不合格", "en": "failed"},
+    "pass": {"zh": "合格", "en": "Passed"},
+    "fail": {"zh": "不合格", "en": "Failed"},
 }
 
 #: Record vocabulary that English writes otherwise than "Capitalised with spaces".
@@ -254,11 +254,11 @@ class _Words:
         return LABELS[label][self.language]
 
     def said(self, label: str, value: str) -> str:
-        """ "label: value", with the language's own colon."""
+        """The label, the language's own colon, the value."""
         return f"{self(label)}：{value}" if self.language == "zh" else f"{self(label)}: {value}"
 
     def aside(self, text: str) -> str:
-        """ "(text)", with the language's own parentheses."""
+        """The text in the language's own parentheses."""
         return f"（{text}）" if self.language == "zh" else f" ({text})"
 
     def term(self, value: Any) -> str:
@@ -434,6 +434,7 @@ def render(signed: Mapping[str, Any], options: PrintOptions) -> bytes:
     header.setStyle(
         TableStyle(
             [
+                ("FONTNAME", (0, 0), (-1, -1), font),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
                 ("ALIGN", (1, 0), (1, 0), "CENTER"),
                 ("LEFTPADDING", (0, 0), (-1, -1), 0),

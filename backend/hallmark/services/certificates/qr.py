@@ -176,7 +176,7 @@ def encode(url: str) -> QrCode:
     code.add_data(url)
     try:
         code.make(fit=True)
-    except DataOverflowError as exc:
+    except (DataOverflowError, ValueError) as exc:  # beyond version 40: "Invalid version"
         raise QrTooLongError(url, None) from exc
     if code.version > MAX_VERSION:
         raise QrTooLongError(url, code.version)
