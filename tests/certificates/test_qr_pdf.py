@@ -25,7 +25,14 @@ from hallmark.services.certificates import pdf, qr
 from tests.certificates.test_certificates import anchor_all, issue
 from tests.certificates.test_certificates_cli import api_url
 from tests.conftest import World
-from tests.records.factories import BRAND, FACTORY, add_step, create_product, held_lot
+from tests.records.factories import (
+    BRAND,
+    FACTORY,
+    add_step,
+    create_product,
+    held_lot,
+    unique,
+)
 
 __all__ = ["api_url"]  # the fixture, used by name
 
@@ -215,8 +222,12 @@ def test_digital_link_resolver_refuses_what_it_does_not_know(
 
 
 def test_digital_link_follows_a_reissue_to_the_newest_certificate(world: World) -> None:
-    serial = finished_product(world, gtin=GTIN)
+    serial = unique("SN") + ":A.7"  # a serial with a character the link percent-encodes
+    finished_product(world, gtin=GTIN, serial=serial)
     first = issue(world, serial)
+    gs1 = world.http.get(f"/api/v1/certificates/{first['number']}/qr.png?form=gs1")
+    link = decode(Image.open(io.BytesIO(gs1.content))).text
+    assert link == f"{base_of(world)}/01/{GTIN}/21/{serial.replace(':', '%3A')}"
     # The piece is repaired after certification: its certificate is reissued.
     add_step(world, serial, "repair")
     add_step(world, serial, "qc_inspection", result="pass")
@@ -224,7 +235,7 @@ def test_digital_link_follows_a_reissue_to_the_newest_certificate(world: World) 
         f"/api/v1/certificates/{first['id']}/reissue", json={}, headers=world.headers(BRAND)
     )
     assert reissued.status_code == 201, reissued.text
-    resolved = world.http.get(f"/01/{GTIN}/21/{serial}", follow_redirects=False)
+    resolved = world.http.get(urlsplit(link).path, follow_redirects=False)
     assert resolved.status_code == 303
     assert resolved.headers["location"] == f"{base_of(world)}/v/{reissued.json()['number']}"
     # The old certificate's own code still names the old certificate.
@@ -386,6 +397,7 @@ def test_cli_saves_the_qr_and_the_pdf(
     png = tmp_path / "code.png"
     result = run("qr", number, "-o", str(png))
     assert result.exit_code == 0, result.output
+    assert f"QR version {qr.encode(f'{base_of(world)}/v/{number}').version} of" in result.output
     assert_png_code(png.read_bytes(), f"{base_of(world)}/v/{number}")
     svg = tmp_path / "code.svg"
     result = run("qr", number, "-o", str(svg), "--form", "gs1")
