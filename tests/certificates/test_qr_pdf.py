@@ -298,6 +298,8 @@ def test_pdf_text_size_fonts_and_its_qr(
             assert english.replace(" ", "") in text, english
         assert "真品" not in text
     assert "hallmarkverifycert.json--bundlebundle.json" in text
+    for name in ("document", "bundle"):  # where a customer gets the files, without a key
+        assert f"{base_of(world)}/api/v1/certificates/{number}/{name}" in text
     fonts = poppler("pdffonts", str(path)).splitlines()[2:]
     assert fonts, "the PDF names no font"
     for line in fonts:

@@ -338,7 +338,7 @@ def render(signed: Mapping[str, Any], options: PrintOptions) -> bytes:
     width = page_width - 2 * margin
     base_size = 7.2 if small_page else 9.0
     body = ParagraphStyle(
-        "body", fontName=font, fontSize=base_size, leading=base_size * 1.35, wordWrap="CJK"
+        "body", fontName=font, fontSize=base_size, leading=base_size * 1.3, wordWrap="CJK"
     )
     styles = {
         "body": body,
@@ -354,7 +354,7 @@ def render(signed: Mapping[str, Any], options: PrintOptions) -> bytes:
             fontSize=base_size * 1.25,
             leading=base_size * 1.7,
             spaceBefore=base_size * 0.7,
-            spaceAfter=base_size * 0.3,
+            spaceAfter=base_size * 0.2,
             textColor=colors.HexColor("#5a4318"),
         ),
         "small": ParagraphStyle(
@@ -544,9 +544,11 @@ def render(signed: Mapping[str, Any], options: PrintOptions) -> bytes:
     story.append(p(f"1. {words('verify_scan')}"))
     story.append(p(url, "code"))
     story.append(p(f"2. {words('verify_offline')}"))
+    # The files are public (no API key): a customer downloads them from these addresses.
+    files = qr.file_urls(options.base_url, number)
     story.append(
         p(
-            f"hallmark certificates document {number} -o cert.json --bundle bundle.json\n"
+            f"cert.json ← {files['document']}\nbundle.json ← {files['bundle']}\n"
             "hallmark verify cert.json --bundle bundle.json --rpc <RPC URL>",
             "code",
         )

@@ -142,6 +142,12 @@ def verify_url(base: str | None, number: str) -> str:
     return f"{_base(base)}/v/{quote(number, safe='')}"
 
 
+def file_urls(base: str | None, number: str) -> dict[str, str]:
+    """Where anyone downloads a certificate's signed document and provenance bundle."""
+    prefix = f"{_base(base)}/api/v1/certificates/{quote(number, safe='')}"
+    return {"document": f"{prefix}/document", "bundle": f"{prefix}/bundle"}
+
+
 def digital_link(base: str | None, gtin: str, serial: str) -> str:
     """The GS1 Digital Link of a piece: application identifiers 01 (GTIN) and 21 (serial)."""
     return f"{_base(base)}/01/{gtin}/21/{quote(serial, safe='')}"
