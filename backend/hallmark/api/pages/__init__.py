@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from hallmark.api.errors import hallmark_error_response
-from hallmark.api.pages import account, designs, language, messages, signin, staff
+from hallmark.api.pages import account, designs, language, messages, signin, staff, verify
 from hallmark.api.pages.auth import (
     CsrfRejectedError,
     PageRedirect,
@@ -100,6 +100,7 @@ def install(app: FastAPI) -> None:
     app.include_router(staff.router)
     app.include_router(designs.router)
     app.include_router(language.router)
+    app.include_router(verify.router)
     # Any other console path: the page saying so, not the API's JSON.
     app.add_api_route("/console/{rest:path}", _not_found, methods=["GET"], include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC_DIR), name="static")
