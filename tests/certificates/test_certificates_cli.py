@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from hallmark.api.app import create_app
 from hallmark.cli import app
 from hallmark.core.ports import free_port
-from tests.certificates.test_certificates import complete_product
+from tests.certificates.builders import complete_product
 from tests.conftest import World
 from tests.records.factories import BRAND
 

@@ -22,7 +22,7 @@ from hallmark.cli import app
 from hallmark.config import Environment, Settings
 from hallmark.core.fonts import PdfFontMissingError
 from hallmark.services.certificates import pdf, qr
-from tests.certificates.test_certificates import anchor_all, issue
+from tests.certificates.builders import anchor_all, issue
 from tests.certificates.test_certificates_cli import api_url
 from tests.conftest import World
 from tests.records.factories import (

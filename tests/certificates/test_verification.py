@@ -19,7 +19,7 @@ from hallmark.core.errors import ChainUnavailableError
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates.verification import MAX_BODY_BYTES
 from hallmark.store.models import Record
-from tests.certificates.test_certificates import anchor_all, complete_product, fetch, issue
+from tests.certificates.builders import anchor_all, complete_product, fetch, issue
 from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER, add_step
 

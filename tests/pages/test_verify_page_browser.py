@@ -15,7 +15,7 @@ import uvicorn
 
 from hallmark.api.app import create_app
 from hallmark.core.ports import free_port
-from tests.certificates.test_certificates import anchor_all, complete_product, issue
+from tests.certificates.builders import anchor_all, complete_product, issue
 from tests.conftest import World
 from tests.pages.conftest import Served, Visit
 from tests.records.conftest import module_database_url, world

@@ -23,18 +23,23 @@ checks, in order, each reported with what it found:
    organisation; the step chain links, in sequence, to the head the document names.
 
 The verdict: `genuine` when every check passes; else `revoked` or `superseded` (from the ledger),
-`unknown` (not shown to be anchored by its issuer, or another chain), or `tampered`.
+`unknown` (not shown to be anchored by its issuer, or another chain, or the node failing), or
+`tampered` (which any later check's tampering overrides). Files are read by `read_json`.
+A second implementation in JavaScript (tests/certificates/js/verify.mjs) must agree with this
+one on every case of a shared corpus: change both, and docs/VERIFY.md, together.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from hallmark.chain.client import ChainClient
 from hallmark.chain.ledger import Ledger
@@ -45,6 +50,11 @@ from hallmark.core.merkle import MerkleError, StandardMerkleTree
 from hallmark.services.certificates import document as doc
 
 _HASH_CHARS = frozenset("0123456789abcdef")
+#: A UUID in its canonical form (lower case, 8-4-4-4-12), the only one documents carry.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
+#: Half the order of secp256k1: a signature's `s` above it is the malleated twin of another.
+_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 _ANCHOR_KEYS = {
     "kind",
     "anchorer",
@@ -145,10 +155,34 @@ def _get(mapping: Any, key: str, what: str) -> Any:
 
 
 def _uuid(value: Any, what: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise CheckFailedError(f"{what} is not a UUID: {value!r}") from None
+    """A UUID in its canonical form (documents never carry another)."""
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise CheckFailedError(f"{what} is not a UUID: {value!r}")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the member {key!r} appears twice")
+        found[key] = value
+    return found
+
+
+def read_json(data: bytes) -> Any:
+    """A certificate or bundle file's JSON value (docs/VERIFY.md, section 1): UTF-8 without a
+    byte order mark, strict JSON (no NaN or Infinity, no member twice in an object).
+
+    Raises:
+        ValueError: the bytes are not such a file.
+    """
+    text = data.decode("utf-8")  # strict: no encoded surrogates, no invalid bytes
+    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
 
 
 @dataclass
@@ -156,7 +190,7 @@ class _Context:
     """What later checks need of earlier ones."""
 
     document: Mapping[str, Any]
-    bundle: Mapping[str, Any] | None
+    bundle: Any
     ledger: Ledger
     registry_abi: list[dict[str, Any]]
     certificate_hash: str = ""
@@ -202,10 +236,14 @@ def _check_document(ctx: _Context) -> str:
         raise CheckFailedError("proof.verificationMethod does not name the signer on its chain")
     if _int(_get(status, "chainId", "credentialStatus"), "credentialStatus.chainId") != chain_id:
         raise CheckFailedError("proof.chainId differs from credentialStatus.chainId")
-    issuer_id = str(_get(document["issuer"], "id", "issuer"))
-    ctx.organisation = _uuid(issuer_id.removeprefix("urn:uuid:"), "issuer.id")
-    if issuer_id != f"urn:uuid:{ctx.organisation}":
+    issuer_id = _get(document["issuer"], "id", "issuer")
+    if not (
+        isinstance(issuer_id, str)
+        and issuer_id.startswith("urn:uuid:")
+        and _UUID.fullmatch(issuer_id.removeprefix("urn:uuid:"))
+    ):
         raise CheckFailedError(f"issuer.id is not urn:uuid:<organisation>: {issuer_id!r}")
+    ctx.organisation = issuer_id.removeprefix("urn:uuid:")
     organisation = _get(status, "organisation", "credentialStatus")
     if organisation != doc.organisation_bytes16(ctx.organisation):
         raise CheckFailedError("credentialStatus.organisation is not the issuer's identifier")
@@ -225,8 +263,19 @@ def _check_hash(ctx: _Context) -> str:
 
 def _check_signature(ctx: _Context) -> str:
     signature = ctx.document["proof"]["signatureValue"]
-    if not isinstance(signature, str) or len(signature) != 132 or not signature.startswith("0x"):
-        raise CheckFailedError("proof.signatureValue is not a 65-byte 0x-hex signature")
+    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+        raise CheckFailedError("proof.signatureValue is not a 65-byte lower-case 0x-hex signature")
+    raw = bytes.fromhex(signature[2:])
+    r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
+    # One signature, one form: eth-account would also take v 0, 1 or 35 and above, and the
+    # malleated twin (n - s), so a changed signature byte could still recover the signer.
+    if r == 0 or s == 0 or s > _SECP256K1_HALF_N or v not in (27, 28):
+        raise CheckFailedError(
+            "proof.signatureValue is not a canonical signature (v 27 or 28, s in the lower half)"
+        )
+    subject = _get(ctx.document, "credentialSubject", "the document")
+    if not isinstance(_get(subject, "certificateNumber", "credentialSubject"), str):
+        raise CheckFailedError("credentialSubject.certificateNumber is not text")
     try:
         recovered = doc.recover_signer(ctx.document, signature)
     except doc.DocumentError as exc:
@@ -259,7 +308,10 @@ def _check_chain(ctx: _Context) -> str:
         raise CheckFailedError("proof.deployment.ledger differs from credentialStatus.ledger")
     if not ctx.ledger.client.retrieve_code(ledger):
         raise CheckFailedError(f"no contract at ledger {ledger} on this chain", "unknown")
-    version = ctx.ledger.client.retrieve_call(ctx.ledger.contract.functions.version().call)
+    try:
+        version = ctx.ledger.client.retrieve_call(ctx.ledger.contract.functions.version().call)
+    except Web3Exception as exc:  # a revert, or an answer that is not a string
+        raise CheckFailedError(f"the contract at {ledger} answers no version(): {exc}") from None
     if version != deployment["contractsVersion"] or version != "2.0.0":
         raise CheckFailedError(f"the ledger's version is {version}, the proof says otherwise")
     ctx.contracts_version = str(version)
@@ -401,26 +453,33 @@ def _check_status(ctx: _Context) -> str:
     raise CheckFailedError(f"unknown to the ledger ({standing.cause})", "unknown")
 
 
-def _who_is_who(ctx: _Context) -> dict[str, str]:
+def _who_is_who(ctx: _Context) -> dict[str, Any]:
+    """The who-is-who table: organisation → account (a later row for the same one wins)."""
     table = _get(ctx.document["credentialSubject"], "organisations", "credentialSubject")
-    accounts: dict[str, str] = {}
+    if not isinstance(table, list):
+        raise CheckFailedError("credentialSubject.organisations is not a list")
+    accounts: dict[str, Any] = {}
     for entry in table:
-        accounts[_uuid(_get(entry, "id", "organisation"), "organisation id")] = str(
-            _get(entry, "account", "organisation")
-        )
+        organisation = _uuid(_get(entry, "id", "organisation"), "organisation id")
+        accounts[organisation] = _get(entry, "account", "organisation")
     return accounts
 
 
 def _check_bundle(ctx: _Context) -> str:
     bundle = ctx.bundle
-    assert bundle is not None
-    if set(bundle) != {"type", "certificate", "records"} or bundle["type"] != doc.BUNDLE_TYPE:
+    if (
+        not isinstance(bundle, Mapping)
+        or set(bundle) != {"type", "certificate", "records"}
+        or bundle["type"] != doc.BUNDLE_TYPE
+    ):
         raise CheckFailedError(f"the bundle is not a {doc.BUNDLE_TYPE}")
     if bundle["certificate"] != ctx.certificate_hash:
         raise CheckFailedError("the bundle is another certificate's")
     subject = ctx.document["credentialSubject"]
     listed = _get(subject, "records", "credentialSubject")
     entries = bundle["records"]
+    if not isinstance(listed, list):
+        raise CheckFailedError("credentialSubject.records is not a list")
     if not isinstance(entries, list) or len(entries) != len(listed):
         raise CheckFailedError("the bundle does not hold exactly the records the document lists")
     accounts = _who_is_who(ctx)
@@ -430,7 +489,9 @@ def _check_bundle(ctx: _Context) -> str:
         if not isinstance(entry, Mapping) or set(entry) != _BUNDLE_ENTRY_KEYS:
             raise CheckFailedError(f"{what}'s members are not a bundled record's")
         for key in ("id", "kind", "organisation", "recordHash"):
-            if entry[key] != expected[key]:
+            if not isinstance(entry[key], str) or entry[key] != _get(
+                expected, key, f"the document's record {index + 1}"
+            ):
                 raise CheckFailedError(f"{what}.{key} is not what the document lists")
         canonical = entry["canonical"]
         if not isinstance(canonical, str):
@@ -444,6 +505,8 @@ def _check_bundle(ctx: _Context) -> str:
                 raise CheckFailedError(f"{what}'s text is not canonical JSON")
         except ValueError as exc:
             raise CheckFailedError(f"{what}'s text is not JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise CheckFailedError(f"{what}'s text is not a record")
         if (parsed.get("id"), parsed.get("type"), parsed.get("organisation")) != (
             entry["id"],
             entry["kind"],
@@ -488,7 +551,10 @@ def _check_bundle(ctx: _Context) -> str:
         _check_transaction(ctx, anchor, f"{what}.anchor")
         if kind == "production_step":
             data = parsed.get("data", {})
-            steps.append((int(data.get("sequence", 0)), computed, data))
+            if not isinstance(data, dict):
+                raise CheckFailedError(f"{what}'s data is not an object")
+            sequence = _int(data.get("sequence", 0), f"{what}'s data.sequence")
+            steps.append((sequence, computed, data))
     return _check_steps(ctx, steps, len(entries))
 
 
@@ -498,7 +564,8 @@ def _check_steps(
     production = ctx.document["credentialSubject"]["production"]
     product_id = ctx.document["credentialSubject"]["product"]["id"]
     previous: str | None = None
-    for expected, (sequence, record_hash, data) in enumerate(sorted(steps), start=1):
+    ordered = sorted(steps, key=lambda step: step[0])
+    for expected, (sequence, record_hash, data) in enumerate(ordered, start=1):
         if sequence != expected:
             raise CheckFailedError(f"step {expected} of the chain is missing from the bundle")
         if data.get("product") != product_id:
@@ -506,7 +573,13 @@ def _check_steps(
         if data.get("previousStep") != previous:
             raise CheckFailedError(f"step {sequence} does not link to the step before it")
         previous = record_hash
-    if previous != production["stepChainHead"] or len(steps) != production["links"]:
+    links = production["links"]
+    if (
+        previous != production["stepChainHead"]
+        or isinstance(links, bool)
+        or not isinstance(links, int | float)
+        or links != len(steps)
+    ):
         raise CheckFailedError("the step chain does not end at the head the document names")
     return f"{records} records verified; step chain of {len(steps)} links ends at {previous}"
 
@@ -515,28 +588,32 @@ def _checked(report: Report, name: str, run: Callable[[], str]) -> bool:
     try:
         detail = run()
     except CheckFailedError as exc:
-        report.checks.append(Check(name, False, exc.message))
-        if report.verdict == "genuine" or exc.verdict == "tampered":
-            report.verdict = exc.verdict
-        return False
-    except (HallmarkError, KeyError, TypeError, ValueError) as exc:
-        report.checks.append(Check(name, False, f"cannot check: {exc}"))
-        if report.verdict == "genuine":
-            report.verdict = "unknown" if isinstance(exc, HallmarkError) else "tampered"
-        return False
-    report.checks.append(Check(name, True, detail))
-    return True
+        verdict, detail = exc.verdict, exc.message
+    except (HallmarkError, Web3Exception) as exc:  # the node failed, or refused a call
+        verdict, detail = "unknown", f"cannot check: {exc}"
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:  # malformed files
+        verdict, detail = "tampered", f"cannot check: {exc}"
+    else:
+        report.checks.append(Check(name, True, detail))
+        return True
+    report.checks.append(Check(name, False, detail))
+    # The first verdict that is not genuine stands, unless a later check finds tampering.
+    if report.verdict == "genuine" or verdict == "tampered":
+        report.verdict = verdict
+    return False
 
 
 def verify(
     *,
     document: Mapping[str, Any],
-    bundle: Mapping[str, Any] | None,
+    bundle: Any,
     ledger: Ledger,
     registry_abi: list[dict[str, Any]],
+    has_bundle: bool | None = None,
 ) -> Report:
     """Run every check (see the module docstring); later checks that need a failed one are not
-    run."""
+    run. The bundle is checked when `has_bundle` (by default: when `bundle` is not None; a
+    bundle file that holds `null` is given, and is no bundle)."""
     report = Report()
     ctx = _Context(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
     if not _checked(report, "document", lambda: _check_document(ctx)):
@@ -554,7 +631,7 @@ def verify(
         ok = _checked(report, name, lambda step=step: step(ctx))  # type: ignore[misc]
         if not ok and name in ("hash", "chain", "issuer"):
             return report
-    if bundle is not None:
+    if bundle is not None if has_bundle is None else has_bundle:
         _checked(report, "bundle", lambda: _check_bundle(ctx))
     return report
 
@@ -581,6 +658,7 @@ def verify_at(
     bundle: Any,
     ledger_abi: list[dict[str, Any]],
     registry_abi: list[dict[str, Any]],
+    has_bundle: bool | None = None,
 ) -> Report:
     """`verify` through a JSON-RPC endpoint, with the ledger the document names (a document
     that names none fails its first check)."""
@@ -590,4 +668,10 @@ def verify_at(
         ledger = ledger_at(rpc_url, document, ledger_abi)
     except CheckFailedError as exc:
         return Report([Check("document", False, exc.message)], verdict="tampered")
-    return verify(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
+    return verify(
+        document=document,
+        bundle=bundle,
+        ledger=ledger,
+        registry_abi=registry_abi,
+        has_bundle=has_bundle,
+    )
