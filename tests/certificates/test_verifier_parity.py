@@ -499,6 +499,18 @@ EDGES: dict[str, Any] = {
         "unreadable",
         (),
     ),
+    "nested 100,000 levels deep": lambda d, b: (
+        _with_text(d, ("credentialSubject",), "[" * 100_000 + "]" * 100_000),
+        None,
+        "unreadable",
+        (),
+    ),
+    "nested 129 levels deep": lambda d, b: (
+        _with_text(d, ("credentialSubject",), "[" * 128 + "]" * 128),
+        None,
+        "unreadable",
+        (),
+    ),
     "chain id written 31337.0": lambda d, b: (
         _with_text(d, ("proof", "chainId"), f"{d['proof']['chainId']}.0"),
         None,

@@ -102,6 +102,7 @@ function parseJson(text) {
   const value = (container, key, depth) => {
     space();
     const c = text[at];
+    if ((c === '{' || c === '[') && depth >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH} levels`);
     if (c === '{') {
       const object = Object.create(null);
       at += 1;

@@ -182,7 +182,32 @@ def read_json(data: bytes) -> Any:
         ValueError: the bytes are not such a file.
     """
     text = data.decode("utf-8")  # strict: no encoded surrogates, no invalid bytes
-    return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates)
+    try:
+        value = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates
+        )
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+#: The deepest nesting a file may have (docs/VERIFY.md, section 1); a certificate needs 6.
+MAX_DEPTH = 128
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value`'s arrays and objects nest (walked without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            stack.extend(
+                (child, level + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
 
 
 @dataclass
