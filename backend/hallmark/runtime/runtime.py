@@ -86,9 +86,10 @@ from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.certificates.issuance import Issuer
 from hallmark.services.certificates.lifecycle import ChainWrite
-from hallmark.services.designs.filing import DesignFiler, NonceSource
+from hallmark.services.designs.filing import DesignFiler
 from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.designs.rights import RightsSender
+from hallmark.services.designs.sending import NonceSource
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows

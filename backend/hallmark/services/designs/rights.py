@@ -44,11 +44,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -67,7 +66,6 @@ from hallmark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
-    TransactionRejectedError,
 )
 from hallmark.services.access import audit
 from hallmark.services.access.keys import Actor
@@ -78,6 +76,7 @@ from hallmark.services.designs.registry import (
     owner_ref_hash,
     require_registrar,
 )
+from hallmark.services.designs.sending import Nonces, broadcast_once, send_recorded
 from hallmark.store.models import DesignRegistration, DesignRightsAction, Organisation
 from hallmark.store.records import new_record_id
 
@@ -560,12 +559,6 @@ def _iso(seconds: int) -> str:
 # --- the worker's step ---------------------------------------------------------------------------
 
 
-class Nonces(Protocol):
-    def lock(self, address: str) -> threading.RLock: ...
-    def allocate(self, address: str) -> int: ...
-    def release(self, address: str, nonce: int) -> None: ...
-
-
 class RightsSender:
     """Sends recorded actions and records their outcome (see the module docstring)."""
 
@@ -667,48 +660,41 @@ class RightsSender:
             self._fail(action_id, "the organisation's account changed since the request")
             return True
         fees = self.fees()
-        with self.nonces.lock(account.address):
-            nonce = self.nonces.allocate(account.address)
-            try:
-                signed = self.rights.build_action(
-                    account,
-                    row.action,
-                    row.fingerprint,
-                    values,
-                    nonce=nonce,
-                    fees=fees,
-                    chain_id=self.chain_id,
+        signed = send_recorded(
+            sessions=self.sessions,
+            nonces=self.nonces,
+            account=account,
+            sign=lambda nonce: self.rights.build_action(
+                account,
+                row.action,
+                row.fingerprint,
+                values,
+                nonce=nonce,
+                fees=fees,
+                chain_id=self.chain_id,
+            ),
+            record=lambda signed: (
+                update(DesignRightsAction)
+                .where(
+                    DesignRightsAction.id == action_id,
+                    DesignRightsAction.status == "requested",
                 )
-                with self.sessions() as session, session.begin():
-                    updated = session.execute(
-                        update(DesignRightsAction)
-                        .where(
-                            DesignRightsAction.id == action_id,
-                            DesignRightsAction.status == "requested",
-                        )
-                        .values(
-                            status="sending",
-                            nonce=nonce,
-                            raw_tx=signed.raw_tx,
-                            tx_hash=signed.tx_hash,
-                            last_error=None,
-                        )
-                    )
-                    if updated.rowcount != 1:  # type: ignore[attr-defined]
-                        raise HallmarkError("the action changed meanwhile")
-            except BaseException:
-                self.nonces.release(account.address, nonce)
-                raise
-            self._broadcast(signed.raw_tx)
+                .values(
+                    status="sending",
+                    nonce=signed.nonce,
+                    raw_tx=signed.raw_tx,
+                    tx_hash=signed.tx_hash,
+                    last_error=None,
+                )
+            ),
+            what="action",
+            broadcast=self._broadcast,
+        )
         log.info("designs.rights_sent", action=action_id, kind=row.action, tx=signed.tx_hash)
         return True
 
     def _broadcast(self, raw_tx: str) -> None:
-        try:
-            self.client.send_raw_transaction(raw_tx)
-        except TransactionRejectedError as exc:
-            # Known already, or its nonce is used: the receipt step sorts it out.
-            log.info("designs.rights_broadcast_refused", error=exc.message)
+        broadcast_once(self.client, raw_tx, refused_event="designs.rights_broadcast_refused")
 
     # --- sending → done | failed -------------------------------------------------------------
     def _advance(self, action_id: str) -> bool:
