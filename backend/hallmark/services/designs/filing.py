@@ -47,13 +47,15 @@ from hallmark.core.errors import (
     HallmarkError,
 )
 from hallmark.services.anchoring.status import record_status
-from hallmark.services.designs.sending import NonceSource, broadcast_once, send_recorded
+from hallmark.services.designs.sending import (
+    NonceSource,
+    broadcast_once,
+    reorged,
+    send_recorded,
+)
 from hallmark.store.models import DesignRegistration
 
 log = structlog.get_logger(__name__)
-
-#: Blocks behind the head within which filings are checked for reorgs.
-REORG_DEPTH = 64
 
 
 class DesignFiler:
@@ -325,26 +327,13 @@ class DesignFiler:
 
     # --- reorgs -------------------------------------------------------------------------------
     def _check_reorgs(self, head: int) -> int:
-        with self.sessions() as session:
-            rows = session.execute(
-                select(
-                    DesignRegistration.id,
-                    DesignRegistration.block_number,
-                    DesignRegistration.block_hash,
-                ).where(
-                    DesignRegistration.status == "registered",
-                    DesignRegistration.block_number >= max(0, head - REORG_DEPTH),
-                    DesignRegistration.raw_tx.is_not(None),
-                )
-            ).all()
-        if not rows:
-            return 0
-        hashes = self.client.retrieve_block_hashes([int(r.block_number) for r in rows])
-        lost = [
-            r.id
-            for r in rows
-            if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
-        ]
+        lost = reorged(
+            sessions=self.sessions,
+            client=self.client,
+            model=DesignRegistration,
+            status="registered",
+            head=head,
+        )
         if lost:
             with self.sessions() as session, session.begin():
                 session.execute(

@@ -70,13 +70,12 @@ from hallmark.core.errors import (
 from hallmark.services.access import audit
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.organisations import find_organisation
-from hallmark.services.designs.filing import REORG_DEPTH
 from hallmark.services.designs.registry import (
     find_registration,
     owner_ref_hash,
     require_registrar,
 )
-from hallmark.services.designs.sending import Nonces, broadcast_once, send_recorded
+from hallmark.services.designs.sending import Nonces, broadcast_once, reorged, send_recorded
 from hallmark.store.models import DesignRegistration, DesignRightsAction, Organisation
 from hallmark.store.records import new_record_id
 
@@ -802,26 +801,13 @@ class RightsSender:
     def _check_reorgs(self, head: int) -> int:
         """Actions mined in a block the chain no longer has go back to `sending` (their
         recorded transaction is broadcast again)."""
-        with self.sessions() as session:
-            rows = session.execute(
-                select(
-                    DesignRightsAction.id,
-                    DesignRightsAction.block_number,
-                    DesignRightsAction.block_hash,
-                ).where(
-                    DesignRightsAction.status == "done",
-                    DesignRightsAction.block_number >= max(0, head - REORG_DEPTH),
-                    DesignRightsAction.raw_tx.is_not(None),
-                )
-            ).all()
-        if not rows:
-            return 0
-        hashes = self.client.retrieve_block_hashes([int(r.block_number) for r in rows])
-        lost = [
-            r.id
-            for r in rows
-            if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
-        ]
+        lost = reorged(
+            sessions=self.sessions,
+            client=self.client,
+            model=DesignRightsAction,
+            status="done",
+            head=head,
+        )
         if lost:
             with self.sessions() as session, session.begin():
                 session.execute(

@@ -6,7 +6,8 @@ with the organisation accounts' nonces (the worker's allocator, handed in by the
 `send_recorded` holds the account's nonce lock while it allocates a nonce, signs, and commits
 the signed transaction with the row it belongs to (the intent); the nonce goes back when either
 fails. Only then is the transaction broadcast, so a sender killed at any point finds in the
-database what to broadcast again.
+database what to broadcast again. `reorged` finds the rows whose block the chain no longer has
+(their recorded transaction is broadcast again).
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from typing import Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Update
+from sqlalchemy import Update, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.client import ChainClient
 from hallmark.chain.ledger import SignedTransaction
 from hallmark.core.errors import HallmarkError, TransactionRejectedError
+from hallmark.store.models import DesignRegistration, DesignRightsAction
 
 log = structlog.get_logger(__name__)
+
+#: Blocks behind the head within which sent transactions are checked for reorgs.
+REORG_DEPTH = 64
 
 
 class Nonces(Protocol):
@@ -93,3 +98,31 @@ def broadcast_once(client: ChainClient, raw_tx: str, *, refused_event: str) -> N
     except TransactionRejectedError as exc:
         # Known already, or its nonce is used: the receipt step sorts it out.
         log.info(refused_event, error=exc.message)
+
+
+def reorged(
+    *,
+    sessions: sessionmaker[Session],
+    client: ChainClient,
+    model: type[DesignRegistration] | type[DesignRightsAction],
+    status: str,
+    head: int,
+) -> list[str]:
+    """The ids of `model` rows in `status`, sent from here (a recorded transaction) and mined
+    within REORG_DEPTH blocks of `head`, whose block the chain no longer has."""
+    with sessions() as session:
+        rows = session.execute(
+            select(model.id, model.block_number, model.block_hash).where(
+                model.status == status,
+                model.block_number >= max(0, head - REORG_DEPTH),
+                model.raw_tx.is_not(None),
+            )
+        ).all()
+    if not rows:
+        return []
+    hashes = client.retrieve_block_hashes([int(r.block_number) for r in rows])
+    return [
+        r.id
+        for r in rows
+        if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
+    ]
