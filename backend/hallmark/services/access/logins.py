@@ -186,13 +186,9 @@ def second_factor(
     with _step(
         sessions, policy, "staff.second_factor", address, now, token=token, stages={SECOND_FACTOR}
     ) as step:
-        if step.live() and not step.throttled():
-            user = step.known_user
-            if user.totp_secret is None or not step.use_code(user.totp_secret, code):
-                step.fail("code")
-            else:
-                step.clear_failures()
-                step.promote(_next_stage(user, policy, factor_done=True))
+        if step.live() and not step.throttled() and step.code_holds(code):
+            step.clear_failures()
+            step.promote(_next_stage(step.known_user, policy, factor_done=True))
     return step.outcome()
 
 
@@ -266,13 +262,10 @@ def replace_authenticator(
     with _step(
         sessions, policy, "staff.totp_replace", address, now, token=token, stages={ACTIVE}
     ) as step:
-        if step.live() and not step.throttled():
+        if step.live() and not step.throttled() and step.code_holds(code):
             user = step.known_user
-            if user.totp_secret is None or not step.use_code(user.totp_secret, code):
-                step.fail("code")
-            else:
-                user.totp_pending = totp.seal(policy.totp_key, user.id, totp.new_secret())
-                step.succeed()
+            user.totp_pending = totp.seal(policy.totp_key, user.id, totp.new_secret())
+            step.succeed()
     step.check()
 
 
@@ -346,11 +339,7 @@ def remove_authenticator(
                     f"the {user.role} role must sign in with a code: its authenticator can be "
                     "replaced, not removed"
                 )
-            if step.throttled():
-                pass
-            elif user.totp_secret is None or not step.use_code(user.totp_secret, code):
-                step.fail("code")
-            else:
+            if not step.throttled() and step.code_holds(code):
                 user.totp_secret = user.totp_pending = None
                 user.totp_enrolled_at = None
                 step.succeed()
@@ -610,6 +599,15 @@ class _Step:
             .execution_options(synchronize_session="fetch")
         )
         return bool(getattr(result, "rowcount", 0))
+
+    def code_holds(self, code: str) -> bool:
+        """Whether `code` is a fresh code of the user's enrolled authenticator (`use_code`);
+        when it is not, the failure is counted and the step refused (`fail("code")`)."""
+        user = self.known_user
+        if user.totp_secret is not None and self.use_code(user.totp_secret, code):
+            return True
+        self.fail("code")
+        return False
 
     def open(self, stage: str, *, created: datetime | None = None) -> Issued:
         """A new session at `stage` (`created`: when its sign-in began, for its absolute end)."""
