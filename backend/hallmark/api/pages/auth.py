@@ -17,7 +17,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypedDict
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Form, Request
@@ -144,6 +144,15 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(cookie_name(request, SESSION_COOKIE))
 
 
+class StepArgs(TypedDict):
+    """The keyword arguments each session step of `logins` takes from its request."""
+
+    sessions: sessionmaker[Session]
+    policy: StaffPolicy
+    token: str
+    address: str
+
+
 @dataclass(frozen=True, slots=True)
 class Console:
     """What a sign-in step needs from its request: the database (`sessions` to write, `reads`
@@ -154,6 +163,16 @@ class Console:
     token: str
     address: str
     reads: sessionmaker[Session]
+
+    @property
+    def step_args(self) -> StepArgs:
+        """`logins.second_factor(**console.step_args, code=code)`."""
+        return {
+            "sessions": self.sessions,
+            "policy": self.policy,
+            "token": self.token,
+            "address": self.address,
+        }
 
 
 async def get_console(
