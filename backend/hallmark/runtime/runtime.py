@@ -539,16 +539,25 @@ class Runtime:
                 for row_id, record in deployment_rows.history(session)
             }
 
-    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
-        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
-        version's ABI, on `client` (this runtime's by default)."""
-        assert self.chain is not None
+    def _deployment_record(self, deployment_id: int | None) -> DeploymentRecord:
+        """A recorded deployment (None: the current one).
+
+        Raises:
+            DeploymentMissingError: no such deployment is recorded.
+        """
         record = self.deployment
         if deployment_id is not None and deployment_id != self.deployment_id:
             record = self.recorded_deployments().get(deployment_id)
             if record is None:
                 raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
         assert record is not None
+        return record
+
+    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
+        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
+        version's ABI, on `client` (this runtime's by default)."""
+        assert self.chain is not None
+        record = self._deployment_record(deployment_id)
         return Ledger(
             client or self.chain,
             record.address_of("ProvenanceLedger"),
@@ -561,12 +570,7 @@ class Runtime:
     ) -> DesignRegistryContract:
         """The DesignRegistry of a recorded deployment (None: the current one)."""
         assert self.chain is not None
-        record = self.deployment
-        if deployment_id is not None and deployment_id != self.deployment_id:
-            record = self.recorded_deployments().get(deployment_id)
-            if record is None:
-                raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
-        assert record is not None
+        record = self._deployment_record(deployment_id)
         if "DesignRegistry" not in record.contracts:
             raise DeploymentMissingError(
                 f"deployment {deployment_id} has no DesignRegistry: deploy version 2"
