@@ -182,6 +182,26 @@ class Planned:
     #: Column values of the action row besides the common ones.
     columns: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        action: str,
+        organisation: Organisation,
+        registration: DesignRegistration,
+        values: dict[str, Any],
+        columns: dict[str, Any] | None = None,
+    ) -> Planned:
+        """`action` on `registration`, sent with the account of `organisation`."""
+        return cls(
+            action=action,
+            registration_id=registration.id,
+            fingerprint=registration.fingerprint,
+            organisation_id=organisation.id,
+            sender=organisation.account_address,
+            values=values,
+            columns=columns or {},
+        )
+
 
 def _invalid(name: str, message: str) -> InvalidInputError:
     return InvalidInputError(message, details={"field": name})
@@ -266,6 +286,18 @@ def _require_holder(session: Session, registration: DesignRegistration, actor: A
         )
 
 
+def _acting_on(
+    session: Session, actor: Actor, ref: str, *, as_holder: bool
+) -> tuple[Organisation, DesignRegistration]:
+    """The caller's registrar organisation and the registered design `ref`; `as_holder`: only
+    for the organisation that holds the design now (the registry decides for the others)."""
+    organisation = _organisation(session, actor)
+    registration = _registered(session, ref)
+    if as_holder:
+        _require_holder(session, registration, actor)
+    return organisation, registration
+
+
 def plan_propose(
     *,
     session: Session,
@@ -278,9 +310,7 @@ def plan_propose(
 ) -> Planned:
     """Propose to assign `ref` to the registrar organisation `new_registrant` (id or name) for
     the owner `new_owner_ref`, under the signed document `document_sha256`."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    _require_holder(session, registration, actor)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=True)
     document = check_document(document_sha256)
     owner = _check_ref("new_owner_ref", new_owner_ref)
     target = find_organisation(session, new_registrant)
@@ -296,12 +326,10 @@ def plan_propose(
         owner_organisation_id = find_organisation(session, new_owner_organisation).id
     salt = secrets.token_bytes(32).hex()
     owner_hash = owner_ref_hash(owner, salt)
-    return Planned(
-        action="propose",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "propose",
+        organisation,
+        registration,
         values={
             "new_registrant": target.account_address,
             "new_owner_ref": owner_hash,
@@ -322,8 +350,7 @@ def plan_propose(
 def plan_accept(*, session: Session, actor: Actor, ref: str, document_sha256: str) -> Planned:
     """Accept, as the named new registrant, the pending assignment of `ref` under the same
     document. The new owner is the proposal's (recorded here when it was proposed)."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=False)
     document = check_document(document_sha256)
     proposed = _latest(session, registration.id, "propose", document)
     columns: dict[str, Any] = {"document_sha256": document}
@@ -336,12 +363,10 @@ def plan_accept(*, session: Session, actor: Actor, ref: str, document_sha256: st
             "owner_ref_hash": proposed.owner_ref_hash,
             "owner_organisation_id": proposed.owner_organisation_id,
         }
-    return Planned(
-        action="accept",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "accept",
+        organisation,
+        registration,
         values={"document_hash": "0x" + document},
         columns=columns,
     )
@@ -350,14 +375,11 @@ def plan_accept(*, session: Session, actor: Actor, ref: str, document_sha256: st
 def plan_cancel(*, session: Session, actor: Actor, ref: str) -> Planned:
     """Cancel the pending assignment of `ref` (its proposer, or the named new registrant
     declining; the registry decides who may)."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    return Planned(
-        action="cancel",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    organisation, registration = _acting_on(session, actor, ref, as_holder=False)
+    return Planned.of(
+        "cancel",
+        organisation,
+        registration,
         values={},
     )
 
@@ -374,9 +396,7 @@ def plan_grant(
 ) -> Planned:
     """Record a licence of `ref` to `licensee_ref` under `document_sha256`, valid from
     `valid_from` until `valid_until` (None: open-ended)."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    _require_holder(session, registration, actor)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=True)
     document = check_document(document_sha256)
     licensee = _check_ref("licensee_ref", licensee_ref)
     start = _unix(valid_from, "valid_from")
@@ -385,12 +405,10 @@ def plan_grant(
         raise _invalid("valid_until", "a licence ends after it starts")
     salt = secrets.token_bytes(32).hex()
     licensee_hash = owner_ref_hash(licensee, salt)
-    return Planned(
-        action="grant",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "grant",
+        organisation,
+        registration,
         values={
             "licensee_ref": licensee_hash,
             "document_hash": "0x" + document,
@@ -412,17 +430,13 @@ def plan_terminate(
     *, session: Session, actor: Actor, ref: str, document_sha256: str, reason: int | str
 ) -> Planned:
     """Terminate, finally, the licence of `ref` under `document_sha256` for `reason`."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    _require_holder(session, registration, actor)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=True)
     document = check_document(document_sha256)
     code = check_reason(reason)
-    return Planned(
-        action="terminate",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "terminate",
+        organisation,
+        registration,
         values={"document_hash": "0x" + document, "reason": code},
         columns={"document_sha256": document, "reason": code},
     )
