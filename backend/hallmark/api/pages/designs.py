@@ -40,6 +40,7 @@ from hallmark.api.pages.auth import (
 )
 from hallmark.api.pages.i18n import N_
 from hallmark.api.pages.rendering import ENVIRONMENT, render
+from hallmark.api.responses import download
 from hallmark.api.writes import read_bounded
 from hallmark.chain.registry import DesignRights
 from hallmark.core.errors import (
@@ -964,16 +965,7 @@ def original(
             title=messages.UNEXPECTED,
             message=refusal(exc),
         )
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{sha}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(data, sha, headers={"Cache-Control": "no-store"})
 
 
 # --- evidence ---------------------------------------------------------------------------------

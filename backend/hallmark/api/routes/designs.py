@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
+from hallmark.api.responses import download
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
 from hallmark.core.errors import invalid_field
 from hallmark.services.designs import registry
@@ -387,12 +388,4 @@ async def get_original(
             return row.fingerprint, data
 
     sha, data = await run_in_threadpool(run)
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{sha}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return download(data, sha)
