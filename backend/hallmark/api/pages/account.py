@@ -128,11 +128,10 @@ def change_password(
         csrf_token,
         "password",
         lambda: logins.change_password(
-            **console.step_args,
+            console,
             current=current_password,
             new=new_password,
             confirm=confirm_password,
-            reads=console.reads,
         ),
         then=f"{HOME_PATH}?done=password",
     )
@@ -146,9 +145,7 @@ def start_enrolment(
     return page.step(
         csrf_token,
         "authenticator",
-        lambda: logins.begin_enrolment(
-            **console.step_args, password=current_password, reads=console.reads
-        ),
+        lambda: logins.begin_enrolment(console, password=current_password),
         then=f"{HOME_PATH}#authenticator",
     )
 
@@ -160,7 +157,7 @@ def replace_authenticator(
     return page.step(
         csrf_token,
         "authenticator",
-        lambda: logins.replace_authenticator(**page.console.step_args, code=code),
+        lambda: logins.replace_authenticator(page.console, code=code),
         then=f"{HOME_PATH}#authenticator",
     )
 
@@ -172,7 +169,7 @@ def confirm_enrolment(
     return page.step(
         csrf_token,
         "authenticator",
-        lambda: logins.confirm_enrolment(**page.console.step_args, code=code),
+        lambda: logins.confirm_enrolment(page.console, code=code),
         then=f"{HOME_PATH}?done=authenticator",
     )
 
@@ -193,6 +190,6 @@ def remove_authenticator(
     return page.step(
         csrf_token,
         "authenticator",
-        lambda: logins.remove_authenticator(**page.console.step_args, code=code),
+        lambda: logins.remove_authenticator(page.console, code=code),
         then=f"{HOME_PATH}?done=authenticator_removed",
     )

@@ -16,8 +16,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, TypedDict
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Form, Request
@@ -26,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from hallmark.api.pages.rendering import secure
 from hallmark.services.access import logins
-from hallmark.services.access.logins import Staff
+from hallmark.services.access.logins import Caller, Staff
 from hallmark.services.access.staff import StaffPolicy
 
 SESSION_COOKIE = "hallmark_session"
@@ -144,35 +143,9 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(cookie_name(request, SESSION_COOKIE))
 
 
-class StepArgs(TypedDict):
-    """The keyword arguments each session step of `logins` takes from its request."""
-
-    sessions: sessionmaker[Session]
-    policy: StaffPolicy
-    token: str
-    address: str
-
-
-@dataclass(frozen=True, slots=True)
-class Console:
-    """What a sign-in step needs from its request: the database (`sessions` to write, `reads`
-    to read), the rules, the session's token and the caller's address."""
-
-    sessions: sessionmaker[Session]
-    policy: StaffPolicy
-    token: str
-    address: str
-    reads: sessionmaker[Session]
-
-    @property
-    def step_args(self) -> StepArgs:
-        """`logins.second_factor(**console.step_args, code=code)`."""
-        return {
-            "sessions": self.sessions,
-            "policy": self.policy,
-            "token": self.token,
-            "address": self.address,
-        }
+#: What a sign-in step needs from its request (`logins.Caller`): the database (`sessions` to
+#: write, `reads` to read), the rules, the session's token and the caller's address.
+Console = Caller
 
 
 async def get_console(

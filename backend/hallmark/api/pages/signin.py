@@ -122,14 +122,7 @@ def sign_in(
 ) -> Response:
     check_sign_in_token(request, csrf_token)
     try:
-        issued = logins.sign_in(
-            sessions=console.sessions,
-            policy=console.policy,
-            username=username,
-            password=password,
-            address=console.address,
-            reads=console.reads,
-        )
+        issued = logins.sign_in(console, username=username, password=password)
     except (SignInRefusedError, TooManyAttemptsError) as exc:
         return refused(
             request,
@@ -167,7 +160,7 @@ def code(
         staff,
         csrf_token,
         next_,
-        run=lambda: logins.second_factor(**console.step_args, code=code),
+        run=lambda: logins.second_factor(console, code=code),
         refused_page=lambda exc: refused(
             request, "sign_in_code.html", exc, pending=staff, next=safe_next(next_) or ""
         ),
@@ -234,7 +227,7 @@ def enrol(
         staff,
         csrf_token,
         next_,
-        run=lambda: logins.confirm_enrolment(**console.step_args, code=code),
+        run=lambda: logins.confirm_enrolment(console, code=code),
         refused_page=refused_page,
     )
 
@@ -266,11 +259,10 @@ def new_password(
         csrf_token,
         next_,
         run=lambda: logins.change_password(
-            **console.step_args,
+            console,
             current=current_password,
             new=new_password,
             confirm=confirm_password,
-            reads=console.reads,
         ),
         refused_page=lambda exc: refused(
             request, "sign_in_password.html", exc, pending=staff, next=safe_next(next_) or ""
