@@ -181,6 +181,19 @@ def sign_locally(
     )
 
 
+def read_decoded(client: ChainClient, errors: ContractErrors, call: Callable[[], T]) -> T:
+    """A read through the client's guard, with reverts decoded into typed errors (`errors`:
+    the contract's)."""
+
+    def decoded() -> T:
+        try:
+            return call()
+        except ContractLogicError as exc:
+            raise errors.translate(exc) from exc
+
+    return client.retrieve_call(decoded)
+
+
 class AnchorLog(NamedTuple):
     """Where a root was anchored: the BatchAnchored log of the canonical chain."""
 
@@ -227,14 +240,7 @@ class Ledger:
 
     def _call(self, call: Callable[[], T]) -> T:
         """A read through the client's guard, with reverts decoded into typed errors."""
-
-        def decoded() -> T:
-            try:
-                return call()
-            except ContractLogicError as exc:
-                raise self.errors.translate(exc) from exc
-
-        return self.client.retrieve_call(decoded)
+        return read_decoded(self.client, self.errors, call)
 
     # --- anchoring -------------------------------------------------------------------------
     def build_anchor(

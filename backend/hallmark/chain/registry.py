@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError
 
 from hallmark.chain.client import ChainClient, Fees, Sent
 from hallmark.chain.errors import ContractErrors
-from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, sign_locally
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decoded, sign_locally
 from hallmark.core.hashing import design_commitment
 
 T = TypeVar("T")
@@ -97,14 +97,7 @@ class DesignRegistryContract:
 
     def _call(self, call: Callable[[], T]) -> T:
         """A read through the client's guard, with reverts decoded into typed errors."""
-
-        def decoded() -> T:
-            try:
-                return call()
-            except ContractLogicError as exc:
-                raise self.errors.translate(exc) from exc
-
-        return self.client.retrieve_call(decoded)
+        return read_decoded(self.client, self.errors, call)
 
     @staticmethod
     def _register_args(
