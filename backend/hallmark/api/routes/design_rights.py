@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +24,9 @@ from hallmark.api.deps import (
     WriteCall,
     WriteCallDep,
 )
+from hallmark.api.openapi import error_doc
 from hallmark.api.responses import FastJSONResponse
+from hallmark.api.routes.designs import Ref
 from hallmark.api.writes import idempotent
 from hallmark.chain.registry import DesignRights
 from hallmark.runtime import Runtime
@@ -51,31 +53,19 @@ from hallmark.store.models import DesignRegistration
 
 router = APIRouter(prefix="/api/v1/designs", tags=["design rights"])
 
-Ref = Annotated[
-    str, Path(description="Registration number (D-…) or fingerprint (SHA-256 of the file, hex)")
-]
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description + ' (body: {"error": {"code", "message", "details"}})',
-        "content": {"application/json": {}},
-    }
-
-
 _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("No or an unknown API key"),
-    403: _error(
+    401: error_doc("No or an unknown API key"),
+    403: error_doc(
         "Not a registrar, or not the organisation the registry allows (the contract's "
         "reason in details)"
     ),
-    404: _error("No such registration, organisation or licence"),
-    409: _error(
+    404: error_doc("No such registration, organisation or licence"),
+    409: error_doc(
         "Not final yet (details.final_at), not filed, or refused in the design's state "
         "(the contract's reason in details)"
     ),
-    422: _error("A malformed document hash, reference, period or reason"),
-    503: _error("The chain does not answer"),
+    422: error_doc("A malformed document hash, reference, period or reason"),
+    503: error_doc("The chain does not answer"),
 }
 
 
@@ -216,7 +206,7 @@ async def terminate_licence(
 @router.get(
     "/{ref}/rights",
     response_model=RightsPublic,
-    responses={401: _error("No or an unknown API key"), 404: _error("No such registration")},
+    responses={401: error_doc("No or an unknown API key"), 404: error_doc("No such registration")},
 )
 async def get_rights(
     *, ref: Ref, actor: CurrentActor, runtime: RuntimeDep, sessions: ReadSessionsDep
@@ -255,7 +245,7 @@ async def get_rights(
 @router.get(
     "/rights/actions/{action_id}",
     response_model=RightsActionPublic,
-    responses={401: _error("No or an unknown API key"), 404: _error("No such action")},
+    responses={401: error_doc("No or an unknown API key"), 404: error_doc("No such action")},
 )
 async def get_action(
     *, action_id: str, actor: CurrentActor, sessions: ReadSessionsDep
@@ -277,9 +267,9 @@ async def get_action(
     "/departures",
     response_model=DeparturePublic,
     responses={
-        401: _error("No or an unknown API key"),
-        403: _error("Not a registrar, or the caller itself"),
-        404: _error("No such principal in the caller's organisation"),
+        401: error_doc("No or an unknown API key"),
+        403: error_doc("Not a registrar, or the caller itself"),
+        404: error_doc("No such principal in the caller's organisation"),
     },
 )
 async def depart(*, body: DeparturePrincipal, call: WriteCallDep) -> object:
@@ -306,9 +296,9 @@ async def depart(*, body: DeparturePrincipal, call: WriteCallDep) -> object:
     "/departures/{principal}/report",
     response_model=DeparturePublic,
     responses={
-        401: _error("No or an unknown API key"),
-        403: _error("Not a registrar"),
-        404: _error("No such principal in the caller's organisation"),
+        401: error_doc("No or an unknown API key"),
+        403: error_doc("Not a registrar"),
+        404: error_doc("No such principal in the caller's organisation"),
     },
 )
 async def departure_report(
