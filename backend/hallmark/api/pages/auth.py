@@ -23,7 +23,8 @@ from fastapi import Depends, Form, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import RedirectResponse, Response
 
-from hallmark.api.pages.rendering import secure
+from hallmark.api.pages import messages
+from hallmark.api.pages.rendering import render, secure
 from hallmark.services.access import logins
 from hallmark.services.access.logins import Caller, Staff
 from hallmark.services.access.staff import StaffPolicy
@@ -240,3 +241,25 @@ def check_sign_in_token(request: Request, presented: str) -> None:
 def redirect(location: str) -> RedirectResponse:
     """See other (303: the browser follows with GET), with the pages' headers."""
     return secure(RedirectResponse(location, status_code=303))
+
+
+def forbidden(
+    request: Request, staff: Staff, console: Console, text: str, *, action: str | None = None
+) -> Response:
+    """The 403 page saying `text`, the denial audited (`action`: what was refused; by default
+    the request's method and path)."""
+    logins.record_denial(
+        sessions=console.sessions,
+        staff=staff,
+        action=action or f"{request.method} {request.url.path}"[:64],
+        details={"status": 403, "role": staff.role},
+        wait=console.policy.write_wait,
+    )
+    return render(
+        request,
+        "error.html",
+        status_code=403,
+        staff=staff,
+        title=messages.FORBIDDEN,
+        message=messages.PageMessage(text),
+    )

@@ -36,6 +36,7 @@ from hallmark.api.pages.auth import (
     ConsoleDep,
     CsrfField,
     check_csrf,
+    forbidden,
     redirect,
 )
 from hallmark.api.pages.i18n import N_
@@ -51,7 +52,7 @@ from hallmark.core.errors import (
     ServiceUnavailableError,
 )
 from hallmark.runtime import Runtime
-from hallmark.services.access import audit, logins
+from hallmark.services.access import audit
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.logins import Staff
 from hallmark.services.designs import evidence as evidence_service
@@ -264,31 +265,13 @@ def staff_actor(staff: Staff) -> Actor:
     return Actor(staff.organisation_id, staff.organisation_kind, staff.principal_id, "", staff.role)
 
 
-def _forbidden(request: Request, staff: Staff, console: ConsoleDep, text: str) -> Response:
-    logins.record_denial(
-        sessions=console.sessions,
-        staff=staff,
-        action=f"{request.method} {request.url.path}"[:64],
-        details={"status": 403, "role": staff.role},
-        wait=console.policy.write_wait,
-    )
-    return render(
-        request,
-        "error.html",
-        status_code=403,
-        staff=staff,
-        title=messages.FORBIDDEN,
-        message=messages.PageMessage(text),
-    )
-
-
 def _legal(request: Request, staff: Staff, console: ConsoleDep) -> Response | None:
     """The 403 page (audited) for anyone but a legal organisation's registrars (roles legal
     and registrar) signed in with two-step sign-in."""
     if staff.role not in registry.REGISTRAR_ROLES or staff.organisation_kind != "legal":
-        return _forbidden(request, staff, console, messages.FORBIDDEN)
+        return forbidden(request, staff, console, messages.FORBIDDEN)
     if not staff.totp_enrolled:
-        return _forbidden(request, staff, console, TOTP_REQUIRED)
+        return forbidden(request, staff, console, TOTP_REQUIRED)
     return None
 
 
