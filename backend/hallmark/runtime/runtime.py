@@ -116,7 +116,7 @@ def _answers(url: str) -> bool:
 
 
 class _Stoppable(Protocol):
-    def stop(self) -> None: ...
+    def stop(self) -> object: ...
 
 
 @dataclass
