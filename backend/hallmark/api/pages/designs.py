@@ -1001,16 +1001,7 @@ def _evidence(
     else:
         data = found.json_bytes()
         media_type = "application/json"
-    return Response(
-        data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(data, name, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 @router.get(BASE + "/{ref}/evidence")
