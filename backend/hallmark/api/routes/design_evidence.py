@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep
 from hallmark.api.openapi import error_doc
-from hallmark.api.routes.designs import Ref, SearchUpload
+from hallmark.api.routes.designs import MULTIPART_FILE, Ref, SearchUpload
 from hallmark.api.writes import FileStoreDep
 from hallmark.chain.ledger import Ledger
 from hallmark.chain.registry import DesignRegistryContract
@@ -24,21 +24,6 @@ from hallmark.services.designs.evidence_pdf import render_pdf
 
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
 
-
-_MULTIPART_FILE = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
 
 Format = Annotated[
     Literal["json", "pdf"], Query(alias="format", description="json (the bundle) or pdf")
@@ -115,7 +100,7 @@ async def registration_evidence(
         415: error_doc("The file is not what its name or media type claims"),
         422: error_doc("A malformed image or model"),
     },
-    openapi_extra=_MULTIPART_FILE,
+    openapi_extra=MULTIPART_FILE,
 )
 async def comparison_evidence(
     *,

@@ -55,40 +55,21 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: error_doc("No such registration"),
 }
 
-_MULTIPART = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "metadata": {
-                            "type": "string",
-                            "description": "JSON object: the DesignRegister fields",
-                        },
-                    },
-                    "required": ["file", "metadata"],
-                }
-            }
-        },
+
+def _multipart(**parts: dict[str, Any]) -> dict[str, Any]:
+    """An operation's multipart/form-data request body: `parts`, each required."""
+    schema = {"type": "object", "properties": parts, "required": list(parts)}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
-}
-_MULTIPART_FILE = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
+
+
+_FILE_PART = {"type": "string", "format": "binary"}
+_MULTIPART = _multipart(
+    file=_FILE_PART,
+    metadata={"type": "string", "description": "JSON object: the DesignRegister fields"},
+)
+MULTIPART_FILE = _multipart(file=_FILE_PART)
 
 
 async def _upload(
@@ -209,7 +190,7 @@ async def register_design(
     "/search",
     response_model=SearchPublic,
     responses={**_UPLOAD_ERRORS, 401: error_doc("No or an unknown API key")},
-    openapi_extra=_MULTIPART_FILE,
+    openapi_extra=MULTIPART_FILE,
 )
 async def search_designs(
     *,
