@@ -33,7 +33,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -86,9 +86,10 @@ from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.certificates.issuance import Issuer
 from hallmark.services.certificates.lifecycle import ChainWrite
-from hallmark.services.designs.filing import DesignFiler, NonceSource
+from hallmark.services.designs.filing import DesignFiler
 from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.designs.rights import RightsSender
+from hallmark.services.designs.sending import NonceSource
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
@@ -112,6 +113,10 @@ def _answers(url: str) -> bool:
     except (OSError, RuntimeError, ValueError):
         return False
     return True
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> object: ...
 
 
 @dataclass
@@ -385,39 +390,29 @@ class Runtime:
                 self._design_index.save()
             except OSError as exc:
                 log.warning("designs.index_not_saved", error=str(exc))
-        if self.worker_process is not None:
-            self.worker_process.stop()  # before the chain and the database it works on
-            self.worker_process = None
-        if self.audit_heads is not None:
-            self.audit_heads.stop()
-            self.audit_heads = None
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-            self.checkpointer = None
+        # The worker process first: before the chain and the database it works on.
+        first: tuple[_Stoppable | None, ...] = (
+            self.worker_process,
+            self.audit_heads,
+            self.worker,
+            self.checkpointer,
+        )
+        for part in first:
+            if part is not None:
+                part.stop()
+        self.worker_process = self.audit_heads = self.worker = self.checkpointer = None
         if self._probe_pool is not None:
             self._probe_pool.shutdown(wait=False, cancel_futures=True)
             self._probe_pool, self._probe = None, None
-        if self.committer is not None:
-            self.committer.stop()
-            self.committer = None
-        if self.denials is not None:
-            self.denials.stop()
-            self.denials = None
-        if self.supervisor is not None:
-            self.supervisor.stop()
-            self.supervisor = None
-        if self.read_engine is not None:
-            self.read_engine.dispose()
-            self.read_engine = None
-        if self.commit_engine is not None:
-            self.commit_engine.dispose()
-            self.commit_engine = None
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
+        then: tuple[_Stoppable | None, ...] = (self.committer, self.denials, self.supervisor)
+        for part in then:
+            if part is not None:
+                part.stop()
+        self.committer = self.denials = self.supervisor = None
+        for engine in (self.read_engine, self.commit_engine, self.engine):
+            if engine is not None:
+                engine.dispose()
+        self.read_engine = self.commit_engine = self.engine = None
         self.started = False
 
     def _commit_sessions(self) -> sessionmaker[Session]:
@@ -544,16 +539,25 @@ class Runtime:
                 for row_id, record in deployment_rows.history(session)
             }
 
-    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
-        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
-        version's ABI, on `client` (this runtime's by default)."""
-        assert self.chain is not None
+    def _deployment_record(self, deployment_id: int | None) -> DeploymentRecord:
+        """A recorded deployment (None: the current one).
+
+        Raises:
+            DeploymentMissingError: no such deployment is recorded.
+        """
         record = self.deployment
         if deployment_id is not None and deployment_id != self.deployment_id:
             record = self.recorded_deployments().get(deployment_id)
             if record is None:
                 raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
         assert record is not None
+        return record
+
+    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
+        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
+        version's ABI, on `client` (this runtime's by default)."""
+        assert self.chain is not None
+        record = self._deployment_record(deployment_id)
         return Ledger(
             client or self.chain,
             record.address_of("ProvenanceLedger"),
@@ -566,12 +570,7 @@ class Runtime:
     ) -> DesignRegistryContract:
         """The DesignRegistry of a recorded deployment (None: the current one)."""
         assert self.chain is not None
-        record = self.deployment
-        if deployment_id is not None and deployment_id != self.deployment_id:
-            record = self.recorded_deployments().get(deployment_id)
-            if record is None:
-                raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
-        assert record is not None
+        record = self._deployment_record(deployment_id)
         if "DesignRegistry" not in record.contracts:
             raise DeploymentMissingError(
                 f"deployment {deployment_id} has no DesignRegistry: deploy version 2"

@@ -38,6 +38,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hallmark.chain.client import Sent
 from hallmark.chain.ledger import CertificateRef, Ledger
 from hallmark.core.errors import (
     CertificateStateError,
@@ -99,6 +100,26 @@ def evidence_ref(session: Session, certificate: Certificate) -> CertificateRef:
     return CertificateRef(found.anchorer, found.root, certificate.certificate_hash, found.proof)
 
 
+def _brand_account(session: Session, chain: ChainWrite, actor: Actor) -> LocalAccount:
+    """The account the caller's organisation sends with."""
+    organisation = session.get(Organisation, actor.organisation_id)
+    assert organisation is not None
+    return chain.account_of(organisation)
+
+
+def _sent_once(
+    send: Callable[[], Sent], *, already: str
+) -> tuple[str | None, ContractRevertError | None]:
+    """Send; the transaction hash, or, when the ledger refuses with `already` (an earlier run
+    got through: the chain holds the outcome), no hash and that refusal, to record from."""
+    try:
+        return send().tx_hash, None
+    except ContractRevertError as exc:
+        if exc.error_name != already:
+            raise
+        return None, exc
+
+
 def _ensure_revoker(chain: ChainWrite, account: str) -> None:
     if not chain.ledger.retrieve_has_role("REVOKER_ROLE", account):
         chain.ledger.send_grant_role(chain.admin, "REVOKER_ROLE", account)
@@ -134,18 +155,15 @@ def revoke(
                 state="revoked",
             )
         target = evidence_ref(session, certificate)
-        organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
-        account = chain.account_of(organisation)
+        account = _brand_account(session, chain, actor)
         certificate_id = certificate.id
     _ensure_revoker(chain, account.address)
-    tx_hash: str | None = None
-    try:
-        tx_hash = chain.ledger.send_revoke_certificate(account, target, reason=code).tx_hash
-    except ContractRevertError as exc:
-        if exc.error_name != "CertificateAlreadyRevoked":
-            raise
-        code = int(exc.arguments["reason"])  # revoked before: record what the chain holds
+    tx_hash, earlier = _sent_once(
+        lambda: chain.ledger.send_revoke_certificate(account, target, reason=code),
+        already="CertificateAlreadyRevoked",
+    )
+    if earlier is not None:
+        code = int(earlier.arguments["reason"])  # revoked before: record what the chain holds
     now = datetime.now(UTC)
     with transaction(sessions) as session:
         stored = session.get(Certificate, certificate_id)
@@ -187,17 +205,14 @@ def revoke_order(
     with sessions() as session:
         order = issuance.order_of(session, actor, order_id)
         issuance_id = order.issuance_id
-        organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
-        account = chain.account_of(organisation)
+        account = _brand_account(session, chain, actor)
     _ensure_revoker(chain, account.address)
-    tx_hash: str | None = None
-    try:
-        tx_hash = chain.ledger.send_revoke_issuance(account, issuance_id, reason=code).tx_hash
-    except ContractRevertError as exc:
-        if exc.error_name != "IssuanceAlreadyRevoked":
-            raise
-        code = int(exc.arguments["reason"])
+    tx_hash, earlier = _sent_once(
+        lambda: chain.ledger.send_revoke_issuance(account, issuance_id, reason=code),
+        already="IssuanceAlreadyRevoked",
+    )
+    if earlier is not None:
+        code = int(earlier.arguments["reason"])
     now = datetime.now(UTC)
     with transaction(sessions) as session:
         valid = select(Certificate.product_id).where(
@@ -287,16 +302,12 @@ def supersede(
         _require_valid(old)
         _require_valid(new)
         old_ref, new_ref = evidence_ref(session, old), evidence_ref(session, new)
-        organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
-        account = chain.account_of(organisation)
+        account = _brand_account(session, chain, actor)
         old_id, new_id = old.id, new.id
-    tx_hash: str | None = None
-    try:
-        tx_hash = chain.ledger.send_supersede_certificate(account, old_ref, new_ref).tx_hash
-    except ContractRevertError as exc:
-        if exc.error_name != "CertificateAlreadySuperseded":
-            raise
+    tx_hash, _earlier = _sent_once(
+        lambda: chain.ledger.send_supersede_certificate(account, old_ref, new_ref),
+        already="CertificateAlreadySuperseded",
+    )
     now = datetime.now(UTC)
     with transaction(sessions) as session:
         old = session.get(Certificate, old_id)
