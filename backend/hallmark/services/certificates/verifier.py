@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hexbytes import HexBytes
 from web3 import Web3
 
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
@@ -352,7 +353,10 @@ def _earlier_ledger(ctx: _Context, address: Any, version: Any, what: str) -> Led
         else:
             abi = ctx.ledger.abi
         ledger = Ledger(ctx.ledger.client, address, abi)
-        found = ctx.ledger.client.retrieve_call(ledger.contract.functions.version().call)
+        try:
+            found = ctx.ledger.client.retrieve_call(ledger.contract.functions.version().call)
+        except Exception as exc:  # no ledger there: web3 raises a decoding error
+            raise CheckFailedError(f"{what}.ledger {address} is not a ledger: {exc}") from None
         if found != version:
             raise CheckFailedError(f"{what}.ledger {address} answers version {found}")
         ctx.earlier[address] = ledger
@@ -665,7 +669,7 @@ def _design_holders(
     last = registered[-1]
     holders = {(last.registrant, last.owner_ref)}
     event = registry.contract.events.DesignAssigned
-    key = bytes.fromhex(fingerprint.removeprefix("0x"))
+    key = HexBytes(fingerprint)
     head = registry.client.retrieve_block_number()
 
     def logs() -> Any:
