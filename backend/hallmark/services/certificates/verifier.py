@@ -41,12 +41,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import Web3
 
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.client import ChainClient
-from hallmark.chain.ledger import Ledger
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, Ledger
 from hallmark.chain.registry import DesignRegistryContract, DesignRights
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.errors import HallmarkError
@@ -637,11 +638,12 @@ def _check_record_v1(
         )
     _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
     sent = ctx.ledger.client.retrieve_transaction(anchor["transaction"])
+    if sent is None:
+        raise CheckFailedError(f"{what}.transaction is unknown to the node")
     try:
-        assert sent is not None
-        function, args = ledger.contract.decode_function_input(sent[1])
+        function, args = ledger.contract.decode_function_input(HexStr(HexBytes(sent[1]).to_0x_hex()))
         called = (function.fn_name, "0x" + bytes(args["root"]).hex(), int(args["kind"]))
-    except (AssertionError, ValueError, KeyError) as exc:
+    except Exception as exc:  # web3 raises several types for a call it cannot decode
         raise CheckFailedError(f"{what}.transaction is not an anchoring call: {exc}") from None
     if called != ("anchor", root, number):
         raise CheckFailedError(f"{what}.transaction anchored {called}, not its root and kind")
@@ -671,20 +673,24 @@ def _design_holders(
     event = registry.contract.events.DesignAssigned
     key = HexBytes(fingerprint)
     head = registry.client.retrieve_block_number()
+    start = last.block_number
+    while start <= head:  # providers refuse wide ranges: LOG_BLOCK_RANGE blocks a request
+        end = min(head, start + LOG_BLOCK_RANGE - 1)
 
-    def logs() -> Any:
-        return event.get_logs(
-            argument_filters={"fingerprint": key}, from_block=last.block_number, to_block=head
-        )
-
-    for log in registry.client.retrieve_call(logs):
-        args = log["args"]
-        holders.add(
-            (
-                Web3.to_checksum_address(args["newRegistrant"]),
-                "0x" + bytes(args["newOwnerRef"]).hex(),
+        def logs(start: int = start, end: int = end) -> Any:
+            return event.get_logs(
+                argument_filters={"fingerprint": key}, from_block=start, to_block=end
             )
-        )
+
+        for log in registry.client.retrieve_call(logs):
+            args = log["args"]
+            holders.add(
+                (
+                    Web3.to_checksum_address(args["newRegistrant"]),
+                    "0x" + bytes(args["newOwnerRef"]).hex(),
+                )
+            )
+        start = end + 1
     return holders
 
 
