@@ -233,9 +233,7 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
     brand = bench.clients[BRAND]
     started = time.perf_counter()
     order = _ok(
-        brand.post(
-            "/api/v1/certificate-orders", json={"serials": serials, "reference": "BENCH"}
-        ),
+        brand.post("/api/v1/certificate-orders", json={"serials": serials, "reference": "BENCH"}),
         "order",
     )
     deadline = time.monotonic() + args.anchor_timeout

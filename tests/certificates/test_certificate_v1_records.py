@@ -142,9 +142,14 @@ def test_certificate_over_records_anchored_on_version_1_verifies(
     )
     for change in (
         {"transaction": document["proof"]["anchor"]["transaction"]},
-        {"transaction": other, "block": next(
-            r["anchor"]["block"] for r in bundle["records"] if r["anchor"]["transaction"] == other
-        )},
+        {
+            "transaction": other,
+            "block": next(
+                r["anchor"]["block"]
+                for r in bundle["records"]
+                if r["anchor"]["transaction"] == other
+            ),
+        },
         {"contractsVersion": "2.0.0"},
         {"ledger": v2_ledger.address},
     ):

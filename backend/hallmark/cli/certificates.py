@@ -69,8 +69,10 @@ def issue(
     wanted = _serials(serials or [], order_file)
     single = len(wanted) == 1 and order_file is None
     if not single and (design or design_licence):
-        fail("--design and --design-licence name one product's design; an order's products "
-        "name theirs in their design_reference")
+        fail(
+            "--design and --design-licence name one product's design; an order's products "
+            "name theirs in their design_reference"
+        )
     key = str(uuid.uuid4())
     with reported(), ApiClient(api_url, require_api_key(api_key)) as api:
         if single:

@@ -41,7 +41,7 @@
         ├── StepOrderError            step_order
         ├── PreviousStepMismatchError previous_step_mismatch
         ├── ProductionIncompleteError production_incomplete (no certificate for it yet)
-        ├── DesignNotCertifiableError design_not_certifiable (the named design is not filed, final, licensed)
+        ├── DesignNotCertifiableError design_not_certifiable (design not filed, final, licensed)
         └── CertificateStateError     certificate_state (already revoked, superseded, ...)
 
 Each boundary translates in one table: the chain client maps node and contract errors to these,
@@ -485,7 +485,9 @@ class DesignNotCertifiableError(ConflictError):
         details: dict[str, Any] = {"design": design, "reason": reason}
         if final_at is not None:
             details["final_at"] = final_at
-        super().__init__(f"design {design} cannot be named on a certificate: {reason}", details=details)
+        super().__init__(
+            f"design {design} cannot be named on a certificate: {reason}", details=details
+        )
 
 
 class CertificateStateError(ConflictError):

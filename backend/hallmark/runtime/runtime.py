@@ -86,8 +86,8 @@ from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.certificates.issuance import Issuer, resume_orders
 from hallmark.services.certificates.lifecycle import ChainWrite
-from hallmark.services.designs.filing import DesignFiler, NonceSource
 from hallmark.services.designs.certification import certificate_design
+from hallmark.services.designs.filing import DesignFiler, NonceSource
 from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.designs.rights import RightsSender
 from hallmark.services.records.group_commit import GroupCommitter
@@ -670,9 +670,7 @@ class Runtime:
                 ledger = Web3.to_checksum_address(record.address_of("ProvenanceLedger"))
                 found[ledger] = {
                     "ledger": ledger,
-                    "designRegistry": Web3.to_checksum_address(
-                        record.address_of("DesignRegistry")
-                    ),
+                    "designRegistry": Web3.to_checksum_address(record.address_of("DesignRegistry")),
                     "contractsVersion": record.version,
                 }
             self._certificate_deployments = found

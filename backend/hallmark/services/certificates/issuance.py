@@ -120,9 +120,7 @@ def product_design_reference(session: Session, product: Product) -> str | None:
     return None if reference is None else str(reference)
 
 
-def resolve_design(
-    issuer: Issuer, ref: str | None, licence: str | None
-) -> DesignChoice:
+def resolve_design(issuer: Issuer, ref: str | None, licence: str | None) -> DesignChoice:
     """The design section for registration `ref` (None: no design; a licence then is refused).
 
     Raises:

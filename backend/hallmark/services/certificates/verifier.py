@@ -542,10 +542,16 @@ def _check_bundle(ctx: _Context) -> str:
                 f"organisation {organisation} the account {accounts.get(organisation)}"
             )
         ledger = _ledger_of(ctx, anchor)
-        if ledger.version == 1:
-            _check_record_v1(ctx, ledger, anchor, computed, kind, organisation, what)
-        else:
-            _check_record_v2(ctx, ledger, anchor, computed, kind, organisation, what)
+        check = _check_record_v1 if ledger.version == 1 else _check_record_v2
+        check(
+            ctx,
+            ledger,
+            anchor=anchor,
+            record_hash=computed,
+            kind=kind,
+            organisation=organisation,
+            what=what,
+        )
         if kind == "production_step":
             data = parsed.get("data", {})
             steps.append((int(data.get("sequence", 0)), computed, data))
@@ -574,6 +580,7 @@ def _check_steps(
 def _check_record_v2(
     ctx: _Context,
     ledger: Ledger,
+    *,
     anchor: Mapping[str, Any],
     record_hash: str,
     kind: str,
@@ -606,6 +613,7 @@ def _check_record_v2(
 def _check_record_v1(
     ctx: _Context,
     ledger: Ledger,
+    *,
     anchor: Mapping[str, Any],
     record_hash: str,
     kind: str,
@@ -641,7 +649,9 @@ def _check_record_v1(
     if sent is None:
         raise CheckFailedError(f"{what}.transaction is unknown to the node")
     try:
-        function, args = ledger.contract.decode_function_input(HexStr(HexBytes(sent[1]).to_0x_hex()))
+        function, args = ledger.contract.decode_function_input(
+            HexStr(HexBytes(sent[1]).to_0x_hex())
+        )
         called = (function.fn_name, "0x" + bytes(args["root"]).hex(), int(args["kind"]))
     except Exception as exc:  # web3 raises several types for a call it cannot decode
         raise CheckFailedError(f"{what}.transaction is not an anchoring call: {exc}") from None

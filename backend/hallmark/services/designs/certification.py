@@ -25,6 +25,7 @@ from hallmark.chain.registry import DesignRegistryContract, DesignRights
 from hallmark.core.errors import DesignNotCertifiableError, NotFoundError
 from hallmark.services.designs.registry import find_registration
 
+
 def _iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
