@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,18 +43,19 @@ def _environment(world: World, port: int) -> dict[str, str]:
 
 
 @contextmanager
-def serving(world: World, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hallmark", "serve", "--no-worker"],
-        env=_environment(world, port),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def serving(world: World, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hallmark", "serve", "--no-worker"],
+            env=_environment(world, port),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert process.poll() is None, "hallmark serve exited"
-            assert time.monotonic() < deadline, "hallmark serve never answered"
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                     break
@@ -73,8 +75,9 @@ def serving(world: World, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def order_row(world: World, order_id: str) -> CertificateOrder:
-    assert world.runtime.sessions is not None
-    with world.runtime.sessions() as session:
+    # Read sessions: on SQLite a write session would wait for the stopped process's lock.
+    assert world.runtime.read_sessions is not None
+    with world.runtime.read_sessions() as session:
         order = session.get(CertificateOrder, order_id)
         assert order is not None
         session.expunge(order)
@@ -82,10 +85,13 @@ def order_row(world: World, order_id: str) -> CertificateOrder:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="stops and kills the process by signal")
-def test_order_left_running_by_a_killed_process_resumes_at_the_next_start(world: World) -> None:
+def test_order_left_running_by_a_killed_process_resumes_at_the_next_start(
+    world: World, tmp_path: Path
+) -> None:
     serials = [complete_product(world) for _ in range(PRODUCTS)]
     port = free_port()
-    with serving(world, port) as process:
+    log = tmp_path / "serve.log"
+    with serving(world, port, log) as process:
         answer = httpx.post(
             f"http://127.0.0.1:{port}/api/v1/certificate-orders",
             json={"serials": serials, "reference": "PO-KILLED"},
@@ -101,7 +107,7 @@ def test_order_left_running_by_a_killed_process_resumes_at_the_next_start(world:
             os.kill(process.pid, signal.SIGSTOP)
             if order_row(world, order_id).processed >= 1:
                 break
-            assert time.monotonic() < deadline, "the order never progressed"
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
             os.kill(process.pid, signal.SIGCONT)
             time.sleep(0.01)
         process.kill()
@@ -111,10 +117,10 @@ def test_order_left_running_by_a_killed_process_resumes_at_the_next_start(world:
     assert left.status == "running" and 1 <= left.processed < PRODUCTS, left.processed
     assert left.issued == left.processed == len(left.results)
 
-    with serving(world, free_port()):
+    with serving(world, free_port(), log):
         deadline = time.monotonic() + 180
         while (order := order_row(world, order_id)).status != "done":
-            assert time.monotonic() < deadline, order.processed
+            assert time.monotonic() < deadline, (order.processed, log.read_text()[-3000:])
             time.sleep(0.2)
 
     assert (order.total, order.processed, order.issued, order.failed) == (
