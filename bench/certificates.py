@@ -280,8 +280,8 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
 
 
 def verification(args: argparse.Namespace, result: Result, bench: Bench, base: Path) -> None:
-    # The story: the product record, its draw, the lot, the steps (the last a final QC).
-    steps = max(args.bundle_records - 4, 1)
+    # The story: the product record (with its draw), the lot, the steps (the last a final QC).
+    steps = max(args.bundle_records - 3, 1)
     [serial] = bench.products(1, bench.lot(100), steps=steps)
     certificate = _ok(
         bench.clients[BRAND].post("/api/v1/certificates", json={"serial": serial}), "certificate"
@@ -305,6 +305,10 @@ def verification(args: argparse.Namespace, result: Result, bench: Bench, base: P
             seconds.append(elapsed)
         else:
             result.fail(f"verify run {run + 1} exited {done.returncode}: {done.stdout[-300:]}")
+    result.check(
+        len(bundle["records"]) == args.bundle_records,
+        f"the bundle holds {len(bundle['records'])} records, not {args.bundle_records}",
+    )
     result.figures.update(
         {
             "bundle_records": len(bundle["records"]),
