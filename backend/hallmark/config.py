@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
+    certificate_order_chunk: Annotated[int, Field(ge=1, le=5000)] = Field(
+        200,
+        description="Products issued per database transaction of a certificate order (its "
+        "progress is saved after each; an order left running is resumed from there at start)",
+    )
     audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
         600.0,
         description="Seconds between two anchorings of the audit log's head on chain (by the "

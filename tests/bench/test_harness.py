@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bench import anchoring, ingest, one_tx_per_record, report, run
+from bench import anchoring, certificates, ingest, one_tx_per_record, report, run
 from hallmark.config import Settings
 from hallmark.core.times import utc
 from hallmark.runtime import Runtime
@@ -290,6 +290,7 @@ def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names()
         "ingest",
         "anchoring",
         "one_tx_per_record",
+        "certificates",
     }
     with pytest.raises(SystemExit, match="unknown benchmark nope"):
         run.select(["nope"], postgres=False)
@@ -310,7 +311,12 @@ def test_an_expired_anchoring_deadline_fails_the_backlog_benchmark(tmp_path: Pat
 
 @pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
 def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
-    modules = {"ingest": ingest, "anchoring": anchoring, "one_tx_per_record": one_tx_per_record}
+    modules = {
+        "ingest": ingest,
+        "anchoring": anchoring,
+        "one_tx_per_record": one_tx_per_record,
+        "certificates": certificates,
+    }
     for scenario in run.SCENARIOS:
         url = "postgresql://bench@db/bench" if scenario.database == "postgresql" else None
         line = run.command(scenario, Path("result.json"), quick, url)

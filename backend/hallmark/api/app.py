@@ -46,9 +46,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         if owns_runtime:
             await run_in_threadpool(runtime.start)
             gc.freeze()  # what start-up loaded lives as long as the process (see `hallmark serve`)
+        if runtime.sessions is not None and runtime.deployment is not None:
+            runtime.resume_certificate_orders()
         try:
             yield
         finally:
+            await run_in_threadpool(runtime.stop_resuming_orders)
             if owns_runtime:
                 await run_in_threadpool(runtime.stop)
 

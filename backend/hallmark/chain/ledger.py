@@ -370,6 +370,14 @@ class Ledger:
             )
         return bool(self._call(fn.call))
 
+    def retrieve_batch_revocation(self, root: str) -> tuple[str, int, int]:
+        """Version 1's `batchRevocationOf(root)`: who revoked the batch, when (0: never) and why."""
+        if self.version != 1:
+            raise ValueError("version 2 flags batches: use retrieve_batch_status")
+        fn = self.contract.functions.batchRevocationOf(HexBytes(root))
+        revoked_by, revoked_at, reason = self._call(fn.call)
+        return Web3.to_checksum_address(revoked_by), int(revoked_at), int(reason)
+
     # --- version 2: organisations, flags, compromise ----------------------------------------
     def _require_v2(self, what: str) -> None:
         if self.version != 2:

@@ -52,16 +52,37 @@ def issue(
         Path | None, typer.Option("--order", help="A file of serials, one a line: one order")
     ] = None,
     reference: Annotated[str | None, typer.Option(help="Your order reference")] = None,
+    design: Annotated[
+        str | None,
+        typer.Option(
+            help="The registered design it was made from (number or fingerprint; default: the "
+            "registration the product's design_reference names)"
+        ),
+    ] = None,
+    design_licence: Annotated[
+        str | None, typer.Option(help="SHA-256 of the signed licence you make the design under")
+    ] = None,
     poll: Annotated[float, typer.Option(help="Seconds between progress reads")] = 0.5,
     api_url: ApiUrlOption = DEFAULT_URL,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Issue a certificate for one product, or for every product of an order."""
     wanted = _serials(serials or [], order_file)
+    single = len(wanted) == 1 and order_file is None
+    if not single and (design or design_licence):
+        fail(
+            "--design and --design-licence name one product's design; an order's products "
+            "name theirs in their design_reference"
+        )
     key = str(uuid.uuid4())
     with reported(), ApiClient(api_url, require_api_key(api_key)) as api:
-        if len(wanted) == 1 and order_file is None:
-            answer = api.send_json("/api/v1/certificates", {"serial": wanted[0]}, key=key)
+        if single:
+            request: dict[str, Any] = {"serial": wanted[0]}
+            if design:
+                request["design"] = design
+            if design_licence:
+                request["design_licence"] = design_licence
+            answer = api.send_json("/api/v1/certificates", request, key=key)
             out.print(
                 f"issued certificate {answer['number']} ({answer['id']}) for {wanted[0]}: "
                 f"hash {answer['certificate_hash']}"

@@ -84,8 +84,9 @@ from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
-from hallmark.services.certificates.issuance import Issuer
+from hallmark.services.certificates.issuance import Issuer, resume_orders
 from hallmark.services.certificates.lifecycle import ChainWrite
+from hallmark.services.designs.certification import certificate_design
 from hallmark.services.designs.filing import DesignFiler
 from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.designs.rights import RightsSender
@@ -160,6 +161,10 @@ class Runtime:
     _probe_client: ChainClient | None = field(default=None, repr=False)
     _design_index: RegistryIndex | None = field(default=None, repr=False)
     _design_index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Certificate orders left running by an earlier process, gone on with in the background.
+    _order_resumer: threading.Thread | None = field(default=None, repr=False)
+    _orders_stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _certificate_deployments: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -384,6 +389,7 @@ class Runtime:
 
     def stop(self) -> None:
         """Release everything (the local chain dumps its state on the way out)."""
+        self.stop_resuming_orders()
         if self._design_index is not None:
             # The next start loads it instead of indexing every registration again.
             try:
@@ -513,6 +519,7 @@ class Runtime:
         with db.transaction(self.sessions) as session:
             deployment_id = deployment_rows.add(session, record.to_json(), record.record_hash)
         deployments.write_record_file(self.settings.deployment_path, record)
+        self._certificate_deployments = None
         log.info(
             "contracts.deployed",
             chain_id=record.chain_id,
@@ -645,7 +652,78 @@ class Runtime:
                 "contractsVersion": self.deployment.version,
             },
             account_of=self.organisation_signer,
+            design_of=self._certificate_design
+            if "DesignRegistry" in self.deployment.contracts
+            else None,
         )
+
+    def certificate_deployments(self) -> dict[str, dict[str, Any]]:
+        """Every recorded deployment with a DesignRegistry, as a certificate's proof names it
+        ({ledger, designRegistry, contractsVersion}), by its ledger's address (read once: a new
+        deployment needs a restart anyway)."""
+        if self._certificate_deployments is None:
+            found: dict[str, dict[str, Any]] = {}
+            for record in self.recorded_deployments().values():
+                if "DesignRegistry" not in record.contracts:
+                    continue
+                ledger = Web3.to_checksum_address(record.address_of("ProvenanceLedger"))
+                found[ledger] = {
+                    "ledger": ledger,
+                    "designRegistry": Web3.to_checksum_address(record.address_of("DesignRegistry")),
+                    "contractsVersion": record.version,
+                }
+            self._certificate_deployments = found
+        return self._certificate_deployments
+
+    def _certificate_design(self, ref: str, licence: str | None) -> dict[str, Any]:
+        """A certificate's design section, read from the registry and checked final on the
+        chain's clock (the latest block's time; the tests' chains run ahead of the wall)."""
+        assert self.read_sessions is not None and self.chain is not None
+        registry = self.registry
+        chain_time = self.chain.retrieve_call(
+            lambda: int(registry.client.w3.eth.get_block("latest")["timestamp"])
+        )
+        with self.read_sessions() as session:
+            return certificate_design(
+                session=session,
+                registry=registry,
+                ref=ref,
+                licence_document=licence,
+                chain_time=chain_time,
+            )
+
+    def resume_certificate_orders(self) -> threading.Thread:
+        """Go on, in a background thread, with the certificate orders an earlier process left
+        running (stopped or killed mid-order), each from its saved progress."""
+        assert self.sessions is not None
+        if self._order_resumer is None or not self._order_resumer.is_alive():
+            self._orders_stop.clear()
+            sessions, issuer = self.sessions, self.certificate_issuer()
+            chunk, stop = self.settings.certificate_order_chunk, self._orders_stop
+
+            def resume() -> None:
+                try:
+                    finished = resume_orders(
+                        sessions=sessions, issuer=issuer, chunk=chunk, stop=stop
+                    )
+                except Exception:  # logged with its traceback; the next start tries again
+                    log.exception("certificates.orders_not_resumed")
+                    return
+                if finished:
+                    log.info("certificates.orders_resumed", orders=finished)
+
+            self._order_resumer = threading.Thread(
+                target=resume, name="certificate-orders", daemon=True
+            )
+            self._order_resumer.start()
+        return self._order_resumer
+
+    def stop_resuming_orders(self, timeout: float = 30.0) -> None:
+        """Stop the order resumer after its current chunk (the orders stay running)."""
+        self._orders_stop.set()
+        if self._order_resumer is not None:
+            self._order_resumer.join(timeout)
+            self._order_resumer = None
 
     def certificate_chain(self) -> ChainWrite:
         """What revoking and superseding certificates need."""

@@ -29,6 +29,7 @@ Raises:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,7 +53,13 @@ from hallmark.services.anchoring import status
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import issuance
 from hallmark.store.db import transaction
-from hallmark.store.models import Certificate, CertificateOrder, Organisation, Product
+from hallmark.store.models import (
+    Certificate,
+    CertificateOrder,
+    Organisation,
+    Product,
+    Record,
+)
 
 log = structlog.get_logger("hallmark.certificates")
 
@@ -246,10 +253,11 @@ def reissue(
     ref: str,
     personal: issuance.PersonalData | None = None,
     engraving_summary: str | None = None,
+    design: issuance.DesignChoice | None = None,
 ) -> Certificate:
     """A new certificate for the product of one of the brand's valid certificates, naming the
     old one in `credentialStatus.supersedes` (the caller commits; `supersede` records it on
-    chain once both are anchored)."""
+    chain once both are anchored); `design`: from `reissue_design`."""
     authorisation.require_role(actor, "certificate.issue")
     old = issuance.find_certificate(session, actor, ref)
     _require_valid(old)
@@ -275,7 +283,37 @@ def reissue(
         personal=personal,
         engraving_summary=engraving_summary,
         supersedes=old,
+        design=design,
     )
+
+
+def reissue_design(
+    *,
+    sessions: sessionmaker[Session],
+    actor: Actor,
+    issuer: issuance.Issuer,
+    ref: str,
+) -> issuance.DesignChoice:
+    """The design a reissue of certificate `ref` names: the one the old certificate names
+    (with its licence), else the product's own, resolved against the registry and the chain
+    again (call it before `reissue`'s transaction).
+
+    Raises:
+        NotFoundError: no such certificate of the caller's organisation.
+        DesignNotCertifiableError: the design (or licence) is no longer certifiable.
+    """
+    with sessions() as session:
+        old = issuance.find_certificate(session, actor, ref)
+        product = session.get(Product, old.product_id)
+        assert product is not None
+        serial = product.serial
+        record = session.get(Record, old.id)
+        assert record is not None
+        named = json.loads(record.canonical)["credentialSubject"].get("design")
+    if named is None:
+        return issuance.prepare_design(sessions=sessions, actor=actor, issuer=issuer, serial=serial)
+    licence = named["licence"]["documentHash"] if named.get("licence") else None
+    return issuance.resolve_design(issuer, named["fingerprint"], licence)
 
 
 def supersede(

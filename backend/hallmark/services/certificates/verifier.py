@@ -16,11 +16,18 @@ checks, in order, each reported with what it found:
    in the block and transaction the evidence names;
 8. `status`: `certificateStatus(organisation, issuanceId, hash, anchorer, root, proof)` is
    Valid (Revoked, Superseded and Unknown fail, with the cause, reason, time or successor);
-9. with a bundle, `bundle`: it is this certificate's and holds exactly the records the document
+9. `design`: the registered design the document names (if any) is the DesignRegistry's filing
+   (fingerprint, filing time and block, final time, metadata hash; registrant and owner
+   reference then or since assigned), final when the certificate was anchored, and its licence
+   is the registry's, granted before and not terminated by then;
+10. with a bundle, `bundle`: it is this certificate's and holds exactly the records the document
    lists; for each record its text hashes to its hash, says what the list says, its proof leads
    to its root, the ledger's `verifyRecord` accepts it (anchored by that account as that kind,
    batch not flagged) and its anchorer is the account the who-is-who table gives its
-   organisation; the step chain links, in sequence, to the head the document names.
+   organisation; the step chain links, in sequence, to the head the document names. A record
+   anchored before `hallmark deploy --new` is checked on its earlier ledger (version 1: by
+   root, with its anchoring transaction's own call, and the anchorer bound to its organisation
+   on the certificate's ledger).
 
 The verdict: `genuine` when every check passes; else `revoked` or `superseded` (from the ledger),
 `unknown` (not shown to be anchored by its issuer, or another chain, or the node failing), or
@@ -38,11 +45,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_typing import HexStr
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.client import ChainClient
-from hallmark.chain.ledger import Ledger
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, Ledger
+from hallmark.chain.registry import DesignRegistryContract, DesignRights
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.errors import HallmarkError
 from hallmark.core.hashing import keccak256
@@ -65,6 +76,22 @@ _ANCHOR_KEYS = {
     "ledger",
     "contractsVersion",
 }
+_DESIGN_KEYS = {
+    "registration",
+    "fingerprint",
+    "registry",
+    "registrant",
+    "ownerRef",
+    "metadataHash",
+    "filedAt",
+    "filedBlock",
+    "finalAt",
+    "authorization",
+    "licence",
+}
+_LICENCE_KEYS = {"documentHash", "licenseeRef", "validFrom", "validUntil", "grantedBy", "grantedAt"}
+#: Contracts versions a bundled record may have been anchored with on an earlier ledger.
+_EARLIER_VERSIONS = ("1.0.0", "2.0.0")
 _BUNDLE_ENTRY_KEYS = {"id", "kind", "organisation", "recordHash", "canonical", "anchor"}
 _PROOF_KEYS = {
     "type",
@@ -227,8 +254,12 @@ class _Context:
     anchored_block: int = 0
     contracts_version: str = ""
     receipts: dict[str, Any] = field(default_factory=dict)
-    batches: dict[tuple[str, str], Any] = field(default_factory=dict)
+    batches: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     accounts: dict[str, bytes] = field(default_factory=dict)
+    #: Earlier ledgers that bundled records name, by address (checked once each).
+    earlier: dict[str, Ledger] = field(default_factory=dict)
+    earlier_abi: list[dict[str, Any]] | None = None
+    block_times: dict[int, int] = field(default_factory=dict)
 
 
 def _check_document(ctx: _Context) -> str:
@@ -355,7 +386,9 @@ def _check_chain(ctx: _Context) -> str:
     return f"chain {node_chain}, ledger {ledger} version {version}"
 
 
-def _anchor(value: Any, what: str, kind: str, ctx: _Context) -> Mapping[str, Any]:
+def _anchor(
+    value: Any, what: str, kind: str, ctx: _Context, *, earlier: bool = False
+) -> Mapping[str, Any]:
     if value is None:
         raise CheckFailedError(
             f"{what} carries no anchoring evidence (not anchored yet)", "unknown"
@@ -373,27 +406,69 @@ def _anchor(value: Any, what: str, kind: str, ctx: _Context) -> Mapping[str, Any
     _int(value["block"], f"{what}.block")
     _hash(value["transaction"], f"{what}.transaction")
     if value["ledger"] != ctx.ledger.address:
-        raise CheckFailedError(f"{what}.ledger is not the certificate's ledger")
-    if value["contractsVersion"] != ctx.contracts_version:
+        if not earlier:
+            raise CheckFailedError(f"{what}.ledger is not the certificate's ledger")
+        _earlier_ledger(ctx, value["ledger"], value["contractsVersion"], what)
+    elif value["contractsVersion"] != ctx.contracts_version:
         raise CheckFailedError(f"{what}.contractsVersion is not the ledger's version")
     return value
 
 
-def _batch(ctx: _Context, anchorer: str, root: str) -> Any:
-    key = (anchorer, root)
+def _earlier_ledger(ctx: _Context, address: Any, version: Any, what: str) -> Ledger:
+    """The earlier ledger a record names: code there, answering the version it claims."""
+    address = _address(address, f"{what}.ledger")
+    if address in ctx.earlier:
+        ledger = ctx.earlier[address]
+    else:
+        if version not in _EARLIER_VERSIONS:
+            raise CheckFailedError(f"{what}.contractsVersion {version!r} is not a ledger's")
+        if not ctx.ledger.client.retrieve_code(address):
+            raise CheckFailedError(f"{what}.ledger {address}: no contract there", "unknown")
+        if version == "1.0.0":
+            if ctx.earlier_abi is None:
+                ctx.earlier_abi = load_artifacts(ARTIFACTS_DIR)["ProvenanceLedger"]["abi"]
+            abi = ctx.earlier_abi
+        else:
+            abi = ctx.ledger.abi
+        ledger = Ledger(ctx.ledger.client, address, abi)
+        try:
+            found = ctx.ledger.client.retrieve_call(ledger.contract.functions.version().call)
+        except Exception as exc:  # no ledger there: web3 raises a decoding error
+            raise CheckFailedError(f"{what}.ledger {address} is not a ledger: {exc}") from None
+        if found != version:
+            raise CheckFailedError(f"{what}.ledger {address} answers version {found}")
+        ctx.earlier[address] = ledger
+    claimed = "1.0.0" if ledger.version == 1 else "2.0.0"
+    if version != claimed:
+        raise CheckFailedError(f"{what}.contractsVersion is not its ledger's version")
+    return ledger
+
+
+def _ledger_of(ctx: _Context, anchor: Mapping[str, Any]) -> Ledger:
+    return ctx.ledger if anchor["ledger"] == ctx.ledger.address else ctx.earlier[anchor["ledger"]]
+
+
+def _batch(ctx: _Context, anchorer: str, root: str, ledger: Ledger | None = None) -> Any:
+    ledger = ledger or ctx.ledger
+    key = (ledger.address, anchorer, root)
     if key not in ctx.batches:
-        ctx.batches[key] = ctx.ledger.retrieve_batch_record(anchorer, root)
+        ctx.batches[key] = ledger.retrieve_batch_record(anchorer, root)
     return ctx.batches[key]
 
 
-def _organisation_of(ctx: _Context, account: str) -> bytes:
-    if account not in ctx.accounts:
-        ctx.accounts[account] = ctx.ledger.retrieve_account(account).organisation
-    return ctx.accounts[account]
+def _organisation_of(ctx: _Context, account: str, ledger: Ledger | None = None) -> bytes:
+    ledger = ledger or ctx.ledger
+    key = f"{ledger.address}:{account}"
+    if key not in ctx.accounts:
+        ctx.accounts[key] = ledger.retrieve_account(account).organisation
+    return ctx.accounts[key]
 
 
-def _check_transaction(ctx: _Context, anchor: Mapping[str, Any], what: str) -> None:
+def _check_transaction(
+    ctx: _Context, anchor: Mapping[str, Any], what: str, ledger: Ledger | None = None
+) -> None:
     """The evidence's transaction was mined in its block, sent by its anchorer to the ledger."""
+    address = (ledger or ctx.ledger).address
     tx_hash = anchor["transaction"]
     if tx_hash not in ctx.receipts:
         ctx.receipts[tx_hash] = ctx.ledger.client.retrieve_receipt(tx_hash)
@@ -401,7 +476,7 @@ def _check_transaction(ctx: _Context, anchor: Mapping[str, Any], what: str) -> N
     if (
         receipt is None
         or receipt["blockNumber"] != anchor["block"]
-        or receipt["to"] != ctx.ledger.address
+        or receipt["to"] != address
         or receipt["from"] != anchor["anchorer"]
         or receipt["status"] != 1
     ):
@@ -541,39 +616,30 @@ def _check_bundle(ctx: _Context) -> str:
         kind = entry["kind"]
         if kind not in doc.RECORD_KIND_NUMBERS:
             raise CheckFailedError(f"{what} is of unknown kind {kind!r}")
-        anchor = _anchor(entry["anchor"], f"{what}.anchor", kind, ctx)
+        anchor = _anchor(entry["anchor"], f"{what}.anchor", kind, ctx, earlier=True)
         try:
             proven = StandardMerkleTree.verify(anchor["root"], computed, anchor["proof"])
         except MerkleError as exc:
             raise CheckFailedError(f"{what}'s Merkle proof is malformed: {exc}") from None
         if not proven:
             raise CheckFailedError(f"{what}'s Merkle proof does not lead to its root")
-        if not ctx.ledger.retrieve_verify_record(
-            anchor["root"],
-            computed,
-            anchor["proof"],
-            anchorer=anchor["anchorer"],
-            kind=doc.RECORD_KIND_NUMBERS[kind],
-        ):
-            standing = ctx.ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
-            if standing.state == "flagged":
-                raise CheckFailedError(
-                    f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
-                    f"at {standing.at}): the record is withdrawn",
-                    "revoked",
-                )
-            raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
         organisation = _uuid(entry["organisation"], f"{what}.organisation")
         if accounts.get(organisation) != anchor["anchorer"]:
             raise CheckFailedError(
                 f"{what} was anchored by {anchor['anchorer']}, the who-is-who table gives "
                 f"organisation {organisation} the account {accounts.get(organisation)}"
             )
-        if _organisation_of(ctx, anchor["anchorer"]) != uuid.UUID(organisation).bytes:
-            raise CheckFailedError(f"{what}'s anchorer is not bound to its organisation", "unknown")
-        if _batch(ctx, anchor["anchorer"], anchor["root"]).anchored_block != anchor["block"]:
-            raise CheckFailedError(f"{what}.anchor.block is not its batch's block")
-        _check_transaction(ctx, anchor, f"{what}.anchor")
+        ledger = _ledger_of(ctx, anchor)
+        check = _check_record_v1 if ledger.version == 1 else _check_record_v2
+        check(
+            ctx,
+            ledger,
+            anchor=anchor,
+            record_hash=computed,
+            kind=kind,
+            organisation=organisation,
+            what=what,
+        )
         if kind == "production_step":
             data = parsed.get("data", {})
             if not isinstance(data, dict):
@@ -607,6 +673,197 @@ def _check_steps(
     ):
         raise CheckFailedError("the step chain does not end at the head the document names")
     return f"{records} records verified; step chain of {len(steps)} links ends at {previous}"
+
+
+def _check_record_v2(
+    ctx: _Context,
+    ledger: Ledger,
+    *,
+    anchor: Mapping[str, Any],
+    record_hash: str,
+    kind: str,
+    organisation: str,
+    what: str,
+) -> None:
+    """A bundled record on a version 2 ledger (the certificate's or an earlier one)."""
+    if not ledger.retrieve_verify_record(
+        anchor["root"],
+        record_hash,
+        anchor["proof"],
+        anchorer=anchor["anchorer"],
+        kind=doc.RECORD_KIND_NUMBERS[kind],
+    ):
+        standing = ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
+        if standing.state == "flagged":
+            raise CheckFailedError(
+                f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
+                f"at {standing.at}): the record is withdrawn",
+                "revoked",
+            )
+        raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
+    if _organisation_of(ctx, anchor["anchorer"], ledger) != uuid.UUID(organisation).bytes:
+        raise CheckFailedError(f"{what}'s anchorer is not bound to its organisation", "unknown")
+    if _batch(ctx, anchor["anchorer"], anchor["root"], ledger).anchored_block != anchor["block"]:
+        raise CheckFailedError(f"{what}.anchor.block is not its batch's block")
+    _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
+
+
+def _check_record_v1(
+    ctx: _Context,
+    ledger: Ledger,
+    *,
+    anchor: Mapping[str, Any],
+    record_hash: str,
+    kind: str,
+    organisation: str,
+    what: str,
+) -> None:
+    """A bundled record on an earlier version 1 ledger (batches by root alone, no binding):
+    its batch, its revocation, its anchorer bound to its organisation on the certificate's
+    ledger, and its anchoring transaction's own call naming its root and kind."""
+    root, anchorer, number = anchor["root"], anchor["anchorer"], doc.RECORD_KIND_NUMBERS[kind]
+    if not ledger.retrieve_verify_record(root, record_hash, anchor["proof"]):
+        raise CheckFailedError(f"the earlier ledger {ledger.address} does not verify {what}")
+    batch = ledger.retrieve_batch(root)
+    if batch.anchorer != anchorer or batch.kind != number:
+        raise CheckFailedError(
+            f"{what}'s root was anchored on {ledger.address} by {batch.anchorer} as kind "
+            f"{batch.kind}, not by its anchorer as {kind}"
+        )
+    _, revoked_at, reason = ledger.retrieve_batch_revocation(root)
+    if revoked_at:
+        raise CheckFailedError(
+            f"{what}'s batch was revoked on {ledger.address} (reason {reason}, at "
+            f"{revoked_at}): the record is withdrawn",
+            "revoked",
+        )
+    if _organisation_of(ctx, anchorer) != uuid.UUID(organisation).bytes:
+        raise CheckFailedError(
+            f"{what}'s anchorer is not bound to its organisation on the certificate's ledger",
+            "unknown",
+        )
+    _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
+    sent = ctx.ledger.client.retrieve_transaction(anchor["transaction"])
+    if sent is None:
+        raise CheckFailedError(f"{what}.transaction is unknown to the node")
+    try:
+        function, args = ledger.contract.decode_function_input(
+            HexStr(HexBytes(sent[1]).to_0x_hex())
+        )
+        called = (function.fn_name, "0x" + bytes(args["root"]).hex(), int(args["kind"]))
+    except Exception as exc:  # web3 raises several types for a call it cannot decode
+        raise CheckFailedError(f"{what}.transaction is not an anchoring call: {exc}") from None
+    if called != ("anchor", root, number):
+        raise CheckFailedError(f"{what}.transaction anchored {called}, not its root and kind")
+
+
+def _block_time(ctx: _Context, block: int) -> int:
+    if block not in ctx.block_times:
+        w3 = ctx.ledger.client.w3
+        ctx.block_times[block] = ctx.ledger.client.retrieve_call(
+            lambda: int(w3.eth.get_block(block)["timestamp"])
+        )
+    return ctx.block_times[block]
+
+
+def _design_holders(
+    registry: DesignRegistryContract, fingerprint: str, from_block: int
+) -> set[tuple[str, str]]:
+    """Every (registrant, ownerRef) the filing in force has had: its last `DesignRegistered`
+    log's, then each `DesignAssigned` log's after it."""
+    registered = list(
+        registry.retrieve_registered_logs(fingerprints=[fingerprint], from_block=from_block)
+    )
+    if not registered:
+        return set()
+    last = registered[-1]
+    holders = {(last.registrant, last.owner_ref)}
+    event = registry.contract.events.DesignAssigned
+    key = HexBytes(fingerprint)
+    head = registry.client.retrieve_block_number()
+    start = last.block_number
+    while start <= head:  # providers refuse wide ranges: LOG_BLOCK_RANGE blocks a request
+        end = min(head, start + LOG_BLOCK_RANGE - 1)
+
+        def logs(start: int = start, end: int = end) -> Any:
+            return event.get_logs(
+                argument_filters={"fingerprint": key}, from_block=start, to_block=end
+            )
+
+        for log in registry.client.retrieve_call(logs):
+            args = log["args"]
+            holders.add(
+                (
+                    Web3.to_checksum_address(args["newRegistrant"]),
+                    "0x" + bytes(args["newOwnerRef"]).hex(),
+                )
+            )
+        start = end + 1
+    return holders
+
+
+def _check_design(ctx: _Context) -> str:
+    design = _get(ctx.document["credentialSubject"], "design", "credentialSubject")
+    if design is None:
+        return "no registered design named"
+    if not isinstance(design, Mapping) or set(design) != _DESIGN_KEYS:
+        raise CheckFailedError("the design's members are not a registered design's")
+    registry_address = _address(design["registry"], "design.registry")
+    if registry_address != ctx.document["proof"]["deployment"]["designRegistry"]:
+        raise CheckFailedError("design.registry is not the deployment's DesignRegistry")
+    fingerprint = _hash(design["fingerprint"], "design.fingerprint")
+    registry = DesignRegistryContract(ctx.ledger.client, registry_address, ctx.registry_abi)
+    filed = registry.retrieve_design(fingerprint)
+    if not filed.registered:
+        raise CheckFailedError(f"the DesignRegistry holds no filing of {fingerprint}")
+    for key, value in (
+        ("filedAt", filed.filed_at),
+        ("filedBlock", filed.filed_block),
+        ("finalAt", filed.final_at),
+        ("metadataHash", filed.metadata_hash),
+    ):
+        if design[key] != value:
+            raise CheckFailedError(f"design.{key} is {design[key]!r}, the registry's is {value!r}")
+    anchored_at = _block_time(ctx, ctx.anchor["block"])
+    if filed.final_at > anchored_at:
+        raise CheckFailedError("the filing was not final when the certificate was anchored")
+    holder = (
+        _address(design["registrant"], "design.registrant"),
+        _hash(design["ownerRef"], "design.ownerRef"),
+    )
+    detail = f"design {fingerprint} filed in block {filed.filed_block} by {holder[0]}"
+    if holder != (filed.registrant, filed.owner_ref):
+        if holder not in _design_holders(registry, fingerprint, filed.filed_block):
+            raise CheckFailedError(
+                "design.registrant and ownerRef are not the filing's, now or before"
+            )
+        detail += f" (assigned since to {filed.registrant})"
+    licence = design["licence"]
+    if licence is None:
+        return detail
+    if not isinstance(licence, Mapping) or set(licence) != _LICENCE_KEYS:
+        raise CheckFailedError("design.licence's members are not a licence's")
+    document = _hash(licence["documentHash"], "design.licence.documentHash")
+    found = DesignRights(registry).retrieve_licence(fingerprint, document)
+    if found.granted_at == 0:
+        raise CheckFailedError(f"the DesignRegistry holds no licence under {document}")
+    for key, value in (
+        ("licenseeRef", found.licensee_ref),
+        ("validFrom", found.valid_from),
+        ("validUntil", found.valid_until),
+        ("grantedBy", found.granted_by),
+        ("grantedAt", found.granted_at),
+    ):
+        if licence[key] != value:
+            raise CheckFailedError(f"design.licence.{key} is not the registry's")
+    if found.granted_at > anchored_at:
+        raise CheckFailedError("the licence was granted after the certificate was anchored")
+    if found.terminated_at and found.terminated_at <= anchored_at:
+        raise CheckFailedError("the licence had been terminated when the certificate was anchored")
+    detail += f"; licensed under {document}"
+    if found.terminated_at:
+        detail += f" (terminated later, at {found.terminated_at})"
+    return detail
 
 
 def _checked(report: Report, name: str, run: Callable[[], str]) -> bool:
@@ -651,6 +908,7 @@ def verify(
         ("merkle", _check_merkle),
         ("anchored", _check_anchored),
         ("status", _check_status),
+        ("design", _check_design),
     )
     for name, step in steps:
         ok = _checked(report, name, lambda step=step: step(ctx))  # type: ignore[misc]
