@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import Certificate, Product
-from tests.certificates.test_certificates import check, fetch
+from tests.certificates.builders import check, fetch
 from tests.conftest import World
 from tests.designs.test_registry import LEGAL, workers
 from tests.designs.test_rights import filed, pass_finality, settle

@@ -23,7 +23,7 @@ from hallmark.services.access.organisations import create_api_key, create_organi
 from hallmark.services.anchoring.status import records_status
 from hallmark.services.certificates import verifier
 from hallmark.store.models import Record
-from tests.certificates.test_certificates import LEDGER_ABI, REGISTRY_ABI, complete_product, fetch
+from tests.certificates.builders import LEDGER_ABI, REGISTRY_ABI, complete_product, fetch
 from tests.conftest import World
 from tests.records.factories import BRAND, FACTORY, SUPPLIER
 
