@@ -23,7 +23,17 @@ from tests.certificates.builders import anchor_all, complete_product, fetch, iss
 from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER, add_step
 
-CHECKS = ["document", "hash", "signature", "chain", "issuer", "merkle", "anchored", "status"]
+CHECKS = [
+    "document",
+    "hash",
+    "signature",
+    "chain",
+    "issuer",
+    "merkle",
+    "anchored",
+    "status",
+    "design",
+]
 
 
 @dataclass

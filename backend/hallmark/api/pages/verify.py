@@ -50,6 +50,7 @@ CHECK_NAMES = {
     "merkle": N_("Its Merkle proof leads to the anchored root"),
     "anchored": N_("The brand's account anchored it as a certificate"),
     "status": N_("Not revoked or replaced on the ledger"),
+    "design": N_("Its registered design matches the design registry"),
     "bundle": N_("Every record of its story matches the chain"),
     "records": N_("The stored records match their hashes"),
 }
