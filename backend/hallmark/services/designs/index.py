@@ -107,6 +107,13 @@ class SearchResult:
         """The similar registrations that need a person's review."""
         return tuple(result for result in self.similar if result.flagged)
 
+    def merged(self, other: SearchResult) -> SearchResult:
+        """Both answers as one (`other`'s entry for a registration wins), best first."""
+        theirs = {result.registration for result in other.similar}
+        similar = [r for r in self.similar if r.registration not in theirs] + list(other.similar)
+        exact = self.exact + tuple(r for r in other.exact if r not in self.exact)
+        return SearchResult(exact, tuple(sorted(similar, key=_rank)))
+
 
 @dataclass
 class _Entries:
@@ -170,14 +177,21 @@ class DesignIndex:
         """Registrations of a file with this SHA-256 (lower-case hex)."""
         return tuple(self._by_sha.get(sha256.lower(), ()))
 
-    def search(self, probe: Probe, *, exclude: Iterable[str] = ()) -> SearchResult:
-        """Exact matches and ranked similar registrations for a probe."""
+    def search(
+        self, probe: Probe, *, exclude: Iterable[str] = (), since: int | None = None
+    ) -> SearchResult:
+        """Exact matches and ranked similar registrations for a probe. `since`: only among the
+        registrations indexed after the first `since` (a registration's check against the few
+        stored after its search, `RegistryIndex.confirm`): their descriptors are voted on
+        alone, so none of them misses the candidates for votes of older ones."""
         fingerprint = probe.fingerprint
         excluded = set(exclude)
+        if since is not None:
+            excluded |= set(self._entries.registrations[:since])
         exact = tuple(r for r in self.lookup_exact(fingerprint.sha256) if r not in excluded)
         found: list[SimilarDesign] = []
         if fingerprint.features is not None:
-            found = self._search_image(probe)
+            found = self._search_image(probe, since=since)
         elif fingerprint.shape is not None:
             found = self._search_shape(fingerprint.shape)
         similar = [
@@ -196,12 +210,16 @@ class DesignIndex:
             hits[slot] = min(distance, hits.get(slot, 64))
         return hits
 
-    def _search_image(self, probe: Probe) -> list[SimilarDesign]:
+    def _search_image(self, probe: Probe, *, since: int | None = None) -> list[SimilarDesign]:
         fingerprint = probe.fingerprint
         settings = self.settings
         code_hits = self.code_hits(fingerprint.search_codes[0]) if fingerprint.search_codes else {}
         views = [features for features in (fingerprint.features, probe.mirrored) if features]
-        candidates = set(code_hits) | self._voted(views)
+        if since is None:
+            candidates = set(code_hits) | self._voted(views)
+        else:
+            code_hits = {slot: d for slot, d in code_hits.items() if slot >= since}
+            candidates = set(code_hits) | self._voted_since(views, since)
         matchers = [matching.QueryMatcher(view) for view in views]
         results = []
         for slot in candidates:
@@ -282,6 +300,30 @@ class DesignIndex:
             distances, labels = self._descriptors.search(np.ascontiguousarray(view.descriptors), 1)
             close = (distances[:, 0] <= self.settings.vote_distance) & (labels[:, 0] >= 0)
             votes.update(owners[labels[close, 0]].tolist())
+        return {
+            slot
+            for slot, count in votes.most_common(self.settings.candidates)
+            if count >= self.settings.min_inliers
+        }
+
+    def _voted_since(self, views: list[LocalFeatures], since: int) -> set[int]:
+        """`_voted` among the registrations from slot `since` on (a small flat index of theirs)."""
+        index = faiss.IndexBinaryFlat(256)
+        owners: list[npt.NDArray[np.int64]] = []
+        for slot in range(since, len(self._entries.fingerprints)):
+            features = self._entries.fingerprints[slot].features
+            if features is not None and len(features):
+                voters = features.descriptors[: self.settings.vote_keypoints]
+                index.add(np.ascontiguousarray(voters))
+                owners.append(np.full(len(voters), slot, dtype=np.int64))
+        if not owners:
+            return set()
+        slots = np.concatenate(owners)
+        votes: Counter[int] = Counter()
+        for view in views:
+            distances, labels = index.search(np.ascontiguousarray(view.descriptors), 1)
+            close = (distances[:, 0] <= self.settings.vote_distance) & (labels[:, 0] >= 0)
+            votes.update(slots[labels[close, 0]].tolist())
         return {
             slot
             for slot, count in votes.most_common(self.settings.candidates)
