@@ -70,8 +70,12 @@ class SearchSettings:
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
     vote_distance: int = 64
     #: Registered descriptors beyond which the vote index turns from a flat scan into an
-    #: inverted file (FAISS IndexBinaryIVF, about 2 sqrt(n) lists), probing `vote_probes` lists.
-    vote_ivf_above: int = 300_000
+    #: inverted file (FAISS IndexBinaryIVF, about 2 sqrt(n) lists), probing `vote_probes` lists;
+    #: it is trained again on every descriptor each time their number has grown `vote_retrain`
+    #: times. (A flat scan of 1,400 query descriptors took 0.47 s over 30,000 registered ones
+    #: and 2.4 s over 300,000, the inverted file 0.03 s: docs/BENCHMARKS.md.)
+    vote_ivf_above: int = 30_000
+    vote_retrain: float = 4.0
     vote_probes: int = 16
     #: Largest distance between shape descriptors for a model to be flagged.
     shape_radius: float = 0.06
@@ -131,6 +135,7 @@ class DesignIndex:
         self._codes = CodeTable()
         self._descriptors: faiss.IndexBinary = faiss.IndexBinaryFlat(256)
         self._quantizer: faiss.IndexBinaryFlat | None = None
+        self._trained_on = 0
         self._descriptor_slots: list[npt.NDArray[np.int64]] = []
         self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
         self._shape_slots: list[int] = []
@@ -164,9 +169,13 @@ class DesignIndex:
             voters = features.descriptors[: self.settings.vote_keypoints]
             self._descriptors.add(np.ascontiguousarray(voters))
             self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
+            total = self._descriptors.ntotal
             if (
                 isinstance(self._descriptors, faiss.IndexBinaryFlat)
-                and self._descriptors.ntotal > self.settings.vote_ivf_above
+                and total > self.settings.vote_ivf_above
+            ) or (
+                not isinstance(self._descriptors, faiss.IndexBinaryFlat)
+                and total > self.settings.vote_retrain * self._trained_on
             ):
                 self._descriptors = self._inverted(self._descriptors)
         if fingerprint.shape is not None:
@@ -330,9 +339,10 @@ class DesignIndex:
             if count >= self.settings.min_inliers
         }
 
-    def _inverted(self, flat: faiss.IndexBinaryFlat) -> faiss.IndexBinaryIVF:
-        """The same descriptors in an inverted file: a vote probes a few lists, not all."""
-        rows = flat.reconstruct_n(0, flat.ntotal)
+    def _inverted(self, current: faiss.IndexBinary) -> faiss.IndexBinaryIVF:
+        """The same descriptors in an inverted file, trained on them: a vote probes a few
+        lists, not all."""
+        rows = current.reconstruct_n(0, current.ntotal)
         lists = int(min(65_536, max(16, 2 * np.sqrt(len(rows)))))
         rng = np.random.default_rng(len(rows))
         sample = rows[rng.choice(len(rows), size=min(len(rows), 32 * lists), replace=False)]
@@ -340,8 +350,10 @@ class DesignIndex:
         self._quantizer = faiss.IndexBinaryFlat(256)
         inverted = faiss.IndexBinaryIVF(self._quantizer, 256, lists)
         inverted.train(np.ascontiguousarray(sample))
+        inverted.make_direct_map()  # so that it can be read back when trained again
         inverted.add(rows)
         inverted.nprobe = self.settings.vote_probes
+        self._trained_on = len(rows)
         return inverted
 
     @property
