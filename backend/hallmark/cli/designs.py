@@ -69,14 +69,19 @@ class DesignsClient:
 
     def register(self, path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
         data = path.read_bytes()
-        # The same file and fields give the same key: a re-run never registers twice.
+        # The same file and fields give the same key: a re-run never registers twice. The key
+        # is bound to the request's bytes, so the multipart boundary is derived from it too
+        # (a random one made every re-run a "different request" for the same key).
         key = hashlib.sha256(data + json.dumps(metadata, sort_keys=True).encode()).hexdigest()
         result: dict[str, Any] = self._request(
             "POST",
             "/api/v1/designs",
             files={"file": (path.name, data, "application/octet-stream")},
-            data={"metadata": json.dumps(metadata)},
-            headers={"Idempotency-Key": f"design-{key}"},
+            data={"metadata": json.dumps(metadata, sort_keys=True)},
+            headers={
+                "Idempotency-Key": f"design-{key}",
+                "Content-Type": f"multipart/form-data; boundary=hallmark-{key[:40]}",
+            },
         )
         return result
 
