@@ -34,6 +34,8 @@ from hallmark.services.designs.rights_schemas import (
     DeparturePublic,
     LicenceGrant,
     LicenceTerminate,
+    Reassignment,
+    ReassignmentPublic,
     RightsActionPublic,
     RightsPublic,
     action_public,
@@ -366,3 +368,31 @@ async def departure_report(
             )
 
     return await run_in_threadpool(read)
+
+
+@router.post(
+    "/reassignments",
+    response_model=ReassignmentPublic,
+    responses={
+        401: _error("No or an unknown API key"),
+        403: _error("Not a registrar"),
+        404: _error("No such principal, or registration of it, in the caller's organisation"),
+        409: _error("The principal is still active"),
+        422: _error("The target is not another active registrar of the organisation"),
+    },
+)
+async def reassign(*, body: Reassignment, call: WriteCallDep) -> object:
+    """Hand a departed registrar's registrations to another registrar of the organisation."""
+
+    def write(session: Session) -> ReassignmentPublic:
+        return ReassignmentPublic(
+            **departure.reassign_registrations(
+                session=session,
+                source=body.principal,
+                target=body.to,
+                registrations=body.registrations,
+                by=call.actor,
+            )
+        )
+
+    return await idempotent(call, permission="design.departure", status=200, write=write)
