@@ -165,9 +165,10 @@ def test_refusals_exit_non_zero_with_one_line_and_store_nothing(
         reasons[what] = _reason(result)
     assert "is not a file" in reasons["no such file"]
     assert "missing.png is not a file" in reasons["no such document"]
-    assert "signed copyright confirmation needs the SHA-256" in reasons[
-        "no document for a signed confirmation"
-    ]
+    assert (
+        "signed copyright confirmation needs the SHA-256"
+        in reasons["no document for a signed confirmation"]
+    )
     assert "D-2026-X" in reasons["an unknown parent"]
     assert "an API key is required" in reasons["no API key"]
     assert "answered 403" in reasons["a key that may not register"]
