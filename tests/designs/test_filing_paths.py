@@ -165,3 +165,31 @@ def test_a_filing_is_checked_against_the_chain_and_recovered_from_it(
     assert row.nonce is not None and row.nonce > registered.nonce
     design = world.runtime.registry.retrieve_design(row.fingerprint)
     assert design.registered and design.registrant.lower() == row.registrant.lower()
+
+
+def test_a_filing_mined_after_its_reveal_window_fails_with_the_chain_s_reason(
+    world: World, anchoring: AnchorWorker
+) -> None:
+    answer = register(world, encode(draw_design(684)))
+    assert answer.status_code == 201, answer.text
+    number = answer.json()["design"]["number"]
+    _anchor_commitments(world, anchoring)
+    chain = world.runtime.chain
+    assert chain is not None
+    filer = _filer(world, anchoring)
+    # Signed and sent while the commitment could still be revealed, mined a day later.
+    chain.retrieve("evm_setAutomine", [False])
+    try:
+        filer.run_once()
+        sent = _rows(world)[number]
+        assert sent.status == "filing" and sent.tx_hash is not None
+        assert chain.retrieve_receipt(sent.tx_hash) is None
+        chain.retrieve("evm_increaseTime", [DAY + 60])
+        chain.retrieve("evm_mine", [])
+    finally:
+        chain.retrieve("evm_setAutomine", [True])
+    receipt = chain.retrieve_receipt(sent.tx_hash)
+    assert receipt is not None and int(receipt["status"]) == 0
+    row = _file_until(filer, world, number, "failed")
+    assert row.failure is not None and "CommitmentExpired" in row.failure
+    assert row.active_fingerprint is None
