@@ -207,6 +207,24 @@ TARGETS = [
         "ms",
         lambda v: v <= 200,
     ),
+    Target(
+        "40,000 certificates issued, signed and anchored (one order)",
+        "≤ 60 s",
+        "certificates-issue",
+        dig("total_seconds"),
+        "s",
+        lambda v: v <= 60,
+        1,
+    ),
+    Target(
+        "`hallmark verify` of a certificate with a 40-record bundle, p95",
+        "≤ 2 s",
+        "certificates-verify",
+        dig("verify_seconds", "p95"),
+        "s",
+        lambda v: v <= 2,
+        2,
+    ),
 ]
 
 

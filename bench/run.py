@@ -121,6 +121,18 @@ SCENARIOS: list[Scenario] = [
         "--designs 1000",
         "--designs 10 --file-timeout 300",
     ),
+    *_both(
+        "certificates-issue",
+        "certificates",
+        "--certificates 40000 --verify-runs 0",
+        "--certificates 200 --verify-runs 0 --anchor-timeout 300",
+    ),
+    Scenario(
+        "certificates-verify",
+        "certificates",
+        ("--certificates", "0", "--bundle-records", "40", "--verify-runs", "10"),
+        ("--certificates", "0", "--bundle-records", "40", "--verify-runs", "2"),
+    ),
 ]
 BENCHMARKS = sorted({s.benchmark for s in SCENARIOS})
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -182,6 +183,11 @@ class Settings(BaseSettings):
     worker_standby_interval: Annotated[float, Field(gt=0)] = Field(
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
+    certificate_order_chunk: Annotated[int, Field(ge=1, le=5000)] = Field(
+        200,
+        description="Products issued per database transaction of a certificate order (its "
+        "progress is saved after each; an order left running is resumed from there at start)",
+    )
     audit_anchor_interval: Annotated[float, Field(gt=0)] = Field(
         600.0,
         description="Seconds between two anchorings of the audit log's head on chain (by the "
@@ -219,6 +225,12 @@ class Settings(BaseSettings):
         description="API processes `hallmark serve` runs on the one port (more than 1: child "
         "processes sharing its chain and database; one per core is a good start)",
     )
+    public_base_url: str | None = Field(
+        None,
+        description="Address customers reach Hallmark at (e.g. https://verify.example.com): "
+        "certificate QR codes and printed certificates point to <it>/v/<certificate number> "
+        "(unset: http://<host>:<port>; production must set it)",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool | None = Field(
         None, description="JSON log lines (default: on in production, console style elsewhere)"
@@ -244,7 +256,8 @@ class Settings(BaseSettings):
     )
     evidence_font: Path | None = Field(
         None,
-        description="TrueType font (.ttf/.ttc) with Chinese glyphs that evidence PDFs embed; "
+        description="TrueType font (.ttf/.ttc) with Chinese glyphs that evidence and certificate "
+        "PDFs embed; "
         "default WenQuanYi Micro Hei (Debian fonts-wqy-microhei)",
     )
     batch_max_bytes: Annotated[int, Field(ge=1)] = Field(
@@ -305,6 +318,18 @@ class Settings(BaseSettings):
     def _normalise_roles(cls, value: str) -> str:
         return ",".join(part.strip().lower() for part in value.split(",") if part.strip())
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL such as https://verify.example.com")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{value!r}: a base URL has no query, fragment or user")
+        return value.strip().rstrip("/")
+
     @field_validator("display_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -350,6 +375,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'hallmark.sqlite3'}"
+
+    @property
+    def effective_public_base_url(self) -> str | None:
+        """The base of public links (QR codes): the configured one, else this server's own
+        address outside production; None in production without one."""
+        if self.public_base_url is not None:
+            return self.public_base_url
+        if self.environment is Environment.PRODUCTION:
+            return None
+        return f"http://{self.host}:{self.port}"
 
     @property
     def passphrase(self) -> str:

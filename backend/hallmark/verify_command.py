@@ -28,7 +28,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def _read(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_bytes())
+        return verifier.read_json(path.read_bytes())
     except (OSError, ValueError) as exc:
         err.print(f"error: cannot read the {what} {path}: {exc}")
         raise typer.Exit(2) from None
@@ -53,6 +53,7 @@ def verify(
             bundle=provenance,
             ledger_abi=abis["ProvenanceLedger"]["abi"],
             registry_abi=abis["DesignRegistry"]["abi"],
+            has_bundle=bundle is not None,
         )
     except HallmarkError as exc:
         err.print(f"error: {exc.message}")

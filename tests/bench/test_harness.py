@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bench import (
     anchoring,
+    certificates,
     designs_import,
     designs_search,
     ingest,
@@ -298,6 +299,7 @@ def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names()
         "ingest",
         "anchoring",
         "one_tx_per_record",
+        "certificates",
         "designs_search",
         "designs_import",
     }
@@ -332,6 +334,7 @@ def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
         "ingest": ingest,
         "anchoring": anchoring,
         "one_tx_per_record": one_tx_per_record,
+        "certificates": certificates,
         "designs_search": designs_search,
         "designs_import": designs_import,
     }

@@ -5,39 +5,23 @@ over HTTP."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
-from hallmark.api.app import create_app
 from hallmark.cli import app
-from hallmark.core.ports import free_port
-from tests.certificates.test_certificates import complete_product
+from tests.certificates.builders import complete_product
 from tests.conftest import World
 from tests.records.factories import BRAND
+from tests.serving import served_api
 
 
 @pytest.fixture(scope="module")
 def api_url(world: World) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(world.runtime), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_api(world.runtime, log_level="warning") as url:
+        yield url
 
 
 def _run(world: World, api_url: str, *args: str) -> tuple[int, str]:

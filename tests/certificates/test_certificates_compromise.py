@@ -5,11 +5,14 @@ world): the compromise takes the brand's roles for good."""
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
-from hallmark.core.merkle import StandardMerkleTree
-from tests.certificates.test_certificates import anchor_all, check, complete_product, fetch, issue
+from tests.certificates.builders import (
+    anchor_all,
+    check,
+    complete_product,
+    fetch,
+    issue,
+    record_anchored_by,
+)
 from tests.conftest import World
 from tests.records.factories import SUPPLIER_2
 
@@ -19,27 +22,10 @@ def test_record_anchored_by_another_organisation_fails_the_who_is_who(world: Wor
     anchor_all(world, [certificate])
     document, bundle = fetch(world, certificate)
     assert check(world, document, bundle).ok
-    index, lot = next(
-        (i, r) for i, r in enumerate(bundle["records"]) if r["kind"] == "material_lot"
-    )
-    # Another supplier anchors a copy of the lot record's hash as a lot batch of its own ...
-    other = world.runtime.organisation_signer(world.organisations[SUPPLIER_2])
-    tree = StandardMerkleTree.of([lot["recordHash"], "0x" + "77" * 32])
-    ledger = world.runtime.ledger
-    sent = ledger.client.send_function(
-        other, ledger.address, ledger.abi, "anchor", [tree.root, 0, 2]
-    )
-    # ... and that evidence is put in the bundle: the ledger verifies it (it is that supplier's
-    # batch), the who-is-who table does not name that account for the lot's organisation.
-    forged: dict[str, Any] = copy.deepcopy(bundle)
-    forged["records"][index]["anchor"] = {
-        **lot["anchor"],
-        "anchorer": other.address,
-        "root": "0x" + tree.root.hex(),
-        "proof": ["0x" + node.hex() for node in tree.proof(lot["recordHash"])],
-        "block": sent.block_number,
-        "transaction": sent.tx_hash,
-    }
+    # Another supplier anchors a copy of the lot record's hash as a lot batch of its own, and
+    # that evidence is put in the bundle: the ledger verifies it (it is that supplier's batch),
+    # the who-is-who table does not name that account for the lot's organisation.
+    forged = record_anchored_by(world, bundle, SUPPLIER_2)
     report = check(world, document, forged)
     assert not report.ok
     failed = report.checks[-1]

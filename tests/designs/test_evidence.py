@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from web3 import HTTPProvider, Web3
 
 from hallmark.cli import app
+from hallmark.core.fonts import PdfFontMissingError
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.evidence import Evidence
-from hallmark.services.designs.evidence_pdf import EvidenceFontMissingError, render_pdf
+from hallmark.services.designs.evidence_pdf import render_pdf
 from hallmark.store.models import DesignRegistration
 from tests.conftest import World
 from tests.designs.corpus import (
@@ -358,7 +359,7 @@ def test_the_reverification_imports_nothing_from_hallmark() -> None:
 
 
 def test_a_missing_font_is_named(tmp_path: Path) -> None:
-    with pytest.raises(EvidenceFontMissingError, match="fonts-wqy-microhei"):
+    with pytest.raises(PdfFontMissingError, match="fonts-wqy-microhei"):
         render_pdf(Evidence({}), font=tmp_path / "no-such-font.ttf")
 
 

@@ -10,7 +10,6 @@ import json
 import math
 import shutil
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,18 +17,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from hallmark.api.app import create_app
 from hallmark.chain.registry import CommitmentRef
 from hallmark.cli import app
 from hallmark.core.errors import ContractRevertError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.merkle import StandardMerkleTree
-from hallmark.core.ports import free_port
 from hallmark.services.access.organisations import create_api_key, organisation_account
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
@@ -38,6 +34,7 @@ from hallmark.store.models import DesignRegistration, DesignReview, Organisation
 from hallmark.store.records import RECORD_KINDS
 from tests.conftest import World
 from tests.designs.corpus import draw_design, encode, image_variant
+from tests.serving import served_api
 from tests.shared_chain import create_organisations
 
 LEGAL = "Lune Legal"
@@ -579,20 +576,8 @@ def test_reindex_from_the_chain_gives_the_same_answers(
 
 @pytest.fixture
 def api_url(world: World) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(world.runtime), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_api(world.runtime, log_level="warning") as url:
+        yield url
 
 
 def test_cli_import_reports_each_file_and_fails_when_one_failed(

@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
-from hallmark.api.app import create_app
 from hallmark.config import Settings
-from hallmark.core.ports import free_port
 from hallmark.runtime import Runtime
+from tests.serving import served_api
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -61,21 +57,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     runtime = Runtime(settings)
     runtime.start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_config=None)
-    )
-    thread = threading.Thread(target=server.run, name="served-hallmark", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "Hallmark did not start"
-        time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", runtime)
+        with served_api(runtime, start_within=30, log_config=None) as url:
+            yield Served(url, runtime)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         runtime.stop()
 
 

@@ -17,6 +17,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
     attachments,
+    certificate_prints,
     certificates,
     design_evidence,
     design_rights,
@@ -27,6 +28,7 @@ from hallmark.api.routes import (
     products,
     records,
     steps,
+    verification,
 )
 from hallmark.api.single_creates import SingleCreates
 from hallmark.config import Settings
@@ -44,9 +46,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         if owns_runtime:
             await run_in_threadpool(runtime.start)
             gc.freeze()  # what start-up loaded lives as long as the process (see `hallmark serve`)
+        if runtime.sessions is not None and runtime.deployment is not None:
+            runtime.resume_certificate_orders()
         try:
             yield
         finally:
+            await run_in_threadpool(runtime.stop_resuming_orders)
             if owns_runtime:
                 await run_in_threadpool(runtime.stop)
 
@@ -80,6 +85,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(design_rights.router)
     app.include_router(certificates.router)
     app.include_router(certificates.orders)
+    app.include_router(verification.router)
+    app.include_router(certificate_prints.router)
+    app.include_router(certificate_prints.links)
     pages.install(app)
     reference.install(app)
     openapi.install(app)

@@ -24,6 +24,7 @@ from hallmark.api.responses import FastJSONResponse
 from hallmark.api.writes import read_bounded
 from hallmark.core.errors import HallmarkError, invalid_field
 from hallmark.runtime import Runtime
+from hallmark.services.certificates import verification
 
 log = structlog.get_logger("hallmark.api")
 
@@ -34,6 +35,8 @@ MAX_BODY_DEPTH = 200
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The writes anyone may send (no API key), and the largest body each reads.
+PUBLIC_WRITES = {"/api/v1/verify": verification.MAX_BODY_BYTES}
 
 
 def request_id(scope: Scope) -> str:
@@ -96,7 +99,8 @@ class RequestContext:
 
 class AuthenticatedBodies:
     """Middleware for API writes (not the single creates, which `SingleCreates` answers before
-    this): authenticate, then bound the body, then check a JSON body's nesting."""
+    this): authenticate (not the `PUBLIC_WRITES`), then bound the body, then check a JSON
+    body's nesting."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,11 +114,14 @@ class AuthenticatedBodies:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        public_limit = PUBLIC_WRITES.get(scope["path"])
         try:
-            await authenticate_request(request)
+            if public_limit is None:
+                await authenticate_request(request)
             if _parsed_by_fastapi(scope["path"], request.headers.get("content-type")):
                 runtime: Runtime = request.app.state.runtime
-                body = await read_bounded(request, runtime.settings.batch_max_bytes)
+                limit = public_limit or runtime.settings.batch_max_bytes
+                body = await read_bounded(request, limit)
                 check_nesting(body)
                 receive = _replay(body, receive)
         except HallmarkError as exc:

@@ -31,6 +31,15 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+def error_doc(description: str) -> dict[str, Any]:
+    """An operation's own error answer for its `responses`, in the one error envelope."""
+    return {
+        "description": description + ' (body: {"error": {"code", "message", "details"}})',
+        "content": {"application/json": {}},
+    }
+
+
 #: The errors any API operation may answer, and those only writes give.
 COMMON_ERRORS = {
     401: "No API key, or one that is unknown, revoked or of a disabled organisation",

@@ -149,6 +149,51 @@ class SignedTransaction(NamedTuple):
     nonce: int
 
 
+def sign_locally(
+    account: LocalAccount,
+    *,
+    to: str,
+    data: str | None,
+    nonce: int,
+    fees: Fees,
+    chain_id: int,
+    gas: int,
+) -> SignedTransaction:
+    """Sign a transaction to `to` (a contract call with `data`, or a plain transfer of nothing
+    when None) locally: explicit gas, nonce and fees (EIP-1559 when the fees have a max fee,
+    legacy otherwise), no node call."""
+    tx: dict[str, Any] = {"chainId": chain_id, "nonce": nonce, "to": to, "value": 0, "gas": gas}
+    if data is not None:
+        tx["data"] = data
+    if fees.max_fee_per_gas is not None:
+        tx |= {
+            "type": 2,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+    else:
+        tx["gasPrice"] = fees.gas_price
+    signed = account.sign_transaction(tx)
+    return SignedTransaction(
+        raw_tx=HexBytes(signed.raw_transaction).to_0x_hex(),
+        tx_hash=HexBytes(signed.hash).to_0x_hex(),
+        nonce=nonce,
+    )
+
+
+def read_decoded(client: ChainClient, errors: ContractErrors, call: Callable[[], T]) -> T:
+    """A read through the client's guard, with reverts decoded into typed errors (`errors`:
+    the contract's)."""
+
+    def decoded() -> T:
+        try:
+            return call()
+        except ContractLogicError as exc:
+            raise errors.translate(exc) from exc
+
+    return client.retrieve_call(decoded)
+
+
 class AnchorLog(NamedTuple):
     """Where a root was anchored: the BatchAnchored log of the canonical chain."""
 
@@ -195,14 +240,7 @@ class Ledger:
 
     def _call(self, call: Callable[[], T]) -> T:
         """A read through the client's guard, with reverts decoded into typed errors."""
-
-        def decoded() -> T:
-            try:
-                return call()
-            except ContractLogicError as exc:
-                raise self.errors.translate(exc) from exc
-
-        return self.client.retrieve_call(decoded)
+        return read_decoded(self.client, self.errors, call)
 
     # --- anchoring -------------------------------------------------------------------------
     def build_anchor(
@@ -218,27 +256,14 @@ class Ledger:
         gas: int,
     ) -> SignedTransaction:
         """Sign `anchor(root, kind, count)` locally: explicit gas, nonce and fees, no node call."""
-        tx: dict[str, Any] = {
-            "chainId": chain_id,
-            "nonce": nonce,
-            "to": self.address,
-            "value": 0,
-            "gas": gas,
-            "data": self.contract.encode_abi("anchor", args=[HexBytes(root), kind, count]),
-        }
-        if fees.max_fee_per_gas is not None:
-            tx |= {
-                "type": 2,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-        else:
-            tx["gasPrice"] = fees.gas_price
-        signed = account.sign_transaction(tx)
-        return SignedTransaction(
-            raw_tx=HexBytes(signed.raw_transaction).to_0x_hex(),
-            tx_hash=HexBytes(signed.hash).to_0x_hex(),
+        return sign_locally(
+            account,
+            to=self.address,
+            data=self.contract.encode_abi("anchor", args=[HexBytes(root), kind, count]),
             nonce=nonce,
+            fees=fees,
+            chain_id=chain_id,
+            gas=gas,
         )
 
     def retrieve_anchor_check(
@@ -344,6 +369,14 @@ class Ledger:
                 nodes,
             )
         return bool(self._call(fn.call))
+
+    def retrieve_batch_revocation(self, root: str) -> tuple[str, int, int]:
+        """Version 1's `batchRevocationOf(root)`: who revoked the batch, when (0: never) and why."""
+        if self.version != 1:
+            raise ValueError("version 2 flags batches: use retrieve_batch_status")
+        fn = self.contract.functions.batchRevocationOf(HexBytes(root))
+        revoked_by, revoked_at, reason = self._call(fn.call)
+        return Web3.to_checksum_address(revoked_by), int(revoked_at), int(reason)
 
     # --- version 2: organisations, flags, compromise ----------------------------------------
     def _require_v2(self, what: str) -> None:

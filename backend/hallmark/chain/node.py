@@ -23,8 +23,6 @@ Raises:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import platform
@@ -45,6 +43,7 @@ from typing import IO
 import structlog
 
 from hallmark.config import PROJECT_ROOT
+from hallmark.core import locks
 from hallmark.core.backoff import Backoff
 from hallmark.core.errors import NodeStartError
 from hallmark.core.ports import free_port
@@ -297,29 +296,14 @@ class NodeLock:
 
     def acquire(self) -> bool:
         """Take the lock without waiting; True when this process holds it now."""
-        if self._handle is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid={os.getpid()}\n")
-        handle.flush()
-        self._handle = handle
-        return True
+        if self._handle is None:
+            self._handle = locks.try_lock(self.path, f"pid={os.getpid()}")
+        return self._handle is not None
 
     def note_url(self, url: str) -> None:
         """Record the URL of the node this process runs (the lock must be held)."""
         assert self._handle is not None, "acquire() first"
-        self._handle.seek(0)
-        self._handle.truncate()
-        self._handle.write(f"pid={os.getpid()} url={url}\n")
-        self._handle.flush()
+        locks.rewrite(self._handle, f"pid={os.getpid()} url={url}")
 
     def holder_url(self) -> str | None:
         """The URL the holder's node runs at, as the lock file says (None: not yet known)."""
@@ -336,9 +320,7 @@ class NodeLock:
     def release(self) -> None:
         handle, self._handle = self._handle, None
         if handle is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
+            locks.unlock(handle)
 
 
 class NodeStatus(StrEnum):

@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError
 
 from hallmark.chain.client import ChainClient, Fees, Sent
 from hallmark.chain.errors import ContractErrors
-from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decoded, sign_locally
 from hallmark.core.hashing import design_commitment
 
 T = TypeVar("T")
@@ -97,14 +97,7 @@ class DesignRegistryContract:
 
     def _call(self, call: Callable[[], T]) -> T:
         """A read through the client's guard, with reverts decoded into typed errors."""
-
-        def decoded() -> T:
-            try:
-                return call()
-            except ContractLogicError as exc:
-                raise self.errors.translate(exc) from exc
-
-        return self.client.retrieve_call(decoded)
+        return read_decoded(self.client, self.errors, call)
 
     @staticmethod
     def _register_args(
@@ -154,27 +147,14 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        tx: dict[str, Any] = {
-            "chainId": chain_id,
-            "nonce": nonce,
-            "to": self.address,
-            "value": 0,
-            "gas": gas,
-            "data": self.contract.encode_abi("register", args=args),
-        }
-        if fees.max_fee_per_gas is not None:
-            tx |= {
-                "type": 2,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-        else:
-            tx["gasPrice"] = fees.gas_price
-        signed = account.sign_transaction(tx)
-        return SignedTransaction(
-            raw_tx=HexBytes(signed.raw_transaction).to_0x_hex(),
-            tx_hash=HexBytes(signed.hash).to_0x_hex(),
+        return sign_locally(
+            account,
+            to=self.address,
+            data=self.contract.encode_abi("register", args=args),
             nonce=nonce,
+            fees=fees,
+            chain_id=chain_id,
+            gas=gas,
         )
 
     def retrieve_register_check(
@@ -390,27 +370,14 @@ class DesignRights:
         data = self.registry.contract.encode_abi(
             RIGHTS_FUNCTIONS[action], args=rights_arguments(action, fingerprint, values)
         )
-        tx: dict[str, Any] = {
-            "chainId": chain_id,
-            "nonce": nonce,
-            "to": self.registry.address,
-            "value": 0,
-            "gas": gas,
-            "data": data,
-        }
-        if fees.max_fee_per_gas is not None:
-            tx |= {
-                "type": 2,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-        else:
-            tx["gasPrice"] = fees.gas_price
-        signed = account.sign_transaction(tx)
-        return SignedTransaction(
-            raw_tx=HexBytes(signed.raw_transaction).to_0x_hex(),
-            tx_hash=HexBytes(signed.hash).to_0x_hex(),
+        return sign_locally(
+            account,
+            to=self.registry.address,
+            data=data,
             nonce=nonce,
+            fees=fees,
+            chain_id=chain_id,
+            gas=gas,
         )
 
     def retrieve_action_check(

@@ -9,7 +9,7 @@ Raises:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -30,7 +30,7 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -67,6 +67,16 @@ class ApiClient:
     def retrieve_json(self, path: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", path)
         return result
+
+    def retrieve_file(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        """GET a file (a QR code, a PDF): the whole answer, its bytes and headers."""
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise RemoteApiError(self.base_url, str(exc) or type(exc).__name__) from exc
+        if response.status_code >= 400:
+            raise RemoteApiError(self.base_url, _reason(response), status=response.status_code)
+        return response
 
     def retrieve_provenance(self, serial: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/api/v1/products/{serial}/provenance")

@@ -1,8 +1,9 @@
-"""`hallmark certificates …`: issue, fetch, revoke certificates, through the HTTP API.
+"""`hallmark certificates …`: issue, fetch, print, revoke certificates, through the HTTP API.
 
 `issue SERIAL` issues one certificate; `issue --order FILE` (one serial a line, or several
 serials) issues an order in the background on the server and shows its progress as a bar until
-every product is processed, then lists the refused ones with their reasons.
+every product is processed, then lists the refused ones with their reasons. `qr` saves a
+certificate's QR code (PNG or SVG), `pdf` its printable certificate (A5 or A4, zh or en).
 """
 
 from __future__ import annotations
@@ -51,16 +52,37 @@ def issue(
         Path | None, typer.Option("--order", help="A file of serials, one a line: one order")
     ] = None,
     reference: Annotated[str | None, typer.Option(help="Your order reference")] = None,
+    design: Annotated[
+        str | None,
+        typer.Option(
+            help="The registered design it was made from (number or fingerprint; default: the "
+            "registration the product's design_reference names)"
+        ),
+    ] = None,
+    design_licence: Annotated[
+        str | None, typer.Option(help="SHA-256 of the signed licence you make the design under")
+    ] = None,
     poll: Annotated[float, typer.Option(help="Seconds between progress reads")] = 0.5,
     api_url: ApiUrlOption = DEFAULT_URL,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Issue a certificate for one product, or for every product of an order."""
     wanted = _serials(serials or [], order_file)
+    single = len(wanted) == 1 and order_file is None
+    if not single and (design or design_licence):
+        fail(
+            "--design and --design-licence name one product's design; an order's products "
+            "name theirs in their design_reference"
+        )
     key = str(uuid.uuid4())
     with reported(), ApiClient(api_url, require_api_key(api_key)) as api:
-        if len(wanted) == 1 and order_file is None:
-            answer = api.send_json("/api/v1/certificates", {"serial": wanted[0]}, key=key)
+        if single:
+            request: dict[str, Any] = {"serial": wanted[0]}
+            if design:
+                request["design"] = design
+            if design_licence:
+                request["design_licence"] = design_licence
+            answer = api.send_json("/api/v1/certificates", request, key=key)
             out.print(
                 f"issued certificate {answer['number']} ({answer['id']}) for {wanted[0]}: "
                 f"hash {answer['certificate_hash']}"
@@ -128,3 +150,62 @@ def revoke(
     with reported(), ApiClient(api_url, require_api_key(api_key)) as api:
         answer = api.send_json(f"/api/v1/certificates/{ref}/revocation", {"reason": reason})
     out.print(f"certificate {answer['number']} revoked (reason code {answer['revoke_reason']})")
+
+
+QrFormOption = Annotated[
+    str,
+    typer.Option("--form", help="short (<base>/v/<number>) or gs1 (<base>/01/<GTIN>/21/<serial>)"),
+]
+
+
+@certificates_app.command("qr")
+def qr_code(
+    ref: Annotated[str, typer.Argument(help="Certificate id or number")],
+    *,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Write it here (.png or .svg)")],
+    form: QrFormOption = "short",
+    image_format: Annotated[
+        str | None, typer.Option("--format", help="png or svg (default: from the file name)")
+    ] = None,
+    scale: Annotated[int, typer.Option(help="PNG pixels per module")] = 10,
+    api_url: ApiUrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Save a certificate's QR code (the link to its verify page) as PNG or SVG."""
+    chosen = (image_format or output.suffix.removeprefix(".")).lower()
+    if chosen not in ("png", "svg"):
+        fail(f"say --format png or svg (or name the file .png or .svg), not {chosen or output}")
+    if form not in ("short", "gs1"):
+        fail(f"--form is short or gs1, not {form}")
+    params = {"form": form, **({"scale": str(scale)} if chosen == "png" else {})}
+    with reported(), ApiClient(api_url, require_api_key(api_key)) as api:
+        answer = api.retrieve_file(f"/api/v1/certificates/{ref}/qr.{chosen}", params)
+    output.write_bytes(answer.content)
+    out.print(
+        f"{output}: QR version {answer.headers.get('x-qr-version')} of "
+        f"{answer.headers.get('x-qr-url')}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@certificates_app.command("pdf")
+def printable(
+    ref: Annotated[str, typer.Argument(help="Certificate id or number")],
+    *,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Write the PDF here")],
+    size: Annotated[str, typer.Option(help="A5 or A4")] = "A5",
+    lang: Annotated[str, typer.Option(help="zh or en")] = "en",
+    api_url: ApiUrlOption = DEFAULT_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Save a certificate's printable PDF (A5 or A4, in Chinese or English)."""
+    if size.upper() not in ("A5", "A4"):
+        fail(f"--size is A5 or A4, not {size}")
+    if lang not in ("zh", "en"):
+        fail(f"--lang is zh or en, not {lang}")
+    params = {"size": size.upper(), "lang": lang}
+    with reported(), ApiClient(api_url, require_api_key(api_key)) as api:
+        answer = api.retrieve_file(f"/api/v1/certificates/{ref}/pdf", params)
+    output.write_bytes(answer.content)
+    out.print(f"{output}: {size.upper()}, {lang}", markup=False, highlight=False)

@@ -27,6 +27,7 @@ assign_app = typer.Typer(
 )
 licence_app = typer.Typer(help="Licences of final registrations, on chain.", no_args_is_help=True)
 
+DesignArgument = Annotated[str, typer.Argument(help="Registration number or fingerprint")]
 WaitOption = Annotated[
     float,
     typer.Option("--wait", help="Seconds to wait for the transaction to be mined (0: do not)"),
@@ -68,7 +69,7 @@ def _act(api_url: str, api_key: str | None, path: str, body: Any, wait: float) -
 
 @assign_app.command("propose")
 def assign_propose(
-    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    design: DesignArgument,
     *,
     to: Annotated[str, typer.Option("--to", help="The new registrant organisation (id or name)")],
     owner: Annotated[str, typer.Option("--owner", help="The new owner's reference")],
@@ -92,7 +93,7 @@ def assign_propose(
 
 @assign_app.command("accept")
 def assign_accept(
-    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    design: DesignArgument,
     *,
     document: DocumentOption,
     wait: WaitOption = 60.0,
@@ -106,7 +107,7 @@ def assign_accept(
 
 @assign_app.command("cancel")
 def assign_cancel(
-    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    design: DesignArgument,
     *,
     wait: WaitOption = 60.0,
     api_url: ApiUrlOption = "http://127.0.0.1:8000",
@@ -118,7 +119,7 @@ def assign_cancel(
 
 @licence_app.command("grant")
 def licence_grant(
-    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    design: DesignArgument,
     *,
     licensee: Annotated[str, typer.Option("--licensee", help="The licensee's reference")],
     document: DocumentOption,
@@ -149,7 +150,7 @@ def licence_grant(
 
 @licence_app.command("terminate")
 def licence_terminate(
-    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    design: DesignArgument,
     *,
     document: DocumentOption,
     reason: Annotated[
@@ -170,7 +171,7 @@ def licence_terminate(
 
 
 def rights_show(
-    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    design: DesignArgument,
     api_url: ApiUrlOption = "http://127.0.0.1:8000",
     api_key: ApiKeyOption = None,
 ) -> None:

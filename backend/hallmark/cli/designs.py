@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
+from hallmark.cli.api_client import ApiClient
 from hallmark.cli.console import (
     ApiKeyOption,
     ApiUrlOption,
@@ -38,34 +38,8 @@ IMPORT_SUFFIXES = frozenset(
 )
 
 
-class DesignsClient:
+class DesignsClient(ApiClient):
     """The registry's endpoints over HTTP."""
-
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 300.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout
-        )
-
-    def __enter__(self) -> DesignsClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._http.close()
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RemoteApiError(self.base_url, str(exc) or type(exc).__name__) from exc
-        if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                reason = f"{error['code']}: {error['message']}"
-            except (ValueError, KeyError, TypeError):
-                reason = response.text[:200] or response.reason_phrase
-            raise RemoteApiError(self.base_url, reason, status=response.status_code)
-        return response.json()
 
     def register(self, path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
         data = path.read_bytes()

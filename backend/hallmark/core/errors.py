@@ -41,6 +41,7 @@
         ├── StepOrderError            step_order
         ├── PreviousStepMismatchError previous_step_mismatch
         ├── ProductionIncompleteError production_incomplete (no certificate for it yet)
+        ├── DesignNotCertifiableError design_not_certifiable (design not filed, final, licensed)
         └── CertificateStateError     certificate_state (already revoked, superseded, ...)
 
 Each boundary translates in one table: the chain client maps node and contract errors to these,
@@ -471,6 +472,21 @@ class ProductionIncompleteError(ConflictError):
         super().__init__(
             f"product {product} cannot be certified: {reason}",
             details={"product": product, "reason": reason},
+        )
+
+
+class DesignNotCertifiableError(ConflictError):
+    """A certificate names a design that is not filed on chain and final (or a licence that is
+    not recorded and in force)."""
+
+    code = "design_not_certifiable"
+
+    def __init__(self, design: str, reason: str, *, final_at: str | None = None) -> None:
+        details: dict[str, Any] = {"design": design, "reason": reason}
+        if final_at is not None:
+            details["final_at"] = final_at
+        super().__init__(
+            f"design {design} cannot be named on a certificate: {reason}", details=details
         )
 
 

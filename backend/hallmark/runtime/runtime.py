@@ -33,7 +33,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -84,11 +84,13 @@ from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.readiness import anchoring_report
 from hallmark.services.anchoring.worker import AnchorWorker
-from hallmark.services.certificates.issuance import Issuer
+from hallmark.services.certificates.issuance import Issuer, resume_orders
 from hallmark.services.certificates.lifecycle import ChainWrite
-from hallmark.services.designs.filing import DesignFiler, NonceSource
+from hallmark.services.designs.certification import certificate_design
+from hallmark.services.designs.filing import DesignFiler
 from hallmark.services.designs.registry import RegistryIndex
 from hallmark.services.designs.rights import RightsSender
+from hallmark.services.designs.sending import NonceSource
 from hallmark.services.records.group_commit import GroupCommitter
 from hallmark.store import db
 from hallmark.store import deployments as deployment_rows
@@ -112,6 +114,10 @@ def _answers(url: str) -> bool:
     except (OSError, RuntimeError, ValueError):
         return False
     return True
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> object: ...
 
 
 @dataclass
@@ -155,6 +161,10 @@ class Runtime:
     _probe_client: ChainClient | None = field(default=None, repr=False)
     _design_index: RegistryIndex | None = field(default=None, repr=False)
     _design_index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: Certificate orders left running by an earlier process, gone on with in the background.
+    _order_resumer: threading.Thread | None = field(default=None, repr=False)
+    _orders_stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _certificate_deployments: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -379,6 +389,7 @@ class Runtime:
 
     def stop(self) -> None:
         """Release everything (the local chain dumps its state on the way out)."""
+        self.stop_resuming_orders()
         if self._design_index is not None:
             self._design_index.stop_updates()
             # The next start loads it instead of indexing every registration again.
@@ -386,39 +397,29 @@ class Runtime:
                 self._design_index.save()
             except OSError as exc:
                 log.warning("designs.index_not_saved", error=str(exc))
-        if self.worker_process is not None:
-            self.worker_process.stop()  # before the chain and the database it works on
-            self.worker_process = None
-        if self.audit_heads is not None:
-            self.audit_heads.stop()
-            self.audit_heads = None
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-            self.checkpointer = None
+        # The worker process first: before the chain and the database it works on.
+        first: tuple[_Stoppable | None, ...] = (
+            self.worker_process,
+            self.audit_heads,
+            self.worker,
+            self.checkpointer,
+        )
+        for part in first:
+            if part is not None:
+                part.stop()
+        self.worker_process = self.audit_heads = self.worker = self.checkpointer = None
         if self._probe_pool is not None:
             self._probe_pool.shutdown(wait=False, cancel_futures=True)
             self._probe_pool, self._probe = None, None
-        if self.committer is not None:
-            self.committer.stop()
-            self.committer = None
-        if self.denials is not None:
-            self.denials.stop()
-            self.denials = None
-        if self.supervisor is not None:
-            self.supervisor.stop()
-            self.supervisor = None
-        if self.read_engine is not None:
-            self.read_engine.dispose()
-            self.read_engine = None
-        if self.commit_engine is not None:
-            self.commit_engine.dispose()
-            self.commit_engine = None
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
+        then: tuple[_Stoppable | None, ...] = (self.committer, self.denials, self.supervisor)
+        for part in then:
+            if part is not None:
+                part.stop()
+        self.committer = self.denials = self.supervisor = None
+        for engine in (self.read_engine, self.commit_engine, self.engine):
+            if engine is not None:
+                engine.dispose()
+        self.read_engine = self.commit_engine = self.engine = None
         self.started = False
 
     def _commit_sessions(self) -> sessionmaker[Session]:
@@ -519,6 +520,7 @@ class Runtime:
         with db.transaction(self.sessions) as session:
             deployment_id = deployment_rows.add(session, record.to_json(), record.record_hash)
         deployments.write_record_file(self.settings.deployment_path, record)
+        self._certificate_deployments = None
         log.info(
             "contracts.deployed",
             chain_id=record.chain_id,
@@ -545,16 +547,25 @@ class Runtime:
                 for row_id, record in deployment_rows.history(session)
             }
 
-    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
-        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
-        version's ABI, on `client` (this runtime's by default)."""
-        assert self.chain is not None
+    def _deployment_record(self, deployment_id: int | None) -> DeploymentRecord:
+        """A recorded deployment (None: the current one).
+
+        Raises:
+            DeploymentMissingError: no such deployment is recorded.
+        """
         record = self.deployment
         if deployment_id is not None and deployment_id != self.deployment_id:
             record = self.recorded_deployments().get(deployment_id)
             if record is None:
                 raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
         assert record is not None
+        return record
+
+    def ledger_for(self, deployment_id: int | None, *, client: ChainClient | None = None) -> Ledger:
+        """The ProvenanceLedger of a recorded deployment (None: the current one), with its
+        version's ABI, on `client` (this runtime's by default)."""
+        assert self.chain is not None
+        record = self._deployment_record(deployment_id)
         return Ledger(
             client or self.chain,
             record.address_of("ProvenanceLedger"),
@@ -567,12 +578,7 @@ class Runtime:
     ) -> DesignRegistryContract:
         """The DesignRegistry of a recorded deployment (None: the current one)."""
         assert self.chain is not None
-        record = self.deployment
-        if deployment_id is not None and deployment_id != self.deployment_id:
-            record = self.recorded_deployments().get(deployment_id)
-            if record is None:
-                raise DeploymentMissingError(f"no deployment {deployment_id} is recorded")
-        assert record is not None
+        record = self._deployment_record(deployment_id)
         if "DesignRegistry" not in record.contracts:
             raise DeploymentMissingError(
                 f"deployment {deployment_id} has no DesignRegistry: deploy version 2"
@@ -652,7 +658,78 @@ class Runtime:
                 "contractsVersion": self.deployment.version,
             },
             account_of=self.organisation_signer,
+            design_of=self._certificate_design
+            if "DesignRegistry" in self.deployment.contracts
+            else None,
         )
+
+    def certificate_deployments(self) -> dict[str, dict[str, Any]]:
+        """Every recorded deployment with a DesignRegistry, as a certificate's proof names it
+        ({ledger, designRegistry, contractsVersion}), by its ledger's address (read once: a new
+        deployment needs a restart anyway)."""
+        if self._certificate_deployments is None:
+            found: dict[str, dict[str, Any]] = {}
+            for record in self.recorded_deployments().values():
+                if "DesignRegistry" not in record.contracts:
+                    continue
+                ledger = Web3.to_checksum_address(record.address_of("ProvenanceLedger"))
+                found[ledger] = {
+                    "ledger": ledger,
+                    "designRegistry": Web3.to_checksum_address(record.address_of("DesignRegistry")),
+                    "contractsVersion": record.version,
+                }
+            self._certificate_deployments = found
+        return self._certificate_deployments
+
+    def _certificate_design(self, ref: str, licence: str | None) -> dict[str, Any]:
+        """A certificate's design section, read from the registry and checked final on the
+        chain's clock (the latest block's time; the tests' chains run ahead of the wall)."""
+        assert self.read_sessions is not None and self.chain is not None
+        registry = self.registry
+        chain_time = self.chain.retrieve_call(
+            lambda: int(registry.client.w3.eth.get_block("latest")["timestamp"])
+        )
+        with self.read_sessions() as session:
+            return certificate_design(
+                session=session,
+                registry=registry,
+                ref=ref,
+                licence_document=licence,
+                chain_time=chain_time,
+            )
+
+    def resume_certificate_orders(self) -> threading.Thread:
+        """Go on, in a background thread, with the certificate orders an earlier process left
+        running (stopped or killed mid-order), each from its saved progress."""
+        assert self.sessions is not None
+        if self._order_resumer is None or not self._order_resumer.is_alive():
+            self._orders_stop.clear()
+            sessions, issuer = self.sessions, self.certificate_issuer()
+            chunk, stop = self.settings.certificate_order_chunk, self._orders_stop
+
+            def resume() -> None:
+                try:
+                    finished = resume_orders(
+                        sessions=sessions, issuer=issuer, chunk=chunk, stop=stop
+                    )
+                except Exception:  # logged with its traceback; the next start tries again
+                    log.exception("certificates.orders_not_resumed")
+                    return
+                if finished:
+                    log.info("certificates.orders_resumed", orders=finished)
+
+            self._order_resumer = threading.Thread(
+                target=resume, name="certificate-orders", daemon=True
+            )
+            self._order_resumer.start()
+        return self._order_resumer
+
+    def stop_resuming_orders(self, timeout: float = 30.0) -> None:
+        """Stop the order resumer after its current chunk (the orders stay running)."""
+        self._orders_stop.set()
+        if self._order_resumer is not None:
+            self._order_resumer.join(timeout)
+            self._order_resumer = None
 
     def certificate_chain(self) -> ChainWrite:
         """What revoking and superseding certificates need."""

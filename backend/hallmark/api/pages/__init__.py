@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from hallmark.api.errors import hallmark_error_response
-from hallmark.api.pages import account, designs, language, messages, signin, staff
+from hallmark.api.pages import account, designs, language, messages, signin, staff, verify
 from hallmark.api.pages.auth import (
     CsrfRejectedError,
     PageRedirect,
@@ -25,7 +25,7 @@ from hallmark.api.pages.auth import (
     get_sessions,
     redirect,
 )
-from hallmark.api.pages.rendering import STATIC_DIR, render, secure
+from hallmark.api.pages.rendering import STATIC_DIR, not_found, render, secure
 from hallmark.core.errors import ServiceUnavailableError
 from hallmark.services.access import logins
 
@@ -83,16 +83,6 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-def _not_found(request: Request) -> Response:
-    return render(
-        request,
-        "error.html",
-        status_code=404,
-        title=messages.NOT_FOUND,
-        message=messages.PageMessage(messages.NOT_FOUND),
-    )
-
-
 def install(app: FastAPI) -> None:
     """Mount the pages on the app."""
     app.include_router(signin.router)
@@ -100,8 +90,9 @@ def install(app: FastAPI) -> None:
     app.include_router(staff.router)
     app.include_router(designs.router)
     app.include_router(language.router)
+    app.include_router(verify.router)
     # Any other console path: the page saying so, not the API's JSON.
-    app.add_api_route("/console/{rest:path}", _not_found, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/console/{rest:path}", not_found, methods=["GET"], include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(PageRedirect, _redirect)
     app.add_exception_handler(CsrfRejectedError, _csrf_rejected)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from hallmark.api.pages import messages
@@ -12,6 +14,7 @@ from hallmark.api.pages.auth import (
     HOME_PATH,
     SESSION_COOKIE,
     ActiveStaff,
+    Console,
     ConsoleDep,
     CsrfField,
     check_csrf,
@@ -27,7 +30,7 @@ from hallmark.core.errors import (
     TooManyAttemptsError,
 )
 from hallmark.services.access import logins
-from hallmark.services.access.logins import Staff
+from hallmark.services.access.logins import Issued, Staff
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -79,106 +82,96 @@ def account_page(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AccountPage:
+    """What a form of the account page needs besides its fields: the request, the signed-in
+    user and the console."""
+
+    request: Request
+    staff: Staff
+    console: Console
+
+    def step(
+        self, csrf_token: str, section: str, run: Callable[[], Issued | None], then: str
+    ) -> Response:
+        """Check the form's CSRF token, `run` the step, and go on to `then` (with the new
+        session cookie when the step issued one); a refusal shows the page's `section` again."""
+        check_csrf(self.request, self.staff, csrf_token)
+        try:
+            issued = run()
+        except STEP_ERRORS as exc:
+            return _refused(self.request, self.staff, self.console, exc, section)
+        response = redirect(then)
+        if issued is not None:
+            set_cookie(self.request, response, SESSION_COOKIE, issued.token)
+        return response
+
+
+def _account_page(request: Request, staff: ActiveStaff, console: ConsoleDep) -> AccountPage:
+    return AccountPage(request, staff, console)
+
+
+AccountPageDep = Annotated[AccountPage, Depends(_account_page)]
+
+
 @router.post("/console/account/password")
 def change_password(
-    request: Request,
-    staff: ActiveStaff,
-    console: ConsoleDep,
+    page: AccountPageDep,
     *,
     current_password: Text = "",
     new_password: Text = "",
     confirm_password: Text = "",
     csrf_token: CsrfField = "",
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        issued = logins.change_password(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
+    console = page.console
+    return page.step(
+        csrf_token,
+        "password",
+        lambda: logins.change_password(
+            console,
             current=current_password,
             new=new_password,
             confirm=confirm_password,
-            address=console.address,
-            reads=console.reads,
-        )
-    except STEP_ERRORS as exc:
-        return _refused(request, staff, console, exc, "password")
-    response = redirect(f"{HOME_PATH}?done=password")
-    set_cookie(request, response, SESSION_COOKIE, issued.token)
-    return response
+        ),
+        then=f"{HOME_PATH}?done=password",
+    )
 
 
 @router.post("/console/account/authenticator/start")
 def start_enrolment(
-    request: Request,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    *,
-    current_password: Text = "",
-    csrf_token: CsrfField = "",
+    page: AccountPageDep, *, current_password: Text = "", csrf_token: CsrfField = ""
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        logins.begin_enrolment(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
-            password=current_password,
-            address=console.address,
-            reads=console.reads,
-        )
-    except STEP_ERRORS as exc:
-        return _refused(request, staff, console, exc, "authenticator")
-    return redirect(f"{HOME_PATH}#authenticator")
+    console = page.console
+    return page.step(
+        csrf_token,
+        "authenticator",
+        lambda: logins.begin_enrolment(console, password=current_password),
+        then=f"{HOME_PATH}#authenticator",
+    )
 
 
 @router.post("/console/account/authenticator/replace")
 def replace_authenticator(
-    request: Request,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    *,
-    code: Text = "",
-    csrf_token: CsrfField = "",
+    page: AccountPageDep, *, code: Text = "", csrf_token: CsrfField = ""
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        logins.replace_authenticator(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
-            code=code,
-            address=console.address,
-        )
-    except STEP_ERRORS as exc:
-        return _refused(request, staff, console, exc, "authenticator")
-    return redirect(f"{HOME_PATH}#authenticator")
+    return page.step(
+        csrf_token,
+        "authenticator",
+        lambda: logins.replace_authenticator(page.console, code=code),
+        then=f"{HOME_PATH}#authenticator",
+    )
 
 
 @router.post("/console/account/authenticator/confirm")
 def confirm_enrolment(
-    request: Request,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    *,
-    code: Text = "",
-    csrf_token: CsrfField = "",
+    page: AccountPageDep, *, code: Text = "", csrf_token: CsrfField = ""
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        issued = logins.confirm_enrolment(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
-            code=code,
-            address=console.address,
-        )
-    except STEP_ERRORS as exc:
-        return _refused(request, staff, console, exc, "authenticator")
-    response = redirect(f"{HOME_PATH}?done=authenticator")
-    set_cookie(request, response, SESSION_COOKIE, issued.token)
-    return response
+    return page.step(
+        csrf_token,
+        "authenticator",
+        lambda: logins.confirm_enrolment(page.console, code=code),
+        then=f"{HOME_PATH}?done=authenticator",
+    )
 
 
 @router.post("/console/account/authenticator/cancel")
@@ -192,22 +185,11 @@ def cancel_enrolment(
 
 @router.post("/console/account/authenticator/remove")
 def remove_authenticator(
-    request: Request,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    *,
-    code: Text = "",
-    csrf_token: CsrfField = "",
+    page: AccountPageDep, *, code: Text = "", csrf_token: CsrfField = ""
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        logins.remove_authenticator(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
-            code=code,
-            address=console.address,
-        )
-    except STEP_ERRORS as exc:
-        return _refused(request, staff, console, exc, "authenticator")
-    return redirect(f"{HOME_PATH}?done=authenticator_removed")
+    return page.step(
+        csrf_token,
+        "authenticator",
+        lambda: logins.remove_authenticator(page.console, code=code),
+        then=f"{HOME_PATH}?done=authenticator_removed",
+    )

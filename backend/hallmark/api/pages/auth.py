@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -24,9 +23,10 @@ from fastapi import Depends, Form, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import RedirectResponse, Response
 
-from hallmark.api.pages.rendering import secure
+from hallmark.api.pages import messages
+from hallmark.api.pages.rendering import render, secure
 from hallmark.services.access import logins
-from hallmark.services.access.logins import Staff
+from hallmark.services.access.logins import Caller, Staff
 from hallmark.services.access.staff import StaffPolicy
 
 SESSION_COOKIE = "hallmark_session"
@@ -144,16 +144,9 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(cookie_name(request, SESSION_COOKIE))
 
 
-@dataclass(frozen=True, slots=True)
-class Console:
-    """What a sign-in step needs from its request: the database (`sessions` to write, `reads`
-    to read), the rules, the session's token and the caller's address."""
-
-    sessions: sessionmaker[Session]
-    policy: StaffPolicy
-    token: str
-    address: str
-    reads: sessionmaker[Session]
+#: What a sign-in step needs from its request (`logins.Caller`): the database (`sessions` to
+#: write, `reads` to read), the rules, the session's token and the caller's address.
+Console = Caller
 
 
 async def get_console(
@@ -248,3 +241,25 @@ def check_sign_in_token(request: Request, presented: str) -> None:
 def redirect(location: str) -> RedirectResponse:
     """See other (303: the browser follows with GET), with the pages' headers."""
     return secure(RedirectResponse(location, status_code=303))
+
+
+def forbidden(
+    request: Request, staff: Staff, console: Console, text: str, *, action: str | None = None
+) -> Response:
+    """The 403 page saying `text`, the denial audited (`action`: what was refused; by default
+    the request's method and path)."""
+    logins.record_denial(
+        sessions=console.sessions,
+        staff=staff,
+        action=action or f"{request.method} {request.url.path}"[:64],
+        details={"status": 403, "role": staff.role},
+        wait=console.policy.write_wait,
+    )
+    return render(
+        request,
+        "error.html",
+        status_code=403,
+        staff=staff,
+        title=messages.FORBIDDEN,
+        message=messages.PageMessage(text),
+    )

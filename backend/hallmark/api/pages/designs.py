@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock
@@ -31,13 +32,16 @@ from hallmark.api.deps import RuntimeDep
 from hallmark.api.pages import messages
 from hallmark.api.pages.auth import (
     ActiveStaff,
+    Console,
     ConsoleDep,
     CsrfField,
     check_csrf,
+    forbidden,
     redirect,
 )
 from hallmark.api.pages.i18n import N_
 from hallmark.api.pages.rendering import ENVIRONMENT, render
+from hallmark.api.responses import download
 from hallmark.api.writes import read_bounded
 from hallmark.chain.registry import DesignRights
 from hallmark.core.errors import (
@@ -47,7 +51,8 @@ from hallmark.core.errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
 )
-from hallmark.services.access import audit, logins
+from hallmark.runtime import Runtime
+from hallmark.services.access import audit
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.logins import Staff
 from hallmark.services.designs import evidence as evidence_service
@@ -260,31 +265,13 @@ def staff_actor(staff: Staff) -> Actor:
     return Actor(staff.organisation_id, staff.organisation_kind, staff.principal_id, "", staff.role)
 
 
-def _forbidden(request: Request, staff: Staff, console: ConsoleDep, text: str) -> Response:
-    logins.record_denial(
-        sessions=console.sessions,
-        staff=staff,
-        action=f"{request.method} {request.url.path}"[:64],
-        details={"status": 403, "role": staff.role},
-        wait=console.policy.write_wait,
-    )
-    return render(
-        request,
-        "error.html",
-        status_code=403,
-        staff=staff,
-        title=messages.FORBIDDEN,
-        message=messages.PageMessage(text),
-    )
-
-
 def _legal(request: Request, staff: Staff, console: ConsoleDep) -> Response | None:
     """The 403 page (audited) for anyone but a legal organisation's registrars (roles legal
     and registrar) signed in with two-step sign-in."""
     if staff.role not in registry.REGISTRAR_ROLES or staff.organisation_kind != "legal":
-        return _forbidden(request, staff, console, messages.FORBIDDEN)
+        return forbidden(request, staff, console, messages.FORBIDDEN)
     if not staff.totp_enrolled:
-        return _forbidden(request, staff, console, TOTP_REQUIRED)
+        return forbidden(request, staff, console, TOTP_REQUIRED)
     return None
 
 
@@ -962,16 +949,7 @@ def original(
             title=messages.UNEXPECTED,
             message=refusal(exc),
         )
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{sha}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(data, sha, headers={"Cache-Control": "no-store"})
 
 
 # --- evidence ---------------------------------------------------------------------------------
@@ -1024,16 +1002,7 @@ def _evidence(
     else:
         data = found.json_bytes()
         media_type = "application/json"
-    return Response(
-        data,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(data, name, media_type=media_type, headers={"Cache-Control": "no-store"})
 
 
 @router.get(BASE + "/{ref}/evidence")
@@ -1090,43 +1059,58 @@ def comparison_evidence(
 RightsField = Annotated[str, Form(max_length=300)]
 
 
-def _rights_action(
-    request: Request,
-    *,
-    staff: Staff,
-    console: ConsoleDep,
-    runtime: Any,
-    ref: str,
-    form: dict[str, str],
-    plan: Any,
-) -> Response:
-    """Plan (database), check on chain (outside any transaction), record (one transaction,
-    audited by the rights service); the worker sends it. A refusal answers the page again."""
-    check_csrf(request, staff, form.pop("csrf_token", ""))
-    refusal_page = _legal(request, staff, console)
-    if refusal_page is not None:
-        return refusal_page
-    actor = staff_actor(staff)
-    try:
-        with console.reads() as session:
-            planned = plan(session, actor)
-        chain_rights = DesignRights(runtime.registry) if runtime.chain is not None else None
-        rights.check_on_chain(chain_rights, planned)
-        with db.transaction(console.sessions, wait=console.policy.write_wait) as session:
-            rights.record_action(session=session, actor=actor, planned=planned)
-    except HallmarkError as exc:
-        if exc.http_status >= 500:
-            raise
-        return _detail(
-            request,
-            staff,
-            console,
-            ref,
-            rights_error=refusal(exc),
-            form=form,
-            status_code=_status(exc),
-        )
-    return redirect(f"{BASE}/{ref}?done=rights#rights")
+@dataclass(frozen=True, slots=True)
+class RightsPage:
+    """What an assignment or licence form's handler needs besides its fields: the request, the
+    signed-in registrar, the console, the runtime (the chain) and the registration."""
+
+    request: Request
+    staff: Staff
+    console: Console
+    runtime: Runtime
+    ref: str
+
+    def act(
+        self, form: dict[str, str], plan: Callable[[Session, Actor], rights.Planned]
+    ) -> Response:
+        """Plan (database), check on chain (outside any transaction), record (one transaction,
+        audited by the rights service); the worker sends it. A refusal answers the page again."""
+        request, staff, console, ref = self.request, self.staff, self.console, self.ref
+        check_csrf(request, staff, form.pop("csrf_token", ""))
+        refusal_page = _legal(request, staff, console)
+        if refusal_page is not None:
+            return refusal_page
+        actor = staff_actor(staff)
+        try:
+            with console.reads() as session:
+                planned = plan(session, actor)
+            runtime = self.runtime
+            chain_rights = DesignRights(runtime.registry) if runtime.chain is not None else None
+            rights.check_on_chain(chain_rights, planned)
+            with db.transaction(console.sessions, wait=console.policy.write_wait) as session:
+                rights.record_action(session=session, actor=actor, planned=planned)
+        except HallmarkError as exc:
+            if exc.http_status >= 500:
+                raise
+            return _detail(
+                request,
+                staff,
+                console,
+                ref,
+                rights_error=refusal(exc),
+                form=form,
+                status_code=_status(exc),
+            )
+        return redirect(f"{BASE}/{ref}?done=rights#rights")
+
+
+def _rights_page(
+    request: Request, staff: ActiveStaff, console: ConsoleDep, runtime: RuntimeDep, ref: str
+) -> RightsPage:
+    return RightsPage(request, staff, console, runtime, ref)
+
+
+RightsPageDep = Annotated[RightsPage, Depends(_rights_page)]
 
 
 def _when(text: str, zone: str, name: str) -> datetime | None:
@@ -1138,12 +1122,8 @@ def _when(text: str, zone: str, name: str) -> datetime | None:
 
 @router.post(BASE + "/{ref}/assignments")
 def propose_assignment(
-    request: Request,
+    page: RightsPageDep,
     *,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    runtime: RuntimeDep,
-    ref: str,
     csrf_token: CsrfField = "",
     new_registrant: RightsField = "",
     new_owner_ref: RightsField = "",
@@ -1158,17 +1138,12 @@ def propose_assignment(
         "document_sha256": document_sha256,
         "new_owner_organisation": new_owner_organisation,
     }
-    return _rights_action(
-        request,
-        staff=staff,
-        console=console,
-        runtime=runtime,
-        ref=ref,
-        form=form,
-        plan=lambda session, actor: rights.plan_propose(
+    return page.act(
+        form,
+        lambda session, actor: rights.plan_propose(
             session=session,
             actor=actor,
-            ref=ref,
+            ref=page.ref,
             new_registrant=new_registrant,
             new_owner_ref=new_owner_ref,
             document_sha256=document_sha256,
@@ -1179,60 +1154,30 @@ def propose_assignment(
 
 @router.post(BASE + "/{ref}/assignments/accept")
 def accept_assignment(
-    request: Request,
-    *,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    runtime: RuntimeDep,
-    ref: str,
-    csrf_token: CsrfField = "",
-    document_sha256: RightsField = "",
+    page: RightsPageDep, *, csrf_token: CsrfField = "", document_sha256: RightsField = ""
 ) -> Response:
     """Accept an assignment proposed to this organisation (step two), with the same document."""
-    form = {"csrf_token": csrf_token, "accept_document_sha256": document_sha256}
-    return _rights_action(
-        request,
-        staff=staff,
-        console=console,
-        runtime=runtime,
-        ref=ref,
-        form=form,
-        plan=lambda session, actor: rights.plan_accept(
-            session=session, actor=actor, ref=ref, document_sha256=document_sha256
+    return page.act(
+        {"csrf_token": csrf_token, "accept_document_sha256": document_sha256},
+        lambda session, actor: rights.plan_accept(
+            session=session, actor=actor, ref=page.ref, document_sha256=document_sha256
         ),
     )
 
 
 @router.post(BASE + "/{ref}/assignments/cancel")
-def cancel_assignment(
-    request: Request,
-    *,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    runtime: RuntimeDep,
-    ref: str,
-    csrf_token: CsrfField = "",
-) -> Response:
+def cancel_assignment(page: RightsPageDep, *, csrf_token: CsrfField = "") -> Response:
     """Cancel a pending assignment (the proposer), or decline it (the named new registrant)."""
-    return _rights_action(
-        request,
-        staff=staff,
-        console=console,
-        runtime=runtime,
-        ref=ref,
-        form={"csrf_token": csrf_token},
-        plan=lambda session, actor: rights.plan_cancel(session=session, actor=actor, ref=ref),
+    return page.act(
+        {"csrf_token": csrf_token},
+        lambda session, actor: rights.plan_cancel(session=session, actor=actor, ref=page.ref),
     )
 
 
 @router.post(BASE + "/{ref}/licences")
 def grant_licence(
-    request: Request,
+    page: RightsPageDep,
     *,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    runtime: RuntimeDep,
-    ref: str,
     csrf_token: CsrfField = "",
     licensee_ref: RightsField = "",
     document_sha256: RightsField = "",
@@ -1247,7 +1192,7 @@ def grant_licence(
         "valid_from": valid_from,
         "valid_until": valid_until,
     }
-    zone = runtime.settings.display_timezone
+    zone = page.runtime.settings.display_timezone
 
     def plan(session: Session, actor: Actor) -> rights.Planned:
         start = _when(valid_from, zone, "valid_from")
@@ -1256,39 +1201,32 @@ def grant_licence(
         return rights.plan_grant(
             session=session,
             actor=actor,
-            ref=ref,
+            ref=page.ref,
             licensee_ref=licensee_ref,
             document_sha256=document_sha256,
             valid_from=start,
             valid_until=_when(valid_until, zone, "valid_until"),
         )
 
-    return _rights_action(
-        request, staff=staff, console=console, runtime=runtime, ref=ref, form=form, plan=plan
-    )
+    return page.act(form, plan)
 
 
 @router.post(BASE + "/{ref}/licences/{document_sha256}/terminate")
 def terminate_licence(
-    request: Request,
+    page: RightsPageDep,
     *,
-    staff: ActiveStaff,
-    console: ConsoleDep,
-    runtime: RuntimeDep,
-    ref: str,
     document_sha256: str,
     csrf_token: CsrfField = "",
     reason: RightsField = "",
 ) -> Response:
     """End a licence, finally, with a reason."""
-    return _rights_action(
-        request,
-        staff=staff,
-        console=console,
-        runtime=runtime,
-        ref=ref,
-        form={"csrf_token": csrf_token},
-        plan=lambda session, actor: rights.plan_terminate(
-            session=session, actor=actor, ref=ref, document_sha256=document_sha256, reason=reason
+    return page.act(
+        {"csrf_token": csrf_token},
+        lambda session, actor: rights.plan_terminate(
+            session=session,
+            actor=actor,
+            ref=page.ref,
+            document_sha256=document_sha256,
+            reason=reason,
         ),
     )

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from hallmark.api.pages import i18n, messages
+from hallmark.api.pages import i18n
 from hallmark.api.pages.auth import HOME_PATH, is_https, redirect, safe_next
-from hallmark.api.pages.rendering import render
+from hallmark.api.pages.rendering import not_found
 
 router = APIRouter(include_in_schema=False)
 #: A year: the choice outlives sessions.
@@ -21,13 +21,7 @@ def switch_language(
     request: Request, code: str, next_: Annotated[str | None, Query(alias="next")] = None
 ) -> Response:
     if code not in i18n.LANGUAGES:
-        return render(
-            request,
-            "error.html",
-            status_code=404,
-            title=messages.NOT_FOUND,
-            message=messages.PageMessage(messages.NOT_FOUND),
-        )
+        return not_found(request)
     response = redirect(safe_next(next_) or HOME_PATH)
     response.set_cookie(
         i18n.COOKIE,

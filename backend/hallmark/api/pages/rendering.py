@@ -169,3 +169,14 @@ def refused(
     )
     status = exc.http_status if 400 <= exc.http_status < 500 else 400
     return render(request, template, status_code=status, headers=headers, error=error, **context)
+
+
+def not_found(request: Request) -> Response:
+    """The console's 404 page."""
+    return render(
+        request,
+        "error.html",
+        status_code=404,
+        title=messages.NOT_FOUND,
+        message=messages.PageMessage(messages.NOT_FOUND),
+    )

@@ -7,6 +7,7 @@ the session's new cookie and goes on to the next step's page (303), the last one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -36,9 +37,14 @@ from hallmark.api.pages.auth import (
     with_next,
 )
 from hallmark.api.pages.rendering import qr_svg, refused, render
-from hallmark.core.errors import InvalidInputError, SignInRefusedError, TooManyAttemptsError
+from hallmark.core.errors import (
+    HallmarkError,
+    InvalidInputError,
+    SignInRefusedError,
+    TooManyAttemptsError,
+)
 from hallmark.services.access import logins, totp
-from hallmark.services.access.logins import Issued
+from hallmark.services.access.logins import Issued, Staff
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,6 +63,29 @@ def _continue(request: Request, issued: Issued, target: str | None) -> Response:
     response = redirect(location)
     set_cookie(request, response, SESSION_COOKIE, issued.token)
     return response
+
+
+def _pending_step(
+    request: Request,
+    staff: Staff,
+    csrf_token: str,
+    next_: str,
+    *,
+    run: Callable[[], Issued],
+    refused_page: Callable[[HallmarkError], Response],
+    refusals: tuple[type[HallmarkError], ...] = (SignInRefusedError, TooManyAttemptsError),
+) -> Response:
+    """A step of a session still signing in: check the form's CSRF token, `run` the step and
+    continue; a session that expired meanwhile starts again at the password, another of the
+    `refusals` shows the step's form again (`refused_page`)."""
+    check_csrf(request, staff, csrf_token)
+    try:
+        issued = run()
+    except refusals as exc:
+        if isinstance(exc, SignInRefusedError) and exc.reason == "expired":
+            return redirect(with_next(SIGN_IN_PATH, next_))
+        return refused_page(exc)
+    return _continue(request, issued, next_)
 
 
 @router.get("/console/sign-in")
@@ -93,14 +122,7 @@ def sign_in(
 ) -> Response:
     check_sign_in_token(request, csrf_token)
     try:
-        issued = logins.sign_in(
-            sessions=console.sessions,
-            policy=console.policy,
-            username=username,
-            password=password,
-            address=console.address,
-            reads=console.reads,
-        )
+        issued = logins.sign_in(console, username=username, password=password)
     except (SignInRefusedError, TooManyAttemptsError) as exc:
         return refused(
             request,
@@ -133,26 +155,16 @@ def code(
     csrf_token: CsrfField = "",
     next_: NextField = "",
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        issued = logins.second_factor(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
-            code=code,
-            address=console.address,
-        )
-    except SignInRefusedError as exc:
-        if exc.reason == "expired":
-            return redirect(with_next(SIGN_IN_PATH, next_))
-        return refused(
+    return _pending_step(
+        request,
+        staff,
+        csrf_token,
+        next_,
+        run=lambda: logins.second_factor(console, code=code),
+        refused_page=lambda exc: refused(
             request, "sign_in_code.html", exc, pending=staff, next=safe_next(next_) or ""
-        )
-    except TooManyAttemptsError as exc:
-        return refused(
-            request, "sign_in_code.html", exc, pending=staff, next=safe_next(next_) or ""
-        )
-    return _continue(request, issued, next_)
+        ),
+    )
 
 
 def enrolment(staff: logins.Staff, secret: str) -> dict[str, object]:
@@ -196,18 +208,7 @@ def enrol(
     csrf_token: CsrfField = "",
     next_: NextField = "",
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        issued = logins.confirm_enrolment(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
-            code=code,
-            address=console.address,
-        )
-    except (SignInRefusedError, TooManyAttemptsError) as exc:
-        if isinstance(exc, SignInRefusedError) and exc.reason == "expired":
-            return redirect(with_next(SIGN_IN_PATH, next_))
+    def refused_page(exc: HallmarkError) -> Response:
         secret = logins.pending_secret(
             sessions=console.sessions, policy=console.policy, staff=staff, create=True
         )
@@ -220,7 +221,15 @@ def enrol(
             enrolment=enrolment(staff, secret),
             next=safe_next(next_) or "",
         )
-    return _continue(request, issued, next_)
+
+    return _pending_step(
+        request,
+        staff,
+        csrf_token,
+        next_,
+        run=lambda: logins.confirm_enrolment(console, code=code),
+        refused_page=refused_page,
+    )
 
 
 @router.get("/console/sign-in/password")
@@ -244,25 +253,22 @@ def new_password(
     csrf_token: CsrfField = "",
     next_: NextField = "",
 ) -> Response:
-    check_csrf(request, staff, csrf_token)
-    try:
-        issued = logins.change_password(
-            sessions=console.sessions,
-            policy=console.policy,
-            token=console.token,
+    return _pending_step(
+        request,
+        staff,
+        csrf_token,
+        next_,
+        run=lambda: logins.change_password(
+            console,
             current=current_password,
             new=new_password,
             confirm=confirm_password,
-            address=console.address,
-            reads=console.reads,
-        )
-    except (SignInRefusedError, TooManyAttemptsError, InvalidInputError) as exc:
-        if isinstance(exc, SignInRefusedError) and exc.reason == "expired":
-            return redirect(with_next(SIGN_IN_PATH, next_))
-        return refused(
+        ),
+        refused_page=lambda exc: refused(
             request, "sign_in_password.html", exc, pending=staff, next=safe_next(next_) or ""
-        )
-    return _continue(request, issued, next_)
+        ),
+        refusals=(SignInRefusedError, TooManyAttemptsError, InvalidInputError),
+    )
 
 
 @router.post("/console/sign-out")

@@ -7,10 +7,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from hallmark.api.pages import messages
-from hallmark.api.pages.auth import ActiveStaff, ConsoleDep, CsrfField, check_csrf, redirect
+from hallmark.api.pages.auth import (
+    ActiveStaff,
+    ConsoleDep,
+    CsrfField,
+    check_csrf,
+    forbidden,
+    redirect,
+)
 from hallmark.api.pages.rendering import render
 from hallmark.core.errors import NotFoundError, PermissionDeniedError
-from hallmark.services.access import logins
 from hallmark.services.access import staff as staff_accounts
 from hallmark.services.access.logins import Staff
 
@@ -22,20 +28,8 @@ def _admin(request: Request, staff: Staff, console: ConsoleDep) -> Response | No
     """The 403 page (audited) for anyone but an organisation administrator."""
     if staff.role == "admin":
         return None
-    logins.record_denial(
-        sessions=console.sessions,
-        staff=staff,
-        action=f"{request.method} {STAFF_PATH}",
-        details={"status": 403, "role": staff.role},
-        wait=console.policy.write_wait,
-    )
-    return render(
-        request,
-        "error.html",
-        status_code=403,
-        staff=staff,
-        title=messages.FORBIDDEN,
-        message=messages.PageMessage(messages.FORBIDDEN),
+    return forbidden(
+        request, staff, console, messages.FORBIDDEN, action=f"{request.method} {STAFF_PATH}"
     )
 
 

@@ -14,6 +14,7 @@ from hallmark.api.deps import (
     RuntimeDep,
     WriteCallDep,
 )
+from hallmark.api.responses import download
 from hallmark.api.writes import AttachmentPayload, FileStoreDep, idempotent
 from hallmark.services.records import attachments
 from hallmark.services.records.schemas import AttachmentPublic
@@ -93,15 +94,10 @@ async def download_attachment(
             return attachments.download(session=session, store=store, actor=actor, sha256=sha256)
 
     meta, data = await run_in_threadpool(load)
-    # Always a download, of a type determined from the bytes, never sniffed, never run: stored
-    # files come from other organisations and are served from the API's own origin.
-    return Response(
+    # Of a type determined from the bytes.
+    return download(
         data,
+        meta.sha256,
         media_type=attachments.served_type(data),
-        headers={
-            "ETag": f'"{meta.sha256}"',
-            "Content-Disposition": f'attachment; filename="{meta.sha256}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
+        headers={"ETag": f'"{meta.sha256}"'},
     )

@@ -47,6 +47,20 @@ async def issue_certificate(
 ) -> object:
     """Issue a certificate for a product whose production is complete (brand role)."""
     issuer = runtime.certificate_issuer()
+    assert runtime.read_sessions is not None
+    read_sessions = runtime.read_sessions
+
+    def prepare() -> issuance.DesignChoice:  # reads the chain: off the event loop
+        return issuance.prepare_design(
+            sessions=read_sessions,
+            actor=call.actor,
+            issuer=issuer,
+            serial=body.serial,
+            requested=body.design,
+            licence=body.design_licence,
+        )
+
+    design = await run_in_threadpool(prepare)
     return await idempotent(
         call,
         permission="certificate.issue",
@@ -59,6 +73,7 @@ async def issue_certificate(
                 serial=body.serial,
                 personal=_personal(body.personal),
                 engraving_summary=body.engraving_summary,
+                design=design,
             )
         ),
     )
@@ -79,7 +94,11 @@ def get_document(ref: CertificateRef, sessions: ReadSessionsDep, runtime: Runtim
     deployment = runtime.certificate_issuer().deployment
     with sessions() as session:
         certificate = evidence.find(session, ref)
-        return FastJSONResponse(evidence.signed_document(session, certificate, deployment))
+        return FastJSONResponse(
+            evidence.signed_document(
+                session, certificate, deployment, deployments=runtime.certificate_deployments()
+            )
+        )
 
 
 @router.get("/{ref}/bundle", responses=_NOT_FOUND)
@@ -125,6 +144,15 @@ async def reissue_certificate(
 ) -> object:
     """Issue a new certificate replacing one of yours (after repair, resizing, re-engraving)."""
     issuer = runtime.certificate_issuer()
+    assert runtime.read_sessions is not None
+    read_sessions = runtime.read_sessions
+
+    def prepare() -> issuance.DesignChoice:  # the design the old one names: reads the chain
+        return lifecycle.reissue_design(
+            sessions=read_sessions, actor=call.actor, issuer=issuer, ref=ref
+        )
+
+    design = await run_in_threadpool(prepare)
     return await idempotent(
         call,
         permission="certificate.issue",
@@ -137,6 +165,7 @@ async def reissue_certificate(
                 ref=ref,
                 personal=_personal(body.personal),
                 engraving_summary=body.engraving_summary,
+                design=design,
             )
         ),
     )
@@ -187,6 +216,7 @@ async def create_order(*, body: OrderCreate, call: WriteCallDep, runtime: Runtim
             actor=call.actor,
             issuer=runtime.certificate_issuer(),
             order_id=order_id,
+            chunk=runtime.settings.certificate_order_chunk,
         )
     return response
 

@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep
-from hallmark.api.routes.designs import Ref, SearchUpload
+from hallmark.api.openapi import error_doc
+from hallmark.api.routes.designs import MULTIPART_FILE, Ref, SearchUpload
 from hallmark.api.writes import FileStoreDep
 from hallmark.chain.ledger import Ledger
 from hallmark.chain.registry import DesignRegistryContract
@@ -24,41 +25,19 @@ from hallmark.services.designs.evidence_pdf import render_pdf
 router = APIRouter(prefix="/api/v1/designs", tags=["designs"])
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description + ' (body: {"error": {"code", "message", "details"}})',
-        "content": {"application/json": {}},
-    }
-
-
-_MULTIPART_FILE = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
-
 Format = Annotated[
     Literal["json", "pdf"], Query(alias="format", description="json (the bundle) or pdf")
 ]
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, "application/pdf": {}}},
-    401: _error("No or an unknown API key"),
-    403: _error("Only legal and the owner's organisation read evidence (it names the owner)"),
-    404: _error("No such registration"),
-    409: _error(
+    401: error_doc("No or an unknown API key"),
+    403: error_doc("Only legal and the owner's organisation read evidence (it names the owner)"),
+    404: error_doc("No such registration"),
+    409: error_doc(
         "The registration is not on chain yet (or failed), or a stored fact disagrees with "
         "the chain (code evidence_mismatch: no evidence is produced)"
     ),
-    503: _error("The chain does not answer, or no font that renders Chinese is installed"),
+    503: error_doc("The chain does not answer, or no font that renders Chinese is installed"),
 }
 
 
@@ -117,11 +96,11 @@ async def registration_evidence(
     response_class=Response,
     responses={
         **_RESPONSES,
-        413: _error("The file is larger than allowed, or decodes to more than allowed"),
-        415: _error("The file is not what its name or media type claims"),
-        422: _error("A malformed image or model"),
+        413: error_doc("The file is larger than allowed, or decodes to more than allowed"),
+        415: error_doc("The file is not what its name or media type claims"),
+        422: error_doc("A malformed image or model"),
     },
-    openapi_extra=_MULTIPART_FILE,
+    openapi_extra=MULTIPART_FILE,
 )
 async def comparison_evidence(
     *,

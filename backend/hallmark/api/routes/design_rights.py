@@ -9,16 +9,27 @@ contract's reason), recorded, and sent by the worker: the answer is 202 with the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
+from hallmark.api.deps import (
+    CurrentActor,
+    ReadSessionsDep,
+    RuntimeDep,
+    SessionsDep,
+    WriteCall,
+    WriteCallDep,
+)
+from hallmark.api.openapi import error_doc
 from hallmark.api.responses import FastJSONResponse
+from hallmark.api.routes.designs import Ref
 from hallmark.api.writes import idempotent
 from hallmark.chain.registry import DesignRights
+from hallmark.runtime import Runtime
 from hallmark.services.access import idempotency
 from hallmark.services.access.keys import forget_cached_keys
 from hallmark.services.designs import departure, rights
@@ -44,97 +55,93 @@ from hallmark.store.models import DesignRegistration
 
 router = APIRouter(prefix="/api/v1/designs", tags=["design rights"])
 
-Ref = Annotated[
-    str, Path(description="Registration number (D-…) or fingerprint (SHA-256 of the file, hex)")
-]
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description + ' (body: {"error": {"code", "message", "details"}})',
-        "content": {"application/json": {}},
-    }
-
-
 _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("No or an unknown API key"),
-    403: _error(
+    401: error_doc("No or an unknown API key"),
+    403: error_doc(
         "Not a registrar, or not the organisation the registry allows (the contract's "
         "reason in details)"
     ),
-    404: _error("No such registration, organisation or licence"),
-    409: _error(
+    404: error_doc("No such registration, organisation or licence"),
+    409: error_doc(
         "Not final yet (details.final_at), not filed, or refused in the design's state "
         "(the contract's reason in details)"
     ),
-    422: _error("A malformed document hash, reference, period or reason"),
-    503: _error("The chain does not answer"),
+    422: error_doc("A malformed document hash, reference, period or reason"),
+    503: error_doc("The chain does not answer"),
 }
 
 
-async def _act(
-    *,
-    call: WriteCallDep,
-    runtime: RuntimeDep,
-    sessions: SessionsDep,
-    permission: str,
-    plan: Callable[[Session], rights.Planned],
-) -> object:
-    """Plan (database), check on chain (outside any transaction), record (one transaction)."""
-    if call.key is not None:
-        # A replay answers as the first time, without asking the chain again.
-        def stored() -> tuple[int, Any] | None:
-            with sessions() as session:
-                return idempotency.stored_answer(
-                    session, call.actor.principal_id, call.key or "", call.fingerprint, ttl=call.ttl
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """What a rights action route needs besides its own fields: the write call, the runtime
+    (the chain) and the sessions."""
+
+    call: WriteCall
+    runtime: Runtime
+    sessions: sessionmaker[Session]
+
+    async def act(self, permission: str, plan: Callable[[Session], rights.Planned]) -> object:
+        """Plan (database), check on chain (outside any transaction), record (one
+        transaction)."""
+        call, sessions = self.call, self.sessions
+        if call.key is not None:
+            # A replay answers as the first time, without asking the chain again.
+            def stored() -> tuple[int, Any] | None:
+                with sessions() as session:
+                    return idempotency.stored_answer(
+                        session,
+                        call.actor.principal_id,
+                        call.key or "",
+                        call.fingerprint,
+                        ttl=call.ttl,
+                    )
+
+            answer = await run_in_threadpool(stored)
+            if answer is not None:
+                return FastJSONResponse(
+                    answer[1], status_code=answer[0], headers={"Idempotent-Replayed": "true"}
                 )
 
-        answer = await run_in_threadpool(stored)
-        if answer is not None:
-            return FastJSONResponse(
-                answer[1], status_code=answer[0], headers={"Idempotent-Replayed": "true"}
-            )
+        def planned() -> rights.Planned:
+            with sessions() as session:
+                return plan(session)
 
-    def planned() -> rights.Planned:
-        with sessions() as session:
-            return plan(session)
+        done = await run_in_threadpool(planned)
+        runtime = self.runtime
+        chain_rights = DesignRights(runtime.registry) if runtime.chain is not None else None
+        await run_in_threadpool(rights.check_on_chain, chain_rights, done)
 
-    done = await run_in_threadpool(planned)
-    chain_rights = DesignRights(runtime.registry) if runtime.chain is not None else None
-    await run_in_threadpool(rights.check_on_chain, chain_rights, done)
+        def write(session: Session) -> RightsActionPublic:
+            row = rights.record_action(session=session, actor=call.actor, planned=done)
+            registration = session.get(DesignRegistration, row.registration_id)
+            assert registration is not None
+            return action_public(row, registration.number)
 
-    def write(session: Session) -> RightsActionPublic:
-        row = rights.record_action(session=session, actor=call.actor, planned=done)
-        registration = session.get(DesignRegistration, row.registration_id)
-        assert registration is not None
-        return action_public(row, registration.number)
-
-    return await idempotent(call, permission=permission, status=202, write=write)
+        return await idempotent(call, permission=permission, status=202, write=write)
 
 
-@router.post(
-    "/{ref}/assignments",
-    status_code=202,
-    response_model=RightsActionPublic,
-    responses=_ACTION_ERRORS,
-)
-async def propose_assignment(
-    *,
-    ref: Ref,
-    body: AssignmentPropose,
-    call: WriteCallDep,
-    runtime: RuntimeDep,
-    sessions: SessionsDep,
-) -> object:
+async def _acting(call: WriteCallDep, runtime: RuntimeDep, sessions: SessionsDep) -> Acting:
+    return Acting(call, runtime, sessions)
+
+
+ActingDep = Annotated[Acting, Depends(_acting)]
+
+
+def _action_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A rights action's route: answered 202 with the recorded action."""
+    return router.post(
+        path, status_code=202, response_model=RightsActionPublic, responses=_ACTION_ERRORS
+    )
+
+
+@_action_route("/{ref}/assignments")
+async def propose_assignment(*, ref: Ref, body: AssignmentPropose, acting: ActingDep) -> object:
     """Propose to assign a final registration to another registrar organisation."""
-    return await _act(
-        call=call,
-        runtime=runtime,
-        sessions=sessions,
-        permission="design.assign",
-        plan=lambda session: rights.plan_propose(
+    return await acting.act(
+        "design.assign",
+        lambda session: rights.plan_propose(
             session=session,
-            actor=call.actor,
+            actor=acting.call.actor,
             ref=ref,
             new_registrant=body.new_registrant,
             new_owner_ref=body.new_owner_ref,
@@ -144,74 +151,34 @@ async def propose_assignment(
     )
 
 
-@router.post(
-    "/{ref}/assignments/accept",
-    status_code=202,
-    response_model=RightsActionPublic,
-    responses=_ACTION_ERRORS,
-)
-async def accept_assignment(
-    *,
-    ref: Ref,
-    body: AssignmentAccept,
-    call: WriteCallDep,
-    runtime: RuntimeDep,
-    sessions: SessionsDep,
-) -> object:
+@_action_route("/{ref}/assignments/accept")
+async def accept_assignment(*, ref: Ref, body: AssignmentAccept, acting: ActingDep) -> object:
     """Accept, as the named new registrant, the pending assignment under the same document."""
-    return await _act(
-        call=call,
-        runtime=runtime,
-        sessions=sessions,
-        permission="design.assign",
-        plan=lambda session: rights.plan_accept(
-            session=session, actor=call.actor, ref=ref, document_sha256=body.document_sha256
+    return await acting.act(
+        "design.assign",
+        lambda session: rights.plan_accept(
+            session=session, actor=acting.call.actor, ref=ref, document_sha256=body.document_sha256
         ),
     )
 
 
-@router.post(
-    "/{ref}/assignments/cancel",
-    status_code=202,
-    response_model=RightsActionPublic,
-    responses=_ACTION_ERRORS,
-)
-async def cancel_assignment(
-    *, ref: Ref, call: WriteCallDep, runtime: RuntimeDep, sessions: SessionsDep
-) -> object:
+@_action_route("/{ref}/assignments/cancel")
+async def cancel_assignment(*, ref: Ref, acting: ActingDep) -> object:
     """Cancel the pending assignment (its proposer, or the named new registrant declining)."""
-    return await _act(
-        call=call,
-        runtime=runtime,
-        sessions=sessions,
-        permission="design.assign",
-        plan=lambda session: rights.plan_cancel(session=session, actor=call.actor, ref=ref),
+    return await acting.act(
+        "design.assign",
+        lambda session: rights.plan_cancel(session=session, actor=acting.call.actor, ref=ref),
     )
 
 
-@router.post(
-    "/{ref}/licences",
-    status_code=202,
-    response_model=RightsActionPublic,
-    responses=_ACTION_ERRORS,
-)
-async def grant_licence(
-    *,
-    ref: Ref,
-    body: LicenceGrant,
-    call: WriteCallDep,
-    runtime: RuntimeDep,
-    sessions: SessionsDep,
-) -> object:
+@_action_route("/{ref}/licences")
+async def grant_licence(*, ref: Ref, body: LicenceGrant, acting: ActingDep) -> object:
     """Record a licence of a final registration (licensee reference, document, validity)."""
-    return await _act(
-        call=call,
-        runtime=runtime,
-        sessions=sessions,
-        permission="design.licence",
-        plan=lambda session: rights.plan_grant(
+    return await acting.act(
+        "design.licence",
+        lambda session: rights.plan_grant(
             session=session,
-            actor=call.actor,
+            actor=acting.call.actor,
             ref=ref,
             licensee_ref=body.licensee_ref,
             document_sha256=body.document_sha256,
@@ -221,30 +188,16 @@ async def grant_licence(
     )
 
 
-@router.post(
-    "/{ref}/licences/{document_sha256}/terminate",
-    status_code=202,
-    response_model=RightsActionPublic,
-    responses=_ACTION_ERRORS,
-)
+@_action_route("/{ref}/licences/{document_sha256}/terminate")
 async def terminate_licence(
-    *,
-    ref: Ref,
-    document_sha256: str,
-    body: LicenceTerminate,
-    call: WriteCallDep,
-    runtime: RuntimeDep,
-    sessions: SessionsDep,
+    *, ref: Ref, document_sha256: str, body: LicenceTerminate, acting: ActingDep
 ) -> object:
     """Terminate a licence, finally, with a reason code."""
-    return await _act(
-        call=call,
-        runtime=runtime,
-        sessions=sessions,
-        permission="design.licence",
-        plan=lambda session: rights.plan_terminate(
+    return await acting.act(
+        "design.licence",
+        lambda session: rights.plan_terminate(
             session=session,
-            actor=call.actor,
+            actor=acting.call.actor,
             ref=ref,
             document_sha256=document_sha256,
             reason=body.reason,
@@ -255,7 +208,7 @@ async def terminate_licence(
 @router.get(
     "/{ref}/rights",
     response_model=RightsPublic,
-    responses={401: _error("No or an unknown API key"), 404: _error("No such registration")},
+    responses={401: error_doc("No or an unknown API key"), 404: error_doc("No such registration")},
 )
 async def get_rights(
     *, ref: Ref, actor: CurrentActor, runtime: RuntimeDep, sessions: ReadSessionsDep
@@ -294,7 +247,7 @@ async def get_rights(
 @router.get(
     "/rights/actions/{action_id}",
     response_model=RightsActionPublic,
-    responses={401: _error("No or an unknown API key"), 404: _error("No such action")},
+    responses={401: error_doc("No or an unknown API key"), 404: error_doc("No such action")},
 )
 async def get_action(
     *, action_id: str, actor: CurrentActor, sessions: ReadSessionsDep
@@ -316,9 +269,9 @@ async def get_action(
     "/departures",
     response_model=DeparturePublic,
     responses={
-        401: _error("No or an unknown API key"),
-        403: _error("Not a registrar, or the caller itself"),
-        404: _error("No such principal in the caller's organisation"),
+        401: error_doc("No or an unknown API key"),
+        403: error_doc("Not a registrar, or the caller itself"),
+        404: error_doc("No such principal in the caller's organisation"),
     },
 )
 async def depart(*, body: DeparturePrincipal, call: WriteCallDep) -> object:
@@ -345,9 +298,9 @@ async def depart(*, body: DeparturePrincipal, call: WriteCallDep) -> object:
     "/departures/{principal}/report",
     response_model=DeparturePublic,
     responses={
-        401: _error("No or an unknown API key"),
-        403: _error("Not a registrar"),
-        404: _error("No such principal in the caller's organisation"),
+        401: error_doc("No or an unknown API key"),
+        403: error_doc("Not a registrar"),
+        404: error_doc("No such principal in the caller's organisation"),
     },
 )
 async def departure_report(
@@ -374,11 +327,11 @@ async def departure_report(
     "/reassignments",
     response_model=ReassignmentPublic,
     responses={
-        401: _error("No or an unknown API key"),
-        403: _error("Not a registrar"),
-        404: _error("No such principal, or registration of it, in the caller's organisation"),
-        409: _error("The principal is still active"),
-        422: _error("The target is not another active registrar of the organisation"),
+        401: error_doc("No or an unknown API key"),
+        403: error_doc("Not a registrar"),
+        404: error_doc("No such principal, or registration of it, in the caller's organisation"),
+        409: error_doc("The principal is still active"),
+        422: error_doc("The target is not another active registrar of the organisation"),
     },
 )
 async def reassign(*, body: Reassignment, call: WriteCallDep) -> object:

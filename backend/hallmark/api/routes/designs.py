@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
+from hallmark.api.openapi import error_doc
+from hallmark.api.responses import download
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
 from hallmark.core.errors import invalid_field
 from hallmark.services.designs import registry
@@ -43,57 +45,31 @@ Ref = Annotated[
 ]
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description + ' (body: {"error": {"code", "message", "details"}})',
-        "content": {"application/json": {}},
-    }
-
-
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: _error("The file is larger than allowed, or decodes to more than allowed (a bomb)"),
-    415: _error("The file is not what its name or media type claims"),
-    422: _error("A malformed image or model, or an invalid field"),
+    413: error_doc("The file is larger than allowed, or decodes to more than allowed (a bomb)"),
+    415: error_doc("The file is not what its name or media type claims"),
+    422: error_doc("A malformed image or model, or an invalid field"),
 }
 _READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("No or an unknown API key"),
-    404: _error("No such registration"),
+    401: error_doc("No or an unknown API key"),
+    404: error_doc("No such registration"),
 }
 
-_MULTIPART = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "metadata": {
-                            "type": "string",
-                            "description": "JSON object: the DesignRegister fields",
-                        },
-                    },
-                    "required": ["file", "metadata"],
-                }
-            }
-        },
+
+def _multipart(**parts: dict[str, Any]) -> dict[str, Any]:
+    """An operation's multipart/form-data request body: `parts`, each required."""
+    schema = {"type": "object", "properties": parts, "required": list(parts)}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
-}
-_MULTIPART_FILE = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
+
+
+_FILE_PART = {"type": "string", "format": "binary"}
+_MULTIPART = _multipart(
+    file=_FILE_PART,
+    metadata={"type": "string", "description": "JSON object: the DesignRegister fields"},
+)
+MULTIPART_FILE = _multipart(file=_FILE_PART)
 
 
 async def _upload(
@@ -160,8 +136,8 @@ def _fields(text: str) -> DesignRegister:
     response_model=RegisterPublic,
     responses={
         **_UPLOAD_ERRORS,
-        403: _error("Only a registrar (a legal organisation's key) registers designs"),
-        409: _error(
+        403: error_doc("Only a registrar (a legal organisation's key) registers designs"),
+        409: error_doc(
             "An exact duplicate: the same file is registered already (the existing "
             "registration's number, owner reference, time and block are in details)"
         ),
@@ -225,8 +201,8 @@ async def register_design(
 @router.post(
     "/search",
     response_model=SearchPublic,
-    responses={**_UPLOAD_ERRORS, 401: _error("No or an unknown API key")},
-    openapi_extra=_MULTIPART_FILE,
+    responses={**_UPLOAD_ERRORS, 401: error_doc("No or an unknown API key")},
+    openapi_extra=MULTIPART_FILE,
 )
 async def search_designs(
     *,
@@ -259,7 +235,9 @@ async def search_designs(
     return await run_in_threadpool(run)
 
 
-@router.get("", response_model=DesignsPublic, responses={401: _error("No or an unknown API key")})
+@router.get(
+    "", response_model=DesignsPublic, responses={401: error_doc("No or an unknown API key")}
+)
 async def list_designs(
     *,
     actor: CurrentActor,
@@ -297,7 +275,7 @@ async def list_designs(
 @router.get(
     "/reviews",
     response_model=ReviewsPublic,
-    responses={401: _error("No or an unknown API key"), 403: _error("Not a registrar")},
+    responses={401: error_doc("No or an unknown API key"), 403: error_doc("Not a registrar")},
 )
 async def list_reviews(
     *,
@@ -322,10 +300,10 @@ async def list_reviews(
     "/reviews/{review_id}",
     response_model=ReviewPublic,
     responses={
-        403: _error("Not a registrar"),
-        404: _error("No such review entry"),
-        409: _error("The entry was decided already"),
-        422: _error("An unknown decision"),
+        403: error_doc("Not a registrar"),
+        404: error_doc("No such review entry"),
+        409: error_doc("The entry was decided already"),
+        422: error_doc("An unknown decision"),
     },
 )
 async def decide_review(
@@ -384,7 +362,7 @@ async def get_thumbnail(
     response_class=Response,
     responses={
         200: {"content": {"application/octet-stream": {}}},
-        403: _error("Only legal and the owner's organisation download originals"),
+        403: error_doc("Only legal and the owner's organisation download originals"),
         **_READ_ERRORS,
     },
 )
@@ -399,12 +377,4 @@ async def get_original(
             return row.fingerprint, data
 
     sha, data = await run_in_threadpool(run)
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{sha}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
+    return download(data, sha)

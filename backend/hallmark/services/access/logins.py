@@ -104,6 +104,18 @@ class Staff:
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Where a sign-in step comes from: the database (`sessions` to write, `reads` to read),
+    the rules, the session cookie's token ("" before sign-in) and the caller's address."""
+
+    sessions: sessionmaker[Session]
+    policy: StaffPolicy
+    token: str
+    address: str
+    reads: sessionmaker[Session]
+
+
+@dataclass(frozen=True, slots=True)
 class Issued:
     """A session after a step: the token for the cookie (never stored) and who it is."""
 
@@ -118,16 +130,7 @@ def token_hash(token: str) -> str:
 # --- sign-in steps -------------------------------------------------------------------------------
 
 
-def sign_in(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    username: str,
-    password: str,
-    address: str,
-    now: datetime | None = None,
-    reads: sessionmaker[Session] | None = None,
-) -> Issued:
+def sign_in(caller: Caller, *, username: str, password: str, now: datetime | None = None) -> Issued:
     """The password step: a new session at the stage the account needs next.
 
     The password hash (slow by design) is checked outside any transaction: the account and the
@@ -137,21 +140,21 @@ def sign_in(
     """
     username = normalise_username(username)[:64]
     now = now or utcnow()
-    address = address[:64]
-    with (reads or sessions)() as session:
+    address = caller.address[:64]
+    with caller.reads() as session:
         row = session.execute(_USER.where(StaffUser.username == username)).first()
         stored_hash = row[0].password_hash if row is not None else None
-        throttled = bool(_throttle_waits(session, policy, username, address, now))
+        throttled = bool(_throttle_waits(session, caller.policy, username, address, now))
     verified = rehashed = None
     if not throttled:  # a throttled step answers without spending a hash
         if stored_hash is None:
-            policy.passwords.burn(password)  # an unknown username costs the same time
+            caller.policy.passwords.burn(password)  # an unknown username costs the same time
             verified = False
         else:
-            verified = policy.passwords.verify(stored_hash, password)
-            if verified and policy.passwords.needs_rehash(stored_hash):
-                rehashed = policy.passwords.hash(password)
-    with _step(sessions, policy, "staff.sign_in", address, now, username=username) as step:
+            verified = caller.policy.passwords.verify(stored_hash, password)
+            if verified and caller.policy.passwords.needs_rehash(stored_hash):
+                rehashed = caller.policy.passwords.hash(password)
+    with _step(caller, "staff.sign_in", now, username=username) as step:
         user, organisation = step.user, step.organisation
         # The same `now`: whatever was throttled in the read is throttled here too.
         if step.throttled():
@@ -169,30 +172,16 @@ def sign_in(
             if rehashed is not None:
                 user.password_hash = rehashed
             step.clear_failures()
-            step.open(_next_stage(user, policy, factor_done=False))
+            step.open(_next_stage(user, caller.policy, factor_done=False))
     return step.outcome()
 
 
-def second_factor(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    token: str,
-    code: str,
-    address: str,
-    now: datetime | None = None,
-) -> Issued:
+def second_factor(caller: Caller, *, code: str, now: datetime | None = None) -> Issued:
     """The TOTP step of a session at `second_factor`."""
-    with _step(
-        sessions, policy, "staff.second_factor", address, now, token=token, stages={SECOND_FACTOR}
-    ) as step:
-        if step.live() and not step.throttled():
-            user = step.known_user
-            if user.totp_secret is None or not step.use_code(user.totp_secret, code):
-                step.fail("code")
-            else:
-                step.clear_failures()
-                step.promote(_next_stage(user, policy, factor_done=True))
+    with _step(caller, "staff.second_factor", now, stages={SECOND_FACTOR}) as step:
+        if step.live() and not step.throttled() and step.code_holds(code):
+            step.clear_failures()
+            step.promote(_next_stage(step.known_user, caller.policy, factor_done=True))
     return step.outcome()
 
 
@@ -222,79 +211,43 @@ def pending_secret(
         return totp.unseal(policy.totp_key, user.id, user.totp_pending)
 
 
-def begin_enrolment(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    token: str,
-    password: str,
-    address: str,
-    now: datetime | None = None,
-    reads: sessionmaker[Session] | None = None,
-) -> None:
+def begin_enrolment(caller: Caller, *, password: str, now: datetime | None = None) -> None:
     """Start setting up a first authenticator from the account page: with the password, so a
     session taken over without it cannot tie the account to someone else's app. The password
     is checked outside any transaction (see `sign_in`)."""
     now = now or utcnow()
-    checked = _check_password(
-        reads or sessions, policy, token=token, password=password, address=address, now=now
-    )
-    with _step(
-        sessions, policy, "staff.totp_begin", address, now, token=token, stages={ACTIVE}
-    ) as step:
+    checked = _check_password(caller, password=password, now=now)
+    with _step(caller, "staff.totp_begin", now, stages={ACTIVE}) as step:
         if step.live() and not step.throttled():
             user = step.known_user
             if not checked.holds_for(user):
                 step.fail("credentials", field="current_password")
             elif user.totp_secret is None and user.totp_pending is None:
-                user.totp_pending = totp.seal(policy.totp_key, user.id, totp.new_secret())
+                user.totp_pending = totp.seal(caller.policy.totp_key, user.id, totp.new_secret())
                 step.succeed()
     step.check()
 
 
-def replace_authenticator(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    token: str,
-    code: str,
-    address: str,
-    now: datetime | None = None,
-) -> None:
+def replace_authenticator(caller: Caller, *, code: str, now: datetime | None = None) -> None:
     """Start replacing an enrolled authenticator: with a code from the current one, a new
     secret is pending until `confirm_enrolment` (the current one stays in force until then)."""
-    with _step(
-        sessions, policy, "staff.totp_replace", address, now, token=token, stages={ACTIVE}
-    ) as step:
-        if step.live() and not step.throttled():
+    with _step(caller, "staff.totp_replace", now, stages={ACTIVE}) as step:
+        if step.live() and not step.throttled() and step.code_holds(code):
             user = step.known_user
-            if user.totp_secret is None or not step.use_code(user.totp_secret, code):
-                step.fail("code")
-            else:
-                user.totp_pending = totp.seal(policy.totp_key, user.id, totp.new_secret())
-                step.succeed()
+            user.totp_pending = totp.seal(caller.policy.totp_key, user.id, totp.new_secret())
+            step.succeed()
     step.check()
 
 
-def confirm_enrolment(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    token: str,
-    code: str,
-    address: str,
-    now: datetime | None = None,
-) -> Issued:
+def confirm_enrolment(caller: Caller, *, code: str, now: datetime | None = None) -> Issued:
     """A code from the pending secret puts it in force; the session moves on (from `enrol`)
     under a new token, and the user's other sessions end."""
-    with _step(
-        sessions, policy, "staff.totp_enrol", address, now, token=token, stages={ENROL, ACTIVE}
-    ) as step:
+    with _step(caller, "staff.totp_enrol", now, stages={ENROL, ACTIVE}) as step:
         if step.live() and not step.throttled():
             user = step.known_user
             accepted = (
                 totp.accepted_step(
-                    totp.unseal(policy.totp_key, user.id, user.totp_pending),
+                    totp.unseal(caller.policy.totp_key, user.id, user.totp_pending),
                     code,
                     last_step=None,
                     now=step.now,
@@ -309,7 +262,7 @@ def confirm_enrolment(
                 user.totp_secret, user.totp_pending = user.totp_pending, None
                 user.totp_last_step = accepted
                 user.totp_enrolled_at = step.now
-                issued = step.promote(_next_stage(user, policy, factor_done=True))
+                issued = step.promote(_next_stage(user, caller.policy, factor_done=True))
                 ended = end_sessions(step.session, user.id, keep=issued.staff.token_hash)
                 step.extra.update(replaced=replaced, sessions_ended=ended)
     return step.outcome()
@@ -326,31 +279,17 @@ def cancel_enrolment(
         )
 
 
-def remove_authenticator(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    token: str,
-    code: str,
-    address: str,
-    now: datetime | None = None,
-) -> None:
+def remove_authenticator(caller: Caller, *, code: str, now: datetime | None = None) -> None:
     """Turn the second factor off, with a current code; refused for a role that requires it."""
-    with _step(
-        sessions, policy, "staff.totp_remove", address, now, token=token, stages={ACTIVE}
-    ) as step:
+    with _step(caller, "staff.totp_remove", now, stages={ACTIVE}) as step:
         if step.live():
             user = step.known_user
-            if policy.totp_required(user.role):
+            if caller.policy.totp_required(user.role):
                 raise PermissionDeniedError(
                     f"the {user.role} role must sign in with a code: its authenticator can be "
                     "replaced, not removed"
                 )
-            if step.throttled():
-                pass
-            elif user.totp_secret is None or not step.use_code(user.totp_secret, code):
-                step.fail("code")
-            else:
+            if not step.throttled() and step.code_holds(code):
                 user.totp_secret = user.totp_pending = None
                 user.totp_enrolled_at = None
                 step.succeed()
@@ -358,37 +297,18 @@ def remove_authenticator(
 
 
 def change_password(
-    *,
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
-    token: str,
-    current: str,
-    new: str,
-    confirm: str,
-    address: str,
-    now: datetime | None = None,
-    reads: sessionmaker[Session] | None = None,
+    caller: Caller, *, current: str, new: str, confirm: str, now: datetime | None = None
 ) -> Issued:
     """A new password, with the current one (at `new_password`: the temporary one); the
     session moves on under a new token and the user's other sessions end. Both hashes (the
     check of the current password, the new one's) are worked out outside any transaction."""
     now = now or utcnow()
-    checked = _check_password(
-        reads or sessions, policy, token=token, password=current, address=address, now=now
-    )
+    checked = _check_password(caller, password=current, now=now)
     new_hash: str | None = None
     if checked.verified:
         _check_new(checked.username, current=current, new=new, confirm=confirm)
-        new_hash = policy.passwords.hash(new)
-    with _step(
-        sessions,
-        policy,
-        "staff.password_change",
-        address,
-        now,
-        token=token,
-        stages={NEW_PASSWORD, ACTIVE},
-    ) as step:
+        new_hash = caller.policy.passwords.hash(new)
+    with _step(caller, "staff.password_change", now, stages={NEW_PASSWORD, ACTIVE}) as step:
         if step.live() and not step.throttled():
             user = step.known_user
             if not checked.holds_for(user) or new_hash is None:
@@ -397,7 +317,7 @@ def change_password(
                 user.password_hash = new_hash
                 user.must_change_password = False
                 user.password_changed_at = step.now
-                issued = step.promote(_next_stage(user, policy, factor_done=True))
+                issued = step.promote(_next_stage(user, caller.policy, factor_done=True))
                 ended = end_sessions(step.session, user.id, keep=issued.staff.token_hash)
                 step.extra.update(sessions_ended=ended)
     return step.outcome()
@@ -611,6 +531,15 @@ class _Step:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    def code_holds(self, code: str) -> bool:
+        """Whether `code` is a fresh code of the user's enrolled authenticator (`use_code`);
+        when it is not, the failure is counted and the step refused (`fail("code")`)."""
+        user = self.known_user
+        if user.totp_secret is not None and self.use_code(user.totp_secret, code):
+            return True
+        self.fail("code")
+        return False
+
     def open(self, stage: str, *, created: datetime | None = None) -> Issued:
         """A new session at `stage` (`created`: when its sign-in began, for its absolute end)."""
         user, organisation, name = self.known_user, self.organisation, self.name
@@ -660,22 +589,20 @@ class _Step:
 
 @contextmanager
 def _step(
-    sessions: sessionmaker[Session],
-    policy: StaffPolicy,
+    caller: Caller,
     action: str,
-    address: str,
     now: datetime | None,
     *,
     username: str | None = None,
-    token: str | None = None,
     stages: frozenset[str] | set[str] = frozenset(),
 ) -> Iterator[_Step]:
-    """A step in one transaction, by username (sign-in) or by session token (the rest, at
-    one of `stages`), its user locked; its failures and audit entries commit with it."""
+    """A step in one transaction, by username (sign-in) or by the caller's session token (the
+    rest, at one of `stages`), its user locked; its failures and audit entries commit with it."""
     now = now or utcnow()
-    with transaction(sessions, wait=policy.write_wait) as session:
+    policy, token = caller.policy, caller.token
+    with transaction(caller.sessions, wait=policy.write_wait) as session:
         _purge(session, policy, now)
-        step = _Step(session, policy, action, address[:64], now, username or "")
+        step = _Step(session, policy, action, caller.address[:64], now, username or "")
         if username is not None:
             row = session.execute(
                 _USER.where(StaffUser.username == username).with_for_update(of=StaffUser)
@@ -738,31 +665,23 @@ class _CheckedPassword:
         return self.verified and user.password_hash == self.stored_hash
 
 
-def _check_password(
-    reads: sessionmaker[Session],
-    policy: StaffPolicy,
-    *,
-    token: str,
-    password: str,
-    address: str,
-    now: datetime,
-) -> _CheckedPassword:
+def _check_password(caller: Caller, *, password: str, now: datetime) -> _CheckedPassword:
     """Read the password hash of a session's user in a read session and check `password`
     against it with no transaction open: argon2 is slow by design, and on SQLite a write
     transaction would hold the write lock all that time. Not checked (not verified) when the
     session is unknown or the user or the address is throttled; the step refuses those."""
-    with reads() as session:
+    with caller.reads() as session:
         row = session.execute(
             select(StaffUser.username, StaffUser.password_hash)
             .join(StaffSession, StaffSession.staff_user_id == StaffUser.id)
-            .where(StaffSession.token_hash == token_hash(token))
+            .where(StaffSession.token_hash == token_hash(caller.token))
         ).first()
         if row is None:
             return _CheckedPassword("", None, verified=False)
         username, stored = row
-        if _throttle_waits(session, policy, username, address[:64], now):
+        if _throttle_waits(session, caller.policy, username, caller.address[:64], now):
             return _CheckedPassword(username, stored, verified=False)
-    return _CheckedPassword(username, stored, policy.passwords.verify(stored, password))
+    return _CheckedPassword(username, stored, caller.policy.passwords.verify(stored, password))
 
 
 def _check_new(username: str, *, current: str, new: str, confirm: str) -> None:

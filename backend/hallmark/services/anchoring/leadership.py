@@ -26,7 +26,6 @@ Raises:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import signal
@@ -39,6 +38,8 @@ import structlog
 from eth_utils.crypto import keccak
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+
+from hallmark.core import locks
 
 log = structlog.get_logger(__name__)
 
@@ -202,21 +203,9 @@ class FileLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
-        if self._handle is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(holder_name() + "\n")
-        handle.flush()
-        self._handle = handle
-        return True
+        if self._handle is None:
+            self._handle = locks.try_lock(self.path, holder_name())
+        return self._handle is not None
 
     def held(self) -> bool:
         return self._handle is not None
@@ -224,8 +213,7 @@ class FileLock:
     def release(self) -> None:
         handle, self._handle = self._handle, None
         if handle is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
+            locks.unlock(handle)
 
     def beat(self) -> None:
         if self._handle is not None:

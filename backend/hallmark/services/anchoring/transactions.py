@@ -27,7 +27,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -37,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.client import Fees
 from hallmark.chain.fees import fees_of, replacement_fees
-from hallmark.chain.ledger import AnchorLog, Ledger, SignedTransaction
+from hallmark.chain.ledger import AnchorLog, Ledger, SignedTransaction, sign_locally
 from hallmark.config import Settings
 from hallmark.core.backoff import Backoff
 from hallmark.core.errors import NotFoundError, TransactionRejectedError
@@ -291,23 +290,16 @@ class Transactions:
         TransactionRejectedError (the account backs off)."""
         account = self.account(organisation_id)
         fees = self.fees_now()
-        tx: dict[str, Any] = {
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": account.address,
-            "value": 0,
-            "gas": GAP_FILLER_GAS,
-        }
-        if fees.max_fee_per_gas is not None:
-            tx |= {
-                "type": 2,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-        else:
-            tx["gasPrice"] = fees.gas_price
-        signed = account.sign_transaction(tx)
-        tx_hash = self.client.send_raw_transaction(HexBytes(signed.raw_transaction).to_0x_hex())
+        signed = sign_locally(
+            account,
+            to=account.address,
+            data=None,
+            nonce=nonce,
+            fees=fees,
+            chain_id=self.chain_id,
+            gas=GAP_FILLER_GAS,
+        )
+        tx_hash = self.client.send_raw_transaction(signed.raw_tx)
         log.warning("anchoring.nonce_gap_filled", account=account.address, nonce=nonce, tx=tx_hash)
         return tx_hash
 

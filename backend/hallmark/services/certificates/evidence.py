@@ -64,13 +64,24 @@ def find(session: Session, certificate_id: str) -> Certificate:
 
 
 def signed_document(
-    session: Session, certificate: Certificate, deployment: Mapping[str, Any]
+    session: Session,
+    certificate: Certificate,
+    deployment: Mapping[str, Any],
+    *,
+    deployments: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The certificate document with its proof (and the anchoring evidence once on chain)."""
+    """The certificate document with its proof (and the anchoring evidence once on chain).
+
+    `deployment` is the current one's {ledger, designRegistry, contractsVersion}; a certificate
+    issued on an earlier deployment (before `hallmark deploy --new`) names that one's, found in
+    `deployments` by its ledger address."""
     record = session.get(Record, certificate.id)
     assert record is not None
     found = status.records_status(session=session, record_ids=[record.id]).get(record.id)
     unsigned = json.loads(record.canonical)
+    ledger = unsigned["credentialStatus"]["ledger"]
+    if ledger != deployment["ledger"] and deployments is not None and ledger in deployments:
+        deployment = deployments[ledger]
     return doc.with_proof(
         unsigned,
         signer=certificate.signer,

@@ -5,7 +5,9 @@ product the brand accepted), refuse it unless its production is complete (`incom
 accepted by the brand, materials drawn, a step chain that verifies, a passing final QC with no
 manufacturing step after it) or already certified; read its provenance (materials with their
 lots, origins, external certificates, carbon, ethics; the step timeline), build the document
-(`build_document`), sign it with the brand's account (EIP-712), and store it as a record of kind
+(`build_document`) with the registered design it names (`DesignChoice`, resolved against the
+registry and the chain by `prepare_design` before the transaction: no chain call inside it),
+sign it with the brand's account (EIP-712), and store it as a record of kind
 `certificate` whose canonical text is the document itself, queued for anchoring in the same
 transaction, with the certificate row; mark the product certified; one audit entry.
 
@@ -21,11 +23,16 @@ Raises:
     ProductionIncompleteError: production is not complete (the reason says what is missing).
     CertificateStateError: the product is already certified (reissue instead).
     InvalidInputError: an empty order, or one naming a serial twice.
+    DesignNotCertifiableError: the named design is not filed on chain and final, or the named
+        licence is not recorded and in force.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +45,7 @@ from web3 import Web3
 
 from hallmark.core.errors import (
     CertificateStateError,
+    DesignNotCertifiableError,
     HallmarkError,
     InvalidInputError,
     NotFoundError,
@@ -50,11 +58,13 @@ from hallmark.services.certificates import document as doc
 from hallmark.services.records import provenance, steps, views, visibility
 from hallmark.services.records.schemas import MaterialNode, Provenance, ProvenanceRecord
 from hallmark.store.models import (
+    AuditEntry,
     Certificate,
     CertificateOrder,
     LotDraw,
     Organisation,
     Product,
+    Record,
 )
 from hallmark.store.records import NewRecord, add_records, new_record_id
 
@@ -76,6 +86,83 @@ class Issuer:
     deployment: Mapping[str, Any]
     #: The organisation's signing account (decrypted from its keystore).
     account_of: Callable[[Organisation], LocalAccount]
+    #: The certificate's `design` section for a registration and an optional licence document
+    #: (reads the registry and the chain; raises DesignNotCertifiableError). None: no registry.
+    design_of: Callable[[str, str | None], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DesignChoice:
+    """The design a certificate names, resolved before the issuing transaction: the
+    registration asked for (None: the product names none) and its `design` section."""
+
+    ref: str | None = None
+    section: dict[str, Any] | None = None
+
+
+_FINGERPRINT = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+def names_registration(reference: str | None) -> bool:
+    """Whether a product's `design_reference` names a design registration (a `D-…` number or
+    a fingerprint); other text is the brand's own design reference, not a registration."""
+    if reference is None:
+        return False
+    reference = reference.strip()
+    return reference.upper().startswith("D-") or bool(_FINGERPRINT.match(reference))
+
+
+def product_design_reference(session: Session, product: Product) -> str | None:
+    """The `design_reference` of the product's creation record."""
+    canonical = session.scalar(select(Record.canonical).where(Record.id == product.record_id))
+    assert canonical is not None
+    reference = json.loads(canonical).get("data", {}).get("design_reference")
+    return None if reference is None else str(reference)
+
+
+def resolve_design(issuer: Issuer, ref: str | None, licence: str | None) -> DesignChoice:
+    """The design section for registration `ref` (None: no design; a licence then is refused).
+
+    Raises:
+        DesignNotCertifiableError: see `Issuer.design_of`; a licence named without a design.
+    """
+    if ref is None:
+        if licence is not None:
+            raise InvalidInputError(
+                "a design licence is named only with the design it licenses",
+                details={"invalid_field": "design_licence"},
+            )
+        return DesignChoice()
+    if issuer.design_of is None:
+        raise DesignNotCertifiableError(ref, "this installation has no design registry")
+    return DesignChoice(ref, issuer.design_of(ref, licence))
+
+
+def prepare_design(
+    *,
+    sessions: sessionmaker[Session],
+    actor: Actor,
+    issuer: Issuer,
+    serial: str,
+    requested: str | None = None,
+    licence: str | None = None,
+) -> DesignChoice:
+    """The design the certificate of product `serial` names: `requested` (a registration
+    number or fingerprint), else the registration the product's `design_reference` names (if
+    it names one), resolved against the registry and the chain. Call it before `issue`'s
+    transaction.
+
+    Raises:
+        NotFoundError: no such product visible to the caller.
+        DesignNotCertifiableError: the design is not filed and final (or the licence not in
+            force).
+    """
+    if requested is None:
+        with sessions() as session:
+            product = visibility.visible(session, actor, visibility.PRODUCT, serial)
+            own = product_design_reference(session, product)
+        requested = own.strip() if names_registration(own) and own is not None else None
+    return resolve_design(issuer, requested, licence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +268,7 @@ def build_document(
     personal_commitment: str | None,
     engraving_summary: str | None,
     supersedes: str | None,
+    design: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The unsigned certificate document (see `document`), from the product's provenance."""
     relied = relied_records(view)
@@ -228,7 +316,7 @@ def build_document(
             "lastStepAt": _iso(timeline[-1].occurred_at),
             "finalQc": {"at": _iso(final_qc.occurred_at), "result": final_qc.result},
         },
-        "design": None,
+        "design": design,
         "brand": {"id": brand.id, "name": brand.name},
         "organisations": [
             {
@@ -295,12 +383,15 @@ def issue(
     order: CertificateOrder | None = None,
     supersedes: Certificate | None = None,
     account: LocalAccount | None = None,
+    design: DesignChoice | None = None,
 ) -> Certificate:
     """Issue a certificate for one product (see the module docstring); the caller commits.
 
     `supersedes`: the brand's earlier certificate of this product that the new one replaces
     (a reissue after repair, resizing or re-engraving); `account`: the brand's signing account
-    when the caller decrypted it already (orders).
+    when the caller decrypted it already (orders); `design`: the design it names, from
+    `prepare_design` (a product whose `design_reference` names a registration is refused
+    without it).
     """
     authorisation.require_role(actor, "certificate.issue")
     product = visibility.visible(session, actor, visibility.PRODUCT, serial, lock=True)
@@ -315,6 +406,11 @@ def issue(
     reason = incomplete_reason(session, product)
     if reason is not None:
         raise ProductionIncompleteError(product=serial, reason=reason)
+    design = design or DesignChoice()
+    own = product_design_reference(session, product)
+    if design.ref is None and names_registration(own):
+        assert own is not None
+        raise DesignNotCertifiableError(own, "it was not checked against the registry")
     brand = session.get(Organisation, actor.organisation_id)
     assert brand is not None
     now = datetime.now(UTC)
@@ -341,6 +437,7 @@ def issue(
         personal_commitment=commitment,
         engraving_summary=engraving_summary,
         supersedes=supersedes.certificate_hash if supersedes is not None else None,
+        design=design.section,
     )
     signer = account or issuer.account_of(brand)
     signature = doc.sign(unsigned, signer)
@@ -388,6 +485,7 @@ def issue(
                 "number": number,
                 "certificate_hash": stored.record_hash,
                 **({"supersedes": supersedes.id} if supersedes is not None else {}),
+                **({"design": design.section["registration"]} if design.section else {}),
             },
         )
     return certificate
@@ -462,6 +560,22 @@ def create_order(
     return order
 
 
+def _design_refs(session: Session, serials: Sequence[str]) -> dict[str, str]:
+    """The registration each product of `serials` names in its `design_reference` (products
+    that name none, or do not exist, are left out)."""
+    rows = session.execute(
+        select(Product.serial, Record.canonical)
+        .join(Record, Record.id == Product.record_id)
+        .where(Product.serial.in_(list(serials)))
+    ).all()
+    found: dict[str, str] = {}
+    for serial, canonical in rows:
+        reference = json.loads(canonical).get("data", {}).get("design_reference")
+        if names_registration(reference):
+            found[serial] = str(reference).strip()
+    return found
+
+
 def run_order(
     *,
     sessions: sessionmaker[Session],
@@ -469,9 +583,18 @@ def run_order(
     issuer: Issuer,
     order_id: str,
     chunk: int = ORDER_CHUNK,
+    stop: threading.Event | None = None,
 ) -> CertificateOrder:
     """Issue the order's certificates chunk by chunk (one transaction each), recording each
-    product's outcome and the progress; resumes after the products already processed."""
+    product's outcome and the progress; resumes after the products already processed.
+
+    A chunk's certificates, outcomes and progress commit together, so a process stopped (or
+    killed) mid-order loses at most the chunk it was issuing, and a later run (`resume_orders`)
+    goes on from the saved progress: no product is issued twice (the order row is locked and
+    its progress read again in each chunk's transaction, and a certified product is refused).
+    The designs the chunk's products name are resolved before its transaction (they read the
+    chain). `stop` set: return after the current chunk, the order still running.
+    """
     with sessions() as session:
         order = session.get(CertificateOrder, order_id)
         if order is None:
@@ -479,22 +602,39 @@ def run_order(
         brand = session.get(Organisation, order.organisation_id)
         assert brand is not None
         account = issuer.account_of(brand)
+    designs: dict[str, DesignChoice | HallmarkError] = {}
     while True:
+        with sessions() as session:
+            order = session.get(CertificateOrder, order_id)
+            assert order is not None
+            planned = order.serials[order.processed : order.processed + chunk]
+            refs = _design_refs(session, planned) if planned else {}
+        for ref in set(refs.values()) - designs.keys():
+            try:
+                designs[ref] = resolve_design(issuer, ref, None)
+            except HallmarkError as exc:
+                designs[ref] = exc
         with sessions.begin() as session:
             order = session.get(CertificateOrder, order_id, with_for_update=True)
             assert order is not None
             start = order.processed
             todo = order.serials[start : start + chunk]
+            if todo != planned:
+                continue  # another run went on meanwhile: plan the chunk again
             if not todo:
-                order.status = "done"
-                order.finished_at = datetime.now(UTC)
+                if order.status != "done":
+                    order.status = "done"
+                    order.finished_at = datetime.now(UTC)
                 session.flush()
                 session.expunge(order)
                 return order
             results = list(order.results)
             issued = 0
             for offset, serial in enumerate(todo, start=start):
+                design = designs.get(refs[serial]) if serial in refs else None
                 try:
+                    if isinstance(design, HallmarkError):
+                        raise design
                     # `issue` checks everything before it writes, so a refused product leaves
                     # nothing in the chunk's transaction.
                     certificate = issue(
@@ -504,6 +644,7 @@ def run_order(
                         serial=serial,
                         order=order,
                         account=account,
+                        design=design,
                     )
                 except HallmarkError as exc:
                     results.append(
@@ -538,6 +679,68 @@ def run_order(
                 object_id=order.id,
                 details={"from": start + 1, "to": order.processed, "issued": issued},
             )
+        if stop is not None and stop.is_set():
+            with sessions() as session:
+                order = session.get(CertificateOrder, order_id)
+                assert order is not None
+                session.expunge(order)
+                return order
+
+
+def order_actor(session: Session, order: CertificateOrder) -> Actor:
+    """The brand's caller that placed the order (its principal and API key, as the order's
+    audit entry names them), to go on issuing in its name."""
+    entry = session.scalar(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == "certificate.order",
+            AuditEntry.object_kind == "certificate_order",
+            AuditEntry.object_id == order.id,
+        )
+        .limit(1)
+    )
+    return Actor(
+        organisation_id=order.organisation_id,
+        organisation_kind="brand",
+        principal_id=order.principal_id or (entry.principal_id if entry else None) or "",
+        api_key_id=(entry.api_key_id if entry else None) or "",
+        role="brand",
+    )
+
+
+def resume_orders(
+    *,
+    sessions: sessionmaker[Session],
+    issuer: Issuer,
+    chunk: int = ORDER_CHUNK,
+    stop: threading.Event | None = None,
+) -> list[str]:
+    """Go on with every order left `running` (by a process that stopped or was killed mid-order),
+    each from its saved progress; the ids of the orders finished."""
+    with sessions() as session:
+        running = list(
+            session.scalars(
+                select(CertificateOrder)
+                .where(CertificateOrder.status == "running")
+                .order_by(CertificateOrder.created_at)
+            )
+        )
+        actors = {order.id: order_actor(session, order) for order in running}
+    finished = []
+    for order_id, actor in actors.items():
+        if stop is not None and stop.is_set():
+            break
+        order = run_order(
+            sessions=sessions,
+            actor=actor,
+            issuer=issuer,
+            order_id=order_id,
+            chunk=chunk,
+            stop=stop,
+        )
+        if order.status == "done":
+            finished.append(order_id)
+    return finished
 
 
 def order_of(session: Session, actor: Actor, order_id: str) -> CertificateOrder:

@@ -29,6 +29,7 @@ Raises:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hallmark.chain.client import Sent
 from hallmark.chain.ledger import CertificateRef, Ledger
 from hallmark.core.errors import (
     CertificateStateError,
@@ -51,7 +53,13 @@ from hallmark.services.anchoring import status
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import issuance
 from hallmark.store.db import transaction
-from hallmark.store.models import Certificate, CertificateOrder, Organisation, Product
+from hallmark.store.models import (
+    Certificate,
+    CertificateOrder,
+    Organisation,
+    Product,
+    Record,
+)
 
 log = structlog.get_logger("hallmark.certificates")
 
@@ -99,6 +107,26 @@ def evidence_ref(session: Session, certificate: Certificate) -> CertificateRef:
     return CertificateRef(found.anchorer, found.root, certificate.certificate_hash, found.proof)
 
 
+def _brand_account(session: Session, chain: ChainWrite, actor: Actor) -> LocalAccount:
+    """The account the caller's organisation sends with."""
+    organisation = session.get(Organisation, actor.organisation_id)
+    assert organisation is not None
+    return chain.account_of(organisation)
+
+
+def _sent_once(
+    send: Callable[[], Sent], *, already: str
+) -> tuple[str | None, ContractRevertError | None]:
+    """Send; the transaction hash, or, when the ledger refuses with `already` (an earlier run
+    got through: the chain holds the outcome), no hash and that refusal, to record from."""
+    try:
+        return send().tx_hash, None
+    except ContractRevertError as exc:
+        if exc.error_name != already:
+            raise
+        return None, exc
+
+
 def _ensure_revoker(chain: ChainWrite, account: str) -> None:
     if not chain.ledger.retrieve_has_role("REVOKER_ROLE", account):
         chain.ledger.send_grant_role(chain.admin, "REVOKER_ROLE", account)
@@ -134,18 +162,15 @@ def revoke(
                 state="revoked",
             )
         target = evidence_ref(session, certificate)
-        organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
-        account = chain.account_of(organisation)
+        account = _brand_account(session, chain, actor)
         certificate_id = certificate.id
     _ensure_revoker(chain, account.address)
-    tx_hash: str | None = None
-    try:
-        tx_hash = chain.ledger.send_revoke_certificate(account, target, reason=code).tx_hash
-    except ContractRevertError as exc:
-        if exc.error_name != "CertificateAlreadyRevoked":
-            raise
-        code = int(exc.arguments["reason"])  # revoked before: record what the chain holds
+    tx_hash, earlier = _sent_once(
+        lambda: chain.ledger.send_revoke_certificate(account, target, reason=code),
+        already="CertificateAlreadyRevoked",
+    )
+    if earlier is not None:
+        code = int(earlier.arguments["reason"])  # revoked before: record what the chain holds
     now = datetime.now(UTC)
     with transaction(sessions) as session:
         stored = session.get(Certificate, certificate_id)
@@ -187,17 +212,14 @@ def revoke_order(
     with sessions() as session:
         order = issuance.order_of(session, actor, order_id)
         issuance_id = order.issuance_id
-        organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
-        account = chain.account_of(organisation)
+        account = _brand_account(session, chain, actor)
     _ensure_revoker(chain, account.address)
-    tx_hash: str | None = None
-    try:
-        tx_hash = chain.ledger.send_revoke_issuance(account, issuance_id, reason=code).tx_hash
-    except ContractRevertError as exc:
-        if exc.error_name != "IssuanceAlreadyRevoked":
-            raise
-        code = int(exc.arguments["reason"])
+    tx_hash, earlier = _sent_once(
+        lambda: chain.ledger.send_revoke_issuance(account, issuance_id, reason=code),
+        already="IssuanceAlreadyRevoked",
+    )
+    if earlier is not None:
+        code = int(earlier.arguments["reason"])
     now = datetime.now(UTC)
     with transaction(sessions) as session:
         valid = select(Certificate.product_id).where(
@@ -231,10 +253,11 @@ def reissue(
     ref: str,
     personal: issuance.PersonalData | None = None,
     engraving_summary: str | None = None,
+    design: issuance.DesignChoice | None = None,
 ) -> Certificate:
     """A new certificate for the product of one of the brand's valid certificates, naming the
     old one in `credentialStatus.supersedes` (the caller commits; `supersede` records it on
-    chain once both are anchored)."""
+    chain once both are anchored); `design`: from `reissue_design`."""
     authorisation.require_role(actor, "certificate.issue")
     old = issuance.find_certificate(session, actor, ref)
     _require_valid(old)
@@ -260,7 +283,37 @@ def reissue(
         personal=personal,
         engraving_summary=engraving_summary,
         supersedes=old,
+        design=design,
     )
+
+
+def reissue_design(
+    *,
+    sessions: sessionmaker[Session],
+    actor: Actor,
+    issuer: issuance.Issuer,
+    ref: str,
+) -> issuance.DesignChoice:
+    """The design a reissue of certificate `ref` names: the one the old certificate names
+    (with its licence), else the product's own, resolved against the registry and the chain
+    again (call it before `reissue`'s transaction).
+
+    Raises:
+        NotFoundError: no such certificate of the caller's organisation.
+        DesignNotCertifiableError: the design (or licence) is no longer certifiable.
+    """
+    with sessions() as session:
+        old = issuance.find_certificate(session, actor, ref)
+        product = session.get(Product, old.product_id)
+        assert product is not None
+        serial = product.serial
+        record = session.get(Record, old.id)
+        assert record is not None
+        named = json.loads(record.canonical)["credentialSubject"].get("design")
+    if named is None:
+        return issuance.prepare_design(sessions=sessions, actor=actor, issuer=issuer, serial=serial)
+    licence = named["licence"]["documentHash"] if named.get("licence") else None
+    return issuance.resolve_design(issuer, named["fingerprint"], licence)
 
 
 def supersede(
@@ -287,16 +340,12 @@ def supersede(
         _require_valid(old)
         _require_valid(new)
         old_ref, new_ref = evidence_ref(session, old), evidence_ref(session, new)
-        organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
-        account = chain.account_of(organisation)
+        account = _brand_account(session, chain, actor)
         old_id, new_id = old.id, new.id
-    tx_hash: str | None = None
-    try:
-        tx_hash = chain.ledger.send_supersede_certificate(account, old_ref, new_ref).tx_hash
-    except ContractRevertError as exc:
-        if exc.error_name != "CertificateAlreadySuperseded":
-            raise
+    tx_hash, _earlier = _sent_once(
+        lambda: chain.ledger.send_supersede_certificate(account, old_ref, new_ref),
+        already="CertificateAlreadySuperseded",
+    )
     now = datetime.now(UTC)
     with transaction(sessions) as session:
         old = session.get(Certificate, old_id)

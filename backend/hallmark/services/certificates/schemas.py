@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from hallmark.core.fields import Input, ShortText
 from hallmark.services.records.schemas import Serial
 from hallmark.store.models import Certificate, CertificateOrder
+
+Sha256Hex = Annotated[str, Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]
 
 ReasonName = Literal[
     "issued_in_error",
@@ -35,6 +37,17 @@ class CertificateCreate(Input):
         None, description="What is engraved, without naming people (public, signed)"
     )
     personal: PersonalIn | None = None
+    design: ShortText | None = Field(
+        None,
+        description="The registered design the piece was made from (registration number or "
+        "fingerprint); default: the registration the product's design_reference names, if any. "
+        "It must be filed on chain and final",
+    )
+    design_licence: Sha256Hex | None = Field(
+        None,
+        description="SHA-256 of the signed licence the brand makes the design under (recorded "
+        "on chain for that design, in force)",
+    )
 
 
 class CertificateReissue(Input):

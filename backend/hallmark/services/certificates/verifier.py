@@ -16,28 +16,44 @@ checks, in order, each reported with what it found:
    in the block and transaction the evidence names;
 8. `status`: `certificateStatus(organisation, issuanceId, hash, anchorer, root, proof)` is
    Valid (Revoked, Superseded and Unknown fail, with the cause, reason, time or successor);
-9. with a bundle, `bundle`: it is this certificate's and holds exactly the records the document
+9. `design`: the registered design the document names (if any) is the DesignRegistry's filing
+   (fingerprint, filing time and block, final time, metadata hash; registrant and owner
+   reference then or since assigned), final when the certificate was anchored, and its licence
+   is the registry's, granted before and not terminated by then;
+10. with a bundle, `bundle`: it is this certificate's and holds exactly the records the document
    lists; for each record its text hashes to its hash, says what the list says, its proof leads
    to its root, the ledger's `verifyRecord` accepts it (anchored by that account as that kind,
    batch not flagged) and its anchorer is the account the who-is-who table gives its
-   organisation; the step chain links, in sequence, to the head the document names.
+   organisation; the step chain links, in sequence, to the head the document names. A record
+   anchored before `hallmark deploy --new` is checked on its earlier ledger (version 1: by
+   root, with its anchoring transaction's own call, and the anchorer bound to its organisation
+   on the certificate's ledger).
 
 The verdict: `genuine` when every check passes; else `revoked` or `superseded` (from the ledger),
-`unknown` (not shown to be anchored by its issuer, or another chain), or `tampered`.
+`unknown` (not shown to be anchored by its issuer, or another chain, or the node failing), or
+`tampered` (which any later check's tampering overrides). Files are read by `read_json`.
+A second implementation in JavaScript (tests/certificates/js/verify.mjs) must agree with this
+one on every case of a shared corpus: change both, and docs/VERIFY.md, together.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_typing import HexStr
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
+from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.client import ChainClient
-from hallmark.chain.ledger import Ledger
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, Ledger
+from hallmark.chain.registry import DesignRegistryContract, DesignRights
 from hallmark.core.canonical import canonical_bytes
 from hallmark.core.errors import HallmarkError
 from hallmark.core.hashing import keccak256
@@ -45,6 +61,11 @@ from hallmark.core.merkle import MerkleError, StandardMerkleTree
 from hallmark.services.certificates import document as doc
 
 _HASH_CHARS = frozenset("0123456789abcdef")
+#: A UUID in its canonical form (lower case, 8-4-4-4-12), the only one documents carry.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
+#: Half the order of secp256k1: a signature's `s` above it is the malleated twin of another.
+_SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 _ANCHOR_KEYS = {
     "kind",
     "anchorer",
@@ -55,6 +76,22 @@ _ANCHOR_KEYS = {
     "ledger",
     "contractsVersion",
 }
+_DESIGN_KEYS = {
+    "registration",
+    "fingerprint",
+    "registry",
+    "registrant",
+    "ownerRef",
+    "metadataHash",
+    "filedAt",
+    "filedBlock",
+    "finalAt",
+    "authorization",
+    "licence",
+}
+_LICENCE_KEYS = {"documentHash", "licenseeRef", "validFrom", "validUntil", "grantedBy", "grantedAt"}
+#: Contracts versions a bundled record may have been anchored with on an earlier ledger.
+_EARLIER_VERSIONS = ("1.0.0", "2.0.0")
 _BUNDLE_ENTRY_KEYS = {"id", "kind", "organisation", "recordHash", "canonical", "anchor"}
 _PROOF_KEYS = {
     "type",
@@ -145,10 +182,59 @@ def _get(mapping: Any, key: str, what: str) -> Any:
 
 
 def _uuid(value: Any, what: str) -> str:
+    """A UUID in its canonical form (documents never carry another)."""
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
+        raise CheckFailedError(f"{what} is not a UUID: {value!r}")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the member {key!r} appears twice")
+        found[key] = value
+    return found
+
+
+def read_json(data: bytes) -> Any:
+    """A certificate or bundle file's JSON value (docs/VERIFY.md, section 1): UTF-8 without a
+    byte order mark, strict JSON (no NaN or Infinity, no member twice in an object).
+
+    Raises:
+        ValueError: the bytes are not such a file.
+    """
+    text = data.decode("utf-8")  # strict: no encoded surrogates, no invalid bytes
     try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise CheckFailedError(f"{what} is not a UUID: {value!r}") from None
+        value = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicates
+        )
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+#: The deepest nesting a file may have (docs/VERIFY.md, section 1); a certificate needs 6.
+MAX_DEPTH = 128
+
+
+def _depth(value: Any) -> int:
+    """How deeply `value`'s arrays and objects nest (walked without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            stack.extend(
+                (child, level + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
 
 
 @dataclass
@@ -156,7 +242,7 @@ class _Context:
     """What later checks need of earlier ones."""
 
     document: Mapping[str, Any]
-    bundle: Mapping[str, Any] | None
+    bundle: Any
     ledger: Ledger
     registry_abi: list[dict[str, Any]]
     certificate_hash: str = ""
@@ -168,8 +254,12 @@ class _Context:
     anchored_block: int = 0
     contracts_version: str = ""
     receipts: dict[str, Any] = field(default_factory=dict)
-    batches: dict[tuple[str, str], Any] = field(default_factory=dict)
+    batches: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     accounts: dict[str, bytes] = field(default_factory=dict)
+    #: Earlier ledgers that bundled records name, by address (checked once each).
+    earlier: dict[str, Ledger] = field(default_factory=dict)
+    earlier_abi: list[dict[str, Any]] | None = None
+    block_times: dict[int, int] = field(default_factory=dict)
 
 
 def _check_document(ctx: _Context) -> str:
@@ -202,10 +292,14 @@ def _check_document(ctx: _Context) -> str:
         raise CheckFailedError("proof.verificationMethod does not name the signer on its chain")
     if _int(_get(status, "chainId", "credentialStatus"), "credentialStatus.chainId") != chain_id:
         raise CheckFailedError("proof.chainId differs from credentialStatus.chainId")
-    issuer_id = str(_get(document["issuer"], "id", "issuer"))
-    ctx.organisation = _uuid(issuer_id.removeprefix("urn:uuid:"), "issuer.id")
-    if issuer_id != f"urn:uuid:{ctx.organisation}":
+    issuer_id = _get(document["issuer"], "id", "issuer")
+    if not (
+        isinstance(issuer_id, str)
+        and issuer_id.startswith("urn:uuid:")
+        and _UUID.fullmatch(issuer_id.removeprefix("urn:uuid:"))
+    ):
         raise CheckFailedError(f"issuer.id is not urn:uuid:<organisation>: {issuer_id!r}")
+    ctx.organisation = issuer_id.removeprefix("urn:uuid:")
     organisation = _get(status, "organisation", "credentialStatus")
     if organisation != doc.organisation_bytes16(ctx.organisation):
         raise CheckFailedError("credentialStatus.organisation is not the issuer's identifier")
@@ -225,8 +319,19 @@ def _check_hash(ctx: _Context) -> str:
 
 def _check_signature(ctx: _Context) -> str:
     signature = ctx.document["proof"]["signatureValue"]
-    if not isinstance(signature, str) or len(signature) != 132 or not signature.startswith("0x"):
-        raise CheckFailedError("proof.signatureValue is not a 65-byte 0x-hex signature")
+    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+        raise CheckFailedError("proof.signatureValue is not a 65-byte lower-case 0x-hex signature")
+    raw = bytes.fromhex(signature[2:])
+    r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
+    # One signature, one form: eth-account would also take v 0, 1 or 35 and above, and the
+    # malleated twin (n - s), so a changed signature byte could still recover the signer.
+    if r == 0 or s == 0 or s > _SECP256K1_HALF_N or v not in (27, 28):
+        raise CheckFailedError(
+            "proof.signatureValue is not a canonical signature (v 27 or 28, s in the lower half)"
+        )
+    subject = _get(ctx.document, "credentialSubject", "the document")
+    if not isinstance(_get(subject, "certificateNumber", "credentialSubject"), str):
+        raise CheckFailedError("credentialSubject.certificateNumber is not text")
     try:
         recovered = doc.recover_signer(ctx.document, signature)
     except doc.DocumentError as exc:
@@ -259,7 +364,10 @@ def _check_chain(ctx: _Context) -> str:
         raise CheckFailedError("proof.deployment.ledger differs from credentialStatus.ledger")
     if not ctx.ledger.client.retrieve_code(ledger):
         raise CheckFailedError(f"no contract at ledger {ledger} on this chain", "unknown")
-    version = ctx.ledger.client.retrieve_call(ctx.ledger.contract.functions.version().call)
+    try:
+        version = ctx.ledger.client.retrieve_call(ctx.ledger.contract.functions.version().call)
+    except Web3Exception as exc:  # a revert, or an answer that is not a string
+        raise CheckFailedError(f"the contract at {ledger} answers no version(): {exc}") from None
     if version != deployment["contractsVersion"] or version != "2.0.0":
         raise CheckFailedError(f"the ledger's version is {version}, the proof says otherwise")
     ctx.contracts_version = str(version)
@@ -278,7 +386,9 @@ def _check_chain(ctx: _Context) -> str:
     return f"chain {node_chain}, ledger {ledger} version {version}"
 
 
-def _anchor(value: Any, what: str, kind: str, ctx: _Context) -> Mapping[str, Any]:
+def _anchor(
+    value: Any, what: str, kind: str, ctx: _Context, *, earlier: bool = False
+) -> Mapping[str, Any]:
     if value is None:
         raise CheckFailedError(
             f"{what} carries no anchoring evidence (not anchored yet)", "unknown"
@@ -296,27 +406,69 @@ def _anchor(value: Any, what: str, kind: str, ctx: _Context) -> Mapping[str, Any
     _int(value["block"], f"{what}.block")
     _hash(value["transaction"], f"{what}.transaction")
     if value["ledger"] != ctx.ledger.address:
-        raise CheckFailedError(f"{what}.ledger is not the certificate's ledger")
-    if value["contractsVersion"] != ctx.contracts_version:
+        if not earlier:
+            raise CheckFailedError(f"{what}.ledger is not the certificate's ledger")
+        _earlier_ledger(ctx, value["ledger"], value["contractsVersion"], what)
+    elif value["contractsVersion"] != ctx.contracts_version:
         raise CheckFailedError(f"{what}.contractsVersion is not the ledger's version")
     return value
 
 
-def _batch(ctx: _Context, anchorer: str, root: str) -> Any:
-    key = (anchorer, root)
+def _earlier_ledger(ctx: _Context, address: Any, version: Any, what: str) -> Ledger:
+    """The earlier ledger a record names: code there, answering the version it claims."""
+    address = _address(address, f"{what}.ledger")
+    if address in ctx.earlier:
+        ledger = ctx.earlier[address]
+    else:
+        if version not in _EARLIER_VERSIONS:
+            raise CheckFailedError(f"{what}.contractsVersion {version!r} is not a ledger's")
+        if not ctx.ledger.client.retrieve_code(address):
+            raise CheckFailedError(f"{what}.ledger {address}: no contract there", "unknown")
+        if version == "1.0.0":
+            if ctx.earlier_abi is None:
+                ctx.earlier_abi = load_artifacts(ARTIFACTS_DIR)["ProvenanceLedger"]["abi"]
+            abi = ctx.earlier_abi
+        else:
+            abi = ctx.ledger.abi
+        ledger = Ledger(ctx.ledger.client, address, abi)
+        try:
+            found = ctx.ledger.client.retrieve_call(ledger.contract.functions.version().call)
+        except Exception as exc:  # no ledger there: web3 raises a decoding error
+            raise CheckFailedError(f"{what}.ledger {address} is not a ledger: {exc}") from None
+        if found != version:
+            raise CheckFailedError(f"{what}.ledger {address} answers version {found}")
+        ctx.earlier[address] = ledger
+    claimed = "1.0.0" if ledger.version == 1 else "2.0.0"
+    if version != claimed:
+        raise CheckFailedError(f"{what}.contractsVersion is not its ledger's version")
+    return ledger
+
+
+def _ledger_of(ctx: _Context, anchor: Mapping[str, Any]) -> Ledger:
+    return ctx.ledger if anchor["ledger"] == ctx.ledger.address else ctx.earlier[anchor["ledger"]]
+
+
+def _batch(ctx: _Context, anchorer: str, root: str, ledger: Ledger | None = None) -> Any:
+    ledger = ledger or ctx.ledger
+    key = (ledger.address, anchorer, root)
     if key not in ctx.batches:
-        ctx.batches[key] = ctx.ledger.retrieve_batch_record(anchorer, root)
+        ctx.batches[key] = ledger.retrieve_batch_record(anchorer, root)
     return ctx.batches[key]
 
 
-def _organisation_of(ctx: _Context, account: str) -> bytes:
-    if account not in ctx.accounts:
-        ctx.accounts[account] = ctx.ledger.retrieve_account(account).organisation
-    return ctx.accounts[account]
+def _organisation_of(ctx: _Context, account: str, ledger: Ledger | None = None) -> bytes:
+    ledger = ledger or ctx.ledger
+    key = f"{ledger.address}:{account}"
+    if key not in ctx.accounts:
+        ctx.accounts[key] = ledger.retrieve_account(account).organisation
+    return ctx.accounts[key]
 
 
-def _check_transaction(ctx: _Context, anchor: Mapping[str, Any], what: str) -> None:
+def _check_transaction(
+    ctx: _Context, anchor: Mapping[str, Any], what: str, ledger: Ledger | None = None
+) -> None:
     """The evidence's transaction was mined in its block, sent by its anchorer to the ledger."""
+    address = (ledger or ctx.ledger).address
     tx_hash = anchor["transaction"]
     if tx_hash not in ctx.receipts:
         ctx.receipts[tx_hash] = ctx.ledger.client.retrieve_receipt(tx_hash)
@@ -324,7 +476,7 @@ def _check_transaction(ctx: _Context, anchor: Mapping[str, Any], what: str) -> N
     if (
         receipt is None
         or receipt["blockNumber"] != anchor["block"]
-        or receipt["to"] != ctx.ledger.address
+        or receipt["to"] != address
         or receipt["from"] != anchor["anchorer"]
         or receipt["status"] != 1
     ):
@@ -401,26 +553,33 @@ def _check_status(ctx: _Context) -> str:
     raise CheckFailedError(f"unknown to the ledger ({standing.cause})", "unknown")
 
 
-def _who_is_who(ctx: _Context) -> dict[str, str]:
+def _who_is_who(ctx: _Context) -> dict[str, Any]:
+    """The who-is-who table: organisation → account (a later row for the same one wins)."""
     table = _get(ctx.document["credentialSubject"], "organisations", "credentialSubject")
-    accounts: dict[str, str] = {}
+    if not isinstance(table, list):
+        raise CheckFailedError("credentialSubject.organisations is not a list")
+    accounts: dict[str, Any] = {}
     for entry in table:
-        accounts[_uuid(_get(entry, "id", "organisation"), "organisation id")] = str(
-            _get(entry, "account", "organisation")
-        )
+        organisation = _uuid(_get(entry, "id", "organisation"), "organisation id")
+        accounts[organisation] = _get(entry, "account", "organisation")
     return accounts
 
 
 def _check_bundle(ctx: _Context) -> str:
     bundle = ctx.bundle
-    assert bundle is not None
-    if set(bundle) != {"type", "certificate", "records"} or bundle["type"] != doc.BUNDLE_TYPE:
+    if (
+        not isinstance(bundle, Mapping)
+        or set(bundle) != {"type", "certificate", "records"}
+        or bundle["type"] != doc.BUNDLE_TYPE
+    ):
         raise CheckFailedError(f"the bundle is not a {doc.BUNDLE_TYPE}")
     if bundle["certificate"] != ctx.certificate_hash:
         raise CheckFailedError("the bundle is another certificate's")
     subject = ctx.document["credentialSubject"]
     listed = _get(subject, "records", "credentialSubject")
     entries = bundle["records"]
+    if not isinstance(listed, list):
+        raise CheckFailedError("credentialSubject.records is not a list")
     if not isinstance(entries, list) or len(entries) != len(listed):
         raise CheckFailedError("the bundle does not hold exactly the records the document lists")
     accounts = _who_is_who(ctx)
@@ -430,7 +589,9 @@ def _check_bundle(ctx: _Context) -> str:
         if not isinstance(entry, Mapping) or set(entry) != _BUNDLE_ENTRY_KEYS:
             raise CheckFailedError(f"{what}'s members are not a bundled record's")
         for key in ("id", "kind", "organisation", "recordHash"):
-            if entry[key] != expected[key]:
+            if not isinstance(entry[key], str) or entry[key] != _get(
+                expected, key, f"the document's record {index + 1}"
+            ):
                 raise CheckFailedError(f"{what}.{key} is not what the document lists")
         canonical = entry["canonical"]
         if not isinstance(canonical, str):
@@ -444,6 +605,8 @@ def _check_bundle(ctx: _Context) -> str:
                 raise CheckFailedError(f"{what}'s text is not canonical JSON")
         except ValueError as exc:
             raise CheckFailedError(f"{what}'s text is not JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise CheckFailedError(f"{what}'s text is not a record")
         if (parsed.get("id"), parsed.get("type"), parsed.get("organisation")) != (
             entry["id"],
             entry["kind"],
@@ -453,42 +616,36 @@ def _check_bundle(ctx: _Context) -> str:
         kind = entry["kind"]
         if kind not in doc.RECORD_KIND_NUMBERS:
             raise CheckFailedError(f"{what} is of unknown kind {kind!r}")
-        anchor = _anchor(entry["anchor"], f"{what}.anchor", kind, ctx)
+        anchor = _anchor(entry["anchor"], f"{what}.anchor", kind, ctx, earlier=True)
         try:
             proven = StandardMerkleTree.verify(anchor["root"], computed, anchor["proof"])
         except MerkleError as exc:
             raise CheckFailedError(f"{what}'s Merkle proof is malformed: {exc}") from None
         if not proven:
             raise CheckFailedError(f"{what}'s Merkle proof does not lead to its root")
-        if not ctx.ledger.retrieve_verify_record(
-            anchor["root"],
-            computed,
-            anchor["proof"],
-            anchorer=anchor["anchorer"],
-            kind=doc.RECORD_KIND_NUMBERS[kind],
-        ):
-            standing = ctx.ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
-            if standing.state == "flagged":
-                raise CheckFailedError(
-                    f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
-                    f"at {standing.at}): the record is withdrawn",
-                    "revoked",
-                )
-            raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
         organisation = _uuid(entry["organisation"], f"{what}.organisation")
         if accounts.get(organisation) != anchor["anchorer"]:
             raise CheckFailedError(
                 f"{what} was anchored by {anchor['anchorer']}, the who-is-who table gives "
                 f"organisation {organisation} the account {accounts.get(organisation)}"
             )
-        if _organisation_of(ctx, anchor["anchorer"]) != uuid.UUID(organisation).bytes:
-            raise CheckFailedError(f"{what}'s anchorer is not bound to its organisation", "unknown")
-        if _batch(ctx, anchor["anchorer"], anchor["root"]).anchored_block != anchor["block"]:
-            raise CheckFailedError(f"{what}.anchor.block is not its batch's block")
-        _check_transaction(ctx, anchor, f"{what}.anchor")
+        ledger = _ledger_of(ctx, anchor)
+        check = _check_record_v1 if ledger.version == 1 else _check_record_v2
+        check(
+            ctx,
+            ledger,
+            anchor=anchor,
+            record_hash=computed,
+            kind=kind,
+            organisation=organisation,
+            what=what,
+        )
         if kind == "production_step":
             data = parsed.get("data", {})
-            steps.append((int(data.get("sequence", 0)), computed, data))
+            if not isinstance(data, dict):
+                raise CheckFailedError(f"{what}'s data is not an object")
+            sequence = _int(data.get("sequence", 0), f"{what}'s data.sequence")
+            steps.append((sequence, computed, data))
     return _check_steps(ctx, steps, len(entries))
 
 
@@ -498,7 +655,8 @@ def _check_steps(
     production = ctx.document["credentialSubject"]["production"]
     product_id = ctx.document["credentialSubject"]["product"]["id"]
     previous: str | None = None
-    for expected, (sequence, record_hash, data) in enumerate(sorted(steps), start=1):
+    ordered = sorted(steps, key=lambda step: step[0])
+    for expected, (sequence, record_hash, data) in enumerate(ordered, start=1):
         if sequence != expected:
             raise CheckFailedError(f"step {expected} of the chain is missing from the bundle")
         if data.get("product") != product_id:
@@ -506,37 +664,238 @@ def _check_steps(
         if data.get("previousStep") != previous:
             raise CheckFailedError(f"step {sequence} does not link to the step before it")
         previous = record_hash
-    if previous != production["stepChainHead"] or len(steps) != production["links"]:
+    links = production["links"]
+    if (
+        previous != production["stepChainHead"]
+        or isinstance(links, bool)
+        or not isinstance(links, int | float)
+        or links != len(steps)
+    ):
         raise CheckFailedError("the step chain does not end at the head the document names")
     return f"{records} records verified; step chain of {len(steps)} links ends at {previous}"
+
+
+def _check_record_v2(
+    ctx: _Context,
+    ledger: Ledger,
+    *,
+    anchor: Mapping[str, Any],
+    record_hash: str,
+    kind: str,
+    organisation: str,
+    what: str,
+) -> None:
+    """A bundled record on a version 2 ledger (the certificate's or an earlier one)."""
+    if not ledger.retrieve_verify_record(
+        anchor["root"],
+        record_hash,
+        anchor["proof"],
+        anchorer=anchor["anchorer"],
+        kind=doc.RECORD_KIND_NUMBERS[kind],
+    ):
+        standing = ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
+        if standing.state == "flagged":
+            raise CheckFailedError(
+                f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
+                f"at {standing.at}): the record is withdrawn",
+                "revoked",
+            )
+        raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
+    if _organisation_of(ctx, anchor["anchorer"], ledger) != uuid.UUID(organisation).bytes:
+        raise CheckFailedError(f"{what}'s anchorer is not bound to its organisation", "unknown")
+    if _batch(ctx, anchor["anchorer"], anchor["root"], ledger).anchored_block != anchor["block"]:
+        raise CheckFailedError(f"{what}.anchor.block is not its batch's block")
+    _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
+
+
+def _check_record_v1(
+    ctx: _Context,
+    ledger: Ledger,
+    *,
+    anchor: Mapping[str, Any],
+    record_hash: str,
+    kind: str,
+    organisation: str,
+    what: str,
+) -> None:
+    """A bundled record on an earlier version 1 ledger (batches by root alone, no binding):
+    its batch, its revocation, its anchorer bound to its organisation on the certificate's
+    ledger, and its anchoring transaction's own call naming its root and kind."""
+    root, anchorer, number = anchor["root"], anchor["anchorer"], doc.RECORD_KIND_NUMBERS[kind]
+    if not ledger.retrieve_verify_record(root, record_hash, anchor["proof"]):
+        raise CheckFailedError(f"the earlier ledger {ledger.address} does not verify {what}")
+    batch = ledger.retrieve_batch(root)
+    if batch.anchorer != anchorer or batch.kind != number:
+        raise CheckFailedError(
+            f"{what}'s root was anchored on {ledger.address} by {batch.anchorer} as kind "
+            f"{batch.kind}, not by its anchorer as {kind}"
+        )
+    _, revoked_at, reason = ledger.retrieve_batch_revocation(root)
+    if revoked_at:
+        raise CheckFailedError(
+            f"{what}'s batch was revoked on {ledger.address} (reason {reason}, at "
+            f"{revoked_at}): the record is withdrawn",
+            "revoked",
+        )
+    if _organisation_of(ctx, anchorer) != uuid.UUID(organisation).bytes:
+        raise CheckFailedError(
+            f"{what}'s anchorer is not bound to its organisation on the certificate's ledger",
+            "unknown",
+        )
+    _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
+    sent = ctx.ledger.client.retrieve_transaction(anchor["transaction"])
+    if sent is None:
+        raise CheckFailedError(f"{what}.transaction is unknown to the node")
+    try:
+        function, args = ledger.contract.decode_function_input(
+            HexStr(HexBytes(sent[1]).to_0x_hex())
+        )
+        called = (function.fn_name, "0x" + bytes(args["root"]).hex(), int(args["kind"]))
+    except Exception as exc:  # web3 raises several types for a call it cannot decode
+        raise CheckFailedError(f"{what}.transaction is not an anchoring call: {exc}") from None
+    if called != ("anchor", root, number):
+        raise CheckFailedError(f"{what}.transaction anchored {called}, not its root and kind")
+
+
+def _block_time(ctx: _Context, block: int) -> int:
+    if block not in ctx.block_times:
+        w3 = ctx.ledger.client.w3
+        ctx.block_times[block] = ctx.ledger.client.retrieve_call(
+            lambda: int(w3.eth.get_block(block)["timestamp"])
+        )
+    return ctx.block_times[block]
+
+
+def _design_holders(
+    registry: DesignRegistryContract, fingerprint: str, from_block: int
+) -> set[tuple[str, str]]:
+    """Every (registrant, ownerRef) the filing in force has had: its last `DesignRegistered`
+    log's, then each `DesignAssigned` log's after it."""
+    registered = list(
+        registry.retrieve_registered_logs(fingerprints=[fingerprint], from_block=from_block)
+    )
+    if not registered:
+        return set()
+    last = registered[-1]
+    holders = {(last.registrant, last.owner_ref)}
+    event = registry.contract.events.DesignAssigned
+    key = HexBytes(fingerprint)
+    head = registry.client.retrieve_block_number()
+    start = last.block_number
+    while start <= head:  # providers refuse wide ranges: LOG_BLOCK_RANGE blocks a request
+        end = min(head, start + LOG_BLOCK_RANGE - 1)
+
+        def logs(start: int = start, end: int = end) -> Any:
+            return event.get_logs(
+                argument_filters={"fingerprint": key}, from_block=start, to_block=end
+            )
+
+        for log in registry.client.retrieve_call(logs):
+            args = log["args"]
+            holders.add(
+                (
+                    Web3.to_checksum_address(args["newRegistrant"]),
+                    "0x" + bytes(args["newOwnerRef"]).hex(),
+                )
+            )
+        start = end + 1
+    return holders
+
+
+def _check_design(ctx: _Context) -> str:
+    design = _get(ctx.document["credentialSubject"], "design", "credentialSubject")
+    if design is None:
+        return "no registered design named"
+    if not isinstance(design, Mapping) or set(design) != _DESIGN_KEYS:
+        raise CheckFailedError("the design's members are not a registered design's")
+    registry_address = _address(design["registry"], "design.registry")
+    if registry_address != ctx.document["proof"]["deployment"]["designRegistry"]:
+        raise CheckFailedError("design.registry is not the deployment's DesignRegistry")
+    fingerprint = _hash(design["fingerprint"], "design.fingerprint")
+    registry = DesignRegistryContract(ctx.ledger.client, registry_address, ctx.registry_abi)
+    filed = registry.retrieve_design(fingerprint)
+    if not filed.registered:
+        raise CheckFailedError(f"the DesignRegistry holds no filing of {fingerprint}")
+    for key, value in (
+        ("filedAt", filed.filed_at),
+        ("filedBlock", filed.filed_block),
+        ("finalAt", filed.final_at),
+        ("metadataHash", filed.metadata_hash),
+    ):
+        if design[key] != value:
+            raise CheckFailedError(f"design.{key} is {design[key]!r}, the registry's is {value!r}")
+    anchored_at = _block_time(ctx, ctx.anchor["block"])
+    if filed.final_at > anchored_at:
+        raise CheckFailedError("the filing was not final when the certificate was anchored")
+    holder = (
+        _address(design["registrant"], "design.registrant"),
+        _hash(design["ownerRef"], "design.ownerRef"),
+    )
+    detail = f"design {fingerprint} filed in block {filed.filed_block} by {holder[0]}"
+    if holder != (filed.registrant, filed.owner_ref):
+        if holder not in _design_holders(registry, fingerprint, filed.filed_block):
+            raise CheckFailedError(
+                "design.registrant and ownerRef are not the filing's, now or before"
+            )
+        detail += f" (assigned since to {filed.registrant})"
+    licence = design["licence"]
+    if licence is None:
+        return detail
+    if not isinstance(licence, Mapping) or set(licence) != _LICENCE_KEYS:
+        raise CheckFailedError("design.licence's members are not a licence's")
+    document = _hash(licence["documentHash"], "design.licence.documentHash")
+    found = DesignRights(registry).retrieve_licence(fingerprint, document)
+    if found.granted_at == 0:
+        raise CheckFailedError(f"the DesignRegistry holds no licence under {document}")
+    for key, value in (
+        ("licenseeRef", found.licensee_ref),
+        ("validFrom", found.valid_from),
+        ("validUntil", found.valid_until),
+        ("grantedBy", found.granted_by),
+        ("grantedAt", found.granted_at),
+    ):
+        if licence[key] != value:
+            raise CheckFailedError(f"design.licence.{key} is not the registry's")
+    if found.granted_at > anchored_at:
+        raise CheckFailedError("the licence was granted after the certificate was anchored")
+    if found.terminated_at and found.terminated_at <= anchored_at:
+        raise CheckFailedError("the licence had been terminated when the certificate was anchored")
+    detail += f"; licensed under {document}"
+    if found.terminated_at:
+        detail += f" (terminated later, at {found.terminated_at})"
+    return detail
 
 
 def _checked(report: Report, name: str, run: Callable[[], str]) -> bool:
     try:
         detail = run()
     except CheckFailedError as exc:
-        report.checks.append(Check(name, False, exc.message))
-        if report.verdict == "genuine" or exc.verdict == "tampered":
-            report.verdict = exc.verdict
-        return False
-    except (HallmarkError, KeyError, TypeError, ValueError) as exc:
-        report.checks.append(Check(name, False, f"cannot check: {exc}"))
-        if report.verdict == "genuine":
-            report.verdict = "unknown" if isinstance(exc, HallmarkError) else "tampered"
-        return False
-    report.checks.append(Check(name, True, detail))
-    return True
+        verdict, detail = exc.verdict, exc.message
+    except (HallmarkError, Web3Exception) as exc:  # the node failed, or refused a call
+        verdict, detail = "unknown", f"cannot check: {exc}"
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:  # malformed files
+        verdict, detail = "tampered", f"cannot check: {exc}"
+    else:
+        report.checks.append(Check(name, True, detail))
+        return True
+    report.checks.append(Check(name, False, detail))
+    # The first verdict that is not genuine stands, unless a later check finds tampering.
+    if report.verdict == "genuine" or verdict == "tampered":
+        report.verdict = verdict
+    return False
 
 
 def verify(
     *,
     document: Mapping[str, Any],
-    bundle: Mapping[str, Any] | None,
+    bundle: Any,
     ledger: Ledger,
     registry_abi: list[dict[str, Any]],
+    has_bundle: bool | None = None,
 ) -> Report:
     """Run every check (see the module docstring); later checks that need a failed one are not
-    run."""
+    run. The bundle is checked when `has_bundle` (by default: when `bundle` is not None; a
+    bundle file that holds `null` is given, and is no bundle)."""
     report = Report()
     ctx = _Context(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
     if not _checked(report, "document", lambda: _check_document(ctx)):
@@ -549,12 +908,13 @@ def verify(
         ("merkle", _check_merkle),
         ("anchored", _check_anchored),
         ("status", _check_status),
+        ("design", _check_design),
     )
     for name, step in steps:
         ok = _checked(report, name, lambda step=step: step(ctx))  # type: ignore[misc]
         if not ok and name in ("hash", "chain", "issuer"):
             return report
-    if bundle is not None:
+    if bundle is not None if has_bundle is None else has_bundle:
         _checked(report, "bundle", lambda: _check_bundle(ctx))
     return report
 
@@ -581,6 +941,7 @@ def verify_at(
     bundle: Any,
     ledger_abi: list[dict[str, Any]],
     registry_abi: list[dict[str, Any]],
+    has_bundle: bool | None = None,
 ) -> Report:
     """`verify` through a JSON-RPC endpoint, with the ledger the document names (a document
     that names none fails its first check)."""
@@ -590,4 +951,10 @@ def verify_at(
         ledger = ledger_at(rpc_url, document, ledger_abi)
     except CheckFailedError as exc:
         return Report([Check("document", False, exc.message)], verdict="tampered")
-    return verify(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
+    return verify(
+        document=document,
+        bundle=bundle,
+        ledger=ledger,
+        registry_abi=registry_abi,
+        has_bundle=has_bundle,
+    )

@@ -1,23 +1,18 @@
 """The evidence report as a PDF, in Chinese and English, with the same facts as the bundle.
 
-Every text is set in one TrueType font that holds Chinese and Latin glyphs (WenQuanYi Micro
-Hei, Debian's `fonts-wqy-microhei`, Apache 2.0: embedding allowed), embedded as a subset, so
-the PDF reads the same on any machine (reportlab embeds TrueType outlines only; the CFF-based
-Noto CJK fonts cannot be used). For a comparison the two pictures stand side by side. The
-report ends with the re-verification recipe (docs/EVIDENCE.md).
+Every text is set in one TrueType font that holds Chinese and Latin glyphs, embedded as a
+subset, so the PDF reads the same on any machine (`hallmark.core.fonts`). For a comparison the
+two pictures stand side by side. The report ends with the re-verification recipe
+(docs/EVIDENCE.md).
 
 Raises:
-    EvidenceFontMissingError: no font that renders Chinese is installed.
+    PdfFontMissingError: no font that renders Chinese is installed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import shutil
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -27,8 +22,6 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     Image as PdfImage,
 )
@@ -40,65 +33,8 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from hallmark.core.errors import HallmarkError
+from hallmark.core.fonts import registered_font
 from hallmark.services.designs.evidence import Evidence
-
-FONT_NAME = "HallmarkEvidenceCJK"
-#: Where Debian (and Ubuntu) install WenQuanYi Micro Hei and its kin; the setting
-#: `evidence_font` (HALLMARK_EVIDENCE_FONT) names another TrueType font with Chinese glyphs.
-FONT_CANDIDATES = (
-    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
-    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
-    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
-)
-_registered = threading.Lock()
-
-
-class EvidenceFontMissingError(HallmarkError):
-    """No TrueType font that renders Chinese is installed: the PDF cannot be made."""
-
-    code = "evidence_font_missing"
-    http_status = 503
-
-    def __init__(self) -> None:
-        super().__init__(
-            "no TrueType font that renders Chinese is installed for the evidence PDF: install "
-            "the Debian package fonts-wqy-microhei (./scripts/install does) or set "
-            "HALLMARK_EVIDENCE_FONT to a .ttf/.ttc font with Chinese glyphs",
-            details={"package": "fonts-wqy-microhei"},
-        )
-
-
-def font_path(named: Path | None = None) -> Path:
-    """The font file the PDF embeds: `named`, else the first installed candidate."""
-    if named is not None:
-        if not named.is_file():
-            raise EvidenceFontMissingError()
-        return named
-    for candidate in FONT_CANDIDATES:
-        if candidate.is_file():
-            return candidate
-    if shutil.which("fc-match"):
-        found = subprocess.run(
-            ["fc-match", "-f", "%{file}", "WenQuanYi Micro Hei"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-        if found.endswith((".ttf", ".ttc")) and "wqy" in found.lower():
-            return Path(found)
-    raise EvidenceFontMissingError()
-
-
-def _register_font(named: Path | None) -> str:
-    """The reportlab name of the font at `font_path(named)`, registered once per file."""
-    path = font_path(named)
-    name = f"{FONT_NAME}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-    with _registered:
-        if name not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
-    return name
 
 
 def _styles(font: str) -> dict[str, ParagraphStyle]:
@@ -118,12 +54,12 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
 
 def render_pdf(evidence: Evidence, *, font: Path | None = None) -> bytes:
     """The PDF report of an evidence bundle, set in `font` (a TrueType file; by default the
-    first of `FONT_CANDIDATES` installed).
+    first of `hallmark.core.fonts.FONT_CANDIDATES` installed).
 
     Raises:
-        EvidenceFontMissingError: no font that renders Chinese is installed.
+        PdfFontMissingError: no font that renders Chinese is installed.
     """
-    font_name = _register_font(font)
+    font_name = registered_font(font)
     styles = _styles(font_name)
     bundle = evidence.bundle
     story: list[Any] = []

@@ -30,11 +30,8 @@ Raises:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -48,41 +45,17 @@ from hallmark.core.errors import (
     ChainUnavailableError,
     ContractRevertError,
     HallmarkError,
-    TransactionRejectedError,
 )
 from hallmark.services.anchoring.status import record_status
+from hallmark.services.designs.sending import (
+    NonceSource,
+    broadcast_once,
+    reorged,
+    send_recorded,
+)
 from hallmark.store.models import DesignRegistration
 
 log = structlog.get_logger(__name__)
-
-#: Blocks behind the head within which filings are checked for reorgs.
-REORG_DEPTH = 64
-
-
-class Nonces(Protocol):
-    """A nonce allocator for organisation accounts (the anchoring worker's)."""
-
-    def lock(self, address: str) -> threading.RLock: ...
-    def allocate(self, address: str) -> int: ...
-    def release(self, address: str, nonce: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class NonceSource:
-    """The anchoring worker's current nonce allocator (`current()`: it is replaced when the
-    worker takes the lead), handed in by the runtime so filings and anchorings of one account
-    never share a nonce."""
-
-    current: Callable[[], Nonces]
-
-    def lock(self, address: str) -> threading.RLock:
-        return self.current().lock(address)
-
-    def allocate(self, address: str) -> int:
-        return self.current().allocate(address)
-
-    def release(self, address: str, nonce: int) -> None:
-        self.current().release(address, nonce)
 
 
 class DesignFiler:
@@ -189,47 +162,40 @@ class DesignFiler:
             return True
         account = self.account_of(organisation_id)
         fees = self.fees()
-        with self.nonces.lock(account.address):
-            nonce = self.nonces.allocate(account.address)
-            try:
-                signed = self.registry.build_register(
-                    account,
-                    nonce=nonce,
-                    fees=fees,
-                    chain_id=self.chain_id,
-                    **call,  # type: ignore[arg-type]
+        signed = send_recorded(
+            sessions=self.sessions,
+            nonces=self.nonces,
+            account=account,
+            sign=lambda nonce: self.registry.build_register(
+                account,
+                nonce=nonce,
+                fees=fees,
+                chain_id=self.chain_id,
+                **call,  # type: ignore[arg-type]
+            ),
+            record=lambda signed: (
+                update(DesignRegistration)
+                .where(
+                    DesignRegistration.id == registration_id,
+                    DesignRegistration.status == "committed",
                 )
-                with self.sessions() as session, session.begin():
-                    updated = session.execute(
-                        update(DesignRegistration)
-                        .where(
-                            DesignRegistration.id == registration_id,
-                            DesignRegistration.status == "committed",
-                        )
-                        .values(
-                            status="filing",
-                            nonce=nonce,
-                            raw_tx=signed.raw_tx,
-                            tx_hash=signed.tx_hash,
-                            deployment_id=self.deployment_id,
-                            last_error=None,
-                        )
-                    )
-                    if updated.rowcount != 1:  # type: ignore[attr-defined]
-                        raise HallmarkError("the registration changed meanwhile")
-            except BaseException:
-                self.nonces.release(account.address, nonce)
-                raise
-            self._broadcast(signed.raw_tx)
+                .values(
+                    status="filing",
+                    nonce=signed.nonce,
+                    raw_tx=signed.raw_tx,
+                    tx_hash=signed.tx_hash,
+                    deployment_id=self.deployment_id,
+                    last_error=None,
+                )
+            ),
+            what="registration",
+            broadcast=self._broadcast,
+        )
         log.info("designs.filing_sent", registration=registration_id, tx=signed.tx_hash)
         return True
 
     def _broadcast(self, raw_tx: str) -> None:
-        try:
-            self.client.send_raw_transaction(raw_tx)
-        except TransactionRejectedError as exc:
-            # Known already, or its nonce is used: the receipt step sorts it out.
-            log.info("designs.broadcast_refused", error=exc.message)
+        broadcast_once(self.client, raw_tx, refused_event="designs.broadcast_refused")
 
     # --- filing → registered ------------------------------------------------------------------
     def _advance_filing(self, registration_id: str) -> bool:
@@ -361,26 +327,13 @@ class DesignFiler:
 
     # --- reorgs -------------------------------------------------------------------------------
     def _check_reorgs(self, head: int) -> int:
-        with self.sessions() as session:
-            rows = session.execute(
-                select(
-                    DesignRegistration.id,
-                    DesignRegistration.block_number,
-                    DesignRegistration.block_hash,
-                ).where(
-                    DesignRegistration.status == "registered",
-                    DesignRegistration.block_number >= max(0, head - REORG_DEPTH),
-                    DesignRegistration.raw_tx.is_not(None),
-                )
-            ).all()
-        if not rows:
-            return 0
-        hashes = self.client.retrieve_block_hashes([int(r.block_number) for r in rows])
-        lost = [
-            r.id
-            for r in rows
-            if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
-        ]
+        lost = reorged(
+            sessions=self.sessions,
+            client=self.client,
+            model=DesignRegistration,
+            status="registered",
+            head=head,
+        )
         if lost:
             with self.sessions() as session, session.begin():
                 session.execute(

@@ -44,11 +44,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from eth_account.signers.local import LocalAccount
@@ -67,17 +66,16 @@ from hallmark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
     ServiceUnavailableError,
-    TransactionRejectedError,
 )
 from hallmark.services.access import audit
 from hallmark.services.access.keys import Actor
 from hallmark.services.access.organisations import find_organisation
-from hallmark.services.designs.filing import REORG_DEPTH
 from hallmark.services.designs.registry import (
     find_registration,
     owner_ref_hash,
     require_registrar,
 )
+from hallmark.services.designs.sending import Nonces, broadcast_once, reorged, send_recorded
 from hallmark.store.models import DesignRegistration, DesignRightsAction, Organisation
 from hallmark.store.records import new_record_id
 
@@ -184,6 +182,26 @@ class Planned:
     #: Column values of the action row besides the common ones.
     columns: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        action: str,
+        organisation: Organisation,
+        registration: DesignRegistration,
+        values: dict[str, Any],
+        columns: dict[str, Any] | None = None,
+    ) -> Planned:
+        """`action` on `registration`, sent with the account of `organisation`."""
+        return cls(
+            action=action,
+            registration_id=registration.id,
+            fingerprint=registration.fingerprint,
+            organisation_id=organisation.id,
+            sender=organisation.account_address,
+            values=values,
+            columns=columns or {},
+        )
+
 
 def _invalid(name: str, message: str) -> InvalidInputError:
     return InvalidInputError(message, details={"field": name})
@@ -268,6 +286,18 @@ def _require_holder(session: Session, registration: DesignRegistration, actor: A
         )
 
 
+def _acting_on(
+    session: Session, actor: Actor, ref: str, *, as_holder: bool
+) -> tuple[Organisation, DesignRegistration]:
+    """The caller's registrar organisation and the registered design `ref`; `as_holder`: only
+    for the organisation that holds the design now (the registry decides for the others)."""
+    organisation = _organisation(session, actor)
+    registration = _registered(session, ref)
+    if as_holder:
+        _require_holder(session, registration, actor)
+    return organisation, registration
+
+
 def plan_propose(
     *,
     session: Session,
@@ -280,9 +310,7 @@ def plan_propose(
 ) -> Planned:
     """Propose to assign `ref` to the registrar organisation `new_registrant` (id or name) for
     the owner `new_owner_ref`, under the signed document `document_sha256`."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    _require_holder(session, registration, actor)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=True)
     document = check_document(document_sha256)
     owner = _check_ref("new_owner_ref", new_owner_ref)
     target = find_organisation(session, new_registrant)
@@ -298,12 +326,10 @@ def plan_propose(
         owner_organisation_id = find_organisation(session, new_owner_organisation).id
     salt = secrets.token_bytes(32).hex()
     owner_hash = owner_ref_hash(owner, salt)
-    return Planned(
-        action="propose",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "propose",
+        organisation,
+        registration,
         values={
             "new_registrant": target.account_address,
             "new_owner_ref": owner_hash,
@@ -324,8 +350,7 @@ def plan_propose(
 def plan_accept(*, session: Session, actor: Actor, ref: str, document_sha256: str) -> Planned:
     """Accept, as the named new registrant, the pending assignment of `ref` under the same
     document. The new owner is the proposal's (recorded here when it was proposed)."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=False)
     document = check_document(document_sha256)
     proposed = _latest(session, registration.id, "propose", document)
     columns: dict[str, Any] = {"document_sha256": document}
@@ -338,12 +363,10 @@ def plan_accept(*, session: Session, actor: Actor, ref: str, document_sha256: st
             "owner_ref_hash": proposed.owner_ref_hash,
             "owner_organisation_id": proposed.owner_organisation_id,
         }
-    return Planned(
-        action="accept",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "accept",
+        organisation,
+        registration,
         values={"document_hash": "0x" + document},
         columns=columns,
     )
@@ -352,14 +375,11 @@ def plan_accept(*, session: Session, actor: Actor, ref: str, document_sha256: st
 def plan_cancel(*, session: Session, actor: Actor, ref: str) -> Planned:
     """Cancel the pending assignment of `ref` (its proposer, or the named new registrant
     declining; the registry decides who may)."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    return Planned(
-        action="cancel",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    organisation, registration = _acting_on(session, actor, ref, as_holder=False)
+    return Planned.of(
+        "cancel",
+        organisation,
+        registration,
         values={},
     )
 
@@ -376,9 +396,7 @@ def plan_grant(
 ) -> Planned:
     """Record a licence of `ref` to `licensee_ref` under `document_sha256`, valid from
     `valid_from` until `valid_until` (None: open-ended)."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    _require_holder(session, registration, actor)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=True)
     document = check_document(document_sha256)
     licensee = _check_ref("licensee_ref", licensee_ref)
     start = _unix(valid_from, "valid_from")
@@ -387,12 +405,10 @@ def plan_grant(
         raise _invalid("valid_until", "a licence ends after it starts")
     salt = secrets.token_bytes(32).hex()
     licensee_hash = owner_ref_hash(licensee, salt)
-    return Planned(
-        action="grant",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "grant",
+        organisation,
+        registration,
         values={
             "licensee_ref": licensee_hash,
             "document_hash": "0x" + document,
@@ -414,17 +430,13 @@ def plan_terminate(
     *, session: Session, actor: Actor, ref: str, document_sha256: str, reason: int | str
 ) -> Planned:
     """Terminate, finally, the licence of `ref` under `document_sha256` for `reason`."""
-    organisation = _organisation(session, actor)
-    registration = _registered(session, ref)
-    _require_holder(session, registration, actor)
+    organisation, registration = _acting_on(session, actor, ref, as_holder=True)
     document = check_document(document_sha256)
     code = check_reason(reason)
-    return Planned(
-        action="terminate",
-        registration_id=registration.id,
-        fingerprint=registration.fingerprint,
-        organisation_id=organisation.id,
-        sender=organisation.account_address,
+    return Planned.of(
+        "terminate",
+        organisation,
+        registration,
         values={"document_hash": "0x" + document, "reason": code},
         columns={"document_sha256": document, "reason": code},
     )
@@ -560,12 +572,6 @@ def _iso(seconds: int) -> str:
 # --- the worker's step ---------------------------------------------------------------------------
 
 
-class Nonces(Protocol):
-    def lock(self, address: str) -> threading.RLock: ...
-    def allocate(self, address: str) -> int: ...
-    def release(self, address: str, nonce: int) -> None: ...
-
-
 class RightsSender:
     """Sends recorded actions and records their outcome (see the module docstring)."""
 
@@ -667,48 +673,41 @@ class RightsSender:
             self._fail(action_id, "the organisation's account changed since the request")
             return True
         fees = self.fees()
-        with self.nonces.lock(account.address):
-            nonce = self.nonces.allocate(account.address)
-            try:
-                signed = self.rights.build_action(
-                    account,
-                    row.action,
-                    row.fingerprint,
-                    values,
-                    nonce=nonce,
-                    fees=fees,
-                    chain_id=self.chain_id,
+        signed = send_recorded(
+            sessions=self.sessions,
+            nonces=self.nonces,
+            account=account,
+            sign=lambda nonce: self.rights.build_action(
+                account,
+                row.action,
+                row.fingerprint,
+                values,
+                nonce=nonce,
+                fees=fees,
+                chain_id=self.chain_id,
+            ),
+            record=lambda signed: (
+                update(DesignRightsAction)
+                .where(
+                    DesignRightsAction.id == action_id,
+                    DesignRightsAction.status == "requested",
                 )
-                with self.sessions() as session, session.begin():
-                    updated = session.execute(
-                        update(DesignRightsAction)
-                        .where(
-                            DesignRightsAction.id == action_id,
-                            DesignRightsAction.status == "requested",
-                        )
-                        .values(
-                            status="sending",
-                            nonce=nonce,
-                            raw_tx=signed.raw_tx,
-                            tx_hash=signed.tx_hash,
-                            last_error=None,
-                        )
-                    )
-                    if updated.rowcount != 1:  # type: ignore[attr-defined]
-                        raise HallmarkError("the action changed meanwhile")
-            except BaseException:
-                self.nonces.release(account.address, nonce)
-                raise
-            self._broadcast(signed.raw_tx)
+                .values(
+                    status="sending",
+                    nonce=signed.nonce,
+                    raw_tx=signed.raw_tx,
+                    tx_hash=signed.tx_hash,
+                    last_error=None,
+                )
+            ),
+            what="action",
+            broadcast=self._broadcast,
+        )
         log.info("designs.rights_sent", action=action_id, kind=row.action, tx=signed.tx_hash)
         return True
 
     def _broadcast(self, raw_tx: str) -> None:
-        try:
-            self.client.send_raw_transaction(raw_tx)
-        except TransactionRejectedError as exc:
-            # Known already, or its nonce is used: the receipt step sorts it out.
-            log.info("designs.rights_broadcast_refused", error=exc.message)
+        broadcast_once(self.client, raw_tx, refused_event="designs.rights_broadcast_refused")
 
     # --- sending → done | failed -------------------------------------------------------------
     def _advance(self, action_id: str) -> bool:
@@ -816,26 +815,13 @@ class RightsSender:
     def _check_reorgs(self, head: int) -> int:
         """Actions mined in a block the chain no longer has go back to `sending` (their
         recorded transaction is broadcast again)."""
-        with self.sessions() as session:
-            rows = session.execute(
-                select(
-                    DesignRightsAction.id,
-                    DesignRightsAction.block_number,
-                    DesignRightsAction.block_hash,
-                ).where(
-                    DesignRightsAction.status == "done",
-                    DesignRightsAction.block_number >= max(0, head - REORG_DEPTH),
-                    DesignRightsAction.raw_tx.is_not(None),
-                )
-            ).all()
-        if not rows:
-            return 0
-        hashes = self.client.retrieve_block_hashes([int(r.block_number) for r in rows])
-        lost = [
-            r.id
-            for r in rows
-            if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
-        ]
+        lost = reorged(
+            sessions=self.sessions,
+            client=self.client,
+            model=DesignRightsAction,
+            status="done",
+            head=head,
+        )
         if lost:
             with self.sessions() as session, session.begin():
                 session.execute(

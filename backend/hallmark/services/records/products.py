@@ -455,28 +455,23 @@ def get_product(*, session: Session, actor: Actor, serial: str) -> ProductPublic
 def list_products(*, session: Session, actor: Actor, skip: int, limit: int) -> ProductsPublic:
     """The products of the caller's organisation (as brand or assigned factory), oldest first."""
     visible = visibility.product_visible(actor.organisation_id)
-    count = session.scalar(select(func.count()).select_from(Product).where(visible)) or 0
-    products = session.scalars(
-        select(Product)
-        .where(visible)
-        .order_by(Product.created_at, Product.id)
-        .offset(skip)
-        .limit(limit)
-    ).all()
-    return ProductsPublic(data=[product_public(session, p) for p in products], count=count)
-
-
-def _offered(organisation_id: str) -> ColumnElement[bool]:
-    return and_(Product.brand_id == organisation_id, Product.brand_accepted_at.is_(None))
+    return _listed(session, visible, skip=skip, limit=limit)
 
 
 def list_offers(*, session: Session, actor: Actor, skip: int, limit: int) -> ProductsPublic:
     """Products a factory made naming the caller's brand, not accepted yet, oldest first."""
-    offered = _offered(actor.organisation_id)
-    count = session.scalar(select(func.count()).select_from(Product).where(offered)) or 0
+    offered = and_(Product.brand_id == actor.organisation_id, Product.brand_accepted_at.is_(None))
+    return _listed(session, offered, skip=skip, limit=limit)
+
+
+def _listed(
+    session: Session, where: ColumnElement[bool], *, skip: int, limit: int
+) -> ProductsPublic:
+    """One page of the products `where` holds for, oldest first, and how many there are."""
+    count = session.scalar(select(func.count()).select_from(Product).where(where)) or 0
     rows = session.scalars(
         select(Product)
-        .where(offered)
+        .where(where)
         .order_by(Product.created_at, Product.id)
         .offset(skip)
         .limit(limit)

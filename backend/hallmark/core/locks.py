@@ -1,0 +1,42 @@
+"""Exclusive, non-blocking `flock`s on files that name their holder.
+
+The lock lives as long as its file is open; the kernel drops it with the process, so a crashed
+holder never leaves it taken. The file's text says who holds it, for operators and for the
+processes that find the holder through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from pathlib import Path
+from typing import IO
+
+
+def try_lock(path: Path, holder: str) -> IO[str] | None:
+    """Take the lock on `path` without waiting and write `holder` into it: the open file that
+    holds it, or None when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    rewrite(handle, holder)
+    return handle
+
+
+def rewrite(handle: IO[str], holder: str) -> None:
+    """Say anew who holds the lock (it must be held through `handle`)."""
+    handle.seek(0)
+    handle.truncate()
+    handle.write(holder + "\n")
+    handle.flush()
+
+
+def unlock(handle: IO[str]) -> None:
+    """Release the lock held through `handle` and close it (closing alone would release it)."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    handle.close()

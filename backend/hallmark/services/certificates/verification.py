@@ -1,0 +1,585 @@
+"""What the customer's verify page and the verification API show: the offline verifier's checks,
+run against the chain, and every fact of the certificate with how it was checked.
+
+The verdict never comes from the database's statuses: a stored certificate's signed document
+and provenance bundle are read from the database (`evidence`) and then checked by the very
+verifier `hallmark verify` runs (`verifier.verify`: hash, signature, issuer role, Merkle proof,
+anchoring, status on the ledger, every bundled record). A document a customer kept is checked
+the same way (`of_document`).
+
+Each fact (the product, each material, each production step) names the record it comes from
+and that record's evidence: its hash matched its text, its Merkle proof led to its root, and
+the ledger holds that root as anchored, in block N at time T, by the account the who-is-who
+table gives its organisation; the ledger lets an account anchor a kind of record only while it
+holds the role for it, so the anchoring itself proves the role was held then.
+
+A stored certificate's verification is kept for the block it was made in (`VerificationCache`):
+a new block (a revocation, a supersession, a flag) makes it run again, so what the ledger says
+shows within one block of being mined.
+
+Raises:
+    NotFoundError: no such certificate (`of_stored`).
+    ChainError: the node does not answer the block number.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
+from hallmark.chain.client import ChainClient
+from hallmark.chain.ledger import BatchRecord, CertificateStanding, Ledger
+from hallmark.core.errors import NotFoundError, RecordIntegrityError
+from hallmark.services.certificates import document as doc
+from hallmark.services.certificates import evidence, verifier
+from hallmark.store.models import Certificate
+
+#: Largest body `POST /api/v1/verify` reads: a certificate with a bundle of a few hundred
+#: records is well below it.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+#: The verdicts, best first.
+VERDICTS = ("genuine", "revoked", "superseded", "unknown", "tampered")
+REASON_NAMES = {code: name for name, code in doc.REVOCATION_REASONS.items()}
+
+
+@cache
+def _abis() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The version 2 ledger and registry ABIs (the only version certificates exist on)."""
+    artifacts = load_artifacts(ARTIFACTS_DIR / "v2")
+    return artifacts["ProvenanceLedger"]["abi"], artifacts["DesignRegistry"]["abi"]
+
+
+class _RecordingLedger(Ledger):
+    """The ledger as the verifier reads it, keeping what it read for the page: each batch's
+    block and time, and the certificate's standing (its cause, reason, time, successor)."""
+
+    def __init__(self, client: ChainClient, address: str, abi: list[dict[str, Any]]) -> None:
+        super().__init__(client, address, abi)
+        self.batches: dict[tuple[str, str], BatchRecord] = {}
+        self.standing: CertificateStanding | None = None
+
+    def retrieve_batch_record(self, anchorer: str, root: str) -> BatchRecord:
+        key = (anchorer, root)
+        if key not in self.batches:
+            self.batches[key] = super().retrieve_batch_record(anchorer, root)
+        return self.batches[key]
+
+    def retrieve_certificate_status(self, **kwargs: Any) -> CertificateStanding:
+        self.standing = super().retrieve_certificate_status(**kwargs)
+        return self.standing
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """How one record was checked, and where it stands on chain."""
+
+    record: str
+    kind: str
+    record_hash: str
+    organisation: str  # its name in the who-is-who table (its id when it is not there)
+    organisation_kind: str | None
+    checked: bool  # its text, proof, anchoring and anchorer all verified
+    note: str  # what the check found (or why it was not checked)
+    account: str | None = None
+    root: str | None = None
+    block: int | None = None
+    transaction: str | None = None
+    anchored_at: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "record": self.record,
+            "kind": self.kind,
+            "record_hash": self.record_hash,
+            "organisation": self.organisation,
+            "organisation_kind": self.organisation_kind,
+            "checked": self.checked,
+            "note": self.note,
+            "account": self.account,
+            "root": self.root,
+            "block": self.block,
+            "transaction": self.transaction,
+            "anchored_at": _iso(self.anchored_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One production step of the timeline (from its bundled record)."""
+
+    sequence: int
+    kind: str
+    occurred_at: datetime | None
+    result: str | None
+    evidence: Evidence
+
+
+@dataclass
+class Verification:
+    """A certificate's verdict, the verifier's checks, and its facts with their evidence."""
+
+    verdict: str
+    checks: list[verifier.Check]
+    block: int | None = None
+    certificate_id: str | None = None
+    number: str | None = None
+    certificate_hash: str | None = None
+    subject: Mapping[str, Any] = field(default_factory=dict)
+    issuer: Mapping[str, Any] = field(default_factory=dict)
+    valid_from: datetime | None = None
+    certificate: Evidence | None = None
+    records: list[Evidence] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    bundled: bool = False
+    anchored: bool = False  # the document carries its anchoring evidence
+    revocation: dict[str, Any] | None = None
+    successor: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "genuine" and all(c.ok for c in self.checks)
+
+    @property
+    def settled(self) -> bool:
+        """The certificate and every record carry their anchoring evidence: only the chain
+        can change the verdict now (until then, the database's next read may add evidence)."""
+        return self.anchored and all(e.account is not None for e in self.records)
+
+    def record(self, record_hash: Any) -> Evidence | None:
+        """The evidence of the record with this hash, if the certificate relies on it."""
+        return next((e for e in self.records if e.record_hash == record_hash), None)
+
+    def as_json(self) -> dict[str, Any]:
+        subject = self.subject
+        product = subject.get("product") if isinstance(subject.get("product"), Mapping) else None
+        materials = [m for m in subject.get("materials") or [] if isinstance(m, Mapping)]
+        return {
+            "verdict": self.verdict,
+            "ok": self.ok,
+            "checked_at_block": self.block,
+            "certificate": None
+            if self.number is None
+            else {
+                "id": self.certificate_id,
+                "number": self.number,
+                "hash": self.certificate_hash,
+                "issuer": dict(self.issuer),
+                "valid_from": _iso(self.valid_from),
+                "evidence": self.certificate.as_json() if self.certificate else None,
+            },
+            "revocation": self.revocation,
+            "successor": self.successor,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "facts": {
+                "product": None
+                if product is None
+                else {
+                    "statement": dict(product),
+                    "evidence": _json_of(self.record(product.get("recordHash"))),
+                },
+                "materials": [
+                    {"statement": dict(m), "evidence": _json_of(self.record(m.get("recordHash")))}
+                    for m in materials
+                ],
+                "timeline": {
+                    "summary": subject.get("production"),
+                    "steps": [
+                        {
+                            "sequence": s.sequence,
+                            "kind": s.kind,
+                            "occurred_at": _iso(s.occurred_at),
+                            "result": s.result,
+                            "evidence": s.evidence.as_json(),
+                        }
+                        for s in self.steps
+                    ],
+                },
+                "design": subject.get("design"),
+                "carbon": {
+                    "footprint": subject.get("carbonFootprint"),
+                    "recycled_share": subject.get("recycledShare"),
+                },
+                "ethics": subject.get("ethics") or [],
+            },
+            "anchored": self.anchored,
+            "records_checked": self.bundled,
+        }
+
+
+def _json_of(found: Evidence | None) -> dict[str, Any] | None:
+    return found.as_json() if found is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _moment(value: Any) -> datetime | None:
+    """An RFC 3339 text or a Unix time as an aware datetime (None when it is neither)."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo is not None else None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _organisations(subject: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    table = subject.get("organisations")
+    if not isinstance(table, list):
+        return {}
+    return {str(o.get("id")): o for o in table if isinstance(o, Mapping)}
+
+
+def _anchored(
+    ledger: _RecordingLedger, anchor: Mapping[str, Any]
+) -> tuple[str | None, str | None, int | None, str | None, datetime | None]:
+    """(account, root, block, transaction, time) of anchoring evidence, the time as the
+    ledger holds it for that batch (when the verifier read it)."""
+    account, root = anchor.get("anchorer"), anchor.get("root")
+    batch = ledger.batches.get((str(account), str(root)))
+    block = anchor.get("block")
+    return (
+        str(account) if account is not None else None,
+        str(root) if root is not None else None,
+        block if isinstance(block, int) and not isinstance(block, bool) else None,
+        str(anchor.get("transaction")) if anchor.get("transaction") is not None else None,
+        _moment(batch.anchored_at) if batch is not None and batch.record_count else None,
+    )
+
+
+def _record_evidence(
+    entry: Mapping[str, Any],
+    *,
+    organisations: Mapping[str, Mapping[str, Any]],
+    ledger: _RecordingLedger | None,
+    checked: bool,
+    note: str,
+) -> Evidence:
+    organisation = organisations.get(str(entry.get("organisation")), {})
+    anchor = entry.get("anchor")
+    account: str | None = None
+    root: str | None = None
+    transaction: str | None = None
+    block: int | None = None
+    anchored_at: datetime | None = None
+    if ledger is not None and isinstance(anchor, Mapping):
+        account, root, block, transaction, anchored_at = _anchored(ledger, anchor)
+    return Evidence(
+        record=str(entry.get("id")),
+        kind=str(entry.get("kind")),
+        record_hash=str(entry.get("recordHash")),
+        organisation=str(organisation.get("name") or entry.get("organisation")),
+        organisation_kind=str(organisation["kind"]) if "kind" in organisation else None,
+        checked=checked,
+        note=note,
+        account=account,
+        root=root,
+        block=block,
+        transaction=transaction,
+        anchored_at=anchored_at,
+    )
+
+
+def _steps(bundle: Mapping[str, Any], records: Sequence[Evidence]) -> list[Step]:
+    """The production steps of the bundle, in sequence order."""
+    by_hash = {e.record_hash: e for e in records}
+    steps = []
+    entries = bundle.get("records")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping) or entry.get("kind") != "production_step":
+            continue
+        try:
+            data = json.loads(str(entry.get("canonical"))).get("data", {})
+            sequence = int(data.get("sequence", 0))
+        except (ValueError, TypeError, AttributeError):
+            continue
+        found = by_hash.get(str(entry.get("recordHash")))
+        if found is None:
+            continue
+        result = data.get("result")
+        steps.append(
+            Step(
+                sequence=sequence,
+                kind=str(data.get("kind")),
+                occurred_at=_moment(data.get("occurred_at")),
+                result=str(result) if result is not None else None,
+                evidence=found,
+            )
+        )
+    return sorted(steps, key=lambda s: s.sequence)
+
+
+def _standing_facts(
+    report: verifier.Report,
+    ledger: _RecordingLedger,
+    certificate_id: str | None,
+    successor_of: Callable[[str | None, str], tuple[str, str] | None],
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The revocation (cause, reason, time) and the successor, as the ledger gave them."""
+    standing = ledger.standing
+    if standing is None:
+        return None, None
+    if report.verdict == "revoked" and standing.state == "revoked":
+        return {
+            "cause": standing.cause,
+            "reason_code": standing.reason,
+            "reason": REASON_NAMES.get(standing.reason, "other"),
+            "at": _iso(_moment(standing.at)),
+        }, None
+    if report.verdict == "superseded" and standing.state == "superseded":
+        found = successor_of(certificate_id, standing.successor_hash)
+        return None, {
+            "hash": standing.successor_hash,
+            "anchorer": standing.successor_anchorer,
+            "root": standing.successor_root,
+            "at": _iso(_moment(standing.at)),
+            "id": found[0] if found is not None else None,
+            "number": found[1] if found is not None else None,
+        }
+    return None, None
+
+
+def _verify(
+    *,
+    document: Mapping[str, Any],
+    bundle: Mapping[str, Any] | None,
+    client: ChainClient,
+    block: int,
+    successor_of: Callable[[str | None, str], tuple[str, str] | None],
+    certificate_id: str | None = None,
+) -> Verification:
+    """Run the verifier over the document (and bundle) and gather the facts' evidence."""
+    ledger_abi, registry_abi = _abis()
+    status = document.get("credentialStatus")
+    address = status.get("ledger") if isinstance(status, Mapping) else None
+    if not isinstance(address, str) or not Web3.is_address(address):
+        # No ledger to ask: the verifier says so without any node (its first check fails).
+        report = verifier.verify_at(
+            client.url,
+            document=document,
+            bundle=bundle,
+            ledger_abi=ledger_abi,
+            registry_abi=registry_abi,
+        )
+        return Verification(verdict=report.verdict, checks=report.checks, block=block)
+    ledger = _RecordingLedger(client, address, ledger_abi)
+    report = verifier.verify(
+        document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi
+    )
+    result = Verification(
+        verdict=report.verdict, checks=report.checks, block=block, certificate_id=certificate_id
+    )
+    passed = {c.name: c for c in report.checks}
+    subject = document.get("credentialSubject")
+    if not ("hash" in passed and passed["hash"].ok) or not isinstance(subject, Mapping):
+        return result  # not what was signed: nothing of it is shown as a fact
+    result.subject = subject
+    issuer = document.get("issuer")
+    result.issuer = issuer if isinstance(issuer, Mapping) else {}
+    result.number = str(subject.get("certificateNumber"))
+    result.valid_from = _moment(document.get("validFrom"))
+    if result.certificate_id is None:
+        result.certificate_id = str(document.get("id", "")).removeprefix("urn:uuid:") or None
+    proof = document.get("proof")
+    proof = proof if isinstance(proof, Mapping) else {}
+    result.anchored = proof.get("anchor") is not None
+    result.certificate_hash = str(proof.get("certificateHash"))
+    organisations = _organisations(subject)
+    issuer_id = str(result.issuer.get("id", "")).removeprefix("urn:uuid:")
+    chain_checks = [passed.get(n) for n in ("signature", "issuer", "merkle", "anchored")]
+    certificate_ok = all(c is not None and c.ok for c in chain_checks)
+    failing = next((c for c in report.checks if not c.ok), None)
+    result.certificate = _record_evidence(
+        {
+            "id": result.certificate_id,
+            "kind": "certificate",
+            "recordHash": result.certificate_hash,
+            "organisation": issuer_id,
+            "anchor": proof.get("anchor"),
+        },
+        organisations={issuer_id: {"name": result.issuer.get("name"), "kind": "brand"}},
+        ledger=ledger,
+        checked=certificate_ok,
+        note=passed["issuer"].detail
+        if certificate_ok
+        else (failing.detail if failing is not None else ""),
+    )
+    bundle_check = passed.get("bundle")
+    result.bundled = bundle_check is not None and bundle_check.ok
+    listed = subject.get("records")
+    if bundle is not None and isinstance(bundle.get("records"), list):
+        entries = [e for e in bundle["records"] if isinstance(e, Mapping)]
+        note = bundle_check.detail if bundle_check is not None else "not checked"
+    else:
+        entries = [e for e in listed if isinstance(e, Mapping)] if isinstance(listed, list) else []
+        note = "not checked: no provenance bundle was given"
+    result.records = [
+        _record_evidence(
+            entry,
+            organisations=organisations,
+            ledger=ledger if bundle is not None else None,
+            checked=result.bundled,
+            note=note,
+        )
+        for entry in entries
+    ]
+    if bundle is not None:
+        result.steps = _steps(bundle, result.records)
+    result.revocation, result.successor = _standing_facts(
+        report, ledger, result.certificate_id, successor_of
+    )
+    return result
+
+
+def _successor_lookup(
+    sessions: sessionmaker[Session],
+) -> Callable[[str | None, str], tuple[str, str] | None]:
+    """The id and number of the stored certificate that replaces a certificate, with the hash
+    the ledger names (for the link to its page); None when Hallmark holds no such one."""
+
+    def lookup(certificate_id: str | None, successor_hash: str) -> tuple[str, str] | None:
+        if certificate_id is None:
+            return None
+        with sessions() as session:
+            found = session.execute(
+                select(Certificate.id, Certificate.number).where(
+                    Certificate.supersedes_id == certificate_id,
+                    Certificate.certificate_hash == successor_hash,
+                )
+            ).first()
+            return (found[0], found[1]) if found is not None else None
+
+    return lookup
+
+
+def of_document(
+    *,
+    document: Mapping[str, Any],
+    bundle: Mapping[str, Any] | None,
+    client: ChainClient,
+    sessions: sessionmaker[Session],
+) -> Verification:
+    """Check a certificate document someone kept (and its bundle, if given) against the chain.
+
+    Raises:
+        ChainError: the node does not answer.
+    """
+    block = client.retrieve_block_number()
+    return _verify(
+        document=document,
+        bundle=bundle,
+        client=client,
+        block=block,
+        successor_of=_successor_lookup(sessions),
+    )
+
+
+def of_stored(
+    *,
+    ref: str,
+    sessions: sessionmaker[Session],
+    client: ChainClient,
+    deployment: Mapping[str, Any],
+    block: int,
+) -> Verification:
+    """Check a stored certificate: its signed document and bundle as Hallmark serves them,
+    against the chain (a stored text that no longer matches its hash: `tampered`).
+
+    Raises:
+        NotFoundError: no such certificate.
+    """
+    with sessions() as session:
+        certificate = evidence.find(session, ref)
+        certificate_id = certificate.id
+        try:
+            document = evidence.signed_document(session, certificate, deployment)
+            bundle = evidence.bundle(session, certificate)
+        except (RecordIntegrityError, NotFoundError) as exc:
+            failed = Verification(
+                verdict="tampered",
+                checks=[verifier.Check("records", False, exc.message)],
+                block=block,
+                certificate_id=certificate_id,
+                number=certificate.number,
+                certificate_hash=certificate.certificate_hash,
+            )
+            return failed
+
+    return _verify(
+        document=document,
+        bundle=bundle,
+        client=client,
+        block=block,
+        successor_of=_successor_lookup(sessions),
+        certificate_id=certificate_id,
+    )
+
+
+class VerificationCache:
+    """Each stored certificate's latest verification, kept for the block it was made in.
+
+    A small LRU of its own (an OrderedDict): the standard library's `lru_cache` cannot key on
+    the block number read at each call, and no caching library is a dependency for this alone.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[int, Verification]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ref: str, block: int) -> Verification | None:
+        with self._lock:
+            found = self._entries.get(ref)
+            if found is None or found[0] != block:
+                return None
+            self._entries.move_to_end(ref)
+            return found[1]
+
+    def put(self, ref: str, block: int, verification: Verification) -> None:
+        with self._lock:
+            self._entries[ref] = (block, verification)
+            self._entries.move_to_end(ref)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def of_certificate(
+    *,
+    ref: str,
+    sessions: sessionmaker[Session],
+    client: ChainClient,
+    deployment: Mapping[str, Any],
+    cache: VerificationCache,
+) -> Verification:
+    """A stored certificate's verification at the chain's latest block (run again at each new
+    block, kept within one).
+
+    Raises:
+        NotFoundError: no such certificate.
+        ChainError: the node does not answer the block number.
+    """
+    block = client.retrieve_block_number()
+    found = cache.get(ref, block)
+    if found is not None:
+        return found
+    verification = of_stored(
+        ref=ref, sessions=sessions, client=client, deployment=deployment, block=block
+    )
+    if verification.settled:
+        cache.put(ref, block, verification)
+    return verification

@@ -1,0 +1,173 @@
+"""A certificate names the registered design its piece was made from: refused until the filing is
+final, stated as the DesignRegistry holds it (never the owner's name), with the licence the brand
+makes it under, and checked against the registry by the offline verifier — a brand's false
+statement of the filing or the licence is found."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from hallmark.services.anchoring.worker import AnchorWorker
+from hallmark.store.models import Certificate, Product
+from tests.certificates.test_certificates import check, fetch
+from tests.conftest import World
+from tests.designs.test_registry import LEGAL, workers
+from tests.designs.test_rights import filed, pass_finality, settle
+from tests.records.factories import BRAND, FACTORY, add_step, create_product, held_lot
+
+__all__ = ["workers"]  # the fixture, shared with the registry's tests
+
+LICENCE = hashlib.sha256(b"design licence to Maison Lune, signed 2026-12-04").hexdigest()
+
+
+def made_product(world: World, design_reference: str | None) -> str:
+    """A finished piece of the brand, naming `design_reference`; its serial."""
+    lot = held_lot(world)
+    overrides = {} if design_reference is None else {"design_reference": design_reference}
+    serial: str = create_product(world, **overrides)["serial"]
+    world.http.post(
+        f"/api/v1/products/{serial}/materials",
+        json={"materials": [{"lot": lot["id"], "quantity": "5.000", "unit": "g"}]},
+        headers=world.headers(FACTORY),
+    ).raise_for_status()
+    add_step(world, serial, "casting")
+    add_step(world, serial, "qc_inspection", result="pass")
+    return serial
+
+
+def post_certificate(world: World, serial: str, **body: Any) -> Any:
+    return world.http.post(
+        "/api/v1/certificates", json={"serial": serial, **body}, headers=world.headers(BRAND)
+    )
+
+
+def anchored(world: World, workers: list[AnchorWorker], certificate: str) -> None:
+    """Step the leading worker until the certificate and its bundle are on chain."""
+    worker = workers[-1]
+    deadline = time.monotonic() + 60
+    while True:
+        document, bundle = fetch(world, certificate)
+        if document["proof"]["anchor"] is not None and all(
+            r["anchor"] is not None for r in bundle["records"]
+        ):
+            return
+        assert time.monotonic() < deadline, worker.report()
+        time.sleep(min(worker.step(), 0.05))
+
+
+def certified(world: World, serial: str) -> tuple[int, bool]:
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Certificate)
+            .join(Product, Product.id == Certificate.product_id)
+            .where(Product.serial == serial)
+        )
+        product = session.scalar(select(Product).where(Product.serial == serial))
+        assert product is not None
+        return int(count or 0), product.certified_at is not None
+
+
+def test_certificate_names_its_final_registered_design_and_licence(
+    world: World, workers: list[AnchorWorker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    design = filed(world, workers, 711)
+    number, fingerprint = design["number"], design["fingerprint"]
+    serial = made_product(world, number)
+
+    # Filed, not final yet: refused with the time it becomes final, nothing stored.
+    early = post_certificate(world, serial)
+    assert early.status_code == 409, early.text
+    error = early.json()["error"]
+    assert error["code"] == "design_not_certifiable"
+    assert "not final until" in error["message"] and error["details"]["design"] == number
+    assert certified(world, serial) == (0, False)
+    # A product naming a registration the registry does not hold is refused too.
+    unknown = post_certificate(world, made_product(world, "D-2026-000000000000"))
+    assert unknown.status_code == 409, unknown.text
+    assert "not in the design registry" in unknown.json()["error"]["message"]
+    # A licence without a design is refused (the product names only its own style code).
+    plain = made_product(world, "LUNE-RING-07")
+    refused = post_certificate(world, plain, design_licence=LICENCE)
+    assert refused.status_code == 422, refused.text
+
+    pass_finality(world)
+    # A licence that is not recorded for the design is refused.
+    unlicensed = post_certificate(world, serial, design_licence=LICENCE)
+    assert unlicensed.status_code == 409, unlicensed.text
+    assert "no licence" in unlicensed.json()["error"]["message"]
+    licence = {
+        "licensee_ref": "brand:maison-lune",
+        "document_sha256": LICENCE,
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2030-01-01T00:00:00Z",
+    }
+    granted = world.http.post(
+        f"/api/v1/designs/{number}/licences", json=licence, headers=world.headers(LEGAL)
+    )
+    assert granted.status_code == 202, granted.text
+    settle(world, workers)
+
+    answer = post_certificate(world, serial, design_licence=LICENCE)
+    assert answer.status_code == 201, answer.text
+    assert certified(world, serial) == (1, True)
+    # The brand's own style code is not a registration: no design, issued.
+    assert post_certificate(world, plain).status_code == 201
+
+    anchored(world, workers, answer.json()["id"])
+    document, bundle = fetch(world, answer.json()["id"])
+    stated = document["credentialSubject"]["design"]
+    on_chain = world.runtime.registry.retrieve_design(fingerprint)
+    assert stated == {
+        "registration": number,
+        "fingerprint": "0x" + fingerprint.removeprefix("0x"),
+        "registry": document["proof"]["deployment"]["designRegistry"],
+        "registrant": world.organisations[LEGAL].account_address,
+        "ownerRef": on_chain.owner_ref,
+        "metadataHash": on_chain.metadata_hash,
+        "filedAt": on_chain.filed_at,
+        "filedBlock": on_chain.filed_block,
+        "finalAt": on_chain.final_at,
+        "authorization": "simple",
+        "licence": {
+            "documentHash": "0x" + LICENCE,
+            "licenseeRef": stated["licence"]["licenseeRef"],
+            "validFrom": 1767225600,
+            "validUntil": 1893456000,
+            "grantedBy": world.organisations[LEGAL].account_address,
+            "grantedAt": stated["licence"]["grantedAt"],
+        },
+    }
+    text = json.dumps(document)
+    assert "customer:4711" not in text and "brand:maison-lune" not in text  # never a name
+    report = check(world, document, bundle)
+    assert report.ok, report.as_json()
+    [design_check] = [c for c in report.checks if c.name == "design"]
+    assert design_check.ok and fingerprint.removeprefix("0x") in design_check.detail
+    assert f"licensed under 0x{LICENCE}" in design_check.detail
+
+    # A brand that states the filing or the licence otherwise than the registry is found out,
+    # though it signed and anchored the statement itself.
+    honest = world.runtime._certificate_design
+    lies: list[tuple[str, Any]] = [
+        ("filedBlock", lambda s: s | {"filedBlock": s["filedBlock"] + 1}),
+        ("registrant", lambda s: s | {"registrant": world.organisations[BRAND].account_address}),
+        ("licence", lambda s: s | {"licence": s["licence"] | {"validUntil": 0}}),
+    ]
+    for name, lie in lies:
+        monkeypatch.setattr(
+            world.runtime, "_certificate_design", lambda ref, lic, lie=lie: lie(honest(ref, lic))
+        )
+        lied = post_certificate(world, made_product(world, number), design_licence=LICENCE)
+        assert lied.status_code == 201, lied.text
+        anchored(world, workers, lied.json()["id"])
+        report = check(world, *fetch(world, lied.json()["id"]))
+        failed = [c.name for c in report.checks if not c.ok]
+        assert report.verdict == "tampered" and failed == ["design"], (name, report.as_json())

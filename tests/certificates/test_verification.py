@@ -1,0 +1,337 @@
+"""The verification API and the verify page (server side): every verdict of a stored certificate
+(genuine, revoked within one block, superseded with its successor, unknown id, not anchored yet,
+tampered in the database) and of a posted document (genuine with and without its bundle,
+tampered, wrong signer, another ledger), malformed and oversized bodies, no API key needed; the
+page's verdict, disclosures, languages, headers and size."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from hallmark.api.pages.rendering import STATIC_DIR
+from hallmark.core.errors import ChainUnavailableError
+from hallmark.services.certificates import document as doc
+from hallmark.services.certificates.verification import MAX_BODY_BYTES
+from hallmark.store.models import Record
+from tests.certificates.builders import anchor_all, complete_product, fetch, issue
+from tests.conftest import World
+from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER, add_step
+
+CHECKS = ["document", "hash", "signature", "chain", "issuer", "merkle", "anchored", "status"]
+
+
+@dataclass
+class Certificates:
+    genuine: str
+    to_revoke: str
+    superseded: str
+    successor: str
+    to_tamper: str
+
+
+@pytest.fixture(scope="module")
+def certificates(world: World) -> Certificates:
+    genuine = issue(world, complete_product(world), engraving_summary="a star")["id"]
+    to_revoke = issue(world, complete_product(world))["id"]
+    to_tamper = issue(world, complete_product(world))["id"]
+    serial = complete_product(world)
+    superseded = issue(world, serial)["id"]
+    add_step(world, serial, "repair")
+    add_step(world, serial, "qc_inspection", result="pass")
+    reissued = world.http.post(
+        f"/api/v1/certificates/{superseded}/reissue", json={}, headers=world.headers(BRAND)
+    )
+    assert reissued.status_code == 201, reissued.text
+    successor = reissued.json()["id"]
+    anchor_all(world, [genuine, to_revoke, to_tamper, superseded, successor])
+    answer = world.http.post(
+        f"/api/v1/certificates/{successor}/supersession", headers=world.headers(BRAND)
+    )
+    assert answer.status_code == 200, answer.text
+    return Certificates(genuine, to_revoke, superseded, successor, to_tamper)
+
+
+def verification(world: World, ref: str) -> dict[str, Any]:
+    response = world.http.get(f"/api/v1/certificates/{ref}/verification")  # no API key
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def posted(world: World, document: Any, bundle: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"document": document}
+    if bundle is not None:
+        body["bundle"] = bundle
+    response = world.http.post("/api/v1/verify", json=body)  # no API key
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _check(answer: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in answer["checks"] if c["name"] == name)
+    return found
+
+
+def test_genuine_certificate_is_verified_with_every_fact_and_its_evidence(
+    world: World, certificates: Certificates
+) -> None:
+    answer = verification(world, certificates.genuine)
+    assert answer["verdict"] == "genuine" and answer["ok"], answer["checks"]
+    assert [c["name"] for c in answer["checks"]] == [*CHECKS, "bundle"]
+    assert answer["records_checked"] and answer["anchored"]
+    assert answer["page"] == f"/v/{certificates.genuine}"
+    brand = world.organisations[BRAND]
+    certificate = answer["certificate"]
+    assert certificate["issuer"]["name"] == BRAND
+    assert certificate["evidence"]["account"].lower() == brand.account_address.lower()
+    assert certificate["evidence"]["checked"] and certificate["evidence"]["block"] > 0
+    assert "held ISSUER_ROLE" in certificate["evidence"]["note"]
+    facts = answer["facts"]
+    assert facts["product"]["statement"]["engraving"] == "a star"
+    product_evidence = facts["product"]["evidence"]
+    assert product_evidence["kind"] == "product" and product_evidence["checked"]
+    assert product_evidence["organisation"] == BRAND
+    material = facts["materials"][0]
+    assert material["statement"]["origin"]["country"] == "ZA"
+    lot = material["evidence"]
+    assert lot["kind"] == "material_lot" and lot["organisation"] == SUPPLIER
+    assert lot["account"].lower() == world.organisations[SUPPLIER].account_address.lower()
+    assert lot["anchored_at"] is not None and lot["transaction"].startswith("0x")
+    steps = facts["timeline"]["steps"]
+    assert [s["kind"] for s in steps] == ["casting", "polishing", "qc_inspection", "packaging"]
+    assert [s["sequence"] for s in steps] == [1, 2, 3, 4]
+    assert all(s["evidence"]["organisation"] == FACTORY for s in steps)
+    assert steps[2]["result"] == "pass"
+    assert facts["design"] is None
+    assert facts["carbon"]["footprint"]["kgCO2e"] is not None
+    # By its number too, the same answer.
+    by_number = verification(world, certificate["number"])
+    assert by_number["certificate"]["id"] == certificates.genuine
+    assert by_number["verdict"] == "genuine"
+
+
+def test_revocation_shows_at_the_next_block(world: World, certificates: Certificates) -> None:
+    assert verification(world, certificates.to_revoke)["verdict"] == "genuine"  # now cached
+    answer = world.http.post(
+        f"/api/v1/certificates/{certificates.to_revoke}/revocation",
+        json={"reason": "lost_in_production"},
+        headers=world.headers(BRAND),
+    )
+    assert answer.status_code == 200, answer.text
+    revoked = verification(world, certificates.to_revoke)
+    assert revoked["verdict"] == "revoked" and not revoked["ok"]
+    assert revoked["revocation"]["cause"] == "certificate_revoked"
+    assert revoked["revocation"]["reason"] == "lost_in_production"
+    assert revoked["revocation"]["reason_code"] == doc.REVOCATION_REASONS["lost_in_production"]
+    assert revoked["revocation"]["at"] is not None
+    assert not _check(revoked, "status")["ok"]
+    page = world.http.get(f"/v/{certificates.to_revoke}")
+    assert page.status_code == 200
+    assert "Revoked" in page.text and "lost in production" in page.text
+
+
+def test_superseded_certificate_links_its_successor(
+    world: World, certificates: Certificates
+) -> None:
+    answer = verification(world, certificates.superseded)
+    assert answer["verdict"] == "superseded"
+    successor = answer["successor"]
+    assert successor["id"] == certificates.successor
+    assert successor["page"] == f"/v/{certificates.successor}"
+    new_document, _ = fetch(world, certificates.successor)
+    assert successor["hash"] == new_document["proof"]["certificateHash"]
+    assert verification(world, certificates.successor)["verdict"] == "genuine"
+    page = world.http.get(f"/v/{certificates.superseded}")
+    assert page.status_code == 200
+    assert f'href="/v/{certificates.successor}"' in page.text
+
+
+def test_unknown_certificate(world: World) -> None:
+    response = world.http.get("/api/v1/certificates/HM-00000000-NOSUCH/verification")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "not_found" and error["details"]["verdict"] == "unknown"
+    page = world.http.get("/v/HM-00000000-NOSUCH")
+    assert page.status_code == 404
+    assert "Unknown" in page.text and "No certificate has this number" in page.text
+    assert world.http.get("/v/" + "x" * 200).status_code == 404
+
+
+def test_certificate_not_anchored_yet_is_unknown(world: World) -> None:
+    fresh = issue(world, complete_product(world))["id"]  # no worker runs: not anchored
+    answer = verification(world, fresh)
+    assert answer["verdict"] == "unknown" and not answer["anchored"]
+    assert "not anchored yet" in _check(answer, "issuer")["detail"]
+    page = world.http.get(f"/v/{fresh}")
+    assert "not anchored on the chain yet" in page.text
+
+
+def test_record_altered_in_the_database_is_tampered(
+    world: World, certificates: Certificates
+) -> None:
+    _, bundle = fetch(world, certificates.to_tamper)
+    step = next(r for r in bundle["records"] if '"kind":"casting"' in r["canonical"])
+    altered = step["canonical"].replace('"kind":"casting"', '"kind":"plating"')
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session, session.begin():
+        session.execute(update(Record).where(Record.id == step["id"]).values(canonical=altered))
+    answer = world.http.get(f"/api/v1/certificates/{certificates.to_tamper}/verification")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["verdict"] == "tampered"
+    assert not answer.json()["ok"]
+    page = world.http.get(f"/v/{certificates.to_tamper}")
+    assert page.status_code == 200 and "Tampered" in page.text
+
+
+def test_posted_document_with_and_without_its_bundle(
+    world: World, certificates: Certificates
+) -> None:
+    document, bundle = fetch(world, certificates.genuine)
+    full = posted(world, document, bundle)
+    assert full["verdict"] == "genuine" and full["records_checked"]
+    assert len(full["facts"]["timeline"]["steps"]) == 4
+    alone = posted(world, document)
+    assert alone["verdict"] == "genuine" and not alone["records_checked"]
+    assert [c["name"] for c in alone["checks"]] == CHECKS
+    product = alone["facts"]["product"]["evidence"]
+    assert not product["checked"] and "no provenance bundle" in product["note"]
+    assert alone["facts"]["timeline"]["steps"] == []
+    revoked_document, _ = fetch(world, certificates.superseded)
+    assert posted(world, revoked_document)["verdict"] == "superseded"
+
+
+def test_posted_tampered_document_or_bundle(world: World, certificates: Certificates) -> None:
+    document, bundle = fetch(world, certificates.genuine)
+    changed = copy.deepcopy(document)
+    changed["credentialSubject"]["materials"][0]["origin"]["country"] = "CH"
+    answer = posted(world, changed, bundle)
+    assert answer["verdict"] == "tampered"
+    assert not _check(answer, "hash")["ok"]
+    changed_bundle = copy.deepcopy(bundle)
+    lot = next(r for r in changed_bundle["records"] if r["kind"] == "material_lot")
+    assert '"ZA"' in lot["canonical"]
+    lot["canonical"] = lot["canonical"].replace('"ZA"', '"CH"')
+    answer = posted(world, document, changed_bundle)
+    assert answer["verdict"] == "tampered" and not _check(answer, "bundle")["ok"]
+    assert not answer["facts"]["materials"][0]["evidence"]["checked"]
+    not_a_certificate = posted(world, {"hello": "world"})
+    assert not_a_certificate["verdict"] == "tampered"
+    assert not_a_certificate["certificate"] is None
+
+
+def test_posted_document_signed_by_another_brand(world: World, certificates: Certificates) -> None:
+    document, _ = fetch(world, certificates.genuine)
+    other = world.runtime.organisation_signer(world.organisations[BRAND_2])
+    forged = copy.deepcopy(document)
+    forged["proof"]["signatureValue"] = doc.sign(forged, other)
+    answer = posted(world, forged)
+    assert answer["verdict"] == "tampered"
+    assert not _check(answer, "signature")["ok"]
+    assert other.address in _check(answer, "signature")["detail"]
+    claimed = copy.deepcopy(forged)
+    claimed["issuer"]["account"] = other.address
+    claimed["proof"]["signer"] = other.address
+    assert posted(world, claimed)["verdict"] != "genuine"
+
+
+def test_posted_document_naming_another_ledger(world: World, certificates: Certificates) -> None:
+    document, _ = fetch(world, certificates.genuine)
+    elsewhere = copy.deepcopy(document)
+    elsewhere["credentialStatus"]["ledger"] = "0x" + "12" * 20
+    answer = posted(world, elsewhere)
+    assert answer["verdict"] != "genuine"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 422),
+        (b"[]", "application/json", 422),
+        (b'{"bundle": {}}', "application/json", 422),
+        (b'{"document": [1, 2]}', "application/json", 422),
+        (b'{"document": {}, "extra": 1}', "application/json", 422),
+        (b"[" * 1000 + b"]" * 1000, "application/json", 422),
+    ],
+)
+def test_malformed_bodies_are_refused(
+    world: World, body: bytes, content_type: str, status: int
+) -> None:
+    response = world.http.post(
+        "/api/v1/verify", content=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status, response.text
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_oversized_body_is_refused_before_it_is_read(world: World) -> None:
+    padding = "x" * MAX_BODY_BYTES
+    response = world.http.post("/api/v1/verify", json={"document": {"padding": padding}})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_the_openapi_document_describes_both_operations(world: World) -> None:
+    paths = world.http.get("/openapi.json").json()["paths"]
+    get = paths["/api/v1/certificates/{ref}/verification"]["get"]
+    post = paths["/api/v1/verify"]["post"]
+    assert {"200", "404", "422", "500", "503"} <= set(get["responses"])
+    assert {"200", "413", "422", "500", "503"} <= set(post["responses"])
+    assert "unknown" in get["responses"]["404"]["description"]
+
+
+def test_page_in_both_languages_small_and_never_cached(
+    world: World, certificates: Certificates
+) -> None:
+    page = world.http.get(f"/v/{certificates.genuine}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    html = page.text
+    assert "<script" not in html
+    assert page.headers["cache-control"] == "no-store"
+    assert "script-src" not in page.headers["content-security-policy"]  # none allowed
+    assert "Genuine" in html and "Production timeline" in html
+    assert html.count('<details class="how">') >= 7  # certificate, product, lot, 4 steps...
+    assert "held the issuer role then" in html
+    stylesheet = re.search(r'href="(/static/verify\.css\?v=\w+)"', html)
+    assert stylesheet is not None
+    css = world.http.get(stylesheet.group(1))
+    assert css.status_code == 200 and "immutable" in css.headers["cache-control"]
+    assert len(page.content) + len(css.content) <= 50_000
+    assert len((STATIC_DIR / "verify.css").read_bytes()) == len(css.content)
+    chinese = world.http.get(
+        f"/v/{certificates.genuine}", headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+    )
+    assert chinese.headers["content-language"] == "zh-CN"
+    assert "真实有效" in chinese.text and "生产时间线" in chinese.text
+    switched = world.http.get(
+        f"/language/zh?next=/v/{certificates.genuine}", follow_redirects=False
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == f"/v/{certificates.genuine}"
+    assert world.http.get(f"/v/{certificates.genuine}").headers["content-language"] == "zh-CN"
+    world.http.cookies.delete("hallmark_lang")  # the module's other tests read English
+
+
+def test_chain_unreachable_answers_503_and_checks_nothing(
+    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = world.runtime.chain
+    assert chain is not None
+
+    def unreachable() -> int:
+        raise ChainUnavailableError(chain.url, "connection refused")
+
+    monkeypatch.setattr(chain, "retrieve_block_number", unreachable)
+    answer = world.http.get(f"/api/v1/certificates/{certificates.genuine}/verification")
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "chain_unavailable"
+    page = world.http.get(f"/v/{certificates.genuine}")
+    assert page.status_code == 503 and page.headers["retry-after"] == "5"
+    assert "The chain cannot be reached just now" in page.text
+    assert "Genuine" not in page.text
