@@ -103,6 +103,24 @@ SCENARIOS: list[Scenario] = [
         )
         for signing in ("local", "node")
     ],
+    Scenario(
+        "designs-search",
+        "designs_search",
+        ("codes", "--sizes", "100000", "1000000", "--queries", "500"),
+        ("codes", "--sizes", "10000", "100000", "--queries", "100"),
+    ),
+    Scenario(
+        "designs-partial",
+        "designs_search",
+        ("partial", "--designs", "60", "--filler", "3000"),
+        ("partial", "--designs", "6"),
+    ),
+    *_both(
+        "designs-import",
+        "designs_import",
+        "--designs 1000",
+        "--designs 10 --file-timeout 300",
+    ),
     *_both(
         "certificates-issue",
         "certificates",

@@ -151,6 +151,7 @@ async def register_design(
     runtime: RuntimeDep,
     store: FileStoreDep,
     call: WriteCallDep,
+    sessions: ReadSessionsDep,
 ) -> object:
     """Register a design file; near-duplicates are flagged for review (a prompt, not a verdict)."""
     registry.require_registrar(actor)
@@ -166,6 +167,13 @@ async def register_design(
     await run_in_threadpool(registry.check_not_on_chain, chain_registry, fingerprint.sha256)
     index = runtime.design_index
 
+    def screen() -> registry.Screening:
+        with sessions() as session:
+            return index.screen(session, fingerprint)
+
+    # The costly near-duplicate search outside the write transaction; confirmed inside it.
+    screening = await run_in_threadpool(screen)
+
     def write(session: Any) -> RegisterPublic:
         done = registry.register_design(
             session=session,
@@ -177,13 +185,17 @@ async def register_design(
             fields=fields,
             filename=filename,
             media_type=media_type,
+            screening=screening,
         )
         return RegisterPublic(
             design=design_public(session, done.registration, with_priority=False),
             matches=list(done.review.matches) if done.review is not None else [],
         )
 
-    return await idempotent(call, permission="design.register", status=201, write=write)
+    try:
+        return await idempotent(call, permission="design.register", status=201, write=write)
+    finally:
+        index.refresh_soon()  # indexed in the background, after the commit
 
 
 @router.post(

@@ -51,6 +51,27 @@ class DeparturePrincipal(_Body):
     )
 
 
+class Reassignment(_Body):
+    principal: str = Field(
+        description="The disabled (departed) registrar principal: id, API key id or prefix, "
+        "or staff username"
+    )
+    to: str = Field(description="Another active registrar principal of the same organisation")
+    registrations: list[str] | None = Field(
+        default=None,
+        description="Only these registrations (numbers or fingerprints); all of the "
+        "principal's when absent",
+    )
+
+
+class ReassignmentPublic(BaseModel):
+    principal: dict[str, Any]
+    to: dict[str, Any]
+    registrations: list[str]
+    count: int
+    on_chain: str
+
+
 class RightsActionPublic(BaseModel):
     id: str
     registration: str
