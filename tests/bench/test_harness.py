@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bench import anchoring, ingest, one_tx_per_record, report, run
+from bench import anchoring, ingest, one_tx_per_record, report, run, verify
 from hallmark.config import Settings
 from hallmark.core.times import utc
 from hallmark.runtime import Runtime
@@ -310,7 +310,12 @@ def test_an_expired_anchoring_deadline_fails_the_backlog_benchmark(tmp_path: Pat
 
 @pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
 def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
-    modules = {"ingest": ingest, "anchoring": anchoring, "one_tx_per_record": one_tx_per_record}
+    modules = {
+        "ingest": ingest,
+        "anchoring": anchoring,
+        "one_tx_per_record": one_tx_per_record,
+        "verify": verify,
+    }
     for scenario in run.SCENARIOS:
         url = "postgresql://bench@db/bench" if scenario.database == "postgresql" else None
         line = run.command(scenario, Path("result.json"), quick, url)
@@ -402,3 +407,28 @@ def test_accepted_to_anchored_is_reported_from_creation_and_from_the_answer_for_
     assert figures["gas_per_record"]["overall"] == pytest.approx(gas / count)
     last_mined = max(utc(b.mined_at) for b in batches)
     assert figures["lag_after_intake_s"] == pytest.approx((last_mined - end).total_seconds())
+
+
+def test_non_2xx_verification_answers_fail_the_run_and_only_2xx_count() -> None:
+    args = verify.parse_args(["--certificates", "100", "--real", "2"])
+    result = verify.new_result(args)
+    answer = {
+        "ok": 90,
+        "requests": 100,
+        "seconds": 2.0,
+        "non_2xx": 10,
+        "errors": 0,
+        "timeouts": 1,
+        "p50_ms": 5,
+        "p90_ms": 8,
+        "p99_ms": 20,
+        "max_ms": 40,
+        "bytes_per_answer": 12_000,
+    }
+    figures = verify.record_load(result, "100 stored, verification API", answer)
+    assert figures["requests_per_second"] == 45.0
+    assert result.finish(None) == 1
+    assert result.failures == [
+        "100 stored, verification API: 10 non_2xx",
+        "100 stored, verification API: 1 timeouts",
+    ]
