@@ -290,6 +290,7 @@ def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names()
         "ingest",
         "anchoring",
         "one_tx_per_record",
+        "verify",
     }
     with pytest.raises(SystemExit, match="unknown benchmark nope"):
         run.select(["nope"], postgres=False)
