@@ -625,8 +625,12 @@ class _FinalClient:
         key = ("receipt", self._client.url, tx_hash)
         found = self._final.get(key)
         if found is _MISSING:
-            found = self._client.retrieve_receipt(tx_hash)
-            if found is not None and found["blockNumber"] <= self._final_block:
+            receipt = self._client.retrieve_receipt(tx_hash)
+            if receipt is None:
+                return None
+            # Only what the checks read of a receipt is kept (its logs would fill the memory).
+            found = {k: receipt[k] for k in ("blockNumber", "to", "from", "status")}
+            if found["blockNumber"] <= self._final_block:
                 self._final.put(key, found)
         return found
 
@@ -820,7 +824,7 @@ class VerificationCache:
     the block number read at each call, and no caching library is a dependency for this alone.
     """
 
-    def __init__(self, size: int = 4096, *, facts: int = 65536, confirmations: int = 0) -> None:
+    def __init__(self, size: int = 1024, *, facts: int = 65536, confirmations: int = 0) -> None:
         self.size = size
         self.confirmations = confirmations
         self.final = _Final(facts)
