@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from hallmark.api.deps import RuntimeDep
@@ -176,21 +177,23 @@ def verify_stored(runtime: Runtime, request: Request, ref: str) -> verification.
 
 @router.get(
     "/api/v1/certificates/{ref}/verification",
+    response_model=VerificationPublic,
     responses={
         404: {"description": "No such certificate: `details.verdict` is `unknown`"},
         503: {"description": "The chain or the database does not answer: nothing was checked"},
     },
 )
-def get_verification(
-    ref: CertificateRef, request: Request, runtime: RuntimeDep
-) -> VerificationPublic:
+def get_verification(ref: CertificateRef, request: Request, runtime: RuntimeDep) -> Response:
     """Check a certificate against the chain: its verdict, each check and its facts (public)."""
     try:
         found = verify_stored(runtime, request, ref)
     except NotFoundError as exc:
         exc.details["verdict"] = "unknown"
         raise
-    return VerificationPublic.of(found)
+    body = found.renditions.get("json")
+    if body is None:  # made once per verification, i.e. once per certificate and block
+        body = found.renditions["json"] = VerificationPublic.of(found).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -147,6 +147,9 @@ class Verification:
     anchored: bool = False  # the document carries its anchoring evidence
     revocation: dict[str, Any] | None = None
     successor: dict[str, Any] | None = None
+    #: What the API made of this verification (its JSON, its page in each language), kept
+    #: with it for as long as it is kept: for the block it was made in.
+    renditions: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
