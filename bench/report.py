@@ -225,6 +225,49 @@ TARGETS = [
         lambda v: v <= 2,
         2,
     ),
+        "verification API with the most certificates stored: 2xx requests/s",
+        "≥ 2,000",
+        "verify",
+        dig("largest", "api", "requests_per_second"),
+        "requests/s",
+        lambda v: v >= 2_000,
+    ),
+    Target(
+        "verification API with the most certificates stored: p99",
+        "≤ 20 ms",
+        "verify",
+        dig("largest", "api", "latency_ms", "p99_ms"),
+        "ms",
+        lambda v: v <= 20,
+        1,
+    ),
+    Target(
+        "verification API: time per request, fewest → most certificates stored",
+        "≤ 1.5x",
+        "verify",
+        dig("cost_ratio", "api", "time_per_request"),
+        "x",
+        lambda v: v <= 1.5,
+        2,
+    ),
+    Target(
+        "verify page with the most certificates stored: p99",
+        "≤ 50 ms",
+        "verify",
+        dig("largest", "page", "latency_ms", "p99_ms"),
+        "ms",
+        lambda v: v <= 50,
+        1,
+    ),
+    Target(
+        "verify page: HTML and style sheet of a first visit",
+        "≤ 50 kB",
+        "verify",
+        dig("page_bytes", "total"),
+        "kB",
+        lambda v: v <= 50_000,
+        1,
+    ),
 ]
 
 
@@ -674,6 +717,44 @@ def _header(
     return lines
 
 
+def _verify(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
+    rows = []
+    for scenario, runs in grouped.items():
+        if runs[0].get("kind") != "verify":
+            continue
+        for size in runs[0].get("settings", {}).get("certificates", []):
+            row = [f"`{scenario}`", _runs(runs), f"{size:,}"]
+            for phase in ("api", "page", "lookup"):
+                row.append(
+                    cell(runs, dig("sizes", str(size), phase, "requests_per_second"))
+                    + " / "
+                    + cell(runs, dig("sizes", str(size), phase, "latency_ms", "p99_ms"), 1)
+                )
+            row.append(cell(runs, dig("sizes", str(size), "fresh_check_ms", "p50"), 1))
+            row.append(cell(runs, dig("page_bytes", "total"), 1, 0.001))
+            rows.append(row)
+    if not rows:
+        return []
+    return [
+        "### Verification: the API, the verify page and a plain lookup, by certificates stored",
+        "",
+        *_table(
+            [
+                "Scenario",
+                "Runs ok",
+                "Certificates stored",
+                "API requests/s (2xx) / p99 ms",
+                "Page requests/s / p99 ms",
+                "Lookup (anchor) requests/s / p99 ms",
+                "Fresh check after a new block, p50 ms",
+                "Page and style sheet, kB",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def _commands(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["Each scenario's command (`--json` names the result file):", "", "```sh"]
     for scenario, runs in grouped.items():
@@ -708,6 +789,7 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         *_anchoring(grouped),
         *_one_tx(grouped),
         *_designs(grouped),
+        *_verify(grouped),
         *_failures(results),
         *_commands(grouped),
     ]

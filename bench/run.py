@@ -94,6 +94,12 @@ SCENARIOS: list[Scenario] = [
         ("gas", "--sizes", "1", "10"),
         "sqlite",
     ),
+    *_both(
+        "verify",
+        "verify",
+        "--certificates 10000 1000000 --real 300 --connections 64 --seconds 20",
+        "--certificates 1000 5000 --real 8 --connections 16 --seconds 3 --processes 1",
+    ),
     *[
         Scenario(
             f"one-tx-per-record-{signing}",

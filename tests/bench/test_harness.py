@@ -29,6 +29,7 @@ from bench import (
     one_tx_per_record,
     report,
     run,
+    verify,
 )
 from hallmark.config import Settings
 from hallmark.core.times import utc
@@ -302,6 +303,7 @@ def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names()
         "certificates",
         "designs_search",
         "designs_import",
+        "verify",
     }
     assert {s.name for s in run.select(["designs_search"], postgres=False)} == {
         "designs-search",
@@ -337,6 +339,7 @@ def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
         "certificates": certificates,
         "designs_search": designs_search,
         "designs_import": designs_import,
+        "verify": verify,
     }
     for scenario in run.SCENARIOS:
         url = "postgresql://bench@db/bench" if scenario.database == "postgresql" else None
@@ -553,3 +556,28 @@ def test_the_design_tables_and_targets_come_from_the_results(tmp_path: Path) -> 
     assert "| `designs-partial` | 1 of 1 | 60 + 3,000 | inverted | 118 of 120 | 90 / 150 |" in text
     assert "| `designs-import-sqlite` | 1 of 1 | 1,000 | 400.0 | 2.50 | 60.0 |" in text
     assert "112,420 (94 + 112,326)" in text
+
+
+def test_non_2xx_verification_answers_fail_the_run_and_only_2xx_count() -> None:
+    args = verify.parse_args(["--certificates", "100", "--real", "2"])
+    result = verify.new_result(args)
+    answer = {
+        "ok": 90,
+        "requests": 100,
+        "seconds": 2.0,
+        "non_2xx": 10,
+        "errors": 0,
+        "timeouts": 1,
+        "p50_ms": 5,
+        "p90_ms": 8,
+        "p99_ms": 20,
+        "max_ms": 40,
+        "bytes_per_answer": 12_000,
+    }
+    figures = verify.record_load(result, "100 stored, verification API", answer)
+    assert figures["requests_per_second"] == 45.0
+    assert result.finish(None) == 1
+    assert result.failures == [
+        "100 stored, verification API: 10 non_2xx",
+        "100 stored, verification API: 1 timeouts",
+    ]
