@@ -132,8 +132,10 @@ CountryCode = Annotated[
         }
     ),
 ]
+#: A SHA-256 in hex.
+SHA256_PATTERN = "^[0-9a-fA-F]{64}$"
 Sha256 = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True), Field(examples=["ab" * 32])
+    str, StringConstraints(pattern=SHA256_PATTERN, to_lower=True), Field(examples=["ab" * 32])
 ]
 RecordHash = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True)]
 
@@ -190,6 +192,12 @@ _STRIPPED = (
 )
 PLAIN_TEXT_PATTERN = f"^[{_STRIPPED}]*[^{_STRIPPED}{_HIDDEN}][^{_HIDDEN}]*$"
 
+#: Text with one character `str.strip` keeps: not empty, not only spaces (Python's spaces are
+#: Unicode White_Space and U+001C-U+001F), unanchored.
+NOT_BLANK_PATTERN = (
+    "[^\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+    "\\u205f\\u3000]"
+)
 _HIDDEN_IN_PARAGRAPH = (
     "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e"
     "\\u2060-\\u2064\\u2066-\\u2069\\ufeff"

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from hallmark.api.openapi import inline_schema
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
 from hallmark.core.errors import invalid_field
@@ -70,12 +71,13 @@ _MULTIPART = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "metadata": {
-                            "type": "string",
-                            "description": "JSON object: the DesignRegister fields",
+                            **inline_schema(DesignRegister),
+                            "description": "The registration's fields, as JSON",
                         },
                     },
                     "required": ["file", "metadata"],
-                }
+                },
+                "encoding": {"metadata": {"contentType": "application/json"}},
             }
         },
     }
