@@ -48,6 +48,7 @@ Sha256 = Annotated[
                             "file": {"type": "string", "format": "binary", "minLength": 1}
                         },
                         "required": ["file"],
+                        "additionalProperties": False,
                     }
                 },
             },

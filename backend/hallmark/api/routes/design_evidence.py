@@ -40,6 +40,7 @@ _MULTIPART_FILE = {
                     "type": "object",
                     "properties": {"file": {"type": "string", "format": "binary"}},
                     "required": ["file"],
+                    "additionalProperties": False,
                 }
             }
         },

@@ -17,8 +17,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from hallmark.api.openapi import inline_schema
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
+from hallmark.api.openapi import inline_schema
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
 from hallmark.core.errors import invalid_field
 from hallmark.services.designs import registry
@@ -51,6 +51,9 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+#: Review ids are 32-bit integers in the database: a larger one names no entry (422, never a 500).
+ReviewId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The review entry's id")]
+
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     413: _error("The file is larger than allowed, or decodes to more than allowed (a bomb)"),
     415: _error("The file is not what its name or media type claims"),
@@ -76,6 +79,7 @@ _MULTIPART = {
                         },
                     },
                     "required": ["file", "metadata"],
+                    "additionalProperties": False,
                 },
                 "encoding": {"metadata": {"contentType": "application/json"}},
             }
@@ -91,6 +95,7 @@ _MULTIPART_FILE = {
                     "type": "object",
                     "properties": {"file": {"type": "string", "format": "binary"}},
                     "required": ["file"],
+                    "additionalProperties": False,
                 }
             }
         },
@@ -320,7 +325,7 @@ async def list_reviews(
 )
 async def decide_review(
     *,
-    review_id: int,
+    review_id: ReviewId,
     body: ReviewDecision,
     actor: CurrentActor,
     call: WriteCallDep,

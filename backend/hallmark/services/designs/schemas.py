@@ -51,7 +51,7 @@ class DesignRegister(BaseModel):
                     "required": ["authorization", "authorization_document"],
                     "properties": {
                         "authorization": {"const": "signed_confirmation"},
-                        "authorization_document": _SHA256,
+                        "authorization_document": {"type": "string", **_SHA256},
                     },
                 },
                 {
@@ -80,7 +80,9 @@ class DesignRegister(BaseModel):
         "customisation: a signed copyright confirmation, whose SHA-256 is required)",
     )
     authorization_document: str | None = Field(
-        default=None, description="SHA-256 of the signed copyright confirmation"
+        default=None,
+        description="SHA-256 of the signed copyright confirmation",
+        json_schema_extra={"anyOf": [{"type": "string", **_SHA256}, {"type": "null"}]},
     )
     inspiration: list[str] = Field(default_factory=list, description="Inspiration sources")
     notes: str | None = None
