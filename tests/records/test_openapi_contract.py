@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
 from tests.conftest import World
-from tests.records.factories import BRAND, FACTORY, LEGAL, SUPPLIER
+from tests.records.factories import BRAND, FACTORY, LEGAL, SUPPLIER, product_body
 
 EXAMPLES = int(os.environ.get("HALLMARK_API_FUZZ_EXAMPLES", "8"))
 
@@ -278,3 +278,15 @@ def test_a_review_id_beyond_the_database_integers_is_refused(world: World) -> No
         headers=world.headers(LEGAL),
     )
     assert response.status_code == 404, response.text
+
+
+def test_an_id_with_a_nul_is_refused_before_the_database(world: World) -> None:
+    """Found by the contract test on PostgreSQL (text cannot hold a NUL): a product batch naming
+    an organisation id with one was a 500; ids are plain text, refused as a field."""
+    body = product_body(world, assigned_factory="org\x00id")
+    response = world.http.post("/api/v1/products/batch", json=[body], headers=world.headers(BRAND))
+    assert response.status_code == 422, response.text
+    rows = response.json()["error"]["details"]["rows"]
+    assert [e["field"] for e in rows[0]["errors"]] == ["assigned_factory"]
+    response = world.http.post("/api/v1/products", json=body, headers=world.headers(BRAND))
+    assert response.status_code == 422, response.text

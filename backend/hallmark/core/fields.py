@@ -221,7 +221,16 @@ ShortText = Annotated[
         {"type": "string", "minLength": 1, "maxLength": 200, "pattern": PLAIN_TEXT_PATTERN}
     ),
 ]
-ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+#: An id (of an organisation, a lot, ...): plain text too, so a control character (a NUL, which
+#: PostgreSQL text cannot hold) is refused as a field (422), never sent to the database.
+ObjectId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(plain_text),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 64, "pattern": PLAIN_TEXT_PATTERN}
+    ),
+]
 
 # --- JSON objects ------------------------------------------------------------------------------
 
