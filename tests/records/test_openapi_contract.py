@@ -290,3 +290,9 @@ def test_an_id_with_a_nul_is_refused_before_the_database(world: World) -> None:
     assert [e["field"] for e in rows[0]["errors"]] == ["assigned_factory"]
     response = world.http.post("/api/v1/products", json=body, headers=world.headers(BRAND))
     assert response.status_code == 422, response.text
+    response = world.http.post(
+        "/api/v1/designs/departures",
+        json={"principal": "designer\x00"},
+        headers=world.headers(LEGAL),
+    )
+    assert response.status_code == 422, response.text

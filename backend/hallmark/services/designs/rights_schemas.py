@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hallmark.core.fields import NOT_BLANK_PATTERN, SHA256_PATTERN
+from hallmark.core.fields import NOT_BLANK_PATTERN, SHA256_PATTERN, ShortText
 from hallmark.services.designs.rights import TERMINATION_REASONS
 from hallmark.store.models import DesignRightsAction
 
@@ -70,7 +70,8 @@ class LicenceTerminate(_Body):
 
 
 class DeparturePrincipal(_Body):
-    principal: str = Field(
+    # Plain text: a NUL would reach the database (PostgreSQL text cannot hold one).
+    principal: ShortText = Field(
         description="The designer principal: its id, one of its API keys (id or prefix), or "
         "its staff account's username"
     )
