@@ -11,10 +11,10 @@ message), so the list cannot hide anything else. Answers that depend on stored d
 caller, not on the request's shape, are not refusals of valid data: 403 (the role), 404 (an id
 nothing has), 409 (a duplicate, an over-draw, the step order).
 
-Bounded for the test command (`HALLMARK_API_FUZZ_EXAMPLES`, 8 examples per operation by
-default); a fuller run:
+Every operation is run and every failing one reported at once. Bounded for the test command
+(`HALLMARK_API_FUZZ_EXAMPLES`, 8 examples per operation by default); a fuller run:
 
-    HALLMARK_API_FUZZ_EXAMPLES=200 ./scripts/test tests/records/test_openapi_contract.py
+    HALLMARK_API_FUZZ_EXAMPLES=50 ./scripts/test tests/records/test_openapi_contract.py
 """
 
 from __future__ import annotations

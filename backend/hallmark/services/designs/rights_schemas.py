@@ -16,6 +16,12 @@ from hallmark.store.models import DesignRightsAction
 # after the registration is found: the console's forms use them too).
 _SHA256: dict[str, Any] = {"pattern": SHA256_PATTERN}
 _REFERENCE: dict[str, Any] = {"maxLength": 200, "pattern": NOT_BLANK_PATTERN}
+_TERMINATION_REASON: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 0xFFFF},
+        {"type": "string", "enum": sorted(TERMINATION_REASONS)},
+    ]
+}
 
 
 class _Body(BaseModel):
@@ -60,12 +66,7 @@ class LicenceTerminate(_Body):
     reason: int | str = Field(
         description="A reason code 1-65535, or breach, non_payment, mutual_agreement, "
         "rights_dispute, licensee_ceased, other",
-        json_schema_extra={
-            "anyOf": [
-                {"type": "integer", "minimum": 1, "maximum": 0xFFFF},
-                {"type": "string", "enum": sorted(TERMINATION_REASONS)},
-            ]
-        },
+        json_schema_extra=_TERMINATION_REASON,
     )
 
 
