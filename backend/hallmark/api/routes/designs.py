@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
-from hallmark.api.openapi import error_doc
+from hallmark.api.openapi import error_doc, inline_schema
 from hallmark.api.responses import download
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
 from hallmark.core.errors import invalid_field
@@ -45,6 +45,9 @@ Ref = Annotated[
 ]
 
 
+#: Review ids are 32-bit integers in the database: a larger one names no entry (422, never a 500).
+ReviewId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The review entry's id")]
+
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     413: error_doc("The file is larger than allowed, or decodes to more than allowed (a bomb)"),
     415: error_doc("The file is not what its name or media type claims"),
@@ -56,18 +59,25 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _multipart(**parts: dict[str, Any]) -> dict[str, Any]:
-    """An operation's multipart/form-data request body: `parts`, each required."""
-    schema = {"type": "object", "properties": parts, "required": list(parts)}
-    return {
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+def _multipart(encoding: dict[str, Any] | None = None, **parts: dict[str, Any]) -> dict[str, Any]:
+    """An operation's multipart/form-data request body: `parts`, each required, no other."""
+    schema = {
+        "type": "object",
+        "properties": parts,
+        "required": list(parts),
+        "additionalProperties": False,
     }
+    content: dict[str, Any] = {"schema": schema}
+    if encoding:
+        content["encoding"] = encoding
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": content}}}
 
 
 _FILE_PART = {"type": "string", "format": "binary"}
 _MULTIPART = _multipart(
     file=_FILE_PART,
-    metadata={"type": "string", "description": "JSON object: the DesignRegister fields"},
+    metadata={**inline_schema(DesignRegister), "description": "The registration's fields, as JSON"},
+    encoding={"metadata": {"contentType": "application/json"}},
 )
 MULTIPART_FILE = _multipart(file=_FILE_PART)
 
@@ -308,7 +318,7 @@ async def list_reviews(
 )
 async def decide_review(
     *,
-    review_id: int,
+    review_id: ReviewId,
     body: ReviewDecision,
     actor: CurrentActor,
     call: WriteCallDep,
