@@ -46,15 +46,18 @@ def _timed(world: World, path: str, headers: dict[str, str], status: int = 200) 
     return taken
 
 
-def _hold_write_lock(url: str, held: Any, release: Any, seconds: float) -> None:
-    """Another process: a write transaction (flock and BEGIN IMMEDIATE) held until `release`
-    is set, `seconds` at most."""
+def _hold_write_lock(url: str, held: Any, seconds: float, release: Any = None) -> None:
+    """Another process: a write transaction (flock and BEGIN IMMEDIATE) held `seconds`, or
+    until the event `release` is set if one is given."""
     engine = db.make_engine(url)
     try:
         with db.transaction(db.session_factory(engine)) as session:
             session.execute(text("SELECT 1"))
             held.set()
-            release.wait(seconds)
+            if release is None:
+                time.sleep(seconds)
+            else:
+                release.wait(seconds)
     finally:
         engine.dispose()
 
@@ -83,7 +86,7 @@ def test_answers_while_another_process_holds_the_write_lock(sqlite_world: World)
     url = world.runtime.settings.effective_database_url
     context = multiprocessing.get_context("spawn")
     held, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold_write_lock, args=(url, held, release, HOLD_SECONDS))
+    holder = context.Process(target=_hold_write_lock, args=(url, held, HOLD_SECONDS, release))
     holder.start()
     assert held.wait(30)
 
@@ -132,7 +135,7 @@ def test_denials_answer_while_the_write_lock_is_held_and_are_audited_after(
     url = world.runtime.settings.effective_database_url
     context = multiprocessing.get_context("spawn")
     held, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold_write_lock, args=(url, held, release, HOLD_SECONDS))
+    holder = context.Process(target=_hold_write_lock, args=(url, held, HOLD_SECONDS, release))
     holder.start()
     assert held.wait(30)
     bad = {"Authorization": "Bearer hm_bad_key_of_a_flood"}
