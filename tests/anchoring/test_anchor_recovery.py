@@ -8,11 +8,12 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from conftest import Harness, Process
+from conftest import Harness, Process, wait_for
 from hallmark.services.access.organisations import organisation_account
 from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.services.anchoring.status import record_status, records_status
@@ -107,7 +108,13 @@ def test_records_stay_pending_while_the_node_is_down_then_are_anchored(
 
     supervisor.stop()  # the node is down
     stored = h.add("factory", 6) + h.add("supplier", 4)
-    time.sleep(1.5)
+    due = datetime.now(UTC) + timedelta(seconds=h.settings.anchor_interval)
+
+    def failed_since_due() -> bool:  # the worker tried the due records, not merely not yet
+        at = worker.state.last_error_at
+        return at is not None and at > due and "unreachable" in (worker.state.last_error or "")
+
+    wait_for(failed_since_due, 30, "the worker's failure with the records due")
     assert h.outbox() == 10
     with h.runtime.sessions() as session:
         assert record_status(session=session, record_id=stored[0].id).status == "pending"
