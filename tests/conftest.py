@@ -119,8 +119,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings for a test: own data directory, a free anvil port, fast keystores, and a short
-    anchoring interval (a test that runs the worker waits for its records' batch)."""
+    """Settings for a test: own data directory, a free anvil port, fast keystores."""
 
     def factory(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -128,7 +127,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "anvil_port": 0,
             "keystore_scrypt_n": 1024,
-            "anchor_interval": 0.3,
             "_env_file": None,
         }
         values.update(overrides)

@@ -64,13 +64,11 @@ NODE_SETTINGS = frozenset(
 
 
 def settings_for_tests(**values: Any) -> Settings:
-    """Settings for a test process: no .env, fast keystores, a short anchoring interval (a
-    test that runs the worker waits for its records' batch)."""
+    """Settings for a test process: no .env, fast keystores."""
     return Settings(
         **{
             "environment": "test",
             "keystore_scrypt_n": 1024,
-            "anchor_interval": 0.3,
             "_env_file": None,
             **values,
         }
