@@ -296,3 +296,26 @@ def test_an_id_with_a_nul_is_refused_before_the_database(world: World) -> None:
         headers=world.headers(LEGAL),
     )
     assert response.status_code == 422, response.text
+
+
+def test_a_nul_in_a_url_is_refused_before_any_route(world: World) -> None:
+    """A NUL in a path id or a query filter was a 500 on PostgreSQL (text cannot hold one) for
+    the lots, products and designs lookups: every URL with one is a 422 naming where it was."""
+    paths = {
+        "/api/v1/designs/D-%00x": "path",
+        "/api/v1/lots/a%00b": "path",
+        "/api/v1/products/a%00b": "path",
+        "/api/v1/records/a%00b": "path",
+        "/v/a%00b": "path",
+        "/api/v1/designs?owner=a%00b": "query",
+        "/api/v1/lots?skip=0&x=%00": "query",
+    }
+    for path, where in paths.items():
+        for key in (LEGAL, BRAND):
+            response = world.http.get(path, headers=world.headers(key))
+            assert response.status_code == 422, (path, response.text)
+            error = response.json()["error"]
+            assert error["details"]["field"] == where and "NUL" in error["message"], path
+    # A plain id still reaches its route.
+    response = world.http.get("/api/v1/lots/no-such-lot", headers=world.headers(BRAND))
+    assert response.status_code == 404, response.text

@@ -76,6 +76,12 @@ class RequestContext:
             await send(message)
 
         try:
+            where = _nul_in_url(scope)
+            if where is not None:
+                refused = invalid_field(where, "a NUL character is not allowed in a URL")
+                response = await hallmark_error_response(Request(scope, receive), refused)
+                await response(scope, receive, send_with_id)
+                return
             await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception(
@@ -95,6 +101,17 @@ class RequestContext:
                 status_code=500,
             )
             await response(scope, receive, send_with_id)
+
+
+def _nul_in_url(scope: Scope) -> str | None:
+    """ "path" or "query" when the URL holds a NUL character, which no id, reference or filter
+    of ours can hold (PostgreSQL text cannot store one: a lookup with it would fail there)."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query: bytes = scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query:
+        return "query"
+    return None
 
 
 class AuthenticatedBodies:
