@@ -599,6 +599,7 @@ def test_the_javascript_command_prints_each_check_and_exits_as_hallmark_verify(
             "merkle",
             "anchored",
             "status",
+            "design",
             "bundle",
         )
     ]

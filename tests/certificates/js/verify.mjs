@@ -45,6 +45,13 @@ const PROOF_KEYS = [
 ];
 const ANCHOR_KEYS = ['kind', 'anchorer', 'root', 'proof', 'block', 'transaction', 'ledger', 'contractsVersion'];
 const ENTRY_KEYS = ['id', 'kind', 'organisation', 'recordHash', 'canonical', 'anchor'];
+const DESIGN_KEYS = [
+  'registration', 'fingerprint', 'registry', 'registrant', 'ownerRef', 'metadataHash', 'filedAt', 'filedBlock',
+  'finalAt', 'authorization', 'licence',
+];
+const LICENCE_KEYS = ['documentHash', 'licenseeRef', 'validFrom', 'validUntil', 'grantedBy', 'grantedAt'];
+/** Blocks per eth_getLogs request: providers refuse wide ranges (as the reference's LOG_BLOCK_RANGE). */
+const LOG_BLOCK_RANGE = 2000n;
 const MAX_SAFE = 2n ** 53n - 1n;
 const MAX_DEPTH = 128;
 
@@ -569,6 +576,86 @@ async function checkStatus(ctx) {
   throw new CheckFailed(`unknown to the ledger (${cause})`, 'unknown');
 }
 
+async function blockTime(ctx, block) {
+  const found = await ctx.node.request('eth_getBlockByNumber', [`0x${block.toString(16)}`, false]);
+  if (found === null) throw new ChainError(`the node has no block ${block}`);
+  return BigInt(found.timestamp);
+}
+
+/** Every (registrant, ownerRef) the filing in force has had, as `registrant/ownerRef` texts: its
+ *  last DesignRegistered log's, then each DesignAssigned log's after it. */
+async function designHolders(ctx, registry, fingerprint, fromBlock) {
+  const head = BigInt(await ctx.node.request('eth_blockNumber', []));
+  const logs = async (event, start) => {
+    const topic = REGISTRY.getEvent(event).topicHash;
+    const found = [];
+    for (let from = start; from <= head; from += LOG_BLOCK_RANGE) {
+      const to = from + LOG_BLOCK_RANGE - 1n < head ? from + LOG_BLOCK_RANGE - 1n : head;
+      const page = await ctx.node.request('eth_getLogs', [
+        { address: registry, topics: [topic, fingerprint], fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` },
+      ]);
+      for (const log of page) if (!log.removed) found.push({ log, args: REGISTRY.parseLog(log).args });
+    }
+    return found;
+  };
+  const registered = await logs('DesignRegistered', fromBlock);
+  if (registered.length === 0) return new Set();
+  const last = registered[registered.length - 1];
+  const holders = new Set([`${getAddress(last.args.registrant)}/${last.args.ownerRef}`]);
+  for (const { args } of await logs('DesignAssigned', BigInt(last.log.blockNumber))) {
+    holders.add(`${getAddress(args.newRegistrant)}/${args.newOwnerRef}`);
+  }
+  return holders;
+}
+
+async function checkDesign(ctx) {
+  const design = get(ctx.document.credentialSubject, 'design', 'credentialSubject');
+  if (design === null) return 'no registered design named';
+  if (!isObject(design) || !sameKeys(design, DESIGN_KEYS)) throw new CheckFailed("the design's members are not a registered design's");
+  const registry = checksummed(design.registry, 'design.registry');
+  if (registry !== ctx.document.proof.deployment.designRegistry) {
+    throw new CheckFailed("design.registry is not the deployment's DesignRegistry");
+  }
+  const fingerprint = hash32(design.fingerprint, 'design.fingerprint');
+  const filed = await ctx.node.call(REGISTRY, registry, 'designOf', [fingerprint]);
+  if (BigInt(filed.registrant) === 0n) throw new CheckFailed(`the DesignRegistry holds no filing of ${fingerprint}`);
+  for (const [key, value] of [['filedAt', filed.filedAt], ['filedBlock', filed.filedBlock], ['finalAt', filed.finalAt]]) {
+    if (integer(design, key, `design.${key}`) !== value) throw new CheckFailed(`design.${key} is ${design[key]}, the registry's is ${value}`);
+  }
+  if (design.metadataHash !== filed.metadataHash) throw new CheckFailed("design.metadataHash is not the registry's");
+  const anchoredAt = await blockTime(ctx, ctx.anchor.block);
+  if (filed.finalAt > anchoredAt) throw new CheckFailed('the filing was not final when the certificate was anchored');
+  const registrant = checksummed(design.registrant, 'design.registrant');
+  const ownerRef = hash32(design.ownerRef, 'design.ownerRef');
+  let detail = `design ${fingerprint} filed in block ${filed.filedBlock} by ${registrant}`;
+  if (registrant !== getAddress(filed.registrant) || ownerRef !== filed.ownerRef) {
+    const holders = await designHolders(ctx, registry, fingerprint, filed.filedBlock);
+    if (!holders.has(`${registrant}/${ownerRef}`)) {
+      throw new CheckFailed("design.registrant and ownerRef are not the filing's, now or before");
+    }
+    detail += ` (assigned since to ${getAddress(filed.registrant)})`;
+  }
+  const { licence } = design;
+  if (licence === null) return detail;
+  if (!isObject(licence) || !sameKeys(licence, LICENCE_KEYS)) throw new CheckFailed("design.licence's members are not a licence's");
+  const documentHash = hash32(licence.documentHash, 'design.licence.documentHash');
+  const found = await ctx.node.call(REGISTRY, registry, 'licenceOf', [fingerprint, documentHash]);
+  if (found.grantedAt === 0n) throw new CheckFailed(`the DesignRegistry holds no licence under ${documentHash}`);
+  if (licence.licenseeRef !== found.licenseeRef || licence.grantedBy !== getAddress(found.grantedBy)) {
+    throw new CheckFailed("design.licence is not the registry's");
+  }
+  for (const key of ['validFrom', 'validUntil', 'grantedAt']) {
+    if (integer(licence, key, `design.licence.${key}`) !== found[key]) throw new CheckFailed(`design.licence.${key} is not the registry's`);
+  }
+  if (found.grantedAt > anchoredAt) throw new CheckFailed('the licence was granted after the certificate was anchored');
+  if (found.terminatedAt !== 0n && found.terminatedAt <= anchoredAt) {
+    throw new CheckFailed('the licence had been terminated when the certificate was anchored');
+  }
+  detail += `; licensed under ${documentHash}`;
+  if (found.terminatedAt !== 0n) detail += ` (terminated later, at ${found.terminatedAt})`;
+  return detail;
+}
+
 async function checkBundle(ctx) {
   const bundle = ctx.bundle;
   if (!isObject(bundle) || !sameKeys(bundle, ['type', 'certificate', 'records']) || bundle.type !== 'HallmarkProvenanceBundle') {
@@ -711,7 +798,7 @@ export async function verify({ document, bundle, hasBundle, rpc }) {
   if (!(await checked(report, 'document', () => checkDocument(ctx)))) return report;
   const steps = [
     ['hash', checkHash], ['signature', checkSignature], ['chain', checkChain], ['issuer', checkIssuer],
-    ['merkle', checkMerkle], ['anchored', checkAnchored], ['status', checkStatus],
+    ['merkle', checkMerkle], ['anchored', checkAnchored], ['status', checkStatus], ['design', checkDesign],
   ];
   for (const [name, step] of steps) {
     const ok = await checked(report, name, () => step(ctx));
