@@ -173,6 +173,41 @@ TARGETS = [
         1,
     ),
     Target(
+        "design search stage 1 p95, 1,000,000 image registrations x 8 orientations",
+        "≤ 5 ms",
+        "designs-search",
+        dig("sizes", "1000000", "p95_ms"),
+        "ms",
+        lambda v: v <= 5,
+        2,
+    ),
+    Target(
+        "design search stage 1, p95 at 1,000,000 / p95 at 100,000",
+        "≤ 3",
+        "designs-search",
+        dig("ratio_p95"),
+        "",
+        lambda v: v <= 3,
+        2,
+    ),
+    Target(
+        "design exact lookup, p95 at 1,000,000 / p95 at 100,000 (independent of size)",
+        "≤ 2",
+        "designs-search",
+        dig("exact_ratio_p95"),
+        "",
+        lambda v: v <= 2,
+        2,
+    ),
+    Target(
+        "design search partial-copy stage p95 per query",
+        "≤ 200 ms",
+        "designs-partial",
+        dig("search_ms", "p95"),
+        "ms",
+        lambda v: v <= 200,
+    ),
+    Target(
         "40,000 certificates issued, signed and anchored (one order)",
         "≤ 60 s",
         "certificates-issue",
@@ -189,6 +224,50 @@ TARGETS = [
         "s",
         lambda v: v <= 2,
         2,
+    ),
+    Target(
+        "verification API with the most certificates stored: 2xx requests/s",
+        "≥ 2,000",
+        "verify",
+        dig("largest", "api", "requests_per_second"),
+        "requests/s",
+        lambda v: v >= 2_000,
+    ),
+    Target(
+        "verification API with the most certificates stored: p99",
+        "≤ 20 ms",
+        "verify",
+        dig("largest", "api", "latency_ms", "p99_ms"),
+        "ms",
+        lambda v: v <= 20,
+        1,
+    ),
+    Target(
+        "verification API: time per request, fewest → most certificates stored",
+        "≤ 1.5x",
+        "verify",
+        dig("cost_ratio", "api", "time_per_request"),
+        "x",
+        lambda v: v <= 1.5,
+        2,
+    ),
+    Target(
+        "verify page with the most certificates stored: p99",
+        "≤ 50 ms",
+        "verify",
+        dig("largest", "page", "latency_ms", "p99_ms"),
+        "ms",
+        lambda v: v <= 50,
+        1,
+    ),
+    Target(
+        "verify page: HTML and style sheet of a first visit",
+        "≤ 50 kB",
+        "verify",
+        dig("page_bytes", "total"),
+        "kB",
+        lambda v: v <= 50_000,
+        1,
     ),
 ]
 
@@ -217,7 +296,7 @@ def _targets(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
                     target.what,
                     target.goal,
                     f"`{scenario}`",
-                    cell(runs, target.figure, target.decimals) + f" {target.unit}",
+                    (cell(runs, target.figure, target.decimals) + f" {target.unit}").rstrip(),
                     status,
                 ]
             )
@@ -448,6 +527,149 @@ def _one_tx(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
     ]
 
 
+def _designs(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines: list[str] = []
+    rows, ratios = [], []
+    for scenario, runs in grouped.items():
+        if runs[0].get("kind") != "designs.codes":
+            continue
+        sizes = sorted({int(s) for r in runs for s in r.get("figures", {}).get("sizes", {})})
+        for size in sizes:
+            key = str(size)
+            rows.append(
+                [
+                    f"`{scenario}`",
+                    _runs(runs),
+                    f"{size:,} ({size * 8:,} codes)",
+                    cell(runs, dig("sizes", key, "table_ms", "p50"), 2)
+                    + " / "
+                    + cell(runs, dig("sizes", key, "p95_ms"), 2),
+                    cell(runs, dig("sizes", key, "cpu_p95_ms"), 2),
+                    cell(runs, dig("sizes", key, "flat_p95_ms"), 2),
+                    cell(runs, dig("sizes", key, "flat_over_table_p95"), 1),
+                    cell(runs, dig("sizes", key, "exact_us", "p95"), 1),
+                    cell(runs, dig("sizes", key, "build_s"), 1),
+                ]
+            )
+        if len(sizes) > 1:
+            ratios.append(
+                [
+                    f"`{scenario}`",
+                    f"{sizes[-1]:,} / {sizes[0]:,}",
+                    cell(runs, dig("ratio_p95"), 2),
+                    cell(runs, dig("ratio_cpu_p95"), 2),
+                    cell(runs, dig("flat_ratio_p95"), 2),
+                    cell(runs, dig("exact_ratio_p95"), 2),
+                ]
+            )
+    if rows:
+        lines += [
+            "### Design search, stage 1: the orientation-code table against a flat index",
+            "",
+            *_table(
+                [
+                    "Scenario",
+                    "Runs ok",
+                    "Image registrations",
+                    "Table p50 / p95 ms",
+                    "Table p95 CPU ms",
+                    "Flat index p95 ms (same codes, queries, radius)",
+                    "Flat / table (p95)",
+                    "Exact lookup p95 µs",
+                    "Table build s",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    if ratios:
+        lines += [
+            *_table(
+                [
+                    "Scenario",
+                    "Sizes",
+                    "p95 ratio, table",
+                    "p95 ratio, table CPU",
+                    "p95 ratio, flat index",
+                    "p95 ratio, exact lookup",
+                ],
+                ratios,
+            ),
+            "",
+        ]
+    partial = [
+        [
+            f"`{scenario}`",
+            _runs(runs),
+            f"{runs[0].get('settings', {}).get('designs', 0):,} + "
+            f"{runs[0].get('settings', {}).get('filler', 0):,}",
+            str(runs[0].get("figures", {}).get("vote_index", "—")),
+            cell(runs, dig("found")) + " of " + cell(runs, dig("queries")),
+            cell(runs, dig("search_ms", "p50")) + " / " + cell(runs, dig("search_ms", "p95")),
+            cell(runs, dig("search_cpu_ms", "p95")),
+            cell(runs, dig("probe_ms", "p95")),
+        ]
+        for scenario, runs in grouped.items()
+        if runs[0].get("kind") == "designs.partial"
+    ]
+    if partial:
+        lines += [
+            "### Design search, stage 2: partial copies and photos",
+            "",
+            *_table(
+                [
+                    "Scenario",
+                    "Runs ok",
+                    "Designs + synthetic registrations",
+                    "Vote index",
+                    "Queries that found their design",
+                    "Search p50 / p95 ms",
+                    "Search p95 CPU ms",
+                    "Probe fingerprint p95 ms",
+                ],
+                partial,
+            ),
+            "",
+        ]
+    imports = [
+        [
+            f"`{scenario}`",
+            _runs(runs),
+            cell(runs, dig("designs")),
+            cell(runs, dig("import_seconds"), 1),
+            cell(runs, dig("designs_per_second"), 2),
+            cell(runs, dig("filing_seconds"), 1),
+            cell(runs, dig("gas_per_design"))
+            + " ("
+            + cell(runs, dig("commitment_gas_per_design"))
+            + " + "
+            + cell(runs, dig("register_gas_per_design"))
+            + ")",
+        ]
+        for scenario, runs in grouped.items()
+        if runs[0].get("kind") == "designs.import"
+    ]
+    if imports:
+        lines += [
+            "### `hallmark designs import`, then the filing on chain",
+            "",
+            *_table(
+                [
+                    "Scenario",
+                    "Runs ok",
+                    "Designs",
+                    "Import, s",
+                    "Designs/s",
+                    "Last filed after the import, s",
+                    "Gas per design (commitment + register)",
+                ],
+                imports,
+            ),
+            "",
+        ]
+    return lines
+
+
 def _header(
     results: Sequence[dict[str, Any]], grouped: dict[str, list[dict[str, Any]]]
 ) -> list[str]:
@@ -496,6 +718,44 @@ def _header(
     return lines
 
 
+def _verify(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
+    rows = []
+    for scenario, runs in grouped.items():
+        if runs[0].get("kind") != "verify":
+            continue
+        for size in runs[0].get("settings", {}).get("certificates", []):
+            row = [f"`{scenario}`", _runs(runs), f"{size:,}"]
+            for phase in ("api", "page", "lookup"):
+                row.append(
+                    cell(runs, dig("sizes", str(size), phase, "requests_per_second"))
+                    + " / "
+                    + cell(runs, dig("sizes", str(size), phase, "latency_ms", "p99_ms"), 1)
+                )
+            row.append(cell(runs, dig("sizes", str(size), "fresh_check_ms", "p50"), 1))
+            row.append(cell(runs, dig("page_bytes", "total"), 1, 0.001))
+            rows.append(row)
+    if not rows:
+        return []
+    return [
+        "### Verification: the API, the verify page and a plain lookup, by certificates stored",
+        "",
+        *_table(
+            [
+                "Scenario",
+                "Runs ok",
+                "Certificates stored",
+                "API requests/s (2xx) / p99 ms",
+                "Page requests/s / p99 ms",
+                "Lookup (anchor) requests/s / p99 ms",
+                "Fresh check after a new block, p50 ms",
+                "Page and style sheet, kB",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def _commands(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = ["Each scenario's command (`--json` names the result file):", "", "```sh"]
     for scenario, runs in grouped.items():
@@ -529,6 +789,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         *_ingest(grouped),
         *_anchoring(grouped),
         *_one_tx(grouped),
+        *_designs(grouped),
+        *_verify(grouped),
         *_failures(results),
         *_commands(grouped),
     ]

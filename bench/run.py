@@ -94,6 +94,12 @@ SCENARIOS: list[Scenario] = [
         ("gas", "--sizes", "1", "10"),
         "sqlite",
     ),
+    *_both(
+        "verify",
+        "verify",
+        "--certificates 10000 1000000 --real 300 --connections 64 --seconds 20",
+        "--certificates 1000 5000 --real 8 --connections 16 --seconds 3 --processes 1",
+    ),
     *[
         Scenario(
             f"one-tx-per-record-{signing}",
@@ -103,6 +109,24 @@ SCENARIOS: list[Scenario] = [
         )
         for signing in ("local", "node")
     ],
+    Scenario(
+        "designs-search",
+        "designs_search",
+        ("codes", "--sizes", "100000", "1000000", "--queries", "500"),
+        ("codes", "--sizes", "10000", "100000", "--queries", "100"),
+    ),
+    Scenario(
+        "designs-partial",
+        "designs_search",
+        ("partial", "--designs", "60", "--filler", "3000"),
+        ("partial", "--designs", "6"),
+    ),
+    *_both(
+        "designs-import",
+        "designs_import",
+        "--designs 1000",
+        "--designs 10 --file-timeout 300",
+    ),
     *_both(
         "certificates-issue",
         "certificates",

@@ -20,7 +20,17 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bench import anchoring, certificates, ingest, one_tx_per_record, report, run
+from bench import (
+    anchoring,
+    certificates,
+    designs_import,
+    designs_search,
+    ingest,
+    one_tx_per_record,
+    report,
+    run,
+    verify,
+)
 from hallmark.config import Settings
 from hallmark.core.times import utc
 from hallmark.runtime import Runtime
@@ -291,6 +301,17 @@ def test_the_runner_selects_by_benchmark_or_scenario_and_refuses_unknown_names()
         "anchoring",
         "one_tx_per_record",
         "certificates",
+        "designs_search",
+        "designs_import",
+        "verify",
+    }
+    assert {s.name for s in run.select(["designs_search"], postgres=False)} == {
+        "designs-search",
+        "designs-partial",
+    }
+    assert {s.name for s in run.select(["designs-import"], postgres=True)} == {
+        "designs-import-sqlite",
+        "designs-import-postgresql",
     }
     with pytest.raises(SystemExit, match="unknown benchmark nope"):
         run.select(["nope"], postgres=False)
@@ -316,6 +337,9 @@ def test_every_scenario_is_a_command_its_benchmark_accepts(quick: bool) -> None:
         "anchoring": anchoring,
         "one_tx_per_record": one_tx_per_record,
         "certificates": certificates,
+        "designs_search": designs_search,
+        "designs_import": designs_import,
+        "verify": verify,
     }
     for scenario in run.SCENARIOS:
         url = "postgresql://bench@db/bench" if scenario.database == "postgresql" else None
@@ -408,3 +432,152 @@ def test_accepted_to_anchored_is_reported_from_creation_and_from_the_answer_for_
     assert figures["gas_per_record"]["overall"] == pytest.approx(gas / count)
     last_mined = max(utc(b.mined_at) for b in batches)
     assert figures["lag_after_intake_s"] == pytest.approx((last_mined - end).total_seconds())
+
+
+# --- the design benchmarks ------------------------------------------------------------------------
+
+
+def test_the_code_table_is_checked_against_the_flat_index_in_the_same_run(tmp_path: Path) -> None:
+    output = tmp_path / "codes.json"
+    args = designs_search.parse_args(
+        ["--json", str(output), "codes", "--sizes", "2000", "8000", "--queries", "30"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        run_main(designs_search.new_result, args.run, args)
+    assert exited.value.code == 0
+    document = json.loads(output.read_text())
+    assert document["ok"] is True and document["kind"] == "designs.codes"
+    figures = document["figures"]
+    assert set(figures["sizes"]) == {"2000", "8000"}
+    large = figures["sizes"]["8000"]
+    assert large["codes"] == 8000 * 8 and large["queries"] == 60
+    assert large["missed"] == 0 and large["differing_from_flat"] == 0
+    assert large["flat_ms"]["count"] == 60 and large["exact_us"]["count"] == 30
+    assert figures["ratio_p95"] == pytest.approx(
+        large["p95_ms"] / figures["sizes"]["2000"]["p95_ms"]
+    )
+
+
+def test_a_code_table_answer_unlike_the_flat_scan_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = designs_search.CodeTable.within
+
+    def loses_the_first(self: Any, code: int, radius: int) -> Any:
+        owners, distances = real(self, code, radius)
+        return owners[1:], distances[1:]
+
+    monkeypatch.setattr(designs_search.CodeTable, "within", loses_the_first)
+    output = tmp_path / "codes.json"
+    args = designs_search.parse_args(
+        ["--json", str(output), "codes", "--sizes", "1000", "--queries", "20"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        run_main(designs_search.new_result, args.run, args)
+    assert exited.value.code == 1
+    failures = " ".join(json.loads(output.read_text())["failures"])
+    assert "near codes missed at 1000" in failures
+    assert "answers differ from the flat scan at 1000" in failures
+
+
+def _designs_result(scenario: str, kind: str, figures: dict[str, Any]) -> dict[str, Any]:
+    return _result(scenario, 1, True, figures) | {
+        "benchmark": kind.split(".", maxsplit=1)[0],
+        "kind": kind,
+        "command": f"python -m bench.x --json r.json {scenario}",
+        "settings": {"designs": 60, "filler": 3000},
+    }
+
+
+def test_the_design_tables_and_targets_come_from_the_results(tmp_path: Path) -> None:
+    def size(p95: float, flat: float, exact: float) -> dict[str, Any]:
+        return {
+            "table_ms": {"p50": p95 / 2, "p95": p95},
+            "p95_ms": p95,
+            "cpu_p95_ms": p95 / 3,
+            "flat_p95_ms": flat,
+            "flat_over_table_p95": flat / p95,
+            "exact_us": {"p95": exact},
+            "build_s": 2.0,
+        }
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    results = {
+        "designs-search": _designs_result(
+            "designs-search",
+            "designs.codes",
+            {
+                "sizes": {"100000": size(0.5, 2.5, 2.0), "1000000": size(2.0, 25.0, 3.0)},
+                "ratio_p95": 4.0,
+                "ratio_cpu_p95": 2.0,
+                "flat_ratio_p95": 10.0,
+                "exact_ratio_p95": 1.5,
+            },
+        ),
+        "designs-partial": _designs_result(
+            "designs-partial",
+            "designs.partial",
+            {
+                "vote_index": "inverted",
+                "found": 118,
+                "queries": 120,
+                "search_ms": {"p50": 90.0, "p95": 150.0},
+                "search_cpu_ms": {"p95": 80.0},
+                "probe_ms": {"p95": 300.0},
+            },
+        ),
+        "designs-import-sqlite": _designs_result(
+            "designs-import-sqlite",
+            "designs.import",
+            {
+                "designs": 1000,
+                "import_seconds": 400.0,
+                "designs_per_second": 2.5,
+                "filing_seconds": 60.0,
+                "gas_per_design": 112420.0,
+                "commitment_gas_per_design": 94.0,
+                "register_gas_per_design": 112326.0,
+            },
+        ),
+    }
+    for name, document in results.items():
+        (folder / f"{name}-1.json").write_text(json.dumps(document))
+    text = report.render(report.load([folder]))
+
+    targets = text.split("### Targets")[1].split("###")[0]
+    assert "| 2.00 ms | met |" in targets  # stage 1 p95 at 1M
+    assert "| `designs-search` | 4.00 | **not met** |" in targets  # the 100k -> 1M ratio
+    assert "| `designs-search` | 1.50 | met |" in targets  # exact lookup
+    assert "| `designs-partial` | 150 ms | met |" in targets
+    assert "| `designs-search` | 1 of 1 | 1,000,000 (8,000,000 codes) | 1.00 / 2.00 |" in text
+    assert "| 25.00 | 12.5 | 3.0 | 2.0 |" in text  # flat p95, flat / table, exact µs, build
+    assert "| `designs-search` | 1,000,000 / 100,000 | 4.00 | 2.00 | 10.00 | 1.50 |" in text
+    assert "| `designs-partial` | 1 of 1 | 60 + 3,000 | inverted | 118 of 120 | 90 / 150 |" in text
+    assert "| `designs-import-sqlite` | 1 of 1 | 1,000 | 400.0 | 2.50 | 60.0 |" in text
+    assert "112,420 (94 + 112,326)" in text
+
+
+def test_non_2xx_verification_answers_fail_the_run_and_only_2xx_count() -> None:
+    args = verify.parse_args(["--certificates", "100", "--real", "2"])
+    result = verify.new_result(args)
+    answer = {
+        "ok": 90,
+        "requests": 100,
+        "seconds": 2.0,
+        "non_2xx": 10,
+        "errors": 0,
+        "timeouts": 1,
+        "p50_ms": 5,
+        "p90_ms": 8,
+        "p99_ms": 20,
+        "max_ms": 40,
+        "bytes_per_answer": 12_000,
+    }
+    figures = verify.record_load(result, "100 stored, verification API", answer)
+    assert figures["requests_per_second"] == 45.0
+    assert result.finish(None) == 1
+    assert result.failures == [
+        "100 stored, verification API: 10 non_2xx",
+        "100 stored, verification API: 1 timeouts",
+    ]

@@ -119,6 +119,11 @@ def test_certificate_names_its_final_registered_design_and_licence(
     [design_check] = [c for c in report.checks if c.name == "design"]
     assert design_check.ok and fingerprint.removeprefix("0x") in design_check.detail
     assert f"licensed under 0x{LICENCE}" in design_check.detail
+    # The customer's verify page shows the design and what the registry on chain confirmed.
+    page = world.http.get(f"/v/{answer.json()['id']}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200, page.text
+    assert number in page.text and "Read from the design registry on the chain" in page.text
+    assert "Its registered design matches the design registry" in page.text
 
     # A brand that states the filing or the licence otherwise than the registry is found out,
     # though it signed and anchored the statement itself.

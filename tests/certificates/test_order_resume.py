@@ -20,7 +20,7 @@ from sqlalchemy import select
 from hallmark.core.ports import free_port
 from hallmark.runtime.worker_process import worker_environment, worker_secrets
 from hallmark.store.models import Certificate, CertificateOrder, Product
-from tests.certificates.test_certificates import complete_product
+from tests.certificates.builders import complete_product
 from tests.conftest import World
 from tests.records.factories import BRAND
 

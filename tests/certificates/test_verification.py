@@ -8,22 +8,36 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import update
+from web3.types import RPCEndpoint
 
 from hallmark.api.pages.rendering import STATIC_DIR
 from hallmark.core.errors import ChainUnavailableError
 from hallmark.services.certificates import document as doc
+from hallmark.services.certificates import verification as verification_service
 from hallmark.services.certificates.verification import MAX_BODY_BYTES
 from hallmark.store.models import Record
 from tests.certificates.builders import anchor_all, complete_product, fetch, issue
 from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER, add_step
 
-CHECKS = ["document", "hash", "signature", "chain", "issuer", "merkle", "anchored", "status"]
+CHECKS = [
+    "document",
+    "hash",
+    "signature",
+    "chain",
+    "issuer",
+    "merkle",
+    "anchored",
+    "status",
+    "design",
+]
 
 
 @dataclass
@@ -335,3 +349,111 @@ def test_chain_unreachable_answers_503_and_checks_nothing(
     assert page.status_code == 503 and page.headers["retry-after"] == "5"
     assert "The chain cannot be reached just now" in page.text
     assert "Genuine" not in page.text
+
+
+def _mine(world: World) -> None:
+    chain = world.runtime.chain
+    assert chain is not None
+    chain.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+
+def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_block(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    to_revoke = issue(world, complete_product(world))["id"]
+    serial = complete_product(world)
+    to_supersede = issue(world, serial)["id"]
+    add_step(world, serial, "repair")
+    add_step(world, serial, "qc_inspection", result="pass")
+    reissued = world.http.post(
+        f"/api/v1/certificates/{to_supersede}/reissue", json={}, headers=world.headers(BRAND)
+    )
+    assert reissued.status_code == 201, reissued.text
+    anchor_all(world, [to_revoke, to_supersede, reissued.json()["id"]])
+    for ref in (to_revoke, to_supersede):
+        assert verification(world, ref)["verdict"] == "genuine"
+    # At a new block both are checked again, the final facts (receipts, batches, roles at a
+    # past block) coming from what the first checks kept, what can change read in one batch:
+    # neither a receipt nor a single contract read is asked of the node.
+    chain = world.runtime.chain
+    assert chain is not None
+    receipts: list[str] = []
+    reads: list[Any] = []
+    real_receipt, real_call = chain.retrieve_receipt, chain.retrieve_call
+
+    def counted(tx_hash: str) -> Any:
+        receipts.append(tx_hash)
+        return real_receipt(tx_hash)
+
+    def counted_call(call: Any) -> Any:
+        reads.append(call)
+        return real_call(call)
+
+    monkeypatch.setattr(chain, "retrieve_receipt", counted)
+    monkeypatch.setattr(chain, "retrieve_call", counted_call)
+    _mine(world)
+    for ref in (to_revoke, to_supersede):
+        assert verification(world, ref)["verdict"] == "genuine"
+    assert receipts == [] and reads == []
+    # The very next block revokes one and supersedes the other: both show at once.
+    revoked = world.http.post(
+        f"/api/v1/certificates/{to_revoke}/revocation",
+        json={"reason": "lost_in_production"},
+        headers=world.headers(BRAND),
+    )
+    assert revoked.status_code == 200, revoked.text
+    answer = verification(world, to_revoke)
+    assert answer["verdict"] == "revoked" and answer["revocation"]["cause"] == "certificate_revoked"
+    assert verification(world, to_supersede)["verdict"] == "genuine"  # kept for this block
+    superseded = world.http.post(
+        f"/api/v1/certificates/{reissued.json()['id']}/supersession", headers=world.headers(BRAND)
+    )
+    assert superseded.status_code == 200, superseded.text
+    answer = verification(world, to_supersede)
+    assert answer["verdict"] == "superseded"
+    assert answer["successor"]["id"] == reissued.json()["id"]
+    assert receipts == []
+
+
+def test_a_burst_of_requests_in_one_block_runs_one_check(
+    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = world.runtime
+    assert runtime.read_sessions is not None and runtime.chain is not None
+    cache = verification_service.VerificationCache()
+    burst = 12
+    checks: list[str] = []
+    real_of_stored = verification_service.of_stored
+    _mine(world)
+    block = runtime.chain.retrieve_block_number()
+
+    def of_stored(**kwargs: Any) -> verification_service.Verification:
+        checks.append(kwargs["ref"])
+        # Hold the one check until every other request of the burst is waiting for it.
+        deadline = threading.Event()
+        for _ in range(600):
+            if cache.checks.waiting((certificates.genuine, block)) == burst - 1:
+                break
+            deadline.wait(0.05)
+        return real_of_stored(**kwargs)
+
+    monkeypatch.setattr(verification_service, "of_stored", of_stored)
+
+    def one(_: int) -> verification_service.Verification:
+        return verification_service.of_certificate(
+            ref=certificates.genuine,
+            sessions=runtime.read_sessions,  # type: ignore[arg-type]
+            client=runtime.chain,  # type: ignore[arg-type]
+            deployment=runtime.certificate_issuer().deployment,
+            cache=cache,
+        )
+
+    with ThreadPoolExecutor(burst) as pool:
+        answers = list(pool.map(one, range(burst)))
+    assert checks == [certificates.genuine]
+    assert cache.checks.runs == 1
+    assert all(a is answers[0] for a in answers) and answers[0].verdict == "genuine"
+    assert answers[0].block == block
+    # The next block runs it again, once.
+    _mine(world)
+    assert one(0).block == block + 1 and cache.checks.runs == 2

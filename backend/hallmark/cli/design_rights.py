@@ -1,6 +1,6 @@
 """`hallmark designs assign|licence|rights` (through the HTTP API, as a registrar),
-`hallmark designs departure` and `hallmark designs rotate-key` (operator commands, on this
-installation's database and file store)."""
+`hallmark designs departure`, `reassign`, `rescue` and `rotate-key` (operator commands, on this
+installation's database, file store and, for `rescue`, the ledger admin's key)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ def add_commands(designs_app: typer.Typer) -> None:
     designs_app.add_typer(licence_app, name="licence")
     designs_app.command("rights")(rights_show)
     designs_app.command("departure")(departure)
+    designs_app.command("reassign")(reassign)
+    designs_app.command("rescue")(rescue)
     designs_app.command("rotate-key")(rotate_key)
 
 
@@ -211,6 +213,77 @@ def departure(
         }
     forget_cached_keys()  # committed (other processes refuse the keys within their cache time)
     _print(answer)
+
+
+def reassign(
+    principal: Annotated[
+        str,
+        typer.Argument(help="The disabled registrar principal: id, API key id or prefix, username"),
+    ],
+    *,
+    to: Annotated[
+        str, typer.Option("--to", help="Another active registrar principal of its organisation")
+    ],
+    registration: Annotated[
+        list[str] | None,
+        typer.Option("--registration", help="Only this registration (repeat; default: all)"),
+    ] = None,
+) -> None:
+    """Hand a departed registrar's registrations to another registrar of its organisation.
+
+    Audited; nothing changes on chain (the registrant is the organisation's account)."""
+    from hallmark.cli.admin import started_runtime
+    from hallmark.services.designs import departure as departures
+    from hallmark.store.db import transaction
+
+    with started_runtime() as runtime, reported(), transaction(runtime.sessions) as session:
+        answer = departures.reassign_registrations(
+            session=session, source=principal, target=to, registrations=registration
+        )
+    _print(answer)
+
+
+def rescue(
+    design: Annotated[str, typer.Argument(help="Registration number or fingerprint")],
+    *,
+    to: Annotated[str, typer.Option("--to", help="The new registrant organisation (id or name)")],
+    owner: Annotated[str, typer.Option("--owner", help="The new owner's reference")],
+    document: DocumentOption,
+    owner_organisation: Annotated[
+        str | None, typer.Option("--owner-organisation", help="The owning organisation")
+    ] = None,
+) -> None:
+    """As the ledger admin, propose to assign a design whose registrant lost its role.
+
+    Only a registrant account that lost REGISTRAR_ROLE (a disabled organisation, a compromised
+    account): the new registrant organisation accepts it with `designs assign accept`."""
+    from hallmark.chain.registry import DesignRights
+    from hallmark.cli.admin import started_runtime
+    from hallmark.services.designs import departure as departures
+
+    with started_runtime() as runtime, reported():
+        row = departures.propose_rescue(
+            sessions=runtime.sessions,
+            rights=DesignRights(runtime.registry),
+            admin=runtime.keys.admin,
+            ref=design,
+            new_registrant=to,
+            new_owner_ref=owner,
+            document_sha256=document,
+            new_owner_organisation=owner_organisation,
+        )
+    _print(
+        {
+            "action": row.id,
+            "registration": design,
+            "proposed_by": row.sender,
+            "new_registrant": row.new_registrant,
+            "document_sha256": row.document_sha256,
+            "tx_hash": row.tx_hash,
+            "block_number": row.block_number,
+            "next": "the new registrant accepts: hallmark designs assign accept",
+        }
+    )
 
 
 def rotate_key(

@@ -43,14 +43,19 @@ class DesignsClient(ApiClient):
 
     def register(self, path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
         data = path.read_bytes()
-        # The same file and fields give the same key: a re-run never registers twice.
+        # The same file and fields give the same key: a re-run never registers twice. The key
+        # is bound to the request's bytes, so the multipart boundary is derived from it too
+        # (a random one made every re-run a "different request" for the same key).
         key = hashlib.sha256(data + json.dumps(metadata, sort_keys=True).encode()).hexdigest()
         result: dict[str, Any] = self._request(
             "POST",
             "/api/v1/designs",
             files={"file": (path.name, data, "application/octet-stream")},
-            data={"metadata": json.dumps(metadata)},
-            headers={"Idempotency-Key": f"design-{key}"},
+            data={"metadata": json.dumps(metadata, sort_keys=True)},
+            headers={
+                "Idempotency-Key": f"design-{key}",
+                "Content-Type": f"multipart/form-data; boundary=hallmark-{key[:40]}",
+            },
         )
         return result
 
@@ -167,10 +172,22 @@ def import_dir(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the per-file report (JSON) here")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            max=16,
+            help="Files registered at once (the server fingerprints one while it stores "
+            "another; near-duplicates among them are still compared)",
+        ),
+    ] = 2,
     api_url: ApiUrlOption = "http://127.0.0.1:8000",
     api_key: ApiKeyOption = None,
 ) -> None:
     """Register every design file of a directory (title: the file's name), with a report."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     if not directory.is_dir():
@@ -181,37 +198,45 @@ def import_dir(
     if not files:
         fail(f"no design files in {directory}")
     key = require_api_key(api_key)
-    results: list[dict[str, Any]] = []
+
+    def one(api: DesignsClient, path: Path) -> dict[str, Any]:
+        metadata = _metadata(
+            title=path.stem,
+            owner=owner,
+            designers=designer,
+            authorization="simple",
+            document=None,
+            parent=None,
+            notes=None,
+        )
+        try:
+            answer = api.register(path, metadata)
+        except RemoteApiError as exc:
+            return {"file": str(path), "ok": False, "error": exc.message}
+        except OSError as exc:  # the file went away or cannot be read: this file fails
+            return {"file": str(path), "ok": False, "error": f"cannot read it: {exc.strerror}"}
+        design = answer["design"]
+        return {
+            "file": str(path),
+            "ok": True,
+            "registration": design["number"],
+            "fingerprint": design["fingerprint"],
+            "flagged": [m["registration"] for m in answer["matches"]],
+        }
+
+    by_file: dict[Path, dict[str, Any]] = {}
     with reported(), DesignsClient(api_url, key) as api:
         columns = (*Progress.get_default_columns()[:1], BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeRemainingColumn(), console=err) as bar:
+        with (
+            Progress(*columns, TimeRemainingColumn(), console=err) as bar,
+            ThreadPoolExecutor(jobs, thread_name_prefix="import") as pool,
+        ):
             task = bar.add_task("registering designs", total=len(files))
-            for path in files:
-                metadata = _metadata(
-                    title=path.stem,
-                    owner=owner,
-                    designers=designer,
-                    authorization="simple",
-                    document=None,
-                    parent=None,
-                    notes=None,
-                )
-                try:
-                    answer = api.register(path, metadata)
-                except RemoteApiError as exc:
-                    results.append({"file": str(path), "ok": False, "error": exc.message})
-                else:
-                    design = answer["design"]
-                    results.append(
-                        {
-                            "file": str(path),
-                            "ok": True,
-                            "registration": design["number"],
-                            "fingerprint": design["fingerprint"],
-                            "flagged": [m["registration"] for m in answer["matches"]],
-                        }
-                    )
+            pending = {pool.submit(one, api, path): path for path in files}
+            for done in as_completed(pending):
+                by_file[pending[done]] = done.result()
                 bar.advance(task)
+    results = [by_file[path] for path in files]
     failed = [r for r in results if not r["ok"]]
     flagged = [r for r in results if r.get("flagged")]
     if report is not None:

@@ -132,8 +132,10 @@ CountryCode = Annotated[
         }
     ),
 ]
+#: A SHA-256 in hex.
+SHA256_PATTERN = "^[0-9a-fA-F]{64}$"
 Sha256 = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True), Field(examples=["ab" * 32])
+    str, StringConstraints(pattern=SHA256_PATTERN, to_lower=True), Field(examples=["ab" * 32])
 ]
 RecordHash = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True)]
 
@@ -175,20 +177,30 @@ def plain_paragraph(value: str) -> str:
 
 
 #: What the OpenAPI document says of plain text: no control, bidi or invisible character, not
-#: only spaces (the validators strip surrounding spaces, then refuse those characters).
+#: only spaces (the validators strip surrounding spaces, then refuse those characters). Written
+#: for ECMA-262 regexes as JSON Schema validators read them: no `\\s` (whose members differ
+#: between engines) and no lone surrogates (`\\ud800-\\udfff` is no valid pattern where strings
+#: are Unicode scalar values, and a validator or generator that cannot compile a pattern ignores
+#: it; JSON text in UTF-8 cannot carry one anyway, and the validators still refuse an escaped one).
 _HIDDEN = (
     "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e"
-    "\\u2060-\\u2064\\u2066-\\u2069\\ufeff\\ud800-\\udfff"
+    "\\u2060-\\u2064\\u2066-\\u2069\\ufeff"
 )
-#: What the validators strip first (Unicode White_Space); regex `\\s` also matches U+001C-U+001F.
+#: What the validators strip first (Unicode White_Space).
 _STRIPPED = (
     "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
-PLAIN_TEXT_PATTERN = f"^[{_STRIPPED}]*[^\\s{_HIDDEN}][^{_HIDDEN}]*$"
+PLAIN_TEXT_PATTERN = f"^[{_STRIPPED}]*[^{_STRIPPED}{_HIDDEN}][^{_HIDDEN}]*$"
 
+#: Text with one character `str.strip` keeps: not empty, not only spaces (Python's spaces are
+#: Unicode White_Space and U+001C-U+001F), unanchored.
+NOT_BLANK_PATTERN = (
+    "[^\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+    "\\u205f\\u3000]"
+)
 _HIDDEN_IN_PARAGRAPH = (
     "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200b-\\u200f\\u202a-\\u202e"
-    "\\u2060-\\u2064\\u2066-\\u2069\\ufeff\\ud800-\\udfff"
+    "\\u2060-\\u2064\\u2066-\\u2069\\ufeff"
 )
 
 
@@ -209,7 +221,16 @@ ShortText = Annotated[
         {"type": "string", "minLength": 1, "maxLength": 200, "pattern": PLAIN_TEXT_PATTERN}
     ),
 ]
-ObjectId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+#: An id (of an organisation, a lot, ...): plain text too, so a control character (a NUL, which
+#: PostgreSQL text cannot hold) is refused as a field (422), never sent to the database.
+ObjectId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(plain_text),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": 64, "pattern": PLAIN_TEXT_PATTERN}
+    ),
+]
 
 # --- JSON objects ------------------------------------------------------------------------------
 
@@ -265,7 +286,8 @@ def _json_object_schema() -> dict[str, Any]:
     """What the OpenAPI document says of a free-form object: two levels of JSON values spelled
     out (JSON Schema has no bounded recursion), numbers within ±(2**53 - 1), valid Unicode.
     Deeper values are accepted too, with the same rules (`_json_safe`)."""
-    text = {"type": "string", "pattern": "^[^\\ud800-\\udfff]*$"}
+    # Valid Unicode: no lone surrogate, which no JSON Schema pattern can name (see `_HIDDEN`).
+    text = {"type": "string"}
     scalar: list[dict[str, Any]] = [
         text,
         {"type": "number", "minimum": -MAX_SAFE_INTEGER, "maximum": MAX_SAFE_INTEGER},

@@ -391,6 +391,7 @@ class Runtime:
         """Release everything (the local chain dumps its state on the way out)."""
         self.stop_resuming_orders()
         if self._design_index is not None:
+            self._design_index.stop_updates()
             # The next start loads it instead of indexing every registration again.
             try:
                 self._design_index.save()
@@ -593,10 +594,15 @@ class Runtime:
     @property
     def design_index(self) -> RegistryIndex:
         """The registry's similarity index (loaded from `data_dir/designs/index` on first use,
-        kept in step with the database by each search)."""
+        kept in step with the database by each search, and by a background thread after each
+        registration)."""
         with self._design_index_lock:
             if self._design_index is None:
-                self._design_index = RegistryIndex(self.settings.data_dir / "designs" / "index")
+                index = RegistryIndex(self.settings.data_dir / "designs" / "index")
+                sessions = self.read_sessions or self.sessions
+                if sessions is not None:
+                    index.start_updates(sessions)
+                self._design_index = index
             return self._design_index
 
     @property

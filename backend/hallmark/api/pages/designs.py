@@ -687,6 +687,7 @@ def register(
         return _register_form(
             request, staff, console, form=form, error=refusal(exc), status_code=_status(exc)
         )
+    runtime.design_index.refresh_soon()  # indexed in the background, after the commit
     return redirect(f"{BASE}/{number}?done={'flagged' if flagged else 'registered'}")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from hallmark.api.pages import i18n
 from hallmark.api.pages.i18n import N_
 from hallmark.api.pages.rendering import render
 from hallmark.api.routes.verification import verify_stored
@@ -50,6 +51,7 @@ CHECK_NAMES = {
     "merkle": N_("Its Merkle proof leads to the anchored root"),
     "anchored": N_("The brand's account anchored it as a certificate"),
     "status": N_("Not revoked or replaced on the ledger"),
+    "design": N_("Its registered design matches the design registry"),
     "bundle": N_("Every record of its story matches the chain"),
     "records": N_("The stored records match their hashes"),
 }
@@ -196,4 +198,16 @@ def verify_page(request: Request, ref: str) -> Response:
             verdict="unknown",
             unavailable=True,
         )
-    return _page(request, 200, ref=ref, verdict=found.verdict, found=found)
+    # The page of a verification is made once per language and address: it is kept with the
+    # verification, for the block that verification was made in.
+    key = ("page", i18n.negotiate(request), request.url.path, request.url.query)
+    kept = found.renditions.get(key)
+    if kept is not None:
+        body, headers = kept
+        return Response(body, media_type="text/html", headers=headers)
+    response = _page(request, 200, ref=ref, verdict=found.verdict, found=found)
+    found.renditions[key] = (
+        bytes(response.body),
+        {k: v for k, v in response.headers.items() if k.lower() != "content-length"},
+    )
+    return response

@@ -49,6 +49,7 @@ Sha256 = Annotated[
                             "file": {"type": "string", "format": "binary", "minLength": 1}
                         },
                         "required": ["file"],
+                        "additionalProperties": False,
                     }
                 },
             },

@@ -91,6 +91,7 @@ def batch_openapi(item_schema: str, csv_doc: str) -> dict[str, Any]:
                         "type": "object",
                         "properties": {"file": {"type": "string", "format": "binary"}},
                         "required": ["file"],
+                        "additionalProperties": False,
                     }
                 },
             },

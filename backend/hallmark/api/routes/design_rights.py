@@ -45,6 +45,8 @@ from hallmark.services.designs.rights_schemas import (
     DeparturePublic,
     LicenceGrant,
     LicenceTerminate,
+    Reassignment,
+    ReassignmentPublic,
     RightsActionPublic,
     RightsPublic,
     action_public,
@@ -319,3 +321,31 @@ async def departure_report(
             )
 
     return await run_in_threadpool(read)
+
+
+@router.post(
+    "/reassignments",
+    response_model=ReassignmentPublic,
+    responses={
+        401: error_doc("No or an unknown API key"),
+        403: error_doc("Not a registrar"),
+        404: error_doc("No such principal, or registration of it, in the caller's organisation"),
+        409: error_doc("The principal is still active"),
+        422: error_doc("The target is not another active registrar of the organisation"),
+    },
+)
+async def reassign(*, body: Reassignment, call: WriteCallDep) -> object:
+    """Hand a departed registrar's registrations to another registrar of the organisation."""
+
+    def write(session: Session) -> ReassignmentPublic:
+        return ReassignmentPublic(
+            **departure.reassign_registrations(
+                session=session,
+                source=body.principal,
+                target=body.to,
+                registrations=body.registrations,
+                by=call.actor,
+            )
+        )
+
+    return await idempotent(call, permission="design.departure", status=200, write=write)

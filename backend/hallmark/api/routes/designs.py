@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from hallmark.api.deps import CurrentActor, ReadSessionsDep, RuntimeDep, SessionsDep, WriteCallDep
-from hallmark.api.openapi import error_doc
+from hallmark.api.openapi import error_doc, inline_schema
 from hallmark.api.responses import download
 from hallmark.api.writes import FileStoreDep, idempotent, read_bounded
 from hallmark.core.errors import invalid_field
@@ -45,6 +45,9 @@ Ref = Annotated[
 ]
 
 
+#: Review ids are 32-bit integers in the database: a larger one names no entry (422, never a 500).
+ReviewId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The review entry's id")]
+
 _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     413: error_doc("The file is larger than allowed, or decodes to more than allowed (a bomb)"),
     415: error_doc("The file is not what its name or media type claims"),
@@ -56,18 +59,25 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _multipart(**parts: dict[str, Any]) -> dict[str, Any]:
-    """An operation's multipart/form-data request body: `parts`, each required."""
-    schema = {"type": "object", "properties": parts, "required": list(parts)}
-    return {
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+def _multipart(encoding: dict[str, Any] | None = None, **parts: dict[str, Any]) -> dict[str, Any]:
+    """An operation's multipart/form-data request body: `parts`, each required, no other."""
+    schema = {
+        "type": "object",
+        "properties": parts,
+        "required": list(parts),
+        "additionalProperties": False,
     }
+    content: dict[str, Any] = {"schema": schema}
+    if encoding:
+        content["encoding"] = encoding
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": content}}}
 
 
 _FILE_PART = {"type": "string", "format": "binary"}
 _MULTIPART = _multipart(
     file=_FILE_PART,
-    metadata={"type": "string", "description": "JSON object: the DesignRegister fields"},
+    metadata={**inline_schema(DesignRegister), "description": "The registration's fields, as JSON"},
+    encoding={"metadata": {"contentType": "application/json"}},
 )
 MULTIPART_FILE = _multipart(file=_FILE_PART)
 
@@ -151,6 +161,7 @@ async def register_design(
     runtime: RuntimeDep,
     store: FileStoreDep,
     call: WriteCallDep,
+    sessions: ReadSessionsDep,
 ) -> object:
     """Register a design file; near-duplicates are flagged for review (a prompt, not a verdict)."""
     registry.require_registrar(actor)
@@ -166,6 +177,13 @@ async def register_design(
     await run_in_threadpool(registry.check_not_on_chain, chain_registry, fingerprint.sha256)
     index = runtime.design_index
 
+    def screen() -> registry.Screening:
+        with sessions() as session:
+            return index.screen(session, fingerprint)
+
+    # The costly near-duplicate search outside the write transaction; confirmed inside it.
+    screening = await run_in_threadpool(screen)
+
     def write(session: Any) -> RegisterPublic:
         done = registry.register_design(
             session=session,
@@ -177,13 +195,17 @@ async def register_design(
             fields=fields,
             filename=filename,
             media_type=media_type,
+            screening=screening,
         )
         return RegisterPublic(
             design=design_public(session, done.registration, with_priority=False),
             matches=list(done.review.matches) if done.review is not None else [],
         )
 
-    return await idempotent(call, permission="design.register", status=201, write=write)
+    try:
+        return await idempotent(call, permission="design.register", status=201, write=write)
+    finally:
+        index.refresh_soon()  # indexed in the background, after the commit
 
 
 @router.post(
@@ -296,7 +318,7 @@ async def list_reviews(
 )
 async def decide_review(
     *,
-    review_id: int,
+    review_id: ReviewId,
     body: ReviewDecision,
     actor: CurrentActor,
     call: WriteCallDep,

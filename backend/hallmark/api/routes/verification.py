@@ -3,10 +3,12 @@ the chain; and the same for a certificate document (with or without its bundle) 
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from hallmark.api.deps import RuntimeDep
@@ -16,6 +18,7 @@ from hallmark.runtime import Runtime
 from hallmark.services.certificates import verification
 
 router = APIRouter(tags=["verification"])
+_CACHE_LOCK = threading.Lock()
 
 CertificateRef = Annotated[str, Path(max_length=64, description="The certificate's id or number")]
 Verdict = Literal["genuine", "revoked", "superseded", "unknown", "tampered"]
@@ -142,15 +145,17 @@ class VerifyRequest(Input):
     )
 
 
-def verification_cache(request: Request) -> verification.VerificationCache:
-    """The process's cache of stored certificates' verifications (one block each)."""
-    cache: verification.VerificationCache | None = getattr(
-        request.app.state, "verification_cache", None
-    )
-    if cache is None:
-        cache = verification.VerificationCache()
-        request.app.state.verification_cache = cache
-    return cache
+def verification_cache(runtime: Runtime, request: Request) -> verification.VerificationCache:
+    """The process's cache of stored certificates' verifications (one block each) and of the
+    chain facts that cannot change once `confirmations` blocks deep."""
+    with _CACHE_LOCK:  # one cache per process, even when the first requests come together
+        cache: verification.VerificationCache | None = getattr(
+            request.app.state, "verification_cache", None
+        )
+        if cache is None:
+            cache = verification.VerificationCache(confirmations=runtime.settings.confirmations)
+            request.app.state.verification_cache = cache
+        return cache
 
 
 def verify_stored(runtime: Runtime, request: Request, ref: str) -> verification.Verification:
@@ -166,27 +171,29 @@ def verify_stored(runtime: Runtime, request: Request, ref: str) -> verification.
         sessions=runtime.read_sessions,
         client=runtime.chain,
         deployment=runtime.certificate_issuer().deployment,
-        cache=verification_cache(request),
+        cache=verification_cache(runtime, request),
     )
 
 
 @router.get(
     "/api/v1/certificates/{ref}/verification",
+    response_model=VerificationPublic,
     responses={
         404: {"description": "No such certificate: `details.verdict` is `unknown`"},
         503: {"description": "The chain or the database does not answer: nothing was checked"},
     },
 )
-def get_verification(
-    ref: CertificateRef, request: Request, runtime: RuntimeDep
-) -> VerificationPublic:
+def get_verification(ref: CertificateRef, request: Request, runtime: RuntimeDep) -> Response:
     """Check a certificate against the chain: its verdict, each check and its facts (public)."""
     try:
         found = verify_stored(runtime, request, ref)
     except NotFoundError as exc:
         exc.details["verdict"] = "unknown"
         raise
-    return VerificationPublic.of(found)
+    body = found.renditions.get("json")
+    if body is None:  # made once per verification, i.e. once per certificate and block
+        body = found.renditions["json"] = VerificationPublic.of(found).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -31,15 +31,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.client import ChainClient
-from hallmark.chain.ledger import BatchRecord, CertificateStanding, Ledger
+from hallmark.chain.ledger import AccountBinding, BatchRecord, CertificateStanding, Ledger
 from hallmark.core.errors import NotFoundError, RecordIntegrityError
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import evidence, verifier
@@ -51,6 +52,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 #: The verdicts, best first.
 VERDICTS = ("genuine", "revoked", "superseded", "unknown", "tampered")
 REASON_NAMES = {code: name for name, code in doc.REVOCATION_REASONS.items()}
+T = TypeVar("T")
 
 
 @cache
@@ -145,6 +147,9 @@ class Verification:
     anchored: bool = False  # the document carries its anchoring evidence
     revocation: dict[str, Any] | None = None
     successor: dict[str, Any] | None = None
+    #: What the API made of this verification (its JSON, its page in each language), kept
+    #: with it for as long as it is kept: for the block it was made in.
+    renditions: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -362,8 +367,12 @@ def _verify(
     block: int,
     successor_of: Callable[[str | None, str], tuple[str, str] | None],
     certificate_id: str | None = None,
+    final: _Final | None = None,
+    final_block: int = -1,
 ) -> Verification:
-    """Run the verifier over the document (and bundle) and gather the facts' evidence."""
+    """Run the verifier over the document (and bundle) and gather the facts' evidence; with
+    `final`, the facts that cannot change once final (up to `final_block`) are kept there and
+    read from there."""
     ledger_abi, registry_abi = _abis()
     status = document.get("credentialStatus")
     address = status.get("ledger") if isinstance(status, Mapping) else None
@@ -377,7 +386,12 @@ def _verify(
             registry_abi=registry_abi,
         )
         return Verification(verdict=report.verdict, checks=report.checks, block=block)
-    ledger = _RecordingLedger(client, address, ledger_abi)
+    ledger: _RecordingLedger
+    if final is None:
+        ledger = _RecordingLedger(client, address, ledger_abi)
+    else:
+        ledger = _FinalLedger(client, address, ledger_abi, final=final, final_block=final_block)
+        ledger.read_changeable(document, bundle, block)
     report = verifier.verify(
         document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi
     )
@@ -496,6 +510,8 @@ def of_stored(
     client: ChainClient,
     deployment: Mapping[str, Any],
     block: int,
+    final: _Final | None = None,
+    final_block: int = -1,
 ) -> Verification:
     """Check a stored certificate: its signed document and bundle as Hallmark serves them,
     against the chain (a stored text that no longer matches its hash: `tampered`).
@@ -527,18 +543,296 @@ def of_stored(
         block=block,
         successor_of=_successor_lookup(sessions),
         certificate_id=certificate_id,
+        final=final,
+        final_block=final_block,
     )
 
 
+class _Final:
+    """Chain facts that cannot change once final, by key: a bounded LRU shared by every check
+    of the process (an OrderedDict: `lru_cache` cannot decide per answer whether to keep it)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self._lock:
+            found = self._entries.get(key, _MISSING)
+            if found is not _MISSING:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_MISSING = object()
+#: Contract reads whose answer is fixed at deployment: the ledger's `version()` and the
+#: design registry's `ledger()` (neither contract can be upgraded).
+_CONSTANT_READS = frozenset({"version", "ledger"})
+
+
+class _FinalClient:
+    """The chain client as a check reads it: what cannot change once final is answered from
+    `final` (the chain id, a contract's code, its constant reads, a receipt at least
+    `confirmations` blocks deep); everything else goes to the node."""
+
+    def __init__(self, client: ChainClient, final: _Final, final_block: int) -> None:
+        self._client = client
+        self._final = final
+        self._final_block = final_block
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def retrieve_chain_id(self) -> int:
+        key = ("chain_id", self._client.url)
+        found = self._final.get(key)
+        if found is _MISSING:
+            found = self._client.retrieve_chain_id()
+            self._final.put(key, found)
+        return int(found)
+
+    def retrieve_code(self, address: str) -> bytes:
+        key = ("code", self._client.url, address)
+        found = self._final.get(key)
+        if found is _MISSING:
+            found = self._client.retrieve_code(address)
+            if found:  # no code yet may become code: ask again next time
+                self._final.put(key, found)
+        return bytes(found)
+
+    def retrieve_call(self, call: Callable[[], Any]) -> Any:
+        function = getattr(call, "__self__", None)
+        name = getattr(function, "fn_name", None)
+        arguments: Any = getattr(function, "args", None)
+        if name not in _CONSTANT_READS or arguments:
+            return self._client.retrieve_call(call)
+        key = ("call", self._client.url, getattr(function, "address", None), name)
+        found = self._final.get(key)
+        if found is _MISSING:
+            found = self._client.retrieve_call(call)
+            self._final.put(key, found)
+        return found
+
+    def retrieve_receipt(self, tx_hash: str) -> Any:
+        key = ("receipt", self._client.url, tx_hash)
+        found = self._final.get(key)
+        if found is _MISSING:
+            receipt = self._client.retrieve_receipt(tx_hash)
+            if receipt is None:
+                return None
+            # Only what the checks read of a receipt is kept (its logs would fill the memory).
+            found = {k: receipt[k] for k in ("blockNumber", "to", "from", "status")}
+            if found["blockNumber"] <= self._final_block:
+                self._final.put(key, found)
+        return found
+
+
+class _FinalLedger(_RecordingLedger):
+    """The recording ledger with the facts that cannot change once final kept across checks:
+    a batch's kind, count, organisation and block (`batchOf`) once its block is final, a role
+    held or not at a final block (`hasRoleAt`), and an account's organisation (bound once,
+    never changed). What can change (a certificate's status, a record's batch flagged, an
+    anchorer declared compromised: `certificateStatus`, `verifyRecord`, `batchStatus`) is
+    always read from the node at the block being checked."""
+
+    def __init__(
+        self,
+        client: ChainClient,
+        address: str,
+        abi: list[dict[str, Any]],
+        *,
+        final: _Final,
+        final_block: int,
+    ) -> None:
+        super().__init__(cast(ChainClient, _FinalClient(client, final, final_block)), address, abi)
+        self._url = client.url
+        self._final = final
+        self._final_block = final_block
+        self._read: dict[str, Any] = {}
+
+    def read_changeable(
+        self, document: Mapping[str, Any], bundle: Mapping[str, Any] | None, block: int
+    ) -> int:
+        """Read what can change (the certificate's status, each bundled record's standing) in
+        one JSON-RPC batch at `block`, for the checks to use; how many reads were made. A
+        document too malformed to name them, or a batch the node refuses, leaves each read to
+        be made on its own by its check (with its errors mapped)."""
+        try:
+            calls = _changeable_reads(self.contract, document, bundle)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 0
+        if not calls:
+            return 0
+        try:
+            with self.client.w3.batch_requests() as batch:
+                for call in calls:
+                    batch.add(call.call(block_identifier=block))
+                answers = batch.execute()
+        except Exception:  # any refusal: the checks read one by one, with errors mapped
+            return 0
+        for call, answer in zip(calls, answers, strict=True):
+            self._read[call._encode_transaction_data()] = answer
+        return len(calls)
+
+    def _call(self, call: Callable[[], T]) -> T:
+        function = getattr(call, "__self__", None)
+        if self._read and function is not None:
+            data = function._encode_transaction_data()
+            if data in self._read:
+                return cast(T, self._read.pop(data))
+        return super()._call(call)
+
+    def retrieve_batch_record(self, anchorer: str, root: str) -> BatchRecord:
+        key = ("batch", self._url, self.address, anchorer, root)
+        found = self._final.get(key)
+        if found is _MISSING:
+            found = super().retrieve_batch_record(anchorer, root)
+            if found.record_count and found.anchored_block <= self._final_block:
+                self._final.put(key, found)
+        self.batches[(anchorer, root)] = found
+        return cast(BatchRecord, found)
+
+    def retrieve_has_role_at(self, role: str, account: str, block: int) -> bool:
+        key = ("role_at", self._url, self.address, role, account, block)
+        found = self._final.get(key)
+        if found is _MISSING:
+            found = super().retrieve_has_role_at(role, account, block)
+            if block <= self._final_block:
+                self._final.put(key, found)
+        return bool(found)
+
+    def retrieve_account(self, account: str) -> AccountBinding:
+        # Only the organisation is kept (the verifier reads nothing else of the binding): the
+        # role bits and the compromise block change, and are read per block through
+        # `certificateStatus` and `verifyRecord`.
+        key = ("organisation", self._url, self.address, account)
+        found = self._final.get(key)
+        if found is _MISSING:
+            binding = super().retrieve_account(account)
+            if not binding.bound:
+                return binding
+            found = binding.organisation
+            self._final.put(key, found)
+        return AccountBinding(found, 0, 0)
+
+
+def _changeable_reads(
+    contract: Any, document: Mapping[str, Any], bundle: Mapping[str, Any] | None
+) -> list[Any]:
+    """The ledger reads of one check whose answer can change from block to block, built with
+    the arguments the verifier passes: `certificateStatus` for the certificate, `verifyRecord`
+    for each bundled record."""
+    status, proof = document["credentialStatus"], document["proof"]
+    anchor = proof["anchor"]
+    if not isinstance(anchor, Mapping):
+        return []
+    calls = [
+        contract.functions.certificateStatus(
+            HexBytes(status["organisation"]),
+            HexBytes(status["issuanceId"]),
+            HexBytes(proof["certificateHash"]),
+            Web3.to_checksum_address(anchor["anchorer"]),
+            HexBytes(anchor["root"]),
+            [HexBytes(node) for node in anchor["proof"]],
+        )
+    ]
+    entries = bundle.get("records") if bundle is not None else None
+    for entry in entries if isinstance(entries, list) else []:
+        record_anchor = entry["anchor"]
+        if not isinstance(record_anchor, Mapping) or entry["kind"] not in doc.RECORD_KIND_NUMBERS:
+            continue
+        calls.append(
+            contract.functions.verifyRecord(
+                Web3.to_checksum_address(record_anchor["anchorer"]),
+                HexBytes(record_anchor["root"]),
+                doc.RECORD_KIND_NUMBERS[entry["kind"]],
+                HexBytes(entry["recordHash"]),
+                [HexBytes(node) for node in record_anchor["proof"]],
+            )
+        )
+    return calls
+
+
+class _Flight:
+    """One check running, whose answer every request for the same key waits for."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.waiters = 0
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class SingleFlight:
+    """Concurrent calls with the same key run the function once and share its answer (or its
+    error); a call after it has finished runs it again."""
+
+    def __init__(self) -> None:
+        self._flights: dict[Any, _Flight] = {}
+        self._lock = threading.Lock()
+        #: How many times a function was run (for the tests and the benchmark's report).
+        self.runs = 0
+
+    def waiting(self, key: Any) -> int:
+        """How many calls are waiting for the run with this key (0 when none runs)."""
+        with self._lock:
+            flight = self._flights.get(key)
+            return flight.waiters if flight is not None else 0
+
+    def run(self, key: Any, function: Callable[[], T]) -> T:
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                self.runs += 1
+            else:
+                flight.waiters += 1
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return cast(T, flight.result)
+        try:
+            flight.result = function()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+        return cast(T, flight.result)
+
+
 class VerificationCache:
-    """Each stored certificate's latest verification, kept for the block it was made in.
+    """What the process keeps between checks of stored certificates: each certificate's latest
+    verification for the block it was made in, the chain facts that cannot change once final
+    (`_Final`), and the checks and block-number reads running now (`SingleFlight`), so that a
+    burst of requests after a new block runs one check per certificate and one
+    `eth_blockNumber` at a time.
 
     A small LRU of its own (an OrderedDict): the standard library's `lru_cache` cannot key on
     the block number read at each call, and no caching library is a dependency for this alone.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 1024, *, facts: int = 65536, confirmations: int = 0) -> None:
         self.size = size
+        self.confirmations = confirmations
+        self.final = _Final(facts)
+        self.checks = SingleFlight()
+        self.blocks = SingleFlight()
         self._entries: OrderedDict[str, tuple[int, Verification]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -557,6 +851,11 @@ class VerificationCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
+    def latest_block(self, client: ChainClient) -> int:
+        """The chain's latest block: a request that arrives while another is asking the node
+        shares its answer (one `eth_blockNumber` in flight at a time)."""
+        return self.blocks.run(client.url, client.retrieve_block_number)
+
 
 def of_certificate(
     *,
@@ -567,19 +866,32 @@ def of_certificate(
     cache: VerificationCache,
 ) -> Verification:
     """A stored certificate's verification at the chain's latest block (run again at each new
-    block, kept within one).
+    block, kept within one; concurrent requests for it in one block wait for one check).
 
     Raises:
         NotFoundError: no such certificate.
         ChainError: the node does not answer the block number.
     """
-    block = client.retrieve_block_number()
+    block = cache.latest_block(client)
     found = cache.get(ref, block)
     if found is not None:
         return found
-    verification = of_stored(
-        ref=ref, sessions=sessions, client=client, deployment=deployment, block=block
-    )
-    if verification.settled:
-        cache.put(ref, block, verification)
-    return verification
+
+    def check() -> Verification:
+        found = cache.get(ref, block)
+        if found is not None:
+            return found  # another request finished this check just before this one started
+        verification = of_stored(
+            ref=ref,
+            sessions=sessions,
+            client=client,
+            deployment=deployment,
+            block=block,
+            final=cache.final,
+            final_block=block - cache.confirmations,
+        )
+        if verification.settled:
+            cache.put(ref, block, verification)
+        return verification
+
+    return cache.checks.run((ref, block), check)

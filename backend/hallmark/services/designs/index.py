@@ -70,8 +70,12 @@ class SearchSettings:
     #: Largest descriptor distance (of 256 bits) that counts as a vote for a registration.
     vote_distance: int = 64
     #: Registered descriptors beyond which the vote index turns from a flat scan into an
-    #: inverted file (FAISS IndexBinaryIVF, about 2 sqrt(n) lists), probing `vote_probes` lists.
-    vote_ivf_above: int = 300_000
+    #: inverted file (FAISS IndexBinaryIVF, about 2 sqrt(n) lists), probing `vote_probes` lists;
+    #: it is trained again on every descriptor each time their number has grown `vote_retrain`
+    #: times. (A flat scan of 1,400 query descriptors took 0.47 s over 30,000 registered ones
+    #: and 2.4 s over 300,000, the inverted file 0.03 s: docs/BENCHMARKS.md.)
+    vote_ivf_above: int = 30_000
+    vote_retrain: float = 4.0
     vote_probes: int = 16
     #: Largest distance between shape descriptors for a model to be flagged.
     shape_radius: float = 0.06
@@ -107,6 +111,13 @@ class SearchResult:
         """The similar registrations that need a person's review."""
         return tuple(result for result in self.similar if result.flagged)
 
+    def merged(self, other: SearchResult) -> SearchResult:
+        """Both answers as one (`other`'s entry for a registration wins), best first."""
+        theirs = {result.registration for result in other.similar}
+        similar = [r for r in self.similar if r.registration not in theirs] + list(other.similar)
+        exact = self.exact + tuple(r for r in other.exact if r not in self.exact)
+        return SearchResult(exact, tuple(sorted(similar, key=_rank)))
+
 
 @dataclass
 class _Entries:
@@ -124,6 +135,7 @@ class DesignIndex:
         self._codes = CodeTable()
         self._descriptors: faiss.IndexBinary = faiss.IndexBinaryFlat(256)
         self._quantizer: faiss.IndexBinaryFlat | None = None
+        self._trained_on = 0
         self._descriptor_slots: list[npt.NDArray[np.int64]] = []
         self._shapes = faiss.IndexFlatL2(DESCRIPTOR_LENGTH)
         self._shape_slots: list[int] = []
@@ -157,9 +169,13 @@ class DesignIndex:
             voters = features.descriptors[: self.settings.vote_keypoints]
             self._descriptors.add(np.ascontiguousarray(voters))
             self._descriptor_slots.append(np.full(len(voters), slot, dtype=np.int64))
+            total = self._descriptors.ntotal
             if (
                 isinstance(self._descriptors, faiss.IndexBinaryFlat)
-                and self._descriptors.ntotal > self.settings.vote_ivf_above
+                and total > self.settings.vote_ivf_above
+            ) or (
+                not isinstance(self._descriptors, faiss.IndexBinaryFlat)
+                and total > self.settings.vote_retrain * self._trained_on
             ):
                 self._descriptors = self._inverted(self._descriptors)
         if fingerprint.shape is not None:
@@ -170,14 +186,21 @@ class DesignIndex:
         """Registrations of a file with this SHA-256 (lower-case hex)."""
         return tuple(self._by_sha.get(sha256.lower(), ()))
 
-    def search(self, probe: Probe, *, exclude: Iterable[str] = ()) -> SearchResult:
-        """Exact matches and ranked similar registrations for a probe."""
+    def search(
+        self, probe: Probe, *, exclude: Iterable[str] = (), since: int | None = None
+    ) -> SearchResult:
+        """Exact matches and ranked similar registrations for a probe. `since`: only among the
+        registrations indexed after the first `since` (a registration's check against the few
+        stored after its search, `RegistryIndex.confirm`): their descriptors are voted on
+        alone, so none of them misses the candidates for votes of older ones."""
         fingerprint = probe.fingerprint
         excluded = set(exclude)
+        if since is not None:
+            excluded |= set(self._entries.registrations[:since])
         exact = tuple(r for r in self.lookup_exact(fingerprint.sha256) if r not in excluded)
         found: list[SimilarDesign] = []
         if fingerprint.features is not None:
-            found = self._search_image(probe)
+            found = self._search_image(probe, since=since)
         elif fingerprint.shape is not None:
             found = self._search_shape(fingerprint.shape)
         similar = [
@@ -196,12 +219,16 @@ class DesignIndex:
             hits[slot] = min(distance, hits.get(slot, 64))
         return hits
 
-    def _search_image(self, probe: Probe) -> list[SimilarDesign]:
+    def _search_image(self, probe: Probe, *, since: int | None = None) -> list[SimilarDesign]:
         fingerprint = probe.fingerprint
         settings = self.settings
         code_hits = self.code_hits(fingerprint.search_codes[0]) if fingerprint.search_codes else {}
         views = [features for features in (fingerprint.features, probe.mirrored) if features]
-        candidates = set(code_hits) | self._voted(views)
+        if since is None:
+            candidates = set(code_hits) | self._voted(views)
+        else:
+            code_hits = {slot: d for slot, d in code_hits.items() if slot >= since}
+            candidates = set(code_hits) | self._voted_since(views, since)
         matchers = [matching.QueryMatcher(view) for view in views]
         results = []
         for slot in candidates:
@@ -288,9 +315,34 @@ class DesignIndex:
             if count >= self.settings.min_inliers
         }
 
-    def _inverted(self, flat: faiss.IndexBinaryFlat) -> faiss.IndexBinaryIVF:
-        """The same descriptors in an inverted file: a vote probes a few lists, not all."""
-        rows = flat.reconstruct_n(0, flat.ntotal)
+    def _voted_since(self, views: list[LocalFeatures], since: int) -> set[int]:
+        """`_voted` among the registrations from slot `since` on (a small flat index of theirs)."""
+        index = faiss.IndexBinaryFlat(256)
+        owners: list[npt.NDArray[np.int64]] = []
+        for slot in range(since, len(self._entries.fingerprints)):
+            features = self._entries.fingerprints[slot].features
+            if features is not None and len(features):
+                voters = features.descriptors[: self.settings.vote_keypoints]
+                index.add(np.ascontiguousarray(voters))
+                owners.append(np.full(len(voters), slot, dtype=np.int64))
+        if not owners:
+            return set()
+        slots = np.concatenate(owners)
+        votes: Counter[int] = Counter()
+        for view in views:
+            distances, labels = index.search(np.ascontiguousarray(view.descriptors), 1)
+            close = (distances[:, 0] <= self.settings.vote_distance) & (labels[:, 0] >= 0)
+            votes.update(slots[labels[close, 0]].tolist())
+        return {
+            slot
+            for slot, count in votes.most_common(self.settings.candidates)
+            if count >= self.settings.min_inliers
+        }
+
+    def _inverted(self, current: faiss.IndexBinary) -> faiss.IndexBinaryIVF:
+        """The same descriptors in an inverted file, trained on them: a vote probes a few
+        lists, not all."""
+        rows = current.reconstruct_n(0, current.ntotal)
         lists = int(min(65_536, max(16, 2 * np.sqrt(len(rows)))))
         rng = np.random.default_rng(len(rows))
         sample = rows[rng.choice(len(rows), size=min(len(rows), 32 * lists), replace=False)]
@@ -298,8 +350,10 @@ class DesignIndex:
         self._quantizer = faiss.IndexBinaryFlat(256)
         inverted = faiss.IndexBinaryIVF(self._quantizer, 256, lists)
         inverted.train(np.ascontiguousarray(sample))
+        inverted.make_direct_map()  # so that it can be read back when trained again
         inverted.add(rows)
         inverted.nprobe = self.settings.vote_probes
+        self._trained_on = len(rows)
         return inverted
 
     @property

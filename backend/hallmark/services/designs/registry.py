@@ -9,12 +9,18 @@ in a legal organisation: the organisation kind whose account holds the ledger's 
    chain — is refused with `DesignConflictError` (409) naming the existing registration;
 3. the similarity index is searched: flagged near-duplicates do not refuse the registration,
    they open a review entry (`DesignReview`) with the matches and distances for a person to
-   decide (distinct, infringing, derived). Similarity is a prompt for a person, never a verdict;
+   decide (distinct, infringing, derived). Similarity is a prompt for a person, never a verdict.
+   The search is made before the write transaction (`RegistryIndex.screen`) and completed in
+   it under the registration lock (`lock_registrations`, `RegistryIndex.confirm`) with the
+   registrations committed meanwhile, so two near-identical files registered at once are
+   compared with each other;
 4. in one database transaction: the registration row (`committed`), its metadata document, the
    original (AES-256-GCM, `store.files.EncryptedFileStore`) and a watermarked thumbnail, and the
    commitment as a `design_commitment` record in the anchoring outbox. The anchoring worker
    anchors it in a DesignCommitment batch of the organisation; the filing step
-   (`filing.DesignFiler`) then sends `register` with the commitment's proof.
+   (`filing.DesignFiler`) then sends `register` with the commitment's proof;
+5. after the commit, the registration is added to the similarity index in the background
+   (`RegistryIndex.refresh_soon`), not in its request.
 
 The metadata document is the canonical JSON (RFC 8785) of the off-chain facts (see
 `metadata_document`); `metadataHash` on chain is `0x` + SHA-256 of its UTF-8 bytes. The owner
@@ -37,15 +43,16 @@ import io
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 from PIL import Image, ImageDraw
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hallmark.chain.registry import DesignRegistryContract
@@ -55,6 +62,7 @@ from hallmark.core.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    first_line,
 )
 from hallmark.core.hashing import design_commitment
 from hallmark.services.access.keys import Actor
@@ -181,12 +189,37 @@ def _invalid(field: str, message: str) -> InvalidInputError:
 # --- the index ----------------------------------------------------------------------------------
 
 
+#: How far behind the newest registration it has seen `RegistryIndex.sync` looks again: a
+#: registration stamped before another can commit after it (another process, a slow commit).
+SYNC_LOOKBACK = timedelta(minutes=5)
+#: The PostgreSQL transaction advisory lock that serialises the near-duplicate check and the
+#: insert of registrations (the first 8 bytes of SHA-256("hallmark.designs.register"), signed).
+REGISTRATION_LOCK = int.from_bytes(
+    hashlib.sha256(b"hallmark.designs.register").digest()[:8], "big", signed=True
+)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """A near-duplicate search made before the registration's transaction, with the state of
+    the index it was made on (`RegistryIndex.generation` and its size)."""
+
+    sha256: str
+    generation: int
+    #: Registrations in the index when the search was made.
+    size: int
+    result: SearchResult
+
+
 class RegistryIndex:
     """The similarity index of the registry, kept in step with the database.
 
     Registrations are added as they are found in the database (`sync`, before each use: other
-    processes register too); `save` persists it under `directory`, `reindex` rebuilds it from
-    the chain. Failed registrations stay in the index and are left out of answers."""
+    processes register too); a registration's own request does not index it: after its commit,
+    `refresh_soon` has the background updater (`start_updates`) add it, and any search before
+    that adds it itself (`sync`), so a search always answers for every committed registration.
+    `save` persists it under `directory`, `reindex` rebuilds it from the chain. Failed
+    registrations stay in the index and are left out of answers."""
 
     def __init__(self, directory: Path | None, settings: SearchSettings | None = None) -> None:
         self.directory = directory
@@ -195,10 +228,19 @@ class RegistryIndex:
         self._index = DesignIndex.load(directory, settings) if directory else DesignIndex(settings)
         self._known: set[str] = set(self._index._entries.registrations)
         self._seen_until: datetime | None = None
+        self._generation = 0
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._updater: threading.Thread | None = None
 
     @property
     def index(self) -> DesignIndex:
         return self._index
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the index is replaced (reindex); between, it only grows."""
+        return self._generation
 
     def __len__(self) -> int:
         return len(self._index)
@@ -206,22 +248,36 @@ class RegistryIndex:
     def sync(self, session: Session) -> int:
         """Add the registrations stored since the last look; how many were added."""
         with self._lock:
-            query = select(
-                DesignRegistration.id,
-                DesignRegistration.fingerprint_data,
-                DesignRegistration.created_at,
-            ).order_by(DesignRegistration.created_at, DesignRegistration.id)
+            query = select(DesignRegistration.id, DesignRegistration.created_at).order_by(
+                DesignRegistration.created_at, DesignRegistration.id
+            )
             if self._seen_until is not None:
-                query = query.where(DesignRegistration.created_at >= self._seen_until)
-            added = 0
-            for registration_id, data, created_at in session.execute(query):
-                self._seen_until = created_at
-                if registration_id in self._known:
-                    continue
-                self._index.add(registration_id, DesignFingerprint.from_dict(data))
+                query = query.where(
+                    DesignRegistration.created_at >= self._seen_until - SYNC_LOOKBACK
+                )
+            new: list[str] = []
+            for registration_id, created_at in session.execute(query):
+                if self._seen_until is None or created_at > self._seen_until:
+                    self._seen_until = created_at
+                if registration_id not in self._known:
+                    new.append(registration_id)
+            if not new:
+                return 0
+            # The fingerprints (keypoints and descriptors: tens of kB each) of new ones only.
+            found: dict[str, dict[str, Any]] = {
+                registration_id: data
+                for registration_id, data in session.execute(
+                    select(DesignRegistration.id, DesignRegistration.fingerprint_data).where(
+                        DesignRegistration.id.in_(new)
+                    )
+                )
+            }
+            for registration_id in new:
+                self._index.add(
+                    registration_id, DesignFingerprint.from_dict(found[registration_id])
+                )
                 self._known.add(registration_id)
-                added += 1
-            return added
+            return len(new)
 
     def save(self) -> None:
         if self.directory is not None:
@@ -232,6 +288,35 @@ class RegistryIndex:
         with self._lock:
             return self._index.search(probe)
 
+    def screen(self, session: Session, fingerprint: DesignFingerprint) -> Screening:
+        """The near-duplicate search of a file about to be registered, on every registration
+        committed so far; made outside the registration's transaction (it is the costly part:
+        the local features' geometric checks), confirmed inside it (`confirm`)."""
+        with self._lock:
+            self.sync(session)
+            result = self._index.search(Probe(fingerprint))
+            return Screening(fingerprint.sha256, self._generation, len(self._index), result)
+
+    def confirm(
+        self, session: Session, fingerprint: DesignFingerprint, screening: Screening | None
+    ) -> SearchResult:
+        """The near-duplicate search as of `session` (the registration's transaction, holding
+        the registration lock): `screening`'s answer, with the registrations added since it was
+        made searched too (only those: the check under the lock stays short); without a
+        screening of this index, the whole search."""
+        with self._lock:
+            self.sync(session)
+            if (
+                screening is None
+                or screening.generation != self._generation
+                or screening.sha256 != fingerprint.sha256
+            ):
+                return self._index.search(Probe(fingerprint))
+            if screening.size == len(self._index):
+                return screening.result
+            added = self._index.search(Probe(fingerprint), since=screening.size)
+            return screening.result.merged(added)
+
     def replace(self, entries: Iterable[tuple[str, DesignFingerprint]]) -> None:
         """Start again from these registrations (reindex)."""
         with self._lock:
@@ -241,6 +326,49 @@ class RegistryIndex:
                 self._index.add(registration_id, fingerprint)
                 self._known.add(registration_id)
             self._seen_until = None
+            self._generation += 1
+
+    # --- the background updater ----------------------------------------------------------------
+
+    def start_updates(self, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
+        """Index new registrations in a background thread whenever `refresh_soon` is called."""
+        with self._lock:
+            if self._updater is not None:
+                return
+            self._stopping = False
+            self._updater = threading.Thread(
+                target=self._update, args=(sessions,), name="design-index", daemon=True
+            )
+            self._updater.start()
+
+    def refresh_soon(self) -> None:
+        """A registration was committed: index it in the background (without an updater, the
+        next search does)."""
+        self._wanted.set()
+
+    def stop_updates(self, timeout: float = 30.0) -> None:
+        updater = self._updater
+        if updater is None:
+            return
+        self._stopping = True
+        self._wanted.set()
+        updater.join(timeout)
+        self._updater = None
+
+    def _update(self, sessions: Callable[[], AbstractContextManager[Session]]) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stopping:
+                return
+            self._wanted.clear()
+            try:
+                with sessions() as session:
+                    added = self.sync(session)
+            except Exception as exc:  # the next search or registration syncs anyway
+                log.warning("designs.index_update_failed", error=first_line(exc))
+            else:
+                if added:
+                    log.debug("designs.indexed", added=added)
 
 
 # --- registration -------------------------------------------------------------------------------
@@ -354,8 +482,12 @@ def register_design(
     fields: DesignFields,
     filename: str | None = None,
     media_type: str | None = None,
+    screening: Screening | None = None,
 ) -> Registered:
-    """Register a design file (see the module docstring); the caller commits.
+    """Register a design file (see the module docstring); the caller commits, then calls
+    `index.refresh_soon()`. `screening`: the near-duplicate search made before the transaction
+    (`RegistryIndex.screen`), used when no registration was added since; without it the search
+    runs here.
 
     Raises:
         PermissionDeniedError, InvalidInputError, DesignConflictError, NotFoundError.
@@ -368,6 +500,7 @@ def register_design(
             "only an active legal organisation registers designs",
             details={"organisation": actor.organisation_id},
         )
+    lock_registrations(session)
     existing = session.scalar(
         select(DesignRegistration).where(
             DesignRegistration.active_fingerprint == fingerprint.sha256
@@ -380,8 +513,8 @@ def register_design(
         session.get(Organisation, fields.owner_organisation_id) is None
     ):
         raise _invalid("owner_organisation", "no such organisation")
-    index.sync(session)
-    result = index.search(Probe(fingerprint))
+    # Under the registration lock: every registration committed before this one is compared.
+    result = index.confirm(session, fingerprint, screening)
     matches = _review_matches(session, result)
 
     registration_id = _new_id()
@@ -472,6 +605,16 @@ def register_design(
         flagged=len(matches),
     )
     return Registered(registration, review)
+
+
+def lock_registrations(session: Session) -> None:
+    """Hold the registration lock until the transaction ends, so that the near-duplicate check
+    and the insert of one registration happen with no other registration between them: two
+    near-identical files registered at once are compared with each other (the later is
+    flagged). PostgreSQL: a transaction advisory lock (every process); SQLite's write
+    transactions are serialised already (`store.sqlite`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(REGISTRATION_LOCK)))
 
 
 def perceptual_code(fingerprint: DesignFingerprint) -> int:

@@ -8,7 +8,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hallmark.core.fields import NOT_BLANK_PATTERN, SHA256_PATTERN, ShortText
+from hallmark.services.designs.rights import TERMINATION_REASONS
 from hallmark.store.models import DesignRightsAction
+
+# What `rights` refuses, said in the OpenAPI document as JSON Schema (the checks stay there,
+# after the registration is found: the console's forms use them too).
+_SHA256: dict[str, Any] = {"pattern": SHA256_PATTERN}
+_REFERENCE: dict[str, Any] = {"maxLength": 200, "pattern": NOT_BLANK_PATTERN}
+_TERMINATION_REASON: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 0xFFFF},
+        {"type": "string", "enum": sorted(TERMINATION_REASONS)},
+    ]
+}
 
 
 class _Body(BaseModel):
@@ -19,20 +32,32 @@ class AssignmentPropose(_Body):
     new_registrant: str = Field(
         description="The registrar organisation (id or name) whose account will hold the design"
     )
-    new_owner_ref: str = Field(description="The new owner's off-chain reference (hashed on chain)")
-    document_sha256: str = Field(description="SHA-256 of the signed assignment document (hex)")
+    new_owner_ref: str = Field(
+        description="The new owner's off-chain reference (hashed on chain)",
+        json_schema_extra=_REFERENCE,
+    )
+    document_sha256: str = Field(
+        description="SHA-256 of the signed assignment document (hex)", json_schema_extra=_SHA256
+    )
     new_owner_organisation: str | None = Field(
         default=None, description="The Hallmark organisation that owns the design afterwards"
     )
 
 
 class AssignmentAccept(_Body):
-    document_sha256: str = Field(description="SHA-256 of the same signed assignment document")
+    document_sha256: str = Field(
+        description="SHA-256 of the same signed assignment document", json_schema_extra=_SHA256
+    )
 
 
 class LicenceGrant(_Body):
-    licensee_ref: str = Field(description="The licensee's off-chain reference (hashed on chain)")
-    document_sha256: str = Field(description="SHA-256 of the signed licence (hex)")
+    licensee_ref: str = Field(
+        description="The licensee's off-chain reference (hashed on chain)",
+        json_schema_extra=_REFERENCE,
+    )
+    document_sha256: str = Field(
+        description="SHA-256 of the signed licence (hex)", json_schema_extra=_SHA256
+    )
     valid_from: datetime
     valid_until: datetime | None = Field(default=None, description="None: open-ended")
 
@@ -40,15 +65,38 @@ class LicenceGrant(_Body):
 class LicenceTerminate(_Body):
     reason: int | str = Field(
         description="A reason code 1-65535, or breach, non_payment, mutual_agreement, "
-        "rights_dispute, licensee_ceased, other"
+        "rights_dispute, licensee_ceased, other",
+        json_schema_extra=_TERMINATION_REASON,
     )
 
 
 class DeparturePrincipal(_Body):
-    principal: str = Field(
+    # Plain text: a NUL would reach the database (PostgreSQL text cannot hold one).
+    principal: ShortText = Field(
         description="The designer principal: its id, one of its API keys (id or prefix), or "
         "its staff account's username"
     )
+
+
+class Reassignment(_Body):
+    principal: str = Field(
+        description="The disabled (departed) registrar principal: id, API key id or prefix, "
+        "or staff username"
+    )
+    to: str = Field(description="Another active registrar principal of the same organisation")
+    registrations: list[str] | None = Field(
+        default=None,
+        description="Only these registrations (numbers or fingerprints); all of the "
+        "principal's when absent",
+    )
+
+
+class ReassignmentPublic(BaseModel):
+    principal: dict[str, Any]
+    to: dict[str, Any]
+    registrations: list[str]
+    count: int
+    on_chain: str
 
 
 class RightsActionPublic(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hallmark.core.fields import NOT_BLANK_PATTERN, SHA256_PATTERN
 from hallmark.services.designs import registry
 from hallmark.services.designs.index import SimilarDesign
 from hallmark.store.models import DesignRegistration, DesignReview
@@ -20,22 +21,54 @@ SIMILARITY_NOTE = (
 )
 
 
+# What `registry.DesignFields.checked` refuses, said in the OpenAPI document as JSON Schema (the
+# check itself stays there: it also serves the console's forms).
+_NOT_BLANK: dict[str, Any] = {"pattern": NOT_BLANK_PATTERN}
+_SHA256: dict[str, Any] = {"pattern": SHA256_PATTERN}
+
+
 class LicenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ref: str = Field(description="The licence's reference (contract number, museum, motif)")
-    document_sha256: str = Field(description="SHA-256 of the signed licence document (hex)")
+    ref: str = Field(
+        description="The licence's reference (contract number, museum, motif)",
+        json_schema_extra=_NOT_BLANK,
+    )
+    document_sha256: str = Field(
+        description="SHA-256 of the signed licence document (hex)", json_schema_extra=_SHA256
+    )
 
 
 class DesignRegister(BaseModel):
     """The fields sent with a design file (multipart part `metadata`, JSON)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # A signed_confirmation names its document's SHA-256; simple, none.
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["authorization", "authorization_document"],
+                    "properties": {
+                        "authorization": {"const": "signed_confirmation"},
+                        "authorization_document": {"type": "string", **_SHA256},
+                    },
+                },
+                {
+                    "properties": {
+                        "authorization": {"const": "simple"},
+                        "authorization_document": {"type": "null"},
+                    }
+                },
+            ],
+        },
+    )
 
-    title: str
+    title: str = Field(json_schema_extra={"maxLength": 300, **_NOT_BLANK})
     owner_ref: str = Field(
         description="The owner (company, customer, co-owners) by an off-chain reference; "
-        "only a salted hash of it goes on chain"
+        "only a salted hash of it goes on chain",
+        json_schema_extra={"maxLength": 200, **_NOT_BLANK},
     )
     owner_organisation: str | None = Field(
         default=None, description="The owning Hallmark organisation's id, if the owner is one"
@@ -47,7 +80,9 @@ class DesignRegister(BaseModel):
         "customisation: a signed copyright confirmation, whose SHA-256 is required)",
     )
     authorization_document: str | None = Field(
-        default=None, description="SHA-256 of the signed copyright confirmation"
+        default=None,
+        description="SHA-256 of the signed copyright confirmation",
+        json_schema_extra={"anyOf": [{"type": "string", **_SHA256}, {"type": "null"}]},
     )
     inspiration: list[str] = Field(default_factory=list, description="Inspiration sources")
     notes: str | None = None

@@ -1,0 +1,462 @@
+"""Verification benchmark: the verification API `GET /api/v1/certificates/{id}/verification`,
+the verify page `GET /v/{id}` and, as the anchor, the plain lookup of the certificate's file
+`GET /api/v1/certificates/{id}/document` (database only, no chain), with a growing number of
+certificates stored.
+
+Runs Hallmark as a user does (`hallmark serve`, its local anvil and worker, SQLite in a temporary
+data directory or the PostgreSQL database of `--database-url`), then:
+
+1. issues `--real` real certificates through the API: for each, a supplier's lot handed to the
+   factory, a brand's product drawing 5 g of it, four production steps (casting, polishing,
+   a passed inspection, packaging) and the certificate; the worker anchors every record and
+   certificate on chain, and each must verify `genuine` before the load starts;
+2. for each size of `--certificates`, grows the store to that many certificates by bulk insert:
+   each added certificate is a copy of a real certificate's signed text (its record row, same
+   text and hash, and its certificate row, with an id and number of its own), not anchored, so
+   the tables and their indexes hold as many rows as a store of that size (a copy's own
+   verification says `unknown`: it is not anchored, and it is not what the load asks for);
+3. at each size, after one new block (so every certificate is checked afresh): the time of the
+   first request for each real certificate (a fresh check against the chain), then autocannon
+   (bench/verify_load.mjs) over `--connections` keep-alive connections for `--seconds` each on
+   the verification API, the verify page and the lookup anchor, round-robin over the real
+   certificates. Requests/s counts 2xx answers only.
+
+Every non-2xx answer, error, timeout, certificate not `genuine` or crash is a failure: it is
+reported, the figures count only successful work, and the exit status is 1.
+
+    python -m bench.verify --certificates 10000 1000000 --real 300
+    python -m bench.verify --certificates 1000 5000 --real 8 --seconds 3   # a smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bench.ingest import hallmark, stop_group, wait_ready
+from bench.results import Result, add_output_argument, distribution, port_setting, run_main
+from hallmark.config import Settings
+from hallmark.store.bulk import bulk_insert
+from hallmark.store.db import make_engine, session_factory
+from hallmark.store.models import Certificate, Record
+
+SUPPLIER, FACTORY, BRAND = "Bench Refinery", "Bench Atelier", "Bench Maison"
+#: Rows per bulk insert while growing the store.
+INSERT_CHUNK = 5000
+#: The phases loaded at each size: name, path of a certificate, what it is.
+PHASES = (
+    ("api", "/api/v1/certificates/{id}/verification", "verification API"),
+    ("page", "/v/{id}", "verify page"),
+    ("lookup", "/api/v1/certificates/{id}/document", "plain lookup (anchor)"),
+)
+
+
+def _ok(response: httpx.Response, what: str) -> Any:
+    if not response.is_success:
+        raise RuntimeError(f"{what}: HTTP {response.status_code}: {response.text[:200]}")
+    return response.json() if response.content else None
+
+
+def issue_certificates(base_url: str, keys: dict[str, str], count: int) -> list[str]:
+    """`count` certificates issued through the API, each for a product made from a lot; their
+    ids."""
+
+    def client(org: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {keys[org]}"}, timeout=60
+        )
+
+    ids = []
+    with client(SUPPLIER) as supplier, client(FACTORY) as factory, client(BRAND) as brand:
+        directory = _ok(brand.get("/api/v1/organisations"), "directory")["data"]
+        factory_id = next(o["id"] for o in directory if o["name"] == FACTORY)
+        for n in range(count):
+            lot = _ok(
+                supplier.post(
+                    "/api/v1/lots",
+                    json={
+                        "lot_number": f"LOT-{uuid.uuid4().hex[:10]}",
+                        "material": "gold",
+                        "grade": "Au999.9",
+                        "quantity": "100.000",
+                        "unit": "g",
+                        "origin": {"name": "Witwatersrand", "country": "ZA"},
+                        "carbon_kg_co2e": "50.0",
+                        "ethics": {"conflict_free": True},
+                    },
+                ),
+                "lot",
+            )
+            _ok(
+                supplier.post(
+                    f"/api/v1/lots/{lot['id']}/transfer", json={"to_organisation": factory_id}
+                ),
+                "lot transfer",
+            )
+            serial = f"BV-{uuid.uuid4().hex[:12]}"
+            _ok(
+                brand.post(
+                    "/api/v1/products",
+                    json={
+                        "serial": serial,
+                        "name": "Lune ring",
+                        "category": "ring",
+                        "assigned_factory": factory_id,
+                    },
+                ),
+                "product",
+            )
+            _ok(
+                factory.post(
+                    f"/api/v1/products/{serial}/materials",
+                    json={"materials": [{"lot": lot["id"], "quantity": "5.000", "unit": "g"}]},
+                ),
+                "materials",
+            )
+            for kind in ("casting", "polishing", "qc_inspection", "packaging"):
+                step: dict[str, Any] = {
+                    "product_serial": serial,
+                    "kind": kind,
+                    "occurred_at": "2026-11-20T09:30:00+08:00",
+                    "parameters": {"tool": "T3"},
+                }
+                if kind == "qc_inspection":
+                    step["result"] = "pass"
+                _ok(factory.post("/api/v1/steps", json=step), f"step {kind}")
+            certificate = _ok(
+                brand.post(
+                    "/api/v1/certificates",
+                    json={"serial": serial, "engraving_summary": f"bench {n}"},
+                ),
+                "certificate",
+            )
+            ids.append(str(certificate["id"]))
+    return ids
+
+
+def wait_genuine(base_url: str, ids: list[str], timeout: float) -> list[str]:
+    """Wait until every certificate verifies `genuine` (the worker anchors them); the ids that
+    did not within `timeout`."""
+    pending = list(ids)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        while pending and time.monotonic() < deadline:
+            still = []
+            for ref in pending:
+                answer = client.get(f"/api/v1/certificates/{ref}/verification")
+                if not (answer.is_success and answer.json()["verdict"] == "genuine"):
+                    still.append(ref)
+            pending = still
+            if pending:
+                time.sleep(1)
+    return pending
+
+
+def grow(database_url: str, real: list[str], target: int) -> float:
+    """Bulk-insert copies of the real certificates until `target` are stored; the seconds it
+    took."""
+    started = time.monotonic()
+    engine = make_engine(database_url)
+    sessions = session_factory(engine)
+    try:
+        with sessions() as session:
+            stored = session.scalar(select(func.count()).select_from(Certificate)) or 0
+            models = {
+                c.id: c
+                for c in session.scalars(select(Certificate).where(Certificate.id.in_(real)))
+            }
+            records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(real)))}
+        number = stored
+        while number < target:
+            chunk = min(INSERT_CHUNK, target - number)
+            record_rows, certificate_rows = [], []
+            for i in range(chunk):
+                source = real[(number + i) % len(real)]
+                record, certificate = records[source], models[source]
+                new_id = str(uuid.uuid4())
+                record_rows.append(
+                    {
+                        "id": new_id,
+                        "kind": record.kind,
+                        "organisation_id": record.organisation_id,
+                        "principal_id": record.principal_id,
+                        "record_hash": record.record_hash,
+                        "canonical": record.canonical,
+                        "corrects_id": None,
+                        "created_at": record.created_at,
+                    }
+                )
+                certificate_rows.append(
+                    {
+                        "id": new_id,
+                        "number": f"HB-{number + i:010d}",
+                        "product_id": certificate.product_id,
+                        "organisation_id": certificate.organisation_id,
+                        "order_id": None,
+                        "issuance_id": certificate.issuance_id,
+                        "certificate_hash": certificate.certificate_hash,
+                        "signer": certificate.signer,
+                        "signature": certificate.signature,
+                        "personal": None,
+                        "personal_salt": None,
+                        "status": "valid",
+                        "revoke_reason": None,
+                        "revoked_at": None,
+                        "supersedes_id": None,
+                        "superseded_by_id": None,
+                        "superseded_at": None,
+                        "created_at": certificate.created_at,
+                    }
+                )
+            with sessions() as session, session.begin():
+                bulk_insert(session, Record.__table__, record_rows)  # type: ignore[arg-type]
+                bulk_insert(session, Certificate.__table__, certificate_rows)  # type: ignore[arg-type]
+            number += chunk
+    finally:
+        engine.dispose()
+    return time.monotonic() - started
+
+
+def mine_block(rpc_url: str) -> int:
+    """Mine one empty block on the local chain; its number."""
+    with httpx.Client(timeout=30) as client:
+        client.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []})
+        answer = client.post(
+            rpc_url, json={"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber", "params": []}
+        )
+    return int(answer.json()["result"], 16)
+
+
+def fresh_checks(base_url: str, ids: list[str], result: Result, size: int) -> dict[str, float]:
+    """The first request for each certificate after a new block: a check against the chain."""
+    seconds = []
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for ref in ids:
+            started = time.perf_counter()
+            answer = client.get(f"/api/v1/certificates/{ref}/verification")
+            seconds.append(time.perf_counter() - started)
+            verdict = answer.json().get("verdict") if answer.is_success else answer.status_code
+            result.check(verdict == "genuine", f"{size} stored: {ref} answered {verdict}")
+    return {k: v * 1000 for k, v in distribution(seconds).items()}
+
+
+def page_size(base_url: str, ref: str) -> dict[str, int]:
+    """Bytes of the verify page's HTML and of the style sheets it links (a browser's first
+    visit; later visits have the style sheet cached)."""
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        html = client.get(f"/v/{ref}")
+        sheets = [
+            len(client.get(href).content)
+            for href in _stylesheets(html.text)
+            if href.startswith("/")
+        ]
+    return {
+        "html": len(html.content),
+        "stylesheets": sum(sheets),
+        "total": len(html.content) + sum(sheets),
+    }
+
+
+def _stylesheets(html: str) -> list[str]:
+    found = []
+    for part in html.split("<link")[1:]:
+        tag = part.split(">", 1)[0]
+        if 'rel="stylesheet"' in tag and 'href="' in tag:
+            found.append(tag.split('href="', 1)[1].split('"', 1)[0])
+    return found
+
+
+def load(base_url: str, paths: list[str], connections: int, seconds: float) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
+        listing.write("\n".join(paths))
+        listing.flush()
+        completed = subprocess.run(
+            [
+                "node",
+                str(Path(__file__).with_name("verify_load.mjs")),
+                base_url,
+                listing.name,
+                "--connections",
+                str(connections),
+                "--seconds",
+                str(seconds),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=seconds + 120,
+        )
+    if completed.returncode != 0:
+        raise RuntimeError(f"verify_load.mjs exited {completed.returncode}: {completed.stderr}")
+    answer: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def record_load(result: Result, what: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one load phase, from 2xx answers only; any other answer, error or timeout
+    is a failure of the run."""
+    for name in ("non_2xx", "errors", "timeouts"):
+        result.check(not answer[name], f"{what}: {answer[name]} {name}")
+    figures = {
+        "requests_2xx": answer["ok"],
+        "seconds": answer["seconds"],
+        "requests_per_second": answer["ok"] / answer["seconds"],
+        "latency_ms": {k: answer[k] for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+        "bytes_per_answer": answer["bytes_per_answer"],
+        "non_2xx": answer["non_2xx"],
+        "errors": answer["errors"],
+        "timeouts": answer["timeouts"],
+    }
+    print(
+        f"{what}: {figures['requests_per_second']:,.0f} requests/s (2xx), p50 "
+        f"{answer['p50_ms']:.1f} ms, p99 {answer['p99_ms']:.1f} ms, "
+        f"{answer['bytes_per_answer']:,.0f} bytes per answer; non-2xx {answer['non_2xx']}, "
+        f"errors {answer['errors']}, timeouts {answer['timeouts']}",
+        flush=True,
+    )
+    return figures
+
+
+def measure(args: argparse.Namespace, result: Result) -> None:
+    with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
+        port, port_from = port_setting("HALLMARK_PORT")
+        anvil_port, anvil_from = port_setting("HALLMARK_ANVIL_PORT")
+        result.settings["ports"] = {
+            "api": port,
+            "api_from": port_from,
+            "anvil": anvil_port,
+            "anvil_from": anvil_from,
+        }
+        env = {
+            **os.environ,
+            "HALLMARK_ENVIRONMENT": "test",
+            "HALLMARK_DATA_DIR": tmp,
+            "HALLMARK_HOST": "127.0.0.1",
+            "HALLMARK_PORT": str(port),
+            "HALLMARK_ANVIL_PORT": str(anvil_port),
+            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+            "HALLMARK_LOG_LEVEL": "WARNING",
+            "HALLMARK_WORKER_IN_SERVE": "true",
+        }
+        database_url = Settings(
+            environment="test", data_dir=Path(tmp), database_url=args.database_url, _env_file=None
+        ).effective_database_url
+        env["HALLMARK_DATABASE_URL"] = database_url
+        env.pop("HALLMARK_RPC_URL", None)
+        base_url = f"http://127.0.0.1:{port}"
+        rpc_url = f"http://127.0.0.1:{anvil_port}"
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_ready(base_url, server, log)
+            keys = {}
+            for name, kind in ((SUPPLIER, "supplier"), (FACTORY, "factory"), (BRAND, "brand")):
+                hallmark(env, "admin", "org", "create", name, "--kind", kind)
+                keys[name] = hallmark(env, "admin", "key", "create", name, "--role", kind).strip()
+            started = time.monotonic()
+            real = issue_certificates(base_url, keys, args.real)
+            pending = wait_genuine(base_url, real, args.anchor_timeout)
+            result.check(not pending, f"{len(pending)} real certificates not genuine in time")
+            result.figures["seed"] = {"real": len(real), "seconds": time.monotonic() - started}
+            if pending:
+                return
+            result.figures["page_bytes"] = page_size(base_url, real[0])
+            sizes: dict[str, Any] = {}
+            for size in sorted(args.certificates):
+                grown = grow(database_url, real, size)
+                block = mine_block(rpc_url)
+                figures: dict[str, Any] = {
+                    "grow_seconds": grown,
+                    "block": block,
+                    "fresh_check_ms": fresh_checks(base_url, real, result, size),
+                }
+                for phase, template, what in PHASES:
+                    paths = [template.format(id=ref) for ref in real]
+                    answer = load(base_url, paths, args.connections, args.seconds)
+                    figures[phase] = record_load(result, f"{size:,} stored, {what}", answer)
+                print(
+                    f"{size:,} stored: fresh check after a new block p50 "
+                    f"{figures['fresh_check_ms']['p50']:.1f} ms, p99 "
+                    f"{figures['fresh_check_ms']['p99']:.1f} ms ({len(real)} certificates); "
+                    f"grown in {grown:.1f} s",
+                    flush=True,
+                )
+                sizes[str(size)] = figures
+            result.figures["sizes"] = sizes
+            smallest, largest = (
+                sizes[str(min(args.certificates))],
+                sizes[str(max(args.certificates))],
+            )
+            result.figures["cost_ratio"] = {
+                phase: {
+                    "p99": largest[phase]["latency_ms"]["p99_ms"]
+                    / max(smallest[phase]["latency_ms"]["p99_ms"], 1e-9),
+                    "time_per_request": smallest[phase]["requests_per_second"]
+                    / max(largest[phase]["requests_per_second"], 1e-9),
+                }
+                for phase, _, _ in PHASES
+            }
+            result.figures["largest"] = largest
+        finally:
+            stop_group(server)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--processes", type=int, default=2, help="API processes of the server")
+    parser.add_argument(
+        "--certificates",
+        type=int,
+        nargs="+",
+        default=[10_000, 1_000_000],
+        help="certificates stored at each size measured",
+    )
+    parser.add_argument("--real", type=int, default=300, help="certificates issued for real")
+    parser.add_argument("--connections", type=int, default=64, help="load connections")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of load per phase")
+    parser.add_argument(
+        "--anchor-timeout", type=float, default=300.0, help="seconds for the real ones to anchor"
+    )
+    add_output_argument(parser)
+    args = parser.parse_args(argv)
+    if args.real < 1 or min(args.certificates) < args.real:
+        parser.error("--real must be at least 1 and at most the smallest --certificates")
+    return args
+
+
+def new_result(args: argparse.Namespace) -> Result:
+    return Result(
+        benchmark="verify",
+        kind="verify",
+        settings={
+            "database": "postgresql" if args.database_url else "sqlite",
+            "processes": args.processes,
+            "certificates": sorted(args.certificates),
+            "real": args.real,
+            "connections": args.connections,
+            "seconds": args.seconds,
+        },
+    )
+
+
+if __name__ == "__main__":
+    run_main(new_result, measure, parse_args())
