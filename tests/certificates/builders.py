@@ -28,7 +28,7 @@ from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import verifier
 from tests.conftest import World
 from tests.designs.test_registry import LEGAL
-from tests.designs.test_rights import filed, pass_finality, settle
+from tests.designs.test_rights import filed, pass_finality, registrar, settle
 from tests.records.factories import BRAND, FACTORY, add_step, create_product, held_lot
 
 ABIS = load_artifacts(ARTIFACTS_DIR / "v2")
@@ -230,6 +230,31 @@ def licensed_design(world: World, workers: list[AnchorWorker], seed: int) -> dic
     assert granted.status_code == 202, granted.text
     settle(world, workers)
     return design
+
+
+def assign_design(world: World, workers: list[AnchorWorker], number: str, to: str) -> None:
+    """The design assigned by its registrant to a new registrar organisation `to`: proposed,
+    accepted, both on chain."""
+    registrar(world, to)
+    agreement = hashlib.sha256(f"assignment of {number} to {to}".encode()).hexdigest()
+    proposed = world.http.post(
+        f"/api/v1/designs/{number}/assignments",
+        json={
+            "new_registrant": to,
+            "new_owner_ref": f"registrar:{to}",
+            "document_sha256": agreement,
+        },
+        headers=world.headers(LEGAL),
+    )
+    assert proposed.status_code == 202, proposed.text
+    settle(world, workers)
+    accepted = world.http.post(
+        f"/api/v1/designs/{number}/assignments/accept",
+        json={"document_sha256": agreement},
+        headers=world.headers(to, "legal"),
+    )
+    assert accepted.status_code == 202, accepted.text
+    settle(world, workers)
 
 
 def design_lies(world: World) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:

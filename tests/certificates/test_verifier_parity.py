@@ -42,6 +42,7 @@ from tests.certificates.builders import (
     TAMPERS,
     Issued,
     anchor_all,
+    assign_design,
     certify_with_design,
     complete_product,
     design_lies,
@@ -60,6 +61,8 @@ from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, SUPPLIER_2
 
 REPO = Path(__file__).resolve().parents[2]
+#: The registrar the design certificates' design is assigned to after they are issued.
+SUCCESSOR = "Lune Legal Successor"
 SCRIPT = REPO / "tests" / "certificates" / "js" / "verify.mjs"
 
 
@@ -257,14 +260,21 @@ def _claimed_through_another_brand(world: World, document: dict[str, Any]) -> di
 @pytest.fixture(scope="module")
 def designed(world: World) -> dict[str, str]:
     """Certificates of pieces made from a registered design licensed to the brand: one stating
-    the design as the registry holds it ("genuine"), one per false statement of `design_lies`.
-    Made before the corpus's compromise takes the brand's roles."""
+    the design as the registry holds it ("genuine"), one per false statement of `design_lies`;
+    then the design is assigned to another registrar (the verifiers find the certificates'
+    registrant in the filing's logs). Made before the corpus's compromise takes the brand's
+    roles."""
     workers: list[AnchorWorker] = []
     try:
-        number = licensed_design(world, workers, 7117)["number"]
+        design = licensed_design(world, workers, 7117)
+        number = design["number"]
         made = {"genuine": certify_with_design(world, workers, number)}
         for name, lie in design_lies(world).items():
             made[name] = certify_with_design(world, workers, number, lie)
+        # Then the design changes hands: the certificates' registrant is the filing's before.
+        assign_design(world, workers, number, SUCCESSOR)
+        now = world.runtime.registry.retrieve_design(design["fingerprint"])
+        assert now.registrant == world.organisations[SUCCESSOR].account_address
         return made
     finally:
         for worker in workers:  # the records' anchoring worker leads again
@@ -362,7 +372,9 @@ def corpus(world: World, issued: Issued, designed: dict[str, str], other_chain: 
         case(
             "record anchored by another organisation", genuine, who_is_who, "tampered", ("bundle",)
         ),
-        case("with a licensed registered design", *with_design["genuine"], "genuine"),
+        case(
+            "with a licensed registered design, assigned since", *with_design["genuine"], "genuine"
+        ),
         case(
             "design stated with another filing block",
             *with_design["filedBlock"],
@@ -400,7 +412,7 @@ CASES = [
     "anchored by a compromised account",
     "on another chain",
     "record anchored by another organisation",
-    "with a licensed registered design",
+    "with a licensed registered design, assigned since",
     "design stated with another filing block",
     "design stated with another registrant",
     "design stated with another licence term",
