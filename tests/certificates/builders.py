@@ -1,17 +1,21 @@
 """Builders the certificates tests share: a complete product, issuing, fetching the document and
-bundle, anchoring, the module's certificates in every lifecycle state, forged evidence
+bundle, anchoring, the module's certificates in every lifecycle state, certificates naming a
+licensed registered design (and a brand's false statements of it), forged evidence
 (a record's copy anchored by another organisation, a signer without the issuer role when its
 certificate's root was anchored), and one-field and one-byte tampering."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hypothesis import strategies as st
@@ -19,9 +23,12 @@ from hypothesis import strategies as st
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.ledger import Ledger
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import verifier
 from tests.conftest import World
+from tests.designs.test_registry import LEGAL
+from tests.designs.test_rights import filed, pass_finality, registrar, settle
 from tests.records.factories import BRAND, FACTORY, add_step, create_product, held_lot
 
 ABIS = load_artifacts(ARTIFACTS_DIR / "v2")
@@ -163,6 +170,122 @@ def issue_in_every_state(world: World) -> Issued:
         answer = world.http.post(path, json=body, headers=world.headers(BRAND))
         assert answer.status_code == 200, answer.text
     return Issued(genuine, revoked, order, to_supersede, successor, incomplete)
+
+
+# --- a registered design on the certificate -------------------------------------------------------
+
+LICENCE = hashlib.sha256(b"design licence to Maison Lune, signed 2026-12-04").hexdigest()
+
+
+def made_product(world: World, design_reference: str | None) -> str:
+    """A finished piece of the brand, naming `design_reference`; its serial."""
+    lot = held_lot(world)
+    overrides = {} if design_reference is None else {"design_reference": design_reference}
+    serial: str = create_product(world, **overrides)["serial"]
+    world.http.post(
+        f"/api/v1/products/{serial}/materials",
+        json={"materials": [{"lot": lot["id"], "quantity": "5.000", "unit": "g"}]},
+        headers=world.headers(FACTORY),
+    ).raise_for_status()
+    add_step(world, serial, "casting")
+    add_step(world, serial, "qc_inspection", result="pass")
+    return serial
+
+
+def post_certificate(world: World, serial: str, **body: Any) -> Any:
+    return world.http.post(
+        "/api/v1/certificates", json={"serial": serial, **body}, headers=world.headers(BRAND)
+    )
+
+
+def anchored(world: World, workers: list[AnchorWorker], certificate: str) -> None:
+    """Step the leading worker until the certificate and its bundle are on chain."""
+    worker = workers[-1]
+    deadline = time.monotonic() + 60
+    while True:
+        document, bundle = fetch(world, certificate)
+        if document["proof"]["anchor"] is not None and all(
+            r["anchor"] is not None for r in bundle["records"]
+        ):
+            return
+        assert time.monotonic() < deadline, worker.report()
+        time.sleep(min(worker.step(), 0.05))
+
+
+def licensed_design(world: World, workers: list[AnchorWorker], seed: int) -> dict[str, Any]:
+    """A design filed by the legal department, final on the chain's clock, licensed to the
+    brand under `LICENCE` (2026-01-01 to 2030-01-01): the design as the API shows it."""
+    design = filed(world, workers, seed)
+    pass_finality(world)
+    granted = world.http.post(
+        f"/api/v1/designs/{design['number']}/licences",
+        json={
+            "licensee_ref": "brand:maison-lune",
+            "document_sha256": LICENCE,
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_until": "2030-01-01T00:00:00Z",
+        },
+        headers=world.headers(LEGAL),
+    )
+    assert granted.status_code == 202, granted.text
+    settle(world, workers)
+    return design
+
+
+def assign_design(world: World, workers: list[AnchorWorker], number: str, to: str) -> None:
+    """The design assigned by its registrant to a new registrar organisation `to`: proposed,
+    accepted, both on chain."""
+    registrar(world, to)
+    agreement = hashlib.sha256(f"assignment of {number} to {to}".encode()).hexdigest()
+    proposed = world.http.post(
+        f"/api/v1/designs/{number}/assignments",
+        json={
+            "new_registrant": to,
+            "new_owner_ref": f"registrar:{to}",
+            "document_sha256": agreement,
+        },
+        headers=world.headers(LEGAL),
+    )
+    assert proposed.status_code == 202, proposed.text
+    settle(world, workers)
+    accepted = world.http.post(
+        f"/api/v1/designs/{number}/assignments/accept",
+        json={"document_sha256": agreement},
+        headers=world.headers(to, "legal"),
+    )
+    assert accepted.status_code == 202, accepted.text
+    settle(world, workers)
+
+
+def design_lies(world: World) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """A brand's false statements of the design section, by what they change."""
+    brand = world.organisations[BRAND].account_address
+    return {
+        "filedBlock": lambda s: s | {"filedBlock": s["filedBlock"] + 1},
+        "registrant": lambda s: s | {"registrant": brand},
+        "licence": lambda s: s | {"licence": s["licence"] | {"validUntil": 0}},
+    }
+
+
+def certify_with_design(
+    world: World,
+    workers: list[AnchorWorker],
+    number: str,
+    lie: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> str:
+    """A new piece made from the design `number` under `LICENCE`, certified and anchored, the
+    design section as the registry holds it (or as `lie` states it instead); its certificate."""
+    honest = world.runtime._certificate_design
+    with pytest.MonkeyPatch.context() as patch:
+        if lie is not None:
+            patch.setattr(
+                world.runtime, "_certificate_design", lambda ref, lic: lie(honest(ref, lic))
+            )
+        answer = post_certificate(world, made_product(world, number), design_licence=LICENCE)
+    assert answer.status_code == 201, answer.text
+    certificate: str = answer.json()["id"]
+    anchored(world, workers, certificate)
+    return certificate
 
 
 # --- forged evidence ------------------------------------------------------------------------------

@@ -5,60 +5,27 @@ statement of the filing or the licence is found."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
-from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import Certificate, Product
-from tests.certificates.builders import check, fetch
+from tests.certificates.builders import (
+    LICENCE,
+    anchored,
+    certify_with_design,
+    check,
+    design_lies,
+    fetch,
+    made_product,
+    post_certificate,
+)
 from tests.conftest import World
 from tests.designs.test_registry import LEGAL, workers
 from tests.designs.test_rights import filed, pass_finality, settle
-from tests.records.factories import BRAND, FACTORY, add_step, create_product, held_lot
 
 __all__ = ["workers"]  # the fixture, shared with the registry's tests
-
-LICENCE = hashlib.sha256(b"design licence to Maison Lune, signed 2026-12-04").hexdigest()
-
-
-def made_product(world: World, design_reference: str | None) -> str:
-    """A finished piece of the brand, naming `design_reference`; its serial."""
-    lot = held_lot(world)
-    overrides = {} if design_reference is None else {"design_reference": design_reference}
-    serial: str = create_product(world, **overrides)["serial"]
-    world.http.post(
-        f"/api/v1/products/{serial}/materials",
-        json={"materials": [{"lot": lot["id"], "quantity": "5.000", "unit": "g"}]},
-        headers=world.headers(FACTORY),
-    ).raise_for_status()
-    add_step(world, serial, "casting")
-    add_step(world, serial, "qc_inspection", result="pass")
-    return serial
-
-
-def post_certificate(world: World, serial: str, **body: Any) -> Any:
-    return world.http.post(
-        "/api/v1/certificates", json={"serial": serial, **body}, headers=world.headers(BRAND)
-    )
-
-
-def anchored(world: World, workers: list[AnchorWorker], certificate: str) -> None:
-    """Step the leading worker until the certificate and its bundle are on chain."""
-    worker = workers[-1]
-    deadline = time.monotonic() + 60
-    while True:
-        document, bundle = fetch(world, certificate)
-        if document["proof"]["anchor"] is not None and all(
-            r["anchor"] is not None for r in bundle["records"]
-        ):
-            return
-        assert time.monotonic() < deadline, worker.report()
-        time.sleep(min(worker.step(), 0.05))
 
 
 def certified(world: World, serial: str) -> tuple[int, bool]:
@@ -76,7 +43,7 @@ def certified(world: World, serial: str) -> tuple[int, bool]:
 
 
 def test_certificate_names_its_final_registered_design_and_licence(
-    world: World, workers: list[AnchorWorker], monkeypatch: pytest.MonkeyPatch
+    world: World, workers: list[AnchorWorker]
 ) -> None:
     design = filed(world, workers, 711)
     number, fingerprint = design["number"], design["fingerprint"]
@@ -160,19 +127,8 @@ def test_certificate_names_its_final_registered_design_and_licence(
 
     # A brand that states the filing or the licence otherwise than the registry is found out,
     # though it signed and anchored the statement itself.
-    honest = world.runtime._certificate_design
-    lies: list[tuple[str, Any]] = [
-        ("filedBlock", lambda s: s | {"filedBlock": s["filedBlock"] + 1}),
-        ("registrant", lambda s: s | {"registrant": world.organisations[BRAND].account_address}),
-        ("licence", lambda s: s | {"licence": s["licence"] | {"validUntil": 0}}),
-    ]
-    for name, lie in lies:
-        monkeypatch.setattr(
-            world.runtime, "_certificate_design", lambda ref, lic, lie=lie: lie(honest(ref, lic))
-        )
-        lied = post_certificate(world, made_product(world, number), design_licence=LICENCE)
-        assert lied.status_code == 201, lied.text
-        anchored(world, workers, lied.json()["id"])
-        report = check(world, *fetch(world, lied.json()["id"]))
+    for name, lie in design_lies(world).items():
+        lied = certify_with_design(world, workers, number, lie)
+        report = check(world, *fetch(world, lied))
         failed = [c.name for c in report.checks if not c.ok]
         assert report.verdict == "tampered" and failed == ["design"], (name, report.as_json())

@@ -24,6 +24,7 @@ from hallmark.services.anchoring.status import records_status
 from hallmark.services.certificates import verifier
 from hallmark.store.models import Record
 from tests.certificates.builders import LEDGER_ABI, REGISTRY_ABI, complete_product, fetch
+from tests.certificates.test_verifier_parity import JavaScriptVerifier, outcome, python_answer
 from tests.conftest import World
 from tests.records.factories import BRAND, FACTORY, SUPPLIER
 
@@ -134,6 +135,7 @@ def test_certificate_over_records_anchored_on_version_1_verifies(
 
     # A v1 record's evidence pointed at another transaction, claimed on version 2, or moved to
     # another root is found out.
+    bundles = [bundle]
     first = bundle["records"][0]["anchor"]
     other = next(
         r["anchor"]["transaction"]
@@ -155,6 +157,22 @@ def test_certificate_over_records_anchored_on_version_1_verifies(
     ):
         tampered = copy.deepcopy(bundle)
         tampered["records"][0]["anchor"] |= change
+        bundles.append(tampered)
         report = _verify(runtime, document, tampered)
         assert report.verdict == "tampered", (change, report.as_json())
         assert [c.name for c in report.checks if not c.ok] == ["bundle"], change
+
+    # The JavaScript verifier (docs/VERIFY.md, section 7) gives the same verdict and the same
+    # outcome of every check, for the genuine bundle and each changed one.
+    javascript = JavaScriptVerifier(tmp_path)
+    try:
+        for index, files in enumerate(bundles):
+            changed = tmp_path / f"bundle-{index}.json"
+            changed.write_text(json.dumps(files))
+            python = python_answer(cert_file, changed, runtime.chain.url)
+            assert outcome(javascript.answer(cert_file, changed, runtime.chain.url)) == outcome(
+                python
+            ), (index, python)
+            assert python["ok"] == (index == 0), python
+    finally:
+        javascript.close()

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from hallmark.chain.node import AnvilNode, find_anvil
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import verifier
 from tests.certificates.builders import (
@@ -41,11 +42,15 @@ from tests.certificates.builders import (
     TAMPERS,
     Issued,
     anchor_all,
+    assign_design,
+    certify_with_design,
     complete_product,
+    design_lies,
     fetch,
     file_bytes,
     hex_proof,
     issue,
+    licensed_design,
     one_byte,
     one_field,
     record_anchored_by,
@@ -56,6 +61,8 @@ from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, SUPPLIER_2
 
 REPO = Path(__file__).resolve().parents[2]
+#: The registrar the design certificates' design is assigned to after they are issued.
+SUCCESSOR = "Lune Legal Successor"
 SCRIPT = REPO / "tests" / "certificates" / "js" / "verify.mjs"
 
 
@@ -251,8 +258,34 @@ def _claimed_through_another_brand(world: World, document: dict[str, Any]) -> di
 
 
 @pytest.fixture(scope="module")
-def corpus(world: World, issued: Issued, other_chain: str) -> list[Case]:
+def designed(world: World) -> dict[str, str]:
+    """Certificates of pieces made from a registered design licensed to the brand: one stating
+    the design as the registry holds it ("genuine"), one per false statement of `design_lies`;
+    then the design is assigned to another registrar (the verifiers find the certificates'
+    registrant in the filing's logs). Made before the corpus's compromise takes the brand's
+    roles."""
+    workers: list[AnchorWorker] = []
+    try:
+        design = licensed_design(world, workers, 7117)
+        number = design["number"]
+        made = {"genuine": certify_with_design(world, workers, number)}
+        for name, lie in design_lies(world).items():
+            made[name] = certify_with_design(world, workers, number, lie)
+        # Then the design changes hands: the certificates' registrant is the filing's before.
+        assign_design(world, workers, number, SUCCESSOR)
+        now = world.runtime.registry.retrieve_design(design["fingerprint"])
+        assert now.registrant == world.organisations[SUCCESSOR].account_address
+        return made
+    finally:
+        for worker in workers:  # the records' anchoring worker leads again
+            assert worker.stop()
+            worker.leader.release()
+
+
+@pytest.fixture(scope="module")
+def corpus(world: World, issued: Issued, designed: dict[str, str], other_chain: str) -> list[Case]:
     url = rpc_url(world)
+    with_design = {name: fetch(world, certificate) for name, certificate in designed.items()}
     genuine, genuine_bundle = fetch(world, issued.genuine)
     successor, successor_bundle = fetch(world, issued.successor)
     revoked, revoked_bundle = fetch(world, issued.revoked)
@@ -339,6 +372,27 @@ def corpus(world: World, issued: Issued, other_chain: str) -> list[Case]:
         case(
             "record anchored by another organisation", genuine, who_is_who, "tampered", ("bundle",)
         ),
+        case(
+            "with a licensed registered design, assigned since", *with_design["genuine"], "genuine"
+        ),
+        case(
+            "design stated with another filing block",
+            *with_design["filedBlock"],
+            "tampered",
+            ("design",),
+        ),
+        case(
+            "design stated with another registrant",
+            *with_design["registrant"],
+            "tampered",
+            ("design",),
+        ),
+        case(
+            "design stated with another licence term",
+            *with_design["licence"],
+            "tampered",
+            ("design",),
+        ),
     ]
 
 
@@ -358,6 +412,10 @@ CASES = [
     "anchored by a compromised account",
     "on another chain",
     "record anchored by another organisation",
+    "with a licensed registered design, assigned since",
+    "design stated with another filing block",
+    "design stated with another registrant",
+    "design stated with another licence term",
 ]
 
 
@@ -599,6 +657,7 @@ def test_the_javascript_command_prints_each_check_and_exits_as_hallmark_verify(
             "merkle",
             "anchored",
             "status",
+            "design",
             "bundle",
         )
     ]

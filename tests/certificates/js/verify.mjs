@@ -26,6 +26,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const artifact = name =>
   new Interface(JSON.parse(readFileSync(join(ROOT, 'contracts', 'artifacts', 'v2', `${name}.json`), 'utf8')).abi);
 const LEDGER = artifact('ProvenanceLedger');
+/** Version 1 of the ledger, where records anchored before `hallmark deploy --new` may be. */
+const LEDGER_V1 = new Interface(
+  JSON.parse(readFileSync(join(ROOT, 'contracts', 'artifacts', 'ProvenanceLedger.json'), 'utf8')).abi,
+);
+const EARLIER_VERSIONS = ['1.0.0', '2.0.0'];
 const REGISTRY = artifact('DesignRegistry');
 
 const VC_CONTEXT = 'https://www.w3.org/ns/credentials/v2';
@@ -45,6 +50,13 @@ const PROOF_KEYS = [
 ];
 const ANCHOR_KEYS = ['kind', 'anchorer', 'root', 'proof', 'block', 'transaction', 'ledger', 'contractsVersion'];
 const ENTRY_KEYS = ['id', 'kind', 'organisation', 'recordHash', 'canonical', 'anchor'];
+const DESIGN_KEYS = [
+  'registration', 'fingerprint', 'registry', 'registrant', 'ownerRef', 'metadataHash', 'filedAt', 'filedBlock',
+  'finalAt', 'authorization', 'licence',
+];
+const LICENCE_KEYS = ['documentHash', 'licenseeRef', 'validFrom', 'validUntil', 'grantedBy', 'grantedAt'];
+/** Blocks per eth_getLogs request: providers refuse wide ranges (as the reference's LOG_BLOCK_RANGE). */
+const LOG_BLOCK_RANGE = 2000n;
 const MAX_SAFE = 2n ** 53n - 1n;
 const MAX_DEPTH = 128;
 
@@ -470,7 +482,7 @@ async function checkChain(ctx) {
   return `chain ${nodeChain}, ledger ${ledger} version ${version}`;
 }
 
-function anchorEvidence(ctx, value, what, kind) {
+function anchorEvidence(ctx, value, what, kind, earlier = false) {
   if (value === null) throw new CheckFailed(`${what} carries no anchoring evidence (not anchored yet)`, 'unknown');
   if (!isObject(value) || !sameKeys(value, ANCHOR_KEYS)) throw new CheckFailed(`${what}'s members are not anchoring evidence's`);
   if (value.kind !== kind) throw new CheckFailed(`${what}.kind is ${JSON.stringify(value.kind)}, not ${kind}`);
@@ -480,36 +492,63 @@ function anchorEvidence(ctx, value, what, kind) {
   value.proof.forEach((node, i) => hash32(node, `${what}.proof[${i}]`));
   const block = integer(value, 'block', `${what}.block`);
   hash32(value.transaction, `${what}.transaction`);
-  if (value.ledger !== ctx.ledger) throw new CheckFailed(`${what}.ledger is not the certificate's ledger`);
-  if (value.contractsVersion !== ctx.contractsVersion) throw new CheckFailed(`${what}.contractsVersion is not the ledger's version`);
+  if (value.ledger !== ctx.ledger) {
+    if (!earlier) throw new CheckFailed(`${what}.ledger is not the certificate's ledger`);
+  } else if (value.contractsVersion !== ctx.contractsVersion) {
+    throw new CheckFailed(`${what}.contractsVersion is not the ledger's version`);
+  }
   return { ...value, block };
 }
 
-async function batchOf(ctx, anchorer, root) {
-  const key = `${anchorer}/${root}`;
+/** The earlier ledger a record's evidence names: code there, answering the version it claims
+ *  (each address checked once); its version, '1.0.0' or '2.0.0'. */
+async function earlierLedger(ctx, address, version, what) {
+  checksummed(address, `${what}.ledger`);
+  if (!ctx.earlier.has(address)) {
+    if (!EARLIER_VERSIONS.includes(version)) {
+      throw new CheckFailed(`${what}.contractsVersion ${JSON.stringify(version)} is not a ledger's`);
+    }
+    const code = await ctx.node.request('eth_getCode', [address, 'latest']);
+    if (code === '0x' || code === '0x0') throw new CheckFailed(`${what}.ledger ${address}: no contract there`, 'unknown');
+    let found;
+    try {
+      found = await ctx.node.call(version === '1.0.0' ? LEDGER_V1 : LEDGER, address, 'version', []);
+    } catch (err) {
+      throw new CheckFailed(`${what}.ledger ${address} is not a ledger: ${err.message}`);
+    }
+    if (found !== version) throw new CheckFailed(`${what}.ledger ${address} answers version ${found}`);
+    ctx.earlier.set(address, version);
+  }
+  if (ctx.earlier.get(address) !== version) throw new CheckFailed(`${what}.contractsVersion is not its ledger's version`);
+  return version;
+}
+
+async function batchOf(ctx, anchorer, root, ledger = ctx.ledger) {
+  const key = `${ledger}/${anchorer}/${root}`;
   if (!ctx.batches.has(key)) {
-    const batch = await ctx.node.call(LEDGER, ctx.ledger, 'batchOf', [anchorer, root]);
+    const batch = await ctx.node.call(LEDGER, ledger, 'batchOf', [anchorer, root]);
     ctx.batches.set(key, batch);
   }
   return ctx.batches.get(key);
 }
 
-async function organisationOf(ctx, account) {
-  if (!ctx.accounts.has(account)) {
-    const binding = await ctx.node.call(LEDGER, ctx.ledger, 'accountOf', [account]);
-    ctx.accounts.set(account, binding.organisation.toLowerCase());
+async function organisationOf(ctx, account, ledger = ctx.ledger) {
+  const key = `${ledger}/${account}`;
+  if (!ctx.accounts.has(key)) {
+    const binding = await ctx.node.call(LEDGER, ledger, 'accountOf', [account]);
+    ctx.accounts.set(key, binding.organisation.toLowerCase());
   }
-  return ctx.accounts.get(account);
+  return ctx.accounts.get(key);
 }
 
-async function checkTransaction(ctx, anchor, what) {
+async function checkTransaction(ctx, anchor, what, ledger = ctx.ledger) {
   const receipt = await ctx.node.request('eth_getTransactionReceipt', [anchor.transaction]);
   if (
     receipt === null ||
     receipt.blockHash === null ||
     BigInt(receipt.blockNumber) !== anchor.block ||
     receipt.to === null ||
-    getAddress(receipt.to) !== ctx.ledger ||
+    getAddress(receipt.to) !== ledger ||
     getAddress(receipt.from) !== anchor.anchorer ||
     BigInt(receipt.status) !== 1n
   ) {
@@ -569,6 +608,86 @@ async function checkStatus(ctx) {
   throw new CheckFailed(`unknown to the ledger (${cause})`, 'unknown');
 }
 
+async function blockTime(ctx, block) {
+  const found = await ctx.node.request('eth_getBlockByNumber', [`0x${block.toString(16)}`, false]);
+  if (found === null) throw new ChainError(`the node has no block ${block}`);
+  return BigInt(found.timestamp);
+}
+
+/** Every (registrant, ownerRef) the filing in force has had, as `registrant/ownerRef` texts: its
+ *  last DesignRegistered log's, then each DesignAssigned log's after it. */
+async function designHolders(ctx, registry, fingerprint, fromBlock) {
+  const head = BigInt(await ctx.node.request('eth_blockNumber', []));
+  const logs = async (event, start) => {
+    const topic = REGISTRY.getEvent(event).topicHash;
+    const found = [];
+    for (let from = start; from <= head; from += LOG_BLOCK_RANGE) {
+      const to = from + LOG_BLOCK_RANGE - 1n < head ? from + LOG_BLOCK_RANGE - 1n : head;
+      const page = await ctx.node.request('eth_getLogs', [
+        { address: registry, topics: [topic, fingerprint], fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}` },
+      ]);
+      for (const log of page) if (!log.removed) found.push({ log, args: REGISTRY.parseLog(log).args });
+    }
+    return found;
+  };
+  const registered = await logs('DesignRegistered', fromBlock);
+  if (registered.length === 0) return new Set();
+  const last = registered[registered.length - 1];
+  const holders = new Set([`${getAddress(last.args.registrant)}/${last.args.ownerRef}`]);
+  for (const { args } of await logs('DesignAssigned', BigInt(last.log.blockNumber))) {
+    holders.add(`${getAddress(args.newRegistrant)}/${args.newOwnerRef}`);
+  }
+  return holders;
+}
+
+async function checkDesign(ctx) {
+  const design = get(ctx.document.credentialSubject, 'design', 'credentialSubject');
+  if (design === null) return 'no registered design named';
+  if (!isObject(design) || !sameKeys(design, DESIGN_KEYS)) throw new CheckFailed("the design's members are not a registered design's");
+  const registry = checksummed(design.registry, 'design.registry');
+  if (registry !== ctx.document.proof.deployment.designRegistry) {
+    throw new CheckFailed("design.registry is not the deployment's DesignRegistry");
+  }
+  const fingerprint = hash32(design.fingerprint, 'design.fingerprint');
+  const filed = await ctx.node.call(REGISTRY, registry, 'designOf', [fingerprint]);
+  if (BigInt(filed.registrant) === 0n) throw new CheckFailed(`the DesignRegistry holds no filing of ${fingerprint}`);
+  for (const [key, value] of [['filedAt', filed.filedAt], ['filedBlock', filed.filedBlock], ['finalAt', filed.finalAt]]) {
+    if (integer(design, key, `design.${key}`) !== value) throw new CheckFailed(`design.${key} is ${design[key]}, the registry's is ${value}`);
+  }
+  if (design.metadataHash !== filed.metadataHash) throw new CheckFailed("design.metadataHash is not the registry's");
+  const anchoredAt = await blockTime(ctx, ctx.anchor.block);
+  if (filed.finalAt > anchoredAt) throw new CheckFailed('the filing was not final when the certificate was anchored');
+  const registrant = checksummed(design.registrant, 'design.registrant');
+  const ownerRef = hash32(design.ownerRef, 'design.ownerRef');
+  let detail = `design ${fingerprint} filed in block ${filed.filedBlock} by ${registrant}`;
+  if (registrant !== getAddress(filed.registrant) || ownerRef !== filed.ownerRef) {
+    const holders = await designHolders(ctx, registry, fingerprint, filed.filedBlock);
+    if (!holders.has(`${registrant}/${ownerRef}`)) {
+      throw new CheckFailed("design.registrant and ownerRef are not the filing's, now or before");
+    }
+    detail += ` (assigned since to ${getAddress(filed.registrant)})`;
+  }
+  const { licence } = design;
+  if (licence === null) return detail;
+  if (!isObject(licence) || !sameKeys(licence, LICENCE_KEYS)) throw new CheckFailed("design.licence's members are not a licence's");
+  const documentHash = hash32(licence.documentHash, 'design.licence.documentHash');
+  const found = await ctx.node.call(REGISTRY, registry, 'licenceOf', [fingerprint, documentHash]);
+  if (found.grantedAt === 0n) throw new CheckFailed(`the DesignRegistry holds no licence under ${documentHash}`);
+  if (licence.licenseeRef !== found.licenseeRef || licence.grantedBy !== getAddress(found.grantedBy)) {
+    throw new CheckFailed("design.licence is not the registry's");
+  }
+  for (const key of ['validFrom', 'validUntil', 'grantedAt']) {
+    if (integer(licence, key, `design.licence.${key}`) !== found[key]) throw new CheckFailed(`design.licence.${key} is not the registry's`);
+  }
+  if (found.grantedAt > anchoredAt) throw new CheckFailed('the licence was granted after the certificate was anchored');
+  if (found.terminatedAt !== 0n && found.terminatedAt <= anchoredAt) {
+    throw new CheckFailed('the licence had been terminated when the certificate was anchored');
+  }
+  detail += `; licensed under ${documentHash}`;
+  if (found.terminatedAt !== 0n) detail += ` (terminated later, at ${found.terminatedAt})`;
+  return detail;
+}
+
 async function checkBundle(ctx) {
   const bundle = ctx.bundle;
   if (!isObject(bundle) || !sameKeys(bundle, ['type', 'certificate', 'records']) || bundle.type !== 'HallmarkProvenanceBundle') {
@@ -617,22 +736,13 @@ async function checkBundle(ctx) {
     }
     const { kind } = entry;
     if (!Object.hasOwn(KINDS, kind)) throw new CheckFailed(`${what} is of unknown kind ${JSON.stringify(kind)}`);
-    const anchor = anchorEvidence(ctx, entry.anchor, `${what}.anchor`, kind);
+    const anchor = anchorEvidence(ctx, entry.anchor, `${what}.anchor`, kind, true);
+    const version =
+      anchor.ledger === ctx.ledger
+        ? ctx.contractsVersion
+        : await earlierLedger(ctx, anchor.ledger, anchor.contractsVersion, `${what}.anchor`);
     if (!merkleProves(anchor.root, computed, anchor.proof, `${what}'s Merkle proof`)) {
       throw new CheckFailed(`${what}'s Merkle proof does not lead to its root`);
-    }
-    const verified = await ctx.node.call(LEDGER, ctx.ledger, 'verifyRecord', [
-      anchor.anchorer, anchor.root, KINDS[kind], computed, anchor.proof,
-    ]);
-    if (!verified) {
-      const standing = await ctx.node.call(LEDGER, ctx.ledger, 'batchStatus', [anchor.anchorer, anchor.root]);
-      if (BATCH_STATES[Number(standing.state)] === 'flagged') {
-        throw new CheckFailed(
-          `${what}'s batch is flagged (${CAUSES[Number(standing.cause)]}, reason ${standing.reason}, at ${standing.at}): the record is withdrawn`,
-          'revoked',
-        );
-      }
-      throw new CheckFailed(`the ledger does not verify ${what} (not its batch or kind)`);
     }
     const organisation = uuid(entry.organisation, `${what}.organisation`);
     if (accounts.get(organisation) !== anchor.anchorer) {
@@ -640,13 +750,8 @@ async function checkBundle(ctx) {
         `${what} was anchored by ${anchor.anchorer}, the who-is-who table gives organisation ${organisation} the account ${accounts.get(organisation)}`,
       );
     }
-    if ((await organisationOf(ctx, anchor.anchorer)) !== uuidBytes16(organisation)) {
-      throw new CheckFailed(`${what}'s anchorer is not bound to its organisation`, 'unknown');
-    }
-    if ((await batchOf(ctx, anchor.anchorer, anchor.root)).anchoredBlock !== anchor.block) {
-      throw new CheckFailed(`${what}.anchor.block is not its batch's block`);
-    }
-    await checkTransaction(ctx, anchor, `${what}.anchor`);
+    const checkRecord = version === '1.0.0' ? checkRecordV1 : checkRecordV2;
+    await checkRecord(ctx, anchor, { recordHash: computed, kind, organisation, what });
     if (kind === 'production_step') {
       const data = has(record, 'data') ? record.data : Object.create(null);
       if (!isObject(data)) throw new CheckFailed(`${what}'s data is not an object`);
@@ -655,6 +760,68 @@ async function checkBundle(ctx) {
     }
   }
   return checkSteps(ctx, steps, entries.length);
+}
+
+/** A bundled record on a version 2 ledger (the certificate's or an earlier one). */
+async function checkRecordV2(ctx, anchor, { recordHash, kind, organisation, what }) {
+  const { ledger } = anchor;
+  const verified = await ctx.node.call(LEDGER, ledger, 'verifyRecord', [
+    anchor.anchorer, anchor.root, KINDS[kind], recordHash, anchor.proof,
+  ]);
+  if (!verified) {
+    const standing = await ctx.node.call(LEDGER, ledger, 'batchStatus', [anchor.anchorer, anchor.root]);
+    if (BATCH_STATES[Number(standing.state)] === 'flagged') {
+      throw new CheckFailed(
+        `${what}'s batch is flagged (${CAUSES[Number(standing.cause)]}, reason ${standing.reason}, at ${standing.at}): the record is withdrawn`,
+        'revoked',
+      );
+    }
+    throw new CheckFailed(`the ledger does not verify ${what} (not its batch or kind)`);
+  }
+  if ((await organisationOf(ctx, anchor.anchorer, ledger)) !== uuidBytes16(organisation)) {
+    throw new CheckFailed(`${what}'s anchorer is not bound to its organisation`, 'unknown');
+  }
+  if ((await batchOf(ctx, anchor.anchorer, anchor.root, ledger)).anchoredBlock !== anchor.block) {
+    throw new CheckFailed(`${what}.anchor.block is not its batch's block`);
+  }
+  await checkTransaction(ctx, anchor, `${what}.anchor`, ledger);
+}
+
+/** A bundled record on an earlier version 1 ledger (batches by root alone, no account binding):
+ *  its batch, its revocation, its anchorer bound to its organisation on the certificate's
+ *  ledger, and its anchoring transaction's own call naming its root and kind. */
+async function checkRecordV1(ctx, anchor, { recordHash, kind, organisation, what }) {
+  const { ledger, root, anchorer } = anchor;
+  if (!(await ctx.node.call(LEDGER_V1, ledger, 'verifyRecord', [root, recordHash, anchor.proof]))) {
+    throw new CheckFailed(`the earlier ledger ${ledger} does not verify ${what}`);
+  }
+  const batch = await ctx.node.call(LEDGER_V1, ledger, 'batchOf', [root]);
+  if (getAddress(batch.anchorer) !== anchorer || batch.kind !== BigInt(KINDS[kind])) {
+    throw new CheckFailed(`${what}'s root was anchored on ${ledger} by ${batch.anchorer} as kind ${batch.kind}, not by its anchorer as ${kind}`);
+  }
+  const revocation = await ctx.node.call(LEDGER_V1, ledger, 'batchRevocationOf', [root]);
+  if (revocation.revokedAt !== 0n) {
+    throw new CheckFailed(
+      `${what}'s batch was revoked on ${ledger} (reason ${revocation.reason}, at ${revocation.revokedAt}): the record is withdrawn`,
+      'revoked',
+    );
+  }
+  if ((await organisationOf(ctx, anchorer)) !== uuidBytes16(organisation)) {
+    throw new CheckFailed(`${what}'s anchorer is not bound to its organisation on the certificate's ledger`, 'unknown');
+  }
+  await checkTransaction(ctx, anchor, `${what}.anchor`, ledger);
+  const sent = await ctx.node.request('eth_getTransactionByHash', [anchor.transaction]);
+  if (sent === null) throw new CheckFailed(`${what}.transaction is unknown to the node`);
+  let called;
+  try {
+    const parsed = LEDGER_V1.parseTransaction({ data: sent.input });
+    called = [parsed.name, parsed.args.root, Number(parsed.args.kind)];
+  } catch (err) {
+    throw new CheckFailed(`${what}.transaction is not an anchoring call: ${err.message}`);
+  }
+  if (called[0] !== 'anchor' || called[1] !== root || called[2] !== KINDS[kind]) {
+    throw new CheckFailed(`${what}.transaction anchored ${called.join(', ')}, not its root and kind`);
+  }
 }
 
 function checkSteps(ctx, steps, records) {
@@ -707,11 +874,11 @@ export async function verify({ document, bundle, hasBundle, rpc }) {
   if (!isObject(document)) return refuse('the document is not a JSON object');
   const status = document.credentialStatus;
   if (!isObject(status) || anyAddress(status.ledger) === null) return refuse('the document names no ledger address');
-  const ctx = { document, bundle, node: new Node(rpc), batches: new Map(), accounts: new Map() };
+  const ctx = { document, bundle, node: new Node(rpc), batches: new Map(), accounts: new Map(), earlier: new Map() };
   if (!(await checked(report, 'document', () => checkDocument(ctx)))) return report;
   const steps = [
     ['hash', checkHash], ['signature', checkSignature], ['chain', checkChain], ['issuer', checkIssuer],
-    ['merkle', checkMerkle], ['anchored', checkAnchored], ['status', checkStatus],
+    ['merkle', checkMerkle], ['anchored', checkAnchored], ['status', checkStatus], ['design', checkDesign],
   ];
   for (const [name, step] of steps) {
     const ok = await checked(report, name, () => step(ctx));

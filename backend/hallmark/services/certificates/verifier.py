@@ -822,6 +822,9 @@ def _check_design(ctx: _Context) -> str:
         ("finalAt", filed.final_at),
         ("metadataHash", filed.metadata_hash),
     ):
+        # Equal is the same JSON type and value (docs/VERIFY.md, section 1): 5.0 is not 5.
+        if key != "metadataHash":
+            _int(design[key], f"design.{key}")
         if design[key] != value:
             raise CheckFailedError(f"design.{key} is {design[key]!r}, the registry's is {value!r}")
     anchored_at = _block_time(ctx, ctx.anchor["block"])
@@ -854,6 +857,8 @@ def _check_design(ctx: _Context) -> str:
         ("grantedBy", found.granted_by),
         ("grantedAt", found.granted_at),
     ):
+        if key not in ("licenseeRef", "grantedBy"):
+            _int(licence[key], f"design.licence.{key}")
         if licence[key] != value:
             raise CheckFailedError(f"design.licence.{key} is not the registry's")
     if found.granted_at > anchored_at:
