@@ -41,7 +41,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +107,68 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
     except ProcessLookupError:  # gone already, with its group
         process.wait(10)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A `hallmark serve` a benchmark started: its environment (for `hallmark` commands), its
+    API and node addresses, the database it writes and its data directory."""
+
+    env: dict[str, str]
+    base_url: str
+    rpc_url: str
+    database_url: str
+    data_dir: Path
+
+
+@contextmanager
+def served(
+    result: Result, database_url: str | None, processes: int, *, worker: bool = True
+) -> Iterator[Served]:
+    """`hallmark serve` with `processes` API processes on a fresh data directory and its own
+    anvil (on HALLMARK_PORT and HALLMARK_ANVIL_PORT when set, free ports otherwise: recorded in
+    the result), SQLite unless `database_url`; ready when entered, stopped with all it started
+    when left."""
+    with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
+        port, port_from = port_setting("HALLMARK_PORT")
+        anvil_port, anvil_from = port_setting("HALLMARK_ANVIL_PORT")
+        result.settings["ports"] = {
+            "api": port,
+            "api_from": port_from,
+            "anvil": anvil_port,
+            "anvil_from": anvil_from,
+        }
+        effective_url = Settings(
+            environment="test", data_dir=Path(tmp), database_url=database_url, _env_file=None
+        ).effective_database_url
+        env = {
+            **os.environ,
+            "HALLMARK_ENVIRONMENT": "test",
+            "HALLMARK_DATA_DIR": tmp,
+            "HALLMARK_HOST": "127.0.0.1",
+            "HALLMARK_PORT": str(port),
+            "HALLMARK_ANVIL_PORT": str(anvil_port),
+            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
+            "HALLMARK_LOG_LEVEL": "WARNING",
+            "HALLMARK_WORKER_IN_SERVE": "true" if worker else "false",
+            "HALLMARK_DATABASE_URL": effective_url,  # the one measured, whatever the shell says
+        }
+        env.pop("HALLMARK_RPC_URL", None)  # its own local chain, on the port above
+        base_url = f"http://127.0.0.1:{port}"
+        log = Path(tmp) / "serve.log"
+        with log.open("wb") as output:  # the server's output, for the reason it failed
+            server = subprocess.Popen(  # its own process group: stopped with all it started
+                [sys.executable, "-m", "hallmark", "serve", "--processes", str(processes)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_ready(base_url, server, log)
+            yield Served(env, base_url, f"http://127.0.0.1:{anvil_port}", effective_url, Path(tmp))
+        finally:
+            stop_group(server)
 
 
 def make_products(client: httpx.Client, count: int) -> list[str]:
@@ -375,60 +439,20 @@ def _describe(figures: dict[str, Any]) -> str:
 
 
 def measure(args: argparse.Namespace, result: Result) -> None:
-    with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
-        port, port_from = port_setting("HALLMARK_PORT")
-        anvil_port, anvil_from = port_setting("HALLMARK_ANVIL_PORT")
-        result.settings["ports"] = {
-            "api": port,
-            "api_from": port_from,
-            "anvil": anvil_port,
-            "anvil_from": anvil_from,
-        }
-        env = {
-            **os.environ,
-            "HALLMARK_ENVIRONMENT": "test",
-            "HALLMARK_DATA_DIR": tmp,
-            "HALLMARK_HOST": "127.0.0.1",
-            "HALLMARK_PORT": str(port),
-            "HALLMARK_ANVIL_PORT": str(anvil_port),
-            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-            "HALLMARK_LOG_LEVEL": "WARNING",
-            "HALLMARK_WORKER_IN_SERVE": "false" if args.no_worker else "true",
-        }
-        database_url = Settings(
-            environment="test",
-            data_dir=Path(tmp),
-            database_url=args.database_url,
-            _env_file=None,
-        ).effective_database_url
-        env["HALLMARK_DATABASE_URL"] = database_url  # the one measured, whatever the shell says
-        env.pop("HALLMARK_RPC_URL", None)  # its own local chain, on the port above
-        base_url = f"http://127.0.0.1:{port}"
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as output:  # the server's output, for the reason it failed
-            server = subprocess.Popen(  # its own process group: stopped with all it started
-                [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_ready(base_url, server, log)
-            hallmark(env, "admin", "org", "create", FACTORY, "--kind", "factory")
-            key = hallmark(env, "admin", "key", "create", FACTORY, "--role", "factory").strip()
-            headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=base_url, headers=headers, timeout=300) as client:
-                serials = make_products(client, args.products)
-            if not args.no_worker:  # the products' records are not part of any phase
-                pending = wait_anchored(database_url, args.anchor_timeout)
-                result.check(not pending, f"{pending} product records not anchored in time")
-            if args.requests > 0:
-                batch_phase(args, result, base_url, key, serials, database_url)
-            if args.single_seconds > 0:
-                single_phase(args, result, base_url, key, serials, database_url, Path(tmp))
-        finally:
-            stop_group(server)
+    with served(result, args.database_url, args.processes, worker=not args.no_worker) as server:
+        env, base_url, database_url = server.env, server.base_url, server.database_url
+        hallmark(env, "admin", "org", "create", FACTORY, "--kind", "factory")
+        key = hallmark(env, "admin", "key", "create", FACTORY, "--role", "factory").strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=300) as client:
+            serials = make_products(client, args.products)
+        if not args.no_worker:  # the products' records are not part of any phase
+            pending = wait_anchored(database_url, args.anchor_timeout)
+            result.check(not pending, f"{pending} product records not anchored in time")
+        if args.requests > 0:
+            batch_phase(args, result, base_url, key, serials, database_url)
+        if args.single_seconds > 0:
+            single_phase(args, result, base_url, key, serials, database_url, server.data_dir)
 
 
 def _anchoring(

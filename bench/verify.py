@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -44,9 +42,8 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from bench.ingest import hallmark, stop_group, wait_ready
-from bench.results import Result, add_output_argument, distribution, port_setting, run_main
-from hallmark.config import Settings
+from bench.ingest import hallmark, served
+from bench.results import Result, add_output_argument, distribution, run_main
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.db import make_engine, session_factory
 from hallmark.store.models import Certificate, Record
@@ -329,94 +326,57 @@ def record_load(result: Result, what: str, answer: dict[str, Any]) -> dict[str, 
 
 
 def measure(args: argparse.Namespace, result: Result) -> None:
-    with tempfile.TemporaryDirectory(prefix="hallmark-bench-") as tmp:
-        port, port_from = port_setting("HALLMARK_PORT")
-        anvil_port, anvil_from = port_setting("HALLMARK_ANVIL_PORT")
-        result.settings["ports"] = {
-            "api": port,
-            "api_from": port_from,
-            "anvil": anvil_port,
-            "anvil_from": anvil_from,
-        }
-        env = {
-            **os.environ,
-            "HALLMARK_ENVIRONMENT": "test",
-            "HALLMARK_DATA_DIR": tmp,
-            "HALLMARK_HOST": "127.0.0.1",
-            "HALLMARK_PORT": str(port),
-            "HALLMARK_ANVIL_PORT": str(anvil_port),
-            "HALLMARK_KEYSTORE_SCRYPT_N": "1024",
-            "HALLMARK_LOG_LEVEL": "WARNING",
-            "HALLMARK_WORKER_IN_SERVE": "true",
-        }
-        database_url = Settings(
-            environment="test", data_dir=Path(tmp), database_url=args.database_url, _env_file=None
-        ).effective_database_url
-        env["HALLMARK_DATABASE_URL"] = database_url
-        env.pop("HALLMARK_RPC_URL", None)
-        base_url = f"http://127.0.0.1:{port}"
-        rpc_url = f"http://127.0.0.1:{anvil_port}"
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as output:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "hallmark", "serve", "--processes", str(args.processes)],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_ready(base_url, server, log)
-            keys = {}
-            for name, kind in ((SUPPLIER, "supplier"), (FACTORY, "factory"), (BRAND, "brand")):
-                hallmark(env, "admin", "org", "create", name, "--kind", kind)
-                keys[name] = hallmark(env, "admin", "key", "create", name, "--role", kind).strip()
-            started = time.monotonic()
-            real = issue_certificates(base_url, keys, args.real)
-            pending = wait_genuine(base_url, real, args.anchor_timeout)
-            result.check(not pending, f"{len(pending)} real certificates not genuine in time")
-            result.figures["seed"] = {"real": len(real), "seconds": time.monotonic() - started}
-            if pending:
-                return
-            result.figures["page_bytes"] = page_size(base_url, real[0])
-            sizes: dict[str, Any] = {}
-            for size in sorted(args.certificates):
-                grown = grow(database_url, real, size)
-                block = mine_block(rpc_url)
-                figures: dict[str, Any] = {
-                    "grow_seconds": grown,
-                    "block": block,
-                    "fresh_check_ms": fresh_checks(base_url, real, result, size),
-                }
-                for phase, template, what in PHASES:
-                    paths = [template.format(id=ref) for ref in real]
-                    answer = load(base_url, paths, args.connections, args.seconds)
-                    figures[phase] = record_load(result, f"{size:,} stored, {what}", answer)
-                print(
-                    f"{size:,} stored: fresh check after a new block p50 "
-                    f"{figures['fresh_check_ms']['p50']:.1f} ms, p99 "
-                    f"{figures['fresh_check_ms']['p99']:.1f} ms ({len(real)} certificates); "
-                    f"grown in {grown:.1f} s",
-                    flush=True,
-                )
-                sizes[str(size)] = figures
-            result.figures["sizes"] = sizes
-            smallest, largest = (
-                sizes[str(min(args.certificates))],
-                sizes[str(max(args.certificates))],
-            )
-            result.figures["cost_ratio"] = {
-                phase: {
-                    "p99": largest[phase]["latency_ms"]["p99_ms"]
-                    / max(smallest[phase]["latency_ms"]["p99_ms"], 1e-9),
-                    "time_per_request": smallest[phase]["requests_per_second"]
-                    / max(largest[phase]["requests_per_second"], 1e-9),
-                }
-                for phase, _, _ in PHASES
+    with served(result, args.database_url, args.processes) as server:
+        env, base_url, database_url = server.env, server.base_url, server.database_url
+        rpc_url = server.rpc_url
+        keys = {}
+        for name, kind in ((SUPPLIER, "supplier"), (FACTORY, "factory"), (BRAND, "brand")):
+            hallmark(env, "admin", "org", "create", name, "--kind", kind)
+            keys[name] = hallmark(env, "admin", "key", "create", name, "--role", kind).strip()
+        started = time.monotonic()
+        real = issue_certificates(base_url, keys, args.real)
+        pending = wait_genuine(base_url, real, args.anchor_timeout)
+        result.check(not pending, f"{len(pending)} real certificates not genuine in time")
+        result.figures["seed"] = {"real": len(real), "seconds": time.monotonic() - started}
+        if pending:
+            return
+        result.figures["page_bytes"] = page_size(base_url, real[0])
+        sizes: dict[str, Any] = {}
+        for size in sorted(args.certificates):
+            grown = grow(database_url, real, size)
+            block = mine_block(rpc_url)
+            figures: dict[str, Any] = {
+                "grow_seconds": grown,
+                "block": block,
+                "fresh_check_ms": fresh_checks(base_url, real, result, size),
             }
-            result.figures["largest"] = largest
-        finally:
-            stop_group(server)
+            for phase, template, what in PHASES:
+                paths = [template.format(id=ref) for ref in real]
+                answer = load(base_url, paths, args.connections, args.seconds)
+                figures[phase] = record_load(result, f"{size:,} stored, {what}", answer)
+            print(
+                f"{size:,} stored: fresh check after a new block p50 "
+                f"{figures['fresh_check_ms']['p50']:.1f} ms, p99 "
+                f"{figures['fresh_check_ms']['p99']:.1f} ms ({len(real)} certificates); "
+                f"grown in {grown:.1f} s",
+                flush=True,
+            )
+            sizes[str(size)] = figures
+        result.figures["sizes"] = sizes
+        smallest, largest = (
+            sizes[str(min(args.certificates))],
+            sizes[str(max(args.certificates))],
+        )
+        result.figures["cost_ratio"] = {
+            phase: {
+                "p99": largest[phase]["latency_ms"]["p99_ms"]
+                / max(smallest[phase]["latency_ms"]["p99_ms"], 1e-9),
+                "time_per_request": smallest[phase]["requests_per_second"]
+                / max(largest[phase]["requests_per_second"], 1e-9),
+            }
+            for phase, _, _ in PHASES
+        }
+        result.figures["largest"] = largest
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
