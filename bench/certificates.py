@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -47,11 +45,8 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select
 
+from bench.designs_import import serve_in_thread, start_runtime
 from bench.results import Result, add_output_argument, distribution, run_main
-from hallmark.api.app import create_app
-from hallmark.config import Settings
-from hallmark.core.logging import configure_logging
-from hallmark.core.ports import free_port
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_api_key, create_organisation
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
@@ -61,41 +56,6 @@ SUPPLIER, FACTORY, BRAND = "Bench Refinery", "Bench Factory", "Bench Maison"
 BATCH = 5000
 #: Grams drawn for each product.
 DRAWN = 5
-
-
-def _runtime(data_dir: Path, database_url: str | None) -> Runtime:
-    overrides: dict[str, Any] = {}
-    if not os.environ.get("HALLMARK_ANVIL_PORT"):
-        overrides["anvil_port"] = 0
-    settings = Settings(
-        environment="test",
-        data_dir=data_dir,
-        database_url=database_url,
-        rpc_url=None,
-        keystore_scrypt_n=1024,
-        log_level="WARNING",
-        anchor_interval=0.5,
-        _env_file=None,
-        **overrides,
-    )
-    configure_logging("WARNING", json=False)
-    runtime = Runtime(settings)
-    runtime.start()
-    return runtime
-
-
-def _serve(runtime: Runtime) -> tuple[uvicorn.Server, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
 
 
 def _ok(response: httpx.Response, what: str) -> Any:
@@ -209,7 +169,7 @@ class Bench:
 
 
 def setup(args: argparse.Namespace, base: Path) -> tuple[Runtime, uvicorn.Server, Bench]:
-    runtime = _runtime(base / "data", args.database_url)
+    runtime = start_runtime(base / "data", args.database_url)
     assert runtime.sessions is not None
     keys, ids = {}, {}
     for name, kind in ((SUPPLIER, "supplier"), (FACTORY, "factory"), (BRAND, "brand")):
@@ -220,7 +180,7 @@ def setup(args: argparse.Namespace, base: Path) -> tuple[Runtime, uvicorn.Server
         _, keys[name] = create_api_key(
             sessions=runtime.sessions, organisation_ref=name, principal_name="bench", role=kind
         )
-    server, url = _serve(runtime)
+    server, _thread, url = serve_in_thread(runtime)
     runtime.start_worker_process()
     return runtime, server, Bench(runtime, url, keys, ids)
 

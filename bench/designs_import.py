@@ -46,7 +46,8 @@ from hallmark.services.access.organisations import create_api_key, create_organi
 from hallmark.store.models import AnchorBatch, DesignRegistration
 
 
-def _runtime(data_dir: Path, database_url: str | None) -> Runtime:
+def start_runtime(data_dir: Path, database_url: str | None) -> Runtime:
+    """A started Runtime on `data_dir` with its own local chain (test keystores, quiet logs)."""
     overrides: dict[str, Any] = {}
     if not os.environ.get("HALLMARK_ANVIL_PORT"):
         overrides["anvil_port"] = 0
@@ -67,7 +68,7 @@ def _runtime(data_dir: Path, database_url: str | None) -> Runtime:
     return runtime
 
 
-def _serve(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
+def serve_in_thread(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, result: Result) -> None:
     folder.mkdir()
     for n in range(args.designs):
         (folder / f"design-{n:05d}.png").write_bytes(encode(draw_design(90_000 + n, side=320)))
-    runtime = _runtime(base / "data", args.database_url)
+    runtime = start_runtime(base / "data", args.database_url)
     server = None
     try:
         assert runtime.sessions is not None
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace, result: Result) -> None:
             principal_name="registrar",
             role="legal",
         )
-        server, _thread, url = _serve(runtime)
+        server, _thread, url = serve_in_thread(runtime)
         report = base / "report.json"
         command = [
             sys.executable,
