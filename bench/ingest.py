@@ -152,6 +152,8 @@ def served(
             "HALLMARK_LOG_LEVEL": "WARNING",
             "HALLMARK_WORKER_IN_SERVE": "true" if worker else "false",
             "HALLMARK_DATABASE_URL": effective_url,  # the one measured, whatever the shell says
+            # the load comes from one address: the public verification's limit would refuse it
+            "HALLMARK_VERIFY_RATE_LIMIT": "off",
         }
         env.pop("HALLMARK_RPC_URL", None)  # its own local chain, on the port above
         base_url = f"http://127.0.0.1:{port}"

@@ -18,6 +18,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -231,6 +232,12 @@ class Settings(BaseSettings):
         "certificate QR codes and printed certificates point to <it>/v/<certificate number> "
         "(unset: http://<host>:<port>; production must set it)",
     )
+    verify_rate_limit: str = Field(
+        "20/second;600/minute",
+        description="Requests each client address may make of the public verification "
+        "(POST /api/v1/verify, the verify page, the GS1 Digital Link resolver; one budget, per "
+        "API process), as limits such as 20/second;600/minute, or off; over it: 429",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool | None = Field(
         None, description="JSON log lines (default: on in production, console style elsewhere)"
@@ -329,6 +336,18 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValueError(f"{value!r}: a base URL has no query, fragment or user")
         return value.strip().rstrip("/")
+
+    @field_validator("verify_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "off":
+            return "off"
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as 20/second;600/minute") from exc
+        return value
 
     @field_validator("display_timezone")
     @classmethod

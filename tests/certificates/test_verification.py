@@ -18,7 +18,9 @@ from sqlalchemy import update
 from web3.types import RPCEndpoint
 
 from hallmark.api.pages.rendering import STATIC_DIR
-from hallmark.core.errors import ChainUnavailableError
+from hallmark.api.ratelimit import ClientRateLimit
+from hallmark.config import Settings
+from hallmark.core.errors import ChainUnavailableError, RateLimitedError
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import verification as verification_service
 from hallmark.services.certificates.verification import MAX_BODY_BYTES
@@ -295,8 +297,8 @@ def test_the_openapi_document_describes_both_operations(world: World) -> None:
     paths = world.http.get("/openapi.json").json()["paths"]
     get = paths["/api/v1/certificates/{ref}/verification"]["get"]
     post = paths["/api/v1/verify"]["post"]
-    assert {"200", "404", "422", "500", "503"} <= set(get["responses"])
-    assert {"200", "413", "422", "500", "503"} <= set(post["responses"])
+    assert {"200", "404", "422", "429", "500", "503"} <= set(get["responses"])
+    assert {"200", "413", "422", "429", "500", "503"} <= set(post["responses"])
     assert "unknown" in get["responses"]["404"]["description"]
 
 
@@ -457,3 +459,64 @@ def test_a_burst_of_requests_in_one_block_runs_one_check(
     # The next block runs it again, once.
     _mine(world)
     assert one(0).block == block + 1 and cache.checks.runs == 2
+
+
+def test_rate_limit_counts_each_address_under_every_limit() -> None:
+    limit = ClientRateLimit("3/minute;100/hour")
+    for _ in range(3):
+        limit.hit("198.51.100.7")
+    with pytest.raises(RateLimitedError) as refused:
+        limit.hit("198.51.100.7")
+    assert 1 <= refused.value.retry_after <= 60
+    assert refused.value.details == {
+        "retry_after_seconds": refused.value.retry_after,
+        "limit": "3 per 1 minute",
+    }
+    limit.hit("203.0.113.9")  # another address has its own budget
+    off = ClientRateLimit("off")
+    for _ in range(1000):
+        off.hit("198.51.100.7")
+
+
+@pytest.mark.parametrize("bad", ["lots", "20/fortnight", "-1/second", ""])
+def test_rate_limit_setting_is_checked(bad: str) -> None:
+    with pytest.raises(ValueError, match="rate limit"):
+        Settings(verify_rate_limit=bad, _env_file=None)  # type: ignore[call-arg]
+    assert Settings(verify_rate_limit=" OFF ", _env_file=None).verify_rate_limit == "off"  # type: ignore[call-arg]
+
+
+def test_public_verification_is_rate_limited_per_address(
+    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One budget for the verification API, the posted document, the verify page and the GS1
+    resolver; over it, 429 with Retry-After (the error shape, or the page in its language)."""
+    app = world.http.app
+    monkeypatch.setattr(app.state, "verify_rate_limit", ClientRateLimit("4/minute"))  # type: ignore[attr-defined]
+    document, _bundle = fetch(world, certificates.genuine)
+    assert world.http.get(f"/api/v1/certificates/{certificates.genuine}/verification").is_success
+    assert world.http.post("/api/v1/verify", json={"document": document}).is_success
+    assert world.http.get(f"/v/{certificates.genuine}").status_code == 200
+    assert world.http.get("/01/00000000000000/21/NO-SUCH").status_code == 404
+    refusals = [
+        world.http.get(f"/api/v1/certificates/{certificates.genuine}/verification"),
+        world.http.post("/api/v1/verify", json={"document": document}),
+        world.http.get("/01/00000000000000/21/NO-SUCH", follow_redirects=False),
+    ]
+    for refused in refusals:
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        error = refused.json()["error"]
+        assert error["code"] == "rate_limited"
+        assert error["details"]["retry_after_seconds"] == int(refused.headers["Retry-After"])
+    for language, text in (("en", "Too many checks"), ("zh", "检查次数过多")):
+        page = world.http.get(f"/v/{certificates.genuine}", headers={"Accept-Language": language})
+        assert page.status_code == 429
+        assert page.headers["content-type"].startswith("text/html")
+        assert int(page.headers["Retry-After"]) >= 1
+        assert text in page.text
+        assert certificates.genuine in page.text  # the number asked about, not its facts
+        assert "Production timeline" not in page.text and "生产时间线" not in page.text
+    # Authenticated, non-public endpoints are not counted against it.
+    assert world.http.get(
+        f"/api/v1/certificates/{certificates.genuine}", headers=world.headers(BRAND)
+    ).is_success

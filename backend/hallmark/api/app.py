@@ -13,6 +13,7 @@ from hallmark import __version__
 from hallmark.api import openapi, pages, reference
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.guards import AuthenticatedBodies, RequestContext
+from hallmark.api.ratelimit import ClientRateLimit
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
     anchor_batches,
@@ -65,6 +66,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         redoc_url=None,  # ReDoc loads its script from a CDN
     )
     app.state.runtime = runtime
+    app.state.verify_rate_limit = ClientRateLimit(runtime.settings.verify_rate_limit)
     install_error_handlers(app)
     # Outermost last: request ids and the catch-all around everything, the single creates
     # answered before the other writes are authenticated and their bodies checked.

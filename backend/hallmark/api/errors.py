@@ -45,8 +45,9 @@ async def hallmark_error_response(request: Request, exc: HallmarkError) -> JSONR
     if exc.http_status in DENIALS:
         _audit_denial(request, exc)
     headers = None
-    if exc.http_status == 503:  # unavailable for now: when to try again
-        headers = {"Retry-After": str(exc.details.get("retry_after_seconds", 1))}
+    if exc.http_status in (429, 503):  # refused or unavailable for now: when to try again
+        retry_after = exc.details.get("retry_after_seconds", exc.details.get("retry_after", 1))
+        headers = {"Retry-After": str(retry_after)}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details),
         status_code=exc.http_status,

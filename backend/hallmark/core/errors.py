@@ -26,6 +26,7 @@
     ├── AuthenticationError           unauthenticated 401
     │   └── SignInRefusedError        sign_in_refused (wrong password or code, disabled)
     ├── TooManyAttemptsError          too_many_attempts 429 (staff sign-in throttled)
+    ├── RateLimitedError              rate_limited    429 (a public endpoint, per client address)
     ├── PermissionDeniedError         forbidden       403
     ├── NotFoundError                 not_found       404
     ├── InvalidInputError             validation_error 422 (`invalid_field` names the field)
@@ -291,6 +292,21 @@ class TooManyAttemptsError(HallmarkError):
         super().__init__(
             f"too many failed sign-in attempts; try again in {minutes} minute(s)",
             details={"retry_after": retry_after},
+        )
+        self.retry_after = retry_after
+
+
+class RateLimitedError(HallmarkError):
+    """A client address asked a public endpoint more often than its limit allows; retry after
+    `retry_after` seconds."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, retry_after: int, *, limit: str) -> None:
+        super().__init__(
+            f"too many requests from this address ({limit}); try again in {retry_after} s",
+            details={"retry_after_seconds": retry_after, "limit": limit},
         )
         self.retry_after = retry_after
 

@@ -19,11 +19,13 @@ from starlette.responses import Response
 from hallmark.api.pages import i18n
 from hallmark.api.pages.i18n import N_
 from hallmark.api.pages.rendering import render
+from hallmark.api.ratelimit import check_verify_rate
 from hallmark.api.routes.verification import verify_stored
 from hallmark.core.errors import (
     ChainError,
     DatabaseUnavailableError,
     NotFoundError,
+    RateLimitedError,
     ServiceUnavailableError,
 )
 from hallmark.services.certificates.verification import Verification
@@ -159,6 +161,7 @@ def _page(
     context.setdefault("found", None)
     context.setdefault("not_found", False)
     context.setdefault("unavailable", False)
+    context.setdefault("rate_limited", None)
     return render(
         request,
         "verify.html",
@@ -183,6 +186,17 @@ def _page(
 @router.get("/v/{ref}")
 def verify_page(request: Request, ref: str) -> Response:
     runtime = request.app.state.runtime
+    try:
+        check_verify_rate(request)
+    except RateLimitedError as exc:
+        return _page(
+            request,
+            429,
+            headers={"Retry-After": str(exc.retry_after)},
+            ref=ref[:MAX_REF_LENGTH],
+            verdict="unknown",
+            rate_limited=exc.retry_after,
+        )
     if len(ref) > MAX_REF_LENGTH:
         return _page(request, 404, ref=ref[:MAX_REF_LENGTH], verdict="unknown", not_found=True)
     try:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hallmark.api.deps import ReadSessionsDep, RuntimeDep
 from hallmark.api.pages import i18n
+from hallmark.api.ratelimit import check_verify_rate
 from hallmark.api.routes.certificates import CertificateRef
 from hallmark.services.certificates import evidence, pdf, qr
 
@@ -144,7 +145,9 @@ def certificate_pdf(
     )
 
 
-@links.get("/01/{gtin}/21/{serial}", include_in_schema=False)
+@links.get(
+    "/01/{gtin}/21/{serial}", include_in_schema=False, dependencies=[Depends(check_verify_rate)]
+)
 def resolve_digital_link(
     gtin: str,
     serial: str,
@@ -152,7 +155,7 @@ def resolve_digital_link(
     runtime: RuntimeDep,
 ) -> RedirectResponse:
     """A GS1 Digital Link (GTIN and serial): to the verify page of the piece's newest
-    certificate (303), or 404."""
+    certificate (303), or 404; 429 over the public verification's limit."""
     with sessions() as session:
         certificate = qr.resolve_digital_link(session=session, gtin=gtin, serial=serial)
         number = certificate.number

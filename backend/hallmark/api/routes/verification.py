@@ -7,17 +7,25 @@ import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from hallmark.api.deps import RuntimeDep
+from hallmark.api.ratelimit import check_verify_rate
 from hallmark.core.errors import NotFoundError
 from hallmark.core.fields import Input
 from hallmark.runtime import Runtime
 from hallmark.services.certificates import verification
 
 router = APIRouter(tags=["verification"])
+#: The public verification's answer over its limit (`hallmark.api.ratelimit`).
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "This client address asked too often (`verify_rate_limit`): "
+        "`rate_limited`, with Retry-After"
+    }
+}
 _CACHE_LOCK = threading.Lock()
 
 CertificateRef = Annotated[str, Path(max_length=64, description="The certificate's id or number")]
@@ -178,7 +186,9 @@ def verify_stored(runtime: Runtime, request: Request, ref: str) -> verification.
 @router.get(
     "/api/v1/certificates/{ref}/verification",
     response_model=VerificationPublic,
+    dependencies=[Depends(check_verify_rate)],
     responses={
+        **RATE_LIMITED,
         404: {"description": "No such certificate: `details.verdict` is `unknown`"},
         503: {"description": "The chain or the database does not answer: nothing was checked"},
     },
@@ -198,7 +208,9 @@ def get_verification(ref: CertificateRef, request: Request, runtime: RuntimeDep)
 
 @router.post(
     "/api/v1/verify",
+    dependencies=[Depends(check_verify_rate)],
     responses={
+        **RATE_LIMITED,
         413: {"description": "The body is over the size limit (2 MiB)"},
         422: {"description": "Not a JSON object with a `document` object (and a `bundle`)"},
         503: {"description": "The chain does not answer: nothing was checked"},
