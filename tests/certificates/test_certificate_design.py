@@ -124,6 +124,13 @@ def test_certificate_names_its_final_registered_design_and_licence(
     assert page.status_code == 200, page.text
     assert number in page.text and "Read from the design registry on the chain" in page.text
     assert "Its registered design matches the design registry" in page.text
+    assert f"licensed under 0x{LICENCE}" in page.text
+    # In Chinese, what the registry confirmed is said in Chinese: the same facts.
+    chinese = world.http.get(f"/v/{answer.json()['id']}", headers={"Accept-Language": "zh"})
+    assert chinese.status_code == 200, chinese.text
+    assert f"依据许可文件 0x{LICENCE} 获得许可" in chinese.text
+    assert f"设计 0x{fingerprint.removeprefix('0x')}" in chinese.text and "备案" in chinese.text
+    assert "licensed under" not in chinese.text and "filed in block" not in chinese.text
 
     # A brand that states the filing or the licence otherwise than the registry is found out,
     # though it signed and anchored the statement itself.

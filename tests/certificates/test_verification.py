@@ -17,12 +17,15 @@ import pytest
 from sqlalchemy import update
 from web3.types import RPCEndpoint
 
+from hallmark.api.pages import i18n
 from hallmark.api.pages.rendering import STATIC_DIR
+from hallmark.api.pages.verify import SAID
 from hallmark.api.ratelimit import ClientRateLimit
 from hallmark.config import Settings
 from hallmark.core.errors import ChainUnavailableError, RateLimitedError
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import verification as verification_service
+from hallmark.services.certificates import verifier
 from hallmark.services.certificates.verification import MAX_BODY_BYTES
 from hallmark.store.models import Record
 from tests.certificates.builders import anchor_all, complete_product, fetch, issue
@@ -325,6 +328,13 @@ def test_page_in_both_languages_small_and_never_cached(
     )
     assert chinese.headers["content-language"] == "zh-CN"
     assert "真实有效" in chinese.text and "生产时间线" in chinese.text
+    # Every check's details and every "how this was checked" in Chinese, with the same facts.
+    signer = world.organisations[BRAND].account_address
+    assert f"由 {signer} 作出的 EIP-712 签名" in chinese.text
+    assert f"{signer} 在区块" in chinese.text and "持有签发者角色" in chinese.text
+    assert "未被撤销、取代或标记" in chinese.text and "条记录" in chinese.text
+    for english in ("EIP-712 signature by", "held ISSUER_ROLE", "records verified", "valid:"):
+        assert english in html and english not in chinese.text
     switched = world.http.get(
         f"/language/zh?next=/v/{certificates.genuine}", follow_redirects=False
     )
@@ -520,3 +530,15 @@ def test_public_verification_is_rate_limited_per_address(
     assert world.http.get(
         f"/api/v1/certificates/{certificates.genuine}", headers=world.headers(BRAND)
     ).is_success
+
+
+def test_the_page_says_every_finding_of_the_verifier_in_both_languages() -> None:
+    """Each finding the verifier names by key is on the page's list, with the same values, and
+    translated in each language with those values."""
+    assert set(SAID) == set(verifier.MESSAGES) | {"not_checked", "no_bundle"}
+    for key, english in verifier.MESSAGES.items():
+        names = set(re.findall(r"\{(\w+)(?:![rs])?\}", english))
+        assert set(re.findall(r"%\((\w+)\)s", SAID[key])) == names, key
+        for language in i18n.LANGUAGES:
+            said = i18n.translations(language).gettext(SAID[key])
+            assert said and set(re.findall(r"%\((\w+)\)s", said)) == names, (language, key)

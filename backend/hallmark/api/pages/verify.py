@@ -57,6 +57,57 @@ CHECK_NAMES = {
     "bundle": N_("Every record of its story matches the chain"),
     "records": N_("The stored records match their hashes"),
 }
+#: What the checks found (`verifier.MESSAGES`, and the records' notes), by key, as the page
+#: says it in each language; a detail without a key here is shown as the verifier gives it.
+SAID = {
+    "document_ok": N_("a %(type)s of organisation %(organisation)s"),
+    "hash_differs": N_("the document hashes to %(computed)s, its proof says %(claimed)s"),
+    "hash_ok": N_("%(hash)s"),
+    "signature_other": N_("the signature is %(recovered)s's, the proof names %(signer)s"),
+    "signature_ok": N_("EIP-712 signature by %(account)s"),
+    "chain_other": N_("the certificate is for chain %(expected)s, the node is on chain %(found)s"),
+    "chain_ok": N_("chain %(chain)s, ledger %(ledger)s version %(version)s"),
+    "not_anchored": N_("%(what)s carries no anchoring evidence (not anchored yet)"),
+    "no_batch": N_("no batch with that anchorer and root on the ledger"),
+    "issuer_role_missing": N_("the signer did not hold ISSUER_ROLE in block %(block)s"),
+    "issuer_ok": N_("%(signer)s held ISSUER_ROLE in block %(block)s"),
+    "merkle_ok": N_("proof of %(nodes)s nodes leads to %(root)s"),
+    "anchored_other": N_("the batch was anchored by %(anchorer)s, not the signer"),
+    "anchored_ok": N_("Certificate batch anchored by the signer in block %(block)s"),
+    "status_ok": N_("valid: not revoked, superseded or flagged"),
+    "revoked": N_("revoked (%(cause)s, reason %(reason)s, at %(at)s)"),
+    "superseded": N_(
+        "superseded at %(at)s by %(successor)s (anchored by %(anchorer)s in root %(root)s)"
+    ),
+    "status_unknown": N_("unknown to the ledger (%(cause)s)"),
+    "record_hash_differs": N_(
+        "bundle record %(record)s's text hashes to %(computed)s, not its record hash"
+    ),
+    "record_anchorer": N_(
+        "bundle record %(record)s was anchored by %(anchorer)s, the who-is-who table gives "
+        "organisation %(organisation)s the account %(account)s"
+    ),
+    "bundle_ok": N_("%(records)s records verified; step chain of %(links)s links ends at %(head)s"),
+    "design_none": N_("no registered design named"),
+    "design_no_filing": N_("the DesignRegistry holds no filing of %(fingerprint)s"),
+    "design_field": N_("design.%(field)s is %(stated)s, the registry's is %(held)s"),
+    "design_not_final": N_("the filing was not final when the certificate was anchored"),
+    "design_holder": N_("design.registrant and ownerRef are not the filing's, now or before"),
+    "licence_none": N_("the DesignRegistry holds no licence under %(document)s"),
+    "licence_field": N_("design.licence.%(field)s is not the registry's"),
+    "licence_later": N_("the licence was granted after the certificate was anchored"),
+    "licence_terminated": N_("the licence had been terminated when the certificate was anchored"),
+    "cannot_check": N_("cannot check: %(error)s"),
+    "not_checked": N_("not checked"),
+    "no_bundle": N_("not checked: no provenance bundle was given"),
+}
+#: The design check's finding, in parts (`verifier._check_design`).
+DESIGN_SAID = {
+    "filed": N_("design %(fingerprint)s filed in block %(block)s by %(registrant)s"),
+    "assignee": N_(" (assigned since to %(assignee)s)"),
+    "licence": N_("; licensed under %(licence)s"),
+    "terminated": N_(" (terminated later, at %(terminated)s)"),
+}
 #: Revocation reasons (the ledger's reason codes) and causes.
 REASONS = {
     "issued_in_error": N_("issued in error"),
@@ -171,6 +222,8 @@ def _page(
         percent=_percent,
         verdicts=VERDICTS,
         check_names=CHECK_NAMES,
+        said_texts=SAID,
+        design_said=DESIGN_SAID,
         reasons=REASONS,
         causes=CAUSES,
         materials=MATERIALS,

@@ -98,6 +98,8 @@ class Evidence:
     block: int | None = None
     transaction: str | None = None
     anchored_at: datetime | None = None
+    #: The note as a message key and values, for the pages (`verifier.Said`).
+    said: verifier.Said | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -273,7 +275,7 @@ def _record_evidence(
     organisations: Mapping[str, Mapping[str, Any]],
     ledger: _RecordingLedger | None,
     checked: bool,
-    note: str,
+    note: str | verifier.Said,
 ) -> Evidence:
     organisation = organisations.get(str(entry.get("organisation")), {})
     anchor = entry.get("anchor")
@@ -291,7 +293,8 @@ def _record_evidence(
         organisation=str(organisation.get("name") or entry.get("organisation")),
         organisation_kind=str(organisation["kind"]) if "kind" in organisation else None,
         checked=checked,
-        note=note,
+        note=str(note),
+        said=note if isinstance(note, verifier.Said) else None,
         account=account,
         root=root,
         block=block,
@@ -429,19 +432,17 @@ def _verify(
         organisations={issuer_id: {"name": result.issuer.get("name"), "kind": "brand"}},
         ledger=ledger,
         checked=certificate_ok,
-        note=passed["issuer"].detail
-        if certificate_ok
-        else (failing.detail if failing is not None else ""),
+        note=_said(passed["issuer"]) if certificate_ok else _said(failing),
     )
     bundle_check = passed.get("bundle")
     result.bundled = bundle_check is not None and bundle_check.ok
     listed = subject.get("records")
     if bundle is not None and isinstance(bundle.get("records"), list):
         entries = [e for e in bundle["records"] if isinstance(e, Mapping)]
-        note = bundle_check.detail if bundle_check is not None else "not checked"
+        note = _said(bundle_check) if bundle_check is not None else NOT_CHECKED
     else:
         entries = [e for e in listed if isinstance(e, Mapping)] if isinstance(listed, list) else []
-        note = "not checked: no provenance bundle was given"
+        note = NO_BUNDLE
     result.records = [
         _record_evidence(
             entry,
@@ -458,6 +459,18 @@ def _verify(
         report, ledger, result.certificate_id, successor_of
     )
     return result
+
+
+#: A record's note when its bundle was not checked, or not given.
+NOT_CHECKED = verifier.Said("not_checked", "not checked")
+NO_BUNDLE = verifier.Said("no_bundle", "not checked: no provenance bundle was given")
+
+
+def _said(check: verifier.Check | None) -> str | verifier.Said:
+    """A check's detail, as a message key and values when it has them."""
+    if check is None:
+        return ""
+    return check.said if check.said is not None else check.detail
 
 
 def _successor_lookup(

@@ -117,12 +117,73 @@ _DOCUMENT_KEYS = {
 }
 
 
+#: What each check may find, by key, in English (`{name}`: a value); pages translate them by
+#: their keys (the verify page's catalogue holds each, with `%(name)s` for `{name}`).
+MESSAGES = {
+    "document_ok": "a {type} of organisation {organisation}",
+    "hash_differs": "the document hashes to {computed}, its proof says {claimed}",
+    "hash_ok": "{hash}",
+    "signature_other": "the signature is {recovered}'s, the proof names {signer}",
+    "signature_ok": "EIP-712 signature by {account}",
+    "chain_other": "the certificate is for chain {expected}, the node is on chain {found}",
+    "chain_ok": "chain {chain}, ledger {ledger} version {version}",
+    "not_anchored": "{what} carries no anchoring evidence (not anchored yet)",
+    "no_batch": "no batch with that anchorer and root on the ledger",
+    "issuer_role_missing": "the signer did not hold ISSUER_ROLE in block {block}",
+    "issuer_ok": "{signer} held ISSUER_ROLE in block {block}",
+    "merkle_ok": "proof of {nodes} nodes leads to {root}",
+    "anchored_other": "the batch was anchored by {anchorer}, not the signer",
+    "anchored_ok": "Certificate batch anchored by the signer in block {block}",
+    "status_ok": "valid: not revoked, superseded or flagged",
+    "revoked": "revoked ({cause}, reason {reason}, at {at})",
+    "superseded": "superseded at {at} by {successor} (anchored by {anchorer} in root {root})",
+    "status_unknown": "unknown to the ledger ({cause})",
+    "record_hash_differs": (
+        "bundle record {record}'s text hashes to {computed}, not its record hash"
+    ),
+    "record_anchorer": (
+        "bundle record {record} was anchored by {anchorer}, the "
+        "who-is-who table gives organisation {organisation} the account {account}"
+    ),
+    "bundle_ok": "{records} records verified; step chain of {links} links ends at {head}",
+    "design_none": "no registered design named",
+    "design_no_filing": "the DesignRegistry holds no filing of {fingerprint}",
+    "design_field": "design.{field} is {stated!r}, the registry's is {held!r}",
+    "design_not_final": "the filing was not final when the certificate was anchored",
+    "design_holder": "design.registrant and ownerRef are not the filing's, now or before",
+    "licence_none": "the DesignRegistry holds no licence under {document}",
+    "licence_field": "design.licence.{field} is not the registry's",
+    "licence_later": "the licence was granted after the certificate was anchored",
+    "licence_terminated": "the licence had been terminated when the certificate was anchored",
+    "cannot_check": "cannot check: {error}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a check found, as a message key and its values (for pages that say it in another
+    language) and in English (`str()`: what `hallmark verify` and the API print)."""
+
+    key: str
+    text: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def said(key: str, **values: Any) -> Said:
+    """What a check found: `MESSAGES[key]` with `values`."""
+    return Said(key, MESSAGES[key].format(**values), values)
+
+
 class CheckFailedError(Exception):
     """One check's failure, with the verdict it leads to."""
 
-    def __init__(self, message: str, verdict: str = "tampered") -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Said, verdict: str = "tampered") -> None:
+        super().__init__(str(message))
+        self.message = str(message)
+        self.said = message if isinstance(message, Said) else None
         self.verdict = verdict
 
 
@@ -131,6 +192,8 @@ class Check:
     name: str
     ok: bool
     detail: str
+    #: The detail as a message key and values, when the verifier gives one.
+    said: Said | None = None
 
 
 @dataclass
@@ -262,7 +325,7 @@ class _Context:
     block_times: dict[int, int] = field(default_factory=dict)
 
 
-def _check_document(ctx: _Context) -> str:
+def _check_document(ctx: _Context) -> str | Said:
     document = ctx.document
     if set(document) != _DOCUMENT_KEYS:
         raise CheckFailedError(
@@ -305,19 +368,29 @@ def _check_document(ctx: _Context) -> str:
         raise CheckFailedError("credentialStatus.organisation is not the issuer's identifier")
     ctx.organisation_bytes = uuid.UUID(ctx.organisation).bytes
     ctx.issuance_id = _hash(_get(status, "issuanceId", "credentialStatus"), "issuanceId")
-    return f"a {doc.CREDENTIAL_TYPE} of organisation {ctx.organisation}"
+    return said(
+        "document_ok",
+        type=doc.CREDENTIAL_TYPE,
+        organisation=ctx.organisation,
+    )
 
 
-def _check_hash(ctx: _Context) -> str:
+def _check_hash(ctx: _Context) -> str | Said:
     computed = doc.certificate_hash(ctx.document)
     claimed = _hash(ctx.document["proof"]["certificateHash"], "proof.certificateHash")
     if computed != claimed:
-        raise CheckFailedError(f"the document hashes to {computed}, its proof says {claimed}")
+        raise CheckFailedError(
+            said(
+                "hash_differs",
+                computed=computed,
+                claimed=claimed,
+            )
+        )
     ctx.certificate_hash = computed
-    return computed
+    return said("hash_ok", hash=computed)
 
 
-def _check_signature(ctx: _Context) -> str:
+def _check_signature(ctx: _Context) -> str | Said:
     signature = ctx.document["proof"]["signatureValue"]
     if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
         raise CheckFailedError("proof.signatureValue is not a 65-byte lower-case 0x-hex signature")
@@ -337,19 +410,29 @@ def _check_signature(ctx: _Context) -> str:
     except doc.DocumentError as exc:
         raise CheckFailedError(str(exc)) from None
     if recovered != ctx.signer:
-        raise CheckFailedError(f"the signature is {recovered}'s, the proof names {ctx.signer}")
+        raise CheckFailedError(
+            said(
+                "signature_other",
+                recovered=recovered,
+                signer=ctx.signer,
+            )
+        )
     account = _get(ctx.document["issuer"], "account", "issuer")
     if account != ctx.signer:
         raise CheckFailedError(f"the issuer's account is {account}, the signer is {ctx.signer}")
-    return f"EIP-712 signature by {recovered}"
+    return said("signature_ok", account=recovered)
 
 
-def _check_chain(ctx: _Context) -> str:
+def _check_chain(ctx: _Context) -> str | Said:
     proof, status = ctx.document["proof"], ctx.document["credentialStatus"]
     node_chain = ctx.ledger.client.retrieve_chain_id()
     if node_chain != proof["chainId"]:
         raise CheckFailedError(
-            f"the certificate is for chain {proof['chainId']}, the node is on chain {node_chain}",
+            said(
+                "chain_other",
+                expected=proof["chainId"],
+                found=node_chain,
+            ),
             "unknown",
         )
     deployment = proof["deployment"]
@@ -383,7 +466,12 @@ def _check_chain(ctx: _Context) -> str:
         raise CheckFailedError(
             f"the design registry {registry} belongs to ledger {registry_ledger}"
         )
-    return f"chain {node_chain}, ledger {ledger} version {version}"
+    return said(
+        "chain_ok",
+        chain=node_chain,
+        ledger=ledger,
+        version=version,
+    )
 
 
 def _anchor(
@@ -391,7 +479,8 @@ def _anchor(
 ) -> Mapping[str, Any]:
     if value is None:
         raise CheckFailedError(
-            f"{what} carries no anchoring evidence (not anchored yet)", "unknown"
+            said("not_anchored", what=what),
+            "unknown",
         )
     if not isinstance(value, Mapping) or set(value) != _ANCHOR_KEYS:
         raise CheckFailedError(f"{what}'s members are not anchoring evidence's")
@@ -483,7 +572,7 @@ def _check_transaction(
         raise CheckFailedError(f"{what}.transaction is not its anchorer's anchoring in its block")
 
 
-def _check_issuer(ctx: _Context) -> str:
+def _check_issuer(ctx: _Context) -> str | Said:
     ctx.anchor = _anchor(ctx.document["proof"]["anchor"], "proof.anchor", "certificate", ctx)
     organisation = _organisation_of(ctx, ctx.signer)
     if organisation != ctx.organisation_bytes:
@@ -493,16 +582,24 @@ def _check_issuer(ctx: _Context) -> str:
         )
     batch = _batch(ctx, ctx.anchor["anchorer"], ctx.anchor["root"])
     if batch.record_count == 0:
-        raise CheckFailedError("no batch with that anchorer and root on the ledger", "unknown")
+        raise CheckFailedError(said("no_batch"), "unknown")
     ctx.anchored_block = batch.anchored_block
     if not ctx.ledger.retrieve_has_role_at("ISSUER_ROLE", ctx.signer, batch.anchored_block):
         raise CheckFailedError(
-            f"the signer did not hold ISSUER_ROLE in block {batch.anchored_block}", "unknown"
+            said(
+                "issuer_role_missing",
+                block=batch.anchored_block,
+            ),
+            "unknown",
         )
-    return f"{ctx.signer} held ISSUER_ROLE in block {batch.anchored_block}"
+    return said(
+        "issuer_ok",
+        signer=ctx.signer,
+        block=batch.anchored_block,
+    )
 
 
-def _check_merkle(ctx: _Context) -> str:
+def _check_merkle(ctx: _Context) -> str | Said:
     try:
         ok = StandardMerkleTree.verify(
             ctx.anchor["root"], ctx.certificate_hash, ctx.anchor["proof"]
@@ -511,14 +608,23 @@ def _check_merkle(ctx: _Context) -> str:
         raise CheckFailedError(f"the Merkle proof is malformed: {exc}") from None
     if not ok:
         raise CheckFailedError("the Merkle proof does not lead to the root")
-    return f"proof of {len(ctx.anchor['proof'])} nodes leads to {ctx.anchor['root']}"
+    return said(
+        "merkle_ok",
+        nodes=len(ctx.anchor["proof"]),
+        root=ctx.anchor["root"],
+    )
 
 
-def _check_anchored(ctx: _Context) -> str:
+def _check_anchored(ctx: _Context) -> str | Said:
     anchor = ctx.anchor
     batch = _batch(ctx, anchor["anchorer"], anchor["root"])
     if anchor["anchorer"] != ctx.signer:
-        raise CheckFailedError(f"the batch was anchored by {anchor['anchorer']}, not the signer")
+        raise CheckFailedError(
+            said(
+                "anchored_other",
+                anchorer=anchor["anchorer"],
+            )
+        )
     if batch.kind != doc.RECORD_KIND_NUMBERS["certificate"]:
         raise CheckFailedError(f"the batch holds records of kind {batch.kind}, not certificates")
     if batch.organisation != ctx.organisation_bytes:
@@ -526,10 +632,13 @@ def _check_anchored(ctx: _Context) -> str:
     if batch.anchored_block != anchor["block"]:
         raise CheckFailedError(f"the batch was anchored in block {batch.anchored_block}")
     _check_transaction(ctx, anchor, "proof.anchor")
-    return f"Certificate batch anchored by the signer in block {batch.anchored_block}"
+    return said(
+        "anchored_ok",
+        block=batch.anchored_block,
+    )
 
 
-def _check_status(ctx: _Context) -> str:
+def _check_status(ctx: _Context) -> str | Said:
     standing = ctx.ledger.retrieve_certificate_status(
         organisation=ctx.organisation_bytes,
         issuance_id=ctx.issuance_id,
@@ -539,18 +648,32 @@ def _check_status(ctx: _Context) -> str:
         proof=ctx.anchor["proof"],
     )
     if standing.state == "valid":
-        return "valid: not revoked, superseded or flagged"
+        return said("status_ok")
     if standing.state == "revoked":
         raise CheckFailedError(
-            f"revoked ({standing.cause}, reason {standing.reason}, at {standing.at})", "revoked"
+            said(
+                "revoked",
+                cause=standing.cause,
+                reason=standing.reason,
+                at=standing.at,
+            ),
+            "revoked",
         )
     if standing.state == "superseded":
         raise CheckFailedError(
-            f"superseded at {standing.at} by {standing.successor_hash} "
-            f"(anchored by {standing.successor_anchorer} in root {standing.successor_root})",
+            said(
+                "superseded",
+                at=standing.at,
+                successor=standing.successor_hash,
+                anchorer=standing.successor_anchorer,
+                root=standing.successor_root,
+            ),
             "superseded",
         )
-    raise CheckFailedError(f"unknown to the ledger ({standing.cause})", "unknown")
+    raise CheckFailedError(
+        said("status_unknown", cause=standing.cause),
+        "unknown",
+    )
 
 
 def _who_is_who(ctx: _Context) -> dict[str, Any]:
@@ -565,7 +688,7 @@ def _who_is_who(ctx: _Context) -> dict[str, Any]:
     return accounts
 
 
-def _check_bundle(ctx: _Context) -> str:
+def _check_bundle(ctx: _Context) -> str | Said:
     bundle = ctx.bundle
     if (
         not isinstance(bundle, Mapping)
@@ -598,7 +721,13 @@ def _check_bundle(ctx: _Context) -> str:
             raise CheckFailedError(f"{what}.canonical is not text")
         computed = "0x" + keccak256(canonical.encode("utf-8")).hex()
         if computed != entry["recordHash"]:
-            raise CheckFailedError(f"{what}'s text hashes to {computed}, not its record hash")
+            raise CheckFailedError(
+                said(
+                    "record_hash_differs",
+                    record=index + 1,
+                    computed=computed,
+                )
+            )
         try:
             parsed = json.loads(canonical)
             if canonical_bytes(parsed).decode("utf-8") != canonical:
@@ -626,8 +755,13 @@ def _check_bundle(ctx: _Context) -> str:
         organisation = _uuid(entry["organisation"], f"{what}.organisation")
         if accounts.get(organisation) != anchor["anchorer"]:
             raise CheckFailedError(
-                f"{what} was anchored by {anchor['anchorer']}, the who-is-who table gives "
-                f"organisation {organisation} the account {accounts.get(organisation)}"
+                said(
+                    "record_anchorer",
+                    record=index + 1,
+                    anchorer=anchor["anchorer"],
+                    organisation=organisation,
+                    account=accounts.get(organisation),
+                )
             )
         ledger = _ledger_of(ctx, anchor)
         check = _check_record_v1 if ledger.version == 1 else _check_record_v2
@@ -651,7 +785,7 @@ def _check_bundle(ctx: _Context) -> str:
 
 def _check_steps(
     ctx: _Context, steps: list[tuple[int, str, Mapping[str, Any]]], records: int
-) -> str:
+) -> Said:
     production = ctx.document["credentialSubject"]["production"]
     product_id = ctx.document["credentialSubject"]["product"]["id"]
     previous: str | None = None
@@ -672,7 +806,12 @@ def _check_steps(
         or links != len(steps)
     ):
         raise CheckFailedError("the step chain does not end at the head the document names")
-    return f"{records} records verified; step chain of {len(steps)} links ends at {previous}"
+    return said(
+        "bundle_ok",
+        records=records,
+        links=len(steps),
+        head=previous,
+    )
 
 
 def _check_record_v2(
@@ -802,10 +941,10 @@ def _design_holders(
     return holders
 
 
-def _check_design(ctx: _Context) -> str:
+def _check_design(ctx: _Context) -> str | Said:
     design = _get(ctx.document["credentialSubject"], "design", "credentialSubject")
     if design is None:
-        return "no registered design named"
+        return said("design_none")
     if not isinstance(design, Mapping) or set(design) != _DESIGN_KEYS:
         raise CheckFailedError("the design's members are not a registered design's")
     registry_address = _address(design["registry"], "design.registry")
@@ -815,7 +954,12 @@ def _check_design(ctx: _Context) -> str:
     registry = DesignRegistryContract(ctx.ledger.client, registry_address, ctx.registry_abi)
     filed = registry.retrieve_design(fingerprint)
     if not filed.registered:
-        raise CheckFailedError(f"the DesignRegistry holds no filing of {fingerprint}")
+        raise CheckFailedError(
+            said(
+                "design_no_filing",
+                fingerprint=fingerprint,
+            )
+        )
     for key, value in (
         ("filedAt", filed.filed_at),
         ("filedBlock", filed.filed_block),
@@ -826,30 +970,53 @@ def _check_design(ctx: _Context) -> str:
         if key != "metadataHash":
             _int(design[key], f"design.{key}")
         if design[key] != value:
-            raise CheckFailedError(f"design.{key} is {design[key]!r}, the registry's is {value!r}")
+            raise CheckFailedError(
+                said(
+                    "design_field",
+                    field=key,
+                    stated=design[key],
+                    held=value,
+                )
+            )
     anchored_at = _block_time(ctx, ctx.anchor["block"])
     if filed.final_at > anchored_at:
-        raise CheckFailedError("the filing was not final when the certificate was anchored")
+        raise CheckFailedError(said("design_not_final"))
     holder = (
         _address(design["registrant"], "design.registrant"),
         _hash(design["ownerRef"], "design.ownerRef"),
     )
-    detail = f"design {fingerprint} filed in block {filed.filed_block} by {holder[0]}"
+    facts: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "block": filed.filed_block,
+        "registrant": holder[0],
+        "assignee": None,
+        "licence": None,
+        "terminated": None,
+    }
+    detail = "design {fingerprint} filed in block {block} by {registrant}"
     if holder != (filed.registrant, filed.owner_ref):
         if holder not in _design_holders(registry, fingerprint, filed.filed_block):
             raise CheckFailedError(
-                "design.registrant and ownerRef are not the filing's, now or before"
+                said(
+                    "design_holder",
+                )
             )
-        detail += f" (assigned since to {filed.registrant})"
+        detail += " (assigned since to {assignee})"
+        facts["assignee"] = filed.registrant
     licence = design["licence"]
     if licence is None:
-        return detail
+        return Said("design_ok", detail.format(**facts), facts)
     if not isinstance(licence, Mapping) or set(licence) != _LICENCE_KEYS:
         raise CheckFailedError("design.licence's members are not a licence's")
     document = _hash(licence["documentHash"], "design.licence.documentHash")
     found = DesignRights(registry).retrieve_licence(fingerprint, document)
     if found.granted_at == 0:
-        raise CheckFailedError(f"the DesignRegistry holds no licence under {document}")
+        raise CheckFailedError(
+            said(
+                "licence_none",
+                document=document,
+            )
+        )
     for key, value in (
         ("licenseeRef", found.licensee_ref),
         ("validFrom", found.valid_from),
@@ -860,30 +1027,40 @@ def _check_design(ctx: _Context) -> str:
         if key not in ("licenseeRef", "grantedBy"):
             _int(licence[key], f"design.licence.{key}")
         if licence[key] != value:
-            raise CheckFailedError(f"design.licence.{key} is not the registry's")
+            raise CheckFailedError(said("licence_field", field=key))
     if found.granted_at > anchored_at:
-        raise CheckFailedError("the licence was granted after the certificate was anchored")
+        raise CheckFailedError(said("licence_later"))
     if found.terminated_at and found.terminated_at <= anchored_at:
-        raise CheckFailedError("the licence had been terminated when the certificate was anchored")
-    detail += f"; licensed under {document}"
+        raise CheckFailedError(
+            said(
+                "licence_terminated",
+            )
+        )
+    detail += "; licensed under {licence}"
+    facts["licence"] = document
     if found.terminated_at:
-        detail += f" (terminated later, at {found.terminated_at})"
-    return detail
+        detail += " (terminated later, at {terminated})"
+        facts["terminated"] = found.terminated_at
+    return Said("design_ok", detail.format(**facts), facts)
 
 
-def _checked(report: Report, name: str, run: Callable[[], str]) -> bool:
+def _checked(report: Report, name: str, run: Callable[[], str | Said]) -> bool:
+    found: Said | None = None
     try:
-        detail = run()
+        result = run()
     except CheckFailedError as exc:
-        verdict, detail = exc.verdict, exc.message
+        verdict, detail, found = exc.verdict, exc.message, exc.said
     except (HallmarkError, Web3Exception) as exc:  # the node failed, or refused a call
-        verdict, detail = "unknown", f"cannot check: {exc}"
+        found = said("cannot_check", error=exc)
+        verdict, detail = "unknown", str(found)
     except (LookupError, TypeError, ValueError, AttributeError) as exc:  # malformed files
-        verdict, detail = "tampered", f"cannot check: {exc}"
+        found = said("cannot_check", error=exc)
+        verdict, detail = "tampered", str(found)
     else:
-        report.checks.append(Check(name, True, detail))
+        found = result if isinstance(result, Said) else None
+        report.checks.append(Check(name, True, str(result), found))
         return True
-    report.checks.append(Check(name, False, detail))
+    report.checks.append(Check(name, False, detail, found))
     # The first verdict that is not genuine stands, unless a later check finds tampering.
     if report.verdict == "genuine" or verdict == "tampered":
         report.verdict = verdict
@@ -905,7 +1082,7 @@ def verify(
     ctx = _Context(document=document, bundle=bundle, ledger=ledger, registry_abi=registry_abi)
     if not _checked(report, "document", lambda: _check_document(ctx)):
         return report
-    steps: Sequence[tuple[str, Callable[[_Context], str]]] = (
+    steps: Sequence[tuple[str, Callable[[_Context], str | Said]]] = (
         ("hash", _check_hash),
         ("signature", _check_signature),
         ("chain", _check_chain),
