@@ -131,6 +131,10 @@ def test_certificate_names_its_final_registered_design_and_licence(
     assert f"依据许可文件 0x{LICENCE} 获得许可" in chinese.text
     assert f"设计 0x{fingerprint.removeprefix('0x')}" in chinese.text and "备案" in chinese.text
     assert "licensed under" not in chinese.text and "filed in block" not in chinese.text
+    # The design's members are named in the page's language, its times as dates.
+    assert "Filed in block" in page.text and "Licence document" in page.text
+    assert "备案区块" in chinese.text and "许可文件" in chinese.text and "有效期至" in chinese.text
+    assert "<code>filedBlock</code>" not in chinese.text and "2030" in chinese.text
 
     # A brand that states the filing or the licence otherwise than the registry is found out,
     # though it signed and anchored the statement itself.

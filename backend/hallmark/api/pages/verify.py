@@ -108,6 +108,29 @@ DESIGN_SAID = {
     "licence": N_("; licensed under %(licence)s"),
     "terminated": N_(" (terminated later, at %(terminated)s)"),
 }
+#: The certificate's design section, member by member (times are seconds since 1970).
+DESIGN_FIELDS = {
+    "registration": N_("Registration"),
+    "fingerprint": N_("Fingerprint"),
+    "registry": N_("Design registry"),
+    "registrant": N_("Registrant"),
+    "ownerRef": N_("Owner reference"),
+    "metadataHash": N_("Metadata hash"),
+    "filedAt": N_("Filed at"),
+    "filedBlock": N_("Filed in block"),
+    "finalAt": N_("Final from"),
+    "authorization": N_("Authorization level"),
+}
+LICENCE_FIELDS = {
+    "documentHash": N_("Licence document"),
+    "licenseeRef": N_("Licensee reference"),
+    "validFrom": N_("Valid from"),
+    "validUntil": N_("Valid until"),
+    "grantedBy": N_("Granted by"),
+    "grantedAt": N_("Granted at"),
+}
+#: Members of the design section that are times.
+DESIGN_TIMES = frozenset({"filedAt", "finalAt", "validFrom", "validUntil", "grantedAt"})
 #: Revocation reasons (the ledger's reason codes) and causes.
 REASONS = {
     "issued_in_error": N_("issued in error"),
@@ -172,9 +195,12 @@ ORGANISATION_KINDS = {
 
 
 def _moment(value: Any) -> datetime | None:
-    """A time from the certificate's JSON (RFC 3339), for the page's date filter."""
+    """A time from the certificate's JSON (RFC 3339, or seconds since 1970 as the chain keeps
+    them), for the page's date filter."""
     if isinstance(value, datetime):
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**40:
+        return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -224,6 +250,9 @@ def _page(
         check_names=CHECK_NAMES,
         said_texts=SAID,
         design_said=DESIGN_SAID,
+        design_fields=DESIGN_FIELDS,
+        licence_fields=LICENCE_FIELDS,
+        design_times=DESIGN_TIMES,
         reasons=REASONS,
         causes=CAUSES,
         materials=MATERIALS,
