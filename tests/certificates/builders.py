@@ -22,10 +22,12 @@ from hypothesis import strategies as st
 
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.ledger import Ledger
+from hallmark.chain.registry import DesignRights
 from hallmark.core.merkle import StandardMerkleTree
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import verifier
+from hallmark.services.designs.certification import certificate_design
 from tests.conftest import World
 from tests.designs.test_registry import LEGAL
 from tests.designs.test_rights import filed, pass_finality, registrar, settle
@@ -172,6 +174,41 @@ def issue_in_every_state(world: World) -> Issued:
     return Issued(genuine, revoked, order, to_supersede, successor, incomplete)
 
 
+@dataclass
+class ToVerify:
+    """The verification tests' certificates (the API's and the page's, in a browser too), all
+    anchored: a genuine one, one to revoke, one superseded by its reissue after a repair (its
+    successor's supersession sent), and one to tamper with in the database."""
+
+    genuine: str
+    to_revoke: str
+    superseded: str
+    successor: str
+    to_tamper: str
+
+
+def issue_to_verify(world: World, *, engraving: str) -> ToVerify:
+    """`ToVerify`'s certificates, the genuine one with `engraving` as its engraving summary."""
+    genuine = issue(world, complete_product(world), engraving_summary=engraving)["id"]
+    to_revoke = issue(world, complete_product(world))["id"]
+    to_tamper = issue(world, complete_product(world))["id"]
+    serial = complete_product(world)
+    superseded = issue(world, serial)["id"]
+    add_step(world, serial, "repair")
+    add_step(world, serial, "qc_inspection", result="pass")
+    reissued = world.http.post(
+        f"/api/v1/certificates/{superseded}/reissue", json={}, headers=world.headers(BRAND)
+    )
+    assert reissued.status_code == 201, reissued.text
+    successor = reissued.json()["id"]
+    anchor_all(world, [genuine, to_revoke, to_tamper, superseded, successor])
+    answer = world.http.post(
+        f"/api/v1/certificates/{successor}/supersession", headers=world.headers(BRAND)
+    )
+    assert answer.status_code == 200, answer.text
+    return ToVerify(genuine, to_revoke, superseded, successor, to_tamper)
+
+
 # --- a registered design on the certificate -------------------------------------------------------
 
 LICENCE = hashlib.sha256(b"design licence to Maison Lune, signed 2026-12-04").hexdigest()
@@ -272,19 +309,99 @@ def certify_with_design(
     workers: list[AnchorWorker],
     number: str,
     lie: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    *,
+    licence: str = LICENCE,
+    stated: dict[str, Any] | None = None,
 ) -> str:
-    """A new piece made from the design `number` under `LICENCE`, certified and anchored, the
-    design section as the registry holds it (or as `lie` states it instead); its certificate."""
+    """A new piece made from the design `number` under `licence`, certified and anchored, the
+    design section as the registry holds it (or as `lie` states it instead, or `stated`
+    whatever the registry holds: issuance refuses what the registry does not allow now);
+    its certificate."""
     honest = world.runtime._certificate_design
     with pytest.MonkeyPatch.context() as patch:
-        if lie is not None:
+        if stated is not None:
+            patch.setattr(world.runtime, "_certificate_design", lambda ref, lic: stated)
+        elif lie is not None:
             patch.setattr(
                 world.runtime, "_certificate_design", lambda ref, lic: lie(honest(ref, lic))
             )
-        answer = post_certificate(world, made_product(world, number), design_licence=LICENCE)
+        answer = post_certificate(world, made_product(world, number), design_licence=licence)
     assert answer.status_code == 201, answer.text
     certificate: str = answer.json()["id"]
     anchored(world, workers, certificate)
+    return certificate
+
+
+#: A second licence of the licensed design, terminated in the corpus.
+LICENCE_TERMINATED = hashlib.sha256(b"design licence to Maison Lune, ended 2026-12-04").hexdigest()
+
+
+def a_minute_later(world: World) -> None:
+    """Move the chain's clock a minute on."""
+    chain = world.runtime.chain
+    assert chain is not None
+    chain.retrieve("evm_increaseTime", [60])
+    chain.retrieve("evm_mine", [])
+
+
+def terminated_licence(world: World, workers: list[AnchorWorker], number: str) -> dict[str, str]:
+    """Certificates of the design `number` under `LICENCE_TERMINATED`: one anchored before the
+    licence was terminated ("terminated later"), and one stating the licence as it stood before
+    its termination but anchored after it ("terminated before")."""
+    granted = world.http.post(
+        f"/api/v1/designs/{number}/licences",
+        json={
+            "licensee_ref": "brand:maison-lune",
+            "document_sha256": LICENCE_TERMINATED,
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_until": "2030-01-01T00:00:00Z",
+        },
+        headers=world.headers(LEGAL),
+    )
+    assert granted.status_code == 202, granted.text
+    settle(world, workers)
+    before = world.runtime._certificate_design(number, LICENCE_TERMINATED)
+    later = certify_with_design(world, workers, number, licence=LICENCE_TERMINATED)
+    a_minute_later(world)  # blocks of one second share their time: terminated after, not then
+    ended = world.http.post(
+        f"/api/v1/designs/{number}/licences/{LICENCE_TERMINATED}/terminate",
+        json={"reason": "breach"},
+        headers=world.headers(LEGAL),
+    )
+    assert ended.status_code == 202, ended.text
+    settle(world, workers)
+    fingerprint = before["fingerprint"]
+    held = DesignRights(world.runtime.registry).retrieve_licence(
+        fingerprint, "0x" + LICENCE_TERMINATED
+    )
+    assert held.terminated_at > 0
+    a_minute_later(world)
+    after = certify_with_design(world, workers, number, licence=LICENCE_TERMINATED, stated=before)
+    return {"terminated later": later, "terminated before": after}
+
+
+def not_final_design(world: World, workers: list[AnchorWorker], seed: int) -> str:
+    """A certificate of a design filed moments ago, stating the filing as the registry holds it,
+    anchored before the filing is final (an earlier commitment could still displace it)."""
+    design = filed(world, workers, seed)
+    registry = world.runtime.registry
+    held = registry.retrieve_design(design["fingerprint"])
+    assert world.runtime.read_sessions is not None
+    with world.runtime.read_sessions() as session:
+        stated = certificate_design(
+            session=session,
+            registry=registry,
+            ref=design["number"],
+            licence_document=None,
+            chain_time=held.final_at,  # as the registry holds it, final or not
+        )
+    certificate = certify_with_design(world, workers, design["number"], stated=stated)
+    anchored_in = fetch(world, certificate)[0]["proof"]["anchor"]["block"]
+    assert world.runtime.chain is not None
+    block_time = world.runtime.chain.retrieve_call(
+        lambda: int(registry.client.w3.eth.get_block(anchored_in)["timestamp"])
+    )
+    assert block_time < held.final_at, "the filing was final before the certificate was anchored"
     return certificate
 
 

@@ -10,7 +10,6 @@ import copy
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,7 +27,14 @@ from hallmark.services.certificates import verification as verification_service
 from hallmark.services.certificates import verifier
 from hallmark.services.certificates.verification import MAX_BODY_BYTES
 from hallmark.store.models import Record
-from tests.certificates.builders import anchor_all, complete_product, fetch, issue
+from tests.certificates.builders import (
+    ToVerify,
+    anchor_all,
+    complete_product,
+    fetch,
+    issue,
+    issue_to_verify,
+)
 from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER, add_step
 
@@ -45,35 +51,9 @@ CHECKS = [
 ]
 
 
-@dataclass
-class Certificates:
-    genuine: str
-    to_revoke: str
-    superseded: str
-    successor: str
-    to_tamper: str
-
-
 @pytest.fixture(scope="module")
-def certificates(world: World) -> Certificates:
-    genuine = issue(world, complete_product(world), engraving_summary="a star")["id"]
-    to_revoke = issue(world, complete_product(world))["id"]
-    to_tamper = issue(world, complete_product(world))["id"]
-    serial = complete_product(world)
-    superseded = issue(world, serial)["id"]
-    add_step(world, serial, "repair")
-    add_step(world, serial, "qc_inspection", result="pass")
-    reissued = world.http.post(
-        f"/api/v1/certificates/{superseded}/reissue", json={}, headers=world.headers(BRAND)
-    )
-    assert reissued.status_code == 201, reissued.text
-    successor = reissued.json()["id"]
-    anchor_all(world, [genuine, to_revoke, to_tamper, superseded, successor])
-    answer = world.http.post(
-        f"/api/v1/certificates/{successor}/supersession", headers=world.headers(BRAND)
-    )
-    assert answer.status_code == 200, answer.text
-    return Certificates(genuine, to_revoke, superseded, successor, to_tamper)
+def certificates(world: World) -> ToVerify:
+    return issue_to_verify(world, engraving="a star")
 
 
 def verification(world: World, ref: str) -> dict[str, Any]:
@@ -99,7 +79,7 @@ def _check(answer: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_genuine_certificate_is_verified_with_every_fact_and_its_evidence(
-    world: World, certificates: Certificates
+    world: World, certificates: ToVerify
 ) -> None:
     answer = verification(world, certificates.genuine)
     assert answer["verdict"] == "genuine" and answer["ok"], answer["checks"]
@@ -136,7 +116,7 @@ def test_genuine_certificate_is_verified_with_every_fact_and_its_evidence(
     assert by_number["verdict"] == "genuine"
 
 
-def test_revocation_shows_at_the_next_block(world: World, certificates: Certificates) -> None:
+def test_revocation_shows_at_the_next_block(world: World, certificates: ToVerify) -> None:
     assert verification(world, certificates.to_revoke)["verdict"] == "genuine"  # now cached
     answer = world.http.post(
         f"/api/v1/certificates/{certificates.to_revoke}/revocation",
@@ -156,9 +136,7 @@ def test_revocation_shows_at_the_next_block(world: World, certificates: Certific
     assert "Revoked" in page.text and "lost in production" in page.text
 
 
-def test_superseded_certificate_links_its_successor(
-    world: World, certificates: Certificates
-) -> None:
+def test_superseded_certificate_links_its_successor(world: World, certificates: ToVerify) -> None:
     answer = verification(world, certificates.superseded)
     assert answer["verdict"] == "superseded"
     successor = answer["successor"]
@@ -192,9 +170,7 @@ def test_certificate_not_anchored_yet_is_unknown(world: World) -> None:
     assert "not anchored on the chain yet" in page.text
 
 
-def test_record_altered_in_the_database_is_tampered(
-    world: World, certificates: Certificates
-) -> None:
+def test_record_altered_in_the_database_is_tampered(world: World, certificates: ToVerify) -> None:
     _, bundle = fetch(world, certificates.to_tamper)
     step = next(r for r in bundle["records"] if '"kind":"casting"' in r["canonical"])
     altered = step["canonical"].replace('"kind":"casting"', '"kind":"plating"')
@@ -209,9 +185,7 @@ def test_record_altered_in_the_database_is_tampered(
     assert page.status_code == 200 and "Tampered" in page.text
 
 
-def test_posted_document_with_and_without_its_bundle(
-    world: World, certificates: Certificates
-) -> None:
+def test_posted_document_with_and_without_its_bundle(world: World, certificates: ToVerify) -> None:
     document, bundle = fetch(world, certificates.genuine)
     full = posted(world, document, bundle)
     assert full["verdict"] == "genuine" and full["records_checked"]
@@ -226,7 +200,7 @@ def test_posted_document_with_and_without_its_bundle(
     assert posted(world, revoked_document)["verdict"] == "superseded"
 
 
-def test_posted_tampered_document_or_bundle(world: World, certificates: Certificates) -> None:
+def test_posted_tampered_document_or_bundle(world: World, certificates: ToVerify) -> None:
     document, bundle = fetch(world, certificates.genuine)
     changed = copy.deepcopy(document)
     changed["credentialSubject"]["materials"][0]["origin"]["country"] = "CH"
@@ -245,7 +219,7 @@ def test_posted_tampered_document_or_bundle(world: World, certificates: Certific
     assert not_a_certificate["certificate"] is None
 
 
-def test_posted_document_signed_by_another_brand(world: World, certificates: Certificates) -> None:
+def test_posted_document_signed_by_another_brand(world: World, certificates: ToVerify) -> None:
     document, _ = fetch(world, certificates.genuine)
     other = world.runtime.organisation_signer(world.organisations[BRAND_2])
     forged = copy.deepcopy(document)
@@ -260,7 +234,7 @@ def test_posted_document_signed_by_another_brand(world: World, certificates: Cer
     assert posted(world, claimed)["verdict"] != "genuine"
 
 
-def test_posted_document_naming_another_ledger(world: World, certificates: Certificates) -> None:
+def test_posted_document_naming_another_ledger(world: World, certificates: ToVerify) -> None:
     document, _ = fetch(world, certificates.genuine)
     elsewhere = copy.deepcopy(document)
     elsewhere["credentialStatus"]["ledger"] = "0x" + "12" * 20
@@ -306,7 +280,7 @@ def test_the_openapi_document_describes_both_operations(world: World) -> None:
 
 
 def test_page_in_both_languages_small_and_never_cached(
-    world: World, certificates: Certificates
+    world: World, certificates: ToVerify
 ) -> None:
     page = world.http.get(f"/v/{certificates.genuine}", headers={"Accept-Language": "en"})
     assert page.status_code == 200
@@ -345,7 +319,7 @@ def test_page_in_both_languages_small_and_never_cached(
 
 
 def test_chain_unreachable_answers_503_and_checks_nothing(
-    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+    world: World, certificates: ToVerify, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chain = world.runtime.chain
     assert chain is not None
@@ -428,7 +402,7 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
 
 
 def test_a_burst_of_requests_in_one_block_runs_one_check(
-    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+    world: World, certificates: ToVerify, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = world.runtime
     assert runtime.read_sessions is not None and runtime.chain is not None
@@ -496,7 +470,7 @@ def test_rate_limit_setting_is_checked(bad: str) -> None:
 
 
 def test_public_verification_is_rate_limited_per_address(
-    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+    world: World, certificates: ToVerify, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One budget for the verification API, the posted document, the verify page and the GS1
     resolver; over it, 429 with Retry-After (the error shape, or the page in its language)."""

@@ -7,9 +7,12 @@ The corpus: genuine certificates (one reissued), revoked, revoked with its order
 certificate batch, superseded, never anchored (no evidence; evidence of a root nobody
 anchored), signed by another brand, signed by an account of the brand without the issuer role
 when its root was anchored, claimed through another brand's batch, anchored by an account
-declared compromised, checked on another chain, and with a bundled record anchored by another
-organisation than the who-is-who table says; then hypothesis one-field and one-byte tampering of
-the genuine document and bundle: every tamper detected by both, the same way.
+declared compromised, checked on another chain, with a bundled record anchored by another
+organisation than the who-is-who table says, and with a registered design: as the registry
+holds it, stated falsely (filing block, registrant, licence term), under a licence terminated
+after or before the certificate was anchored, and of a filing not final when it was
+anchored; then hypothesis one-field and one-byte tampering of the genuine document and bundle:
+every tamper detected by both, the same way.
 
 Its own module (its own world): the compromise at the end of the setup takes the brand's roles.
 """
@@ -51,11 +54,13 @@ from tests.certificates.builders import (
     hex_proof,
     issue,
     licensed_design,
+    not_final_design,
     one_byte,
     one_field,
     record_anchored_by,
     rpc_url,
     signer_without_role_then,
+    terminated_licence,
 )
 from tests.conftest import World
 from tests.records.factories import BRAND, BRAND_2, SUPPLIER_2
@@ -271,10 +276,16 @@ def designed(world: World) -> dict[str, str]:
         made = {"genuine": certify_with_design(world, workers, number)}
         for name, lie in design_lies(world).items():
             made[name] = certify_with_design(world, workers, number, lie)
+        made |= terminated_licence(world, workers, number)
         # Then the design changes hands: the certificates' registrant is the filing's before.
         assign_design(world, workers, number, SUCCESSOR)
         now = world.runtime.registry.retrieve_design(design["fingerprint"])
         assert now.registrant == world.organisations[SUCCESSOR].account_address
+        for worker in workers:  # the next filing's worker leads
+            assert worker.stop()
+            worker.leader.release()
+        workers.clear()
+        made["not final"] = not_final_design(world, workers, 7118)
         return made
     finally:
         for worker in workers:  # the records' anchoring worker leads again
@@ -393,6 +404,23 @@ def corpus(world: World, issued: Issued, designed: dict[str, str], other_chain: 
             "tampered",
             ("design",),
         ),
+        case(
+            "design licence terminated after anchoring",
+            *with_design["terminated later"],
+            "genuine",
+        ),
+        case(
+            "design licence terminated before anchoring",
+            *with_design["terminated before"],
+            "tampered",
+            ("design",),
+        ),
+        case(
+            "design filing not final when anchored",
+            *with_design["not final"],
+            "tampered",
+            ("design",),
+        ),
     ]
 
 
@@ -416,6 +444,9 @@ CASES = [
     "design stated with another filing block",
     "design stated with another registrant",
     "design stated with another licence term",
+    "design licence terminated after anchoring",
+    "design licence terminated before anchoring",
+    "design filing not final when anchored",
 ]
 
 

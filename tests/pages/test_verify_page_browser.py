@@ -8,18 +8,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import uvicorn
 
 from hallmark.api.app import create_app
 from hallmark.core.ports import free_port
-from tests.certificates.builders import anchor_all, complete_product, issue
+from tests.certificates.builders import ToVerify, issue_to_verify
 from tests.conftest import World
 from tests.pages.conftest import Served, Visit
 from tests.records.conftest import module_database_url, world
-from tests.records.factories import BRAND, add_step
+from tests.records.factories import BRAND
 
 __all__ = ["module_database_url", "world"]
 
@@ -44,38 +43,20 @@ def served(world: World) -> Iterator[Served]:
         thread.join(timeout=30)
 
 
-@dataclass
-class Pieces:
-    genuine: str
-    revoked: str
-    superseded: str
-    successor: str
-
-
 @pytest.fixture(scope="module")
-def pieces(world: World) -> Pieces:
-    genuine = issue(world, complete_product(world), engraving_summary="a crescent moon")["id"]
-    revoked = issue(world, complete_product(world))["id"]
-    serial = complete_product(world)
-    superseded = issue(world, serial)["id"]
-    add_step(world, serial, "repair")
-    add_step(world, serial, "qc_inspection", result="pass")
-    reissued = world.http.post(
-        f"/api/v1/certificates/{superseded}/reissue", json={}, headers=world.headers(BRAND)
+def pieces(world: World) -> ToVerify:
+    """The verification tests' certificates (builders), one of them revoked for fraud."""
+    made = issue_to_verify(world, engraving="a crescent moon")
+    answer = world.http.post(
+        f"/api/v1/certificates/{made.to_revoke}/revocation",
+        json={"reason": "fraud"},
+        headers=world.headers(BRAND),
     )
-    assert reissued.status_code == 201, reissued.text
-    successor = reissued.json()["id"]
-    anchor_all(world, [genuine, revoked, superseded, successor])
-    for path, body in (
-        (f"/api/v1/certificates/{revoked}/revocation", {"reason": "fraud"}),
-        (f"/api/v1/certificates/{successor}/supersession", None),
-    ):
-        answer = world.http.post(path, json=body, headers=world.headers(BRAND))
-        assert answer.status_code == 200, answer.text
-    return Pieces(genuine, revoked, superseded, successor)
+    assert answer.status_code == 200, answer.text
+    return made
 
 
-def test_genuine_certificate_in_both_languages(visit: Visit, pieces: Pieces) -> None:
+def test_genuine_certificate_in_both_languages(visit: Visit, pieces: ToVerify) -> None:
     page = visit.page
     visit.goto(f"/v/{pieces.genuine}")
     verdict = page.get_by_role("status")
@@ -112,9 +93,9 @@ def test_genuine_certificate_in_both_languages(visit: Visit, pieces: Pieces) -> 
     assert page.get_by_role("status").locator("h1").inner_text() == "Genuine"
 
 
-def test_revoked_and_superseded_certificates(visit: Visit, pieces: Pieces) -> None:
+def test_revoked_and_superseded_certificates(visit: Visit, pieces: ToVerify) -> None:
     page = visit.page
-    visit.goto(f"/v/{pieces.revoked}")
+    visit.goto(f"/v/{pieces.to_revoke}")
     verdict = page.get_by_role("status")
     assert verdict.locator("h1").inner_text() == "Revoked"
     assert "for fraud" in verdict.inner_text()
@@ -131,7 +112,7 @@ def test_revoked_and_superseded_certificates(visit: Visit, pieces: Pieces) -> No
     assert "Repair" in steps.all_inner_texts()
 
     page.get_by_role("link", name="中文").click()
-    visit.goto(f"/v/{pieces.revoked}")
+    visit.goto(f"/v/{pieces.to_revoke}")
     assert page.get_by_role("status").locator("h1").inner_text() == "已撤销"
     assert visit.fits_width()
     visit.shot("revoked-zh")
