@@ -305,7 +305,7 @@ def test_page_in_both_languages_small_and_never_cached(
     # Every check's details and every "how this was checked" in Chinese, with the same facts.
     signer = world.organisations[BRAND].account_address
     assert f"由 {signer} 作出的 EIP-712 签名" in chinese.text
-    assert f"{signer} 在区块" in chinese.text and "持有签发者角色" in chinese.text
+    assert f"{signer} 在第" in chinese.text and "持有发证角色" in chinese.text
     assert "未被撤销、取代或标记" in chinese.text and "条记录" in chinese.text
     for english in ("EIP-712 signature by", "held ISSUER_ROLE", "records verified", "valid:"):
         assert english in html and english not in chinese.text

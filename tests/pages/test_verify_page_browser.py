@@ -89,6 +89,13 @@ def test_genuine_certificate_in_both_languages(visit: Visit, pieces: ToVerify) -
     assert page.locator("ol.timeline > li").first.locator(".step").inner_text() == "铸造"
     assert visit.fits_width()
     visit.shot("genuine-zh")
+    # What each check found, in Chinese too.
+    checks = page.locator("ul.checks > li")
+    signature = checks.nth(2).locator("details")
+    signature.locator("summary").click()
+    assert "EIP-712 签名" in signature.inner_text()
+    assert "signature by" not in signature.inner_text()
+    visit.shot("genuine-zh-check")
     page.get_by_role("link", name="English").click()
     assert page.get_by_role("status").locator("h1").inner_text() == "Genuine"
 

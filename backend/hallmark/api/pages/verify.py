@@ -62,7 +62,6 @@ CHECK_NAMES = {
 SAID = {
     "document_ok": N_("a %(type)s of organisation %(organisation)s"),
     "hash_differs": N_("the document hashes to %(computed)s, its proof says %(claimed)s"),
-    "hash_ok": N_("%(hash)s"),
     "signature_other": N_("the signature is %(recovered)s's, the proof names %(signer)s"),
     "signature_ok": N_("EIP-712 signature by %(account)s"),
     "chain_other": N_("the certificate is for chain %(expected)s, the node is on chain %(found)s"),
