@@ -11,6 +11,7 @@ import copy
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,14 @@ from tests.certificates.builders import (
     with_leaf,
 )
 from tests.conftest import World
-from tests.records.factories import BRAND, BRAND_2, FACTORY, create_product
+from tests.records.factories import (
+    BRAND,
+    BRAND_2,
+    FACTORY,
+    add_step,
+    create_product,
+    held_lot,
+)
 
 
 def test_issue_refuses_an_incomplete_product_and_stores_nothing(
@@ -67,6 +75,42 @@ def test_issue_refuses_an_incomplete_product_and_stores_nothing(
     assert factory.status_code == 403
 
 
+def test_issue_says_which_step_is_missing_or_still_open(world: World) -> None:
+    """Materials drawn, then: no step yet; steps without a final QC inspection; work done
+    after the QC passed (only packaging and shipping may follow it); each refused with its
+    reason, and issued once a new QC inspection passes after that work."""
+    lot = held_lot(world)
+    serial = create_product(world)["serial"]
+    world.http.post(
+        f"/api/v1/products/{serial}/materials",
+        json={"materials": [{"lot": lot["id"], "quantity": "1.000", "unit": "g"}]},
+        headers=world.headers(FACTORY),
+    ).raise_for_status()
+
+    def refusal() -> str:
+        response = world.http.post(
+            "/api/v1/certificates", json={"serial": serial}, headers=world.headers(BRAND)
+        )
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "production_incomplete"
+        reason: str = error["details"]["reason"]
+        return reason
+
+    assert refusal() == "it has no production step"
+    add_step(world, serial, "casting")
+    assert refusal() == "it has no final QC inspection"
+    add_step(world, serial, "qc_inspection", result="pass")
+    add_step(world, serial, "packaging")
+    add_step(world, serial, "stone_setting")
+    assert refusal() == "steps after the final QC inspection: stone_setting"
+    add_step(world, serial, "qc_inspection", result="pass")
+    issued = world.http.post(
+        "/api/v1/certificates", json={"serial": serial}, headers=world.headers(BRAND)
+    )
+    assert issued.status_code == 201, issued.text
+
+
 def test_order_reports_each_product(issued: Issued) -> None:
     order = issued.order
     assert (order["total"], order["processed"], order["issued"], order["failed"]) == (4, 4, 2, 2)
@@ -88,6 +132,26 @@ def test_document_shape_and_personal_commitment(world: World, issued: Issued) ->
     assert subject["design"] is None
     names = {o["name"] for o in subject["organisations"]}
     assert {BRAND, FACTORY}.issubset(names)
+    # The piece, its materials, its footprint, its making and who is who, as issue 16 lists.
+    product = subject["product"]
+    assert {"serial", "name", "category", "gtin", "edition", "recordHash"} <= set(product)
+    assert product["engraving"] == "initials and a date"
+    material = subject["materials"][0]
+    assert {"grade", "origin", "recycled", "labGrown", "certificates"} <= set(material)
+    assert Decimal(material["drawn"]["quantity"]) == 5 and material["drawn"]["unit"] == "g"
+    assert isinstance(material["recycled"], bool) and material["labGrown"] is False
+    assert "recycledShare" in subject and isinstance(subject["ethics"], list)
+    production = subject["production"]
+    assert production["stepChainHead"].startswith("0x") and len(production["stepChainHead"]) == 66
+    assert production["finalQc"]["result"] == "pass"
+    brand = next(o for o in subject["organisations"] if o["name"] == BRAND)
+    assert brand["account"] == document["issuer"]["account"] == document["proof"]["signer"]
+    assert brand["account"].lower() == world.organisations[BRAND].account_address.lower()
+    proof = document["proof"]
+    assert proof["chainId"] == world.runtime.chain.retrieve_chain_id()  # type: ignore[union-attr]
+    assert proof["deployment"]["ledger"] == document["credentialStatus"]["ledger"]
+    assert proof["anchor"]["kind"] == "certificate" and proof["anchor"]["root"].startswith("0x")
+    assert isinstance(proof["anchor"]["proof"], list)
     text = json.dumps(document, ensure_ascii=False)
     assert "Li Wei" not in text and "For Mei" not in text  # personal data only as a commitment
     held = world.http.get(
