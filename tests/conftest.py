@@ -127,6 +127,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "anvil_port": 0,
             "keystore_scrypt_n": 1024,
+            "verify_rate_limit": "off",  # as `settings_for_tests`
             "_env_file": None,
         }
         values.update(overrides)

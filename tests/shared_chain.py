@@ -64,11 +64,13 @@ NODE_SETTINGS = frozenset(
 
 
 def settings_for_tests(**values: Any) -> Settings:
-    """Settings for a test process: no .env, fast keystores."""
+    """Settings for a test process: no .env, fast keystores, no limit on the public
+    verification (its tests set one: elsewhere a test's outcome would hang on its speed)."""
     return Settings(
         **{
             "environment": "test",
             "keystore_scrypt_n": 1024,
+            "verify_rate_limit": "off",
             "_env_file": None,
             **values,
         }

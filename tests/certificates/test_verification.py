@@ -467,6 +467,8 @@ def test_rate_limit_setting_is_checked(bad: str) -> None:
     with pytest.raises(ValueError, match="rate limit"):
         Settings(verify_rate_limit=bad, _env_file=None)  # type: ignore[call-arg]
     assert Settings(verify_rate_limit=" OFF ", _env_file=None).verify_rate_limit == "off"  # type: ignore[call-arg]
+    default = Settings(_env_file=None).verify_rate_limit  # type: ignore[call-arg]
+    assert default == "20/second;600/minute" and len(ClientRateLimit(default).items) == 2
 
 
 def test_public_verification_is_rate_limited_per_address(
