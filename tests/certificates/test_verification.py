@@ -309,6 +309,9 @@ def test_page_in_both_languages_small_and_never_cached(
     assert "未被撤销、取代或标记" in chinese.text and "条记录" in chinese.text
     for english in ("EIP-712 signature by", "held ISSUER_ROLE", "records verified", "valid:"):
         assert english in html and english not in chinese.text
+    # The lots' ethics attestations by name, not by member.
+    assert "Conflict-free" in html and "无冲突来源" in chinese.text and "公平贸易" in chinese.text
+    assert "<code>conflict_free</code>" not in html + chinese.text
     switched = world.http.get(
         f"/language/zh?next=/v/{certificates.genuine}", follow_redirects=False
     )

@@ -128,6 +128,12 @@ LICENCE_FIELDS = {
     "grantedBy": N_("Granted by"),
     "grantedAt": N_("Granted at"),
 }
+#: The ethics attestations a lot may carry (`records.schemas.Ethics`).
+ETHICS = {
+    "conflict_free": N_("Conflict-free"),
+    "fair_trade": N_("Fair trade"),
+    "wage_disclosure": N_("Wages disclosed"),
+}
 #: Members of the design section that are times.
 DESIGN_TIMES = frozenset({"filedAt", "finalAt", "validFrom", "validUntil", "grantedAt"})
 #: Revocation reasons (the ledger's reason codes) and causes.
@@ -252,6 +258,7 @@ def _page(
         design_fields=DESIGN_FIELDS,
         licence_fields=LICENCE_FIELDS,
         design_times=DESIGN_TIMES,
+        ethics_names=ETHICS,
         reasons=REASONS,
         causes=CAUSES,
         materials=MATERIALS,
