@@ -15,7 +15,9 @@ holds the role for it, so the anchoring itself proves the role was held then.
 
 A stored certificate's verification is kept for the block it was made in (`VerificationCache`):
 a new block (a revocation, a supersession, a flag) makes it run again, so what the ledger says
-shows within one block of being mined.
+shows within one block of being mined. The latest block is learnt by one background reader per
+process (`BlockWatcher`, every `HALLMARK_VERIFY_BLOCK_SECONDS`), not by each request; a request
+never uses a reading older than twice that interval (it asks the node itself instead).
 
 Raises:
     NotFoundError: no such certificate (`of_stored`).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
+import structlog
 from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +57,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 VERDICTS = ("genuine", "revoked", "superseded", "unknown", "tampered")
 REASON_NAMES = {code: name for name, code in doc.REVOCATION_REASONS.items()}
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @cache
@@ -816,6 +821,86 @@ class SingleFlight:
         return cast(T, flight.result)
 
 
+class BlockWatcher:
+    """The chain's latest block for every request of the process: one thread asks the node
+    (`eth_blockNumber`) every `interval` seconds, and a request uses its reading while it is at
+    most `max_age` (twice the interval) old, counted from when the question was sent. A reading
+    older than that (the node slow or down, the thread starved) is not used: the request asks
+    the node itself (`read`), and its answer becomes the reading.
+
+    So a block mined now is used by every request from at most `max_age` seconds on: within one
+    block on a chain whose blocks come less often than that (any public or consortium chain at
+    the default 0.2 s).
+    """
+
+    def __init__(
+        self,
+        client: ChainClient,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self.client = client
+        self.interval = interval
+        self.max_age = 2 * interval
+        self._clock = clock
+        self._reading: tuple[int, float] | None = None  # (block, when its question was sent)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Questions asked of the node (for the tests and the benchmark's report).
+        self.reads = 0
+
+    def fresh(self) -> int | None:
+        """The latest block if the reading is at most `max_age` old, else None."""
+        reading = self._reading
+        if reading is None or self._clock() - reading[1] > self.max_age:
+            return None
+        return reading[0]
+
+    def read(self) -> int:
+        """Ask the node now; its answer becomes the reading (unless a question sent later was
+        answered first).
+
+        Raises:
+            ChainError: the node does not answer.
+        """
+        sent = self._clock()
+        block = self.client.retrieve_block_number()
+        with self._lock:
+            self.reads += 1
+            if self._reading is None or sent >= self._reading[1]:
+                self._reading = (block, sent)
+        return block
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="hallmark-block-watcher", daemon=True
+            )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # A question in flight ends by the client's timeout; the thread then stops itself.
+            thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            started = self._clock()
+            try:
+                self.read()
+            except Exception as exc:  # any failure: the reading ages, requests ask the node
+                log.debug("block_watcher_read_failed", error=str(exc))
+            self._stopping.wait(max(0.0, self.interval - (self._clock() - started)))
+
+
 class VerificationCache:
     """What the process keeps between checks of stored certificates: each certificate's latest
     verification for the block it was made in, the chain facts that cannot change once final
@@ -827,9 +912,19 @@ class VerificationCache:
     the block number read at each call, and no caching library is a dependency for this alone.
     """
 
-    def __init__(self, size: int = 1024, *, facts: int = 65536, confirmations: int = 0) -> None:
+    def __init__(
+        self,
+        size: int = 1024,
+        *,
+        facts: int = 65536,
+        confirmations: int = 0,
+        block_seconds: float = 0.0,
+    ) -> None:
         self.size = size
         self.confirmations = confirmations
+        #: Seconds between the block watcher's questions (0: every request asks the node).
+        self.block_seconds = block_seconds
+        self.watcher: BlockWatcher | None = None
         self.final = _Final(facts)
         self.checks = SingleFlight()
         self.blocks = SingleFlight()
@@ -852,9 +947,46 @@ class VerificationCache:
                 self._entries.popitem(last=False)
 
     def latest_block(self, client: ChainClient) -> int:
-        """The chain's latest block: a request that arrives while another is asking the node
-        shares its answer (one `eth_blockNumber` in flight at a time)."""
-        return self.blocks.run(client.url, client.retrieve_block_number)
+        """The chain's latest block: the block watcher's reading while it is fresh (its thread
+        started on the first call); else asked of the node, a request that arrives while
+        another is asking sharing its answer (one `eth_blockNumber` in flight at a time).
+
+        Raises:
+            ChainError: the node does not answer.
+        """
+        watcher = self._watcher(client)
+        if watcher is None:
+            return self.blocks.run(client.url, client.retrieve_block_number)
+        fresh = watcher.fresh()
+        if fresh is not None:
+            return fresh
+        return self.blocks.run(client.url, watcher.read)
+
+    def fresh_block(self) -> int | None:
+        """The block watcher's reading while it is fresh, else None (no question asked)."""
+        watcher = self.watcher
+        return watcher.fresh() if watcher is not None else None
+
+    def _watcher(self, client: ChainClient) -> BlockWatcher | None:
+        if self.block_seconds <= 0:
+            return None
+        watcher = self.watcher
+        if watcher is None or watcher.client is not client:
+            with self._lock:
+                if self.watcher is None or self.watcher.client is not client:
+                    if self.watcher is not None:
+                        self.watcher.stop()
+                    self.watcher = BlockWatcher(client, self.block_seconds)
+                    self.watcher.start()
+                watcher = self.watcher
+        return watcher
+
+    def close(self) -> None:
+        """Stop the block watcher's thread (the cache still answers, asking the node)."""
+        with self._lock:
+            watcher, self.watcher, self.block_seconds = self.watcher, None, 0.0
+        if watcher is not None:
+            watcher.stop()
 
 
 def of_certificate(
