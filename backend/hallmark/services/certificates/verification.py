@@ -517,9 +517,12 @@ def of_stored(
     block: int,
     final: _Final | None = None,
     final_block: int = -1,
+    newer: Callable[[], int] | None = None,
 ) -> Verification:
     """Check a stored certificate: its signed document and bundle as Hallmark serves them,
-    against the chain (a stored text that no longer matches its hash: `tampered`).
+    against the chain (a stored text that no longer matches its hash: `tampered`). When the
+    stored evidence names an anchoring block after `block` (a reading of the latest block made
+    before the worker recorded it), the check runs at `newer()`, the node asked again.
 
     Raises:
         NotFoundError: no such certificate.
@@ -541,6 +544,10 @@ def of_stored(
             )
             return failed
 
+    if newer is not None and _newest_anchoring(document, bundle) > block:
+        latest = newer()
+        final_block += latest - block
+        block = latest
     return _verify(
         document=document,
         bundle=bundle,
@@ -551,6 +558,17 @@ def of_stored(
         final=final,
         final_block=final_block,
     )
+
+
+def _newest_anchoring(document: Mapping[str, Any], bundle: Mapping[str, Any] | None) -> int:
+    """The newest block the anchoring evidence of a stored document and its bundle names (-1
+    when none does)."""
+    proof = document.get("proof")
+    anchors = [proof.get("anchor")] if isinstance(proof, Mapping) else []
+    entries = bundle.get("records") if bundle is not None else None
+    anchors += [e.get("anchor") for e in entries if isinstance(e, Mapping)] if entries else []
+    blocks = [a.get("block") for a in anchors if isinstance(a, Mapping)]
+    return max((b for b in blocks if isinstance(b, int)), default=-1)
 
 
 class _Final:
@@ -962,6 +980,20 @@ class VerificationCache:
             return fresh
         return self.blocks.run(client.url, watcher.read)
 
+    def newer_block(self, client: ChainClient, than: int) -> int:
+        """The latest block asked of the node now (shared with concurrent askers) when the
+        reading is not after `than`.
+
+        Raises:
+            ChainError: the node does not answer.
+        """
+        watcher = self._watcher(client)
+        fresh = watcher.fresh() if watcher is not None else None
+        if fresh is not None and fresh > than:
+            return fresh
+        read = watcher.read if watcher is not None else client.retrieve_block_number
+        return self.blocks.run(client.url, read)
+
     def fresh_block(self) -> int | None:
         """The block watcher's reading while it is fresh, else None (no question asked)."""
         watcher = self.watcher
@@ -1021,9 +1053,10 @@ def of_certificate(
             block=block,
             final=cache.final,
             final_block=block - cache.confirmations,
+            newer=lambda: cache.newer_block(client, block),
         )
-        if verification.settled:
-            cache.put(ref, block, verification)
+        if verification.settled and verification.block is not None:
+            cache.put(ref, verification.block, verification)
         return verification
 
     return cache.checks.run((ref, block), check)
