@@ -418,11 +418,22 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
 
     monkeypatch.setattr(chain, "retrieve_receipt", counted)
     monkeypatch.setattr(chain, "retrieve_call", counted_call)
+    ledger_address = world.runtime.certificate_issuer().deployment["ledger"]
+    made: list[str] = []
+    real_contract = chain.w3.eth.contract
+
+    def counted_contract(*args: Any, **kwargs: Any) -> Any:
+        made.append(str(kwargs.get("address")))
+        return real_contract(*args, **kwargs)
+
+    monkeypatch.setattr(chain.w3.eth, "contract", counted_contract)
     _mine(world)
     _watched(world)
     for ref in (to_revoke, to_supersede):
         assert verification(world, ref)["verdict"] == "genuine"
     assert receipts == [] and reads == []
+    # The ledger's contract object (made from its whole ABI) is made once, not per check.
+    assert [a for a in made if a.lower() == ledger_address.lower()] == []
     # The very next block revokes one and supersedes the other: both show at once.
     revoked = world.http.post(
         f"/api/v1/certificates/{to_revoke}/revocation",

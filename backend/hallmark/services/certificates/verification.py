@@ -41,9 +41,11 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
+from web3.contract import Contract
 
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.client import ChainClient
+from hallmark.chain.errors import ContractErrors
 from hallmark.chain.ledger import AccountBinding, BatchRecord, CertificateStanding, Ledger
 from hallmark.core.errors import NotFoundError, RecordIntegrityError
 from hallmark.services.certificates import document as doc
@@ -71,8 +73,15 @@ class _RecordingLedger(Ledger):
     """The ledger as the verifier reads it, keeping what it read for the page: each batch's
     block and time, and the certificate's standing (its cause, reason, time, successor)."""
 
-    def __init__(self, client: ChainClient, address: str, abi: list[dict[str, Any]]) -> None:
-        super().__init__(client, address, abi)
+    def __init__(
+        self,
+        client: ChainClient,
+        address: str,
+        abi: list[dict[str, Any]],
+        *,
+        prepared: tuple[Contract, ContractErrors] | None = None,
+    ) -> None:
+        super().__init__(client, address, abi, prepared=prepared)
         self.batches: dict[tuple[str, str], BatchRecord] = {}
         self.standing: CertificateStanding | None = None
 
@@ -678,7 +687,23 @@ class _FinalLedger(_RecordingLedger):
         final: _Final,
         final_block: int,
     ) -> None:
-        super().__init__(cast(ChainClient, _FinalClient(client, final, final_block)), address, abi)
+        # The contract object is made once per connection and address (it reads the whole ABI);
+        # the cache holds its connection, so the connection's id is not reused while it is kept.
+        key = ("contract", id(client.w3), address)
+        prepared = final.get(key)
+        if prepared is _MISSING:
+            checksummed = Web3.to_checksum_address(address)
+            prepared = (
+                client.w3.eth.contract(address=checksummed, abi=abi),
+                ContractErrors("ProvenanceLedger", abi),
+            )
+            final.put(key, prepared)
+        super().__init__(
+            cast(ChainClient, _FinalClient(client, final, final_block)),
+            address,
+            abi,
+            prepared=prepared,
+        )
         self._url = client.url
         self._final = final
         self._final_block = final_block
