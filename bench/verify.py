@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select, text
 
 from bench.ingest import hallmark, served
 from bench.results import Result, add_output_argument, distribution, run_main
@@ -51,6 +51,9 @@ from hallmark.store.models import Certificate, Record
 SUPPLIER, FACTORY, BRAND = "Bench Refinery", "Bench Atelier", "Bench Maison"
 #: Rows per bulk insert while growing the store.
 INSERT_CHUNK = 5000
+#: Seconds waited after mining a block before the fresh checks: more than the API processes'
+#: block watchers take to use it (twice HALLMARK_VERIFY_BLOCK_SECONDS, 0.4 s by default).
+WATCHER_WAIT = 1.0
 #: The phases loaded at each size: name, path of a certificate, what it is.
 PHASES = (
     ("api", "/api/v1/certificates/{id}/verification", "verification API"),
@@ -235,17 +238,51 @@ def mine_block(rpc_url: str) -> int:
     return int(answer.json()["result"], 16)
 
 
-def fresh_checks(base_url: str, ids: list[str], result: Result, size: int) -> dict[str, float]:
-    """The first request for each certificate after a new block: a check against the chain."""
+def fresh_checks(
+    base_url: str, ids: list[str], result: Result, size: int, block: int
+) -> dict[str, float]:
+    """The first request for each certificate after a new block: a check against the chain.
+    Each API process learns the new block from its block watcher within twice
+    `HALLMARK_VERIFY_BLOCK_SECONDS` (0.4 s by default): after `WATCHER_WAIT`, every answer
+    must say it was checked at that block (else it was a kept answer, and the run fails)."""
+    time.sleep(WATCHER_WAIT)
     seconds = []
     with httpx.Client(base_url=base_url, timeout=60) as client:
         for ref in ids:
             started = time.perf_counter()
             answer = client.get(f"/api/v1/certificates/{ref}/verification")
             seconds.append(time.perf_counter() - started)
-            verdict = answer.json().get("verdict") if answer.is_success else answer.status_code
+            body = answer.json() if answer.is_success else {}
+            verdict = body.get("verdict", answer.status_code)
             result.check(verdict == "genuine", f"{size} stored: {ref} answered {verdict}")
+            checked = body.get("checked_at_block")
+            result.check(
+                checked == block, f"{size} stored: {ref} checked at block {checked}, not {block}"
+            )
     return {k: v * 1000 for k, v in distribution(seconds).items()}
+
+
+def store_bytes(database_url: str) -> dict[str, int]:
+    """The database's size on disk: the SQLite file (and its write-ahead log); on PostgreSQL
+    the database and, of it, the `records` and `certificates` tables with their indexes."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(str(url.database))
+        files = [path, path.with_name(path.name + "-wal")]
+        return {"database": sum(f.stat().st_size for f in files if f.exists())}
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            database = connection.scalar(text("SELECT pg_database_size(current_database())"))
+            tables = connection.scalar(
+                text(
+                    "SELECT pg_total_relation_size('records')"
+                    " + pg_total_relation_size('certificates')"
+                )
+            )
+    finally:
+        engine.dispose()
+    return {"database": int(database or 0), "records_and_certificates": int(tables or 0)}
 
 
 def page_size(base_url: str, ref: str) -> dict[str, int]:
@@ -347,8 +384,9 @@ def measure(args: argparse.Namespace, result: Result) -> None:
             block = mine_block(rpc_url)
             figures: dict[str, Any] = {
                 "grow_seconds": grown,
+                "store_bytes": store_bytes(database_url),
                 "block": block,
-                "fresh_check_ms": fresh_checks(base_url, real, result, size),
+                "fresh_check_ms": fresh_checks(base_url, real, result, size, block),
             }
             for phase, template, what in PHASES:
                 paths = [template.format(id=ref) for ref in real]
@@ -358,7 +396,8 @@ def measure(args: argparse.Namespace, result: Result) -> None:
                 f"{size:,} stored: fresh check after a new block p50 "
                 f"{figures['fresh_check_ms']['p50']:.1f} ms, p99 "
                 f"{figures['fresh_check_ms']['p99']:.1f} ms ({len(real)} certificates); "
-                f"grown in {grown:.1f} s",
+                f"grown in {grown:.1f} s; database "
+                f"{figures['store_bytes']['database'] / 1e6:,.0f} MB",
                 flush=True,
             )
             sizes[str(size)] = figures

@@ -283,6 +283,13 @@ class Settings(BaseSettings):
         description="Seconds a single create waits for the database's write lock "
         "(SQLite; held by another process) before it is answered 503 with Retry-After",
     )
+    verify_block_seconds: Annotated[float, Field(ge=0, le=5)] = Field(
+        0.2,
+        description="Seconds between an API process's questions to the node for the latest block, "
+        "shared by every verification request; a request never uses an answer older than twice "
+        "this, so a revocation shows within one block on a chain whose blocks come less often "
+        "(0: every verification request asks the node)",
+    )
     key_cache_seconds: Annotated[float, Field(ge=0, le=60)] = Field(
         1.0,
         description="Seconds an API process keeps an API key it found valid without reading it "

@@ -581,3 +581,11 @@ def test_non_2xx_verification_answers_fail_the_run_and_only_2xx_count() -> None:
         "100 stored, verification API: 10 non_2xx",
         "100 stored, verification API: 1 timeouts",
     ]
+
+
+def test_verify_store_size_counts_the_sqlite_file_and_its_log(tmp_path: Path) -> None:
+    database = tmp_path / "store.sqlite3"
+    database.write_bytes(b"x" * 4096)
+    assert verify.store_bytes(f"sqlite:///{database}") == {"database": 4096}
+    (tmp_path / "store.sqlite3-wal").write_bytes(b"y" * 1000)
+    assert verify.store_bytes(f"sqlite:///{database}") == {"database": 5096}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -54,6 +55,24 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def certificates(world: World) -> ToVerify:
     return issue_to_verify(world, engraving="a star")
+
+
+def _cache(world: World) -> verification_service.VerificationCache:
+    cache: verification_service.VerificationCache = world.http.app.state.verification_cache  # type: ignore[attr-defined]
+    return cache
+
+
+def _watched(world: World) -> int:
+    """Wait until the API's block watcher has read the chain's latest block (it asks every
+    HALLMARK_VERIFY_BLOCK_SECONDS); from then on every request uses that block. Its number."""
+    chain = world.runtime.chain
+    assert chain is not None
+    latest = chain.retrieve_block_number()
+    deadline = time.monotonic() + 10  # a bound for a stuck watcher, not a measure of speed
+    while (_cache(world).fresh_block() or -1) < latest:
+        assert time.monotonic() < deadline, "the block watcher did not read the latest block"
+        time.sleep(0.01)
+    return latest
 
 
 def verification(world: World, ref: str) -> dict[str, Any]:
@@ -124,7 +143,9 @@ def test_revocation_shows_at_the_next_block(world: World, certificates: ToVerify
         headers=world.headers(BRAND),
     )
     assert answer.status_code == 200, answer.text
+    block = _watched(world)
     revoked = verification(world, certificates.to_revoke)
+    assert revoked["checked_at_block"] == block
     assert revoked["verdict"] == "revoked" and not revoked["ok"]
     assert revoked["revocation"]["cause"] == "certificate_revoked"
     assert revoked["revocation"]["reason"] == "lost_in_production"
@@ -330,7 +351,13 @@ def test_chain_unreachable_answers_503_and_checks_nothing(
     def unreachable() -> int:
         raise ChainUnavailableError(chain.url, "connection refused")
 
+    verification(world, certificates.genuine)  # the watcher runs, its answer kept
     monkeypatch.setattr(chain, "retrieve_block_number", unreachable)
+    # The watcher's last reading ages: from twice its interval on, a request asks the node.
+    deadline = time.monotonic() + 10  # a bound for a stuck test, not a measure of speed
+    while _cache(world).fresh_block() is not None:
+        assert time.monotonic() < deadline, "the block watcher's reading did not age"
+        time.sleep(0.01)
     answer = world.http.get(f"/api/v1/certificates/{certificates.genuine}/verification")
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "chain_unavailable"
@@ -380,10 +407,22 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
 
     monkeypatch.setattr(chain, "retrieve_receipt", counted)
     monkeypatch.setattr(chain, "retrieve_call", counted_call)
+    ledger_address = world.runtime.certificate_issuer().deployment["ledger"]
+    made: list[str] = []
+    real_contract = chain.w3.eth.contract
+
+    def counted_contract(*args: Any, **kwargs: Any) -> Any:
+        made.append(str(kwargs.get("address")))
+        return real_contract(*args, **kwargs)
+
+    monkeypatch.setattr(chain.w3.eth, "contract", counted_contract)
     _mine(world)
+    _watched(world)
     for ref in (to_revoke, to_supersede):
         assert verification(world, ref)["verdict"] == "genuine"
     assert receipts == [] and reads == []
+    # The ledger's contract object (made from its whole ABI) is made once, not per check.
+    assert [a for a in made if a.lower() == ledger_address.lower()] == []
     # The very next block revokes one and supersedes the other: both show at once.
     revoked = world.http.post(
         f"/api/v1/certificates/{to_revoke}/revocation",
@@ -391,6 +430,7 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
         headers=world.headers(BRAND),
     )
     assert revoked.status_code == 200, revoked.text
+    _watched(world)
     answer = verification(world, to_revoke)
     assert answer["verdict"] == "revoked" and answer["revocation"]["cause"] == "certificate_revoked"
     assert verification(world, to_supersede)["verdict"] == "genuine"  # kept for this block
@@ -398,6 +438,7 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
         f"/api/v1/certificates/{reissued.json()['id']}/supersession", headers=world.headers(BRAND)
     )
     assert superseded.status_code == 200, superseded.text
+    _watched(world)
     answer = verification(world, to_supersede)
     assert answer["verdict"] == "superseded"
     assert answer["successor"]["id"] == reissued.json()["id"]
@@ -521,3 +562,147 @@ def test_the_page_says_every_finding_of_the_verifier_in_both_languages() -> None
         for language in i18n.LANGUAGES:
             said = i18n.translations(language).gettext(SAID[key])
             assert said and set(re.findall(r"%\((\w+)\)s", said)) == names, (language, key)
+class _Node:
+    """A chain client that answers the block number it is told, counting the questions."""
+
+    url = "http://node.invalid"
+
+    def __init__(self) -> None:
+        self.block = 7
+        self.questions = 0
+        self.down = False
+
+    def retrieve_block_number(self) -> int:
+        self.questions += 1
+        if self.down:
+            raise ChainUnavailableError(self.url, "connection refused")
+        return self.block
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_block_watcher_reading_is_used_only_while_fresh() -> None:
+    node, clock = _Node(), _Clock()
+    watcher = verification_service.BlockWatcher(node, 0.2, clock=clock)  # type: ignore[arg-type]
+    assert watcher.fresh() is None  # nothing read yet
+    assert watcher.read() == 7 and node.questions == 1
+    node.block = 8  # mined: the reading still says 7 until it is read again or ages
+    clock.now += 0.39  # under twice the interval: still used
+    assert watcher.fresh() == 7
+    clock.now += 0.02  # older than twice the interval: never used
+    assert watcher.fresh() is None
+    assert watcher.read() == 8 and watcher.fresh() == 8
+
+
+def test_requests_share_the_watchers_reading_and_ask_the_node_once_it_is_stale() -> None:
+    node, clock = _Node(), _Clock()
+    cache = verification_service.VerificationCache(block_seconds=0.2)
+    watcher = verification_service.BlockWatcher(node, 0.2, clock=clock)  # type: ignore[arg-type]
+    cache.watcher = watcher  # not started: the test reads for it
+    watcher.read()
+    for _ in range(50):
+        assert cache.latest_block(node) == 7  # type: ignore[arg-type]
+    assert node.questions == 1  # the requests asked the node nothing
+    node.block = 9
+    clock.now += 1.0  # the watcher stopped reading (a slow node, a starved thread)
+    assert cache.fresh_block() is None
+    assert cache.latest_block(node) == 9 and node.questions == 2  # type: ignore[arg-type]
+    assert cache.fresh_block() == 9  # that answer is the reading now
+    node.down = True
+    clock.now += 1.0
+    with pytest.raises(ChainUnavailableError):  # a stale reading is never a fallback
+        cache.latest_block(node)  # type: ignore[arg-type]
+
+
+def test_block_watcher_thread_reads_new_blocks_and_stops() -> None:
+    node = _Node()
+    cache = verification_service.VerificationCache(block_seconds=0.01)
+    assert cache.latest_block(node) == 7  # type: ignore[arg-type]
+    watcher = cache.watcher
+    assert watcher is not None
+    node.block = 8
+    deadline = time.monotonic() + 10  # a bound for a stuck thread, not a measure of speed
+    while cache.fresh_block() != 8:
+        assert time.monotonic() < deadline, "the watcher did not read the new block"
+        time.sleep(0.005)
+    cache.close()
+    asked = node.questions
+    time.sleep(0.05)
+    assert node.questions == asked  # stopped
+    assert cache.fresh_block() is None and cache.latest_block(node) == 8  # type: ignore[arg-type]
+
+
+def test_kept_answers_are_served_before_the_router_as_the_routes_made_them(
+    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hallmark.api.pages import verify as verify_page
+    from hallmark.api.routes import verification as verification_routes
+
+    _mine(world)
+    _watched(world)
+    api = f"/api/v1/certificates/{certificates.genuine}/verification"
+    page = f"/v/{certificates.genuine}"
+    first_api, first_page = world.http.get(api), world.http.get(page)
+    first_zh = world.http.get(page, headers={"Accept-Language": "zh-CN"})
+    assert first_api.status_code == first_page.status_code == first_zh.status_code == 200
+    routed: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> verification_service.Verification:
+        routed.append("route")
+        return real(*args, **kwargs)
+
+    real = verification_routes.verify_stored
+    monkeypatch.setattr(verification_routes, "verify_stored", counted)
+    monkeypatch.setattr(verify_page, "verify_stored", counted)
+    again_api, again_page = world.http.get(api), world.http.get(page)
+    again_zh = world.http.get(page, headers={"Accept-Language": "zh-CN"})
+    assert routed == []  # answered from what was kept, before the router
+    for first, again in ((first_api, again_api), (first_page, again_page), (first_zh, again_zh)):
+        assert again.status_code == 200 and again.content == first.content
+        assert {k: v for k, v in again.headers.items() if k != "x-request-id"} == {
+            k: v for k, v in first.headers.items() if k != "x-request-id"
+        }
+    assert (
+        again_zh.headers["content-language"] == "zh-CN" and again_zh.content != again_page.content
+    )
+    # A page not made yet (another address) and an unknown certificate go to the routes.
+    assert world.http.get(page + "?lang=en").status_code == 200
+    assert world.http.get("/api/v1/certificates/HM-00000000-NOSUCH/verification").status_code == 404
+    assert routed == ["route", "route"]
+    # A new block: nothing kept is served for it; the first request is checked again.
+    routed.clear()
+    _mine(world)
+    block = _watched(world)
+    fresh = world.http.get(api)
+    assert routed == ["route"] and fresh.json()["checked_at_block"] == block
+
+
+def test_a_certificate_anchored_after_the_reading_is_checked_at_a_block_that_holds_it(
+    world: World,
+) -> None:
+    runtime = world.runtime
+    assert runtime.read_sessions is not None and runtime.chain is not None
+    clock = _Clock()  # never moves: the reading stays fresh
+    cache = verification_service.VerificationCache(block_seconds=0.2)
+    cache.watcher = verification_service.BlockWatcher(runtime.chain, 0.2, clock=clock)
+    before = cache.watcher.read()
+    ref = issue(world, complete_product(world))["id"]
+    anchor_all(world, [ref])  # mined after the reading
+    assert cache.fresh_block() == before
+    found = verification_service.of_certificate(
+        ref=ref,
+        sessions=runtime.read_sessions,
+        client=runtime.chain,
+        deployment=runtime.certificate_issuer().deployment,
+        cache=cache,
+    )
+    assert found.verdict == "genuine", [c for c in found.checks if not c.ok]
+    assert found.block is not None and found.block > before
+    assert cache.fresh_block() == found.block  # the node's answer is the reading now
+    assert cache.get(ref, found.block) is found

@@ -13,6 +13,7 @@ from hallmark import __version__
 from hallmark.api import openapi, pages, reference
 from hallmark.api.errors import install_error_handlers
 from hallmark.api.guards import AuthenticatedBodies, RequestContext
+from hallmark.api.kept_verifications import KeptVerifications
 from hallmark.api.ratelimit import ClientRateLimit
 from hallmark.api.responses import FastJSONResponse
 from hallmark.api.routes import (
@@ -52,6 +53,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         try:
             yield
         finally:
+            kept = getattr(_app.state, "verification_cache", None)
+            if kept is not None:  # its block watcher's thread
+                await run_in_threadpool(kept.close)
             await run_in_threadpool(runtime.stop_resuming_orders)
             if owns_runtime:
                 await run_in_threadpool(runtime.stop)
@@ -68,11 +72,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.verify_rate_limit = ClientRateLimit(runtime.settings.verify_rate_limit)
     install_error_handlers(app)
-    # Outermost last: request ids and the catch-all around everything, the single creates
-    # answered before the other writes are authenticated and their bodies checked.
+    # Outermost last: request ids and the catch-all around everything, kept verifications
+    # answered first, the single creates before the other writes are authenticated and their
+    # bodies checked.
     app.add_middleware(AuthenticatedBodies)
     app.add_middleware(SingleCreates)
     app.add_middleware(openapi.AllowedMethods)
+    app.add_middleware(KeptVerifications)
     app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(me.router)

@@ -215,14 +215,22 @@ class Ledger:
         abi: list[dict[str, Any]],
         *,
         deployment_block: int = 0,
+        prepared: tuple[Contract, ContractErrors] | None = None,
     ) -> None:
+        """`prepared`: the contract object and its errors made before for this address and ABI
+        on this client's connection (making them reads the whole ABI)."""
         self.client = client
         #: The block the ledger was deployed in (logs are looked for from there).
         self.deployment_block = deployment_block
         self.address = Web3.to_checksum_address(address)
         self.abi = abi
-        self.contract: Contract = client.w3.eth.contract(address=self.address, abi=abi)
-        self.errors = ContractErrors("ProvenanceLedger", abi)
+        if prepared is None:
+            prepared = (
+                client.w3.eth.contract(address=self.address, abi=abi),
+                ContractErrors("ProvenanceLedger", abi),
+            )
+        self.contract: Contract = prepared[0]
+        self.errors = prepared[1]
         #: 2: batches keyed by (anchorer, root), accounts bound to organisations; else 1.
         self.version = 2 if any(e.get("name") == "bindAccount" for e in abi) else 1
 

@@ -20,7 +20,7 @@ from hallmark.api.pages import i18n
 from hallmark.api.pages.i18n import N_
 from hallmark.api.pages.rendering import render
 from hallmark.api.ratelimit import check_verify_rate
-from hallmark.api.routes.verification import verify_stored
+from hallmark.api.routes.verification import MAX_REF_LENGTH, verify_stored
 from hallmark.core.errors import (
     ChainError,
     DatabaseUnavailableError,
@@ -31,9 +31,6 @@ from hallmark.core.errors import (
 from hallmark.services.certificates.verification import Verification
 
 router = APIRouter(include_in_schema=False)
-
-#: A certificate's id (36 characters) or number; anything longer is no certificate's.
-MAX_REF_LENGTH = 64
 
 #: The verdicts: heading and explanation.
 VERDICTS = {
@@ -302,14 +299,24 @@ def verify_page(request: Request, ref: str) -> Response:
         )
     # The page of a verification is made once per language and address: it is kept with the
     # verification, for the block that verification was made in.
-    key = ("page", i18n.negotiate(request), request.url.path, request.url.query)
+    key = page_rendition(request)
     kept = found.renditions.get(key)
     if kept is not None:
-        body, headers = kept
-        return Response(body, media_type="text/html", headers=headers)
+        return page_answer(kept)
     response = _page(request, 200, ref=ref, verdict=found.verdict, found=found)
     found.renditions[key] = (
         bytes(response.body),
         {k: v for k, v in response.headers.items() if k.lower() != "content-length"},
     )
     return response
+
+
+def page_rendition(request: Request) -> tuple[str, str, str, str]:
+    """The key of a verify page among its verification's renditions: its language and address."""
+    return ("page", i18n.negotiate(request), request.url.path, request.url.query)
+
+
+def page_answer(kept: tuple[bytes, dict[str, str]]) -> Response:
+    """The answer of a kept page (its body and headers; also `KeptVerifications`')."""
+    body, headers = kept
+    return Response(body, media_type="text/html", headers=headers)

@@ -28,7 +28,14 @@ RATE_LIMITED: dict[int | str, dict[str, Any]] = {
 }
 _CACHE_LOCK = threading.Lock()
 
-CertificateRef = Annotated[str, Path(max_length=64, description="The certificate's id or number")]
+#: The key of a verification's JSON among its renditions.
+JSON_RENDITION = "json"
+#: A certificate's id (36 characters) or number; anything longer is no certificate's.
+MAX_REF_LENGTH = 64
+
+CertificateRef = Annotated[
+    str, Path(max_length=MAX_REF_LENGTH, description="The certificate's id or number")
+]
 Verdict = Literal["genuine", "revoked", "superseded", "unknown", "tampered"]
 
 
@@ -161,7 +168,10 @@ def verification_cache(runtime: Runtime, request: Request) -> verification.Verif
             request.app.state, "verification_cache", None
         )
         if cache is None:
-            cache = verification.VerificationCache(confirmations=runtime.settings.confirmations)
+            cache = verification.VerificationCache(
+                confirmations=runtime.settings.confirmations,
+                block_seconds=runtime.settings.verify_block_seconds,
+            )
             request.app.state.verification_cache = cache
         return cache
 
@@ -200,9 +210,15 @@ def get_verification(ref: CertificateRef, request: Request, runtime: RuntimeDep)
     except NotFoundError as exc:
         exc.details["verdict"] = "unknown"
         raise
-    body = found.renditions.get("json")
+    body = found.renditions.get(JSON_RENDITION)
     if body is None:  # made once per verification, i.e. once per certificate and block
-        body = found.renditions["json"] = VerificationPublic.of(found).model_dump_json()
+        body = VerificationPublic.of(found).model_dump_json().encode()
+        found.renditions[JSON_RENDITION] = body
+    return json_answer(body)
+
+
+def json_answer(body: bytes) -> Response:
+    """The answer of `GET .../verification` from its kept JSON (also `KeptVerifications`')."""
     return Response(body, media_type="application/json")
 
 

@@ -15,7 +15,9 @@ holds the role for it, so the anchoring itself proves the role was held then.
 
 A stored certificate's verification is kept for the block it was made in (`VerificationCache`):
 a new block (a revocation, a supersession, a flag) makes it run again, so what the ledger says
-shows within one block of being mined.
+shows within one block of being mined. The latest block is learnt by one background reader per
+process (`BlockWatcher`, every `HALLMARK_VERIFY_BLOCK_SECONDS`), not by each request; a request
+never uses a reading older than twice that interval (it asks the node itself instead).
 
 Raises:
     NotFoundError: no such certificate (`of_stored`).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,13 +36,16 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
+import structlog
 from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
+from web3.contract import Contract
 
 from hallmark.chain.artifacts import ARTIFACTS_DIR, load_artifacts
 from hallmark.chain.client import ChainClient
+from hallmark.chain.errors import ContractErrors
 from hallmark.chain.ledger import AccountBinding, BatchRecord, CertificateStanding, Ledger
 from hallmark.core.errors import NotFoundError, RecordIntegrityError
 from hallmark.services.certificates import document as doc
@@ -53,6 +59,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 VERDICTS = ("genuine", "revoked", "superseded", "unknown", "tampered")
 REASON_NAMES = {code: name for name, code in doc.REVOCATION_REASONS.items()}
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @cache
@@ -66,8 +73,15 @@ class _RecordingLedger(Ledger):
     """The ledger as the verifier reads it, keeping what it read for the page: each batch's
     block and time, and the certificate's standing (its cause, reason, time, successor)."""
 
-    def __init__(self, client: ChainClient, address: str, abi: list[dict[str, Any]]) -> None:
-        super().__init__(client, address, abi)
+    def __init__(
+        self,
+        client: ChainClient,
+        address: str,
+        abi: list[dict[str, Any]],
+        *,
+        prepared: tuple[Contract, ContractErrors] | None = None,
+    ) -> None:
+        super().__init__(client, address, abi, prepared=prepared)
         self.batches: dict[tuple[str, str], BatchRecord] = {}
         self.standing: CertificateStanding | None = None
 
@@ -525,9 +539,12 @@ def of_stored(
     block: int,
     final: _Final | None = None,
     final_block: int = -1,
+    newer: Callable[[], int] | None = None,
 ) -> Verification:
     """Check a stored certificate: its signed document and bundle as Hallmark serves them,
-    against the chain (a stored text that no longer matches its hash: `tampered`).
+    against the chain (a stored text that no longer matches its hash: `tampered`). When the
+    stored evidence names an anchoring block after `block` (a reading of the latest block made
+    before the worker recorded it), the check runs at `newer()`, the node asked again.
 
     Raises:
         NotFoundError: no such certificate.
@@ -549,6 +566,10 @@ def of_stored(
             )
             return failed
 
+    if newer is not None and _newest_anchoring(document, bundle) > block:
+        latest = newer()
+        final_block += latest - block
+        block = latest
     return _verify(
         document=document,
         bundle=bundle,
@@ -559,6 +580,17 @@ def of_stored(
         final=final,
         final_block=final_block,
     )
+
+
+def _newest_anchoring(document: Mapping[str, Any], bundle: Mapping[str, Any] | None) -> int:
+    """The newest block the anchoring evidence of a stored document and its bundle names (-1
+    when none does)."""
+    proof = document.get("proof")
+    anchors = [proof.get("anchor")] if isinstance(proof, Mapping) else []
+    entries = bundle.get("records") if bundle is not None else None
+    anchors += [e.get("anchor") for e in entries if isinstance(e, Mapping)] if entries else []
+    blocks = [a.get("block") for a in anchors if isinstance(a, Mapping)]
+    return max((b for b in blocks if isinstance(b, int)), default=-1)
 
 
 class _Final:
@@ -668,7 +700,23 @@ class _FinalLedger(_RecordingLedger):
         final: _Final,
         final_block: int,
     ) -> None:
-        super().__init__(cast(ChainClient, _FinalClient(client, final, final_block)), address, abi)
+        # The contract object is made once per connection and address (it reads the whole ABI);
+        # the cache holds its connection, so the connection's id is not reused while it is kept.
+        key = ("contract", id(client.w3), address)
+        prepared = final.get(key)
+        if prepared is _MISSING:
+            checksummed = Web3.to_checksum_address(address)
+            prepared = (
+                client.w3.eth.contract(address=checksummed, abi=abi),
+                ContractErrors("ProvenanceLedger", abi),
+            )
+            final.put(key, prepared)
+        super().__init__(
+            cast(ChainClient, _FinalClient(client, final, final_block)),
+            address,
+            abi,
+            prepared=prepared,
+        )
         self._url = client.url
         self._final = final
         self._final_block = final_block
@@ -829,6 +877,86 @@ class SingleFlight:
         return cast(T, flight.result)
 
 
+class BlockWatcher:
+    """The chain's latest block for every request of the process: one thread asks the node
+    (`eth_blockNumber`) every `interval` seconds, and a request uses its reading while it is at
+    most `max_age` (twice the interval) old, counted from when the question was sent. A reading
+    older than that (the node slow or down, the thread starved) is not used: the request asks
+    the node itself (`read`), and its answer becomes the reading.
+
+    So a block mined now is used by every request from at most `max_age` seconds on: within one
+    block on a chain whose blocks come less often than that (any public or consortium chain at
+    the default 0.2 s).
+    """
+
+    def __init__(
+        self,
+        client: ChainClient,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self.client = client
+        self.interval = interval
+        self.max_age = 2 * interval
+        self._clock = clock
+        self._reading: tuple[int, float] | None = None  # (block, when its question was sent)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Questions asked of the node (for the tests and the benchmark's report).
+        self.reads = 0
+
+    def fresh(self) -> int | None:
+        """The latest block if the reading is at most `max_age` old, else None."""
+        reading = self._reading
+        if reading is None or self._clock() - reading[1] > self.max_age:
+            return None
+        return reading[0]
+
+    def read(self) -> int:
+        """Ask the node now; its answer becomes the reading (unless a question sent later was
+        answered first).
+
+        Raises:
+            ChainError: the node does not answer.
+        """
+        sent = self._clock()
+        block = self.client.retrieve_block_number()
+        with self._lock:
+            self.reads += 1
+            if self._reading is None or sent >= self._reading[1]:
+                self._reading = (block, sent)
+        return block
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="hallmark-block-watcher", daemon=True
+            )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # A question in flight ends by the client's timeout; the thread then stops itself.
+            thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            started = self._clock()
+            try:
+                self.read()
+            except Exception as exc:  # any failure: the reading ages, requests ask the node
+                log.debug("block_watcher_read_failed", error=str(exc))
+            self._stopping.wait(max(0.0, self.interval - (self._clock() - started)))
+
+
 class VerificationCache:
     """What the process keeps between checks of stored certificates: each certificate's latest
     verification for the block it was made in, the chain facts that cannot change once final
@@ -840,9 +968,19 @@ class VerificationCache:
     the block number read at each call, and no caching library is a dependency for this alone.
     """
 
-    def __init__(self, size: int = 1024, *, facts: int = 65536, confirmations: int = 0) -> None:
+    def __init__(
+        self,
+        size: int = 1024,
+        *,
+        facts: int = 65536,
+        confirmations: int = 0,
+        block_seconds: float = 0.0,
+    ) -> None:
         self.size = size
         self.confirmations = confirmations
+        #: Seconds between the block watcher's questions (0: every request asks the node).
+        self.block_seconds = block_seconds
+        self.watcher: BlockWatcher | None = None
         self.final = _Final(facts)
         self.checks = SingleFlight()
         self.blocks = SingleFlight()
@@ -865,9 +1003,60 @@ class VerificationCache:
                 self._entries.popitem(last=False)
 
     def latest_block(self, client: ChainClient) -> int:
-        """The chain's latest block: a request that arrives while another is asking the node
-        shares its answer (one `eth_blockNumber` in flight at a time)."""
-        return self.blocks.run(client.url, client.retrieve_block_number)
+        """The chain's latest block: the block watcher's reading while it is fresh (its thread
+        started on the first call); else asked of the node, a request that arrives while
+        another is asking sharing its answer (one `eth_blockNumber` in flight at a time).
+
+        Raises:
+            ChainError: the node does not answer.
+        """
+        watcher = self._watcher(client)
+        if watcher is None:
+            return self.blocks.run(client.url, client.retrieve_block_number)
+        fresh = watcher.fresh()
+        if fresh is not None:
+            return fresh
+        return self.blocks.run(client.url, watcher.read)
+
+    def newer_block(self, client: ChainClient, than: int) -> int:
+        """The latest block asked of the node now (shared with concurrent askers) when the
+        reading is not after `than`.
+
+        Raises:
+            ChainError: the node does not answer.
+        """
+        watcher = self._watcher(client)
+        fresh = watcher.fresh() if watcher is not None else None
+        if fresh is not None and fresh > than:
+            return fresh
+        read = watcher.read if watcher is not None else client.retrieve_block_number
+        return self.blocks.run(client.url, read)
+
+    def fresh_block(self) -> int | None:
+        """The block watcher's reading while it is fresh, else None (no question asked)."""
+        watcher = self.watcher
+        return watcher.fresh() if watcher is not None else None
+
+    def _watcher(self, client: ChainClient) -> BlockWatcher | None:
+        if self.block_seconds <= 0:
+            return None
+        watcher = self.watcher
+        if watcher is None or watcher.client is not client:
+            with self._lock:
+                if self.watcher is None or self.watcher.client is not client:
+                    if self.watcher is not None:
+                        self.watcher.stop()
+                    self.watcher = BlockWatcher(client, self.block_seconds)
+                    self.watcher.start()
+                watcher = self.watcher
+        return watcher
+
+    def close(self) -> None:
+        """Stop the block watcher's thread (the cache still answers, asking the node)."""
+        with self._lock:
+            watcher, self.watcher, self.block_seconds = self.watcher, None, 0.0
+        if watcher is not None:
+            watcher.stop()
 
 
 def of_certificate(
@@ -902,9 +1091,10 @@ def of_certificate(
             block=block,
             final=cache.final,
             final_block=block - cache.confirmations,
+            newer=lambda: cache.newer_block(client, block),
         )
-        if verification.settled:
-            cache.put(ref, block, verification)
+        if verification.settled and verification.block is not None:
+            cache.put(ref, verification.block, verification)
         return verification
 
     return cache.checks.run((ref, block), check)
