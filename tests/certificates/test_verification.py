@@ -10,7 +10,9 @@ import copy
 import re
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -58,7 +60,11 @@ def certificates(world: World) -> ToVerify:
 
 
 def _cache(world: World) -> verification_service.VerificationCache:
-    cache: verification_service.VerificationCache = world.http.app.state.verification_cache  # type: ignore[attr-defined]
+    """The API's verification cache, made (with its block watcher) by its first verification."""
+    state = world.http.app.state  # type: ignore[attr-defined]
+    if getattr(state, "verification_cache", None) is None:
+        world.http.get("/api/v1/certificates/HM-00000000-NOSUCH/verification")
+    cache: verification_service.VerificationCache = state.verification_cache
     return cache
 
 
@@ -515,13 +521,29 @@ def test_rate_limit_setting_is_checked(bad: str) -> None:
     assert default == "20/second;600/minute" and len(ClientRateLimit(default).items) == 2
 
 
+@contextmanager
+def _rate_limited(world: World, spec: str) -> Iterator[ClientRateLimit]:
+    """The API's verification budget set to `spec` for a while, then the one before put back
+    (monkeypatch cannot: undoing it deletes an attribute of Starlette's `State`)."""
+    state = world.http.app.state  # type: ignore[attr-defined]
+    before = state.verify_rate_limit
+    state.verify_rate_limit = limit = ClientRateLimit(spec)
+    try:
+        yield limit
+    finally:
+        state.verify_rate_limit = before
+
+
 def test_public_verification_is_rate_limited_per_address(
-    world: World, certificates: ToVerify, monkeypatch: pytest.MonkeyPatch
+    world: World, certificates: ToVerify
 ) -> None:
     """One budget for the verification API, the posted document, the verify page and the GS1
     resolver; over it, 429 with Retry-After (the error shape, or the page in its language)."""
-    app = world.http.app
-    monkeypatch.setattr(app.state, "verify_rate_limit", ClientRateLimit("4/minute"))  # type: ignore[attr-defined]
+    with _rate_limited(world, "4/minute"):
+        _rate_limited_answers(world, certificates)
+
+
+def _rate_limited_answers(world: World, certificates: ToVerify) -> None:
     document, _bundle = fetch(world, certificates.genuine)
     assert world.http.get(f"/api/v1/certificates/{certificates.genuine}/verification").is_success
     assert world.http.post("/api/v1/verify", json={"document": document}).is_success
@@ -562,6 +584,8 @@ def test_the_page_says_every_finding_of_the_verifier_in_both_languages() -> None
         for language in i18n.LANGUAGES:
             said = i18n.translations(language).gettext(SAID[key])
             assert said and set(re.findall(r"%\((\w+)\)s", said)) == names, (language, key)
+
+
 class _Node:
     """A chain client that answers the block number it is told, counting the questions."""
 
@@ -639,7 +663,7 @@ def test_block_watcher_thread_reads_new_blocks_and_stops() -> None:
 
 
 def test_kept_answers_are_served_before_the_router_as_the_routes_made_them(
-    world: World, certificates: Certificates, monkeypatch: pytest.MonkeyPatch
+    world: World, certificates: ToVerify, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hallmark.api.pages import verify as verify_page
     from hallmark.api.routes import verification as verification_routes
@@ -706,3 +730,22 @@ def test_a_certificate_anchored_after_the_reading_is_checked_at_a_block_that_hol
     assert found.block is not None and found.block > before
     assert cache.fresh_block() == found.block  # the node's answer is the reading now
     assert cache.get(ref, found.block) is found
+
+
+def test_kept_answers_count_against_the_address_budget_as_routed_ones_do(
+    world: World, certificates: ToVerify
+) -> None:
+    """An answer kept for the block is served before the router, yet costs its address one
+    request of its budget, once: over the budget, the route refuses it in its own shape."""
+    _mine(world)
+    _watched(world)
+    api = f"/api/v1/certificates/{certificates.genuine}/verification"
+    page = f"/v/{certificates.genuine}"
+    assert world.http.get(api).status_code == world.http.get(page).status_code == 200  # kept
+    with _rate_limited(world, "3/minute") as limit:
+        for path in (api, page, api):  # served from what was kept, each counted once
+            assert world.http.get(path).status_code == 200
+        refused_api, refused_page = world.http.get(api), world.http.get(page)
+        limit.hit("203.0.113.9")  # another address still has its budget
+    assert refused_api.status_code == 429 and refused_api.json()["error"]["code"] == "rate_limited"
+    assert refused_page.status_code == 429 and "Too many checks" in refused_page.text

@@ -12,9 +12,11 @@ this holds, and passes every other request on unchanged:
 3. the answer asked for (the JSON, or the page in the request's language at that address) is
    kept with it: the very bytes and headers the route answered.
 
-Anything else (the first request of a block, an unknown certificate, a stale reading, a page
-not made yet) goes to the routes, which stay the only place answers are made: the OpenAPI
-document, the errors and the headers are theirs.
+Each request answered here is counted against its client address's verification budget
+(`api.ratelimit`), as the routes count theirs; one over its budget goes to its route, which
+refuses it. Anything else (the first request of a block, an unknown certificate, a stale
+reading, a page not made yet) goes to the routes, which stay the only place answers are made:
+the OpenAPI document, the errors and the headers are theirs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hallmark.api.pages.verify import page_answer, page_rendition
+from hallmark.api.ratelimit import count_before_router
 from hallmark.api.routes.verification import JSON_RENDITION, MAX_REF_LENGTH, json_answer
 from hallmark.services.certificates.verification import VerificationCache
 
@@ -57,6 +60,9 @@ def kept_answer(scope: Scope) -> Response | None:
     else:
         return None
     if not ref or len(ref) > MAX_REF_LENGTH or "/" in ref:
+        return None
+    # Public reads: a kept answer costs its address one request of its budget as a routed one does.
+    if not count_before_router(scope):
         return None
     cache: VerificationCache | None = getattr(scope["app"].state, "verification_cache", None)
     block = cache.fresh_block() if cache is not None else None

@@ -18,6 +18,7 @@ from fastapi import Request
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
+from starlette.types import Scope
 
 from hallmark.core.errors import RateLimitedError
 
@@ -43,15 +44,39 @@ class ClientRateLimit:
                 raise RateLimitedError(wait, limit=str(item))
 
 
+#: The request state's flag of a request already counted before the router (kept answers).
+COUNTED = "verify_rate_counted"
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
 def check_verify_rate(request: Request) -> None:
-    """A FastAPI dependency: count this request against its address's verification budget.
+    """A FastAPI dependency: count this request against its address's verification budget,
+    unless it was counted before the router (`count_before_router`).
 
     Raises:
         RateLimitedError: the address used up its budget for now.
     """
+    if getattr(request.state, COUNTED, False):
+        return
     limit: ClientRateLimit = request.app.state.verify_rate_limit
     limit.hit(client_address(request))
+
+
+def count_before_router(scope: Scope) -> bool:
+    """Count a request answered before the router (a kept verification) against its address's
+    budget, marking it counted so the route does not count it again.
+
+    Returns False when the budget is used up: the request must then go to its route, whose
+    dependency refuses it in the route's own shape (the error, or the page in its language).
+    """
+    limit: ClientRateLimit = scope["app"].state.verify_rate_limit
+    client = scope.get("client")
+    try:
+        limit.hit(client[0] if client else "unknown")
+    except RateLimitedError:
+        return False
+    scope.setdefault("state", {})[COUNTED] = True
+    return True
