@@ -99,6 +99,55 @@ class DesignRegistryContract:
         """A read through the client's guard, with reverts decoded into typed errors."""
         return read_decoded(self.client, self.errors, call)
 
+    # Filings and rights actions are sent the same three ways: signed locally (to be recorded
+    # before the broadcast), simulated, or signed, sent and waited for.
+    def build_function(
+        self,
+        account: LocalAccount,
+        function: str,
+        args: Sequence[Any],
+        *,
+        nonce: int,
+        fees: Fees,
+        chain_id: int,
+        gas: int,
+    ) -> SignedTransaction:
+        """Sign `function(*args)` locally: explicit gas, nonce and fees, no node call."""
+        return sign_locally(
+            account,
+            to=self.address,
+            data=self.contract.encode_abi(function, args=list(args)),
+            nonce=nonce,
+            fees=fees,
+            chain_id=chain_id,
+            gas=gas,
+        )
+
+    def retrieve_function_check(
+        self,
+        sender: str,
+        function: str,
+        args: Sequence[Any],
+        *,
+        gas: int,
+        block: int | str = "pending",
+    ) -> None:
+        """Simulate `function(*args)` from `sender` (in the next block by default, or as of
+        `block`); raises the decoded error it would revert with."""
+        call = getattr(self.contract.functions, function)(*args)
+        self._call(
+            lambda: call.call(
+                {"from": Web3.to_checksum_address(sender), "gas": gas}, block_identifier=block
+            )
+        )
+
+    def send_function(self, account: LocalAccount, function: str, args: Sequence[Any]) -> Sent:
+        """Sign, send and wait for `function(*args)` (simulated first: a revert is decoded)."""
+        try:
+            return self.client.send_function(account, self.address, self.abi, function, args)
+        except ContractLogicError as exc:
+            raise self.errors.translate(exc) from exc
+
     @staticmethod
     def _register_args(
         *,
@@ -147,14 +196,8 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        return sign_locally(
-            account,
-            to=self.address,
-            data=self.contract.encode_abi("register", args=args),
-            nonce=nonce,
-            fees=fees,
-            chain_id=chain_id,
-            gas=gas,
+        return self.build_function(
+            account, "register", args, nonce=nonce, fees=fees, chain_id=chain_id, gas=gas
         )
 
     def retrieve_register_check(
@@ -179,13 +222,7 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        call = self.contract.functions.register(*args)
-        self._call(
-            lambda: call.call(
-                {"from": Web3.to_checksum_address(sender), "gas": gas},
-                block_identifier="pending",
-            )
-        )
+        self.retrieve_function_check(sender, "register", args, gas=gas)
 
     def send_register(
         self,
@@ -207,10 +244,7 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        try:
-            return self.client.send_function(account, self.address, self.abi, "register", args)
-        except ContractLogicError as exc:
-            raise self.errors.translate(exc) from exc
+        return self.send_function(account, "register", args)
 
     def retrieve_design(self, fingerprint: str) -> OnChainDesign:
         """`designOf(fingerprint)`."""
@@ -367,13 +401,10 @@ class DesignRights:
         gas: int = RIGHTS_GAS,
     ) -> SignedTransaction:
         """Sign a rights action locally: explicit gas, nonce and fees, no node call."""
-        data = self.registry.contract.encode_abi(
-            RIGHTS_FUNCTIONS[action], args=rights_arguments(action, fingerprint, values)
-        )
-        return sign_locally(
+        return self.registry.build_function(
             account,
-            to=self.registry.address,
-            data=data,
+            RIGHTS_FUNCTIONS[action],
+            rights_arguments(action, fingerprint, values),
             nonce=nonce,
             fees=fees,
             chain_id=chain_id,
@@ -392,26 +423,21 @@ class DesignRights:
     ) -> None:
         """Simulate a rights action from `sender` (in the next block by default, or as of
         `block`); raises the decoded error it would revert with."""
-        fn = getattr(self.registry.contract.functions, RIGHTS_FUNCTIONS[action])
-        call = fn(*rights_arguments(action, fingerprint, values))
-        self.registry._call(
-            lambda: call.call(
-                {"from": Web3.to_checksum_address(sender), "gas": gas}, block_identifier=block
-            )
+        self.registry.retrieve_function_check(
+            sender,
+            RIGHTS_FUNCTIONS[action],
+            rights_arguments(action, fingerprint, values),
+            gas=gas,
+            block=block,
         )
 
     def send_action(
         self, account: LocalAccount, action: str, fingerprint: str, values: dict[str, Any]
     ) -> Sent:
         """Sign, send and wait for a rights action (simulated first: a revert is decoded)."""
-        registry = self.registry
-        args = rights_arguments(action, fingerprint, values)
-        try:
-            return self.client.send_function(
-                account, registry.address, registry.abi, RIGHTS_FUNCTIONS[action], args
-            )
-        except ContractLogicError as exc:
-            raise registry.errors.translate(exc) from exc
+        return self.registry.send_function(
+            account, RIGHTS_FUNCTIONS[action], rights_arguments(action, fingerprint, values)
+        )
 
     def retrieve_pending_assignment(self, fingerprint: str) -> PendingAssignmentView:
         """`pendingAssignmentOf(fingerprint)`."""
