@@ -31,6 +31,7 @@ from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decod
 from hallmark.core.hashing import design_commitment
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 #: Gas limit of a `register` transaction: a first filing uses about 110,000 with a proof of a
 #: few nodes; each further proof node costs about 1,000 more (measured in the forge gas report).
@@ -249,15 +250,7 @@ class DesignRegistryContract:
     def retrieve_design(self, fingerprint: str) -> OnChainDesign:
         """`designOf(fingerprint)`."""
         fn = self.contract.functions.designOf(HexBytes(_bytes32(fingerprint)))
-        registrant, filed_at, filed_block, final_at, owner_ref, metadata_hash = self._call(fn.call)
-        return OnChainDesign(
-            Web3.to_checksum_address(registrant),
-            int(filed_at),
-            int(filed_block),
-            int(final_at),
-            HexBytes(owner_ref).to_0x_hex(),
-            HexBytes(metadata_hash).to_0x_hex(),
-        )
+        return _view(OnChainDesign, self._call(fn.call))
 
     def build_commitment_hash(self, fingerprint: str, registrant: str, salt: str) -> str:
         """The commitment `keccak256(abi.encode(fingerprint, registrant, salt))` (local)."""
@@ -300,6 +293,20 @@ class DesignRegistryContract:
                     block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
                 )
             start = end + 1
+
+
+def _view(view: Callable[..., V], outputs: Sequence[Any]) -> V:
+    """A view's outputs as `view`, field by field in order: bytes as 0x hex, addresses
+    checksummed, numbers as ints (the views here return nothing else)."""
+    return view(*(_plain(value) for value in outputs))
+
+
+def _plain(value: Any) -> str | int:
+    if isinstance(value, bytes):
+        return HexBytes(value).to_0x_hex()
+    if isinstance(value, str):
+        return Web3.to_checksum_address(value)
+    return int(value)
 
 
 def _bytes32(value: str) -> bytes:
@@ -442,30 +449,11 @@ class DesignRights:
     def retrieve_pending_assignment(self, fingerprint: str) -> PendingAssignmentView:
         """`pendingAssignmentOf(fingerprint)`."""
         fn = self.registry.contract.functions.pendingAssignmentOf(HexBytes(_bytes32(fingerprint)))
-        new_registrant, new_owner_ref, document_hash, proposed_by, proposed_at = (
-            self.registry._call(fn.call)
-        )
-        return PendingAssignmentView(
-            Web3.to_checksum_address(new_registrant),
-            HexBytes(new_owner_ref).to_0x_hex(),
-            HexBytes(document_hash).to_0x_hex(),
-            Web3.to_checksum_address(proposed_by),
-            int(proposed_at),
-        )
+        return _view(PendingAssignmentView, self.registry._call(fn.call))
 
     def retrieve_licence(self, fingerprint: str, document_hash: str) -> LicenceView:
         """`licenceOf(fingerprint, documentHash)`."""
         fn = self.registry.contract.functions.licenceOf(
             HexBytes(_bytes32(fingerprint)), HexBytes(_bytes32(document_hash))
         )
-        row = self.registry._call(fn.call)
-        return LicenceView(
-            HexBytes(row[0]).to_0x_hex(),
-            Web3.to_checksum_address(row[1]),
-            int(row[2]),
-            int(row[3]),
-            int(row[4]),
-            Web3.to_checksum_address(row[5]),
-            int(row[6]),
-            int(row[7]),
-        )
+        return _view(LicenceView, self.registry._call(fn.call))
