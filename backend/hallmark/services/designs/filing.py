@@ -173,21 +173,10 @@ class DesignFiler:
                 chain_id=self.chain_id,
                 **call,  # type: ignore[arg-type]
             ),
-            record=lambda signed: (
-                update(DesignRegistration)
-                .where(
-                    DesignRegistration.id == registration_id,
-                    DesignRegistration.status == "committed",
-                )
-                .values(
-                    status="filing",
-                    nonce=signed.nonce,
-                    raw_tx=signed.raw_tx,
-                    tx_hash=signed.tx_hash,
-                    deployment_id=self.deployment_id,
-                    last_error=None,
-                )
-            ),
+            model=DesignRegistration,
+            row_id=registration_id,
+            moves=("committed", "filing"),
+            also={"deployment_id": self.deployment_id},
             what="registration",
             broadcast=self._broadcast,
         )

@@ -686,20 +686,9 @@ class RightsSender:
                 fees=fees,
                 chain_id=self.chain_id,
             ),
-            record=lambda signed: (
-                update(DesignRightsAction)
-                .where(
-                    DesignRightsAction.id == action_id,
-                    DesignRightsAction.status == "requested",
-                )
-                .values(
-                    status="sending",
-                    nonce=signed.nonce,
-                    raw_tx=signed.raw_tx,
-                    tx_hash=signed.tx_hash,
-                    last_error=None,
-                )
-            ),
+            model=DesignRightsAction,
+            row_id=action_id,
+            moves=("requested", "sending"),
             what="action",
             broadcast=self._broadcast,
         )

@@ -15,11 +15,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Update, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.client import ChainClient
@@ -65,23 +65,40 @@ def send_recorded(
     nonces: Nonces,
     account: LocalAccount,
     sign: Callable[[int], SignedTransaction],
-    record: Callable[[SignedTransaction], Update],
+    model: type[DesignRegistration] | type[DesignRightsAction],
+    row_id: str,
+    moves: tuple[str, str],
+    also: dict[str, Any] | None = None,
     what: str,
     broadcast: Callable[[str], None],
 ) -> SignedTransaction:
-    """Under the account's nonce lock: a nonce, `sign(nonce)`, and `record(signed)` (an update of
-    exactly one row, which stores the signed transaction) committed; then `broadcast(raw_tx)`.
+    """Under the account's nonce lock: a nonce, `sign(nonce)`, and the signed transaction stored
+    in row `row_id` of `model` as it moves from one status to the next (`moves`), its last error
+    cleared and the columns of `also` set, committed; then `broadcast(raw_tx)`.
 
     Raises:
-        HallmarkError: the update matched no row (`what` changed meanwhile); the nonce is
-            released, as it is on any other failure before the commit.
+        HallmarkError: the row is not in the first status (`what` changed meanwhile); the nonce
+            is released, as it is on any other failure before the commit.
     """
+    before, after = moves
     with nonces.lock(account.address):
         nonce = nonces.allocate(account.address)
         try:
             signed = sign(nonce)
+            record = (
+                update(model)
+                .where(model.id == row_id, model.status == before)
+                .values(
+                    status=after,
+                    nonce=signed.nonce,
+                    raw_tx=signed.raw_tx,
+                    tx_hash=signed.tx_hash,
+                    last_error=None,
+                    **(also or {}),
+                )
+            )
             with sessions() as session, session.begin():
-                updated = session.execute(record(signed))
+                updated = session.execute(record)
                 if updated.rowcount != 1:  # type: ignore[attr-defined]
                     raise HallmarkError(f"the {what} changed meanwhile")
         except BaseException:
