@@ -23,6 +23,8 @@ from sqlalchemy import select
 from hallmark.api.app import create_app
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
+from hallmark.services.anchoring.leadership import leader_lock
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import Organisation
 from tests.database_templates import POSTGRES_URL, DatabaseTemplates, fresh_postgres_database
 from tests.shared_chain import (
@@ -190,6 +192,24 @@ def world(
     runtime = start_runtime(settings)
     with TestClient(create_app(runtime)) as http:
         yield install_world(runtime, http, chain_checkpoint)
+
+
+def anchor_worker(runtime: Runtime, **overrides: Any) -> AnchorWorker:
+    """An anchoring worker of `runtime`, with the settings `overrides` (not started: drive it
+    with `step()`/`run_once()`, or start it)."""
+    assert runtime.sessions is not None and runtime.engine is not None
+    assert runtime.deployment is not None
+    settings = runtime.settings.model_copy(update=overrides) if overrides else runtime.settings
+    return AnchorWorker(
+        sessions=runtime.sessions,
+        ledger=runtime.ledger,
+        leader=leader_lock(runtime.engine, settings.data_dir),
+        settings=settings,
+        chain_id=runtime.deployment.chain_id,
+        deployment_block=runtime.deployment.deployment_block,
+        deployment_id=runtime.deployment_id,
+        ledgers=runtime.ledger_for,
+    )
 
 
 def populate_world(runtime: Runtime, http: TestClient) -> World:

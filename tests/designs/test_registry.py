@@ -27,12 +27,11 @@ from hallmark.core.errors import ContractRevertError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.merkle import StandardMerkleTree
 from hallmark.services.access.organisations import create_api_key, organisation_account
-from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.registry import RegistryIndex, reindex
 from hallmark.store.models import DesignRegistration, DesignReview, Organisation, Record
 from hallmark.store.records import RECORD_KINDS
-from tests.conftest import World
+from tests.conftest import World, anchor_worker
 from tests.designs.corpus import draw_design, encode, image_variant
 from tests.serving import served_api
 from tests.shared_chain import create_organisations
@@ -74,19 +73,8 @@ def search(world: World, data: bytes, org: str = LEGAL, role: str = "legal") -> 
 
 def make_worker(world: World) -> AnchorWorker:
     runtime = world.runtime
-    assert runtime.sessions is not None and runtime.engine is not None
-    assert runtime.deployment is not None and runtime.chain is not None
-    settings = runtime.settings.model_copy(update=FAST)
-    worker = AnchorWorker(
-        sessions=runtime.sessions,
-        ledger=runtime.ledger,
-        leader=leader_lock(runtime.engine, settings.data_dir),
-        settings=settings,
-        chain_id=runtime.deployment.chain_id,
-        deployment_block=runtime.deployment.deployment_block,
-        deployment_id=runtime.deployment_id,
-        ledgers=runtime.ledger_for,
-    )
+    assert runtime.chain is not None
+    worker = anchor_worker(runtime, **FAST)
     runtime.add_design_filer(worker, runtime.chain)
     return worker
 

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from hallmark.services.access import staff as staff_accounts
 from hallmark.services.access.organisations import create_api_key, create_organisation
-from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import DesignRegistration, DesignRightsAction
+from tests.conftest import anchor_worker
 from tests.designs.corpus import draw_design, encode
 from tests.pages.conftest import Served, Visit
 
@@ -42,17 +42,7 @@ def worker(served: Served) -> Iterator[AnchorWorker]:
         create_organisation(
             sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind="legal"
         )
-    settings = runtime.settings.model_copy(update=FAST)
-    made = AnchorWorker(
-        sessions=runtime.sessions,
-        ledger=runtime.ledger,
-        leader=leader_lock(runtime.engine, settings.data_dir),
-        settings=settings,
-        chain_id=runtime.deployment.chain_id,
-        deployment_block=runtime.deployment.deployment_block,
-        deployment_id=runtime.deployment_id,
-        ledgers=runtime.ledger_for,
-    )
+    made = anchor_worker(runtime, **FAST)
     runtime.add_design_filer(made, runtime.chain)
     yield made
     made.stop()
