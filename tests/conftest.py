@@ -212,6 +212,22 @@ def anchor_worker(runtime: Runtime, **overrides: Any) -> AnchorWorker:
     )
 
 
+def cli_environment(world: World, **extra: str) -> dict[str, str]:
+    """The environment of a `hallmark` command on the world's data directory, database and
+    chain (test keystores, wide output), with `extra` variables."""
+    settings = world.runtime.settings
+    assert world.runtime.chain is not None
+    return {
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(settings.data_dir),
+        "HALLMARK_DATABASE_URL": settings.effective_database_url,
+        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
+        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
+        "COLUMNS": "250",
+        **extra,
+    }
+
+
 def populate_world(runtime: Runtime, http: TestClient) -> World:
     """Create the WORLD_ORGANISATIONS with a key of their kind's role and a reader key each."""
     keys = create_world_organisations(runtime)
