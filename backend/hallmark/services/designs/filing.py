@@ -50,7 +50,7 @@ from hallmark.services.anchoring.status import record_status
 from hallmark.services.designs.sending import (
     NonceSource,
     broadcast_once,
-    reorged,
+    put_back_reorged,
     send_recorded,
 )
 from hallmark.store.models import DesignRegistration
@@ -316,20 +316,14 @@ class DesignFiler:
 
     # --- reorgs -------------------------------------------------------------------------------
     def _check_reorgs(self, head: int) -> int:
-        lost = reorged(
+        lost = put_back_reorged(
             sessions=self.sessions,
             client=self.client,
             model=DesignRegistration,
-            status="registered",
+            moves=("registered", "filing"),
             head=head,
         )
         if lost:
-            with self.sessions() as session, session.begin():
-                session.execute(
-                    update(DesignRegistration)
-                    .where(DesignRegistration.id.in_(lost))
-                    .values(status="filing", block_number=None, block_hash=None)
-                )
             log.warning("designs.filing_reorged", registrations=len(lost))
         return len(lost)
 

@@ -6,8 +6,8 @@ with the organisation accounts' nonces (the worker's allocator, handed in by the
 `send_recorded` holds the account's nonce lock while it allocates a nonce, signs, and commits
 the signed transaction with the row it belongs to (the intent); the nonce goes back when either
 fails. Only then is the transaction broadcast, so a sender killed at any point finds in the
-database what to broadcast again. `reorged` finds the rows whose block the chain no longer has
-(their recorded transaction is broadcast again).
+database what to broadcast again. `put_back_reorged` moves the rows whose block the chain no
+longer has back to their sending status (their recorded transaction is broadcast again).
 """
 
 from __future__ import annotations
@@ -117,16 +117,19 @@ def broadcast_once(client: ChainClient, raw_tx: str, *, refused_event: str) -> N
         log.info(refused_event, error=exc.message)
 
 
-def reorged(
+def put_back_reorged(
     *,
     sessions: sessionmaker[Session],
     client: ChainClient,
     model: type[DesignRegistration] | type[DesignRightsAction],
-    status: str,
+    moves: tuple[str, str],
     head: int,
+    also: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The ids of `model` rows in `status`, sent from here (a recorded transaction) and mined
-    within REORG_DEPTH blocks of `head`, whose block the chain no longer has."""
+    """The `model` rows in the first status of `moves`, sent from here (a recorded transaction)
+    and mined within REORG_DEPTH blocks of `head`, whose block the chain no longer has: moved
+    to the second status, their block cleared and the columns of `also` set. Their ids."""
+    status, back = moves
     with sessions() as session:
         rows = session.execute(
             select(model.id, model.block_number, model.block_hash).where(
@@ -138,8 +141,16 @@ def reorged(
     if not rows:
         return []
     hashes = client.retrieve_block_hashes([int(r.block_number) for r in rows])
-    return [
+    lost = [
         r.id
         for r in rows
         if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
     ]
+    if lost:
+        with sessions() as session, session.begin():
+            session.execute(
+                update(model)
+                .where(model.id.in_(lost))
+                .values(status=back, block_number=None, block_hash=None, **(also or {}))
+            )
+    return lost
