@@ -71,6 +71,25 @@ def search(world: World, data: bytes, org: str = LEGAL, role: str = "legal") -> 
     return answer.json()
 
 
+def crash_before_broadcast(crashing: AnchorWorker, step: str) -> None:
+    """Step `crashing` until its sender `step` (a step's name) has committed a signed
+    transaction and is killed before broadcasting it (the kill happens in its broadcast)."""
+    sender = dict(crashing._steps)[step].__self__  # type: ignore[attr-defined]
+
+    def crash(raw_tx: str) -> None:
+        raise KeyboardInterrupt("process killed after the commit, before the broadcast")
+
+    sender._broadcast = crash
+    deadline = time.monotonic() + 30
+    crashed = False
+    while time.monotonic() < deadline and not crashed:
+        try:
+            time.sleep(min(crashing.step(), 0.05))
+        except KeyboardInterrupt:
+            crashed = True
+    assert crashed
+
+
 def make_worker(world: World) -> AnchorWorker:
     runtime = world.runtime
     assert runtime.chain is not None
@@ -392,20 +411,7 @@ def test_crash_between_recording_and_sending_resumes_with_the_same_transaction(
     number = answer.json()["design"]["number"]
     crashing = make_worker(world)
     workers.append(crashing)
-    filer = dict(crashing._steps)["design filing"].__self__  # type: ignore[attr-defined]
-
-    def crash(raw_tx: str) -> None:
-        raise KeyboardInterrupt("process killed after the commit, before the broadcast")
-
-    filer._broadcast = crash
-    deadline = time.monotonic() + 30
-    crashed = False
-    while time.monotonic() < deadline and not crashed:
-        try:
-            time.sleep(min(crashing.step(), 0.05))
-        except KeyboardInterrupt:
-            crashed = True
-    assert crashed
+    crash_before_broadcast(crashing, "design filing")
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session:
         row = session.scalar(select(DesignRegistration).where(DesignRegistration.number == number))
