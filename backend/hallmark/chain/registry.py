@@ -27,7 +27,7 @@ from web3.exceptions import ContractLogicError
 
 from hallmark.chain.client import ChainClient, Fees, Sent
 from hallmark.chain.errors import ContractErrors
-from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decoded, sign_locally
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decoded, sign_call
 from hallmark.core.hashing import design_commitment
 
 T = TypeVar("T")
@@ -100,30 +100,8 @@ class DesignRegistryContract:
         """A read through the client's guard, with reverts decoded into typed errors."""
         return read_decoded(self.client, self.errors, call)
 
-    # Filings and rights actions are sent the same three ways: signed locally (to be recorded
-    # before the broadcast), simulated, or signed, sent and waited for.
-    def build_function(
-        self,
-        account: LocalAccount,
-        function: str,
-        args: Sequence[Any],
-        *,
-        nonce: int,
-        fees: Fees,
-        chain_id: int,
-        gas: int,
-    ) -> SignedTransaction:
-        """Sign `function(*args)` locally: explicit gas, nonce and fees, no node call."""
-        return sign_locally(
-            account,
-            to=self.address,
-            data=self.contract.encode_abi(function, args=list(args)),
-            nonce=nonce,
-            fees=fees,
-            chain_id=chain_id,
-            gas=gas,
-        )
-
+    # Filings and rights actions are sent the same three ways: signed locally (`sign_call`, to
+    # be recorded before the broadcast), simulated, or signed, sent and waited for.
     def retrieve_function_check(
         self,
         sender: str,
@@ -197,8 +175,15 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        return self.build_function(
-            account, "register", args, nonce=nonce, fees=fees, chain_id=chain_id, gas=gas
+        return sign_call(
+            account,
+            self.contract,
+            "register",
+            args,
+            nonce=nonce,
+            fees=fees,
+            chain_id=chain_id,
+            gas=gas,
         )
 
     def retrieve_register_check(
@@ -408,8 +393,9 @@ class DesignRights:
         gas: int = RIGHTS_GAS,
     ) -> SignedTransaction:
         """Sign a rights action locally: explicit gas, nonce and fees, no node call."""
-        return self.registry.build_function(
+        return sign_call(
             account,
+            self.registry.contract,
             RIGHTS_FUNCTIONS[action],
             rights_arguments(action, fingerprint, values),
             nonce=nonce,
