@@ -165,12 +165,8 @@ def visit(
     assert not unexpected, f"console errors: {unexpected}"
 
 
-def first_sign_in(
-    visit: Visit, served: Served, *, organisation: str, username: str, name: str, password: str
-) -> str:
-    """A new legal team member of `organisation` signs in for the first time at the sign-in page
-    the browser shows: enrols the authenticator (required for legal) with a code computed by
-    pyotp and chooses `password`; back at the page asked for. The authenticator's secret."""
+def new_staff(served: Served, organisation: str, username: str, name: str, role: str) -> str:
+    """A staff account of `organisation` with `role`; its temporary password."""
     assert served.runtime.sessions is not None
     _, temporary = staff_accounts.create_staff(
         sessions=served.runtime.sessions,
@@ -178,8 +174,18 @@ def first_sign_in(
         organisation_ref=organisation,
         username=username,
         name=name,
-        role="legal",
+        role=role,
     )
+    return temporary
+
+
+def first_sign_in(
+    visit: Visit, served: Served, *, organisation: str, username: str, name: str, password: str
+) -> str:
+    """A new legal team member of `organisation` signs in for the first time at the sign-in page
+    the browser shows: enrols the authenticator (required for legal) with a code computed by
+    pyotp and chooses `password`; back at the page asked for. The authenticator's secret."""
+    temporary = new_staff(served, organisation, username, name, "legal")
     page = visit.page
     assert visit.path().startswith("/console/sign-in")
     page.fill("#username", username)
