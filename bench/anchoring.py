@@ -40,8 +40,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.results import Result, add_output_argument, distribution, run_main
-from hallmark.config import Settings
-from hallmark.core.logging import configure_logging
+from bench.runtime import start_runtime
 from hallmark.core.times import utc
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_organisation
@@ -52,26 +51,6 @@ from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordA
 from hallmark.store.records import NewRecord, add_records
 
 ORGS = {"supplier": "material_lot", "factory": "production_step", "brand": "product"}
-
-
-def _runtime(data_dir: Path, database_url: str | None, **overrides: Any) -> Runtime:
-    """A started runtime; its anvil on HALLMARK_ANVIL_PORT if set, else on a free port."""
-    if not os.environ.get("HALLMARK_ANVIL_PORT"):
-        overrides["anvil_port"] = 0  # AnvilNode picks a free port and the runtime passes it on
-    settings = Settings(
-        environment="test",
-        data_dir=data_dir,
-        database_url=database_url,
-        rpc_url=None,  # its own local chain, whatever the shell says
-        keystore_scrypt_n=1024,
-        log_level="WARNING",
-        _env_file=None,
-        **overrides,
-    )
-    configure_logging("WARNING", json=False)
-    runtime = Runtime(settings)
-    runtime.start()
-    return runtime
 
 
 def _organisations(runtime: Runtime, copies: int) -> list[tuple[str, str]]:
@@ -173,7 +152,7 @@ def _ready(_: int) -> None:
 
 def latency(args: argparse.Namespace, result: Result) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
-    runtime = _runtime(data_dir, args.database_url)
+    runtime = start_runtime(data_dir, args.database_url)
     try:
         assert runtime.sessions is not None and runtime.chain is not None
         orgs = _organisations(runtime, args.organisations)
@@ -253,7 +232,7 @@ def latency(args: argparse.Namespace, result: Result) -> None:
 
 def backlog(args: argparse.Namespace, result: Result) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
-    runtime = _runtime(data_dir, args.database_url)
+    runtime = start_runtime(data_dir, args.database_url)
     try:
         assert runtime.sessions is not None
         orgs = _organisations(runtime, args.organisations)
@@ -315,7 +294,7 @@ def backlog(args: argparse.Namespace, result: Result) -> None:
 
 def gas(args: argparse.Namespace, result: Result) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
-    runtime = _runtime(data_dir, args.database_url, anchor_interval=0.05)
+    runtime = start_runtime(data_dir, args.database_url, anchor_interval=0.05)
     try:
         assert runtime.sessions is not None and runtime.engine is not None
         assert runtime.deployment is not None

@@ -45,8 +45,8 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select
 
-from bench.designs_import import serve_in_thread, start_runtime
 from bench.results import Result, add_output_argument, distribution, run_main
+from bench.runtime import serve_in_thread, start_runtime
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_api_key, create_organisation
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
@@ -169,7 +169,7 @@ class Bench:
 
 
 def setup(args: argparse.Namespace, base: Path) -> tuple[Runtime, uvicorn.Server, Bench]:
-    runtime = start_runtime(base / "data", args.database_url)
+    runtime = start_runtime(base / "data", args.database_url, anchor_interval=0.5)
     assert runtime.sessions is not None
     keys, ids = {}, {}
     for name, kind in ((SUPPLIER, "supplier"), (FACTORY, "factory"), (BRAND, "brand")):

@@ -27,60 +27,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import uvicorn
 from sqlalchemy import func, select
 from tests.designs.corpus import draw_design, encode
 
 from bench.results import Result, add_output_argument, run_main
-from hallmark.api.app import create_app
-from hallmark.config import Settings
-from hallmark.core.logging import configure_logging
-from hallmark.core.ports import free_port
+from bench.runtime import serve_in_thread, start_runtime
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_api_key, create_organisation
 from hallmark.store.models import AnchorBatch, DesignRegistration
-
-
-def start_runtime(data_dir: Path, database_url: str | None) -> Runtime:
-    """A started Runtime on `data_dir` with its own local chain (test keystores, quiet logs)."""
-    overrides: dict[str, Any] = {}
-    if not os.environ.get("HALLMARK_ANVIL_PORT"):
-        overrides["anvil_port"] = 0
-    settings = Settings(
-        environment="test",
-        data_dir=data_dir,
-        database_url=database_url,
-        rpc_url=None,
-        keystore_scrypt_n=1024,
-        log_level="WARNING",
-        anchor_interval=0.5,
-        _env_file=None,
-        **overrides,
-    )
-    configure_logging("WARNING", json=False)
-    runtime = Runtime(settings)
-    runtime.start()
-    return runtime
-
-
-def serve_in_thread(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
 
 
 def _statuses(runtime: Runtime) -> dict[str, int]:
@@ -100,7 +57,7 @@ def run(args: argparse.Namespace, result: Result) -> None:
     folder.mkdir()
     for n in range(args.designs):
         (folder / f"design-{n:05d}.png").write_bytes(encode(draw_design(90_000 + n, side=320)))
-    runtime = start_runtime(base / "data", args.database_url)
+    runtime = start_runtime(base / "data", args.database_url, anchor_interval=0.5)
     server = None
     try:
         assert runtime.sessions is not None

@@ -304,32 +304,35 @@ def bench_single(
 ) -> dict[str, Any]:
     """Single-step requests from autocannon (bench/single_load.mjs) in its own Node process;
     the answer times of the created records go to `answers` (record id, epoch ms per line)."""
+    return node_load(
+        "single_load.mjs",
+        [base_url, key],
+        serials,
+        ["--connections", str(connections), "--seconds", str(seconds), "--answers", str(answers)],
+        seconds,
+    )
+
+
+def node_load(
+    script: str, before: list[str], lines: list[str], after: list[str], seconds: float
+) -> dict[str, Any]:
+    """Run a load script of bench/ in its own Node process (arguments `before`, a file of
+    `lines`, `after`), allowed `seconds` and two minutes more; its summary, the last line it
+    prints (JSON)."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
-        listing.write("\n".join(serials))
+        listing.write("\n".join(lines))
         listing.flush()
         completed = subprocess.run(
-            [
-                "node",
-                str(Path(__file__).with_name("single_load.mjs")),
-                base_url,
-                key,
-                listing.name,
-                "--connections",
-                str(connections),
-                "--seconds",
-                str(seconds),
-                "--answers",
-                str(answers),
-            ],
+            ["node", str(Path(__file__).with_name(script)), *before, listing.name, *after],
             capture_output=True,
             text=True,
             check=False,
             timeout=seconds + 120,
         )
     if completed.returncode != 0:
-        raise RuntimeError(f"single_load.mjs exited {completed.returncode}: {completed.stderr}")
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
+        raise RuntimeError(f"{script} exited {completed.returncode}: {completed.stderr}")
+    summary: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return summary
 
 
 def _unanchored(session: Any) -> int:

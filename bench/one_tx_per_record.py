@@ -17,22 +17,18 @@ record not mined within --timeout is a failure (exit status 1).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from bench.results import Result, add_output_argument, run_main
+from bench.runtime import start_runtime
 from hallmark.chain.client import Fees
 from hallmark.chain.ledger import Ledger
-from hallmark.config import Settings
-from hallmark.core.logging import configure_logging
-from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_organisation, organisation_account
 from hallmark.store.records import RECORD_KINDS
 
@@ -74,21 +70,9 @@ def _send(
 
 
 def measure(args: argparse.Namespace, result: Result) -> None:
-    overrides: dict[str, Any] = {}
-    if not os.environ.get("HALLMARK_ANVIL_PORT"):
-        overrides["anvil_port"] = 0  # a free port, which the runtime passes on
-    settings = Settings(
-        environment="test",
-        data_dir=Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data",
-        rpc_url=None,  # its own local chain, whatever the shell says
-        keystore_scrypt_n=1024,
-        log_level="WARNING",
-        _env_file=None,
-        **overrides,
-    )
-    configure_logging("WARNING", json=False)
-    runtime = Runtime(settings)
-    runtime.start()
+    data_dir = Path(tempfile.mkdtemp(prefix="hallmark-bench-")) / "data"
+    runtime = start_runtime(data_dir, None)
+    settings = runtime.settings
     try:
         assert runtime.sessions is not None and runtime.deployment is not None
         organisation = create_organisation(

@@ -9,6 +9,7 @@
 import { writeFileSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
+import { option, printSummary } from "./load.mjs";
 
 const [url, key, serialsFile, ...rest] = process.argv.slice(2);
 if (!url || !key || !serialsFile) {
@@ -17,13 +18,9 @@ if (!url || !key || !serialsFile) {
   );
   process.exit(2);
 }
-const option = (name, fallback) => {
-  const at = rest.indexOf(name);
-  return at >= 0 ? rest[at + 1] : fallback;
-};
-const connections = Number(option("--connections", 32));
-const seconds = Number(option("--seconds", 20));
-const answersPath = option("--answers", null);
+const connections = Number(option(rest, "--connections", 32));
+const seconds = Number(option(rest, "--seconds", 20));
+const answersPath = option(rest, "--answers", null);
 const serials = readFileSync(serialsFile, "utf8").split("\n").filter(Boolean);
 const kinds = ["wax_3d_print", "casting", "stone_setting", "polishing", "laser_engraving"];
 const answers = [];
@@ -64,18 +61,4 @@ const result = await autocannon({
 });
 
 if (answersPath) writeFileSync(answersPath, answers.join("\n"));
-console.log(
-  JSON.stringify({
-    ok: result["2xx"],
-    requests: result.requests.total,
-    seconds: result.duration,
-    p50_ms: result.latency.p50,
-    p90_ms: result.latency.p90,
-    p99_ms: result.latency.p99,
-    max_ms: result.latency.max,
-    non_2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    connections,
-  }),
-);
+printSummary(result, connections);

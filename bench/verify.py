@@ -31,18 +31,14 @@ reported, the figures count only successful work, and the exit status is 1.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import func, make_url, select, text
 
-from bench.ingest import hallmark, served
+from bench.ingest import hallmark, node_load, served
 from bench.results import Result, add_output_argument, distribution, run_main
 from hallmark.store.bulk import bulk_insert
 from hallmark.store.db import make_engine, session_factory
@@ -312,29 +308,14 @@ def _stylesheets(html: str) -> list[str]:
 
 
 def load(base_url: str, paths: list[str], connections: int, seconds: float) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
-        listing.write("\n".join(paths))
-        listing.flush()
-        completed = subprocess.run(
-            [
-                "node",
-                str(Path(__file__).with_name("verify_load.mjs")),
-                base_url,
-                listing.name,
-                "--connections",
-                str(connections),
-                "--seconds",
-                str(seconds),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=seconds + 120,
-        )
-    if completed.returncode != 0:
-        raise RuntimeError(f"verify_load.mjs exited {completed.returncode}: {completed.stderr}")
-    answer: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return answer
+    """GETs of `paths` from autocannon (bench/verify_load.mjs) in its own Node process."""
+    return node_load(
+        "verify_load.mjs",
+        [base_url],
+        paths,
+        ["--connections", str(connections), "--seconds", str(seconds)],
+        seconds,
+    )
 
 
 def record_load(result: Result, what: str, answer: dict[str, Any]) -> dict[str, Any]:

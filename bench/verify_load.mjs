@@ -8,18 +8,15 @@
 // received per answer, errors, timeouts and non-2xx answers.
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
+import { option, printSummary } from "./load.mjs";
 
 const [url, pathsFile, ...rest] = process.argv.slice(2);
 if (!url || !pathsFile) {
   console.error("usage: verify_load.mjs URL PATHS_FILE [--connections N] [--seconds S]");
   process.exit(2);
 }
-const option = (name, fallback) => {
-  const at = rest.indexOf(name);
-  return at >= 0 ? rest[at + 1] : fallback;
-};
-const connections = Number(option("--connections", 64));
-const seconds = Number(option("--seconds", 20));
+const connections = Number(option(rest, "--connections", 64));
+const seconds = Number(option(rest, "--seconds", 20));
 const paths = readFileSync(pathsFile, "utf8").split("\n").filter(Boolean);
 let counter = 0;
 
@@ -39,19 +36,6 @@ const result = await autocannon({
   ],
 });
 
-console.log(
-  JSON.stringify({
-    ok: result["2xx"],
-    requests: result.requests.total,
-    seconds: result.duration,
-    p50_ms: result.latency.p50,
-    p90_ms: result.latency.p90,
-    p99_ms: result.latency.p99,
-    max_ms: result.latency.max,
-    bytes_per_answer: result.requests.total ? result.throughput.total / result.requests.total : 0,
-    non_2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    connections,
-  }),
-);
+printSummary(result, connections, {
+  bytes_per_answer: result.requests.total ? result.throughput.total / result.requests.total : 0,
+});

@@ -23,6 +23,8 @@ from sqlalchemy import select
 from hallmark.api.app import create_app
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
+from hallmark.services.anchoring.leadership import leader_lock
+from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import Organisation
 from tests.database_templates import POSTGRES_URL, DatabaseTemplates, fresh_postgres_database
 from tests.shared_chain import (
@@ -191,6 +193,40 @@ def world(
     runtime = start_runtime(settings)
     with TestClient(create_app(runtime)) as http:
         yield install_world(runtime, http, chain_checkpoint)
+
+
+def anchor_worker(runtime: Runtime, **overrides: Any) -> AnchorWorker:
+    """An anchoring worker of `runtime`, with the settings `overrides` (not started: drive it
+    with `step()`/`run_once()`, or start it)."""
+    assert runtime.sessions is not None and runtime.engine is not None
+    assert runtime.deployment is not None
+    settings = runtime.settings.model_copy(update=overrides) if overrides else runtime.settings
+    return AnchorWorker(
+        sessions=runtime.sessions,
+        ledger=runtime.ledger,
+        leader=leader_lock(runtime.engine, settings.data_dir),
+        settings=settings,
+        chain_id=runtime.deployment.chain_id,
+        deployment_block=runtime.deployment.deployment_block,
+        deployment_id=runtime.deployment_id,
+        ledgers=runtime.ledger_for,
+    )
+
+
+def cli_environment(world: World, **extra: str) -> dict[str, str]:
+    """The environment of a `hallmark` command on the world's data directory, database and
+    chain (test keystores, wide output), with `extra` variables."""
+    settings = world.runtime.settings
+    assert world.runtime.chain is not None
+    return {
+        "HALLMARK_ENVIRONMENT": "test",
+        "HALLMARK_DATA_DIR": str(settings.data_dir),
+        "HALLMARK_DATABASE_URL": settings.effective_database_url,
+        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
+        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
+        "COLUMNS": "250",
+        **extra,
+    }
 
 
 def populate_world(runtime: Runtime, http: TestClient) -> World:

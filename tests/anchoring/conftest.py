@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import uses_shared_chain
+from tests.conftest import anchor_worker, uses_shared_chain
 from tests.database_templates import DatabaseTemplates
 from tests.shared_chain import HARNESS_ORGANISATIONS, SharedChain
 from web3 import Web3
@@ -29,7 +29,6 @@ from hallmark.core.merkle import StandardMerkleTree
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_organisation
 from hallmark.services.anchoring.batches import BatchStatus
-from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.status import records_status
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.db import transaction
@@ -87,20 +86,7 @@ class Harness:
 
     def worker(self, **overrides: Any) -> AnchorWorker:
         """A worker of this runtime (not started: drive it with `step()`/`run_once()`)."""
-        runtime = self.runtime
-        assert runtime.sessions is not None and runtime.engine is not None
-        assert runtime.deployment is not None
-        settings = runtime.settings.model_copy(update=overrides) if overrides else runtime.settings
-        worker = AnchorWorker(
-            sessions=runtime.sessions,
-            ledger=runtime.ledger,
-            leader=leader_lock(runtime.engine, settings.data_dir),
-            settings=settings,
-            chain_id=runtime.deployment.chain_id,
-            deployment_block=runtime.deployment.deployment_block,
-            deployment_id=runtime.deployment_id,
-            ledgers=runtime.ledger_for,
-        )
+        worker = anchor_worker(self.runtime, **overrides)
         self.workers.append(worker)
         return worker
 

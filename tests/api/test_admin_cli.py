@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.conftest import World
+from tests.conftest import World, cli_environment
 from typer.testing import CliRunner, Result
 
 from hallmark.chain.ledger import ORG_KIND_ROLES, Ledger
@@ -15,17 +15,7 @@ from hallmark.core.errors import ChainUnavailableError
 
 
 def _admin(world: World, *args: str) -> Result:
-    settings = world.runtime.settings
-    assert world.runtime.chain is not None
-    environment = {
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(settings.data_dir),
-        "HALLMARK_DATABASE_URL": settings.effective_database_url,
-        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
-        "COLUMNS": "250",
-    }
-    return CliRunner().invoke(app, ["admin", *args], env=environment)
+    return CliRunner().invoke(app, ["admin", *args], env=cli_environment(world))
 
 
 def _reason(result: Result) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import World
+from tests.conftest import World, cli_environment
 from typer.testing import CliRunner, Result
 
 from hallmark.chain.ledger import ORG_KIND_ROLES
@@ -11,16 +11,7 @@ from hallmark.services.access.organisations import set_organisation_enabled
 
 
 def _admin(world: World, *args: str, columns: int = 250) -> Result:
-    settings = world.runtime.settings
-    assert world.runtime.chain is not None
-    environment = {
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(settings.data_dir),
-        "HALLMARK_DATABASE_URL": settings.effective_database_url,
-        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
-        "COLUMNS": str(columns),
-    }
+    environment = cli_environment(world, COLUMNS=str(columns))
     return CliRunner().invoke(app, ["admin", *args], env=environment)
 
 

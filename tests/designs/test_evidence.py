@@ -26,7 +26,7 @@ from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.evidence import Evidence
 from hallmark.services.designs.evidence_pdf import render_pdf
 from hallmark.store.models import DesignRegistration
-from tests.conftest import World
+from tests.conftest import World, cli_environment
 from tests.designs.corpus import (
     draw_design,
     encode,
@@ -282,16 +282,7 @@ def test_cli_writes_bundle_and_pdf(
     number = registered(world, workers, encode(design))
     suspect = tmp_path / "suspect.png"
     suspect.write_bytes(image_variant(design, "mirror", np.random.default_rng(3), 3))
-    settings = world.runtime.settings
-    assert world.runtime.chain is not None
-    environment = {
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(settings.data_dir),
-        "HALLMARK_DATABASE_URL": settings.effective_database_url,
-        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
-        "COLUMNS": "250",
-    }
+    environment = cli_environment(world)
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,

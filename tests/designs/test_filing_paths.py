@@ -11,12 +11,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select, update
 
-from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.status import record_status
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.filing import DesignFiler, NonceSource
 from hallmark.store.models import DesignRegistration
-from tests.conftest import World
+from tests.conftest import World, anchor_worker
 from tests.designs.corpus import draw_design, encode
 from tests.designs.test_registry import FAST, register
 
@@ -27,20 +26,7 @@ NEVER_SENT = "0x" + "ab" * 32
 @pytest.fixture
 def anchoring(world: World) -> Iterator[AnchorWorker]:
     """An anchoring worker without the filing step (the tests file by hand)."""
-    runtime = world.runtime
-    assert runtime.sessions is not None and runtime.engine is not None
-    assert runtime.deployment is not None
-    settings = runtime.settings.model_copy(update=FAST)
-    worker = AnchorWorker(
-        sessions=runtime.sessions,
-        ledger=runtime.ledger,
-        leader=leader_lock(runtime.engine, settings.data_dir),
-        settings=settings,
-        chain_id=runtime.deployment.chain_id,
-        deployment_block=runtime.deployment.deployment_block,
-        deployment_id=runtime.deployment_id,
-        ledgers=runtime.ledger_for,
-    )
+    worker = anchor_worker(world.runtime, **FAST)
     yield worker
     assert worker.stop()
     worker.leader.release()

@@ -27,12 +27,11 @@ from hallmark.core.errors import ContractRevertError
 from hallmark.core.hashing import design_commitment
 from hallmark.core.merkle import StandardMerkleTree
 from hallmark.services.access.organisations import create_api_key, organisation_account
-from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.services.designs.registry import RegistryIndex, reindex
 from hallmark.store.models import DesignRegistration, DesignReview, Organisation, Record
 from hallmark.store.records import RECORD_KINDS
-from tests.conftest import World
+from tests.conftest import World, anchor_worker
 from tests.designs.corpus import draw_design, encode, image_variant
 from tests.serving import served_api
 from tests.shared_chain import create_organisations
@@ -72,21 +71,29 @@ def search(world: World, data: bytes, org: str = LEGAL, role: str = "legal") -> 
     return answer.json()
 
 
+def crash_before_broadcast(crashing: AnchorWorker, step: str) -> None:
+    """Step `crashing` until its sender `step` (a step's name) has committed a signed
+    transaction and is killed before broadcasting it (the kill happens in its broadcast)."""
+    sender = dict(crashing._steps)[step].__self__  # type: ignore[attr-defined]
+
+    def crash(raw_tx: str) -> None:
+        raise KeyboardInterrupt("process killed after the commit, before the broadcast")
+
+    sender._broadcast = crash
+    deadline = time.monotonic() + 30
+    crashed = False
+    while time.monotonic() < deadline and not crashed:
+        try:
+            time.sleep(min(crashing.step(), 0.05))
+        except KeyboardInterrupt:
+            crashed = True
+    assert crashed
+
+
 def make_worker(world: World) -> AnchorWorker:
     runtime = world.runtime
-    assert runtime.sessions is not None and runtime.engine is not None
-    assert runtime.deployment is not None and runtime.chain is not None
-    settings = runtime.settings.model_copy(update=FAST)
-    worker = AnchorWorker(
-        sessions=runtime.sessions,
-        ledger=runtime.ledger,
-        leader=leader_lock(runtime.engine, settings.data_dir),
-        settings=settings,
-        chain_id=runtime.deployment.chain_id,
-        deployment_block=runtime.deployment.deployment_block,
-        deployment_id=runtime.deployment_id,
-        ledgers=runtime.ledger_for,
-    )
+    assert runtime.chain is not None
+    worker = anchor_worker(runtime, **FAST)
     runtime.add_design_filer(worker, runtime.chain)
     return worker
 
@@ -404,20 +411,7 @@ def test_crash_between_recording_and_sending_resumes_with_the_same_transaction(
     number = answer.json()["design"]["number"]
     crashing = make_worker(world)
     workers.append(crashing)
-    filer = dict(crashing._steps)["design filing"].__self__  # type: ignore[attr-defined]
-
-    def crash(raw_tx: str) -> None:
-        raise KeyboardInterrupt("process killed after the commit, before the broadcast")
-
-    filer._broadcast = crash
-    deadline = time.monotonic() + 30
-    crashed = False
-    while time.monotonic() < deadline and not crashed:
-        try:
-            time.sleep(min(crashing.step(), 0.05))
-        except KeyboardInterrupt:
-            crashed = True
-    assert crashed
+    crash_before_broadcast(crashing, "design filing")
     assert world.runtime.sessions is not None
     with world.runtime.sessions() as session:
         row = session.scalar(select(DesignRegistration).where(DesignRegistration.number == number))

@@ -36,6 +36,7 @@ from tests.designs.corpus import draw_design, encode
 from tests.designs.test_registry import (
     LEGAL,
     api_url,
+    crash_before_broadcast,
     file_all,
     make_worker,
     register,
@@ -445,20 +446,7 @@ def test_crash_between_recording_and_sending_resumes_with_the_same_transaction(
     assert granted.status_code == 202, granted.text
 
     crashing = workers[-1]  # the leading worker, which filed the design
-    sender = dict(crashing._steps)["design rights"].__self__  # type: ignore[attr-defined]
-
-    def crash(raw_tx: str) -> None:
-        raise KeyboardInterrupt("process killed after the commit, before the broadcast")
-
-    sender._broadcast = crash
-    deadline = time.monotonic() + 30
-    crashed = False
-    while time.monotonic() < deadline and not crashed:
-        try:
-            time.sleep(min(crashing.step(), 0.05))
-        except KeyboardInterrupt:
-            crashed = True
-    assert crashed
+    crash_before_broadcast(crashing, "design rights")
     recorded = action(world, granted.json()["id"])
     assert recorded["status"] == "sending"
     assert world.runtime.sessions is not None

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
+from hallmark.services.access import staff as staff_accounts
 from tests.serving import served_api
 
 CHROMIUM = "/usr/bin/chromium"
@@ -161,6 +163,43 @@ def visit(
     assert not current.blocked, f"requests to other origins: {current.blocked}"
     unexpected = [e for e in current.errors if not any(p.search(e) for p in current.expected)]
     assert not unexpected, f"console errors: {unexpected}"
+
+
+def new_staff(served: Served, organisation: str, username: str, name: str, role: str) -> str:
+    """A staff account of `organisation` with `role`; its temporary password."""
+    assert served.runtime.sessions is not None
+    _, temporary = staff_accounts.create_staff(
+        sessions=served.runtime.sessions,
+        policy=staff_accounts.StaffPolicy.from_settings(served.runtime.settings),
+        organisation_ref=organisation,
+        username=username,
+        name=name,
+        role=role,
+    )
+    return temporary
+
+
+def first_sign_in(
+    visit: Visit, served: Served, *, organisation: str, username: str, name: str, password: str
+) -> str:
+    """A new legal team member of `organisation` signs in for the first time at the sign-in page
+    the browser shows: enrols the authenticator (required for legal) with a code computed by
+    pyotp and chooses `password`; back at the page asked for. The authenticator's secret."""
+    temporary = new_staff(served, organisation, username, name, "legal")
+    page = visit.page
+    assert visit.path().startswith("/console/sign-in")
+    page.fill("#username", username)
+    page.fill("#password", temporary)
+    page.get_by_role("button", name="Sign in").click()
+    assert visit.path().startswith("/console/sign-in/authenticator")  # TOTP is required
+    secret = page.locator(".secret code").inner_text().replace(" ", "")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Finish set-up").click()
+    page.fill("#current_password", temporary)
+    page.fill("#new_password", password)
+    page.fill("#confirm_password", password)
+    page.get_by_role("button", name="Save and continue").click()
+    return secret
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
-from hallmark.services.access import staff as staff_accounts
 from hallmark.services.access.organisations import create_organisation
-from tests.pages.conftest import Served, Visit
+from tests.pages.conftest import Served, Visit, new_staff
 
 NEW_PASSWORD = "gold leaf on a quiet river"
 
@@ -25,19 +24,6 @@ def organisations(served: Served) -> None:
         create_organisation(
             sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind=kind
         )
-
-
-def _account(served: Served, organisation: str, username: str, name: str, role: str) -> str:
-    assert served.runtime.sessions is not None
-    _, temporary = staff_accounts.create_staff(
-        sessions=served.runtime.sessions,
-        policy=staff_accounts.StaffPolicy.from_settings(served.runtime.settings),
-        organisation_ref=organisation,
-        username=username,
-        name=name,
-        role=role,
-    )
-    return temporary
 
 
 def _sign_in(visit: Visit, username: str, password: str) -> None:
@@ -59,7 +45,9 @@ def test_legal_staff_sign_in_with_totp_switch_language_and_sign_out(
     visit: Visit, served: Served
 ) -> None:
     username = f"li.wei.{visit.viewport}"
-    temporary = _account(served, "Lune Legal", username, f"李伟 Li Wei ({visit.viewport})", "legal")
+    temporary = new_staff(
+        served, "Lune Legal", username, f"李伟 Li Wei ({visit.viewport})", "legal"
+    )
     page = visit.page
 
     visit.goto("/console/account")
@@ -119,9 +107,9 @@ def test_legal_staff_sign_in_with_totp_switch_language_and_sign_out(
 def test_an_administrator_sees_the_staff_list_in_chinese(visit: Visit, served: Served) -> None:
     organisation = "Maison Lune 月光珠宝"
     admin = f"marie.{visit.viewport}"
-    temporary = _account(served, organisation, admin, f"Marie Dubois {visit.viewport}", "admin")
+    temporary = new_staff(served, organisation, admin, f"Marie Dubois {visit.viewport}", "admin")
     for number, role in enumerate(("issuer", "designer", "viewer")):
-        _account(
+        new_staff(
             served,
             organisation,
             f"staff{number}.{visit.viewport}",

@@ -11,10 +11,9 @@ import numpy as np
 import pyotp
 import pytest
 
-from hallmark.services.access import staff as staff_accounts
 from hallmark.services.access.organisations import create_organisation
 from tests.designs.corpus import draw_design, encode, image_variant
-from tests.pages.conftest import Served, Visit
+from tests.pages.conftest import Served, Visit, first_sign_in
 
 ORGANISATION = "Lune Legal Registry"
 PASSWORD = "moonlit lotus on jade water"
@@ -31,32 +30,17 @@ def organisation(served: Served) -> None:
 
 
 def _first_sign_in(visit: Visit, served: Served, username: str) -> str:
-    """Sign in for the first time: enrol the authenticator (required for legal), choose a
-    password; the authenticator's secret."""
-    assert served.runtime.sessions is not None
-    _, temporary = staff_accounts.create_staff(
-        sessions=served.runtime.sessions,
-        policy=staff_accounts.StaffPolicy.from_settings(served.runtime.settings),
-        organisation_ref=ORGANISATION,
-        username=username,
-        name=f"王芳 Wang Fang ({visit.viewport})",
-        role="legal",
-    )
-    page = visit.page
+    """Sign in for the first time from the registry's address; the authenticator's secret."""
     visit.goto("/console/designs")
     assert visit.path() == "/console/sign-in?next=/console/designs"
-    page.fill("#username", username)
-    page.fill("#password", temporary)
-    page.get_by_role("button", name="Sign in").click()
-    assert visit.path().startswith("/console/sign-in/authenticator")  # TOTP is required
-    secret = page.locator(".secret code").inner_text().replace(" ", "")
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Finish set-up").click()
-    page.fill("#current_password", temporary)
-    page.fill("#new_password", PASSWORD)
-    page.fill("#confirm_password", PASSWORD)
-    page.get_by_role("button", name="Save and continue").click()
-    return secret
+    return first_sign_in(
+        visit,
+        served,
+        organisation=ORGANISATION,
+        username=username,
+        name=f"王芳 Wang Fang ({visit.viewport})",
+        password=PASSWORD,
+    )
 
 
 def _sign_in_with_code(visit: Visit, username: str, secret: str) -> None:

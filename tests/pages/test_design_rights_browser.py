@@ -11,17 +11,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pyotp
 import pytest
 from sqlalchemy import select
 
-from hallmark.services.access import staff as staff_accounts
 from hallmark.services.access.organisations import create_api_key, create_organisation
-from hallmark.services.anchoring.leadership import leader_lock
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.models import DesignRegistration, DesignRightsAction
+from tests.conftest import anchor_worker
 from tests.designs.corpus import draw_design, encode
-from tests.pages.conftest import Served, Visit
+from tests.pages.conftest import Served, Visit, first_sign_in
 
 HOLDER = "Lune Legal Rights"
 TAKER = "Rival Legal Rights"
@@ -42,17 +40,7 @@ def worker(served: Served) -> Iterator[AnchorWorker]:
         create_organisation(
             sessions=runtime.sessions, chain=runtime.chain_access(), name=name, kind="legal"
         )
-    settings = runtime.settings.model_copy(update=FAST)
-    made = AnchorWorker(
-        sessions=runtime.sessions,
-        ledger=runtime.ledger,
-        leader=leader_lock(runtime.engine, settings.data_dir),
-        settings=settings,
-        chain_id=runtime.deployment.chain_id,
-        deployment_block=runtime.deployment.deployment_block,
-        deployment_id=runtime.deployment_id,
-        ledgers=runtime.ledger_for,
-    )
+    made = anchor_worker(runtime, **FAST)
     runtime.add_design_filer(made, runtime.chain)
     yield made
     made.stop()
@@ -106,29 +94,15 @@ def _filed_and_final(served: Served, worker: AnchorWorker, seed: int) -> str:
 
 
 def _sign_in_first_time(visit: Visit, served: Served, organisation: str, username: str) -> None:
-    """Sign in for the first time at the current page (enrol the authenticator, choose a
-    password); back at the page asked for."""
-    assert served.runtime.sessions is not None
-    _, temporary = staff_accounts.create_staff(
-        sessions=served.runtime.sessions,
-        policy=staff_accounts.StaffPolicy.from_settings(served.runtime.settings),
-        organisation_ref=organisation,
+    """Sign in for the first time at the current page; back at the page asked for."""
+    first_sign_in(
+        visit,
+        served,
+        organisation=organisation,
         username=username,
         name=f"{username} ({visit.viewport})",
-        role="legal",
+        password=PASSWORD,
     )
-    page = visit.page
-    assert visit.path().startswith("/console/sign-in")
-    page.fill("#username", username)
-    page.fill("#password", temporary)
-    page.get_by_role("button", name="Sign in").click()
-    secret = page.locator(".secret code").inner_text().replace(" ", "")
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Finish set-up").click()
-    page.fill("#current_password", temporary)
-    page.fill("#new_password", PASSWORD)
-    page.fill("#confirm_password", PASSWORD)
-    page.get_by_role("button", name="Save and continue").click()
 
 
 def _actions(visit: Visit) -> list[str]:

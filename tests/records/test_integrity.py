@@ -26,22 +26,12 @@ from hallmark.services.anchoring import integrity
 from hallmark.services.anchoring.batches import batch_tree, root_hex
 from hallmark.services.anchoring.integrity import text_hash
 from hallmark.store.models import AnchorBatch, Record, RecordAnchor
-from tests.conftest import World
+from tests.conftest import World, cli_environment
 from tests.records.factories import BRAND, FACTORY, SUPPLIER, add_step, create_lot, create_product
 
 
 def _admin_check(world: World) -> Result:
-    settings = world.runtime.settings
-    assert world.runtime.chain is not None
-    environment = {
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(settings.data_dir),
-        "HALLMARK_DATABASE_URL": settings.effective_database_url,
-        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_KEYSTORE_SCRYPT_N": str(settings.keystore_scrypt_n),
-        "COLUMNS": "250",
-    }
-    return CliRunner().invoke(app, ["admin", "check"], env=environment)
+    return CliRunner().invoke(app, ["admin", "check"], env=cli_environment(world))
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from hallmark.services.access import audit
 from hallmark.services.access.audit_heads import anchor_head, current_head
 from hallmark.services.access.organisations import create_api_key
 from hallmark.store.models import AuditEntry, AuditHead
-from tests.conftest import World, populate_world
+from tests.conftest import World, cli_environment, populate_world
 
 
 @pytest.fixture
@@ -54,16 +54,7 @@ def audited(world: World) -> tuple[World, AuditHead]:
 
 
 def _verify(world: World, *args: str, rpc_url: str | None = None) -> Result:
-    settings = world.runtime.settings
-    assert world.runtime.chain is not None
-    environment = {
-        "HALLMARK_ENVIRONMENT": "test",
-        "HALLMARK_DATA_DIR": str(settings.data_dir),
-        "HALLMARK_DATABASE_URL": settings.effective_database_url,
-        "HALLMARK_ANVIL_PORT": world.runtime.chain.url.rsplit(":", 1)[1],
-        "HALLMARK_RPC_URL": rpc_url or "",
-        "COLUMNS": "250",
-    }
+    environment = cli_environment(world, HALLMARK_RPC_URL=rpc_url or "")
     return CliRunner().invoke(app, ["admin", "audit", "verify", *args], env=environment)
 
 

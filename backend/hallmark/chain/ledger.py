@@ -181,6 +181,30 @@ def sign_locally(
     )
 
 
+def sign_call(
+    account: LocalAccount,
+    contract: Contract,
+    function: str,
+    args: Sequence[Any],
+    *,
+    nonce: int,
+    fees: Fees,
+    chain_id: int,
+    gas: int,
+) -> SignedTransaction:
+    """Sign a call of `function(*args)` on `contract` locally: explicit gas, nonce and fees, no
+    node call."""
+    return sign_locally(
+        account,
+        to=contract.address,
+        data=contract.encode_abi(function, args=list(args)),
+        nonce=nonce,
+        fees=fees,
+        chain_id=chain_id,
+        gas=gas,
+    )
+
+
 def read_decoded(client: ChainClient, errors: ContractErrors, call: Callable[[], T]) -> T:
     """A read through the client's guard, with reverts decoded into typed errors (`errors`:
     the contract's)."""
@@ -264,10 +288,12 @@ class Ledger:
         gas: int,
     ) -> SignedTransaction:
         """Sign `anchor(root, kind, count)` locally: explicit gas, nonce and fees, no node call."""
-        return sign_locally(
+        args = [HexBytes(root), kind, count]
+        return sign_call(
             account,
-            to=self.address,
-            data=self.contract.encode_abi("anchor", args=[HexBytes(root), kind, count]),
+            self.contract,
+            "anchor",
+            args,
             nonce=nonce,
             fees=fees,
             chain_id=chain_id,

@@ -27,10 +27,11 @@ from web3.exceptions import ContractLogicError
 
 from hallmark.chain.client import ChainClient, Fees, Sent
 from hallmark.chain.errors import ContractErrors
-from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decoded, sign_locally
+from hallmark.chain.ledger import LOG_BLOCK_RANGE, SignedTransaction, read_decoded, sign_call
 from hallmark.core.hashing import design_commitment
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 #: Gas limit of a `register` transaction: a first filing uses about 110,000 with a proof of a
 #: few nodes; each further proof node costs about 1,000 more (measured in the forge gas report).
@@ -99,6 +100,33 @@ class DesignRegistryContract:
         """A read through the client's guard, with reverts decoded into typed errors."""
         return read_decoded(self.client, self.errors, call)
 
+    # Filings and rights actions are sent the same three ways: signed locally (`sign_call`, to
+    # be recorded before the broadcast), simulated, or signed, sent and waited for.
+    def retrieve_function_check(
+        self,
+        sender: str,
+        function: str,
+        args: Sequence[Any],
+        *,
+        gas: int,
+        block: int | str = "pending",
+    ) -> None:
+        """Simulate `function(*args)` from `sender` (in the next block by default, or as of
+        `block`); raises the decoded error it would revert with."""
+        call = getattr(self.contract.functions, function)(*args)
+        self._call(
+            lambda: call.call(
+                {"from": Web3.to_checksum_address(sender), "gas": gas}, block_identifier=block
+            )
+        )
+
+    def send_function(self, account: LocalAccount, function: str, args: Sequence[Any]) -> Sent:
+        """Sign, send and wait for `function(*args)` (simulated first: a revert is decoded)."""
+        try:
+            return self.client.send_function(account, self.address, self.abi, function, args)
+        except ContractLogicError as exc:
+            raise self.errors.translate(exc) from exc
+
     @staticmethod
     def _register_args(
         *,
@@ -147,10 +175,11 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        return sign_locally(
+        return sign_call(
             account,
-            to=self.address,
-            data=self.contract.encode_abi("register", args=args),
+            self.contract,
+            "register",
+            args,
             nonce=nonce,
             fees=fees,
             chain_id=chain_id,
@@ -179,13 +208,7 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        call = self.contract.functions.register(*args)
-        self._call(
-            lambda: call.call(
-                {"from": Web3.to_checksum_address(sender), "gas": gas},
-                block_identifier="pending",
-            )
-        )
+        self.retrieve_function_check(sender, "register", args, gas=gas)
 
     def send_register(
         self,
@@ -207,23 +230,12 @@ class DesignRegistryContract:
             parent=parent,
             commitment=commitment,
         )
-        try:
-            return self.client.send_function(account, self.address, self.abi, "register", args)
-        except ContractLogicError as exc:
-            raise self.errors.translate(exc) from exc
+        return self.send_function(account, "register", args)
 
     def retrieve_design(self, fingerprint: str) -> OnChainDesign:
         """`designOf(fingerprint)`."""
         fn = self.contract.functions.designOf(HexBytes(_bytes32(fingerprint)))
-        registrant, filed_at, filed_block, final_at, owner_ref, metadata_hash = self._call(fn.call)
-        return OnChainDesign(
-            Web3.to_checksum_address(registrant),
-            int(filed_at),
-            int(filed_block),
-            int(final_at),
-            HexBytes(owner_ref).to_0x_hex(),
-            HexBytes(metadata_hash).to_0x_hex(),
-        )
+        return _view(OnChainDesign, self._call(fn.call))
 
     def build_commitment_hash(self, fingerprint: str, registrant: str, salt: str) -> str:
         """The commitment `keccak256(abi.encode(fingerprint, registrant, salt))` (local)."""
@@ -266,6 +278,20 @@ class DesignRegistryContract:
                     block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
                 )
             start = end + 1
+
+
+def _view(view: Callable[..., V], outputs: Sequence[Any]) -> V:
+    """A view's outputs as `view`, field by field in order: bytes as 0x hex, addresses
+    checksummed, numbers as ints (the views here return nothing else)."""
+    return view(*(_plain(value) for value in outputs))
+
+
+def _plain(value: Any) -> str | int:
+    if isinstance(value, bytes):
+        return HexBytes(value).to_0x_hex()
+    if isinstance(value, str):
+        return Web3.to_checksum_address(value)
+    return int(value)
 
 
 def _bytes32(value: str) -> bytes:
@@ -367,13 +393,11 @@ class DesignRights:
         gas: int = RIGHTS_GAS,
     ) -> SignedTransaction:
         """Sign a rights action locally: explicit gas, nonce and fees, no node call."""
-        data = self.registry.contract.encode_abi(
-            RIGHTS_FUNCTIONS[action], args=rights_arguments(action, fingerprint, values)
-        )
-        return sign_locally(
+        return sign_call(
             account,
-            to=self.registry.address,
-            data=data,
+            self.registry.contract,
+            RIGHTS_FUNCTIONS[action],
+            rights_arguments(action, fingerprint, values),
             nonce=nonce,
             fees=fees,
             chain_id=chain_id,
@@ -392,54 +416,30 @@ class DesignRights:
     ) -> None:
         """Simulate a rights action from `sender` (in the next block by default, or as of
         `block`); raises the decoded error it would revert with."""
-        fn = getattr(self.registry.contract.functions, RIGHTS_FUNCTIONS[action])
-        call = fn(*rights_arguments(action, fingerprint, values))
-        self.registry._call(
-            lambda: call.call(
-                {"from": Web3.to_checksum_address(sender), "gas": gas}, block_identifier=block
-            )
+        self.registry.retrieve_function_check(
+            sender,
+            RIGHTS_FUNCTIONS[action],
+            rights_arguments(action, fingerprint, values),
+            gas=gas,
+            block=block,
         )
 
     def send_action(
         self, account: LocalAccount, action: str, fingerprint: str, values: dict[str, Any]
     ) -> Sent:
         """Sign, send and wait for a rights action (simulated first: a revert is decoded)."""
-        registry = self.registry
-        args = rights_arguments(action, fingerprint, values)
-        try:
-            return self.client.send_function(
-                account, registry.address, registry.abi, RIGHTS_FUNCTIONS[action], args
-            )
-        except ContractLogicError as exc:
-            raise registry.errors.translate(exc) from exc
+        return self.registry.send_function(
+            account, RIGHTS_FUNCTIONS[action], rights_arguments(action, fingerprint, values)
+        )
 
     def retrieve_pending_assignment(self, fingerprint: str) -> PendingAssignmentView:
         """`pendingAssignmentOf(fingerprint)`."""
         fn = self.registry.contract.functions.pendingAssignmentOf(HexBytes(_bytes32(fingerprint)))
-        new_registrant, new_owner_ref, document_hash, proposed_by, proposed_at = (
-            self.registry._call(fn.call)
-        )
-        return PendingAssignmentView(
-            Web3.to_checksum_address(new_registrant),
-            HexBytes(new_owner_ref).to_0x_hex(),
-            HexBytes(document_hash).to_0x_hex(),
-            Web3.to_checksum_address(proposed_by),
-            int(proposed_at),
-        )
+        return _view(PendingAssignmentView, self.registry._call(fn.call))
 
     def retrieve_licence(self, fingerprint: str, document_hash: str) -> LicenceView:
         """`licenceOf(fingerprint, documentHash)`."""
         fn = self.registry.contract.functions.licenceOf(
             HexBytes(_bytes32(fingerprint)), HexBytes(_bytes32(document_hash))
         )
-        row = self.registry._call(fn.call)
-        return LicenceView(
-            HexBytes(row[0]).to_0x_hex(),
-            Web3.to_checksum_address(row[1]),
-            int(row[2]),
-            int(row[3]),
-            int(row[4]),
-            Web3.to_checksum_address(row[5]),
-            int(row[6]),
-            int(row[7]),
-        )
+        return _view(LicenceView, self.registry._call(fn.call))

@@ -256,6 +256,20 @@ def _status(exc: HallmarkError) -> int:
     return exc.http_status if 400 <= exc.http_status < 500 else 400
 
 
+def _refused(
+    request: Request, staff: Staff, exc: HallmarkError, *, conflict: str = DECIDED_ALREADY
+) -> Response:
+    """The error page of a refused download or upload: what was refused, with its status."""
+    return render(
+        request,
+        "error.html",
+        status_code=_status(exc),
+        staff=staff,
+        title=messages.UNEXPECTED,
+        message=refusal(exc, conflict=conflict),
+    )
+
+
 # --- who may use the pages ------------------------------------------------------------------
 
 
@@ -941,14 +955,7 @@ def original(
     except HallmarkError as exc:
         if exc.http_status >= 500:
             raise
-        return render(
-            request,
-            "error.html",
-            status_code=_status(exc),
-            staff=staff,
-            title=messages.UNEXPECTED,
-            message=refusal(exc),
-        )
+        return _refused(request, staff, exc)
     return download(data, sha, headers={"Cache-Control": "no-store"})
 
 
@@ -986,14 +993,7 @@ def _evidence(
     except HallmarkError as exc:
         if exc.http_status >= 500:
             raise
-        return render(
-            request,
-            "error.html",
-            status_code=_status(exc),
-            staff=staff,
-            title=messages.UNEXPECTED,
-            message=refusal(exc, conflict=NOT_ON_CHAIN),
-        )
+        return _refused(request, staff, exc, conflict=NOT_ON_CHAIN)
     number = found.bundle["registration"]["number"]
     name = f"{number}-{'comparison-' if suspect is not None else ''}evidence.{fmt}"
     if fmt == "pdf":
@@ -1040,14 +1040,7 @@ def comparison_evidence(
         return refusal_page
     fmt = "json" if upload.fields.get("format") == "json" else "pdf"
     if upload.error is not None:
-        return render(
-            request,
-            "error.html",
-            status_code=_status(upload.error),
-            staff=staff,
-            title=messages.UNEXPECTED,
-            message=refusal(upload.error),
-        )
+        return _refused(request, staff, upload.error)
     suspect = evidence_service.Suspect(upload.data, upload.filename, upload.media_type)
     return _evidence(
         request, staff=staff, console=console, runtime=runtime, ref=ref, fmt=fmt, suspect=suspect

@@ -176,6 +176,16 @@ def enrolment(staff: logins.Staff, secret: str) -> dict[str, object]:
     return {"qr": qr_svg(uri), "uri": uri, "secret": grouped}
 
 
+def _first_enrolment(console: ConsoleDep, staff: logins.Staff) -> dict[str, object]:
+    """The set-up of a user who must enrol: its pending secret is created on the first view and
+    kept, the same on every reload, until a code from it is confirmed."""
+    secret = logins.pending_secret(
+        sessions=console.sessions, policy=console.policy, staff=staff, create=True
+    )
+    assert secret is not None
+    return enrolment(staff, secret)
+
+
 @router.get("/console/sign-in/authenticator")
 def enrol_page(
     request: Request,
@@ -183,17 +193,12 @@ def enrol_page(
     console: ConsoleDep,
     next_: Annotated[str | None, Query(alias="next")] = None,
 ) -> Response:
-    # Shown at once: a user who must enrol has nothing else to do (the secret is kept pending,
-    # the same on every reload, until a code from it is confirmed).
-    secret = logins.pending_secret(
-        sessions=console.sessions, policy=console.policy, staff=staff, create=True
-    )
-    assert secret is not None
+    # Shown at once: a user who must enrol has nothing else to do.
     return render(
         request,
         "sign_in_enrol.html",
         pending=staff,
-        enrolment=enrolment(staff, secret),
+        enrolment=_first_enrolment(console, staff),
         next=safe_next(next_) or "",
     )
 
@@ -209,16 +214,12 @@ def enrol(
     next_: NextField = "",
 ) -> Response:
     def refused_page(exc: HallmarkError) -> Response:
-        secret = logins.pending_secret(
-            sessions=console.sessions, policy=console.policy, staff=staff, create=True
-        )
-        assert secret is not None
         return refused(
             request,
             "sign_in_enrol.html",
             exc,
             pending=staff,
-            enrolment=enrolment(staff, secret),
+            enrolment=_first_enrolment(console, staff),
             next=safe_next(next_) or "",
         )
 

@@ -50,7 +50,7 @@ from hallmark.services.anchoring.status import record_status
 from hallmark.services.designs.sending import (
     NonceSource,
     broadcast_once,
-    reorged,
+    put_back_reorged,
     send_recorded,
 )
 from hallmark.store.models import DesignRegistration
@@ -173,21 +173,10 @@ class DesignFiler:
                 chain_id=self.chain_id,
                 **call,  # type: ignore[arg-type]
             ),
-            record=lambda signed: (
-                update(DesignRegistration)
-                .where(
-                    DesignRegistration.id == registration_id,
-                    DesignRegistration.status == "committed",
-                )
-                .values(
-                    status="filing",
-                    nonce=signed.nonce,
-                    raw_tx=signed.raw_tx,
-                    tx_hash=signed.tx_hash,
-                    deployment_id=self.deployment_id,
-                    last_error=None,
-                )
-            ),
+            model=DesignRegistration,
+            row_id=registration_id,
+            moves=("committed", "filing"),
+            also={"deployment_id": self.deployment_id},
             what="registration",
             broadcast=self._broadcast,
         )
@@ -327,20 +316,14 @@ class DesignFiler:
 
     # --- reorgs -------------------------------------------------------------------------------
     def _check_reorgs(self, head: int) -> int:
-        lost = reorged(
+        lost = put_back_reorged(
             sessions=self.sessions,
             client=self.client,
             model=DesignRegistration,
-            status="registered",
+            moves=("registered", "filing"),
             head=head,
         )
         if lost:
-            with self.sessions() as session, session.begin():
-                session.execute(
-                    update(DesignRegistration)
-                    .where(DesignRegistration.id.in_(lost))
-                    .values(status="filing", block_number=None, block_hash=None)
-                )
             log.warning("designs.filing_reorged", registrations=len(lost))
         return len(lost)
 

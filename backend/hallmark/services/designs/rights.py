@@ -75,7 +75,12 @@ from hallmark.services.designs.registry import (
     owner_ref_hash,
     require_registrar,
 )
-from hallmark.services.designs.sending import Nonces, broadcast_once, reorged, send_recorded
+from hallmark.services.designs.sending import (
+    Nonces,
+    broadcast_once,
+    put_back_reorged,
+    send_recorded,
+)
 from hallmark.store.models import DesignRegistration, DesignRightsAction, Organisation
 from hallmark.store.records import new_record_id
 
@@ -686,20 +691,9 @@ class RightsSender:
                 fees=fees,
                 chain_id=self.chain_id,
             ),
-            record=lambda signed: (
-                update(DesignRightsAction)
-                .where(
-                    DesignRightsAction.id == action_id,
-                    DesignRightsAction.status == "requested",
-                )
-                .values(
-                    status="sending",
-                    nonce=signed.nonce,
-                    raw_tx=signed.raw_tx,
-                    tx_hash=signed.tx_hash,
-                    last_error=None,
-                )
-            ),
+            model=DesignRightsAction,
+            row_id=action_id,
+            moves=("requested", "sending"),
             what="action",
             broadcast=self._broadcast,
         )
@@ -815,20 +809,15 @@ class RightsSender:
     def _check_reorgs(self, head: int) -> int:
         """Actions mined in a block the chain no longer has go back to `sending` (their
         recorded transaction is broadcast again)."""
-        lost = reorged(
+        lost = put_back_reorged(
             sessions=self.sessions,
             client=self.client,
             model=DesignRightsAction,
-            status="done",
+            moves=("done", "sending"),
             head=head,
+            also={"done_at": None},
         )
         if lost:
-            with self.sessions() as session, session.begin():
-                session.execute(
-                    update(DesignRightsAction)
-                    .where(DesignRightsAction.id.in_(lost))
-                    .values(status="sending", block_number=None, block_hash=None, done_at=None)
-                )
             log.warning("designs.rights_reorged", actions=len(lost))
         return len(lost)
 

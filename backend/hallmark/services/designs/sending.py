@@ -6,8 +6,8 @@ with the organisation accounts' nonces (the worker's allocator, handed in by the
 `send_recorded` holds the account's nonce lock while it allocates a nonce, signs, and commits
 the signed transaction with the row it belongs to (the intent); the nonce goes back when either
 fails. Only then is the transaction broadcast, so a sender killed at any point finds in the
-database what to broadcast again. `reorged` finds the rows whose block the chain no longer has
-(their recorded transaction is broadcast again).
+database what to broadcast again. `put_back_reorged` moves the rows whose block the chain no
+longer has back to their sending status (their recorded transaction is broadcast again).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from eth_account.signers.local import LocalAccount
-from sqlalchemy import Update, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hallmark.chain.client import ChainClient
@@ -65,23 +65,40 @@ def send_recorded(
     nonces: Nonces,
     account: LocalAccount,
     sign: Callable[[int], SignedTransaction],
-    record: Callable[[SignedTransaction], Update],
+    model: type[DesignRegistration] | type[DesignRightsAction],
+    row_id: str,
+    moves: tuple[str, str],
+    also: dict[str, Any] | None = None,
     what: str,
     broadcast: Callable[[str], None],
 ) -> SignedTransaction:
-    """Under the account's nonce lock: a nonce, `sign(nonce)`, and `record(signed)` (an update of
-    exactly one row, which stores the signed transaction) committed; then `broadcast(raw_tx)`.
+    """Under the account's nonce lock: a nonce, `sign(nonce)`, and the signed transaction stored
+    in row `row_id` of `model` as it moves from one status to the next (`moves`), its last error
+    cleared and the columns of `also` set, committed; then `broadcast(raw_tx)`.
 
     Raises:
-        HallmarkError: the update matched no row (`what` changed meanwhile); the nonce is
-            released, as it is on any other failure before the commit.
+        HallmarkError: the row is not in the first status (`what` changed meanwhile); the nonce
+            is released, as it is on any other failure before the commit.
     """
+    before, after = moves
     with nonces.lock(account.address):
         nonce = nonces.allocate(account.address)
         try:
             signed = sign(nonce)
+            record = (
+                update(model)
+                .where(model.id == row_id, model.status == before)
+                .values(
+                    status=after,
+                    nonce=signed.nonce,
+                    raw_tx=signed.raw_tx,
+                    tx_hash=signed.tx_hash,
+                    last_error=None,
+                    **(also or {}),
+                )
+            )
             with sessions() as session, session.begin():
-                updated = session.execute(record(signed))
+                updated = session.execute(record)
                 if updated.rowcount != 1:  # type: ignore[attr-defined]
                     raise HallmarkError(f"the {what} changed meanwhile")
         except BaseException:
@@ -100,16 +117,19 @@ def broadcast_once(client: ChainClient, raw_tx: str, *, refused_event: str) -> N
         log.info(refused_event, error=exc.message)
 
 
-def reorged(
+def put_back_reorged(
     *,
     sessions: sessionmaker[Session],
     client: ChainClient,
     model: type[DesignRegistration] | type[DesignRightsAction],
-    status: str,
+    moves: tuple[str, str],
     head: int,
+    also: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The ids of `model` rows in `status`, sent from here (a recorded transaction) and mined
-    within REORG_DEPTH blocks of `head`, whose block the chain no longer has."""
+    """The `model` rows in the first status of `moves`, sent from here (a recorded transaction)
+    and mined within REORG_DEPTH blocks of `head`, whose block the chain no longer has: moved
+    to the second status, their block cleared and the columns of `also` set. Their ids."""
+    status, back = moves
     with sessions() as session:
         rows = session.execute(
             select(model.id, model.block_number, model.block_hash).where(
@@ -121,8 +141,16 @@ def reorged(
     if not rows:
         return []
     hashes = client.retrieve_block_hashes([int(r.block_number) for r in rows])
-    return [
+    lost = [
         r.id
         for r in rows
         if (hashes.get(int(r.block_number)) or "").lower() != (r.block_hash or "").lower()
     ]
+    if lost:
+        with sessions() as session, session.begin():
+            session.execute(
+                update(model)
+                .where(model.id.in_(lost))
+                .values(status=back, block_number=None, block_hash=None, **(also or {}))
+            )
+    return lost
