@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
