@@ -505,6 +505,13 @@ def test_public_verification_is_rate_limited_per_address(
         assert text in page.text
         assert certificates.genuine in page.text  # the number asked about, not its facts
         assert "Production timeline" not in page.text and "生产时间线" not in page.text
+        # A phone that scanned a GS1 Digital Link is answered the same page.
+        scanned = world.http.get(
+            "/01/00000000000000/21/NO-SUCH",
+            headers={"Accept": "text/html,*/*;q=0.8", "Accept-Language": language},
+        )
+        assert scanned.status_code == 429 and int(scanned.headers["Retry-After"]) >= 1
+        assert scanned.headers["content-type"].startswith("text/html") and text in scanned.text
     # Authenticated, non-public endpoints are not counted against it.
     assert world.http.get(
         f"/api/v1/certificates/{certificates.genuine}", headers=world.headers(BRAND)

@@ -271,26 +271,45 @@ def _page(
     )
 
 
+def wants_page(request: Request) -> bool:
+    """Whether the client asked for a page (a browser: its Accept names text/html) rather than
+    JSON (Accept: application/json, or none, as API clients send)."""
+    # Two choices from one header: a media-type negotiation library would be more than this needs.
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept and "application/json" not in accept
+
+
+def rate_limited_page(request: Request, ref: str, exc: RateLimitedError) -> Response:
+    """The page over the public verification's limit: 429 with Retry-After, in its language."""
+    return _page(
+        request,
+        429,
+        headers={"Retry-After": str(exc.retry_after)},
+        ref=ref[:MAX_REF_LENGTH],
+        verdict="unknown",
+        rate_limited=exc.retry_after,
+    )
+
+
+def not_found_page(request: Request, ref: str) -> Response:
+    """The page of a certificate number or link that names no certificate: 404, verdict
+    unknown, worded for the customer who scanned or typed it."""
+    return _page(request, 404, ref=ref[:MAX_REF_LENGTH], verdict="unknown", not_found=True)
+
+
 @router.get("/v/{ref}")
 def verify_page(request: Request, ref: str) -> Response:
     runtime = request.app.state.runtime
     try:
         check_verify_rate(request)
     except RateLimitedError as exc:
-        return _page(
-            request,
-            429,
-            headers={"Retry-After": str(exc.retry_after)},
-            ref=ref[:MAX_REF_LENGTH],
-            verdict="unknown",
-            rate_limited=exc.retry_after,
-        )
+        return rate_limited_page(request, ref, exc)
     if len(ref) > MAX_REF_LENGTH:
-        return _page(request, 404, ref=ref[:MAX_REF_LENGTH], verdict="unknown", not_found=True)
+        return not_found_page(request, ref)
     try:
         found = verify_stored(runtime, request, ref)
     except NotFoundError:
-        return _page(request, 404, ref=ref, verdict="unknown", not_found=True)
+        return not_found_page(request, ref)
     except (ChainError, DatabaseUnavailableError, ServiceUnavailableError):
         return _page(
             request,
