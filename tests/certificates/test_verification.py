@@ -480,7 +480,10 @@ def test_public_verification_is_rate_limited_per_address(
     """One budget for the verification API, the posted document, the verify page and the GS1
     resolver; over it, 429 with Retry-After (the error shape, or the page in its language)."""
     app = world.http.app
-    monkeypatch.setattr(app.state, "verify_rate_limit", ClientRateLimit("4/minute"))  # type: ignore[attr-defined]
+    # On the state's own dict: monkeypatch's setattr on a starlette State deletes the member
+    # when it undoes, and the module's later tests would find no limit at all.
+    state = app.state._state  # type: ignore[attr-defined]
+    monkeypatch.setitem(state, "verify_rate_limit", ClientRateLimit("4/minute"))
     document, _bundle = fetch(world, certificates.genuine)
     assert world.http.get(f"/api/v1/certificates/{certificates.genuine}/verification").is_success
     assert world.http.post("/api/v1/verify", json={"document": document}).is_success
@@ -528,3 +531,86 @@ def test_the_page_says_every_finding_of_the_verifier_in_both_languages() -> None
         for language in i18n.LANGUAGES:
             said = i18n.translations(language).gettext(SAID[key])
             assert said and set(re.findall(r"%\((\w+)\)s", said)) == names, (language, key)
+    # The page's English is the verifier's, and the Chinese is Chinese.
+    for key, english in verifier.MESSAGES.items():
+        names = set(re.findall(r"\{(\w+)(?:![rs])?\}", english))
+        values = {name: index + 7 for index, name in enumerate(sorted(names))}
+        en = i18n.translations("en").gettext(SAID[key]) % values
+        assert en == english.format(**values), key
+        assert re.search("[\u4e00-\u9fff]", i18n.translations("zh").gettext(SAID[key])), key
+
+
+def test_a_malformed_document_or_bundle_is_named_by_key_in_both_languages(
+    world: World, certificates: ToVerify
+) -> None:
+    """What the verifier finds in a file of another shape than a certificate's or a bundle's
+    comes with its key and values: the API's English unchanged, the page's Chinese from them."""
+    document, bundle = fetch(world, certificates.genuine)
+
+    def changed(path: tuple[Any, ...], value: Any, *, in_bundle: bool = False) -> Any:
+        target = copy.deepcopy(bundle if in_bundle else document)
+        holder = target
+        for step in path[:-1]:
+            holder = holder[step]
+        holder[path[-1]] = value
+        return target
+
+    cases = [
+        (
+            "document",
+            changed(("@context",), ["https://example.org"]),
+            None,
+            "context_other",
+            "@context is not the Verifiable Credentials 2.0 context",
+        ),
+        (
+            "document",
+            changed(("proof", "chainId"), "31337"),
+            None,
+            "not_integer",
+            "proof.chainId is not an integer: '31337'",
+        ),
+        (
+            "document",
+            changed(("issuer", "id"), "urn:x"),
+            None,
+            "issuer_id",
+            "issuer.id is not urn:uuid:<organisation>: 'urn:x'",
+        ),
+        (
+            "document",
+            changed(("issuer",), {"name": "x"}),
+            None,
+            "member_missing",
+            "issuer has no 'id'",
+        ),
+        (
+            "bundle",
+            document,
+            changed(("records", 0, "canonical"), 5, in_bundle=True),
+            "canonical_not_text",
+            "bundle record 1.canonical is not text",
+        ),
+        (
+            "bundle",
+            document,
+            changed(("type",), "Other", in_bundle=True),
+            "bundle_type",
+            f"the bundle is not a {doc.BUNDLE_TYPE}",
+        ),
+    ]
+    zh = i18n.translations("zh")
+    chain, sessions = world.runtime.chain, world.runtime.read_sessions
+    assert chain is not None and sessions is not None
+    for name, sent, sent_bundle, key, english in cases:
+        found = verification_service.of_document(
+            document=sent, bundle=sent_bundle, client=chain, sessions=sessions
+        )
+        check = next(c for c in found.checks if c.name == name)
+        assert not check.ok and check.detail == english, (key, check.detail)
+        assert check.said is not None and check.said.key == key
+        chinese = zh.gettext(SAID[key]) % dict(check.said.values)
+        assert re.search("[\u4e00-\u9fff]", chinese) and english not in chinese, chinese
+        # The API says it as before, in English.
+        answer = posted(world, sent, sent_bundle)
+        assert _check(answer, name)["detail"] == english
