@@ -221,6 +221,53 @@ def test_digital_link_resolver_refuses_what_it_does_not_know(
     assert short.status_code == 303
 
 
+#: What a phone's browser sends as Accept with a page's address.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_unknown_digital_link_or_number_answers_a_browser_with_the_verify_page(
+    world: World, certificates: dict[str, dict[str, Any]]
+) -> None:
+    """A phone that scans a link or number no certificate has gets the verify page (404, verdict
+    unknown, worded for a customer) in its language, with the language switch; a JSON client
+    still gets the error."""
+    link = f"/01/{GTIN}/21/SN-NO-SUCH-PIECE"
+    for path in (link, "/v/HM-00000000-NOSUCH"):
+        for language, verdict, said in (
+            ("en", "Unknown", "No certificate has this number or link."),
+            ("zh-CN,zh;q=0.9", "无法确认", "没有证书使用这个编号或链接。"),
+        ):
+            page = world.http.get(
+                path,
+                headers={"Accept": BROWSER_ACCEPT, "Accept-Language": language},
+                follow_redirects=False,
+            )
+            assert page.status_code == 404, (path, page.text)
+            assert page.headers["content-type"].startswith("text/html")
+            assert f"<h1>{verdict}</h1>" in page.text and said in page.text
+            assert path.rsplit("/", 1)[-1] in page.text  # what was asked about
+            assert '"error"' not in page.text
+    # The language switch comes back to the same link, now in Chinese.
+    english = world.http.get(link, headers={"Accept": BROWSER_ACCEPT, "Accept-Language": "en"})
+    assert f'href="/language/zh?next={link}"' in english.text
+    switched = world.http.get(f"/language/zh?next={link}", follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == link
+    chinese = world.http.get(link, headers={"Accept": BROWSER_ACCEPT, "Accept-Language": "en"})
+    assert chinese.status_code == 404 and "<h1>无法确认</h1>" in chinese.text
+    world.http.cookies.delete("hallmark_lang")  # the module's other tests read English
+    # A JSON client, or one that names no type, keeps the error's shape.
+    for accept in ("application/json", "*/*", "application/json, text/html"):
+        answer = world.http.get(link, headers={"Accept": accept}, follow_redirects=False)
+        assert answer.status_code == 404, accept
+        assert answer.headers["content-type"].startswith("application/json")
+        error = answer.json()["error"]
+        assert set(error) == {"code", "message", "details"} and error["code"] == "not_found"
+    # A known link still takes the browser to the certificate's page.
+    known = f"/01/{GTIN}/21/{certificates['gtin']['serial']}"
+    found = world.http.get(known, headers={"Accept": BROWSER_ACCEPT}, follow_redirects=False)
+    assert found.status_code == 303
+
+
 def test_digital_link_follows_a_reissue_to_the_newest_certificate(world: World) -> None:
     serial = unique("SN") + ":A.7"  # a serial with a character the link percent-encodes
     finished_product(world, gtin=GTIN, serial=serial)

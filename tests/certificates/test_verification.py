@@ -572,6 +572,13 @@ def _rate_limited_answers(world: World, certificates: ToVerify) -> None:
         assert text in page.text
         assert certificates.genuine in page.text  # the number asked about, not its facts
         assert "Production timeline" not in page.text and "生产时间线" not in page.text
+        # A phone that scanned a GS1 Digital Link is answered the same page.
+        scanned = world.http.get(
+            "/01/00000000000000/21/NO-SUCH",
+            headers={"Accept": "text/html,*/*;q=0.8", "Accept-Language": language},
+        )
+        assert scanned.status_code == 429 and int(scanned.headers["Retry-After"]) >= 1
+        assert scanned.headers["content-type"].startswith("text/html") and text in scanned.text
     # Authenticated, non-public endpoints are not counted against it.
     assert world.http.get(
         f"/api/v1/certificates/{certificates.genuine}", headers=world.headers(BRAND)
@@ -753,3 +760,86 @@ def test_kept_answers_count_against_the_address_budget_as_routed_ones_do(
         limit.hit("203.0.113.9")  # another address still has its budget
     assert refused_api.status_code == 429 and refused_api.json()["error"]["code"] == "rate_limited"
     assert refused_page.status_code == 429 and "Too many checks" in refused_page.text
+    # The page's English is the verifier's, and the Chinese is Chinese.
+    for key, english in verifier.MESSAGES.items():
+        names = set(re.findall(r"\{(\w+)(?:![rs])?\}", english))
+        values = {name: index + 7 for index, name in enumerate(sorted(names))}
+        en = i18n.translations("en").gettext(SAID[key]) % values
+        assert en == english.format(**values), key
+        assert re.search("[\u4e00-\u9fff]", i18n.translations("zh").gettext(SAID[key])), key
+
+
+def test_a_malformed_document_or_bundle_is_named_by_key_in_both_languages(
+    world: World, certificates: ToVerify
+) -> None:
+    """What the verifier finds in a file of another shape than a certificate's or a bundle's
+    comes with its key and values: the API's English unchanged, the page's Chinese from them."""
+    document, bundle = fetch(world, certificates.genuine)
+
+    def changed(path: tuple[Any, ...], value: Any, *, in_bundle: bool = False) -> Any:
+        target = copy.deepcopy(bundle if in_bundle else document)
+        holder = target
+        for step in path[:-1]:
+            holder = holder[step]
+        holder[path[-1]] = value
+        return target
+
+    cases = [
+        (
+            "document",
+            changed(("@context",), ["https://example.org"]),
+            None,
+            "context_other",
+            "@context is not the Verifiable Credentials 2.0 context",
+        ),
+        (
+            "document",
+            changed(("proof", "chainId"), "31337"),
+            None,
+            "not_integer",
+            "proof.chainId is not an integer: '31337'",
+        ),
+        (
+            "document",
+            changed(("issuer", "id"), "urn:x"),
+            None,
+            "issuer_id",
+            "issuer.id is not urn:uuid:<organisation>: 'urn:x'",
+        ),
+        (
+            "document",
+            changed(("issuer",), {"name": "x"}),
+            None,
+            "member_missing",
+            "issuer has no 'id'",
+        ),
+        (
+            "bundle",
+            document,
+            changed(("records", 0, "canonical"), 5, in_bundle=True),
+            "canonical_not_text",
+            "bundle record 1.canonical is not text",
+        ),
+        (
+            "bundle",
+            document,
+            changed(("type",), "Other", in_bundle=True),
+            "bundle_type",
+            f"the bundle is not a {doc.BUNDLE_TYPE}",
+        ),
+    ]
+    zh = i18n.translations("zh")
+    chain, sessions = world.runtime.chain, world.runtime.read_sessions
+    assert chain is not None and sessions is not None
+    for name, sent, sent_bundle, key, english in cases:
+        found = verification_service.of_document(
+            document=sent, bundle=sent_bundle, client=chain, sessions=sessions
+        )
+        check = next(c for c in found.checks if c.name == name)
+        assert not check.ok and check.detail == english, (key, check.detail)
+        assert check.said is not None and check.said.key == key
+        chinese = zh.gettext(SAID[key]) % dict(check.said.values)
+        assert re.search("[\u4e00-\u9fff]", chinese) and english not in chinese, chinese
+        # The API says it as before, in English.
+        answer = posted(world, sent, sent_bundle)
+        assert _check(answer, name)["detail"] == english

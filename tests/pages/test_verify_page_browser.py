@@ -130,3 +130,25 @@ def test_unknown_certificate_page(visit: Visit) -> None:
     visit.goto("/v/HM-00000000-NOSUCH")
     assert visit.page.get_by_role("status").locator("h1").inner_text() == "Unknown"
     visit.shot("unknown-en")
+
+
+def test_unknown_digital_link_page_in_both_languages(visit: Visit) -> None:
+    """A scanned GS1 Digital Link no certificate has: the verify page, not an error body."""
+    page = visit.page
+    visit.expect_error("404")
+    link = "/01/09506000134352/21/SN-NO-SUCH-PIECE"
+    visit.goto(link)
+    verdict = page.get_by_role("status")
+    assert verdict.locator("h1").inner_text() == "Unknown"
+    assert "No certificate has this number or link." in verdict.inner_text()
+    assert "SN-NO-SUCH-PIECE" in verdict.inner_text()
+    assert visit.fits_width()
+    visit.shot("unknown-link-en")
+    page.get_by_role("link", name="中文").click()
+    assert visit.path() == link
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.get_by_role("status").locator("h1").inner_text() == "无法确认"
+    assert "没有证书使用这个编号或链接" in page.get_by_role("status").inner_text()
+    assert visit.fits_width()
+    visit.shot("unknown-link-zh")
+    page.get_by_role("link", name="English").click()

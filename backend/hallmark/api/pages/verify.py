@@ -96,6 +96,104 @@ SAID = {
     "cannot_check": N_("cannot check: %(error)s"),
     "not_checked": N_("not checked"),
     "no_bundle": N_("not checked: no provenance bundle was given"),
+    # A file of another shape than a certificate's or a bundle's, or a chain that answers
+    # otherwise than the document says.
+    "not_hash": N_("%(what)s is not a lower-case 0x-hex 32-byte value: %(value)s"),
+    "not_address": N_("%(what)s is not a checksummed address: %(value)s"),
+    "not_integer": N_("%(what)s is not an integer: %(value)s"),
+    "member_missing": N_("%(what)s has no %(member)s"),
+    "not_uuid": N_("%(what)s is not a UUID: %(value)s"),
+    "document_members": N_("the document's members are not a certificate's: %(members)s"),
+    "context_other": N_("@context is not the Verifiable Credentials 2.0 context"),
+    "type_other": N_("type is not a %(type)s"),
+    "proof_members": N_("the proof's members are not a Hallmark proof's"),
+    "status_type_other": N_("credentialStatus.type is not %(type)s"),
+    "proof_member_other": N_("proof.%(member)s is not %(value)s"),
+    "verification_method": N_("proof.verificationMethod does not name the signer on its chain"),
+    "chain_ids_differ": N_("proof.chainId differs from credentialStatus.chainId"),
+    "issuer_id": N_("issuer.id is not urn:uuid:<organisation>: %(value)s"),
+    "status_organisation": N_("credentialStatus.organisation is not the issuer's identifier"),
+    "signature_form": N_("proof.signatureValue is not a 65-byte lower-case 0x-hex signature"),
+    "signature_not_canonical": N_(
+        "proof.signatureValue is not a canonical signature (v 27 or 28, s in the lower half)"
+    ),
+    "number_not_text": N_("credentialSubject.certificateNumber is not text"),
+    "issuer_account_other": N_("the issuer's account is %(account)s, the signer is %(signer)s"),
+    "deployment_members": N_("proof.deployment is not {ledger, designRegistry, contractsVersion}"),
+    "deployment_ledger": N_("proof.deployment.ledger differs from credentialStatus.ledger"),
+    "no_ledger": N_("no contract at ledger %(ledger)s on this chain"),
+    "ledger_no_version": N_("the contract at %(ledger)s answers no version(): %(error)s"),
+    "ledger_version": N_("the ledger's version is %(version)s, the proof says otherwise"),
+    "no_registry": N_("no design registry at %(registry)s: %(error)s"),
+    "registry_ledger": N_("the design registry %(registry)s belongs to ledger %(ledger)s"),
+    "anchor_members": N_("%(what)s's members are not anchoring evidence's"),
+    "anchor_kind": N_("%(what)s.kind is %(kind)s, not %(expected)s"),
+    "anchor_proof_list": N_("%(what)s.proof is not a list"),
+    "anchor_ledger": N_("%(what)s.ledger is not the certificate's ledger"),
+    "anchor_version": N_("%(what)s.contractsVersion is not the ledger's version"),
+    "earlier_version": N_("%(what)s.contractsVersion %(version)s is not a ledger's"),
+    "earlier_no_contract": N_("%(what)s.ledger %(address)s: no contract there"),
+    "earlier_not_ledger": N_("%(what)s.ledger %(address)s is not a ledger: %(error)s"),
+    "earlier_answers": N_("%(what)s.ledger %(address)s answers version %(version)s"),
+    "earlier_version_other": N_("%(what)s.contractsVersion is not its ledger's version"),
+    "transaction_other": N_("%(what)s.transaction is not its anchorer's anchoring in its block"),
+    "signer_bound_other": N_(
+        "the signer %(signer)s is bound to %(organisation)s, not to the issuer"
+    ),
+    "merkle_malformed": N_("the Merkle proof is malformed: %(error)s"),
+    "merkle_root_other": N_("the Merkle proof does not lead to the root"),
+    "batch_kind": N_("the batch holds records of kind %(kind)s, not certificates"),
+    "batch_organisation": N_("the batch belongs to another organisation"),
+    "batch_block": N_("the batch was anchored in block %(block)s"),
+    "organisations_not_list": N_("credentialSubject.organisations is not a list"),
+    "bundle_type": N_("the bundle is not a %(type)s"),
+    "bundle_other": N_("the bundle is another certificate's"),
+    "records_not_list": N_("credentialSubject.records is not a list"),
+    "bundle_records": N_("the bundle does not hold exactly the records the document lists"),
+    "entry_members": N_("%(what)s's members are not a bundled record's"),
+    "entry_member_other": N_("%(what)s.%(member)s is not what the document lists"),
+    "canonical_not_text": N_("%(what)s.canonical is not text"),
+    "text_not_canonical": N_("%(what)s's text is not canonical JSON"),
+    "text_not_json": N_("%(what)s's text is not JSON: %(error)s"),
+    "text_not_record": N_("%(what)s's text is not a record"),
+    "text_other_record": N_("%(what)s's text does not describe that record"),
+    "kind_unknown": N_("%(what)s is of unknown kind %(kind)s"),
+    "record_merkle_malformed": N_("%(what)s's Merkle proof is malformed: %(error)s"),
+    "record_merkle_root": N_("%(what)s's Merkle proof does not lead to its root"),
+    "data_not_object": N_("%(what)s's data is not an object"),
+    "step_missing": N_("step %(step)s of the chain is missing from the bundle"),
+    "step_product": N_("step %(step)s is another product's"),
+    "step_link": N_("step %(step)s does not link to the step before it"),
+    "chain_head": N_("the step chain does not end at the head the document names"),
+    "record_flagged": N_(
+        "%(what)s's batch is flagged (%(cause)s, reason %(reason)s, at %(at)s): the record is "
+        "withdrawn"
+    ),
+    "record_not_verified": N_("the ledger does not verify %(what)s (not its batch or kind)"),
+    "record_anchorer_unbound": N_("%(what)s's anchorer is not bound to its organisation"),
+    "record_block": N_("%(what)s.anchor.block is not its batch's block"),
+    "earlier_not_verified": N_("the earlier ledger %(ledger)s does not verify %(what)s"),
+    "earlier_root": N_(
+        "%(what)s's root was anchored on %(ledger)s by %(anchorer)s as kind %(found)s, not by "
+        "its anchorer as %(kind)s"
+    ),
+    "earlier_revoked": N_(
+        "%(what)s's batch was revoked on %(ledger)s (reason %(reason)s, at %(at)s): the record "
+        "is withdrawn"
+    ),
+    "earlier_unbound": N_(
+        "%(what)s's anchorer is not bound to its organisation on the certificate's ledger"
+    ),
+    "transaction_unknown": N_("%(what)s.transaction is unknown to the node"),
+    "transaction_not_anchoring": N_("%(what)s.transaction is not an anchoring call: %(error)s"),
+    "transaction_anchored_other": N_(
+        "%(what)s.transaction anchored %(called)s, not its root and kind"
+    ),
+    "design_members": N_("the design's members are not a registered design's"),
+    "design_registry": N_("design.registry is not the deployment's DesignRegistry"),
+    "licence_members": N_("design.licence's members are not a licence's"),
+    "document_error": N_("%(error)s"),
+    "no_ledger_address": N_("the document names no ledger address"),
 }
 #: The design check's finding, in parts (`verifier._check_design`).
 DESIGN_SAID = {
@@ -268,26 +366,45 @@ def _page(
     )
 
 
+def wants_page(request: Request) -> bool:
+    """Whether the client asked for a page (a browser: its Accept names text/html) rather than
+    JSON (Accept: application/json, or none, as API clients send)."""
+    # Two choices from one header: a media-type negotiation library would be more than this needs.
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept and "application/json" not in accept
+
+
+def rate_limited_page(request: Request, ref: str, exc: RateLimitedError) -> Response:
+    """The page over the public verification's limit: 429 with Retry-After, in its language."""
+    return _page(
+        request,
+        429,
+        headers={"Retry-After": str(exc.retry_after)},
+        ref=ref[:MAX_REF_LENGTH],
+        verdict="unknown",
+        rate_limited=exc.retry_after,
+    )
+
+
+def not_found_page(request: Request, ref: str) -> Response:
+    """The page of a certificate number or link that names no certificate: 404, verdict
+    unknown, worded for the customer who scanned or typed it."""
+    return _page(request, 404, ref=ref[:MAX_REF_LENGTH], verdict="unknown", not_found=True)
+
+
 @router.get("/v/{ref}")
 def verify_page(request: Request, ref: str) -> Response:
     runtime = request.app.state.runtime
     try:
         check_verify_rate(request)
     except RateLimitedError as exc:
-        return _page(
-            request,
-            429,
-            headers={"Retry-After": str(exc.retry_after)},
-            ref=ref[:MAX_REF_LENGTH],
-            verdict="unknown",
-            rate_limited=exc.retry_after,
-        )
+        return rate_limited_page(request, ref, exc)
     if len(ref) > MAX_REF_LENGTH:
-        return _page(request, 404, ref=ref[:MAX_REF_LENGTH], verdict="unknown", not_found=True)
+        return not_found_page(request, ref)
     try:
         found = verify_stored(runtime, request, ref)
     except NotFoundError:
-        return _page(request, 404, ref=ref, verdict="unknown", not_found=True)
+        return not_found_page(request, ref)
     except (ChainError, DatabaseUnavailableError, ServiceUnavailableError):
         return _page(
             request,

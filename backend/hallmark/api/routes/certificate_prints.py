@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from hallmark.api.deps import ReadSessionsDep, RuntimeDep
 from hallmark.api.pages import i18n
+from hallmark.api.pages import verify as verify_page
 from hallmark.api.ratelimit import check_verify_rate
 from hallmark.api.routes.certificates import CertificateRef
+from hallmark.core.errors import NotFoundError, RateLimitedError
 from hallmark.services.certificates import evidence, pdf, qr
 
 router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
@@ -145,19 +147,33 @@ def certificate_pdf(
     )
 
 
-@links.get(
-    "/01/{gtin}/21/{serial}", include_in_schema=False, dependencies=[Depends(check_verify_rate)]
-)
+@links.get("/01/{gtin}/21/{serial}", include_in_schema=False)
 def resolve_digital_link(
+    request: Request,
     gtin: str,
     serial: str,
     sessions: ReadSessionsDep,
     runtime: RuntimeDep,
-) -> RedirectResponse:
+) -> Response:
     """A GS1 Digital Link (GTIN and serial): to the verify page of the piece's newest
-    certificate (303), or 404; 429 over the public verification's limit."""
-    with sessions() as session:
-        certificate = qr.resolve_digital_link(session=session, gtin=gtin, serial=serial)
-        number = certificate.number
+    certificate (303), or 404; 429 over the public verification's limit. A browser (a phone
+    that scanned the code) is answered those refusals as the verify page, in its language; a
+    JSON client as the error."""
+    page = verify_page.wants_page(request)
+    link = f"/01/{gtin}/21/{serial}"
+    try:
+        check_verify_rate(request)
+    except RateLimitedError as exc:
+        if page:
+            return verify_page.rate_limited_page(request, link, exc)
+        raise
+    try:
+        with sessions() as session:
+            certificate = qr.resolve_digital_link(session=session, gtin=gtin, serial=serial)
+            number = certificate.number
+    except NotFoundError:
+        if page:
+            return verify_page.not_found_page(request, link)
+        raise
     base = runtime.settings.effective_public_base_url or ""
     return RedirectResponse(qr.verify_url(base, number), status_code=303)

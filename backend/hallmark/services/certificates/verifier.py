@@ -155,6 +155,97 @@ MESSAGES = {
     "licence_later": "the licence was granted after the certificate was anchored",
     "licence_terminated": "the licence had been terminated when the certificate was anchored",
     "cannot_check": "cannot check: {error}",
+    # A file of another shape than a certificate's, a bundle's or the chain's answers.
+    "not_hash": "{what} is not a lower-case 0x-hex 32-byte value: {value!r}",
+    "not_address": "{what} is not a checksummed address: {value!r}",
+    "not_integer": "{what} is not an integer: {value!r}",
+    "member_missing": "{what} has no {member!r}",
+    "not_uuid": "{what} is not a UUID: {value!r}",
+    "document_members": "the document's members are not a certificate's: {members}",
+    "context_other": "@context is not the Verifiable Credentials 2.0 context",
+    "type_other": "type is not a {type}",
+    "proof_members": "the proof's members are not a Hallmark proof's",
+    "status_type_other": "credentialStatus.type is not {type}",
+    "proof_member_other": "proof.{member} is not {value!r}",
+    "verification_method": "proof.verificationMethod does not name the signer on its chain",
+    "chain_ids_differ": "proof.chainId differs from credentialStatus.chainId",
+    "issuer_id": "issuer.id is not urn:uuid:<organisation>: {value!r}",
+    "status_organisation": "credentialStatus.organisation is not the issuer's identifier",
+    "signature_form": "proof.signatureValue is not a 65-byte lower-case 0x-hex signature",
+    "signature_not_canonical": (
+        "proof.signatureValue is not a canonical signature (v 27 or 28, s in the lower half)"
+    ),
+    "number_not_text": "credentialSubject.certificateNumber is not text",
+    "issuer_account_other": "the issuer's account is {account}, the signer is {signer}",
+    "deployment_members": "proof.deployment is not {{ledger, designRegistry, contractsVersion}}",
+    "deployment_ledger": "proof.deployment.ledger differs from credentialStatus.ledger",
+    "no_ledger": "no contract at ledger {ledger} on this chain",
+    "ledger_no_version": "the contract at {ledger} answers no version(): {error}",
+    "ledger_version": "the ledger's version is {version}, the proof says otherwise",
+    "no_registry": "no design registry at {registry}: {error}",
+    "registry_ledger": "the design registry {registry} belongs to ledger {ledger}",
+    "anchor_members": "{what}'s members are not anchoring evidence's",
+    "anchor_kind": "{what}.kind is {kind!r}, not {expected!r}",
+    "anchor_proof_list": "{what}.proof is not a list",
+    "anchor_ledger": "{what}.ledger is not the certificate's ledger",
+    "anchor_version": "{what}.contractsVersion is not the ledger's version",
+    "earlier_version": "{what}.contractsVersion {version!r} is not a ledger's",
+    "earlier_no_contract": "{what}.ledger {address}: no contract there",
+    "earlier_not_ledger": "{what}.ledger {address} is not a ledger: {error}",
+    "earlier_answers": "{what}.ledger {address} answers version {version}",
+    "earlier_version_other": "{what}.contractsVersion is not its ledger's version",
+    "transaction_other": "{what}.transaction is not its anchorer's anchoring in its block",
+    "signer_bound_other": "the signer {signer} is bound to {organisation}, not to the issuer",
+    "merkle_malformed": "the Merkle proof is malformed: {error}",
+    "merkle_root_other": "the Merkle proof does not lead to the root",
+    "batch_kind": "the batch holds records of kind {kind}, not certificates",
+    "batch_organisation": "the batch belongs to another organisation",
+    "batch_block": "the batch was anchored in block {block}",
+    "organisations_not_list": "credentialSubject.organisations is not a list",
+    "bundle_type": "the bundle is not a {type}",
+    "bundle_other": "the bundle is another certificate's",
+    "records_not_list": "credentialSubject.records is not a list",
+    "bundle_records": "the bundle does not hold exactly the records the document lists",
+    "entry_members": "{what}'s members are not a bundled record's",
+    "entry_member_other": "{what}.{member} is not what the document lists",
+    "canonical_not_text": "{what}.canonical is not text",
+    "text_not_canonical": "{what}'s text is not canonical JSON",
+    "text_not_json": "{what}'s text is not JSON: {error}",
+    "text_not_record": "{what}'s text is not a record",
+    "text_other_record": "{what}'s text does not describe that record",
+    "kind_unknown": "{what} is of unknown kind {kind!r}",
+    "record_merkle_malformed": "{what}'s Merkle proof is malformed: {error}",
+    "record_merkle_root": "{what}'s Merkle proof does not lead to its root",
+    "data_not_object": "{what}'s data is not an object",
+    "step_missing": "step {step} of the chain is missing from the bundle",
+    "step_product": "step {step} is another product's",
+    "step_link": "step {step} does not link to the step before it",
+    "chain_head": "the step chain does not end at the head the document names",
+    "record_flagged": (
+        "{what}'s batch is flagged ({cause}, reason {reason}, at {at}): the record is withdrawn"
+    ),
+    "record_not_verified": "the ledger does not verify {what} (not its batch or kind)",
+    "record_anchorer_unbound": "{what}'s anchorer is not bound to its organisation",
+    "record_block": "{what}.anchor.block is not its batch's block",
+    "earlier_not_verified": "the earlier ledger {ledger} does not verify {what}",
+    "earlier_root": (
+        "{what}'s root was anchored on {ledger} by {anchorer} as kind {found}, not by its "
+        "anchorer as {kind}"
+    ),
+    "earlier_revoked": (
+        "{what}'s batch was revoked on {ledger} (reason {reason}, at {at}): the record is withdrawn"
+    ),
+    "earlier_unbound": (
+        "{what}'s anchorer is not bound to its organisation on the certificate's ledger"
+    ),
+    "transaction_unknown": "{what}.transaction is unknown to the node",
+    "transaction_not_anchoring": "{what}.transaction is not an anchoring call: {error}",
+    "transaction_anchored_other": "{what}.transaction anchored {called}, not its root and kind",
+    "design_members": "the design's members are not a registered design's",
+    "design_registry": "design.registry is not the deployment's DesignRegistry",
+    "licence_members": "design.licence's members are not a licence's",
+    "document_error": "{error}",
+    "no_ledger_address": "the document names no ledger address",
 }
 
 
@@ -221,32 +312,32 @@ def _hash(value: Any, what: str) -> str:
         and value.startswith("0x")
         and set(value[2:]) <= _HASH_CHARS
     ):
-        raise CheckFailedError(f"{what} is not a lower-case 0x-hex 32-byte value: {value!r}")
+        raise CheckFailedError(said("not_hash", what=what, value=value))
     return value
 
 
 def _address(value: Any, what: str) -> str:
     if not isinstance(value, str) or not Web3.is_checksum_address(value):
-        raise CheckFailedError(f"{what} is not a checksummed address: {value!r}")
+        raise CheckFailedError(said("not_address", what=what, value=value))
     return value
 
 
 def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CheckFailedError(f"{what} is not an integer: {value!r}")
+        raise CheckFailedError(said("not_integer", what=what, value=value))
     return value
 
 
 def _get(mapping: Any, key: str, what: str) -> Any:
     if not isinstance(mapping, Mapping) or key not in mapping:
-        raise CheckFailedError(f"{what} has no {key!r}")
+        raise CheckFailedError(said("member_missing", what=what, member=key))
     return mapping[key]
 
 
 def _uuid(value: Any, what: str) -> str:
     """A UUID in its canonical form (documents never carry another)."""
     if not isinstance(value, str) or not _UUID.fullmatch(value):
-        raise CheckFailedError(f"{what} is not a UUID: {value!r}")
+        raise CheckFailedError(said("not_uuid", what=what, value=value))
     return value
 
 
@@ -327,19 +418,17 @@ class _Context:
 def _check_document(ctx: _Context) -> str | Said:
     document = ctx.document
     if set(document) != _DOCUMENT_KEYS:
-        raise CheckFailedError(
-            f"the document's members are not a certificate's: {sorted(document)}"
-        )
+        raise CheckFailedError(said("document_members", members=sorted(document)))
     if document["@context"] != [doc.VC_CONTEXT]:
-        raise CheckFailedError("@context is not the Verifiable Credentials 2.0 context")
+        raise CheckFailedError(said("context_other"))
     if document["type"] != ["VerifiableCredential", doc.CREDENTIAL_TYPE]:
-        raise CheckFailedError(f"type is not a {doc.CREDENTIAL_TYPE}")
+        raise CheckFailedError(said("type_other", type=doc.CREDENTIAL_TYPE))
     proof = _get(document, "proof", "the document")
     if not isinstance(proof, Mapping) or set(proof) != _PROOF_KEYS:
-        raise CheckFailedError("the proof's members are not a Hallmark proof's")
+        raise CheckFailedError(said("proof_members"))
     status = _get(document, "credentialStatus", "the document")
     if _get(status, "type", "credentialStatus") != doc.STATUS_TYPE:
-        raise CheckFailedError(f"credentialStatus.type is not {doc.STATUS_TYPE}")
+        raise CheckFailedError(said("status_type_other", type=doc.STATUS_TYPE))
     expected = {
         "type": doc.PROOF_TYPE,
         "proofPurpose": "assertionMethod",
@@ -347,24 +436,24 @@ def _check_document(ctx: _Context) -> str | Said:
     }
     for key, value in expected.items():
         if proof[key] != value:
-            raise CheckFailedError(f"proof.{key} is not {value!r}")
+            raise CheckFailedError(said("proof_member_other", member=key, value=value))
     ctx.signer = _address(proof["signer"], "proof.signer")
     chain_id = _int(proof["chainId"], "proof.chainId")
     if proof["verificationMethod"] != f"eip155:{chain_id}:{ctx.signer}":
-        raise CheckFailedError("proof.verificationMethod does not name the signer on its chain")
+        raise CheckFailedError(said("verification_method"))
     if _int(_get(status, "chainId", "credentialStatus"), "credentialStatus.chainId") != chain_id:
-        raise CheckFailedError("proof.chainId differs from credentialStatus.chainId")
+        raise CheckFailedError(said("chain_ids_differ"))
     issuer_id = _get(document["issuer"], "id", "issuer")
     if not (
         isinstance(issuer_id, str)
         and issuer_id.startswith("urn:uuid:")
         and _UUID.fullmatch(issuer_id.removeprefix("urn:uuid:"))
     ):
-        raise CheckFailedError(f"issuer.id is not urn:uuid:<organisation>: {issuer_id!r}")
+        raise CheckFailedError(said("issuer_id", value=issuer_id))
     ctx.organisation = issuer_id.removeprefix("urn:uuid:")
     organisation = _get(status, "organisation", "credentialStatus")
     if organisation != doc.organisation_bytes16(ctx.organisation):
-        raise CheckFailedError("credentialStatus.organisation is not the issuer's identifier")
+        raise CheckFailedError(said("status_organisation"))
     ctx.organisation_bytes = uuid.UUID(ctx.organisation).bytes
     ctx.issuance_id = _hash(_get(status, "issuanceId", "credentialStatus"), "issuanceId")
     return said(
@@ -392,22 +481,20 @@ def _check_hash(ctx: _Context) -> str | Said:
 def _check_signature(ctx: _Context) -> str | Said:
     signature = ctx.document["proof"]["signatureValue"]
     if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
-        raise CheckFailedError("proof.signatureValue is not a 65-byte lower-case 0x-hex signature")
+        raise CheckFailedError(said("signature_form"))
     raw = bytes.fromhex(signature[2:])
     r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
     # One signature, one form: eth-account would also take v 0, 1 or 35 and above, and the
     # malleated twin (n - s), so a changed signature byte could still recover the signer.
     if r == 0 or s == 0 or s > _SECP256K1_HALF_N or v not in (27, 28):
-        raise CheckFailedError(
-            "proof.signatureValue is not a canonical signature (v 27 or 28, s in the lower half)"
-        )
+        raise CheckFailedError(said("signature_not_canonical"))
     subject = _get(ctx.document, "credentialSubject", "the document")
     if not isinstance(_get(subject, "certificateNumber", "credentialSubject"), str):
-        raise CheckFailedError("credentialSubject.certificateNumber is not text")
+        raise CheckFailedError(said("number_not_text"))
     try:
         recovered = doc.recover_signer(ctx.document, signature)
     except doc.DocumentError as exc:
-        raise CheckFailedError(str(exc)) from None
+        raise CheckFailedError(said("document_error", error=str(exc))) from None
     if recovered != ctx.signer:
         raise CheckFailedError(
             said(
@@ -418,7 +505,7 @@ def _check_signature(ctx: _Context) -> str | Said:
         )
     account = _get(ctx.document["issuer"], "account", "issuer")
     if account != ctx.signer:
-        raise CheckFailedError(f"the issuer's account is {account}, the signer is {ctx.signer}")
+        raise CheckFailedError(said("issuer_account_other", account=account, signer=ctx.signer))
     return said("signature_ok", account=recovered)
 
 
@@ -440,18 +527,18 @@ def _check_chain(ctx: _Context) -> str | Said:
         "designRegistry",
         "contractsVersion",
     }:
-        raise CheckFailedError("proof.deployment is not {ledger, designRegistry, contractsVersion}")
+        raise CheckFailedError(said("deployment_members"))
     ledger = _address(_get(status, "ledger", "credentialStatus"), "credentialStatus.ledger")
     if deployment["ledger"] != ledger or ledger != ctx.ledger.address:
-        raise CheckFailedError("proof.deployment.ledger differs from credentialStatus.ledger")
+        raise CheckFailedError(said("deployment_ledger"))
     if not ctx.ledger.client.retrieve_code(ledger):
-        raise CheckFailedError(f"no contract at ledger {ledger} on this chain", "unknown")
+        raise CheckFailedError(said("no_ledger", ledger=ledger), "unknown")
     try:
         version = ctx.ledger.client.retrieve_call(ctx.ledger.contract.functions.version().call)
     except Web3Exception as exc:  # a revert, or an answer that is not a string
-        raise CheckFailedError(f"the contract at {ledger} answers no version(): {exc}") from None
+        raise CheckFailedError(said("ledger_no_version", ledger=ledger, error=str(exc))) from None
     if version != deployment["contractsVersion"] or version != "2.0.0":
-        raise CheckFailedError(f"the ledger's version is {version}, the proof says otherwise")
+        raise CheckFailedError(said("ledger_version", version=version))
     ctx.contracts_version = str(version)
     registry = _address(deployment["designRegistry"], "proof.deployment.designRegistry")
     contract = ctx.ledger.client.w3.eth.contract(
@@ -460,11 +547,9 @@ def _check_chain(ctx: _Context) -> str | Said:
     try:
         registry_ledger = ctx.ledger.client.retrieve_call(contract.functions.ledger().call)
     except Exception as exc:  # no contract there: web3 raises a decoding error
-        raise CheckFailedError(f"no design registry at {registry}: {exc}") from None
+        raise CheckFailedError(said("no_registry", registry=registry, error=str(exc))) from None
     if registry_ledger != ledger:
-        raise CheckFailedError(
-            f"the design registry {registry} belongs to ledger {registry_ledger}"
-        )
+        raise CheckFailedError(said("registry_ledger", registry=registry, ledger=registry_ledger))
     return said(
         "chain_ok",
         chain=node_chain,
@@ -482,23 +567,23 @@ def _anchor(
             "unknown",
         )
     if not isinstance(value, Mapping) or set(value) != _ANCHOR_KEYS:
-        raise CheckFailedError(f"{what}'s members are not anchoring evidence's")
+        raise CheckFailedError(said("anchor_members", what=what))
     if value["kind"] != kind:
-        raise CheckFailedError(f"{what}.kind is {value['kind']!r}, not {kind!r}")
+        raise CheckFailedError(said("anchor_kind", what=what, kind=value["kind"], expected=kind))
     _address(value["anchorer"], f"{what}.anchorer")
     _hash(value["root"], f"{what}.root")
     if not isinstance(value["proof"], list):
-        raise CheckFailedError(f"{what}.proof is not a list")
+        raise CheckFailedError(said("anchor_proof_list", what=what))
     for index, node in enumerate(value["proof"]):
         _hash(node, f"{what}.proof[{index}]")
     _int(value["block"], f"{what}.block")
     _hash(value["transaction"], f"{what}.transaction")
     if value["ledger"] != ctx.ledger.address:
         if not earlier:
-            raise CheckFailedError(f"{what}.ledger is not the certificate's ledger")
+            raise CheckFailedError(said("anchor_ledger", what=what))
         _earlier_ledger(ctx, value["ledger"], value["contractsVersion"], what)
     elif value["contractsVersion"] != ctx.contracts_version:
-        raise CheckFailedError(f"{what}.contractsVersion is not the ledger's version")
+        raise CheckFailedError(said("anchor_version", what=what))
     return value
 
 
@@ -509,9 +594,11 @@ def _earlier_ledger(ctx: _Context, address: Any, version: Any, what: str) -> Led
         ledger = ctx.earlier[address]
     else:
         if version not in _EARLIER_VERSIONS:
-            raise CheckFailedError(f"{what}.contractsVersion {version!r} is not a ledger's")
+            raise CheckFailedError(said("earlier_version", what=what, version=version))
         if not ctx.ledger.client.retrieve_code(address):
-            raise CheckFailedError(f"{what}.ledger {address}: no contract there", "unknown")
+            raise CheckFailedError(
+                said("earlier_no_contract", what=what, address=address), "unknown"
+            )
         if version == "1.0.0":
             if ctx.earlier_abi is None:
                 ctx.earlier_abi = load_artifacts(ARTIFACTS_DIR)["ProvenanceLedger"]["abi"]
@@ -522,13 +609,17 @@ def _earlier_ledger(ctx: _Context, address: Any, version: Any, what: str) -> Led
         try:
             found = ctx.ledger.client.retrieve_call(ledger.contract.functions.version().call)
         except Exception as exc:  # no ledger there: web3 raises a decoding error
-            raise CheckFailedError(f"{what}.ledger {address} is not a ledger: {exc}") from None
+            raise CheckFailedError(
+                said("earlier_not_ledger", what=what, address=address, error=str(exc))
+            ) from None
         if found != version:
-            raise CheckFailedError(f"{what}.ledger {address} answers version {found}")
+            raise CheckFailedError(
+                said("earlier_answers", what=what, address=address, version=found)
+            )
         ctx.earlier[address] = ledger
     claimed = "1.0.0" if ledger.version == 1 else "2.0.0"
     if version != claimed:
-        raise CheckFailedError(f"{what}.contractsVersion is not its ledger's version")
+        raise CheckFailedError(said("earlier_version_other", what=what))
     return ledger
 
 
@@ -568,7 +659,7 @@ def _check_transaction(
         or receipt["from"] != anchor["anchorer"]
         or receipt["status"] != 1
     ):
-        raise CheckFailedError(f"{what}.transaction is not its anchorer's anchoring in its block")
+        raise CheckFailedError(said("transaction_other", what=what))
 
 
 def _check_issuer(ctx: _Context) -> str | Said:
@@ -576,7 +667,7 @@ def _check_issuer(ctx: _Context) -> str | Said:
     organisation = _organisation_of(ctx, ctx.signer)
     if organisation != ctx.organisation_bytes:
         raise CheckFailedError(
-            f"the signer {ctx.signer} is bound to 0x{organisation.hex()}, not to the issuer",
+            said("signer_bound_other", signer=ctx.signer, organisation="0x" + organisation.hex()),
             "unknown",
         )
     batch = _batch(ctx, ctx.anchor["anchorer"], ctx.anchor["root"])
@@ -604,9 +695,9 @@ def _check_merkle(ctx: _Context) -> str | Said:
             ctx.anchor["root"], ctx.certificate_hash, ctx.anchor["proof"]
         )
     except MerkleError as exc:
-        raise CheckFailedError(f"the Merkle proof is malformed: {exc}") from None
+        raise CheckFailedError(said("merkle_malformed", error=str(exc))) from None
     if not ok:
-        raise CheckFailedError("the Merkle proof does not lead to the root")
+        raise CheckFailedError(said("merkle_root_other"))
     return said(
         "merkle_ok",
         nodes=len(ctx.anchor["proof"]),
@@ -625,11 +716,11 @@ def _check_anchored(ctx: _Context) -> str | Said:
             )
         )
     if batch.kind != doc.RECORD_KIND_NUMBERS["certificate"]:
-        raise CheckFailedError(f"the batch holds records of kind {batch.kind}, not certificates")
+        raise CheckFailedError(said("batch_kind", kind=batch.kind))
     if batch.organisation != ctx.organisation_bytes:
-        raise CheckFailedError("the batch belongs to another organisation", "unknown")
+        raise CheckFailedError(said("batch_organisation"), "unknown")
     if batch.anchored_block != anchor["block"]:
-        raise CheckFailedError(f"the batch was anchored in block {batch.anchored_block}")
+        raise CheckFailedError(said("batch_block", block=batch.anchored_block))
     _check_transaction(ctx, anchor, "proof.anchor")
     return said(
         "anchored_ok",
@@ -679,7 +770,7 @@ def _who_is_who(ctx: _Context) -> dict[str, Any]:
     """The who-is-who table: organisation → account (a later row for the same one wins)."""
     table = _get(ctx.document["credentialSubject"], "organisations", "credentialSubject")
     if not isinstance(table, list):
-        raise CheckFailedError("credentialSubject.organisations is not a list")
+        raise CheckFailedError(said("organisations_not_list"))
     accounts: dict[str, Any] = {}
     for entry in table:
         organisation = _uuid(_get(entry, "id", "organisation"), "organisation id")
@@ -694,30 +785,30 @@ def _check_bundle(ctx: _Context) -> str | Said:
         or set(bundle) != {"type", "certificate", "records"}
         or bundle["type"] != doc.BUNDLE_TYPE
     ):
-        raise CheckFailedError(f"the bundle is not a {doc.BUNDLE_TYPE}")
+        raise CheckFailedError(said("bundle_type", type=doc.BUNDLE_TYPE))
     if bundle["certificate"] != ctx.certificate_hash:
-        raise CheckFailedError("the bundle is another certificate's")
+        raise CheckFailedError(said("bundle_other"))
     subject = ctx.document["credentialSubject"]
     listed = _get(subject, "records", "credentialSubject")
     entries = bundle["records"]
     if not isinstance(listed, list):
-        raise CheckFailedError("credentialSubject.records is not a list")
+        raise CheckFailedError(said("records_not_list"))
     if not isinstance(entries, list) or len(entries) != len(listed):
-        raise CheckFailedError("the bundle does not hold exactly the records the document lists")
+        raise CheckFailedError(said("bundle_records"))
     accounts = _who_is_who(ctx)
     steps: list[tuple[int, str, Mapping[str, Any]]] = []
     for index, (entry, expected) in enumerate(zip(entries, listed, strict=True)):
         what = f"bundle record {index + 1}"
         if not isinstance(entry, Mapping) or set(entry) != _BUNDLE_ENTRY_KEYS:
-            raise CheckFailedError(f"{what}'s members are not a bundled record's")
+            raise CheckFailedError(said("entry_members", what=what))
         for key in ("id", "kind", "organisation", "recordHash"):
             if not isinstance(entry[key], str) or entry[key] != _get(
                 expected, key, f"the document's record {index + 1}"
             ):
-                raise CheckFailedError(f"{what}.{key} is not what the document lists")
+                raise CheckFailedError(said("entry_member_other", what=what, member=key))
         canonical = entry["canonical"]
         if not isinstance(canonical, str):
-            raise CheckFailedError(f"{what}.canonical is not text")
+            raise CheckFailedError(said("canonical_not_text", what=what))
         computed = "0x" + keccak256(canonical.encode("utf-8")).hex()
         if computed != entry["recordHash"]:
             raise CheckFailedError(
@@ -730,27 +821,29 @@ def _check_bundle(ctx: _Context) -> str | Said:
         try:
             parsed = json.loads(canonical)
             if canonical_bytes(parsed).decode("utf-8") != canonical:
-                raise CheckFailedError(f"{what}'s text is not canonical JSON")
+                raise CheckFailedError(said("text_not_canonical", what=what))
         except ValueError as exc:
-            raise CheckFailedError(f"{what}'s text is not JSON: {exc}") from None
+            raise CheckFailedError(said("text_not_json", what=what, error=str(exc))) from None
         if not isinstance(parsed, dict):
-            raise CheckFailedError(f"{what}'s text is not a record")
+            raise CheckFailedError(said("text_not_record", what=what))
         if (parsed.get("id"), parsed.get("type"), parsed.get("organisation")) != (
             entry["id"],
             entry["kind"],
             entry["organisation"],
         ):
-            raise CheckFailedError(f"{what}'s text does not describe that record")
+            raise CheckFailedError(said("text_other_record", what=what))
         kind = entry["kind"]
         if kind not in doc.RECORD_KIND_NUMBERS:
-            raise CheckFailedError(f"{what} is of unknown kind {kind!r}")
+            raise CheckFailedError(said("kind_unknown", what=what, kind=kind))
         anchor = _anchor(entry["anchor"], f"{what}.anchor", kind, ctx, earlier=True)
         try:
             proven = StandardMerkleTree.verify(anchor["root"], computed, anchor["proof"])
         except MerkleError as exc:
-            raise CheckFailedError(f"{what}'s Merkle proof is malformed: {exc}") from None
+            raise CheckFailedError(
+                said("record_merkle_malformed", what=what, error=str(exc))
+            ) from None
         if not proven:
-            raise CheckFailedError(f"{what}'s Merkle proof does not lead to its root")
+            raise CheckFailedError(said("record_merkle_root", what=what))
         organisation = _uuid(entry["organisation"], f"{what}.organisation")
         if accounts.get(organisation) != anchor["anchorer"]:
             raise CheckFailedError(
@@ -776,7 +869,7 @@ def _check_bundle(ctx: _Context) -> str | Said:
         if kind == "production_step":
             data = parsed.get("data", {})
             if not isinstance(data, dict):
-                raise CheckFailedError(f"{what}'s data is not an object")
+                raise CheckFailedError(said("data_not_object", what=what))
             sequence = _int(data.get("sequence", 0), f"{what}'s data.sequence")
             steps.append((sequence, computed, data))
     return _check_steps(ctx, steps, len(entries))
@@ -791,11 +884,11 @@ def _check_steps(
     ordered = sorted(steps, key=lambda step: step[0])
     for expected, (sequence, record_hash, data) in enumerate(ordered, start=1):
         if sequence != expected:
-            raise CheckFailedError(f"step {expected} of the chain is missing from the bundle")
+            raise CheckFailedError(said("step_missing", step=expected))
         if data.get("product") != product_id:
-            raise CheckFailedError(f"step {sequence} is another product's")
+            raise CheckFailedError(said("step_product", step=sequence))
         if data.get("previousStep") != previous:
-            raise CheckFailedError(f"step {sequence} does not link to the step before it")
+            raise CheckFailedError(said("step_link", step=sequence))
         previous = record_hash
     links = production["links"]
     if (
@@ -804,7 +897,7 @@ def _check_steps(
         or not isinstance(links, int | float)
         or links != len(steps)
     ):
-        raise CheckFailedError("the step chain does not end at the head the document names")
+        raise CheckFailedError(said("chain_head"))
     return said(
         "bundle_ok",
         records=records,
@@ -834,15 +927,20 @@ def _check_record_v2(
         standing = ledger.retrieve_batch_status(anchor["anchorer"], anchor["root"])
         if standing.state == "flagged":
             raise CheckFailedError(
-                f"{what}'s batch is flagged ({standing.cause}, reason {standing.reason}, "
-                f"at {standing.at}): the record is withdrawn",
+                said(
+                    "record_flagged",
+                    what=what,
+                    cause=standing.cause,
+                    reason=standing.reason,
+                    at=standing.at,
+                ),
                 "revoked",
             )
-        raise CheckFailedError(f"the ledger does not verify {what} (not its batch or kind)")
+        raise CheckFailedError(said("record_not_verified", what=what))
     if _organisation_of(ctx, anchor["anchorer"], ledger) != uuid.UUID(organisation).bytes:
-        raise CheckFailedError(f"{what}'s anchorer is not bound to its organisation", "unknown")
+        raise CheckFailedError(said("record_anchorer_unbound", what=what), "unknown")
     if _batch(ctx, anchor["anchorer"], anchor["root"], ledger).anchored_block != anchor["block"]:
-        raise CheckFailedError(f"{what}.anchor.block is not its batch's block")
+        raise CheckFailedError(said("record_block", what=what))
     _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
 
 
@@ -861,38 +959,42 @@ def _check_record_v1(
     ledger, and its anchoring transaction's own call naming its root and kind."""
     root, anchorer, number = anchor["root"], anchor["anchorer"], doc.RECORD_KIND_NUMBERS[kind]
     if not ledger.retrieve_verify_record(root, record_hash, anchor["proof"]):
-        raise CheckFailedError(f"the earlier ledger {ledger.address} does not verify {what}")
+        raise CheckFailedError(said("earlier_not_verified", ledger=ledger.address, what=what))
     batch = ledger.retrieve_batch(root)
     if batch.anchorer != anchorer or batch.kind != number:
         raise CheckFailedError(
-            f"{what}'s root was anchored on {ledger.address} by {batch.anchorer} as kind "
-            f"{batch.kind}, not by its anchorer as {kind}"
+            said(
+                "earlier_root",
+                what=what,
+                ledger=ledger.address,
+                anchorer=batch.anchorer,
+                found=batch.kind,
+                kind=kind,
+            )
         )
     _, revoked_at, reason = ledger.retrieve_batch_revocation(root)
     if revoked_at:
         raise CheckFailedError(
-            f"{what}'s batch was revoked on {ledger.address} (reason {reason}, at "
-            f"{revoked_at}): the record is withdrawn",
+            said("earlier_revoked", what=what, ledger=ledger.address, reason=reason, at=revoked_at),
             "revoked",
         )
     if _organisation_of(ctx, anchorer) != uuid.UUID(organisation).bytes:
-        raise CheckFailedError(
-            f"{what}'s anchorer is not bound to its organisation on the certificate's ledger",
-            "unknown",
-        )
+        raise CheckFailedError(said("earlier_unbound", what=what), "unknown")
     _check_transaction(ctx, anchor, f"{what}.anchor", ledger)
     sent = ctx.ledger.client.retrieve_transaction(anchor["transaction"])
     if sent is None:
-        raise CheckFailedError(f"{what}.transaction is unknown to the node")
+        raise CheckFailedError(said("transaction_unknown", what=what))
     try:
         function, args = ledger.contract.decode_function_input(
             HexStr(HexBytes(sent[1]).to_0x_hex())
         )
         called = (function.fn_name, "0x" + bytes(args["root"]).hex(), int(args["kind"]))
     except Exception as exc:  # web3 raises several types for a call it cannot decode
-        raise CheckFailedError(f"{what}.transaction is not an anchoring call: {exc}") from None
+        raise CheckFailedError(
+            said("transaction_not_anchoring", what=what, error=str(exc))
+        ) from None
     if called != ("anchor", root, number):
-        raise CheckFailedError(f"{what}.transaction anchored {called}, not its root and kind")
+        raise CheckFailedError(said("transaction_anchored_other", what=what, called=called))
 
 
 def _block_time(ctx: _Context, block: int) -> int:
@@ -945,10 +1047,10 @@ def _check_design(ctx: _Context) -> str | Said:
     if design is None:
         return said("design_none")
     if not isinstance(design, Mapping) or set(design) != _DESIGN_KEYS:
-        raise CheckFailedError("the design's members are not a registered design's")
+        raise CheckFailedError(said("design_members"))
     registry_address = _address(design["registry"], "design.registry")
     if registry_address != ctx.document["proof"]["deployment"]["designRegistry"]:
-        raise CheckFailedError("design.registry is not the deployment's DesignRegistry")
+        raise CheckFailedError(said("design_registry"))
     fingerprint = _hash(design["fingerprint"], "design.fingerprint")
     registry = DesignRegistryContract(ctx.ledger.client, registry_address, ctx.registry_abi)
     filed = registry.retrieve_design(fingerprint)
@@ -1006,7 +1108,7 @@ def _check_design(ctx: _Context) -> str | Said:
     if licence is None:
         return Said("design_ok", detail.format(**facts), facts)
     if not isinstance(licence, Mapping) or set(licence) != _LICENCE_KEYS:
-        raise CheckFailedError("design.licence's members are not a licence's")
+        raise CheckFailedError(said("licence_members"))
     document = _hash(licence["documentHash"], "design.licence.documentHash")
     found = DesignRights(registry).retrieve_licence(fingerprint, document)
     if found.granted_at == 0:
@@ -1111,7 +1213,7 @@ def ledger_at(
     status = document.get("credentialStatus") if isinstance(document, Mapping) else None
     address = status.get("ledger") if isinstance(status, Mapping) else None
     if not isinstance(address, str) or not Web3.is_address(address):
-        raise CheckFailedError("the document names no ledger address")
+        raise CheckFailedError(said("no_ledger_address"))
     return Ledger(ChainClient.for_url(rpc_url, timeout=timeout), address, abi)
 
 
