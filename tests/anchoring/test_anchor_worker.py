@@ -69,7 +69,8 @@ def test_a_full_batch_goes_at_once_and_a_partial_one_waits_for_the_interval(
     forming_clock.advance(3600)
     h.drain(worker, timeout=120)
     assert [b.record_count for b in h.batches()] == [10, 10, 3]
-    h.add("supplier", 1)  # a new record starts a new wait
+    forming_clock.advance(-3600)  # the clock as it was: a new record starts a new wait
+    h.add("supplier", 1)
     worker.step()
     assert h.outbox() == 1
     assert len(h.batches()) == 3

@@ -15,6 +15,7 @@ from conftest import Harness
 from hallmark.chain.fees import fees_of
 from hallmark.core.errors import TransactionRejectedError
 from hallmark.services.anchoring import transactions
+from hallmark.services.anchoring import worker as anchoring_worker
 from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.db import transaction
@@ -27,12 +28,16 @@ BUMP_AFTER = 600.0
 
 
 class _MovedTime:
-    """`transactions`' `time`, its monotonic clock ahead of the real one by `offset`."""
+    """The `time` of the worker and its transactions, its monotonic clock ahead of the real one
+    by `offset`."""
 
     offset = 0.0
 
     def monotonic(self) -> float:
         return time.monotonic() + self.offset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
 
 
 _clock = _MovedTime()
@@ -42,6 +47,7 @@ _clock = _MovedTime()
 def _moved_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     _clock.offset = 0.0
     monkeypatch.setattr(transactions, "time", _clock)
+    monkeypatch.setattr(anchoring_worker, "time", _clock)
 
 
 def _sent_unmined(h: Harness, worker: AnchorWorker) -> list[AnchorBatch]:
