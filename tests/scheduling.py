@@ -63,8 +63,10 @@ class UnitScheduling(LoadScopeScheduling):
         # A worker runs a test once it knows the next one (or that none comes), so it gets its
         # next unit with one test left, not two (xdist's default): a unit given too early
         # waits behind a long test while another worker may be idle.
-        if not node.shutting_down and self.workqueue and self._pending_of(
-            self.assigned_work[node]
-        ) > 1:
+        if (
+            not node.shutting_down
+            and self.workqueue
+            and self._pending_of(self.assigned_work[node]) > 1
+        ):
             return
         super()._reschedule(node)

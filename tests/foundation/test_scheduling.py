@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
 from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
 
 
