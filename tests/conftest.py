@@ -51,6 +51,23 @@ DATABASES = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_Scheduling(), "hallmark-scheduling")
+
+
+class _Scheduling:
+    """`--dist loadscope` shares the tests out by `tests.scheduling` (xdist's own otherwise)."""
+
+    @pytest.hookimpl
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.getoption("dist") != "loadscope":
+            return None
+        from tests.scheduling import UnitScheduling
+
+        return UnitScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplates]:
     """The session's databases at the migrations' head, to copy."""

@@ -17,7 +17,7 @@ from hallmark.runtime import Runtime
 
 
 @contextmanager
-def served_api(runtime: Runtime, *, start_within: float = 20, **config: Any) -> Iterator[str]:
+def served_api(runtime: Runtime, *, start_within: float = 120, **config: Any) -> Iterator[str]:
     """The runtime's API answering at the URL yielded until the block ends (`config`: more
     uvicorn settings, e.g. `log_level`)."""
     port = free_port()

@@ -127,7 +127,7 @@ def test_a_broken_organisation_key_never_stops_the_others(
     h.add("factory", 5)
     h.add("brand", 5)
     worker = h.worker()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     others = {h.orgs["factory"].id, h.orgs["brand"].id}
     while {b.organisation_id for b in h.batches() if b.status == BatchStatus.CONFIRMED} != others:
         assert time.monotonic() < deadline, h.describe()
@@ -139,7 +139,7 @@ def test_a_broken_organisation_key_never_stops_the_others(
     assert all(b.organisation_id != supplier.id for b in h.batches())
     # Still backing off (not retried every cycle), and the others keep anchoring meanwhile.
     h.add("brand", 5)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while sum(b.status == BatchStatus.CONFIRMED for b in h.batches()) < 3:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))
@@ -151,7 +151,7 @@ def test_a_burst_of_signals_stops_a_worker_cleanly_and_frees_the_lead(
 ) -> None:
     h = harness()
     worker = spawn(h, "worker")
-    wait_for(lambda: "anchoring.leader" in worker.log(), 60, "the worker to lead")
+    wait_for(lambda: "anchoring.leader" in worker.log(), 180, "the worker to lead")
     for _ in range(3):  # nested handlers: each arrives while the previous one may still run
         os.kill(worker.pid, signal.SIGTERM)
     assert worker.popen.wait(30) == 0, worker.log()
@@ -199,7 +199,7 @@ def test_the_gas_limit_a_batch_is_sent_with_is_the_one_it_is_simulated_with(
     assert chain is not None
     h.add("brand", 1)
     worker = h.worker()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while [b.status for b in h.batches()] != [BatchStatus.FAILED]:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))
@@ -230,7 +230,7 @@ def test_a_nonce_gap_is_filled_and_no_queued_transaction_is_mined_twice(
     # A nonce handed out whose batch was never stored: the next batch waits behind a gap.
     gap = first.transactions.nonces.allocate(address)
     h.add("supplier", 2)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while [b.status for b in h.batches()] != [BatchStatus.SENT]:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(first.step(), 0.05))
@@ -267,14 +267,14 @@ def test_a_standby_takes_over_from_a_leader_that_no_longer_leads(
 ) -> None:
     h = harness(database_url=database_url)
     hung = spawn(h, "worker")
-    wait_for(lambda: "anchoring.leader" in hung.log(), 60, "the worker to lead")
+    wait_for(lambda: "anchoring.leader" in hung.log(), 180, "the worker to lead")
     os.kill(hung.pid, signal.SIGSTOP)  # it holds the lock and does nothing any more
     try:
         standby = h.worker(worker_takeover_after=1.0)
         standby.step()
         assert standby.state.role == "standby"  # its lock is fresh: no takeover yet
         h.add("brand", 3)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while standby.state.role != "leader":
             assert time.monotonic() < deadline, "no takeover"
             time.sleep(min(standby.step(), 0.2))
@@ -324,14 +324,14 @@ def test_a_batch_whose_anchoring_log_is_gone_never_stops_the_others(
         lambda batch: None if batch.root == root else real_find(batch),
     )
     factory = h.orgs["factory"].id
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while [b.status for b in h.batches() if b.organisation_id == factory] != ["confirmed"]:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))
     [stuck] = [b for b in h.batches() if b.organisation_id != factory]
     assert stuck.root == root and stuck.status != BatchStatus.CONFIRMED
     h.add("brand", 2)  # and later batches of others are anchored too
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while sum(b.status == BatchStatus.CONFIRMED for b in h.batches()) < 2:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))

@@ -208,7 +208,7 @@ def test_the_wal_checkpointer_checkpoints_instead_of_the_commits(
         h.add("supplier", 3000)
         h.drain(h.worker())
         # The records reach the database file only through a checkpoint: this thread's.
-        wait_for(lambda: database.stat().st_size > before, 10, "a checkpoint")
+        wait_for(lambda: database.stat().st_size > before, 30, "a checkpoint")
         assert checkpointer.checkpoints > done
     finally:
         checkpointer.stop()

@@ -193,7 +193,7 @@ def test_a_squatted_root_on_version_1_is_formed_again_and_anchored_by_its_organi
         h, victim="brand", squatter="supplier", records=[s.record_hash for s in stored]
     )
     worker = h.worker()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     with structlog.testing.capture_logs() as logs:
         # Signed, sent, reverted (RootAlreadyAnchored), formed again, sent.
         while not (h.batches() and h.batches()[0].salt is not None):
@@ -319,7 +319,7 @@ def test_a_batch_refused_on_version_1_is_anchored_on_version_2_once_deployed(
     )
     stored = h.add("supplier", 2)
     worker = h.worker()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while [b.status for b in h.batches()] != [BatchStatus.FAILED]:
         assert time.monotonic() < deadline, h.describe()
         time.sleep(min(worker.step(), 0.05))

@@ -14,10 +14,40 @@ from sqlalchemy import update
 from conftest import Harness
 from hallmark.chain.fees import fees_of
 from hallmark.core.errors import TransactionRejectedError
+from hallmark.services.anchoring import transactions
+from hallmark.services.anchoring import worker as anchoring_worker
 from hallmark.services.anchoring.batches import BatchStatus
 from hallmark.services.anchoring.worker import AnchorWorker
 from hallmark.store.db import transaction
 from hallmark.store.models import AnchorBatch
+
+#: How long a transaction waits before it is replaced. Long, and the clock the worker measures
+#: the wait by is moved on instead of waited for (`_look_again`): however slowly a busy machine
+#: runs a cycle, no transaction is replaced before the test lets it be, and never twice.
+BUMP_AFTER = 600.0
+
+
+class _MovedTime:
+    """The `time` of the worker and its transactions, its monotonic clock ahead of the real one
+    by `offset`."""
+
+    offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+_clock = _MovedTime()
+
+
+@pytest.fixture(autouse=True)
+def _moved_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clock.offset = 0.0
+    monkeypatch.setattr(transactions, "time", _clock)
+    monkeypatch.setattr(anchoring_worker, "time", _clock)
 
 
 def _sent_unmined(h: Harness, worker: AnchorWorker) -> list[AnchorBatch]:
@@ -46,8 +76,10 @@ def _mine_and_drain(h: Harness, worker: AnchorWorker) -> AnchorBatch:
 
 
 def _look_again(h: Harness, worker: AnchorWorker) -> None:
-    """Let the transaction wait past `fee_bump_after`, then run a cycle."""
-    time.sleep(h.settings.fee_bump_after + 0.1)
+    """Let the transaction wait past `fee_bump_after` (the worker's clock moved on), then run a
+    cycle."""
+    _clock.offset += h.settings.fee_bump_after + 1
+    time.sleep(0.05)  # the real clock moves too: backoffs after a refusal end
     worker.run_once()
 
 
@@ -63,7 +95,7 @@ def _sent_then_replaced(h: Harness, worker: AnchorWorker) -> tuple[AnchorBatch, 
 def test_a_waiting_transaction_is_replaced_with_higher_fees_and_the_replacement_mined(
     harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(database_url=database_url, fee_bump_after=0.3)
+    h = harness(database_url=database_url, fee_bump_after=BUMP_AFTER)
     worker = h.worker()
     first, replaced = _sent_then_replaced(h, worker)
     assert replaced.nonce == first.nonce and replaced.root == first.root
@@ -86,7 +118,7 @@ def test_a_waiting_transaction_is_replaced_with_higher_fees_and_the_replacement_
 def test_the_replaced_transaction_mined_after_all_is_adopted(
     harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(database_url=database_url, fee_bump_after=0.3)
+    h = harness(database_url=database_url, fee_bump_after=BUMP_AFTER)
     worker = h.worker()
     first, replaced = _sent_then_replaced(h, worker)
     chain = h.runtime.chain
@@ -101,7 +133,7 @@ def test_the_replaced_transaction_mined_after_all_is_adopted(
 def test_no_replacement_beyond_the_fee_cap(
     harness: Callable[..., Harness], database_url: str
 ) -> None:
-    h = harness(database_url=database_url, fee_bump_after=0.3)
+    h = harness(database_url=database_url, fee_bump_after=BUMP_AFTER)
     worker = h.worker()
     (first,) = _sent_unmined(h, worker)
     old = fees_of(HexBytes(first.raw_tx))
@@ -133,7 +165,7 @@ def test_replacement_is_off_with_zero(harness: Callable[..., Harness], database_
 def test_a_refused_replacement_is_replaced_again_later(
     harness: Callable[..., Harness], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = harness(database_url=database_url, fee_bump_after=0.3)
+    h = harness(database_url=database_url, fee_bump_after=BUMP_AFTER)
     worker = h.worker()
     (first,) = _sent_unmined(h, worker)
     real_send = worker.client.send_raw_transaction
@@ -151,7 +183,7 @@ def test_a_refused_replacement_is_replaced_again_later(
     (second,) = h.batches()
     assert refused == [second.raw_tx] and second.attempts == 2
     assert second.last_error is not None and "underpriced" in second.last_error
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 360
     while h.batches()[0].attempts < 3 and time.monotonic() < deadline:
         _look_again(h, worker)  # after the backoff and `fee_bump_after` of the refused one
     (third,) = h.batches()
@@ -165,7 +197,7 @@ def test_a_refused_replacement_is_replaced_again_later(
 def test_a_replacement_is_not_sent_when_the_batch_moved_on_meanwhile(
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h = harness(fee_bump_after=0.3)
+    h = harness(fee_bump_after=BUMP_AFTER)
     worker = h.worker()
     (first,) = _sent_unmined(h, worker)
     real_build = worker.ledger.build_anchor

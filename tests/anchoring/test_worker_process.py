@@ -61,7 +61,7 @@ def _serve(h: Harness, spawn: Callable[..., Process]) -> tuple[Process, int, int
     """`hallmark serve` on a free port, once its worker process leads: (serve, port, worker)."""
     port = free_port()
     api = spawn(h, "serve", HALLMARK_PORT=str(port))
-    wait_for(lambda: readyz(port)["anchoring"]["role"] == "leader", 90, "its worker to lead")
+    wait_for(lambda: readyz(port)["anchoring"]["role"] == "leader", 270, "its worker to lead")
     worker = readyz(port)["anchoring"]["process"]["pid"]
     assert isinstance(worker, int)
     return api, port, worker
@@ -77,13 +77,13 @@ def test_serve_anchors_through_a_worker_process_of_its_own(
     assert _lock_holder(h) == worker, "the worker process leads, not serve"
     h.add("supplier", 120)
     h.add("factory", 30)
-    h.wait_drained(60)
+    h.wait_drained(180)
     h.assert_anchored_exactly_once(verify_on_chain=2)
 
     def reported_all() -> bool:
         return bool(readyz(port)["anchoring"]["batches_sent"] == len(h.batches()))
 
-    wait_for(reported_all, 10, "the worker's report")
+    wait_for(reported_all, 30, "the worker's report")
     anchoring = readyz(port)["anchoring"]
     assert anchoring["role"] == "leader"
     assert anchoring["lock"] == (
@@ -107,10 +107,10 @@ def test_a_killed_worker_process_is_restarted_and_anchoring_goes_on(
     h = harness(anchor_batch_size=20)
     api, port, worker = _serve(h, spawn)
     h.add("supplier", 40)
-    h.wait_drained(60)
+    h.wait_drained(180)
 
     os.kill(worker, signal.SIGKILL)
-    wait_for(lambda: not _alive(worker), 10, "the worker process to die")
+    wait_for(lambda: not _alive(worker), 30, "the worker process to die")
     h.add("supplier", 30)
     h.add("brand", 5)
 
@@ -118,8 +118,8 @@ def test_a_killed_worker_process_is_restarted_and_anchoring_goes_on(
         process = readyz(port)["anchoring"]["process"]
         return process["pid"] not in (None, worker) and process["restarts"] == 1
 
-    wait_for(replaced, 30, "a new worker process")
-    h.wait_drained(60)
+    wait_for(replaced, 90, "a new worker process")
+    h.wait_drained(180)
     h.assert_anchored_exactly_once(verify_on_chain=2)
     anchoring = readyz(port)["anchoring"]
     assert anchoring["process"]["last_exit"] == "killed by SIGKILL"
@@ -149,7 +149,7 @@ def test_a_killed_serve_takes_its_worker_process_with_it(
     api, _port, worker = _serve(h, spawn)
     os.kill(api.pid, signal.SIGKILL)
     api.popen.wait()
-    wait_for(lambda: not _alive(worker), 15, "the worker process to follow serve")
+    wait_for(lambda: not _alive(worker), 45, "the worker process to follow serve")
     assert "anchoring.stopped" in api.log(), "it did not stop cleanly"
     again = h.worker()
     again.step()

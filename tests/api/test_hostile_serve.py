@@ -18,7 +18,7 @@ DEPTH = 100_000
 
 
 def _wait_ready(process: subprocess.Popen[bytes], base: str) -> None:
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 270
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:

@@ -77,7 +77,7 @@ def anchor_all(world: World, certificate_ids: list[str]) -> None:
     """Run the worker until every certificate and every record its bundle holds is on chain."""
     worker = world.runtime.start_worker()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 360
         pending = list(certificate_ids)
         while pending:
             document, bundle = fetch(world, pending[0])
@@ -145,7 +145,7 @@ def issue_in_every_state(world: World) -> Issued:
     )
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while True:
         order = world.http.get(
             f"/api/v1/certificate-orders/{order_id}", headers=world.headers(BRAND)
@@ -238,7 +238,7 @@ def post_certificate(world: World, serial: str, **body: Any) -> Any:
 def anchored(world: World, workers: list[AnchorWorker], certificate: str) -> None:
     """Step the leading worker until the certificate and its bundle are on chain."""
     worker = workers[-1]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while True:
         document, bundle = fetch(world, certificate)
         if document["proof"]["anchor"] is not None and all(

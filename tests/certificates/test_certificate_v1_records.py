@@ -63,7 +63,7 @@ def _anchor_everything(runtime: Runtime) -> None:
     assert runtime.sessions is not None
     worker = runtime.start_worker()
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 360
         while True:
             with runtime.sessions() as session:
                 ids = list(session.scalars(select(Record.id)))

@@ -52,7 +52,7 @@ def serving(world: World, port: int, log: Path) -> Iterator[subprocess.Popen[byt
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 360
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
@@ -102,7 +102,7 @@ def test_order_left_running_by_a_killed_process_resumes_at_the_next_start(
         order_id = answer.json()["id"]
         # Let the process run in short slices until it has saved some progress, then kill it
         # while it is stopped: mid-order, between or inside a chunk's transaction.
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 360
         while True:
             os.kill(process.pid, signal.SIGSTOP)
             if order_row(world, order_id).processed >= 1:
@@ -118,7 +118,7 @@ def test_order_left_running_by_a_killed_process_resumes_at_the_next_start(
     assert left.issued == left.processed == len(left.results)
 
     with serving(world, free_port(), log):
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 540
         while (order := order_row(world, order_id)).status != "done":
             assert time.monotonic() < deadline, (order.processed, log.read_text()[-3000:])
             time.sleep(0.2)

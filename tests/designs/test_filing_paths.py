@@ -72,7 +72,7 @@ def _filer(world: World, worker: AnchorWorker) -> DesignFiler:
 
 
 def _file_until(filer: DesignFiler, world: World, number: str, status: str) -> DesignRegistration:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         filer.run_once()
         row = _rows(world)[number]

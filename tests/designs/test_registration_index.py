@@ -24,7 +24,7 @@ from tests.designs.corpus import draw_design, encode, image_variant
 from tests.designs.test_registry import LEGAL, register, search
 
 
-def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
+def _wait_for(condition: Any, what: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

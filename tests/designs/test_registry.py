@@ -80,7 +80,7 @@ def crash_before_broadcast(crashing: AnchorWorker, step: str) -> None:
         raise KeyboardInterrupt("process killed after the commit, before the broadcast")
 
     sender._broadcast = crash
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     crashed = False
     while time.monotonic() < deadline and not crashed:
         try:
@@ -454,7 +454,7 @@ def test_another_organisation_cannot_take_priority_with_a_later_commitment(
     worker = make_worker(world)
     workers.append(worker)
     worker._steps.clear()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         time.sleep(min(worker.step(), 0.05))
         shown = world.http.get(f"/api/v1/designs/{fingerprint}", headers=world.headers(LEGAL))

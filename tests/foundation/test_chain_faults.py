@@ -164,7 +164,7 @@ def _deployed(settings: Settings) -> None:
         deployer.stop()
 
 
-def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

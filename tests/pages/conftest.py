@@ -60,7 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     runtime = Runtime(settings)
     runtime.start()
     try:
-        with served_api(runtime, start_within=30, log_config=None) as url:
+        with served_api(runtime, log_config=None) as url:
             yield Served(url, runtime)
     finally:
         runtime.stop()

@@ -32,7 +32,7 @@ def served(world: World) -> Iterator[Served]:
     )
     thread = threading.Thread(target=server.run, name="verify-page-hallmark", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "Hallmark did not start"
         time.sleep(0.05)

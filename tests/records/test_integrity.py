@@ -63,7 +63,7 @@ def _anchor(world: World, record_id: str, org: str) -> dict[str, Any]:
     """Run the worker until the record is on chain; its record view."""
     worker = world.runtime.start_worker()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             record: dict[str, Any] = world.http.get(
                 f"/api/v1/records/{record_id}", headers=world.headers(org)

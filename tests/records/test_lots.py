@@ -276,7 +276,7 @@ def test_anchoring_status_is_pending_until_the_worker_runs(world: World) -> None
     assert waiting == {**waiting, "status": "pending", "root": None, "transaction": None}
     worker = world.runtime.start_worker()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             anchoring = world.http.get(url, headers=world.headers(SUPPLIER)).json()["record"][
                 "anchoring"

@@ -24,12 +24,14 @@ import re
 from typing import Any
 
 import jsonschema_rs
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
 from tests.conftest import World
 from tests.records.factories import BRAND, FACTORY, LEGAL, SUPPLIER, product_body
+from tests.scheduling import parts
 
 EXAMPLES = int(os.environ.get("HALLMARK_API_FUZZ_EXAMPLES", "8"))
 
@@ -168,13 +170,19 @@ def _refuses_the_role(response: Any, role: str) -> bool:
     return details.get("role") == role.split("/")[1] and "action" in details
 
 
-def test_the_api_keeps_its_contract(world: World) -> None:
+#: The operations are shared among this many parts, each a test of its own (parallel workers run
+#: them side by side; see `tests.scheduling`).
+PARTS = 3
+
+
+@pytest.mark.parametrize("part", parts(PARTS))
+def test_the_api_keeps_its_contract(world: World, part: int) -> None:
     api = schemathesis.openapi.from_asgi("/openapi.json", world.http.app)
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) > 50
     document = world.http.get("/openapi.json").json()
     failures: dict[str, str] = {}
-    for operation in operations:
+    for operation in operations[part::PARTS]:
         try:
             _keeps_contract(world, document, operation)
         except Exception as exc:  # every operation is run; all failures are reported at once

@@ -129,7 +129,7 @@ def test_anchoring_status_follows_the_worker(world: World) -> None:
     url = f"/api/v1/products/{product['serial']}/provenance"
     worker = world.runtime.start_worker()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             view = world.http.get(url, headers=world.headers(BRAND)).json()
             anchoring = view["steps"][0]["records"][0]["anchoring"]
@@ -316,7 +316,7 @@ def test_record_endpoint_gives_the_hashed_text_and_an_on_chain_proof(world: Worl
     url = f"/api/v1/records/{record_id}"
     worker = world.runtime.start_worker()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             record = world.http.get(url, headers=world.headers(SUPPLIER)).json()
             if record["anchoring"]["status"] in ("anchored", "confirmed"):

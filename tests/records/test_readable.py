@@ -57,7 +57,7 @@ def _anchor_all(world: World, url: str, org: str, records: Any) -> Any:
     """Run the worker until every record `records(view)` lists in the view at `url` is on chain."""
     worker = world.runtime.start_worker()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             view = world.http.get(url, headers=world.headers(org)).json()
             if all(r["anchoring"]["status"] in ("anchored", "confirmed") for r in records(view)):

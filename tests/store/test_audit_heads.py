@@ -140,7 +140,7 @@ def test_the_leading_worker_anchors_the_head_periodically(
         with sessions() as session:
             return list(session.scalars(select(AuditHead).order_by(AuditHead.id)))
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while not heads() and time.monotonic() < deadline:
         time.sleep(0.1)
     first = heads()

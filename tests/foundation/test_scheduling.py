@@ -1,0 +1,75 @@
+"""How parallel workers share the tests (`tests.scheduling`): a module's databases and parts are
+units of their own, and the longest unit left goes first."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "unit"),
+    [
+        ("tests/a.py::test_x", "tests/a.py"),
+        ("tests/a.py::test_x[sqlite]", "tests/a.py::sqlite"),
+        ("tests/a.py::test_x[postgresql-create lot-supplier]", "tests/a.py::postgresql"),
+        ("tests/a.py::test_x[sqlite-part2of3]", "tests/a.py::sqlite::part2of3"),
+        ("tests/a.py::Cls::test_x[postgresql]", "tests/a.py::Cls::postgresql"),
+        ("tests/a.py::test_x[sqlite_file-0]", "tests/a.py"),
+    ],
+)
+def test_a_unit_is_a_module_on_one_database_or_a_part(nodeid: str, unit: str) -> None:
+    assert unit_of(nodeid) == unit
+
+
+def test_parts_are_named_for_their_units() -> None:
+    assert [p.id for p in parts(3)] == ["part1of3", "part2of3", "part3of3"]
+    assert [p.values for p in parts(2)] == [(0,), (1,)]
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.sent: list[list[int]] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indexes: list[int]) -> None:
+        self.sent.append(indexes)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def _scheduler(collection: list[str]) -> tuple[UnitScheduling, Any]:
+    """A scheduler with one worker, its work queue built from `collection` as xdist would."""
+    scheduler = UnitScheduling.__new__(UnitScheduling)
+    node = _Node()
+    scheduler.workqueue = OrderedDict()
+    for nodeid in collection:
+        scheduler.workqueue.setdefault(unit_of(nodeid), {})[nodeid] = False
+    scheduler.assigned_work = {node: {}}  # type: ignore[dict-item]
+    scheduler.registered_collections = {node: collection}  # type: ignore[dict-item]
+    scheduler.log = SimpleNamespace()  # type: ignore[assignment]
+    return scheduler, node
+
+
+def test_the_longest_unit_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    collection = [
+        "tests/few.py::test_a",
+        "tests/many.py::test_a[sqlite]",
+        "tests/many.py::test_b[sqlite]",
+        "tests/many.py::test_c[sqlite]",
+        "tests/slow.py::test_a",
+    ]
+    scheduler, node = _scheduler(collection)
+    scheduler._assign_work_unit(node)
+    assert node.sent == [[1, 2, 3]]  # three tests beat one, without a figure
+    monkeypatch.setitem(EXPECTED_SECONDS, "tests/slow.py", 100.0)
+    scheduler._assign_work_unit(node)
+    assert node.sent[-1] == [4]  # a unit measured as long beats its test count
+    scheduler._assign_work_unit(node)
+    assert node.sent[-1] == [0]
+    assert not scheduler.workqueue
