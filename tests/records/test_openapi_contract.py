@@ -29,6 +29,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks
 
+from hallmark.api.openapi import NO_NUL
 from tests.conftest import World
 from tests.records.factories import BRAND, FACTORY, LEGAL, SUPPLIER, product_body
 from tests.scheduling import parts
@@ -327,3 +328,20 @@ def test_a_nul_in_a_url_is_refused_before_any_route(world: World) -> None:
     # A plain id still reaches its route.
     response = world.http.get("/api/v1/lots/no-such-lot", headers=world.headers(BRAND))
     assert response.status_code == 404, response.text
+    # The document says so: a path or query text with no rule of its own holds no NUL, so the
+    # contract test's generator never sends one as valid data.
+    document = world.http.get("/openapi.json").json()
+    said = []
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] not in ("path", "query"):
+                    continue
+                schema = parameter["schema"]
+                for member in [schema, *schema.get("anyOf", [])]:
+                    text = member.get("items", member)
+                    if text.get("type") == "string":
+                        assert "pattern" in text, (path, parameter["name"])
+                        said.append(text["pattern"])
+    assert said.count(NO_NUL) >= 5
+    assert re.fullmatch(NO_NUL, "a\x00b") is None and re.fullmatch(NO_NUL, "a b")

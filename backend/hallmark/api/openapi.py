@@ -56,6 +56,9 @@ WRITE_ERRORS = {
     413: "The body is over the size limit, or has more rows than allowed",
 }
 _WRITES = frozenset({"post", "put", "patch", "delete"})
+#: What a path or query text may hold when its own rule says nothing: any character but NUL,
+#: which `guards` refuses in every URL (PostgreSQL text cannot hold it).
+NO_NUL = "^[^\\x00]*$"
 
 
 def install(app: FastAPI) -> None:
@@ -77,6 +80,9 @@ def with_errors(schema: dict[str, Any]) -> dict[str, Any]:
         if not path.startswith("/api/v1/"):
             continue
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("path", "query"):
+                    _refuse_nul(parameter.get("schema", {}))
             errors = dict(COMMON_ERRORS)
             if method in _WRITES:
                 errors.update(WRITE_ERRORS)
@@ -92,6 +98,15 @@ def with_errors(schema: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return schema
+
+
+def _refuse_nul(schema: dict[str, Any]) -> None:
+    """Say in a URL parameter's schema that it holds no NUL (unless its pattern says more)."""
+    for member in [schema, *schema.get("anyOf", [])]:
+        if member.get("type") == "array" and isinstance(member.get("items"), dict):
+            _refuse_nul(member["items"])
+        elif member.get("type") == "string" and "pattern" not in member:
+            member["pattern"] = NO_NUL
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
