@@ -189,10 +189,12 @@ def setup(args: argparse.Namespace, base: Path) -> tuple[Runtime, uvicorn.Server
 
 
 def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
+    setup_started = time.perf_counter()
     lot = bench.lot(DRAWN * args.certificates + 1000)
     serials = bench.products(args.certificates, lot)
     pending = _wait_anchored(bench.runtime, args.anchor_timeout)
     result.check(pending == 0, f"set-up: {pending} records not anchored before issuing")
+    result.figures["setup_seconds"] = round(time.perf_counter() - setup_started, 1)
     brand = bench.clients[BRAND]
     started = time.perf_counter()
     order = _ok(

@@ -829,9 +829,9 @@ def _issue_chunk(
     account: LocalAccount,
     stories: Sequence[tuple[Product, Story, DesignChoice]],
     known: Known,
-) -> list[Certificate]:
+) -> list[dict[str, Any]]:
     """Issue certificates for products `_chunk_stories` found complete, as `issue` does for
-    one, with their records, queue entries and certificate rows inserted in bulk."""
+    one, with their records, queue entries and certificate rows inserted in bulk; the rows."""
     brand = known.organisations[actor.organisation_id]
     made: list[dict[str, Any]] = []
     documents: list[NewRecord] = []
@@ -890,7 +890,7 @@ def _issue_chunk(
     columns = [c.name for c in _CERTIFICATES.columns if c.name in made[0]]
     bulk_insert(session, _CERTIFICATES, [{c: row[c] for c in columns} for row in made])
     session.flush()
-    return [Certificate(**row) for row in made]
+    return made
 
 
 def run_order(
@@ -958,8 +958,8 @@ def run_order(
                     ready.append((product, story, chosen))
             bulk = (
                 {
-                    c.product_id: c
-                    for c in _issue_chunk(
+                    row["product_id"]: (row["id"], row["number"], row["certificate_hash"])
+                    for row in _issue_chunk(
                         session,
                         actor=actor,
                         issuer=issuer,
@@ -978,7 +978,7 @@ def run_order(
                     if isinstance(design, HallmarkError):
                         raise design
                     if serial in fast and fast[serial][0].id in bulk:
-                        certificate = bulk[fast[serial][0].id]
+                        made = bulk[fast[serial][0].id]
                     else:
                         # `issue` checks everything before it writes, so a refused product leaves
                         # nothing in the chunk's transaction.
@@ -991,6 +991,7 @@ def run_order(
                             account=account,
                             design=design,
                         )
+                        made = (certificate.id, certificate.number, certificate.certificate_hash)
                 except HallmarkError as exc:
                     results.append(
                         {
@@ -1007,9 +1008,9 @@ def run_order(
                         "row": offset + 1,
                         "serial": serial,
                         "status": "issued",
-                        "certificate": certificate.id,
-                        "number": certificate.number,
-                        "certificate_hash": certificate.certificate_hash,
+                        "certificate": made[0],
+                        "number": made[1],
+                        "certificate_hash": made[2],
                     }
                 )
             order.results = results

@@ -47,6 +47,9 @@ class _Lots:
     lots: dict[str, MaterialLot] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
     anchoring: dict[str, ProvenanceRecord] = field(default_factory=dict)
+    #: Each lot's record data, checked and parsed once (a lot is read for every product that
+    #: drew from it, several times each).
+    parsed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def load(self, ids: Iterable[str]) -> None:
         wanted = set(ids) - set(self.lots)
@@ -69,8 +72,10 @@ class _Lots:
         self.anchoring.update((r.id, r) for r in views.provenance_records(self.session, pending))
 
     def data(self, lot_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = views.document(self.records[self.lots[lot_id].record_id])["data"]
-        return data
+        record_id = self.lots[lot_id].record_id
+        if record_id not in self.parsed:
+            self.parsed[record_id] = views.document(self.records[record_id])["data"]
+        return self.parsed[record_id]
 
     def sources(self, lot_id: str) -> list[str]:
         return [s["lot"] for s in self.data(lot_id).get("recycled_from", []) if s.get("lot")]
