@@ -59,6 +59,9 @@ SUPPLIER, FACTORY, BRAND = "Bench Refinery", "Bench Factory", "Bench Maison"
 BATCH = 5000
 #: Grams drawn for each product.
 DRAWN = 5
+#: Seconds between reads of the order's progress, as `hallmark certificates issue --order` reads
+#: it (each read answers every product's outcome so far).
+POLL = 0.5
 
 
 def _ok(response: httpx.Response, what: str) -> Any:
@@ -203,7 +206,7 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
     )
     deadline = time.monotonic() + args.anchor_timeout
     while order["status"] != "done" and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(POLL)
         order = _ok(brand.get(f"/api/v1/certificate-orders/{order['id']}"), "order progress")
     issued_at = time.perf_counter()
     result.check(order["status"] == "done", f"order not done: {order['processed']} processed")
