@@ -14,7 +14,11 @@ transaction, with the certificate row; mark the product certified; one audit ent
 An order (`create_order`, then `run_order`) stores the order with the serials first, then issues
 in chunks of `ORDER_CHUNK` products, one transaction per chunk: each product's outcome (issued,
 or refused with its reason) is recorded, and the order's `processed` count is the progress a
-client polls. Every certificate of an order names the order's issuance id, so the brand can
+client polls. A chunk's complete products are read together in a few set-based queries
+(`_chunk_stories`: the same story `issue` reads for one product, checked by the same rules) and
+their certificates built by the same `build_document`, signed and inserted in bulk
+(`_issue_chunk`); every other product goes through `issue`, which issues or refuses it alone.
+Every certificate of an order names the order's issuance id, so the brand can
 revoke the whole order on chain with one transaction.
 
 Raises:
