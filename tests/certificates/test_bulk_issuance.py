@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hallmark.services.access.keys import Actor
 from hallmark.services.certificates import issuance
 from hallmark.services.records import provenance
-from hallmark.store.models import Organisation, Product
+from hallmark.store.models import LotDraw, MaterialLot, Organisation, Product, Record
 from tests.certificates.builders import anchor_all, check, complete_product, fetch
 from tests.conftest import World
 from tests.records.factories import (
@@ -201,3 +201,45 @@ def test_an_order_issues_in_bulk_what_verifies_and_refuses_the_rest(world: World
         time.sleep(0.2)
     assert second["results"][0]["status"] == "refused"
     assert "already certified" in second["results"][0]["error"]["message"]
+
+
+def _order(world: World, serials: list[str]) -> dict[str, Any]:
+    response = world.http.post(
+        "/api/v1/certificate-orders", json={"serials": serials}, headers=world.headers(BRAND)
+    )
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 60
+    while True:
+        order: dict[str, Any] = world.http.get(
+            f"/api/v1/certificate-orders/{response.json()['id']}", headers=world.headers(BRAND)
+        ).json()
+        if order["status"] == "done":
+            return order
+        assert time.monotonic() < deadline, order
+        time.sleep(0.2)
+
+
+def test_a_record_failing_its_check_refuses_only_its_product(world: World) -> None:
+    """A stored lot record whose text no longer hashes to its hash makes the chunk's shared read
+    fail: every product is then issued or refused alone, so only the product relying on that
+    record is refused, with the integrity error."""
+    sound, damaged = complete_product(world), complete_product(world)
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions.begin() as session:
+        product = session.scalars(select(Product).where(Product.serial == damaged)).one()
+        draw = session.scalars(select(LotDraw).where(LotDraw.product_id == product.id)).one()
+        lot = session.get(MaterialLot, draw.lot_id)
+        assert lot is not None
+        record = session.get(Record, lot.record_id)
+        assert record is not None
+        original, record_id = record.canonical, record.id
+        record.canonical = original.replace('"gold"', '"silver"')
+    try:
+        order = _order(world, [sound, damaged])
+    finally:
+        with world.runtime.sessions.begin() as session:
+            restored = session.get(Record, record_id)
+            assert restored is not None
+            restored.canonical = original
+    assert [r["status"] for r in order["results"]] == ["issued", "refused"]
+    assert order["results"][1]["error"]["code"] == "record_integrity"
