@@ -152,20 +152,23 @@ def materials_of(
                 draws[draw.product_id].append(draw)
     lots = _Lots(session)
     lots.load(d.lot_id for found in draws.values() for d in found)
+    # A lot's tree with the amounts drawn is the same for every draw of those amounts: built
+    # once (the products of an order draw alike), never changed afterwards.
+    nodes: dict[tuple[str, str, str, str | None], MaterialNode] = {}
+
+    def node(draw: LotDraw) -> MaterialNode:
+        unit = lots.lots[draw.lot_id].unit if draw.lot_id in lots.lots else None
+        key = (draw.lot_id, plain(draw.quantity), plain(draw.process_loss), unit)
+        if key not in nodes:
+            nodes[key] = lots.node(
+                draw.lot_id, viewer, frozenset(), quantity=key[1], process_loss=key[2], unit=unit
+            )
+        return nodes[key]
+
     return {
         product.id: ProductMaterials(
             draws=[(d, lots.lots.get(d.lot_id)) for d in draws[product.id]],
-            materials=[
-                lots.node(
-                    d.lot_id,
-                    viewer,
-                    frozenset(),
-                    quantity=plain(d.quantity),
-                    process_loss=plain(d.process_loss),
-                    unit=lots.lots[d.lot_id].unit if d.lot_id in lots.lots else None,
-                )
-                for d in draws[product.id]
-            ],
+            materials=[node(d) for d in draws[product.id]],
             material_record_ids=list(
                 dict.fromkeys(d.record_id for d in draws[product.id] if d.record_id != product.id)
             ),
