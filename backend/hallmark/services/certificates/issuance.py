@@ -926,9 +926,13 @@ def run_order(
     designs: dict[str, DesignChoice | HallmarkError] = {}
     while True:
         with sessions() as session:
-            order = session.get(CertificateOrder, order_id)
-            assert order is not None
-            planned = order.serials[order.processed : order.processed + chunk]
+            # Not the whole row: its results grow with every chunk (one JSON list).
+            serials, processed = session.execute(
+                select(CertificateOrder.serials, CertificateOrder.processed).where(
+                    CertificateOrder.id == order_id
+                )
+            ).one()
+            planned = list(serials[processed : processed + chunk])
             refs = _design_refs(session, planned) if planned else {}
         for ref in set(refs.values()) - designs.keys():
             try:
