@@ -16,9 +16,11 @@ brand, the brand's products drawing from it, each product's casting and passing 
 Issuance (--certificates > 0): one `POST /api/v1/certificate-orders` naming every product; the
 clock runs from the request until the order is done (every product issued or refused) and then
 until every certificate record is in a mined batch. A certificate counts once it is issued and
-anchored; a refused product, a certificate not anchored by --anchor-timeout, or a sample of
---sample certificates whose public document is not served with its anchoring evidence is a
-failure. Figures: issue seconds, anchored-after seconds, total seconds and certificates per
+anchored; a refused product, a certificate not anchored by --anchor-timeout, or one of a sample
+of --sample certificates whose public document is not served with its anchoring evidence and a
+signature that recovers to the issuer's account, or whose QR code (rendered on request, as a
+customer's scan asks for it) does not hold the link to its verify page, is a failure (the run
+exits 1). Figures: issue seconds, anchored-after seconds, total seconds and certificates per
 second, against the goal of 40,000 in 60 s.
 
 Verify (--verify-runs > 0): one more product with --bundle-records records in its story (its
@@ -49,6 +51,7 @@ from bench.results import Result, add_output_argument, distribution, run_main
 from bench.runtime import serve_in_thread, start_runtime
 from hallmark.runtime import Runtime
 from hallmark.services.access.organisations import create_api_key, create_organisation
+from hallmark.services.certificates import document as doc
 from hallmark.store.models import AnchorBatch, AnchorQueueEntry, Record, RecordAnchor
 
 SUPPLIER, FACTORY, BRAND = "Bench Refinery", "Bench Factory", "Bench Maison"
@@ -56,6 +59,9 @@ SUPPLIER, FACTORY, BRAND = "Bench Refinery", "Bench Factory", "Bench Maison"
 BATCH = 5000
 #: Grams drawn for each product.
 DRAWN = 5
+#: Seconds between reads of the order's progress, as `hallmark certificates issue --order` reads
+#: it (each read answers every product's outcome so far).
+POLL = 0.5
 
 
 def _ok(response: httpx.Response, what: str) -> Any:
@@ -186,10 +192,12 @@ def setup(args: argparse.Namespace, base: Path) -> tuple[Runtime, uvicorn.Server
 
 
 def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
+    setup_started = time.perf_counter()
     lot = bench.lot(DRAWN * args.certificates + 1000)
     serials = bench.products(args.certificates, lot)
     pending = _wait_anchored(bench.runtime, args.anchor_timeout)
     result.check(pending == 0, f"set-up: {pending} records not anchored before issuing")
+    result.figures["setup_seconds"] = round(time.perf_counter() - setup_started, 1)
     brand = bench.clients[BRAND]
     started = time.perf_counter()
     order = _ok(
@@ -198,7 +206,7 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
     )
     deadline = time.monotonic() + args.anchor_timeout
     while order["status"] != "done" and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(POLL)
         order = _ok(brand.get(f"/api/v1/certificate-orders/{order['id']}"), "order progress")
     issued_at = time.perf_counter()
     result.check(order["status"] == "done", f"order not done: {order['processed']} processed")
@@ -214,12 +222,11 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
     result.check(not_anchored == 0, f"{not_anchored} certificates not anchored in time")
     issued = [r["certificate"] for r in order["results"] if r["status"] == "issued"]
     sample = random.Random(7).sample(issued, min(args.sample, len(issued)))
-    served = 0
-    for certificate in sample:
-        document = bench.public.get(f"/api/v1/certificates/{certificate}/document")
-        if document.is_success and document.json()["proof"]["anchor"] is not None:
-            served += 1
-    result.check(served == len(sample), f"{len(sample) - served} sampled documents not served")
+    served = sum(_served(bench, certificate) for certificate in sample)
+    result.check(
+        served == len(sample),
+        f"{len(sample) - served} sampled certificates not served with their evidence and QR code",
+    )
     counted = len(issued) if not not_anchored else 0
     total = anchored_at - started
     result.figures.update(
@@ -236,6 +243,26 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
         f"issued {counted} certificates in {issued_at - started:.1f} s, all anchored "
         f"{anchored_at - issued_at:.1f} s later: {total:.1f} s in all "
         f"({result.figures['certificates_per_second']} per s)"
+    )
+
+
+def _served(bench: Bench, certificate: str) -> bool:
+    """The certificate's public document is served with its anchoring evidence, its signature
+    recovers to the issuer's account, and its QR code (rendered on request) holds the link to
+    its verify page."""
+    answer = bench.public.get(f"/api/v1/certificates/{certificate}/document")
+    if not answer.is_success:
+        return False
+    document = answer.json()
+    signer = doc.recover_signer(document, document["proof"]["signatureValue"])
+    code = bench.public.get(f"/api/v1/certificates/{certificate}/qr.svg")
+    number = document["credentialSubject"]["certificateNumber"]
+    return (
+        document["proof"]["anchor"] is not None
+        and signer == document["issuer"]["account"]
+        and code.is_success
+        and code.headers.get("X-QR-URL", "").endswith(f"/v/{number}")
+        and int(code.headers.get("X-QR-Version", "99")) <= 5
     )
 
 

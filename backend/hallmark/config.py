@@ -185,7 +185,7 @@ class Settings(BaseSettings):
         1.0, description="Seconds between a standby worker's attempts to take over anchoring"
     )
     certificate_order_chunk: Annotated[int, Field(ge=1, le=5000)] = Field(
-        200,
+        1000,
         description="Products issued per database transaction of a certificate order (its "
         "progress is saved after each; an order left running is resumed from there at start)",
     )

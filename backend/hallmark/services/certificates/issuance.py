@@ -14,7 +14,11 @@ transaction, with the certificate row; mark the product certified; one audit ent
 An order (`create_order`, then `run_order`) stores the order with the serials first, then issues
 in chunks of `ORDER_CHUNK` products, one transaction per chunk: each product's outcome (issued,
 or refused with its reason) is recorded, and the order's `processed` count is the progress a
-client polls. Every certificate of an order names the order's issuance id, so the brand can
+client polls. A chunk's complete products are read together in a few set-based queries
+(`_chunk_stories`: the same story `issue` reads for one product, checked by the same rules) and
+their certificates built by the same `build_document`, signed and inserted in bulk
+(`_issue_chunk`); every other product goes through `issue`, which issues or refuses it alone.
+Every certificate of an order names the order's issuance id, so the brand can
 revoke the whole order on chain with one transaction.
 
 Raises:
@@ -36,9 +40,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -55,23 +61,32 @@ from hallmark.core.errors import (
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.certificates import document as doc
-from hallmark.services.records import provenance, steps, views, visibility
-from hallmark.services.records.schemas import MaterialNode, Provenance, ProvenanceRecord
+from hallmark.services.records import products, provenance, steps, views, visibility
+from hallmark.services.records.schemas import ChainReport, Edition, MaterialNode, Provenance
+from hallmark.store.bulk import bulk_insert
 from hallmark.store.models import (
     AuditEntry,
+    Base,
     Certificate,
     CertificateOrder,
     LotDraw,
     Organisation,
     Product,
+    ProductionStep,
     Record,
 )
-from hallmark.store.records import NewRecord, add_records, new_record_id
+from hallmark.store.records import (
+    NewRecord,
+    add_records,
+    insert_records,
+    new_record_id,
+    prepare_records,
+)
 
 #: Step kinds that may follow the final QC: the piece is finished, only packed and sent.
 AFTER_FINAL_QC = frozenset({"packaging", "shipping"})
 #: Products issued per transaction of an order.
-ORDER_CHUNK = 200
+ORDER_CHUNK = 1000
 #: The most products one order may name.
 MAX_ORDER = 50_000
 
@@ -181,26 +196,48 @@ def incomplete_reason(session: Session, product: Product) -> str | None:
     if product.brand_id is None or product.brand_accepted_at is None:
         return "the brand has not accepted the product"
     drawn = session.scalar(select(LotDraw.id).where(LotDraw.product_id == product.id).limit(1))
-    if drawn is None:
+    return _incomplete(
+        product,
+        drawn=drawn is not None,
+        chain=lambda: steps.verify_chain(session, product),
+        timeline=lambda: [(s.kind, s.result) for s, _ in steps.timeline(session, product)],
+    )
+
+
+def _incomplete(
+    product: Product,
+    *,
+    drawn: bool,
+    chain: Callable[[], ChainReport],
+    timeline: Callable[[], Sequence[tuple[str, str | None]]],
+) -> str | None:
+    """`incomplete_reason` of an accepted product, from whether it drew material, its step
+    chain's check and its timeline (each step's current kind and result, in order)."""
+    if not drawn:
         return "no material was drawn for it"
     if product.step_count == 0:
         return "it has no production step"
-    chain = steps.verify_chain(session, product)
-    if not chain.intact:
-        broken = chain.first_broken
+    report = chain()
+    if not report.intact:
+        broken = report.first_broken
         return f"its step chain does not verify ({broken.reason if broken else 'broken'})"
-    timeline = [step for step, _ in steps.timeline(session, product)]
-    last_qc = max(
-        (i for i, step in enumerate(timeline) if step.kind == "qc_inspection"), default=None
-    )
+    kinds = timeline()
+    last_qc = max((i for i, (kind, _) in enumerate(kinds) if kind == "qc_inspection"), default=None)
     if last_qc is None:
         return "it has no final QC inspection"
-    if timeline[last_qc].result != "pass" or product.qc_state != "pass":
+    if kinds[last_qc][1] != "pass" or product.qc_state != "pass":
         return "its final QC inspection did not pass"
-    open_steps = [s.kind for s in timeline[last_qc + 1 :] if s.kind not in AFTER_FINAL_QC]
+    open_steps = [kind for kind, _ in kinds[last_qc + 1 :] if kind not in AFTER_FINAL_QC]
     if open_steps:
         return f"steps after the final QC inspection: {', '.join(open_steps)}"
     return None
+
+
+@lru_cache(maxsize=1024)
+def _checksummed(address: str) -> str:
+    """EIP-55 form of an organisation's account: an order's documents name the same few
+    accounts thousands of times, and eth-utils hashes each time (0.25 ms)."""
+    return str(Web3.to_checksum_address(address))
 
 
 def _iso(value: datetime) -> str:
@@ -238,11 +275,94 @@ def _material(node: MaterialNode) -> dict[str, Any]:
     }
 
 
-def relied_records(view: Provenance) -> list[ProvenanceRecord]:
+@dataclass(frozen=True, slots=True)
+class Known:
+    """Read once for many certificates: each record's writing organisation, by record id, and
+    the organisations, by id, in the database's order of their ids."""
+
+    writers: Mapping[str, str]
+    organisations: Mapping[str, Organisation]
+
+
+class RecordLike(Protocol):
+    """What a certificate names of a record it relies on."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def record_hash(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFacts:
+    id: str
+    kind: str
+    record_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoryStep:
+    """A step of the timeline: its current kind, time and result, and every version's record."""
+
+    kind: str
+    occurred_at: datetime
+    result: str | None
+    records: Sequence[RecordLike]
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """What a certificate states of a product's provenance: its creation record, the records of
+    its later material additions, its materials tree, its timeline and its public facts. Read
+    from its `Provenance` (`of`, one product) or, for an order, from rows loaded for many
+    products at once (`_chunk_stories`); both give the same document (tests/certificates/
+    test_bulk_issuance.py)."""
+
+    record: RecordLike
+    material_records: Sequence[RecordLike]
+    materials: Sequence[MaterialNode]
+    steps: Sequence[StoryStep]
+    serial: str
+    name: str
+    category: str
+    gtin: str | None
+    edition: dict[str, Any] | None
+    carbon_kg_co2e: str | None
+    recycled_share: str | None
+
+    @classmethod
+    def of(cls, view: Provenance) -> Story:
+        public = view.product
+        return cls(
+            record=view.record,
+            material_records=view.material_records,
+            materials=view.materials,
+            steps=[
+                StoryStep(
+                    kind=item.step.kind,
+                    occurred_at=item.step.occurred_at,
+                    result=item.step.result,
+                    records=item.records,
+                )
+                for item in view.steps
+            ],
+            serial=public.serial,
+            name=public.name,
+            category=public.category,
+            gtin=public.gtin,
+            edition=public.edition.model_dump(mode="json") if public.edition else None,
+            carbon_kg_co2e=public.carbon_kg_co2e,
+            recycled_share=public.recycled_share,
+        )
+
+
+def relied_records(view: Story) -> list[RecordLike]:
     """Every record the certificate relies on: the product's creation and material records,
     each lot's current record (drawn lots and the lots they came from) and every version of
     every step, in that order, each once."""
-    records: dict[str, ProvenanceRecord] = {}
+    records: dict[str, RecordLike] = {}
     for record in (view.record, *view.material_records):
         records.setdefault(record.id, record)
     for node in _lots(view.materials):
@@ -259,7 +379,7 @@ def build_document(
     *,
     product: Product,
     brand: Organisation,
-    view: Provenance,
+    view: Story,
     certificate_id: str,
     number: str,
     issuance_id: str,
@@ -269,38 +389,49 @@ def build_document(
     engraving_summary: str | None,
     supersedes: str | None,
     design: dict[str, Any] | None = None,
+    known: Known | None = None,
 ) -> dict[str, Any]:
-    """The unsigned certificate document (see `document`), from the product's provenance."""
+    """The unsigned certificate document (see `document`), from the product's story.
+
+    `known`: the writing organisation of every record relied on and the organisations, when
+    the caller read them already (orders); otherwise they are read here."""
     relied = relied_records(view)
-    by_id = views.records_by_id(session, [r.id for r in relied])
-    org_ids = {brand.id, product.factory_id} | {r.organisation_id for r in by_id.values()}
-    organisations = session.scalars(
-        select(Organisation).where(Organisation.id.in_(org_ids)).order_by(Organisation.id)
-    ).all()
-    public = view.product
+    if known is None:
+        by_id = views.records_by_id(session, [r.id for r in relied])
+        writers = {r.id: by_id[r.id].organisation_id for r in relied}
+        org_ids = {brand.id, product.factory_id, *writers.values()}
+        organisations = list(
+            session.scalars(
+                select(Organisation).where(Organisation.id.in_(org_ids)).order_by(Organisation.id)
+            ).all()
+        )
+    else:
+        writers = {r.id: known.writers[r.id] for r in relied}
+        org_ids = {brand.id, product.factory_id, *writers.values()}
+        organisations = [o for o in known.organisations.values() if o.id in org_ids]
     lots = [n for n in view.materials if n.lot is not None]
     all_lots = _lots(view.materials)
-    timeline = [item.step for item in view.steps]
+    timeline = view.steps
     final_qc = next(s for s in reversed(timeline) if s.kind == "qc_inspection")
     subject: dict[str, Any] = {
         "id": f"urn:uuid:{product.id}",
         "certificateNumber": number,
         "product": {
             "id": product.id,
-            "serial": public.serial,
-            "name": public.name,
-            "category": public.category,
-            "gtin": public.gtin,
-            "edition": public.edition.model_dump(mode="json") if public.edition else None,
+            "serial": view.serial,
+            "name": view.name,
+            "category": view.category,
+            "gtin": view.gtin,
+            "edition": view.edition,
             "engraving": engraving_summary,
             "recordHash": view.record.record_hash,
         },
         "materials": [_material(node) for node in lots],
         "carbonFootprint": {
-            "kgCO2e": public.carbon_kg_co2e,
+            "kgCO2e": view.carbon_kg_co2e,
             "method": "sum of lot carbon x drawn share",
         },
-        "recycledShare": public.recycled_share,
+        "recycledShare": view.recycled_share,
         "ethics": [
             {"lot": n.lot.id, "supplier": n.lot.owner, **n.lot.ethics}
             for n in all_lots
@@ -323,7 +454,7 @@ def build_document(
                 "id": o.id,
                 "name": o.name,
                 "kind": o.kind,
-                "account": Web3.to_checksum_address(o.account_address),
+                "account": _checksummed(o.account_address),
             }
             for o in organisations
         ],
@@ -332,7 +463,7 @@ def build_document(
                 "id": r.id,
                 "kind": r.kind,
                 "recordHash": r.record_hash,
-                "organisation": by_id[r.id].organisation_id,
+                "organisation": writers[r.id],
             }
             for r in relied
         ],
@@ -359,7 +490,7 @@ def build_document(
         "issuer": {
             "id": f"urn:uuid:{brand.id}",
             "name": brand.name,
-            "account": Web3.to_checksum_address(brand.account_address),
+            "account": _checksummed(brand.account_address),
         },
         "validFrom": _iso(valid_from),
         "credentialSubject": subject,
@@ -428,7 +559,7 @@ def issue(
         session,
         product=product,
         brand=brand,
-        view=view,
+        view=Story.of(view),
         certificate_id=certificate_id,
         number=number,
         issuance_id=issuance_id,
@@ -576,6 +707,196 @@ def _design_refs(session: Session, serials: Sequence[str]) -> dict[str, str]:
     return found
 
 
+_OCCURRED_AT: TypeAdapter[datetime] = TypeAdapter(datetime)
+_CERTIFICATES = Base.metadata.tables[Certificate.__tablename__]
+
+
+def _facts(record: Record) -> RecordFacts:
+    return RecordFacts(record.id, record.kind, record.record_hash)
+
+
+def _story_steps(rows: Sequence[tuple[ProductionStep, Record | None]]) -> list[StoryStep]:
+    """The timeline of `steps.timeline` from a product's step rows (`steps.chains_of`)."""
+    records = {step.id: record for step, record in rows if record is not None}
+    timeline: list[StoryStep] = []
+    for chain in steps.versions([step for step, _ in rows]):
+        latest = records.get(chain[-1].id)
+        if latest is None:
+            continue
+        data = views.document(latest)["data"]
+        timeline.append(
+            StoryStep(
+                kind=data["kind"],
+                occurred_at=_OCCURRED_AT.validate_python(data["occurred_at"]),
+                result=data.get("result"),
+                records=[_facts(records[r.id]) for r in chain if r.id in records],
+            )
+        )
+    return timeline
+
+
+def _kinds(timeline: Sequence[StoryStep]) -> list[tuple[str, str | None]]:
+    return [(step.kind, step.result) for step in timeline]
+
+
+def _chunk_stories(
+    session: Session, actor: Actor, serials: Sequence[str]
+) -> tuple[dict[str, tuple[Product, Story]], Known]:
+    """The products of `serials` an order can issue without reading each one alone: the
+    brand's own, accepted, not certified, production complete, read together in a few
+    set-based queries (one product alone takes some forty), each with its story; and the
+    record writers and organisations their documents name. Every other product is left out:
+    `issue` issues or refuses it alone, with its reason. The products are locked.
+
+    Raises:
+        HallmarkError: a stored record fails its integrity check (then every product of the
+            chunk goes through `issue`, which refuses exactly the affected ones).
+    """
+    rows_of = list(
+        session.scalars(
+            select(Product)
+            .where(
+                Product.serial.in_(list(serials)),
+                Product.brand_id == actor.organisation_id,
+                Product.brand_accepted_at.is_not(None),
+                Product.certified_at.is_(None),
+            )
+            .order_by(Product.id)
+            .with_for_update()
+        )
+    )
+    materials = provenance.materials_of(session, rows_of, actor.organisation_id)
+    chains = steps.chains_of(session, [p.id for p in rows_of])
+    own = views.records_by_id(
+        session,
+        [i for p in rows_of for i in (p.record_id, *materials[p.id].material_record_ids)],
+    )
+    stories: dict[str, tuple[Product, Story]] = {}
+    for product in rows_of:
+        found, rows = materials[product.id], chains.get(product.id, [])
+        timeline = _story_steps(rows)
+        reason = _incomplete(
+            product,
+            drawn=bool(found.draws),
+            chain=partial(steps.check_links, product, rows),
+            timeline=partial(_kinds, timeline),
+        )
+        if reason is not None:
+            continue
+        data = views.document(own[product.record_id])["data"]
+        for record_id in found.material_record_ids:
+            views.document(own[record_id])
+        edition = data.get("edition")
+        share, carbon = products.material_totals(
+            [(draw, lot) for draw, lot in found.draws if lot is not None]
+        )
+        stories[product.serial] = (
+            product,
+            Story(
+                record=_facts(own[product.record_id]),
+                material_records=[_facts(own[i]) for i in found.material_record_ids],
+                materials=found.materials,
+                steps=timeline,
+                serial=product.serial,
+                name=data["name"],
+                category=data["category"],
+                gtin=data.get("gtin"),
+                edition=(
+                    None
+                    if edition is None
+                    else Edition.model_validate(edition).model_dump(mode="json")
+                ),
+                carbon_kg_co2e=carbon,
+                recycled_share=share,
+            ),
+        )
+    relied = {r.id: r for _, story in stories.values() for r in relied_records(story)}
+    records = views.records_by_id(session, list(relied))
+    # Every record relied on is checked as `issue` checks it: its text, and once anchored its
+    # proof and root (raises RecordIntegrityError).
+    views.anchoring_of(session, list(records.values()))
+    writers = {i: r.organisation_id for i, r in records.items()}
+    org_ids = {actor.organisation_id, *writers.values()}
+    org_ids |= {product.factory_id for product, _ in stories.values()}
+    organisations = session.scalars(
+        select(Organisation).where(Organisation.id.in_(org_ids)).order_by(Organisation.id)
+    )
+    return stories, Known(writers, {o.id: o for o in organisations})
+
+
+def _issue_chunk(
+    session: Session,
+    *,
+    actor: Actor,
+    issuer: Issuer,
+    order: CertificateOrder,
+    account: LocalAccount,
+    stories: Sequence[tuple[Product, Story, DesignChoice]],
+    known: Known,
+) -> list[dict[str, Any]]:
+    """Issue certificates for products `_chunk_stories` found complete, as `issue` does for
+    one, with their records, queue entries and certificate rows inserted in bulk; the rows."""
+    brand = known.organisations[actor.organisation_id]
+    made: list[dict[str, Any]] = []
+    documents: list[NewRecord] = []
+    for product, story, design in stories:
+        now = datetime.now(UTC)
+        certificate_id = new_record_id()
+        number = new_number(now)
+        documents.append(
+            NewRecord(
+                kind="certificate",
+                organisation_id=brand.id,
+                data={},
+                principal_id=actor.principal_id,
+                record_id=certificate_id,
+                document=build_document(
+                    session,
+                    product=product,
+                    brand=brand,
+                    view=story,
+                    certificate_id=certificate_id,
+                    number=number,
+                    issuance_id=order.issuance_id,
+                    valid_from=now,
+                    issuer=issuer,
+                    personal_commitment=None,
+                    engraving_summary=None,
+                    supersedes=None,
+                    design=design.section,
+                    known=known,
+                ),
+            )
+        )
+        made.append(
+            {
+                "id": certificate_id,
+                "number": number,
+                "product_id": product.id,
+                "organisation_id": brand.id,
+                "order_id": order.id,
+                "issuance_id": order.issuance_id,
+                "signer": account.address,
+                "personal": None,
+                "personal_salt": None,
+                "status": "valid",
+                "supersedes_id": None,
+                "created_at": now,
+            }
+        )
+        product.certified_at = now
+    prepared = prepare_records(documents)
+    for row, document, stored in zip(made, documents, prepared.stored, strict=True):
+        assert document.document is not None
+        row["certificate_hash"] = stored.record_hash
+        row["signature"] = doc.sign(document.document, account, stored.record_hash)
+    insert_records(session, [prepared])
+    columns = [c.name for c in _CERTIFICATES.columns if c.name in made[0]]
+    bulk_insert(session, _CERTIFICATES, [{c: row[c] for c in columns} for row in made])
+    session.flush()
+    return made
+
+
 def run_order(
     *,
     sessions: sessionmaker[Session],
@@ -605,9 +926,13 @@ def run_order(
     designs: dict[str, DesignChoice | HallmarkError] = {}
     while True:
         with sessions() as session:
-            order = session.get(CertificateOrder, order_id)
-            assert order is not None
-            planned = order.serials[order.processed : order.processed + chunk]
+            # Not the whole row: its results grow with every chunk (one JSON list).
+            serials, processed = session.execute(
+                select(CertificateOrder.serials, CertificateOrder.processed).where(
+                    CertificateOrder.id == order_id
+                )
+            ).one()
+            planned = list(serials[processed : processed + chunk])
             refs = _design_refs(session, planned) if planned else {}
         for ref in set(refs.values()) - designs.keys():
             try:
@@ -630,22 +955,51 @@ def run_order(
                 return order
             results = list(order.results)
             issued = 0
+            try:
+                fast, known = _chunk_stories(session, actor, todo)
+            except HallmarkError:
+                fast, known = {}, Known({}, {})
+            ready: list[tuple[Product, Story, DesignChoice]] = []
+            for serial, (product, story) in fast.items():
+                chosen = designs.get(refs[serial]) if serial in refs else DesignChoice()
+                if isinstance(chosen, DesignChoice):
+                    ready.append((product, story, chosen))
+            bulk = (
+                {
+                    row["product_id"]: (row["id"], row["number"], row["certificate_hash"])
+                    for row in _issue_chunk(
+                        session,
+                        actor=actor,
+                        issuer=issuer,
+                        order=order,
+                        account=account,
+                        stories=ready,
+                        known=known,
+                    )
+                }
+                if ready
+                else {}
+            )
             for offset, serial in enumerate(todo, start=start):
                 design = designs.get(refs[serial]) if serial in refs else None
                 try:
                     if isinstance(design, HallmarkError):
                         raise design
-                    # `issue` checks everything before it writes, so a refused product leaves
-                    # nothing in the chunk's transaction.
-                    certificate = issue(
-                        session=session,
-                        actor=actor,
-                        issuer=issuer,
-                        serial=serial,
-                        order=order,
-                        account=account,
-                        design=design,
-                    )
+                    if serial in fast and fast[serial][0].id in bulk:
+                        made = bulk[fast[serial][0].id]
+                    else:
+                        # `issue` checks everything before it writes, so a refused product leaves
+                        # nothing in the chunk's transaction.
+                        certificate = issue(
+                            session=session,
+                            actor=actor,
+                            issuer=issuer,
+                            serial=serial,
+                            order=order,
+                            account=account,
+                            design=design,
+                        )
+                        made = (certificate.id, certificate.number, certificate.certificate_hash)
                 except HallmarkError as exc:
                     results.append(
                         {
@@ -662,9 +1016,9 @@ def run_order(
                         "row": offset + 1,
                         "serial": serial,
                         "status": "issued",
-                        "certificate": certificate.id,
-                        "number": certificate.number,
-                        "certificate_hash": certificate.certificate_hash,
+                        "certificate": made[0],
+                        "number": made[1],
+                        "certificate_hash": made[2],
                     }
                 )
             order.results = results

@@ -388,29 +388,15 @@ def drawn_lots(session: Session, product_id: str) -> Sequence[Row[LotDraw, Mater
     ).all()
 
 
-def product_public(session: Session, product: Product) -> ProductPublic:
-    record = session.get(Record, product.record_id)
-    assert record is not None
-    acceptance = (
-        session.get(Record, product.acceptance_record_id) if product.acceptance_record_id else None
-    )
-    refs = views.record_refs(session, [record] if acceptance is None else [record, acceptance])
-    data = views.document(record)["data"]
-    rows = drawn_lots(session, product.id)
-    materials: list[dict[str, Any]] = []
+def material_totals(
+    draws: Sequence[tuple[LotDraw, MaterialLot]],
+) -> tuple[str | None, str | None]:
+    """The recycled share by mass (over draws in g; None without any) and the carbon total
+    (the sum of each lot's carbon x drawn share; None when no lot states carbon) of a product's
+    draws with their lots, in the order they were recorded."""
     grams = recycled_grams = carbon = Decimal(0)
     has_carbon = False
-    for draw, lot in rows:
-        materials.append(
-            {
-                "lot": lot.id,
-                "lot_number": lot.lot_number,
-                "quantity": plain(draw.quantity),
-                "unit": lot.unit,
-                "process_loss": plain(draw.process_loss),
-                "record_id": draw.record_id,
-            }
-        )
+    for draw, lot in draws:
         if lot.unit == "g":
             grams += Decimal(draw.quantity)
             if lot.recycled:
@@ -423,6 +409,30 @@ def product_public(session: Session, product: Product) -> ProductPublic:
                 / Decimal(lot.quantity)
             )
     share = plain((recycled_grams / grams).quantize(Decimal("0.0001"))) if grams else None
+    return share, plain(carbon.quantize(lots.QUANT)) if has_carbon else None
+
+
+def product_public(session: Session, product: Product) -> ProductPublic:
+    record = session.get(Record, product.record_id)
+    assert record is not None
+    acceptance = (
+        session.get(Record, product.acceptance_record_id) if product.acceptance_record_id else None
+    )
+    refs = views.record_refs(session, [record] if acceptance is None else [record, acceptance])
+    data = views.document(record)["data"]
+    rows = drawn_lots(session, product.id)
+    materials = [
+        {
+            "lot": lot.id,
+            "lot_number": lot.lot_number,
+            "quantity": plain(draw.quantity),
+            "unit": lot.unit,
+            "process_loss": plain(draw.process_loss),
+            "record_id": draw.record_id,
+        }
+        for draw, lot in rows
+    ]
+    share, carbon = material_totals([(draw, lot) for draw, lot in rows])
     return ProductPublic.model_validate(
         {
             "id": product.id,
@@ -437,7 +447,7 @@ def product_public(session: Session, product: Product) -> ProductPublic:
             "assigned_factory": product.factory_id,
             "materials": materials,
             "recycled_share": share,
-            "carbon_kg_co2e": plain(carbon.quantize(lots.QUANT)) if has_carbon else None,
+            "carbon_kg_co2e": carbon,
             "certified_at": product.certified_at,
             "step_count": product.step_count,
             "last_step_hash": product.last_step_hash,

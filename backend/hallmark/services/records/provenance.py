@@ -14,7 +14,7 @@ Raises:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,9 @@ class _Lots:
     lots: dict[str, MaterialLot] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
     anchoring: dict[str, ProvenanceRecord] = field(default_factory=dict)
+    #: Each lot's record data, checked and parsed once (a lot is read for every product that
+    #: drew from it, several times each).
+    parsed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def load(self, ids: Iterable[str]) -> None:
         wanted = set(ids) - set(self.lots)
@@ -69,8 +72,10 @@ class _Lots:
         self.anchoring.update((r.id, r) for r in views.provenance_records(self.session, pending))
 
     def data(self, lot_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = views.document(self.records[self.lots[lot_id].record_id])["data"]
-        return data
+        record_id = self.lots[lot_id].record_id
+        if record_id not in self.parsed:
+            self.parsed[record_id] = views.document(self.records[record_id])["data"]
+        return self.parsed[record_id]
 
     def sources(self, lot_id: str) -> list[str]:
         return [s["lot"] for s in self.data(lot_id).get("recycled_from", []) if s.get("lot")]
@@ -122,29 +127,62 @@ def product_provenance(*, session: Session, actor: Actor, serial: str) -> Proven
     return build(session, product, actor.organisation_id)
 
 
-def build(session: Session, product: Product, viewer: str) -> Provenance:
-    draws = session.scalars(
-        select(LotDraw).where(LotDraw.product_id == product.id).order_by(LotDraw.id)
-    ).all()
+@dataclass(frozen=True, slots=True)
+class ProductMaterials:
+    """A product's draws (in the order they were recorded), each with its lot (None: the lot is
+    no longer known), its materials tree, and the records of its later material additions."""
+
+    draws: list[tuple[LotDraw, MaterialLot | None]]
+    materials: list[MaterialNode]
+    material_record_ids: list[str]
+
+
+def materials_of(
+    session: Session, products: Sequence[Product], viewer: str
+) -> dict[str, ProductMaterials]:
+    """The materials of several products, by product id: their draws in one query per
+    `views.CHUNK` products, and the lots they drew from (with the lots those came from) read
+    once for all of them (`provenance.build` of each product shows the same trees)."""
+    draws: dict[str, list[LotDraw]] = {p.id: [] for p in products}
+    for chunk in views.chunks(list(draws)):
+        for draw in session.scalars(
+            select(LotDraw).where(LotDraw.product_id.in_(chunk)).order_by(LotDraw.id)
+        ):
+            if draw.product_id is not None:  # always, by the query
+                draws[draw.product_id].append(draw)
     lots = _Lots(session)
-    lots.load(d.lot_id for d in draws)
-    material_record_ids = list(
-        dict.fromkeys(d.record_id for d in draws if d.record_id != product.id)
-    )
+    lots.load(d.lot_id for found in draws.values() for d in found)
+    # A lot's tree with the amounts drawn is the same for every draw of those amounts: built
+    # once (the products of an order draw alike), never changed afterwards.
+    nodes: dict[tuple[str, str, str, str | None], MaterialNode] = {}
+
+    def node(draw: LotDraw) -> MaterialNode:
+        unit = lots.lots[draw.lot_id].unit if draw.lot_id in lots.lots else None
+        key = (draw.lot_id, plain(draw.quantity), plain(draw.process_loss), unit)
+        if key not in nodes:
+            nodes[key] = lots.node(
+                draw.lot_id, viewer, frozenset(), quantity=key[1], process_loss=key[2], unit=unit
+            )
+        return nodes[key]
+
+    return {
+        product.id: ProductMaterials(
+            draws=[(d, lots.lots.get(d.lot_id)) for d in draws[product.id]],
+            materials=[node(d) for d in draws[product.id]],
+            material_record_ids=list(
+                dict.fromkeys(d.record_id for d in draws[product.id] if d.record_id != product.id)
+            ),
+        )
+        for product in products
+    }
+
+
+def build(session: Session, product: Product, viewer: str) -> Provenance:
+    found = materials_of(session, [product], viewer)[product.id]
+    material_record_ids, materials = found.material_record_ids, found.materials
     accepted = [product.acceptance_record_id] if product.acceptance_record_id else []
     own = views.records_by_id(session, [product.record_id, *accepted, *material_record_ids])
     own_views = {r.id: r for r in views.provenance_records(session, [own[i] for i in own])}
-    materials = [
-        lots.node(
-            d.lot_id,
-            viewer,
-            frozenset(),
-            quantity=plain(d.quantity),
-            process_loss=plain(d.process_loss),
-            unit=lots.lots[d.lot_id].unit if d.lot_id in lots.lots else None,
-        )
-        for d in draws
-    ]
     timeline = steps.timeline(session, product)
     step_records = views.provenance_records(
         session, [record for _, history in timeline for record in history]

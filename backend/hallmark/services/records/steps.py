@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eth_utils.crypto import keccak
 from pydantic import TypeAdapter
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -49,6 +48,7 @@ from hallmark.core.errors import (
     for_field,
     invalid_field,
 )
+from hallmark.core.hashing import keccak256
 from hallmark.services.access import audit, authorisation
 from hallmark.services.access.keys import Actor
 from hallmark.services.records import kinds, views, visibility
@@ -509,12 +509,9 @@ def timeline(session: Session, product: Product) -> list[tuple[StepPublic, list[
     rows = _chain_rows(session, product.id)
     records = views.records_by_id(session, [r.id for r in rows])
     refs = views.record_refs(session, list(records.values()))
-    versions: dict[str, list[ProductionStep]] = {}
-    for row in rows:
-        versions.setdefault(row.root_id, []).append(row)
     result: list[tuple[StepPublic, list[Record]]] = []
-    for root_id, chain in versions.items():
-        latest = chain[-1]
+    for chain in versions(rows):
+        root_id, latest = chain[0].root_id, chain[-1]
         record = records.get(latest.id)
         if record is None:
             continue
@@ -563,12 +560,31 @@ def get_step(*, session: Session, actor: Actor, step_id: str) -> StepPublic:
 
 def verify_chain(session: Session, product: Product) -> ChainReport:
     """Recompute every link from the stored canonical text; report the first broken step."""
-    rows = session.execute(
-        select(ProductionStep, Record)
-        .outerjoin(Record, Record.id == ProductionStep.id)
-        .where(ProductionStep.product_id == product.id)
-        .order_by(ProductionStep.sequence)
-    ).all()
+    return check_links(product, chains_of(session, [product.id]).get(product.id, []))
+
+
+def chains_of(
+    session: Session, product_ids: Sequence[str]
+) -> dict[str, list[tuple[ProductionStep, Record | None]]]:
+    """Each product's step rows with their records (None: missing), in sequence order: one
+    query per `views.CHUNK` products."""
+    found: dict[str, list[tuple[ProductionStep, Record | None]]] = {}
+    for chunk in views.chunks(list(product_ids)):
+        rows = session.execute(
+            select(ProductionStep, Record)
+            .outerjoin(Record, Record.id == ProductionStep.id)
+            .where(ProductionStep.product_id.in_(chunk))
+            .order_by(ProductionStep.product_id, ProductionStep.sequence)
+        ).all()
+        for step, record in rows:
+            found.setdefault(step.product_id, []).append((step, record))
+    return found
+
+
+def check_links(
+    product: Product, rows: Sequence[tuple[ProductionStep, Record | None]]
+) -> ChainReport:
+    """`verify_chain` of the product's step rows (`chains_of`), in sequence order."""
     previous: str | None = None
     expected = 1
     checked = 0
@@ -585,7 +601,7 @@ def verify_chain(session: Session, product: Product) -> ChainReport:
             return broken(step.id, step.sequence, f"step {expected} of the chain is missing")
         if record is None:
             return broken(step.id, step.sequence, "the step's record is missing")
-        computed = "0x" + keccak(record.canonical.encode()).hex()
+        computed = "0x" + keccak256(record.canonical.encode()).hex()
         if computed != record.record_hash or computed != step.record_hash:
             return broken(
                 step.id, step.sequence, "the stored document does not hash to its record hash"
@@ -608,6 +624,15 @@ def verify_chain(session: Session, product: Product) -> ChainReport:
     if product.last_step_hash != previous or product.step_count != expected - 1:
         return broken(None, expected, f"the chain ends before step {product.step_count}")
     return ChainReport(intact=True, steps_checked=checked, first_broken=None)
+
+
+def versions(steps: Sequence[ProductionStep]) -> list[list[ProductionStep]]:
+    """A product's step rows (in sequence order) grouped by step: each step's versions, the
+    original first and the current last, the steps in the order they were first written."""
+    grouped: dict[str, list[ProductionStep]] = {}
+    for row in steps:
+        grouped.setdefault(row.root_id, []).append(row)
+    return list(grouped.values())
 
 
 def check_chain(*, session: Session, actor: Actor, serial: str) -> ChainReport:
