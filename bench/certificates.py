@@ -207,8 +207,12 @@ def issuance(args: argparse.Namespace, result: Result, bench: Bench) -> None:
     deadline = time.monotonic() + args.anchor_timeout
     while order["status"] != "done" and time.monotonic() < deadline:
         time.sleep(POLL)
-        order = _ok(brand.get(f"/api/v1/certificate-orders/{order['id']}"), "order progress")
+        order = _ok(
+            brand.get(f"/api/v1/certificate-orders/{order['id']}?results_limit=0"),
+            "order progress",
+        )
     issued_at = time.perf_counter()
+    order = _ok(brand.get(f"/api/v1/certificate-orders/{order['id']}"), "order outcomes")
     result.check(order["status"] == "done", f"order not done: {order['processed']} processed")
     result.check(
         order["failed"] == 0,

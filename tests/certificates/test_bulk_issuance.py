@@ -180,6 +180,19 @@ def test_an_order_issues_in_bulk_what_verifies_and_refuses_the_rest(world: World
     assert "final QC inspection did not pass" in order["results"][1]["error"]["message"]
     assert order["results"][4]["error"]["code"] == "not_found"
     assert (order["issued"], order["failed"]) == (3, 2)
+    # Outcomes in pages: the progress alone (as the CLI polls), then any slice of them.
+    url, brand = f"/api/v1/certificate-orders/{order_id}", world.headers(BRAND)
+    progress = world.http.get(url + "?results_limit=0", headers=brand).json()
+    assert progress["results"] == [] and progress["processed"] == progress["total"] == 5
+    assert {k: v for k, v in progress.items() if k != "results"} == {
+        k: v for k, v in order.items() if k != "results"
+    }
+    page = world.http.get(url + "?results_from=1&results_limit=3", headers=brand).json()
+    assert page["results_from"] == 1 and page["results"] == order["results"][1:4]
+    assert world.http.get(url + "?results_from=9", headers=brand).json()["results"] == []
+    for bad in ("results_from=-1", "results_limit=-1", "results_limit=50001", "results_from=x"):
+        refused = world.http.get(f"{url}?{bad}", headers=brand)
+        assert refused.status_code == 422 and refused.json()["error"]["code"], bad
     issued = [r["certificate"] for r in order["results"] if r["status"] == "issued"]
     anchor_all(world, issued)
     for certificate in issued:

@@ -113,9 +113,10 @@ def _follow(api: ApiClient, order: dict[str, Any], poll: float) -> dict[str, Any
         while True:
             progress.update(task, completed=int(str(order["processed"])))
             if order["status"] == "done":
-                return order
+                # Every product's outcome, read once: the progress reads leave them out.
+                return api.retrieve_json(f"/api/v1/certificate-orders/{order['id']}")
             time.sleep(poll)
-            order = api.retrieve_json(f"/api/v1/certificate-orders/{order['id']}")
+            order = api.retrieve_json(f"/api/v1/certificate-orders/{order['id']}?results_limit=0")
 
 
 @certificates_app.command("document")

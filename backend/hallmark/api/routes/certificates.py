@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
 
@@ -222,10 +222,28 @@ async def create_order(*, body: OrderCreate, call: WriteCallDep, runtime: Runtim
 
 
 @orders.get("/{order_id}", responses={404: {"description": "No such order"}})
-def get_order(order_id: OrderId, actor: CurrentActor, sessions: ReadSessionsDep) -> OrderPublic:
-    """An order's progress and each product's outcome so far."""
+def get_order(
+    order_id: OrderId,
+    actor: CurrentActor,
+    sessions: ReadSessionsDep,
+    results_from: Annotated[
+        int, Query(ge=0, le=issuance.MAX_ORDER, description="The first product outcome to answer")
+    ] = 0,
+    results_limit: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=issuance.MAX_ORDER,
+            description="At most this many outcomes (0: the progress alone); all by default",
+        ),
+    ] = None,
+) -> OrderPublic:
+    """An order's progress and each product's outcome so far. Poll with `results_limit=0`:
+    an order of 40,000 has megabytes of outcomes; read them in pages once it is done."""
     with sessions() as session:
-        return OrderPublic.of(issuance.order_of(session, actor, order_id))
+        return OrderPublic.of(
+            issuance.order_of(session, actor, order_id), results_from, results_limit
+        )
 
 
 @orders.post(

@@ -125,14 +125,20 @@ class OrderPublic(BaseModel):
     processed: int = Field(description="Products processed so far (the progress)")
     issued: int
     failed: int
+    results_from: int = Field(0, description="The index of the first outcome in `results`")
     results: list[dict[str, Any]] = Field(
-        description="Per product, in order: issued (certificate, number, hash) or refused (error)"
+        description="Per product, in order: issued (certificate, number, hash) or refused "
+        "(error); the ones asked for (`results_from`, `results_limit`), all by default"
     )
     created_at: datetime
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, order: CertificateOrder) -> OrderPublic:
+    def of(
+        cls, order: CertificateOrder, results_from: int = 0, results_limit: int | None = None
+    ) -> OrderPublic:
+        """The order with its outcomes from `results_from`, at most `results_limit` of them."""
+        end = None if results_limit is None else results_from + results_limit
         return cls(
             id=order.id,
             reference=order.reference,
@@ -142,7 +148,8 @@ class OrderPublic(BaseModel):
             processed=order.processed,
             issued=order.issued,
             failed=order.failed,
-            results=list(order.results),
+            results_from=results_from,
+            results=list(order.results[results_from:end]),
             created_at=order.created_at,
             finished_at=order.finished_at,
         )
