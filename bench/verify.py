@@ -412,7 +412,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="certificates stored at each size measured",
     )
     parser.add_argument("--real", type=int, default=300, help="certificates issued for real")
-    parser.add_argument("--connections", type=int, default=64, help="load connections")
+    parser.add_argument("--connections", type=int, default=32, help="load connections")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of load per phase")
     parser.add_argument(
         "--anchor-timeout", type=float, default=300.0, help="seconds for the real ones to anchor"

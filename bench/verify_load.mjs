@@ -15,7 +15,7 @@ if (!url || !pathsFile) {
   console.error("usage: verify_load.mjs URL PATHS_FILE [--connections N] [--seconds S]");
   process.exit(2);
 }
-const connections = Number(option(rest, "--connections", 64));
+const connections = Number(option(rest, "--connections", 32));
 const seconds = Number(option(rest, "--seconds", 20));
 const paths = readFileSync(pathsFile, "utf8").split("\n").filter(Boolean);
 let counter = 0;
