@@ -563,6 +563,20 @@ def test_the_design_tables_and_targets_come_from_the_results(tmp_path: Path) -> 
     assert "112,420 (94 + 112,326)" in text
 
 
+def test_the_verify_page_size_target_is_in_kilobytes(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for scenario, total in (("verify-sqlite", 15_796), ("verify-postgresql", 60_400)):
+        document = _result(scenario, 1, True, {"page_bytes": {"total": total}}) | {
+            "benchmark": "verify",
+            "command": f"python -m bench.verify --json r.json {scenario}",
+        }
+        (folder / f"{scenario}-1.json").write_text(json.dumps(document))
+    targets = report.render(report.load([folder])).split("### Targets")[1].split("###")[0]
+    assert "| `verify-sqlite` | 15.8 kB | met |" in targets
+    assert "| `verify-postgresql` | 60.4 kB | **not met** |" in targets
+
+
 def test_non_2xx_verification_answers_fail_the_run_and_only_2xx_count() -> None:
     args = verify.parse_args(["--certificates", "100", "--real", "2"])
     result = verify.new_result(args)
