@@ -187,6 +187,19 @@ class ToVerify:
     to_tamper: str
 
 
+def reissue_after_repair(world: World, serial: str, certificate: str) -> str:
+    """The product `serial` repaired and passing QC again, its `certificate` reissued: the
+    successor's id."""
+    add_step(world, serial, "repair")
+    add_step(world, serial, "qc_inspection", result="pass")
+    reissued = world.http.post(
+        f"/api/v1/certificates/{certificate}/reissue", json={}, headers=world.headers(BRAND)
+    )
+    assert reissued.status_code == 201, reissued.text
+    successor: str = reissued.json()["id"]
+    return successor
+
+
 def issue_to_verify(world: World, *, engraving: str) -> ToVerify:
     """`ToVerify`'s certificates, the genuine one with `engraving` as its engraving summary."""
     genuine = issue(world, complete_product(world), engraving_summary=engraving)["id"]
@@ -194,13 +207,7 @@ def issue_to_verify(world: World, *, engraving: str) -> ToVerify:
     to_tamper = issue(world, complete_product(world))["id"]
     serial = complete_product(world)
     superseded = issue(world, serial)["id"]
-    add_step(world, serial, "repair")
-    add_step(world, serial, "qc_inspection", result="pass")
-    reissued = world.http.post(
-        f"/api/v1/certificates/{superseded}/reissue", json={}, headers=world.headers(BRAND)
-    )
-    assert reissued.status_code == 201, reissued.text
-    successor = reissued.json()["id"]
+    successor = reissue_after_repair(world, serial, superseded)
     anchor_all(world, [genuine, to_revoke, to_tamper, superseded, successor])
     answer = world.http.post(
         f"/api/v1/certificates/{successor}/supersession", headers=world.headers(BRAND)
@@ -254,11 +261,18 @@ def licensed_design(world: World, workers: list[AnchorWorker], seed: int) -> dic
     brand under `LICENCE` (2026-01-01 to 2030-01-01): the design as the API shows it."""
     design = filed(world, workers, seed)
     pass_finality(world)
+    grant_licence(world, workers, design["number"], LICENCE)
+    return design
+
+
+def grant_licence(world: World, workers: list[AnchorWorker], number: str, document: str) -> None:
+    """The legal department licenses the design `number` to the brand under the licence
+    document `document` (2026-01-01 to 2030-01-01), sent on chain."""
     granted = world.http.post(
-        f"/api/v1/designs/{design['number']}/licences",
+        f"/api/v1/designs/{number}/licences",
         json={
             "licensee_ref": "brand:maison-lune",
-            "document_sha256": LICENCE,
+            "document_sha256": document,
             "valid_from": "2026-01-01T00:00:00Z",
             "valid_until": "2030-01-01T00:00:00Z",
         },
@@ -266,7 +280,6 @@ def licensed_design(world: World, workers: list[AnchorWorker], seed: int) -> dic
     )
     assert granted.status_code == 202, granted.text
     settle(world, workers)
-    return design
 
 
 def assign_design(world: World, workers: list[AnchorWorker], number: str, to: str) -> None:
@@ -348,18 +361,7 @@ def terminated_licence(world: World, workers: list[AnchorWorker], number: str) -
     """Certificates of the design `number` under `LICENCE_TERMINATED`: one anchored before the
     licence was terminated ("terminated later"), and one stating the licence as it stood before
     its termination but anchored after it ("terminated before")."""
-    granted = world.http.post(
-        f"/api/v1/designs/{number}/licences",
-        json={
-            "licensee_ref": "brand:maison-lune",
-            "document_sha256": LICENCE_TERMINATED,
-            "valid_from": "2026-01-01T00:00:00Z",
-            "valid_until": "2030-01-01T00:00:00Z",
-        },
-        headers=world.headers(LEGAL),
-    )
-    assert granted.status_code == 202, granted.text
-    settle(world, workers)
+    grant_licence(world, workers, number, LICENCE_TERMINATED)
     before = world.runtime._certificate_design(number, LICENCE_TERMINATED)
     later = certify_with_design(world, workers, number, licence=LICENCE_TERMINATED)
     a_minute_later(world)  # blocks of one second share their time: terminated after, not then

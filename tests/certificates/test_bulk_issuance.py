@@ -193,6 +193,12 @@ def test_an_order_issues_in_bulk_what_verifies_and_refuses_the_rest(world: World
     for bad in ("results_from=-1", "results_limit=-1", "results_limit=50001", "results_from=x"):
         refused = world.http.get(f"{url}?{bad}", headers=brand)
         assert refused.status_code == 422 and refused.json()["error"]["code"], bad
+    # Another brand learns nothing of the order, in pages or whole, and cannot revoke it.
+    hostile = world.headers(BRAND_2)
+    for path in (url, url + "?results_limit=0", url + "?results_from=1&results_limit=3"):
+        assert world.http.get(path, headers=hostile).status_code == 404
+    revoking = world.http.post(url + "/revocation", json={"reason": "fraud"}, headers=hostile)
+    assert revoking.status_code == 404, revoking.text
     issued = [r["certificate"] for r in order["results"] if r["status"] == "issued"]
     anchor_all(world, issued)
     for certificate in issued:

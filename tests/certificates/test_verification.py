@@ -37,9 +37,10 @@ from tests.certificates.builders import (
     fetch,
     issue,
     issue_to_verify,
+    reissue_after_repair,
 )
 from tests.conftest import World
-from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER, add_step
+from tests.records.factories import BRAND, BRAND_2, FACTORY, SUPPLIER
 
 CHECKS = [
     "document",
@@ -389,13 +390,8 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
     to_revoke = issue(world, complete_product(world))["id"]
     serial = complete_product(world)
     to_supersede = issue(world, serial)["id"]
-    add_step(world, serial, "repair")
-    add_step(world, serial, "qc_inspection", result="pass")
-    reissued = world.http.post(
-        f"/api/v1/certificates/{to_supersede}/reissue", json={}, headers=world.headers(BRAND)
-    )
-    assert reissued.status_code == 201, reissued.text
-    anchor_all(world, [to_revoke, to_supersede, reissued.json()["id"]])
+    successor = reissue_after_repair(world, serial, to_supersede)
+    anchor_all(world, [to_revoke, to_supersede, successor])
     for ref in (to_revoke, to_supersede):
         assert verification(world, ref)["verdict"] == "genuine"
     # At a new block both are checked again, the final facts (receipts, batches, roles at a
@@ -445,13 +441,13 @@ def test_kept_chain_facts_never_hide_a_revocation_or_supersession_in_the_next_bl
     assert answer["verdict"] == "revoked" and answer["revocation"]["cause"] == "certificate_revoked"
     assert verification(world, to_supersede)["verdict"] == "genuine"  # kept for this block
     superseded = world.http.post(
-        f"/api/v1/certificates/{reissued.json()['id']}/supersession", headers=world.headers(BRAND)
+        f"/api/v1/certificates/{successor}/supersession", headers=world.headers(BRAND)
     )
     assert superseded.status_code == 200, superseded.text
     _watched(world)
     answer = verification(world, to_supersede)
     assert answer["verdict"] == "superseded"
-    assert answer["successor"]["id"] == reissued.json()["id"]
+    assert answer["successor"]["id"] == successor
     assert receipts == []
 
 
