@@ -256,12 +256,22 @@ def test_unknown_digital_link_or_number_answers_a_browser_with_the_verify_page(
     assert chinese.status_code == 404 and "<h1>无法确认</h1>" in chinese.text
     world.http.cookies.delete("hallmark_lang")  # the module's other tests read English
     # A JSON client, or one that names no type, keeps the error's shape.
-    for accept in ("application/json", "*/*", "application/json, text/html"):
+    for accept in (
+        "application/json",
+        "*/*",
+        "application/json, text/html",
+        "text/html;q=0.5, application/json",
+        "TEXT/HTML;q=0, */*",
+    ):
         answer = world.http.get(link, headers={"Accept": accept}, follow_redirects=False)
         assert answer.status_code == 404, accept
         assert answer.headers["content-type"].startswith("application/json")
         error = answer.json()["error"]
         assert set(error) == {"code", "message", "details"} and error["code"] == "not_found"
+    # A client that prefers HTML by its quality values is a browser.
+    for accept in ("application/json;q=0.5, text/html", "Text/HTML;q=0.9, application/json;q=0.8"):
+        page = world.http.get(link, headers={"Accept": accept}, follow_redirects=False)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     # A known link still takes the browser to the certificate's page.
     known = f"/01/{GTIN}/21/{certificates['gtin']['serial']}"
     found = world.http.get(known, headers={"Accept": BROWSER_ACCEPT}, follow_redirects=False)

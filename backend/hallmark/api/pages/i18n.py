@@ -53,23 +53,30 @@ def translations(language: str) -> Translations:
     return Translations(compiled, domain=DOMAIN)
 
 
-def accepted_languages(header: str) -> list[str]:
-    """The language tags of an Accept-Language header, best first (RFC 9110 quality values;
-    q=0 means "not this"). Starlette has no parser for it and Babel parses only tags."""
+def weighted_values(header: str) -> list[tuple[str, float]]:
+    """The values of a comma-separated header with RFC 9110 quality values (Accept,
+    Accept-Language), best first, those with q=0 ("not this") left out. Starlette
+    has no parser for them and Babel parses only language tags."""
     weighted: list[tuple[float, int, str]] = []
     for position, part in enumerate(header.split(",")):
-        tag, _, parameters = part.strip().partition(";")
-        tag = tag.strip()
+        value, *parameters = part.split(";")
+        value = value.strip()
         quality = 1.0
-        name, _, value = parameters.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                quality = 0.0
-        if tag and tag != "*" and quality > 0:
-            weighted.append((-quality, position, tag))
-    return [tag for _, _, tag in sorted(weighted)]
+        for parameter in parameters:
+            name, _, given = parameter.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(given), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        if value and quality > 0:
+            weighted.append((-quality, position, value))
+    return [(value, -negative) for negative, _, value in sorted(weighted)]
+
+
+def accepted_languages(header: str) -> list[str]:
+    """The language tags of an Accept-Language header, best first."""
+    return [tag for tag, _ in weighted_values(header) if tag != "*"]
 
 
 def negotiate(request: Request) -> str:

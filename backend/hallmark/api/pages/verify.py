@@ -367,11 +367,12 @@ def _page(
 
 
 def wants_page(request: Request) -> bool:
-    """Whether the client asked for a page (a browser: its Accept names text/html) rather than
-    JSON (Accept: application/json, or none, as API clients send)."""
-    # Two choices from one header: a media-type negotiation library would be more than this needs.
-    accept = request.headers.get("accept", "").lower()
-    return "text/html" in accept and "application/json" not in accept
+    """Whether the client asked for a page rather than JSON: its Accept names text/html with a
+    higher quality than application/json (a browser's does). A client that names neither, or
+    only a wildcard (`*/*`, as API clients send), or prefers JSON, gets JSON."""
+    weighted = i18n.weighted_values(request.headers.get("accept", "")[:1000])
+    qualities = {value.lower(): quality for value, quality in reversed(weighted)}
+    return qualities.get("text/html", 0.0) > qualities.get("application/json", 0.0)
 
 
 def rate_limited_page(request: Request, ref: str, exc: RateLimitedError) -> Response:
