@@ -834,7 +834,12 @@ def _collapsed(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
                             f"- {where}: {value:,.0f} requests/s for the whole phase "
                             f"(median of the runs {median:,.0f})"
                         )
-                    elif value and low is not None and low < COLLAPSED * value:
+                    elif (
+                        phase != "new_block"  # its dip after the block has columns of its own
+                        and value
+                        and low is not None
+                        and low < COLLAPSED * value
+                    ):
                         found.append(
                             f"- {where}: its slowest second {low:,.0f} requests/s "
                             f"(the phase {value:,.0f})"

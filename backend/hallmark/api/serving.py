@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 from urllib.parse import urlparse
 
 import uvicorn
@@ -53,16 +54,15 @@ def serve(runtime: Runtime, *, host: str, port: int, processes: int) -> None:
     """Serve the API until SIGINT or SIGTERM; returns once every API process has stopped."""
     if processes > 1:
         _share_chain_with_children(runtime)
-        config = uvicorn.Config(
-            APP_FACTORY, factory=True, host=host, port=port, workers=processes, log_config=None
-        )
-        if not hasattr(socket, "SO_REUSEPORT"):  # not on Linux or a BSD: one shared socket
-            uvicorn.run(
-                APP_FACTORY, factory=True, host=host, port=port, workers=processes, log_config=None
-            )
-            return
+        options: dict[str, Any] = {"factory": True, "workers": processes, "log_config": None}
         # The supervisor stops its children on SIGINT/SIGTERM and returns.
-        SocketPerProcess(config, bind_listeners(host, port, processes)).run()
+        if sys.platform.startswith("linux"):
+            config = uvicorn.Config(APP_FACTORY, host=host, port=port, **options)
+            SocketPerProcess(config, bind_listeners(host, port, processes)).run()
+        else:
+            # Only Linux spreads connections over the sockets of a port (elsewhere one of them
+            # would get them all): there, the API processes share one socket.
+            uvicorn.run(APP_FACTORY, host=host, port=port, **options)
         return
     server = uvicorn.Server(
         uvicorn.Config(create_app(runtime), host=host, port=port, log_config=None)
