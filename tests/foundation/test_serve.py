@@ -205,6 +205,38 @@ def test_serve_spreads_connections_over_its_api_processes(tmp_path: Path) -> Non
     assert "anvil.stopped" in output
 
 
+@pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT and /proc are Linux's")
+def test_serve_adds_and_retires_an_api_process_with_its_socket(tmp_path: Path) -> None:
+    """SIGTTIN adds an API process listening on a socket of its own; SIGTTOU retires it and
+    closes its socket."""
+    port = free_port()
+    env = _serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        first = _ready_api_processes(process, port, 2)
+        process.send_signal(signal.SIGTTIN)
+        added = _ready_api_processes(process, port, 1, ignoring=first)
+        assert _listening_sockets(port) == 3
+        process.send_signal(signal.SIGTTOU)  # the last one added goes
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (
+            _listening_sockets(port) != 2 or any(process_alive(pid) for pid in added)
+        ):
+            time.sleep(0.1)
+        assert _listening_sockets(port) == 2
+        assert not any(process_alive(pid) for pid in added)
+        assert all(process_alive(pid) for pid in first)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=90)[0].decode()
+    assert process.returncode == 0, output
+
+
 def test_a_busy_port_is_refused_with_several_api_processes(tmp_path: Path) -> None:
     """The sockets of several API processes share their port only among themselves: a port
     another socket listens on is refused, as with one API process."""
