@@ -25,11 +25,12 @@ data directory or the PostgreSQL database of `--database-url`), then:
    lookup anchor, round-robin over the real certificates. Requests/s counts 2xx answers only;
    each phase is also reported second by second (its slowest second and worst second's p99), so
    a phase that slows down, for a while or all along, shows as such;
-4. then, apart, a new block under load: the verification API loaded for `--seconds` again, with
-   one empty block mined halfway through (anvil's `evm_mine`); reported: requests/s and p99
-   before the block, the slowest second and worst p99 after it, and the seconds until p99
-   recovered (null if it did not within the phase) — what a new block costs on a live chain,
-   where each API process checks every certificate asked for once per block.
+4. then, apart, a new block under load: the verification API loaded again for
+   `--block-seconds` (default `--seconds`), with one empty block mined halfway through
+   (anvil's `evm_mine`); reported: requests/s and p99 before the block, the slowest second and
+   worst p99 after it, and the seconds until p99 recovered (null if it did not within the
+   phase) — what a new block costs on a live chain, where each API process checks every
+   certificate asked for once per block.
 
 Every non-2xx answer, error, timeout, certificate not `genuine` or crash is a failure: it is
 reported, the figures count only successful work, and the exit status is 1.
@@ -492,12 +493,13 @@ def measure(args: argparse.Namespace, result: Result) -> None:
                 answer = load(base_url, paths, args.connections, args.seconds)
                 figures[phase] = record_load(result, f"{size:,} stored, {what}", answer)
             paths = [PHASES[0][1].format(id=ref) for ref in real]
+            block_seconds = args.block_seconds or args.seconds
             answer = load(
                 base_url,
                 paths,
                 args.connections,
-                args.seconds,
-                mine_at=args.seconds / 2,
+                block_seconds,
+                mine_at=block_seconds / 2,
                 rpc_url=rpc_url,
             )
             figures["new_block"] = record_new_block(
@@ -544,6 +546,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="load connections")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of load per phase")
     parser.add_argument(
+        "--block-seconds",
+        type=float,
+        default=None,
+        help="seconds of the load with a new block mined halfway (default: --seconds)",
+    )
+    parser.add_argument(
         "--anchor-timeout", type=float, default=300.0, help="seconds for the real ones to anchor"
     )
     add_output_argument(parser)
@@ -564,6 +572,7 @@ def new_result(args: argparse.Namespace) -> Result:
             "real": args.real,
             "connections": args.connections,
             "seconds": args.seconds,
+            "block_seconds": args.block_seconds or args.seconds,
         },
     )
 
