@@ -741,13 +741,36 @@ def _verify(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
                     + " / "
                     + cell(runs, dig("sizes", str(size), phase, "latency_ms", "p99_ms"), 1)
                 )
+            row.append(
+                cell(runs, dig("sizes", str(size), "api", "slowest_second_requests_per_second"))
+                + " / "
+                + cell(runs, dig("sizes", str(size), "api", "worst_second_p99_ms"), 1)
+            )
             row.append(cell(runs, dig("sizes", str(size), "fresh_check_ms", "p50"), 1))
+            block = ("sizes", str(size), "new_block", "block")
+            row.append(
+                cell(runs, dig(*block, "before", "requests_per_second"))
+                + " / "
+                + cell(runs, dig(*block, "before", "p99_ms"), 1)
+            )
+            row.append(
+                cell(runs, dig(*block, "after_slowest_second_requests_per_second"))
+                + " / "
+                + cell(runs, dig(*block, "after_worst_second_p99_ms"), 1)
+            )
+            row.append(_recovered(runs, block))
             row.append(cell(runs, dig("page_bytes", "total"), 1, 0.001))
             rows.append(row)
     if not rows:
         return []
     return [
         "### Verification: the API, the verify page and a plain lookup, by certificates stored",
+        "",
+        "Steady state: every API process has checked the certificates at the current block "
+        "before the load (runs without the new-block figures, —, warmed one API process only). "
+        "A new block under load: the verification API loaded again, one block mined halfway; "
+        "p99 recovered when every later second's p99 is within twice, and its requests/s at "
+        "least half, that before the block.",
         "",
         *_table(
             [
@@ -757,13 +780,73 @@ def _verify(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
                 "API requests/s (2xx) / p99 ms",
                 "Page requests/s / p99 ms",
                 "Lookup (anchor) requests/s / p99 ms",
+                "API slowest second: requests/s / p99 ms",
                 "Fresh check after a new block, p50 ms",
+                "New block under load, before it: requests/s / p99 ms",
+                "After it, slowest second: requests/s / p99 ms",
+                "p99 recovered after, s",
                 "Page and style sheet, kB",
             ],
             rows,
         ),
         "",
+        *_collapsed(grouped),
     ]
+
+
+def _recovered(runs: Sequence[dict[str, Any]], block: Sequence[str]) -> str:
+    """The median seconds until p99 recovered after a new block; runs where it never did (within
+    the phase) are named, not left out of sight."""
+    measured = [r for r in runs if r.get("ok") and dig(*block, "number")(r) is not None]
+    if not measured:
+        return "—"
+    text = cell(measured, dig(*block, "recovered_after_seconds"), 1)
+    never = sum(1 for r in measured if dig(*block, "recovered_after_seconds")(r) is None)
+    return text + (f", never in {never} of {len(measured)}" if never else "")
+
+
+#: A phase below this share of its scenario's median requests/s, or a second of it below this
+#: share of its own requests/s, is named as collapsed under the table.
+COLLAPSED = 0.25
+
+
+def _collapsed(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The runs' load phases that collapsed: far below the other runs' median, or a second far
+    below the phase's own rate. A median and its range do not say which run it was."""
+    found = []
+    for scenario, runs in grouped.items():
+        if runs[0].get("kind") != "verify":
+            continue
+        ok = [r for r in runs if r.get("ok")]
+        for size in runs[0].get("settings", {}).get("certificates", []):
+            for phase in ("api", "page", "lookup", "new_block"):
+                rate = dig("sizes", str(size), phase, "requests_per_second")
+                slowest = dig("sizes", str(size), phase, "slowest_second_requests_per_second")
+                values = [v for r in ok if (v := rate(r)) is not None]
+                if not values:
+                    continue
+                median = statistics.median(values)
+                for r in ok:
+                    value, low = rate(r), slowest(r)
+                    where = f"`{scenario}` run {r.get('run', '?')}, {size:,} stored, {phase}"
+                    if value is not None and value < COLLAPSED * median:
+                        found.append(
+                            f"- {where}: {value:,.0f} requests/s for the whole phase "
+                            f"(median of the runs {median:,.0f})"
+                        )
+                    elif (
+                        phase != "new_block"  # its dip after the block has columns of its own
+                        and value
+                        and low is not None
+                        and low < COLLAPSED * value
+                    ):
+                        found.append(
+                            f"- {where}: its slowest second {low:,.0f} requests/s "
+                            f"(the phase {value:,.0f})"
+                        )
+    if not found:
+        return []
+    return ["Load phases that collapsed (in the ranges above, named here):", "", *found, ""]
 
 
 def _commands(grouped: dict[str, list[dict[str, Any]]]) -> list[str]:

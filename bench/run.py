@@ -97,7 +97,7 @@ SCENARIOS: list[Scenario] = [
     *_both(
         "verify",
         "verify",
-        "--certificates 10000 1000000 --real 300 --connections 32 --seconds 20",
+        "--certificates 10000 1000000 --real 300 --connections 32 --seconds 20 --block-seconds 40",
         "--certificates 1000 5000 --real 8 --connections 16 --seconds 3 --processes 1",
     ),
     *[

@@ -16,10 +16,21 @@ data directory or the PostgreSQL database of `--database-url`), then:
    the tables and their indexes hold as many rows as a store of that size (a copy's own
    verification says `unknown`: it is not anchored, and it is not what the load asks for);
 3. at each size, after one new block (so every certificate is checked afresh): the time of the
-   first request for each real certificate (a fresh check against the chain), then autocannon
-   (bench/verify_load.mjs) over `--connections` keep-alive connections for `--seconds` each on
-   the verification API, the verify page and the lookup anchor, round-robin over the real
-   certificates. Requests/s counts 2xx answers only.
+   first request for each real certificate (a fresh check against the chain, by one API
+   process), then every other API process is warmed too (new connections until each process,
+   named by /readyz's `process`, has answered every real certificate's verification and verify
+   page at that block), so the steady state measured next does not depend on which process the
+   load's connections land on; then autocannon (bench/verify_load.mjs) over `--connections`
+   keep-alive connections for `--seconds` each on the verification API, the verify page and the
+   lookup anchor, round-robin over the real certificates. Requests/s counts 2xx answers only;
+   each phase is also reported second by second (its slowest second and worst second's p99), so
+   a phase that slows down, for a while or all along, shows as such;
+4. then, apart, a new block under load: the verification API loaded again for
+   `--block-seconds` (default `--seconds`), with one empty block mined halfway through
+   (anvil's `evm_mine`); reported: requests/s and p99 before the block, the slowest second and
+   worst p99 after it, and the seconds until p99 recovered (null if it did not within the
+   phase) — what a new block costs on a live chain, where each API process checks every
+   certificate asked for once per block.
 
 Every non-2xx answer, error, timeout, certificate not `genuine` or crash is a failure: it is
 reported, the figures count only successful work, and the exit status is 1.
@@ -51,6 +62,8 @@ INSERT_CHUNK = 5000
 #: Seconds waited after mining a block before the fresh checks: more than the API processes'
 #: block watchers take to use it (twice HALLMARK_VERIFY_BLOCK_SECONDS, 0.4 s by default).
 WATCHER_WAIT = 1.0
+#: New connections tried at most to reach every API process while warming them.
+WARM_CONNECTIONS = 200
 #: The phases loaded at each size: name, path of a certificate, what it is.
 PHASES = (
     ("api", "/api/v1/certificates/{id}/verification", "verification API"),
@@ -235,28 +248,78 @@ def mine_block(rpc_url: str) -> int:
     return int(answer.json()["result"], 16)
 
 
+def api_process(client: httpx.Client) -> int:
+    """The API process that answers on `client`'s connection (its pid, from /readyz)."""
+    return int(_ok(client.get("/readyz"), "readiness")["process"])
+
+
+def _check_answer(result: Result, answer: httpx.Response, ref: str, size: int, block: int) -> None:
+    body = answer.json() if answer.is_success else {}
+    verdict = body.get("verdict", answer.status_code)
+    result.check(verdict == "genuine", f"{size} stored: {ref} answered {verdict}")
+    checked = body.get("checked_at_block")
+    result.check(checked == block, f"{size} stored: {ref} checked at block {checked}, not {block}")
+
+
+def _page(client: httpx.Client, ref: str) -> None:
+    page = client.get(f"/v/{ref}")
+    if not page.is_success:
+        raise RuntimeError(f"verify page of {ref}: HTTP {page.status_code}")
+
+
 def fresh_checks(
     base_url: str, ids: list[str], result: Result, size: int, block: int
-) -> dict[str, float]:
-    """The first request for each certificate after a new block: a check against the chain.
+) -> tuple[dict[str, float], int]:
+    """The first request for each certificate after a new block: a check against the chain,
+    over one connection (so by one API process); their distribution (ms) and that process.
     Each API process learns the new block from its block watcher within twice
     `HALLMARK_VERIFY_BLOCK_SECONDS` (0.4 s by default): after `WATCHER_WAIT`, every answer
     must say it was checked at that block (else it was a kept answer, and the run fails)."""
     time.sleep(WATCHER_WAIT)
     seconds = []
     with httpx.Client(base_url=base_url, timeout=60) as client:
+        process = api_process(client)
         for ref in ids:
             started = time.perf_counter()
             answer = client.get(f"/api/v1/certificates/{ref}/verification")
             seconds.append(time.perf_counter() - started)
-            body = answer.json() if answer.is_success else {}
-            verdict = body.get("verdict", answer.status_code)
-            result.check(verdict == "genuine", f"{size} stored: {ref} answered {verdict}")
-            checked = body.get("checked_at_block")
-            result.check(
-                checked == block, f"{size} stored: {ref} checked at block {checked}, not {block}"
-            )
-    return {k: v * 1000 for k, v in distribution(seconds).items()}
+            _check_answer(result, answer, ref, size, block)
+        for ref in ids:
+            _page(client, ref)
+    return {k: v * 1000 for k, v in distribution(seconds).items()}, process
+
+
+def warm_processes(
+    base_url: str,
+    ids: list[str],
+    processes: int,
+    warmed: set[int],
+    result: Result,
+    size: int,
+    block: int,
+) -> dict[str, Any]:
+    """Open new connections until `processes` API processes have answered every certificate's
+    verification (checked at `block`) and verify page; `warmed` are those that already have.
+    A process not reached within `WARM_CONNECTIONS` connections fails the run."""
+    started = time.monotonic()
+    seen = set(warmed)
+    tried = 0
+    while len(seen) < processes and tried < WARM_CONNECTIONS:
+        tried += 1
+        with httpx.Client(base_url=base_url, timeout=60) as client:  # a new connection
+            process = api_process(client)
+            if process in seen:
+                continue
+            for ref in ids:
+                answer = client.get(f"/api/v1/certificates/{ref}/verification")
+                _check_answer(result, answer, ref, size, block)
+                _page(client, ref)
+            seen.add(process)
+    result.check(
+        len(seen) == processes,
+        f"{size} stored: {len(seen)} of {processes} API processes reached in {tried} connections",
+    )
+    return {"processes": len(seen), "connections": tried, "seconds": time.monotonic() - started}
 
 
 def store_bytes(database_url: str) -> dict[str, int]:
@@ -308,15 +371,21 @@ def _stylesheets(html: str) -> list[str]:
     return found
 
 
-def load(base_url: str, paths: list[str], connections: int, seconds: float) -> dict[str, Any]:
-    """GETs of `paths` from autocannon (bench/verify_load.mjs) in its own Node process."""
-    return node_load(
-        "verify_load.mjs",
-        [base_url],
-        paths,
-        ["--connections", str(connections), "--seconds", str(seconds)],
-        seconds,
-    )
+def load(
+    base_url: str,
+    paths: list[str],
+    connections: int,
+    seconds: float,
+    *,
+    mine_at: float | None = None,
+    rpc_url: str | None = None,
+) -> dict[str, Any]:
+    """GETs of `paths` from autocannon (bench/verify_load.mjs) in its own Node process; with
+    `mine_at`, one block mined on `rpc_url` that many seconds into the load."""
+    options = ["--connections", str(connections), "--seconds", str(seconds)]
+    if mine_at is not None:
+        options += ["--mine-at", str(mine_at), "--rpc", str(rpc_url)]
+    return node_load("verify_load.mjs", [base_url], paths, options, seconds)
 
 
 def record_load(result: Result, what: str, answer: dict[str, Any]) -> dict[str, Any]:
@@ -333,12 +402,57 @@ def record_load(result: Result, what: str, answer: dict[str, Any]) -> dict[str, 
         "non_2xx": answer["non_2xx"],
         "errors": answer["errors"],
         "timeouts": answer["timeouts"],
+        # second by second: a phase that slows down for a while, or all along, shows here
+        "slowest_second_requests_per_second": answer.get("slowest_bin_requests_per_second"),
+        "worst_second_p99_ms": answer.get("worst_bin_p99_ms"),
+        "seconds_measured": answer.get("bins", []),
     }
     print(
         f"{what}: {figures['requests_per_second']:,.0f} requests/s (2xx), p50 "
         f"{answer['p50_ms']:.1f} ms, p99 {answer['p99_ms']:.1f} ms, "
-        f"{answer['bytes_per_answer']:,.0f} bytes per answer; non-2xx {answer['non_2xx']}, "
-        f"errors {answer['errors']}, timeouts {answer['timeouts']}",
+        f"{answer['bytes_per_answer']:,.0f} bytes per answer; slowest second "
+        f"{_or_dash(answer.get('slowest_bin_requests_per_second'), 0)} requests/s, worst "
+        f"second's p99 {_or_dash(answer.get('worst_bin_p99_ms'), 1)} ms; non-2xx "
+        f"{answer['non_2xx']}, errors {answer['errors']}, timeouts {answer['timeouts']}",
+        flush=True,
+    )
+    return figures
+
+
+def _or_dash(value: float | None, decimals: int) -> str:
+    return "—" if value is None else f"{value:,.{decimals}f}"
+
+
+def record_new_block(result: Result, what: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The figures of the phase with a new block mined under load: the load's figures, and
+    before and after the block. A block not mined, or p99 not recovered by the phase's end,
+    is reported (recovered_after_seconds null), not a failure: it is what was measured."""
+    figures = record_load(result, what, answer)
+    block = answer.get("block")
+    result.check(block is not None, f"{what}: no block mined during the load")
+    if block is None:
+        return figures
+    before = block["before"]
+    figures["block"] = {
+        "number": block["number"],
+        "mined_at_seconds": block["mined_at_seconds"],
+        "before": {
+            "requests_per_second": before["requests_per_second"],
+            "p99_ms": before["p99_ms"],
+        },
+        "after_slowest_second_requests_per_second": block["slowest_bin_requests_per_second"],
+        "after_worst_second_p99_ms": block["worst_bin_p99_ms"],
+        "recovered_after_seconds": block["recovered_after_seconds"],
+        "seconds_after": block["after"],
+    }
+    recovered = block["recovered_after_seconds"]
+    print(
+        f"{what}: block {block['number']} mined at {block['mined_at_seconds']:.1f} s; before it "
+        f"{before['requests_per_second']:,.0f} requests/s, p99 "
+        f"{_or_dash(before['p99_ms'], 1)} ms; after it the slowest second "
+        f"{_or_dash(block['slowest_bin_requests_per_second'], 0)} requests/s, worst p99 "
+        f"{_or_dash(block['worst_bin_p99_ms'], 1)} ms; p99 recovered "
+        + ("never, within the phase" if recovered is None else f"after {recovered:.1f} s"),
         flush=True,
     )
     return figures
@@ -364,16 +478,33 @@ def measure(args: argparse.Namespace, result: Result) -> None:
         for size in sorted(args.certificates):
             grown = grow(database_url, real, size)
             block = mine_block(rpc_url)
+            fresh, first = fresh_checks(base_url, real, result, size, block)
             figures: dict[str, Any] = {
                 "grow_seconds": grown,
                 "store_bytes": store_bytes(database_url),
                 "block": block,
-                "fresh_check_ms": fresh_checks(base_url, real, result, size, block),
+                "fresh_check_ms": fresh,
+                "warm": warm_processes(
+                    base_url, real, args.processes, {first}, result, size, block
+                ),
             }
             for phase, template, what in PHASES:
                 paths = [template.format(id=ref) for ref in real]
                 answer = load(base_url, paths, args.connections, args.seconds)
                 figures[phase] = record_load(result, f"{size:,} stored, {what}", answer)
+            paths = [PHASES[0][1].format(id=ref) for ref in real]
+            block_seconds = args.block_seconds or args.seconds
+            answer = load(
+                base_url,
+                paths,
+                args.connections,
+                block_seconds,
+                mine_at=block_seconds / 2,
+                rpc_url=rpc_url,
+            )
+            figures["new_block"] = record_new_block(
+                result, f"{size:,} stored, verification API, a block mined under load", answer
+            )
             print(
                 f"{size:,} stored: fresh check after a new block p50 "
                 f"{figures['fresh_check_ms']['p50']:.1f} ms, p99 "
@@ -415,6 +546,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32, help="load connections")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of load per phase")
     parser.add_argument(
+        "--block-seconds",
+        type=float,
+        default=None,
+        help="seconds of the load with a new block mined halfway (default: --seconds)",
+    )
+    parser.add_argument(
         "--anchor-timeout", type=float, default=300.0, help="seconds for the real ones to anchor"
     )
     add_output_argument(parser)
@@ -435,6 +572,7 @@ def new_result(args: argparse.Namespace) -> Result:
             "real": args.real,
             "connections": args.connections,
             "seconds": args.seconds,
+            "block_seconds": args.block_seconds or args.seconds,
         },
     )
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -608,3 +610,124 @@ def test_verify_store_size_counts_the_sqlite_file_and_its_log(tmp_path: Path) ->
     assert verify.store_bytes(f"sqlite:///{database}") == {"database": 4096}
     (tmp_path / "store.sqlite3-wal").write_bytes(b"y" * 1000)
     assert verify.store_bytes(f"sqlite:///{database}") == {"database": 5096}
+
+
+def _verify_run(number: int, api_rps: float, block: dict[str, Any] | None) -> dict[str, Any]:
+    phase = {"requests_per_second": api_rps, "latency_ms": {"p99_ms": 8.0}}
+    size: dict[str, Any] = {"api": phase, "page": phase, "lookup": phase}
+    if block is not None:
+        size["api"] = phase | {
+            "slowest_second_requests_per_second": api_rps * 0.9,
+            "worst_second_p99_ms": 9.0,
+        }
+        size["new_block"] = {"requests_per_second": 4_000.0, "block": block}
+    return _result("verify-sqlite", number, True, {"sizes": {"1000": size}}) | {
+        "benchmark": "verify",
+        "kind": "verify",
+        "command": "python -m bench.verify --json r.json --certificates 1000",
+        "settings": {"database": "sqlite", "certificates": [1000]},
+    }
+
+
+def test_the_verify_table_shows_a_new_block_under_load_and_names_a_collapsed_phase(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    block = {
+        "number": 12,
+        "before": {"requests_per_second": 5_000.0, "p99_ms": 10.0},
+        "after_slowest_second_requests_per_second": 300.0,
+        "after_worst_second_p99_ms": 900.0,
+        "recovered_after_seconds": 2.0,
+    }
+    runs = [
+        _verify_run(1, 10_000.0, block),
+        _verify_run(2, 12.0, block | {"recovered_after_seconds": None}),
+        _verify_run(3, 9_000.0, block | {"recovered_after_seconds": 4.0}),
+    ]
+    for run_ in runs:
+        (folder / f"verify-sqlite-{run_['run']}.json").write_text(json.dumps(run_))
+    text = report.render(report.load([folder]))
+    row = next(line for line in text.splitlines() if line.startswith("| `verify-sqlite`"))
+    assert (
+        "| 5,000 (5,000-5,000) / 10.0 (10.0-10.0) | 300 (300-300) / 900.0 (900.0-900.0) "
+        "| 3.0 (2.0-4.0), never in 1 of 3 |"
+    ) in row
+    assert "| 8,100 (11-9,000) / 9.0 (9.0-9.0) |" in row  # the API's slowest second
+    assert (
+        "- `verify-sqlite` run 2, 1,000 stored, api: 12 requests/s for the whole phase "
+        "(median of the runs 9,000)" in text
+    )
+    # results from before the new figures still render, with dashes
+    older = tmp_path / "older"
+    older.mkdir()
+    for number in (1, 2):
+        run_ = _verify_run(number, 10_000.0, None)
+        (older / f"verify-sqlite-{number}.json").write_text(json.dumps(run_))
+    assert "| — / — | — | — / — | — / — | — |" in report.render(report.load([older]))
+
+
+def test_a_load_with_no_block_mined_fails_the_verify_run() -> None:
+    result = verify.new_result(verify.parse_args(["--certificates", "100", "--real", "2"]))
+    answer = {
+        "ok": 100,
+        "requests": 100,
+        "seconds": 2.0,
+        "non_2xx": 0,
+        "errors": 0,
+        "timeouts": 0,
+        "p50_ms": 5,
+        "p90_ms": 8,
+        "p99_ms": 20,
+        "max_ms": 40,
+        "bytes_per_answer": 12_000,
+    }
+    verify.record_new_block(result, "block", answer)
+    assert result.failures == ["block: no block mined during the load"]
+
+
+def test_the_verify_load_reports_each_second_and_a_block_mined_under_it() -> None:
+    """bench/verify_load.mjs against a small server that also plays the chain's RPC: the
+    load's seconds, and the block it mined, with the load before and after it."""
+    mined: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._answer(b'{"verdict": "genuine"}')
+
+        def do_POST(self) -> None:
+            call = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            mined.append(call["method"])
+            result = "0x7" if call["method"] == "eth_blockNumber" else "0x0"
+            self._answer(json.dumps({"jsonrpc": "2.0", "id": 1, "result": result}).encode())
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        answer = verify.load(base, ["/a", "/b"], 2, 3, mine_at=1.0, rpc_url=f"{base}/rpc")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert mined == ["evm_mine", "eth_blockNumber"]
+    assert answer["ok"] > 0 and answer["non_2xx"] == 0
+    assert answer["bin_seconds"] == 1 and 1 <= len(answer["bins"]) <= 3
+    assert {"from_seconds", "requests_per_second", "p99_ms"} <= set(answer["bins"][0])
+    block = answer["block"]
+    assert block["number"] == 7 and block["mined_at_seconds"] >= 1.0
+    assert block["before"]["requests_per_second"] > 0
+    result = verify.new_result(verify.parse_args(["--certificates", "100", "--real", "2"]))
+    figures = verify.record_new_block(result, "block", answer)
+    assert result.failures == []
+    assert figures["block"]["number"] == 7

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -156,6 +161,101 @@ def test_serve_with_several_api_processes(tmp_path: Path) -> None:
         raise AssertionError(f"API process {pid} outlived hallmark serve")
 
 
+@pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT and /proc are Linux's")
+def test_serve_spreads_connections_over_its_api_processes(tmp_path: Path) -> None:
+    """Each API process listens on a socket of its own on the one port, and a burst of new
+    connections is answered by both processes: with one shared socket, whichever process woke
+    first took nearly all of a burst. The kernel hashes each connection to a socket: of 64,
+    fewer than 8 on one process has a chance of about 1 in 10^9."""
+    port = free_port()
+    env = _serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        ready = _ready_api_processes(process, port, 2)
+        assert _listening_sockets(port) == 2
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(64)]
+        for connection in connections:  # all opened before any request: one burst
+            connection.connect()
+
+        def process_of(connection: http.client.HTTPConnection) -> int:
+            connection.request("GET", "/readyz")
+            answer = connection.getresponse()
+            body = json.loads(answer.read())
+            connection.close()
+            return int(body["process"])
+
+        with ThreadPoolExecutor(8) as pool:
+            answered = Counter(pool.map(process_of, connections))
+        assert set(answered) == ready, answered
+        assert min(answered.values()) >= 8, answered
+        # A dead API process is replaced, and its replacement listens on the socket it left.
+        victim = min(ready)
+        os.kill(victim, signal.SIGKILL)
+        replaced = _ready_api_processes(process, port, 2, ignoring={victim})
+        assert replaced - ready and _listening_sockets(port) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=90)[0].decode()
+    assert process.returncode == 0, output
+    assert "anvil.stopped" in output
+
+
+@pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT and /proc are Linux's")
+def test_serve_adds_and_retires_an_api_process_with_its_socket(tmp_path: Path) -> None:
+    """SIGTTIN adds an API process listening on a socket of its own; SIGTTOU retires it and
+    closes its socket."""
+    port = free_port()
+    env = _serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        first = _ready_api_processes(process, port, 2)
+        process.send_signal(signal.SIGTTIN)
+        added = _ready_api_processes(process, port, 1, ignoring=first)
+        assert _listening_sockets(port) == 3
+        process.send_signal(signal.SIGTTOU)  # the last one added goes
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (
+            _listening_sockets(port) != 2 or any(process_alive(pid) for pid in added)
+        ):
+            time.sleep(0.1)
+        assert _listening_sockets(port) == 2
+        assert not any(process_alive(pid) for pid in added)
+        assert all(process_alive(pid) for pid in first)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=90)[0].decode()
+    assert process.returncode == 0, output
+
+
+def test_a_busy_port_is_refused_with_several_api_processes(tmp_path: Path) -> None:
+    """The sockets of several API processes share their port only among themselves: a port
+    another socket listens on is refused, as with one API process."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
+            env=_serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert result.returncode != 0
+    assert "in use" in result.stdout + result.stderr
+
+
 @pytest.mark.skipif(not processes.supported(), reason="the parent death signal is Linux's")
 def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
     """SIGKILL gives `serve` no chance to stop anything: its API processes, its worker process
@@ -188,20 +288,40 @@ def test_serve_killed_leaves_no_process_behind(tmp_path: Path) -> None:
         client.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
-def _ready_api_processes(process: subprocess.Popen[bytes], port: int, count: int) -> set[int]:
-    """The pids of `count` API processes of `serve` that answered /readyz with 200."""
+def _ready_api_processes(
+    process: subprocess.Popen[bytes],
+    port: int,
+    count: int,
+    ignoring: frozenset[int] | set[int] = frozenset(),
+) -> set[int]:
+    """The pids of `count` API processes of `serve` that answered /readyz with 200 (answers of
+    the processes `ignoring` not counted)."""
     answered: set[int] = set()
     deadline = time.monotonic() + 360
     while time.monotonic() < deadline and process.poll() is None and len(answered) < count:
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-            if response.status_code == 200:
+            if response.status_code == 200 and response.json()["process"] not in ignoring:
                 answered.add(response.json()["process"])
         except httpx.TransportError:
             pass
         time.sleep(0.05)
     assert len(answered) == count, f"ready API processes: {answered}"
     return answered
+
+
+def _listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on `port` (IPv4 and IPv6), from /proc/net."""
+    count = 0
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
 
 
 def _descendants(pid: int) -> set[int]:
