@@ -48,7 +48,7 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from pydantic import TypeAdapter
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 from web3 import Web3
 
 from hallmark.core.errors import (
@@ -956,12 +956,18 @@ def run_order(
             except HallmarkError as exc:
                 designs[ref] = exc
         with sessions.begin() as session:
-            order = session.get(CertificateOrder, order_id, with_for_update=True)
+            # The serials never change once stored: the same progress means the same chunk.
+            order = session.get(
+                CertificateOrder,
+                order_id,
+                with_for_update=True,
+                options=[defer(CertificateOrder.serials)],
+            )
             assert order is not None
             start = order.processed
-            todo = order.serials[start : start + chunk]
-            if todo != planned:
+            if start != processed:
                 continue  # another run went on meanwhile: plan the chunk again
+            todo = planned
             if not todo:
                 if order.status != "done":
                     order.status = "done"
