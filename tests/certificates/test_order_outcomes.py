@@ -1,6 +1,7 @@
 """An order's outcomes are rows: each chunk's transaction inserts exactly that chunk's outcomes
 and never touches the rows of earlier chunks; the API reads them by position, in pages, with
-the same answer as before (keys and their order)."""
+the same answer as before (keys and their order); a run overtaken by another between planning
+a chunk and issuing it plans again, with no outcome or certificate twice."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from hallmark.services.access.keys import Actor
 from hallmark.services.certificates import issuance
-from hallmark.store.models import CertificateOrder, CertificateOrderOutcome
+from hallmark.store.models import Certificate, CertificateOrder, CertificateOrderOutcome
 from tests.certificates.builders import complete_product
 from tests.conftest import World
 from tests.records.factories import BRAND
@@ -190,3 +192,69 @@ def test_pages_of_outcomes_at_their_edges(world: World) -> None:
         )
         assert count == 3
         assert issuance.outcomes(session, "no-such-order") == []
+
+
+def test_a_run_overtaken_between_planning_and_its_chunk_plans_again(world: World) -> None:
+    """Another run issues the chunk after this one planned it (read the serials, resolved the
+    designs) and before its transaction: this run finds the progress moved on when it locks the
+    order, plans the next chunk instead, and no product gets two certificates or outcomes."""
+    serials = [complete_product(world) for _ in range(3)]
+    actor, sessions = _brand(world), world.runtime.sessions
+    assert sessions is not None
+    with sessions.begin() as session:
+        order_id = issuance.create_order(session=session, actor=actor, serials=serials).id
+    issuer = world.runtime.certificate_issuer()
+    overtaken: list[int] = []
+
+    class Overtaken:
+        """This run's sessions: before its first chunk transaction, another run's chunk."""
+
+        def __call__(self) -> Session:
+            return sessions()
+
+        def begin(self) -> Any:
+            if not overtaken:
+                stop = threading.Event()
+                stop.set()
+                other = threading.Thread(
+                    target=issuance.run_order,
+                    kwargs={
+                        "sessions": sessions,
+                        "actor": actor,
+                        "issuer": issuer,
+                        "order_id": order_id,
+                        "chunk": 2,
+                        "stop": stop,
+                    },
+                )
+                other.start()
+                other.join(300)
+                assert not other.is_alive()
+                overtaken.append(_processed(world, order_id)[0])
+            return sessions.begin()
+
+    done = issuance.run_order(
+        sessions=Overtaken(),  # type: ignore[arg-type]
+        actor=actor,
+        issuer=issuer,
+        order_id=order_id,
+        chunk=2,
+    )
+    assert overtaken == [2]
+    assert (done.status, done.processed, done.issued, done.failed) == ("done", 3, 3, 0)
+    rows = _rows(world, order_id)
+    assert [(row[1], row[2], row[3]) for row in rows] == [
+        (position, serial, "issued") for position, serial in enumerate(serials)
+    ]
+    with sessions() as session:
+        certified = session.scalars(
+            select(Certificate.product_id).where(Certificate.order_id == order_id)
+        ).all()
+    assert len(certified) == len(set(certified)) == 3
+    assert sorted(row[4] for row in rows) == sorted(_certificate_ids(world, order_id))
+
+
+def _certificate_ids(world: World, order_id: str) -> list[str]:
+    assert world.runtime.sessions is not None
+    with world.runtime.sessions() as session:
+        return list(session.scalars(select(Certificate.id).where(Certificate.order_id == order_id)))
