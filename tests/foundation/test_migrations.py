@@ -1,22 +1,27 @@
 """Migrations: they build exactly the tables the models describe; 0003 keeps the rows of a
 populated SQLite database whose tables refer to `records`, moves the records' batches into
-`record_anchors`, and its downgrade gives the records their leaf indexes and proofs back."""
+`record_anchors`, and its downgrade gives the records their leaf indexes and proofs back; 0013
+moves certificate orders' JSON lists of outcomes into rows, and its downgrade puts them back."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import JSON, column, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from hallmark.core.errors import UniqueViolationError
 from hallmark.core.merkle import StandardMerkleTree
+from hallmark.services.certificates import issuance
 from hallmark.store.db import alembic_config, make_engine, migrate
-from hallmark.store.models import Base
+from hallmark.store.models import Base, CertificateOrder
 
 ORG = "00000000-0000-4000-8000-000000000001"
 ORG2 = "00000000-0000-4000-8000-000000000002"
@@ -203,5 +208,102 @@ def test_0006_gives_existing_batches_their_deployment_and_organisations_their_gr
             ]
         command.downgrade(alembic_config(engine), "0005")
         command.upgrade(alembic_config(engine), "head")
+    finally:
+        engine.dispose()
+
+
+ORDER_RESULTS = [
+    {
+        "row": 1,
+        "serial": "SN-1",
+        "status": "issued",
+        "certificate": "0190c3a0-0000-7000-8000-000000000001",
+        "number": "HM-20261204-0A1B2C3D4E",
+        "certificate_hash": HASH,
+    },
+    {
+        "row": 2,
+        "serial": "SN-2",
+        "status": "refused",
+        "error": {"code": "production_incomplete", "message": "the final QC did not pass"},
+    },
+    {
+        "row": 3,
+        "serial": "SN-3",
+        "status": "refused",
+        "error": {"code": "not_found", "message": "product SN-3 not found"},
+    },
+]
+
+
+def test_0013_moves_order_outcomes_into_rows_and_back(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    orders = table(
+        "certificate_orders",
+        *(column(name) for name in ("id", "organisation_id", "issuance_id", "status")),
+        *(column(name) for name in ("total", "processed", "issued", "failed", "created_at")),
+        column("serials", JSON()),
+        column("results", JSON()),
+    )
+    try:
+        command.upgrade(alembic_config(engine), "0012")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO organisations (id, name, kind, status, account_address, "
+                    "keystore, created_at) VALUES (:id, 'Old Brand', 'brand', 'active', "
+                    ":address, '{}', '2026-11-01 00:00:00')"
+                ),
+                {"id": ORG, "address": "0x" + "11" * 20},
+            )
+            for order_id, results in (("order-1", ORDER_RESULTS), ("order-2", [])):
+                connection.execute(
+                    orders.insert().values(
+                        id=order_id,
+                        organisation_id=ORG,
+                        issuance_id=f"0x{len(results):064x}",
+                        status="running" if results else "done",
+                        total=4,
+                        processed=len(results),
+                        issued=1 if results else 0,
+                        failed=2 if results else 0,
+                        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+                        serials=["SN-1", "SN-2", "SN-3", "SN-4"],
+                        results=results,
+                    )
+                )
+
+        migrate(engine)
+
+        with Session(engine) as session:
+            moved = issuance.outcomes(session, "order-1")
+            assert [outcome.as_result() for outcome in moved] == ORDER_RESULTS
+            page = issuance.outcomes(session, "order-1", 1, 1)
+            assert [outcome.as_result() for outcome in page] == ORDER_RESULTS[1:2]
+            assert issuance.outcomes(session, "order-2") == []
+            order = session.get(CertificateOrder, "order-1")
+            assert order is not None and order.serials == ["SN-1", "SN-2", "SN-3", "SN-4"]
+        with engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("certificate_orders")}
+            assert "results" not in columns
+            # An outcome already recorded for a position cannot be recorded twice.
+            with pytest.raises(UniqueViolationError, match="pk_certificate_order_outcomes"):
+                connection.execute(
+                    text(
+                        "INSERT INTO certificate_order_outcomes (order_id, position, serial, "
+                        "status) VALUES ('order-1', 0, 'SN-1', 'issued')"
+                    )
+                )
+
+        command.downgrade(alembic_config(engine), "0012")
+        with engine.connect() as connection:
+            query = select(orders.c.id, orders.c.results).order_by(orders.c.id)
+            back = {order_id: results for order_id, results in connection.execute(query)}
+            assert back == {"order-1": ORDER_RESULTS, "order-2": []}
+            assert "certificate_order_outcomes" not in inspect(connection).get_table_names()
+        migrate(engine)
+        with Session(engine) as session:
+            again = [outcome.as_result() for outcome in issuance.outcomes(session, "order-1")]
+            assert again == ORDER_RESULTS
     finally:
         engine.dispose()

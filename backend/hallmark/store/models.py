@@ -694,8 +694,9 @@ class CertificateOrder(Base):
     """A B2B order: one call issuing certificates for many products, processed in chunks.
 
     `issuance_id` (0x-hex bytes32) is named by every certificate of the order, so the brand can
-    revoke them all on chain at once (`revokeIssuance`). `results` lists each product's outcome
-    (issued with the certificate id, or refused with the reason) as the chunks commit.
+    revoke them all on chain at once (`revokeIssuance`). Each product's outcome (issued with the
+    certificate id, or refused with the reason) is a row of `certificate_order_outcomes`,
+    inserted with the chunk that processed it.
     """
 
     __tablename__ = "certificate_orders"
@@ -711,11 +712,46 @@ class CertificateOrder(Base):
     processed: Mapped[int] = mapped_column(Integer, default=0)
     issued: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
-    #: The serials asked for, in order.
+    #: The serials asked for, in order (written once, with the order).
     serials: Mapped[list[str]] = mapped_column(JSON)
-    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CertificateOrderOutcome(Base):
+    """One product's outcome in an order: `position` is its index in the order's serials (the
+    API's `row` is `position + 1`). Issued: the certificate's id, number and hash; refused: the
+    error's code and message. A chunk's outcomes are inserted in the transaction that issues
+    the chunk and never rewritten; pages of them are read by position range.
+    """
+
+    __tablename__ = "certificate_order_outcomes"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("certificate_orders.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64))
+    #: issued | refused
+    status: Mapped[str] = mapped_column(String(16))
+    certificate_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    certificate_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    def as_result(self) -> dict[str, Any]:
+        """The outcome as the API answers it (the same keys, in the same order)."""
+        head: dict[str, Any] = {
+            "row": self.position + 1,
+            "serial": self.serial,
+            "status": self.status,
+        }
+        if self.status == "issued":
+            return head | {
+                "certificate": self.certificate_id,
+                "number": self.number,
+                "certificate_hash": self.certificate_hash,
+            }
+        return head | {"error": {"code": self.error_code, "message": self.error_message}}
 
 
 class Certificate(Base):

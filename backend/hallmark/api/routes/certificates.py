@@ -241,9 +241,9 @@ def get_order(
     """An order's progress and each product's outcome so far. Poll with `results_limit=0`:
     an order of 40,000 has megabytes of outcomes; read them in pages once it is done."""
     with sessions() as session:
-        return OrderPublic.of(
-            issuance.order_of(session, actor, order_id), results_from, results_limit
-        )
+        order = issuance.order_of(session, actor, order_id)
+        outcomes = issuance.outcomes(session, order.id, results_from, results_limit)
+        return OrderPublic.of(order, outcomes, results_from)
 
 
 @orders.post(
@@ -258,14 +258,14 @@ async def revoke_order(
     sessions = runtime.sessions
 
     def revoke() -> OrderPublic:
-        return OrderPublic.of(
-            lifecycle.revoke_order(
-                sessions=sessions,
-                chain=runtime.certificate_chain(),
-                actor=actor,
-                order_id=order_id,
-                reason=body.reason,
-            )
+        order = lifecycle.revoke_order(
+            sessions=sessions,
+            chain=runtime.certificate_chain(),
+            actor=actor,
+            order_id=order_id,
+            reason=body.reason,
         )
+        with sessions() as session:
+            return OrderPublic.of(order, issuance.outcomes(session, order.id))
 
     return await run_in_threadpool(revoke)

@@ -13,11 +13,13 @@ transaction, with the certificate row; mark the product certified; one audit ent
 
 An order (`create_order`, then `run_order`) stores the order with the serials first, then issues
 in chunks of `ORDER_CHUNK` products, one transaction per chunk: each product's outcome (issued,
-or refused with its reason) is recorded, and the order's `processed` count is the progress a
-client polls. A chunk's complete products are read together in a few set-based queries
-(`_chunk_stories`: the same story `issue` reads for one product, checked by the same rules) and
-their certificates built by the same `build_document`, signed and inserted in bulk
-(`_issue_chunk`); every other product goes through `issue`, which issues or refuses it alone.
+or refused with its reason) is inserted as a row of `certificate_order_outcomes` (the chunk's
+rows alone, in bulk; `outcomes` reads a page of them by position), and the order's `processed`
+count is the progress a client polls. A chunk's complete products are read together in a few
+set-based queries (`_chunk_stories`: the same story `issue` reads for one product, checked by
+the same rules) and their certificates built by the same `build_document`, signed and inserted
+in bulk (`_issue_chunk`); every other product goes through `issue`, which issues or refuses it
+alone.
 Every certificate of an order names the order's issuance id, so the brand can
 revoke the whole order on chain with one transaction.
 
@@ -46,7 +48,7 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from pydantic import TypeAdapter
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 from web3 import Web3
 
 from hallmark.core.errors import (
@@ -69,6 +71,7 @@ from hallmark.store.models import (
     Base,
     Certificate,
     CertificateOrder,
+    CertificateOrderOutcome,
     LotDraw,
     Organisation,
     Product,
@@ -677,7 +680,6 @@ def create_order(
         issued=0,
         failed=0,
         serials=list(serials),
-        results=[],
     )
     session.add(order)
     audit.append(
@@ -709,6 +711,19 @@ def _design_refs(session: Session, serials: Sequence[str]) -> dict[str, str]:
 
 _OCCURRED_AT: TypeAdapter[datetime] = TypeAdapter(datetime)
 _CERTIFICATES = Base.metadata.tables[Certificate.__tablename__]
+_OUTCOMES = Base.metadata.tables[CertificateOrderOutcome.__tablename__]
+_OUTCOME_FIELDS = ("certificate_id", "number", "certificate_hash", "error_code", "error_message")
+
+
+def _outcome(order_id: str, position: int, serial: str, status: str) -> dict[str, Any]:
+    """An outcome row with every column (the bulk insert takes rows with the same keys)."""
+    row: dict[str, Any] = {
+        "order_id": order_id,
+        "position": position,
+        "serial": serial,
+        "status": status,
+    }
+    return row | dict.fromkeys(_OUTCOME_FIELDS)
 
 
 def _facts(record: Record) -> RecordFacts:
@@ -926,7 +941,8 @@ def run_order(
     designs: dict[str, DesignChoice | HallmarkError] = {}
     while True:
         with sessions() as session:
-            # Not the whole row: its results grow with every chunk (one JSON list).
+            # Not the whole row: the serials are read to plan the chunk, its design lookups
+            # done before its transaction.
             serials, processed = session.execute(
                 select(CertificateOrder.serials, CertificateOrder.processed).where(
                     CertificateOrder.id == order_id
@@ -940,12 +956,18 @@ def run_order(
             except HallmarkError as exc:
                 designs[ref] = exc
         with sessions.begin() as session:
-            order = session.get(CertificateOrder, order_id, with_for_update=True)
+            # The serials never change once stored: the same progress means the same chunk.
+            order = session.get(
+                CertificateOrder,
+                order_id,
+                with_for_update=True,
+                options=[defer(CertificateOrder.serials)],
+            )
             assert order is not None
             start = order.processed
-            todo = order.serials[start : start + chunk]
-            if todo != planned:
+            if start != processed:
                 continue  # another run went on meanwhile: plan the chunk again
+            todo = planned
             if not todo:
                 if order.status != "done":
                     order.status = "done"
@@ -953,7 +975,7 @@ def run_order(
                 session.flush()
                 session.expunge(order)
                 return order
-            results = list(order.results)
+            outcomes: list[dict[str, Any]] = []
             issued = 0
             try:
                 fast, known = _chunk_stories(session, actor, todo)
@@ -1001,27 +1023,18 @@ def run_order(
                         )
                         made = (certificate.id, certificate.number, certificate.certificate_hash)
                 except HallmarkError as exc:
-                    results.append(
-                        {
-                            "row": offset + 1,
-                            "serial": serial,
-                            "status": "refused",
-                            "error": {"code": exc.code, "message": exc.message},
-                        }
+                    outcomes.append(
+                        _outcome(order.id, offset, serial, "refused")
+                        | {"error_code": exc.code, "error_message": exc.message}
                     )
                     continue
                 issued += 1
-                results.append(
-                    {
-                        "row": offset + 1,
-                        "serial": serial,
-                        "status": "issued",
-                        "certificate": made[0],
-                        "number": made[1],
-                        "certificate_hash": made[2],
-                    }
+                outcomes.append(
+                    _outcome(order.id, offset, serial, "issued")
+                    | {"certificate_id": made[0], "number": made[1], "certificate_hash": made[2]}
                 )
-            order.results = results
+            # The chunk's outcomes alone: the ones of earlier chunks stay as they were written.
+            bulk_insert(session, _OUTCOMES, outcomes)
             order.processed = start + len(todo)
             order.issued += issued
             order.failed += len(todo) - issued
@@ -1107,3 +1120,23 @@ def order_of(session: Session, actor: Actor, order_id: str) -> CertificateOrder:
     if order is None or order.organisation_id != actor.organisation_id:
         raise NotFoundError("certificate order", order_id)
     return order
+
+
+def outcomes(
+    session: Session, order_id: str, start: int = 0, limit: int | None = None
+) -> list[CertificateOrderOutcome]:
+    """An order's outcomes from position `start` (0-based), at most `limit` of them, in order:
+    a range of the (order, position) key, so a page costs its own rows only."""
+    if limit == 0:
+        return []
+    query = (
+        select(CertificateOrderOutcome)
+        .where(
+            CertificateOrderOutcome.order_id == order_id,
+            CertificateOrderOutcome.position >= start,
+        )
+        .order_by(CertificateOrderOutcome.position)
+    )
+    if limit is not None:
+        query = query.where(CertificateOrderOutcome.position < start + limit)
+    return list(session.scalars(query))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 from hallmark.core.fields import Input, ShortText
 from hallmark.services.certificates.issuance import MAX_ORDER
 from hallmark.services.records.schemas import Serial
-from hallmark.store.models import Certificate, CertificateOrder
+from hallmark.store.models import Certificate, CertificateOrder, CertificateOrderOutcome
 
 Sha256Hex = Annotated[str, Field(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]
 
@@ -135,10 +136,12 @@ class OrderPublic(BaseModel):
 
     @classmethod
     def of(
-        cls, order: CertificateOrder, results_from: int = 0, results_limit: int | None = None
+        cls,
+        order: CertificateOrder,
+        outcomes: Sequence[CertificateOrderOutcome] = (),
+        results_from: int = 0,
     ) -> OrderPublic:
-        """The order with its outcomes from `results_from`, at most `results_limit` of them."""
-        end = None if results_limit is None else results_from + results_limit
+        """The order with `outcomes`, its outcomes from `results_from` (`issuance.outcomes`)."""
         return cls(
             id=order.id,
             reference=order.reference,
@@ -149,7 +152,7 @@ class OrderPublic(BaseModel):
             issued=order.issued,
             failed=order.failed,
             results_from=results_from,
-            results=list(order.results[results_from:end]),
+            results=[outcome.as_result() for outcome in outcomes],
             created_at=order.created_at,
             finished_at=order.finished_at,
         )
