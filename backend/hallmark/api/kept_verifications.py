@@ -73,6 +73,6 @@ def kept_answer(scope: Scope) -> Response | None:
         return None
     if not page:
         body = found.renditions.get(JSON_RENDITION)
-        return json_answer(body) if body is not None else None
+        return json_answer(body[0]) if body is not None else None
     kept = found.renditions.get(page_rendition(Request(scope)))
     return page_answer(kept) if kept is not None else None
