@@ -59,6 +59,7 @@ from hallmark.chain.ledger import (
     Ledger,
     certificate_standing,
     read_decoded,
+    role_id,
 )
 from hallmark.core.errors import ChainError, NotFoundError, RecordIntegrityError
 from hallmark.services.certificates import document as doc
@@ -811,17 +812,19 @@ class _FinalClient:
 
 #: The ledger reads whose answer can change from block to block and that every check makes.
 _PER_BLOCK = ("certificateStatus", "verifyRecord")
+#: The ledger reads of final facts a first check makes (`_FinalLedger.read_changeable`).
+_FINAL_READS = ("batchOf", "accountOf", "hasRoleAt")
 
 
 class _Encoding:
-    """The per-block ledger reads encoded and decoded with eth_abi, from the ABI looked at once
-    per process: web3's contract functions look the ABI up, validate and normalise their
-    arguments again at every call, most of what a check cost."""
+    """The per-block ledger reads (and those of final facts) encoded and decoded with eth_abi,
+    from the ABI looked at once per process: web3's contract functions look the ABI up,
+    validate and normalise their arguments again at every call, most of what a check cost."""
 
     def __init__(self, abi: list[dict[str, Any]]) -> None:
         self._functions: dict[str, tuple[str, list[str], list[str]]] = {}
         for entry in abi:
-            if entry.get("type") == "function" and entry.get("name") in _PER_BLOCK:
+            if entry.get("type") == "function" and entry.get("name") in _PER_BLOCK + _FINAL_READS:
                 self._functions[entry["name"]] = (
                     "0x" + function_abi_to_4byte_selector(cast(Any, entry)).hex(),
                     [collapse_if_tuple(i) for i in entry["inputs"]],
@@ -923,6 +926,8 @@ class _FinalLedger(_RecordingLedger):
         self._final = final
         self._final_block = final_block
         self._read: dict[str, str] = {}
+        #: Final facts read in `read_changeable`'s batch, by their key among the kept facts.
+        self._pre_final: dict[tuple[Any, ...], Any] = {}
         self._reading_final = False
         #: What `read_changeable` read, and its answers (None: nothing was read that way).
         self.reread: _Reread | None = None
@@ -966,16 +971,95 @@ class _FinalLedger(_RecordingLedger):
             return 0
         if not calls:
             return 0
+        try:
+            finals = self._final_reads(document, bundle)
+        except (KeyError, TypeError, ValueError, AttributeError, EncodingError):
+            finals = []
         if known is not None and known.calls == calls:
             answers = known.answers
+            if finals:
+                try:
+                    raw = self._node.retrieve_eth_calls(
+                        [(self.address, data) for _, _, data in finals], block
+                    )
+                except ChainError:
+                    raw = []  # each is read on its own by its check
+                self._keep_finals(finals, raw)
         else:
             try:
-                answers = tuple(self._node.retrieve_eth_calls(calls, block))
+                raw = self._node.retrieve_eth_calls(
+                    [*calls, *((self.address, data) for _, _, data in finals)], block
+                )
             except ChainError:  # any refusal: the checks read one by one, with errors mapped
                 return 0
+            answers = tuple(raw[: len(calls)])
+            self._keep_finals(finals, raw[len(calls) :])
         self._read = {data: answer for (_, data), answer in zip(calls, answers, strict=True)}
         self.reread = _Reread(calls, answers)
         return len(calls)
+
+    def _final_reads(
+        self, document: Mapping[str, Any], bundle: Mapping[str, Any] | None
+    ) -> list[tuple[tuple[Any, ...], str, str]]:
+        """The final facts a check will read that are not kept yet, each (its key among the
+        kept facts, the function, the calldata): the batch and the anchorer's organisation of
+        the certificate and of each record anchored on this ledger, and the issuer role at the
+        block the certificate's evidence names. Read in the same batch as what can change, at
+        the block checked; each is kept as final, or counted as unsettled, as if read alone."""
+        encoding = _encoding()
+        anchors = [(document["proof"]["anchor"], document["proof"]["signer"])]
+        entries = bundle.get("records") if bundle is not None else None
+        anchors += [(e["anchor"], None) for e in entries] if isinstance(entries, list) else []
+        reads: dict[tuple[Any, ...], tuple[str, str]] = {}
+        for anchor, signer in anchors:
+            if not isinstance(anchor, Mapping) or anchor["ledger"] != self.address:
+                continue
+            anchorer, root = anchor["anchorer"], anchor["root"]
+            checksum = Web3.to_checksum_address(anchorer)
+            reads[("batch", self._url, self.address, anchorer, root)] = (
+                "batchOf",
+                encoding.data("batchOf", (checksum, HexBytes(root))),
+            )
+            reads[("organisation", self._url, self.address, anchorer)] = (
+                "accountOf",
+                encoding.data("accountOf", (checksum,)),
+            )
+            block = anchor["block"]
+            if signer is not None and isinstance(block, int) and not isinstance(block, bool):
+                role = ("role_at", self._url, self.address, "ISSUER_ROLE", signer, block)
+                reads[role] = (
+                    "hasRoleAt",
+                    encoding.data(
+                        "hasRoleAt",
+                        (role_id("ISSUER_ROLE"), Web3.to_checksum_address(signer), block),
+                    ),
+                )
+        return [
+            (key, name, data)
+            for key, (name, data) in reads.items()
+            if self._final.get(key) is _MISSING
+        ]
+
+    def _keep_finals(
+        self, finals: list[tuple[tuple[Any, ...], str, str]], raw: Sequence[str]
+    ) -> None:
+        """The answers of `_final_reads`, in the form the ledger's reads give them, for the
+        checks to use."""
+        encoding = _encoding()
+        for (key, name, _), answer in zip(finals, raw, strict=False):
+            value = encoding.answer(name, answer)
+            if name == "batchOf":
+                kind, count, organisation, anchored_at, block = value
+                self._pre_final[key] = BatchRecord(
+                    int(kind), int(count), bytes(organisation), int(anchored_at), int(block)
+                )
+            elif name == "accountOf":
+                organisation, roles, compromised = value
+                self._pre_final[key] = AccountBinding(
+                    bytes(organisation), int(roles), int(compromised)
+                )
+            else:
+                self._pre_final[key] = bool(value)
 
     def _pre_read(self, name: str, args: Sequence[Any]) -> Any:
         """The answer `read_changeable` read for `name(*args)`, or _MISSING."""
@@ -1017,7 +1101,7 @@ class _FinalLedger(_RecordingLedger):
         key = ("batch", self._url, self.address, anchorer, root)
         found = self._final.get(key)
         if found is _MISSING:
-            found = self._final_read(
+            found = self._pre_final.pop(key, None) or self._final_read(
                 lambda: super(_FinalLedger, self).retrieve_batch_record(anchorer, root)
             )
             if found.record_count and found.anchored_block <= self._final_block:
@@ -1031,9 +1115,11 @@ class _FinalLedger(_RecordingLedger):
         key = ("role_at", self._url, self.address, role, account, block)
         found = self._final.get(key)
         if found is _MISSING:
-            found = self._final_read(
-                lambda: super(_FinalLedger, self).retrieve_has_role_at(role, account, block)
-            )
+            found = self._pre_final.pop(key, _MISSING)
+            if found is _MISSING:
+                found = self._final_read(
+                    lambda: super(_FinalLedger, self).retrieve_has_role_at(role, account, block)
+                )
             if block <= self._final_block:
                 self._final.put(key, found)
             else:
@@ -1047,7 +1133,9 @@ class _FinalLedger(_RecordingLedger):
         key = ("organisation", self._url, self.address, account)
         found = self._final.get(key)
         if found is _MISSING:
-            binding = self._final_read(lambda: super(_FinalLedger, self).retrieve_account(account))
+            binding = self._pre_final.pop(key, None) or self._final_read(
+                lambda: super(_FinalLedger, self).retrieve_account(account)
+            )
             if not binding.bound:
                 self._reads.unsettled += 1
                 return binding
