@@ -892,7 +892,29 @@ def test_a_new_block_rereads_only_what_can_change_and_nothing_final(
         first = verified()
     assert first.verdict == "genuine" and cache.reused == 0
     first_json, _ = first.rendered("json", lambda v: (str(v.as_json()).encode(), None))
-    assert len(sent) > 3  # the whole check: chain id, code, receipts, batches, roles, ...
+    # A first check: the ledger's reads in one batch at the block (what can change, then each
+    # batch, each anchorer's organisation and the issuer role then); alone only what is read
+    # once per process (the chain id, the ledger's code and version, the registry's ledger)
+    # and the receipts.
+    by_selector = {selector: name for name, (selector, _, _) in selectors.items()}
+    batches = [requests for method, requests in sent if method == "batch"]
+    assert len(batches) == 1
+    assert {by_selector[p[0]["data"][:10]] for _, p in batches[0]} == {
+        "certificateStatus",
+        "verifyRecord",
+        "batchOf",
+        "accountOf",
+        "hasRoleAt",
+    }
+    alone = [method for method, _ in sent if method != "batch"]
+    assert alone.count("eth_call") == 2  # version() and the registry's ledger()
+    assert set(alone) <= {
+        "eth_blockNumber",
+        "eth_chainId",
+        "eth_getCode",
+        "eth_call",
+        "eth_getTransactionReceipt",
+    }, alone
     for round_ in range(2):  # at each new block, again
         _mine(world)
         with _node_requests(world, monkeypatch) as sent:
