@@ -13,11 +13,22 @@ the ledger holds that root as anchored, in block N at time T, by the account the
 table gives its organisation; the ledger lets an account anchor a kind of record only while it
 holds the role for it, so the anchoring itself proves the role was held then.
 
-A stored certificate's verification is kept for the block it was made in (`VerificationCache`):
-a new block (a revocation, a supersession, a flag) makes it run again, so what the ledger says
-shows within one block of being mined. The latest block is learnt by one background reader per
-process (`BlockWatcher`, every `HALLMARK_VERIFY_BLOCK_SECONDS`), not by each request; a request
-never uses a reading older than twice that interval (it asks the node itself instead).
+A stored certificate's verification is kept for the block it was made in (`VerificationCache`).
+At a new block what can change is read again at that block, in one JSON-RPC batch of raw
+`eth_call`s (calldata encoded once with eth_abi, not by web3's contract functions): the
+certificate's `certificateStatus` and each bundled record's `verifyRecord`, which is where a
+revocation, a supersession, a flagged batch or a compromised anchorer shows; and, in one
+database query, the stored texts and signature the check was made from. When every answer and
+text is what the kept check had, and that check read nothing else that can change (no design
+registry, no earlier ledger, no evidence less deep than the confirmations: `_FinalLedger`
+counts such reads), a whole check would read and find what it found: its findings stand at the
+new block, and its JSON and pages are put together again with the new block number
+(`Verification.at_block`). Otherwise the whole check runs, so what the ledger says shows within
+one block of being mined. A first check reads the ledger in one batch too: what can change and
+the final facts not kept yet (each batch, each anchorer's organisation, the issuer role at the
+block the evidence names). The latest block is learnt by one background reader per process
+(`BlockWatcher`, every `HALLMARK_VERIFY_BLOCK_SECONDS`), not by each request; a request never
+uses a reading older than twice that interval (it asks the node itself instead).
 
 Raises:
     NotFoundError: no such certificate (`of_stored`).
@@ -1330,9 +1341,10 @@ class BlockWatcher:
 
 class VerificationCache:
     """What the process keeps between checks of stored certificates: each certificate's latest
-    verification for the block it was made in, the chain facts that cannot change once final
-    (`_Final`), and the checks and block-number reads running now (`SingleFlight`), so that a
-    burst of requests after a new block runs one check per certificate and one
+    verification for the block it was made in (with what it read that can change, to be read
+    again at the next block: `Verification.reread`), the chain facts that cannot change once
+    final (`_Final`), and the checks and block-number reads running now (`SingleFlight`), so
+    that a burst of requests after a new block runs one check per certificate and one
     `eth_blockNumber` at a time.
 
     A small LRU of its own (an OrderedDict): the standard library's `lru_cache` cannot key on
@@ -1449,8 +1461,10 @@ def of_certificate(
     deployment: Mapping[str, Any],
     cache: VerificationCache,
 ) -> Verification:
-    """A stored certificate's verification at the chain's latest block (run again at each new
-    block, kept within one; concurrent requests for it in one block wait for one check).
+    """A stored certificate's verification at the chain's latest block (checked again at each
+    new block, kept within one; concurrent requests for it in one block wait for one check). A
+    certificate checked at an earlier block has what can change read again at this one, and
+    its findings reused when nothing of it changed (see the module docstring).
 
     Raises:
         NotFoundError: no such certificate.
