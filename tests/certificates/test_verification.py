@@ -7,6 +7,7 @@ page's verdict, disclosures, languages, headers and size."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import threading
 import time
@@ -839,3 +840,203 @@ def test_a_malformed_document_or_bundle_is_named_by_key_in_both_languages(
         # The API says it as before, in English.
         answer = posted(world, sent, sent_bundle)
         assert _check(answer, name)["detail"] == english
+
+
+@contextmanager
+def _node_requests(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every JSON-RPC request this thread sends through the runtime's client, as it goes over
+    HTTP: (method, params), a batch as ("batch", [(method, params), ...])."""
+    chain = world.runtime.chain
+    assert chain is not None
+    sessions: Any = chain.w3.provider._request_session_manager  # type: ignore[attr-defined]
+    sent: list[Any] = []
+    real = sessions.make_post_request
+    thread = threading.get_ident()
+
+    def post(endpoint: Any, data: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == thread:
+            body = json.loads(data)
+            if isinstance(body, list):
+                sent.append(("batch", [(r["method"], r["params"]) for r in body]))
+            else:
+                sent.append((body["method"], body["params"]))
+        return real(endpoint, data, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sessions, "make_post_request", post)
+        yield sent
+
+
+def test_a_new_block_rereads_only_what_can_change_and_nothing_final(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = world.runtime
+    assert runtime.read_sessions is not None and runtime.chain is not None
+    ref = issue(world, complete_product(world))["id"]
+    anchor_all(world, [ref])
+    cache = verification_service.VerificationCache()  # asks the node for the block each time
+    _, bundle = fetch(world, ref)
+    ledger = runtime.certificate_issuer().deployment["ledger"]
+    selectors = verification_service._encoding()._functions
+
+    def verified() -> verification_service.Verification:
+        return verification_service.of_certificate(
+            ref=ref,
+            sessions=runtime.read_sessions,  # type: ignore[arg-type]
+            client=runtime.chain,  # type: ignore[arg-type]
+            deployment=runtime.certificate_issuer().deployment,
+            cache=cache,
+        )
+
+    with _node_requests(world, monkeypatch) as sent:
+        first = verified()
+    assert first.verdict == "genuine" and cache.reused == 0
+    first_json, _ = first.rendered("json", lambda v: (str(v.as_json()).encode(), None))
+    # A first check: the ledger's reads in one batch at the block (what can change, then each
+    # batch, each anchorer's organisation and the issuer role then); alone only what is read
+    # once per process (the chain id, the ledger's code and version, the registry's ledger)
+    # and the receipts.
+    by_selector = {selector: name for name, (selector, _, _) in selectors.items()}
+    batches = [requests for method, requests in sent if method == "batch"]
+    assert len(batches) == 1
+    assert {by_selector[p[0]["data"][:10]] for _, p in batches[0]} == {
+        "certificateStatus",
+        "verifyRecord",
+        "batchOf",
+        "accountOf",
+        "hasRoleAt",
+    }
+    alone = [method for method, _ in sent if method != "batch"]
+    assert alone.count("eth_call") == 2  # version() and the registry's ledger()
+    assert set(alone) <= {
+        "eth_blockNumber",
+        "eth_chainId",
+        "eth_getCode",
+        "eth_call",
+        "eth_getTransactionReceipt",
+    }, alone
+    for round_ in range(2):  # at each new block, again
+        _mine(world)
+        with _node_requests(world, monkeypatch) as sent:
+            again = verified()
+        block = runtime.chain.retrieve_block_number()
+        # The block number, then one batch: the certificate's status and each record's
+        # standing at that block, nothing else (no receipt, no batch, no role, no code).
+        assert [m for m, _ in sent] == ["eth_blockNumber", "batch"], sent
+        reads = sent[1][1]
+        assert [m for m, _ in reads] == ["eth_call"] * (1 + len(bundle["records"]))
+        assert all(p[0]["to"] == ledger and p[1] == hex(block) for _, p in reads)
+        called = [p[0]["data"][:10] for _, p in reads]
+        assert called == [selectors["certificateStatus"][0]] + [selectors["verifyRecord"][0]] * len(
+            bundle["records"]
+        )
+        assert again.verdict == "genuine" and again.block == block
+        assert cache.reused == round_ + 1
+        assert [c.detail for c in again.checks] == [c.detail for c in first.checks]
+        # Its renditions say the new block, and are what rendering it afresh makes.
+        shown, _ = again.renditions["json"]
+        assert shown == str(again.as_json()).encode() != first_json
+        assert f"'checked_at_block': {block}" in shown.decode()
+
+
+def test_a_reused_verification_still_shows_a_change_in_the_database_or_on_chain(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = world.runtime
+    assert runtime.read_sessions is not None and runtime.chain is not None
+    refs = [issue(world, complete_product(world))["id"] for _ in range(2)]
+    anchor_all(world, refs)
+    cache = verification_service.VerificationCache()
+
+    def verified(ref: str) -> verification_service.Verification:
+        return verification_service.of_certificate(
+            ref=ref,
+            sessions=runtime.read_sessions,  # type: ignore[arg-type]
+            client=runtime.chain,  # type: ignore[arg-type]
+            deployment=runtime.certificate_issuer().deployment,
+            cache=cache,
+        )
+
+    to_tamper, to_revoke = refs
+    for ref in refs:
+        assert verified(ref).verdict == "genuine"
+    _mine(world)
+    for ref in refs:
+        assert verified(ref).verdict == "genuine"
+    assert cache.reused == 2
+    # A stored text altered: the next block's check is a whole one, and finds it.
+    _, bundle = fetch(world, to_tamper)
+    step = next(r for r in bundle["records"] if '"kind":"casting"' in r["canonical"])
+    with world.runtime.sessions() as session, session.begin():  # type: ignore[misc]
+        session.execute(
+            update(Record)
+            .where(Record.id == step["id"])
+            .values(canonical=step["canonical"].replace('"casting"', '"plating"'))
+        )
+    # A revocation mined in the very next block shows in it.
+    revoked = world.http.post(
+        f"/api/v1/certificates/{to_revoke}/revocation",
+        json={"reason": "issued_in_error"},
+        headers=world.headers(BRAND),
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert verified(to_tamper).verdict == "tampered"
+    answer = verified(to_revoke)
+    assert answer.verdict == "revoked" and answer.revocation is not None
+    assert answer.revocation["reason"] == "issued_in_error"
+    assert cache.reused == 2
+
+
+def test_the_per_block_reads_are_encoded_as_web3_encodes_them(
+    world: World, certificates: ToVerify
+) -> None:
+    document, bundle = fetch(world, certificates.genuine)
+    ledger_abi, _ = verification_service._abis()
+    contract = world.runtime.chain.w3.eth.contract(  # type: ignore[union-attr]
+        address=document["credentialStatus"]["ledger"], abi=ledger_abi
+    )
+    calls = verification_service._changeable_calls(
+        document["credentialStatus"]["ledger"], document, bundle
+    )
+    status, anchor = document["credentialStatus"], document["proof"]["anchor"]
+    expected = [
+        contract.functions.certificateStatus(
+            bytes.fromhex(status["organisation"][2:]),
+            bytes.fromhex(status["issuanceId"][2:]),
+            bytes.fromhex(document["proof"]["certificateHash"][2:]),
+            anchor["anchorer"],
+            bytes.fromhex(anchor["root"][2:]),
+            [bytes.fromhex(n[2:]) for n in anchor["proof"]],
+        )._encode_transaction_data()
+    ]
+    for entry in bundle["records"]:
+        record = entry["anchor"]
+        expected.append(
+            contract.functions.verifyRecord(
+                record["anchorer"],
+                bytes.fromhex(record["root"][2:]),
+                doc.RECORD_KIND_NUMBERS[entry["kind"]],
+                bytes.fromhex(entry["recordHash"][2:]),
+                [bytes.fromhex(n[2:]) for n in record["proof"]],
+            )._encode_transaction_data()
+        )
+    assert [data for _, data in calls] == expected
+    # And their answers decode as web3 decodes them.
+    block = world.runtime.chain.retrieve_block_number()  # type: ignore[union-attr]
+    raw = world.runtime.chain.retrieve_eth_calls(calls, block)  # type: ignore[union-attr]
+    encoding = verification_service._encoding()
+    assert (
+        encoding.answer("certificateStatus", raw[0])
+        == tuple(
+            contract.functions.certificateStatus(
+                bytes.fromhex(status["organisation"][2:]),
+                bytes.fromhex(status["issuanceId"][2:]),
+                bytes.fromhex(document["proof"]["certificateHash"][2:]),
+                anchor["anchorer"],
+                bytes.fromhex(anchor["root"][2:]),
+                [bytes.fromhex(n[2:]) for n in anchor["proof"]],
+            ).call(block_identifier=block)
+        )[:4]
+        + tuple(encoding.answer("certificateStatus", raw[0]))[4:]
+    )
+    assert all(encoding.answer("verifyRecord", answer) is True for answer in raw[1:])

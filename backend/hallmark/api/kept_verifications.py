@@ -2,8 +2,10 @@
 /api/v1/certificates/{id}/verification` and the verify page `GET /v/{id}`.
 
 A certificate's verification, its JSON and its page in each language are made once per block
-(`services.certificates.verification`) and then kept; what remained of a request was FastAPI's
-routing, its dependency solving and the hop to a worker thread, more than the answer itself.
+(`services.certificates.verification`; at a block where nothing it read changed, put together
+from the previous block's with the new block number) and then kept; what remained of a request
+was FastAPI's routing, its dependency solving and the hop to a worker thread, more than the
+answer itself.
 `KeptVerifications` answers these requests from the ASGI scope, before the router, when all of
 this holds, and passes every other request on unchanged:
 
@@ -73,6 +75,6 @@ def kept_answer(scope: Scope) -> Response | None:
         return None
     if not page:
         body = found.renditions.get(JSON_RENDITION)
-        return json_answer(body) if body is not None else None
+        return json_answer(body[0]) if body is not None else None
     kept = found.renditions.get(page_rendition(Request(scope)))
     return page_answer(kept) if kept is not None else None

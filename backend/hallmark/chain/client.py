@@ -284,6 +284,20 @@ class ChainClient:
                 raise self._rpc_error(error if isinstance(error, dict) else {"message": error})
         return answers
 
+    def retrieve_eth_calls(self, calls: Sequence[tuple[str, str]], block: int) -> list[str]:
+        """The raw answers (0x-hex) of `eth_call`s, each (contract address, calldata), at
+        `block`, in JSON-RPC batches: no ABI work here (the caller encodes and decodes).
+
+        Raises:
+            ChainError: the node refuses one of them (a revert too), or answers no hex text.
+        """
+        answers = self._batch(
+            [("eth_call", [{"to": to, "data": data}, hex(block)]) for to, data in calls]
+        )
+        if not all(isinstance(a, str) and a.startswith("0x") for a in answers):
+            raise ChainBadResponseError(self.url, "an eth_call answer is not hex text")
+        return answers
+
     def retrieve_receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt | None]:
         """Receipts by transaction hash (None: not mined, or no longer on the chain)."""
         answers = self._batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])

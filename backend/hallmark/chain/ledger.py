@@ -124,6 +124,21 @@ class CertificateStanding(NamedTuple):
     successor_hash: str
 
 
+def certificate_standing(answer: Sequence[Any]) -> CertificateStanding:
+    """`certificateStatus`'s answer (state, cause, reason, time, successor's anchorer, root and
+    hash) as a standing."""
+    state, cause, reason, at, s_anchorer, s_root, s_hash = answer
+    return CertificateStanding(
+        CERTIFICATE_STATES[state],
+        CAUSES[cause],
+        int(reason),
+        int(at),
+        Web3.to_checksum_address(s_anchorer),
+        HexBytes(s_root).to_0x_hex(),
+        HexBytes(s_hash).to_0x_hex(),
+    )
+
+
 class CertificateRef(NamedTuple):
     """A certificate and the batch it is proven in (`ICertificateStatus.CertificateRef`)."""
 
@@ -512,16 +527,7 @@ class Ledger:
             HexBytes(root),
             [HexBytes(node) for node in proof],
         )
-        state, cause, reason, at, s_anchorer, s_root, s_hash = self._call(fn.call)
-        return CertificateStanding(
-            CERTIFICATE_STATES[state],
-            CAUSES[cause],
-            int(reason),
-            int(at),
-            Web3.to_checksum_address(s_anchorer),
-            HexBytes(s_root).to_0x_hex(),
-            HexBytes(s_hash).to_0x_hex(),
-        )
+        return certificate_standing(self._call(fn.call))
 
     def send_revoke_certificate(
         self, account: LocalAccount, certificate: CertificateRef, *, reason: int

@@ -415,18 +415,16 @@ def verify_page(request: Request, ref: str) -> Response:
             verdict="unknown",
             unavailable=True,
         )
+
     # The page of a verification is made once per language and address: it is kept with the
-    # verification, for the block that verification was made in.
-    key = page_rendition(request)
-    kept = found.renditions.get(key)
-    if kept is not None:
-        return page_answer(kept)
-    response = _page(request, 200, ref=ref, verdict=found.verdict, found=found)
-    found.renditions[key] = (
-        bytes(response.body),
-        {k: v for k, v in response.headers.items() if k.lower() != "content-length"},
-    )
-    return response
+    # verification, for the block that verification was made in (and put together from it for
+    # a later block at which nothing it read changed).
+    def make(shown: Any) -> tuple[bytes, dict[str, str]]:
+        response = _page(request, 200, ref=ref, verdict=shown.verdict, found=shown)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return bytes(response.body), headers
+
+    return page_answer(found.rendered(page_rendition(request), make))
 
 
 def page_rendition(request: Request) -> tuple[str, str, str, str]:

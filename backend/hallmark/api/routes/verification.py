@@ -210,11 +210,15 @@ def get_verification(ref: CertificateRef, request: Request, runtime: RuntimeDep)
     except NotFoundError as exc:
         exc.details["verdict"] = "unknown"
         raise
-    body = found.renditions.get(JSON_RENDITION)
-    if body is None:  # made once per verification, i.e. once per certificate and block
-        body = VerificationPublic.of(found).model_dump_json().encode()
-        found.renditions[JSON_RENDITION] = body
+    # Made once per verification (per certificate and block), or put together from the
+    # verification it reuses at a block where nothing it read changed.
+    body, _ = found.rendered(JSON_RENDITION, json_rendition)
     return json_answer(body)
+
+
+def json_rendition(found: verification.Verification) -> tuple[bytes, None]:
+    """The verification's JSON, as the route answers it."""
+    return VerificationPublic.of(found).model_dump_json().encode(), None
 
 
 def json_answer(body: bytes) -> Response:
