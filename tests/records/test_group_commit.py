@@ -310,8 +310,9 @@ def test_a_group_reads_on_while_another_writer_holds_the_write_lock(world: World
     jobs = [_job(world, step_body(serial, responsible=f"emp-{i}")) for i in range(3)]
     with Path(f"{engine.url.database}.lock").open("a+b") as other:
         fcntl.flock(other, fcntl.LOCK_EX)  # as another Hallmark process's writer does
-        # Should the loop block on the lock after all, the test fails instead of hanging.
-        safety = threading.Timer(2.0, fcntl.flock, (other, fcntl.LOCK_UN))
+        # Should the loop block on the lock after all, the test fails instead of hanging: the
+        # lock is freed, the first group stored before the loop runs the checks below.
+        safety = threading.Timer(4.0, fcntl.flock, (other, fcntl.LOCK_UN))
         safety.start()
 
         async def scenario() -> list[Any]:
