@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 from tests.conftest import POSTGRES_URL
@@ -14,6 +16,7 @@ from hallmark.api.app import create_app
 from hallmark.chain.node import AnvilNode, find_anvil
 from hallmark.config import Settings
 from hallmark.runtime import Runtime
+from hallmark.store import db
 
 
 def test_healthz_and_openapi(
@@ -36,6 +39,28 @@ def test_healthz_and_openapi(
         assert missing.json() == {
             "error": {"code": "not_found", "message": "Not Found", "details": {}}
         }
+
+
+def test_readyz_does_not_read_the_migration_scripts_each_time(
+    make_settings: Callable[..., Settings],
+    start_runtime: Callable[[Settings], Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Finding the newest migration compiles every migration script: CPU a probe called every
+    few seconds need not spend, read once per process."""
+    with TestClient(create_app(start_runtime(make_settings()))) as http:
+        assert http.get("/readyz").json()["database"]["migrations_current"] is True
+        read: list[str] = []
+
+        class Counted(ScriptDirectory):
+            def __init__(self, directory: str, *args: Any, **kwargs: Any) -> None:
+                read.append(directory)
+                super().__init__(directory, *args, **kwargs)
+
+        monkeypatch.setattr(db, "ScriptDirectory", Counted)
+        for _ in range(3):
+            assert http.get("/readyz").json()["database"]["migrations_current"] is True
+        assert read == []
 
 
 def test_readyz_with_the_node_down(

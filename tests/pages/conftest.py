@@ -118,7 +118,10 @@ class Visit:
     def fits_width(self) -> bool:
         """Whether nothing on the page is wider than the viewport (no sideways scrolling).
         Evaluated by the browser's developer protocol, which works with the page's own
-        JavaScript off."""
+        JavaScript off, once the page has loaded: a click returns when the next page's document
+        is parsed, maybe before its stylesheets apply, and an unstyled page is not the one to
+        measure."""
+        self.page.wait_for_load_state("load")
         return bool(
             self.page.evaluate(
                 "document.documentElement.scrollWidth <= document.documentElement.clientWidth"

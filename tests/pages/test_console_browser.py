@@ -143,6 +143,42 @@ def test_an_administrator_sees_the_staff_list_in_chinese(visit: Visit, served: S
     visit.shot("staff-disabled-zh")
 
 
+def test_long_names_without_a_space_fit_the_width(visit: Visit, served: Served) -> None:
+    """An organisation, a name and a username of the longest kind, none with a space to wrap
+    at: the header, the account and the staff list wrap them instead of widening the page."""
+    runtime = served.runtime
+    assert runtime.sessions is not None
+    organisation = f"MaisonDeLaLuneEtDesEtoiles{visit.viewport}" * 3
+    create_organisation(
+        sessions=runtime.sessions, chain=runtime.chain_access(), name=organisation, kind="brand"
+    )
+    admin = f"{visit.viewport}." + "a" * (64 - len(visit.viewport) - 1)
+    temporary = new_staff(served, organisation, admin, "Wolfeschlegelsteinhausen" * 8, "admin")
+    other = f"{visit.viewport}-" + "b" * (64 - len(visit.viewport) - 1)
+    new_staff(served, organisation, other, "月光珠宝设计师王芳" * 20, "viewer")
+    page = visit.page
+
+    visit.goto("/console/sign-in")
+    _sign_in(visit, admin, temporary)
+    _new_password(visit, temporary)
+    page.get_by_role("button", name="Save and continue").click()
+    assert visit.path() == "/console/account"
+    assert visit.fits_width()
+    visit.shot("long-account")
+
+    page.get_by_role("link", name="Staff").click()
+    assert visit.path() == "/console/staff"
+    assert page.locator("tbody tr", has_text=other).count() == 1
+    assert visit.fits_width()
+    visit.shot("long-staff")
+
+    page.get_by_role("link", name="中文").click()
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert visit.fits_width()
+    page.get_by_role("link", name="我的账户").click()
+    assert visit.fits_width()
+
+
 def test_the_width_check_sees_a_page_wider_than_a_phone(visit: Visit) -> None:
     visit.page.set_content('<div style="width: 900px">wide</div>')
     assert visit.fits_width() is (visit.viewport == "laptop")

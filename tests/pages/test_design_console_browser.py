@@ -95,7 +95,9 @@ def test_legal_registers_searches_and_decides_a_review(visit: Visit, served: Ser
     assert visit.fits_width()
 
     rotated = image_variant(drawing, "rotation", np.random.default_rng(9), 9)
-    _register(visit, "lotus-rotated.png", rotated, "Lotus pendant (rotated)", "CUST-0099")
+    # A title and an owner's reference without a space to wrap at: the queue shows them.
+    long_title = "LotusPendantRotatedCopy" * 12
+    _register(visit, "lotus-rotated.png", rotated, long_title, "CUST-" + "0099" * 15)
     assert "?done=flagged" in visit.path()
     assert "review queue" in page.get_by_role("status").inner_text()
     copy = visit.path().split("/")[-1].split("?")[0]

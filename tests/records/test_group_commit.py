@@ -310,8 +310,9 @@ def test_a_group_reads_on_while_another_writer_holds_the_write_lock(world: World
     jobs = [_job(world, step_body(serial, responsible=f"emp-{i}")) for i in range(3)]
     with Path(f"{engine.url.database}.lock").open("a+b") as other:
         fcntl.flock(other, fcntl.LOCK_EX)  # as another Hallmark process's writer does
-        # Should the loop block on the lock after all, the test fails instead of hanging.
-        safety = threading.Timer(2.0, fcntl.flock, (other, fcntl.LOCK_UN))
+        # Should the loop block on the lock after all, the test fails instead of hanging: the
+        # lock is freed, the first group stored before the loop runs the checks below.
+        safety = threading.Timer(4.0, fcntl.flock, (other, fcntl.LOCK_UN))
         safety.start()
 
         async def scenario() -> list[Any]:
@@ -343,21 +344,22 @@ def test_postgresql_groups_wait_for_the_server_off_the_event_loop(world: World) 
     jobs = [_job(world, step_body(serial, responsible=f"emp-{i}")) for i in range(3)]
     with engine.connect() as other:
         other.execute(text("SELECT pg_advisory_lock(:id)"), {"id": audit._AUDIT_LOCK})
-        # Should the loop block on the lock after all, the test fails instead of hanging.
+        # Should the loop block on the lock after all, the test fails instead of hanging: the
+        # lock is freed, the first group stored before the loop ticks again. Well within the
+        # lock's timeout (`write_wait`, 5 s: a 503 would end the wait as well).
         safety = threading.Timer(
-            2.0, lambda: other.execute(text("SELECT pg_advisory_unlock_all()"))
+            4.0, lambda: other.execute(text("SELECT pg_advisory_unlock_all()"))
         )
 
         async def scenario() -> list[Any]:
             first = asyncio.create_task(committer.create(jobs[0]))
-            ticks = 0
-            started = time.monotonic()
-            while time.monotonic() - started < 0.3:  # the loop runs while the group waits
+            # The loop runs while the group waits: ten turns, however slowly a loaded machine
+            # gives them (a blocked loop gives none before the lock is free).
+            for _ in range(10):
                 await asyncio.sleep(0.01)
-                ticks += 1
             later = [asyncio.create_task(committer.create(job)) for job in jobs[1:]]
             await asyncio.sleep(0.05)
-            assert ticks >= 10 and not first.done() and not any(t.done() for t in later)
+            assert not first.done() and not any(t.done() for t in later)
             safety.cancel()
             await asyncio.to_thread(other.execute, text("SELECT pg_advisory_unlock_all()"))
             return await asyncio.gather(first, *later)

@@ -24,8 +24,9 @@ def test_a_bounded_write_transaction_is_refused_while_another_process_holds_the_
         with db.transaction(sessions, wait=1.0) as session:
             session.execute(text("CREATE TABLE notes (body TEXT)"))
         context = multiprocessing.get_context("spawn")
-        held = context.Event()
-        holder = context.Process(target=_hold_write_lock, args=(url, held, 5.0))
+        held, release = context.Event(), context.Event()
+        # Until released (60 s at most): a loaded machine cannot outlast it before the checks.
+        holder = context.Process(target=_hold_write_lock, args=(url, held, 60.0, release))
         holder.start()
         assert held.wait(180)  # a spawned process starts slowly on a busy machine
         with (
@@ -36,6 +37,7 @@ def test_a_bounded_write_transaction_is_refused_while_another_process_holds_the_
         assert refused.value.http_status == 503
         assert refused.value.details == {"retry_after_seconds": 1}
         assert holder.is_alive(), "refused only once the lock was free"
+        release.set()
         holder.join(30)
         assert holder.exitcode == 0
         with db.transaction(sessions, wait=0.2) as session:  # free again: it goes ahead
