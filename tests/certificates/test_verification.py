@@ -335,6 +335,8 @@ def test_page_in_both_languages_small_and_never_cached(
     )
     assert chinese.headers["content-language"] == "zh-CN"
     assert "真实有效" in chinese.text and "生产时间线" in chinese.text
+    # The piece's name is labelled as a thing's name (名称), not a person's (姓名).
+    assert "<dt>名称</dt>" in chinese.text and "姓名" not in chinese.text
     # Every check's details and every "how this was checked" in Chinese, with the same facts.
     signer = world.organisations[BRAND].account_address
     assert f"由 {signer} 作出的 EIP-712 签名" in chinese.text
