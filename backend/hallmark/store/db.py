@@ -116,12 +116,29 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Apply every pending migration (idempotent)."""
+def migrate(engine: Engine, *, reads: Engine | None = None) -> None:
+    """Apply every pending migration (idempotent).
+
+    `reads`: an engine that reads without taking the write lock (SQLite's read engine, see
+    `make_read_engine`). A database it finds current is left alone, and no lock is taken: a
+    process starting while another holds the write lock (a worker frozen inside a
+    transaction, which a standby is to end) starts without waiting for it.
+    """
+    if reads is not None and current_revision(reads) == head_revision():
+        return
     try:
         command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(f"cannot migrate the database: {_reason(exc)}") from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's migration revision (None before the first migration)."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(f"database unreachable: {_reason(exc)}") from exc
 
 
 def head_revision() -> str | None:
