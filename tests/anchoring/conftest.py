@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from tests.conftest import anchor_worker, uses_shared_chain
@@ -429,6 +429,26 @@ def holds_write_lock(pid: int, database_url: str) -> bool:
     return False
 
 
+def _inside_a_write_transaction(h: Harness, pid: int) -> bool:
+    """Whether process `pid`, a worker of `h`'s database, is inside a write transaction:
+    SQLite, it holds the write lock (`holds_write_lock`); PostgreSQL, a session of the
+    database other than the test's own has written in a transaction still open (holding its
+    row locks). Only the worker writes to the test's database while it runs."""
+    url = h.settings.effective_database_url
+    if url.startswith("sqlite"):
+        return holds_write_lock(pid, url)
+    assert h.runtime.engine is not None
+    with h.runtime.engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        )
+
+
 def _stopped(pid: int) -> bool:
     """Whether `pid` is stopped by a signal (its state in /proc/<pid>/stat is T)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -436,13 +456,13 @@ def _stopped(pid: int) -> bool:
 
 
 def freeze_inside_a_write_transaction(h: Harness, process: Process, timeout: float = 120.0) -> None:
-    """SIGSTOP the anchoring worker `process` (on SQLite) at a moment it is inside a write
-    transaction, holding the write lock every other writer queues on, and leave it so.
+    """SIGSTOP the anchoring worker `process` at a moment it is inside a write transaction
+    (on SQLite holding the write lock every other writer queues on; on PostgreSQL the locks
+    of the rows it wrote), and leave it so.
 
     The test adds records for it to anchor, and stops it the moment the kernel says it holds
     the lock; stopped outside a transaction (it finished meanwhile), it goes on and is caught
     at a later one."""
-    url = h.settings.effective_database_url
     deadline = time.monotonic() + timeout
     while True:
         assert time.monotonic() < deadline, (
@@ -451,11 +471,11 @@ def freeze_inside_a_write_transaction(h: Harness, process: Process, timeout: flo
         h.add("brand", 1)  # work for it: forming, sending, confirming write
         watch = time.monotonic() + 2.0
         while time.monotonic() < watch:
-            if not holds_write_lock(process.pid, url):
+            if not _inside_a_write_transaction(h, process.pid):
                 continue
             os.kill(process.pid, signal.SIGSTOP)
             wait_for(lambda: _stopped(process.pid), 30, f"process {process.pid} to stop")
-            if holds_write_lock(process.pid, url):
+            if _inside_a_write_transaction(h, process.pid):
                 return
             os.kill(process.pid, signal.SIGCONT)  # it committed before it stopped: again
 

@@ -6,6 +6,8 @@ Raises:
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,8 +56,20 @@ def make_engine(url: str, *, lock_timeout: float | None = None, **kwargs: Any) -
             connect_args["options"] = f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "do_connect", _name_session)
     event.listen(engine, "handle_error", conflicts.handle_error)
     return engine
+
+
+def session_name(pid: int | None = None, host: str | None = None) -> str:
+    """The `application_name` of a PostgreSQL session of Hallmark's process `pid` on `host`
+    (by default this one): `pg_stat_activity` tells whose each session is, and a standby that
+    ends a frozen leader ends every session of its process (see `anchoring.leadership`)."""
+    return f"hallmark pid={pid or os.getpid()} host={host or socket.gethostname()}"
+
+
+def _name_session(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    params.setdefault("application_name", session_name())
 
 
 def make_read_engine(url: str) -> Engine | None:

@@ -16,8 +16,10 @@ A leader that holds the lock but no longer leads (a process hung in a deadlock, 
 orphaned by a crash) would keep every standby waiting forever. So the leader beats at every
 step (`beat()`: its lock file's mtime; on PostgreSQL its session's last query, which `held()`
 runs), and a standby that finds the holder silent for `worker_takeover_after` seconds ends it
-(`take_over()`): `pg_terminate_backend` of the holder's session, or SIGTERM and then SIGKILL to
-the holder's process, checked to be a Hallmark process on this host. The lock is then free.
+(`take_over()`): `pg_terminate_backend` of the holder's sessions (the lock's, and every other
+of its process, whose open transaction would keep the row locks the next leader needs), or
+SIGTERM and then SIGKILL to the holder's process, checked to be a Hallmark process on this
+host. The lock is then free, and so is whatever the holder froze in the middle of.
 
 Raises:
     DatabaseUnavailableError: never; a lost or unreachable database means "not the leader".
@@ -40,6 +42,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hallmark.core import locks
+from hallmark.store.db import session_name
 
 log = structlog.get_logger(__name__)
 
@@ -180,12 +183,24 @@ class PostgresAdvisoryLock:
             return None
         return f"{holder[1] or 'unknown'} (session {holder[0]}, silent {holder[2]:.0f} s)"
 
+    #: Every session of the holder's process: the lock's, and the others (named by
+    #: `session_name`), whose transaction a frozen process may have left open holding row
+    #: locks the next leader waits for.
+    _END_HOLDER = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND (pid = :session OR application_name = :process)"
+    )
+
     def take_over(self) -> bool:
         holder = self._holder()
         if holder is not None:
+            session, name, _silent = holder
+            found = re.search(r"pid=(\d+) host=(\S+)", name)
+            process = session_name(int(found[1]), found[2]) if found else None
             try:
                 with self.engine.connect() as connection:
-                    connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": holder[0]})
+                    connection.execute(self._END_HOLDER, {"session": session, "process": process})
                     connection.commit()
             except SQLAlchemyError as exc:
                 log.warning("leader.takeover_failed", error=str(exc).splitlines()[0])
