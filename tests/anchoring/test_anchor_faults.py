@@ -183,7 +183,8 @@ def test_a_stop_request_is_lock_free_and_survives_nested_signals() -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(30)
+            assert not thread.is_alive(), "a stop request did not return in 30 s"
         assert stop.wait(0)
     finally:
         signal.signal(signal.SIGUSR1, previous)

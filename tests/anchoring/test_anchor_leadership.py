@@ -87,7 +87,7 @@ def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
 
     # The leader dies: `hallmark worker`, or `hallmark serve` (its worker process goes with it).
     os.kill(leader.pid, signal.SIGKILL)
-    leader.popen.wait()
+    leader.popen.wait(30)  # SIGKILL: it ends at once (TimeoutExpired otherwise)
     h.add("supplier", 60)
     h.add("brand", 10)
     wait_for(lambda: _leader_pid(postgres_database) == standby_pid, 90, "the takeover")
