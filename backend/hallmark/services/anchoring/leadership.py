@@ -18,8 +18,9 @@ step (`beat()`: its lock file's mtime; on PostgreSQL its session's last query, w
 runs), and a standby that finds the holder silent for `worker_takeover_after` seconds ends it
 (`take_over()`): `pg_terminate_backend` of the holder's sessions (the lock's, and every other
 of its process, whose open transaction would keep the row locks the next leader needs), or
-SIGTERM and then SIGKILL to the holder's process, checked to be a Hallmark process on this
-host. The lock is then free, and so is whatever the holder froze in the middle of.
+SIGTERM and then SIGKILL to the holder's process (SIGKILL at once to a stopped one, which would
+handle SIGTERM only once continued), checked to be a Hallmark process on this host. The lock
+is then free, and so is whatever the holder froze in the middle of.
 
 Raises:
     DatabaseUnavailableError: never; a lost or unreachable database means "not the leader".
@@ -259,6 +260,8 @@ class FileLock:
         if pid is None or pid == os.getpid() or not _is_hallmark(pid):
             return self.acquire()  # nothing this process may end: take it only if it is free
         for signum in (signal.SIGTERM, signal.SIGKILL):  # SIGTERM: it stops cleanly if it can
+            if signum == signal.SIGTERM and _stopped(pid):
+                continue  # stopped, it would handle SIGTERM only once continued: maybe never
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
             deadline = time.monotonic() + grace
@@ -267,6 +270,17 @@ class FileLock:
                     return True
                 time.sleep(0.1)
         return self.acquire()
+
+
+def _stopped(pid: int) -> bool:
+    """Whether `pid` is stopped (by SIGSTOP, a terminal or a tracer): its state in
+    /proc/<pid>/stat is T or t. False where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
 
 
 def _is_hallmark(pid: int) -> bool:
