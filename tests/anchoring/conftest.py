@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 from tests.conftest import anchor_worker, uses_shared_chain
 from tests.database_templates import DatabaseTemplates
 from tests.shared_chain import HARNESS_ORGANISATIONS, SharedChain
@@ -69,13 +71,19 @@ class Harness:
     def settings(self) -> Settings:
         return self.runtime.settings
 
-    def add(self, org_kind: str, count: int, record_kind: str | None = None) -> list[StoredRecord]:
-        """Accept `count` records of an organisation (records and outbox in one transaction)."""
+    def add(
+        self, org_kind: str, count: int, record_kind: str | None = None, *, wait: float = 60.0
+    ) -> list[StoredRecord]:
+        """Accept `count` records of an organisation (records and outbox in one transaction).
+
+        On SQLite it waits at most `wait` seconds for the write lock (another process may hold
+        it: a worker frozen inside a transaction holds it until it is ended), then raises
+        `ServiceUnavailableError` with nothing added, as the API answers 503."""
         assert self.runtime.sessions is not None
         kind = record_kind or ANCHORING_ORGS[org_kind]
         org = self.orgs[org_kind]
         stored: list[StoredRecord] = []
-        with transaction(self.runtime.sessions) as session:
+        with transaction(self.runtime.sessions, wait=wait) as session:
             for start in range(0, count, 5000):
                 stored += add_records(
                     session,
@@ -92,14 +100,19 @@ class Harness:
         self.workers.append(worker)
         return worker
 
+    def reads(self) -> Session:
+        """A session that only reads: on SQLite it reads a snapshot and never queues for the
+        write lock (which a frozen process may hold for ever); elsewhere an ordinary one."""
+        sessions = self.runtime.read_sessions or self.runtime.sessions
+        assert sessions is not None
+        return sessions()
+
     def outbox(self) -> int:
-        assert self.runtime.sessions is not None
-        with self.runtime.sessions() as session:
+        with self.reads() as session:
             return int(session.scalar(select(func.count()).select_from(AnchorQueueEntry)) or 0)
 
     def batches(self) -> list[AnchorBatch]:
-        assert self.runtime.sessions is not None
-        with self.runtime.sessions() as session:
+        with self.reads() as session:
             return list(session.scalars(select(AnchorBatch).order_by(AnchorBatch.id)).all())
 
     def drained(self) -> bool:
@@ -151,10 +164,9 @@ class Harness:
         per batch with the ledger's verifyRecord.
         """
         runtime = self.runtime
-        assert runtime.sessions is not None
         ledger = runtime.ledger
         accounts = {org.id: org.account_address for org in self.orgs.values()}
-        with runtime.sessions() as session:
+        with self.reads() as session:
             records = session.scalars(select(Record)).all()
             batches = {b.id: b for b in session.scalars(select(AnchorBatch))}
             batch_of = dict(
@@ -318,12 +330,19 @@ def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..
     yield factory
     for process in processes:
         if process.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # a frozen process could not stop
+                os.kill(process.pid, signal.SIGCONT)
             process.popen.terminate()
             try:
                 process.popen.wait(15)
             except subprocess.TimeoutExpired:
                 process.popen.kill()
-                process.popen.wait()
+                try:
+                    process.popen.wait(30)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(
+                        f"process {process.pid} outlived SIGKILL by 30 s"
+                    ) from None
     # What those processes started (serve's worker process, in a session of its own) may
     # outlive them: on the shared chain it would send its batches again after the revert.
     for data_dir in {str(p.data_dir) for p in processes}:
@@ -332,7 +351,8 @@ def spawn(tmp_path: Path, chain_checkpoint: SharedChain) -> Iterator[Callable[..
 
 def _stop_processes_of(data_dir: str, timeout: float = 15.0) -> None:
     """SIGTERM, then after `timeout` SIGKILL, every process of this user running Hallmark on
-    `data_dir` (found by its HALLMARK_DATA_DIR), and wait until none is left."""
+    `data_dir` (found by its HALLMARK_DATA_DIR), and wait until none is left (at most 30 s
+    after the SIGKILL, then fail naming them)."""
     marker = f"HALLMARK_DATA_DIR={data_dir}".encode()
 
     # /proc is read directly: no process library is a dependency of Hallmark's tests.
@@ -351,11 +371,15 @@ def _stop_processes_of(data_dir: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     sig = signal.SIGTERM
     while pids := running():
+        if time.monotonic() > deadline + 30:
+            raise AssertionError(f"processes on {data_dir} outlived SIGKILL by 30 s: {pids}")
         if time.monotonic() > deadline:
             sig = signal.SIGKILL
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+                if sig == signal.SIGTERM:  # a frozen process handles SIGTERM once it runs
+                    os.kill(pid, signal.SIGCONT)
         time.sleep(0.1)
 
 
@@ -383,6 +407,77 @@ def forming_clock(monkeypatch: pytest.MonkeyPatch) -> FormingClock:
 
     monkeypatch.setattr(forming, "datetime", MovedDatetime)
     return clock
+
+
+def holds_write_lock(pid: int, database_url: str) -> bool:
+    """Whether process `pid` holds a SQLite database's write lock: the `flock` every Hallmark
+    writer takes, beside the database file, before it begins a transaction (`store/sqlite.py`).
+    Read from the kernel's table of locks, `/proc/locks` (Linux)."""
+    database = make_url(database_url).database
+    assert database, database_url
+    try:
+        stat = Path(database + ".lock").stat()
+    except FileNotFoundError:
+        return False
+    file = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for line in Path("/proc/locks").read_text().splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 4242 08:01:131090 0 EOF"; a waiter's line has "->" after
+        # the number, and is never a holder.
+        fields = line.split()
+        if fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and fields[4:6] == [str(pid), file]:
+            return True
+    return False
+
+
+def _inside_a_write_transaction(h: Harness, pid: int) -> bool:
+    """Whether process `pid`, a worker of `h`'s database, is inside a write transaction:
+    SQLite, it holds the write lock (`holds_write_lock`); PostgreSQL, a session of the
+    database other than the test's own has written in a transaction still open (holding its
+    row locks). Only the worker writes to the test's database while it runs."""
+    url = h.settings.effective_database_url
+    if url.startswith("sqlite"):
+        return holds_write_lock(pid, url)
+    assert h.runtime.engine is not None
+    with h.runtime.engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+        )
+
+
+def _stopped(pid: int) -> bool:
+    """Whether `pid` is stopped by a signal (its state in /proc/<pid>/stat is T)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+
+def freeze_inside_a_write_transaction(h: Harness, process: Process, timeout: float = 120.0) -> None:
+    """SIGSTOP the anchoring worker `process` at a moment it is inside a write transaction
+    (on SQLite holding the write lock every other writer queues on; on PostgreSQL the locks
+    of the rows it wrote), and leave it so.
+
+    The test adds records for it to anchor, and stops it the moment the kernel says it holds
+    the lock; stopped outside a transaction (it finished meanwhile), it goes on and is caught
+    at a later one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, (
+            f"process {process.pid} was never caught inside a write transaction in {timeout} s"
+        )
+        h.add("brand", 1)  # work for it: forming, sending, confirming write
+        watch = time.monotonic() + 2.0
+        while time.monotonic() < watch:
+            if not _inside_a_write_transaction(h, process.pid):
+                continue
+            os.kill(process.pid, signal.SIGSTOP)
+            wait_for(lambda: _stopped(process.pid), 30, f"process {process.pid} to stop")
+            if _inside_a_write_transaction(h, process.pid):
+                return
+            os.kill(process.pid, signal.SIGCONT)  # it committed before it stopped: again
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

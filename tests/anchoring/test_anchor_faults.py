@@ -17,7 +17,7 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from web3.types import RPCEndpoint
 
-from conftest import Harness, Process, wait_for
+from conftest import Harness, Process, freeze_inside_a_write_transaction, wait_for
 from hallmark.runtime.worker_process import StopRequest
 from hallmark.services.access.organisations import organisation_account
 from hallmark.services.anchoring.batches import BatchStatus, batch_tree
@@ -183,7 +183,8 @@ def test_a_stop_request_is_lock_free_and_survives_nested_signals() -> None:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(30)
+            assert not thread.is_alive(), "a stop request did not return in 30 s"
         assert stop.wait(0)
     finally:
         signal.signal(signal.SIGUSR1, previous)
@@ -268,22 +269,50 @@ def test_a_standby_takes_over_from_a_leader_that_no_longer_leads(
     h = harness(database_url=database_url)
     hung = spawn(h, "worker")
     wait_for(lambda: "anchoring.leader" in hung.log(), 180, "the worker to lead")
-    os.kill(hung.pid, signal.SIGSTOP)  # it holds the lock and does nothing any more
+    # The worst moment: inside a write transaction, holding the locks of what it wrote (on
+    # SQLite the lock every writer of the database queues on) until it is ended.
+    freeze_inside_a_write_transaction(h, hung)
     try:
         standby = h.worker(worker_takeover_after=1.0)
         standby.step()
         assert standby.state.role == "standby"  # its lock is fresh: no takeover yet
-        h.add("brand", 3)
         deadline = time.monotonic() + 90
         while standby.state.role != "leader":
             assert time.monotonic() < deadline, "no takeover"
             time.sleep(min(standby.step(), 0.2))
+        h.add("brand", 3)
         h.drain(standby)
         h.assert_anchored_exactly_once()
         if database_url.startswith("sqlite"):
             # Its file lock goes only with the process; frozen, SIGTERM could not stop it.
             assert hung.popen.wait(10) == -signal.SIGKILL
         # (On PostgreSQL the server ended its session, and the advisory lock with it.)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung.pid, signal.SIGCONT)
+
+
+def test_a_standby_started_while_the_leader_is_frozen_in_a_write_transaction_takes_over(
+    harness: Callable[..., Harness], spawn: Callable[..., Process], database_url: str
+) -> None:
+    # As an operator starts one, or `hallmark serve` restarts its worker process: a standby
+    # that starts while the leader, frozen, holds what it wrote locked (on SQLite the write
+    # lock of the whole database) must still start, and take over.
+    h = harness(database_url=database_url)
+    hung = spawn(h, "worker")
+    wait_for(lambda: "anchoring.leader" in hung.log(), 180, "the worker to lead")
+    freeze_inside_a_write_transaction(h, hung)
+    try:
+        standby = spawn(h, "worker", HALLMARK_WORKER_TAKEOVER_AFTER="1")
+        try:
+            wait_for(lambda: "anchoring.took_over" in standby.log(), 120, "the takeover")
+        except AssertionError:
+            raise AssertionError(f"no takeover; the standby's log:\n{standby.log()}") from None
+        if database_url.startswith("sqlite"):
+            assert hung.popen.wait(10) == -signal.SIGKILL
+        h.add("brand", 3)
+        h.wait_drained()
+        h.assert_anchored_exactly_once()
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(hung.pid, signal.SIGCONT)

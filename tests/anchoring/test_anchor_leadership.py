@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,6 +19,7 @@ from tests.conftest import POSTGRES_URL
 
 from conftest import Harness, Process, readyz, wait_for
 from hallmark.core.ports import free_port
+from hallmark.services.anchoring.leadership import FileLock
 
 
 def test_one_worker_leads_on_sqlite_and_another_takes_over(
@@ -87,10 +92,53 @@ def test_two_processes_on_one_postgresql_anchor_once_and_take_over(
 
     # The leader dies: `hallmark worker`, or `hallmark serve` (its worker process goes with it).
     os.kill(leader.pid, signal.SIGKILL)
-    leader.popen.wait()
+    leader.popen.wait(30)  # SIGKILL: it ends at once (TimeoutExpired otherwise)
     h.add("supplier", 60)
     h.add("brand", 10)
     wait_for(lambda: _leader_pid(postgres_database) == standby_pid, 90, "the takeover")
     h.wait_drained(180)
     assert "anchoring.leader" in standby.log()
     h.assert_anchored_exactly_once(verify_on_chain=2)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_frozen_holder_of_the_file_lock_is_killed_without_waiting_for_it(
+    tmp_path: Path,
+) -> None:
+    # A stopped process handles SIGTERM only once continued, which may be never: the standby
+    # must not wait out its grace for it.
+    path = tmp_path / "anchoring.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, pathlib, sys, time; from hallmark.core import locks; "
+            "held = locks.try_lock(pathlib.Path(sys.argv[1]), f'pid={os.getpid()}'); "
+            "assert held; print('held', flush=True); time.sleep(3600)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        os.kill(holder.pid, signal.SIGSTOP)
+        wait_for(lambda: _state(holder.pid) == "T", 30, "the holder to stop")
+        lock = FileLock(path)
+        assert not lock.acquire()
+        taken: list[bool] = []
+        taking = threading.Thread(
+            target=lambda: taken.append(lock.take_over(grace=3600)), daemon=True
+        )
+        taking.start()
+        taking.join(60)
+        assert taken == [True], "the standby waited for a stopped process to handle SIGTERM"
+        assert holder.wait(30) == -signal.SIGKILL, "it was not killed (or not by SIGKILL)"
+        lock.release()
+    finally:
+        holder.kill()
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()

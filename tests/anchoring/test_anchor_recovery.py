@@ -84,7 +84,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
         assert time.monotonic() < deadline, first.log()
         time.sleep(0.005)
     os.kill(first.pid, signal.SIGKILL)  # between signing the first batches and their receipts
-    first.popen.wait()
+    first.popen.wait(30)  # SIGKILL: it ends at once (TimeoutExpired otherwise)
     assert h.outbox() > 0, "the worker finished before it was killed"
 
     second = spawn(h, "worker")

@@ -235,7 +235,8 @@ def test_nonces_never_collide_across_threads_and_accounts() -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(60)
+        assert not thread.is_alive(), "a nonce allocation did not end in 60 s"
     assert sorted(handed["0xA"]) == list(range(5, 5 + 800))
     assert sorted(handed["0xB"]) == list(range(800))
     # A node that runs ahead wins; a released nonce is handed out again; reset forgets.

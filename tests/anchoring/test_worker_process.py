@@ -148,7 +148,7 @@ def test_a_killed_serve_takes_its_worker_process_with_it(
     h = harness()
     api, _port, worker = _serve(h, spawn)
     os.kill(api.pid, signal.SIGKILL)
-    api.popen.wait()
+    api.popen.wait(30)  # SIGKILL: it ends at once (TimeoutExpired otherwise)
     wait_for(lambda: not _alive(worker), 45, "the worker process to follow serve")
     assert "anchoring.stopped" in api.log(), "it did not stop cleanly"
     again = h.worker()

@@ -6,6 +6,7 @@ moves certificate orders' JSON lists of outcomes into rows, and its downgrade pu
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from hallmark.core.errors import UniqueViolationError
 from hallmark.core.merkle import StandardMerkleTree
 from hallmark.services.certificates import issuance
-from hallmark.store.db import alembic_config, make_engine, migrate
+from hallmark.store.db import alembic_config, make_engine, make_read_engine, migrate
 from hallmark.store.models import Base, CertificateOrder
 
 ORG = "00000000-0000-4000-8000-000000000001"
@@ -307,3 +308,26 @@ def test_0013_moves_order_outcomes_into_rows_and_back(empty_database_url: str) -
             assert again == ORDER_RESULTS
     finally:
         engine.dispose()
+
+
+def test_migrating_a_current_sqlite_database_takes_no_write_lock(tmp_path: Path) -> None:
+    # A process starting (a standby worker) while another holds the write lock (a worker frozen
+    # inside a transaction) must get through its start-up without waiting for it.
+    url = f"sqlite:///{tmp_path / 'hallmark.sqlite3'}"
+    holder, starting = make_engine(url), make_engine(url)
+    reads = make_read_engine(url)
+    assert reads is not None
+    try:
+        migrate(holder)
+        done = threading.Event()
+        with holder.begin():  # holds the write lock until the block ends
+            migration = threading.Thread(
+                target=lambda: (migrate(starting, reads=reads), done.set()), daemon=True
+            )
+            migration.start()
+            migration.join(60)
+            assert done.is_set(), "the migration of a current database waited for the lock"
+        migrate(starting)  # without a reading engine it takes the lock (now free)
+    finally:
+        for engine in (holder, starting, reads):
+            engine.dispose()

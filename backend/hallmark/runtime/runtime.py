@@ -199,8 +199,8 @@ class Runtime:
         return self.versioned_artifacts[version]
 
     def _deployment_id(self, record: DeploymentRecord) -> int:
-        assert self.sessions is not None
-        with self.sessions() as session:
+        assert self.read_sessions is not None
+        with self.read_sessions() as session:
             found = deployment_rows.id_of(session, record.record_hash)
         if found is None:  # recorded_deployment() stores the record: a bug if not
             raise DeploymentMismatchError([f"deployment {record.record_hash} has no database row"])
@@ -226,11 +226,13 @@ class Runtime:
         self.engine = db.make_engine(settings.effective_database_url)
         self.sessions = db.session_factory(self.engine)
         self.key_cache = KeyCache(settings.key_cache_seconds)
-        db.migrate(self.engine)
         self.read_engine = db.make_read_engine(settings.effective_database_url)
         self.read_sessions = (
             db.session_factory(self.read_engine) if self.read_engine else self.sessions
         )
+        # Start-up only reads what it finds in place (migrations, the deployment): it never
+        # waits for the write lock another process holds (see `_deployment_id`).
+        db.migrate(self.engine, reads=self.read_engine)
         self.committer = GroupCommitter(
             self._commit_sessions(),
             write_lock=write_lock(self.engine),
@@ -456,15 +458,21 @@ class Runtime:
     def recorded_deployment(self) -> DeploymentRecord | None:
         """The current record from the data directory and the database, which must agree; a
         history one of them lacks is copied from the other."""
-        assert self.sessions is not None
+        assert self.sessions is not None and self.read_sessions is not None
         path = self.settings.deployment_path
         from_file = deployments.read_history_file(path)
-        with db.transaction(self.sessions) as session:
+        # Read first, without the write lock: a process starting beside one that holds it (a
+        # worker frozen inside a transaction, which this process may be the standby to end)
+        # must not wait for it when there is nothing to write.
+        with self.read_sessions() as session:
             from_db = [DeploymentRecord.from_json(r) for _, r in deployment_rows.history(session)]
-            if from_file and not from_db:
-                for record in from_file:
-                    deployment_rows.add(session, record.to_json(), record.record_hash)
-                return from_file[-1]
+        if from_file and not from_db:
+            with db.transaction(self.sessions) as session:
+                # Again under the lock: another process may have copied it meanwhile.
+                if not deployment_rows.history(session):
+                    for record in from_file:
+                        deployment_rows.add(session, record.to_json(), record.record_hash)
+            return from_file[-1]
         if from_db and not from_file:
             deployments.write_history_file(path, from_db)
             return from_db[-1]

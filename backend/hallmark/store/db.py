@@ -7,6 +7,8 @@ Raises:
 from __future__ import annotations
 
 import functools
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,8 +57,20 @@ def make_engine(url: str, *, lock_timeout: float | None = None, **kwargs: Any) -
             connect_args["options"] = f"-c lock_timeout={max(1, round(lock_timeout * 1000))}"
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "do_connect", _name_session)
     event.listen(engine, "handle_error", conflicts.handle_error)
     return engine
+
+
+def session_name(pid: int | None = None, host: str | None = None) -> str:
+    """The `application_name` of a PostgreSQL session of Hallmark's process `pid` on `host`
+    (by default this one): `pg_stat_activity` tells whose each session is, and a standby that
+    ends a frozen leader ends every session of its process (see `anchoring.leadership`)."""
+    return f"hallmark pid={pid or os.getpid()} host={host or socket.gethostname()}"
+
+
+def _name_session(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    params.setdefault("application_name", session_name())
 
 
 def make_read_engine(url: str) -> Engine | None:
@@ -117,12 +131,29 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Apply every pending migration (idempotent)."""
+def migrate(engine: Engine, *, reads: Engine | None = None) -> None:
+    """Apply every pending migration (idempotent).
+
+    `reads`: an engine that reads without taking the write lock (SQLite's read engine, see
+    `make_read_engine`). A database it finds current is left alone, and no lock is taken: a
+    process starting while another holds the write lock (a worker frozen inside a
+    transaction, which a standby is to end) starts without waiting for it.
+    """
+    if reads is not None and current_revision(reads) == head_revision():
+        return
     try:
         command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as exc:
         raise DatabaseUnavailableError(f"cannot migrate the database: {_reason(exc)}") from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's migration revision (None before the first migration)."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(f"database unreachable: {_reason(exc)}") from exc
 
 
 @functools.cache

@@ -16,8 +16,11 @@ A leader that holds the lock but no longer leads (a process hung in a deadlock, 
 orphaned by a crash) would keep every standby waiting forever. So the leader beats at every
 step (`beat()`: its lock file's mtime; on PostgreSQL its session's last query, which `held()`
 runs), and a standby that finds the holder silent for `worker_takeover_after` seconds ends it
-(`take_over()`): `pg_terminate_backend` of the holder's session, or SIGTERM and then SIGKILL to
-the holder's process, checked to be a Hallmark process on this host. The lock is then free.
+(`take_over()`): `pg_terminate_backend` of the holder's sessions (the lock's, and every other
+of its process, whose open transaction would keep the row locks the next leader needs), or
+SIGTERM and then SIGKILL to the holder's process (SIGKILL at once to a stopped one, which would
+handle SIGTERM only once continued), checked to be a Hallmark process on this host. The lock
+is then free, and so is whatever the holder froze in the middle of.
 
 Raises:
     DatabaseUnavailableError: never; a lost or unreachable database means "not the leader".
@@ -40,6 +43,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hallmark.core import locks
+from hallmark.store.db import session_name
 
 log = structlog.get_logger(__name__)
 
@@ -180,12 +184,24 @@ class PostgresAdvisoryLock:
             return None
         return f"{holder[1] or 'unknown'} (session {holder[0]}, silent {holder[2]:.0f} s)"
 
+    #: Every session of the holder's process: the lock's, and the others (named by
+    #: `session_name`), whose transaction a frozen process may have left open holding row
+    #: locks the next leader waits for.
+    _END_HOLDER = text(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND (pid = :session OR application_name = :process)"
+    )
+
     def take_over(self) -> bool:
         holder = self._holder()
         if holder is not None:
+            session, name, _silent = holder
+            found = re.search(r"pid=(\d+) host=(\S+)", name)
+            process = session_name(int(found[1]), found[2]) if found else None
             try:
                 with self.engine.connect() as connection:
-                    connection.execute(text("SELECT pg_terminate_backend(:p)"), {"p": holder[0]})
+                    connection.execute(self._END_HOLDER, {"session": session, "process": process})
                     connection.commit()
             except SQLAlchemyError as exc:
                 log.warning("leader.takeover_failed", error=str(exc).splitlines()[0])
@@ -244,6 +260,8 @@ class FileLock:
         if pid is None or pid == os.getpid() or not _is_hallmark(pid):
             return self.acquire()  # nothing this process may end: take it only if it is free
         for signum in (signal.SIGTERM, signal.SIGKILL):  # SIGTERM: it stops cleanly if it can
+            if signum == signal.SIGTERM and _stopped(pid):
+                continue  # stopped, it would handle SIGTERM only once continued: maybe never
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
             deadline = time.monotonic() + grace
@@ -252,6 +270,17 @@ class FileLock:
                     return True
                 time.sleep(0.1)
         return self.acquire()
+
+
+def _stopped(pid: int) -> bool:
+    """Whether `pid` is stopped (by SIGSTOP, a terminal or a tracer): its state in
+    /proc/<pid>/stat is T or t. False where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"T", b"t")
 
 
 def _is_hallmark(pid: int) -> bool:
