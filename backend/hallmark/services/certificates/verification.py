@@ -17,11 +17,14 @@ A stored certificate's verification is kept for the block it was made in (`Verif
 At a new block what can change is read again at that block, in one JSON-RPC batch of raw
 `eth_call`s (calldata encoded once with eth_abi, not by web3's contract functions): the
 certificate's `certificateStatus` and each bundled record's `verifyRecord`, which is where a
-revocation, a supersession, a flagged batch or a compromised anchorer shows; and, in one
-database query, the stored texts and signature the check was made from. When every answer and
-text is what the kept check had, and that check read nothing else that can change (no design
-registry, no earlier ledger, no evidence less deep than the confirmations: `_FinalLedger`
-counts such reads), a whole check would read and find what it found: its findings stand at the
+revocation, a supersession, a flagged batch or a compromised anchorer shows, and, when it names
+a registered design, the design registry's `designOf` (its registrant and owner reference change
+with an assignment) and `licenceOf` (a licence terminated); and, in one database query, the
+stored texts and signature the check was made from. When every answer and text is what the
+kept check had, and that check read nothing else that can change (no registry logs, read for a
+design assigned since the certificate was issued; no earlier ledger; no evidence less deep than
+the confirmations: `_FinalLedger` and `_FinalRegistry` count such reads), a whole check would
+read and find what it found: its findings stand at the
 new block, and its JSON and pages are put together again with the new block number
 (`Verification.at_block`). Otherwise the whole check runs, so what the ledger says shows within
 one block of being mined. A first check reads the ledger in one batch too: what can change and
@@ -929,10 +932,11 @@ class _FinalLedger(_RecordingLedger):
     """The recording ledger with the facts that cannot change once final kept across checks:
     a batch's kind, count, organisation and block (`batchOf`) once its block is final, a role
     held or not at a final block (`hasRoleAt`), and an account's organisation (bound once,
-    never changed). What can change (a certificate's status, a record's batch flagged, an
-    anchorer declared compromised: `certificateStatus`, `verifyRecord`, `batchStatus`) is
-    always read from the node at the block being checked, and every such read is counted in
-    `unsettled` unless it was one of `read_changeable`'s."""
+    never changed), and the time of a final block. What can change (a certificate's status, a
+    record's batch flagged, an anchorer declared compromised: `certificateStatus`,
+    `verifyRecord`, `batchStatus`; a design's filing and licence: `designOf`, `licenceOf`,
+    read through `design_registry`) is always read from the node at the block being checked,
+    and every such read is counted in `unsettled` unless it was one of `read_changeable`'s."""
 
     def __init__(
         self,
@@ -995,8 +999,8 @@ class _FinalLedger(_RecordingLedger):
         block: int,
         known: _Reread | None = None,
     ) -> int:
-        """Read what can change (the certificate's status, each bundled record's standing) in
-        one JSON-RPC batch at `block`, for the checks to use (`known`: read at `block` already,
+        """Read what can change (the certificate's status, each bundled record's standing, the
+        filing and licence of the design it names) in one JSON-RPC batch at `block`, for the checks to use (`known`: read at `block` already,
         used when it holds these very reads); how many reads were made. A document too
         malformed to name them, or a batch the node refuses, leaves each read to be made on its
         own by its check (with its errors mapped)."""
@@ -1241,9 +1245,9 @@ class _FinalRegistry(DesignRegistryContract):
 def _changeable_calls(
     ledger: str, document: Mapping[str, Any], bundle: Mapping[str, Any] | None
 ) -> tuple[tuple[str, str], ...]:
-    """The ledger reads of one check whose answer can change from block to block, encoded with
-    the arguments the verifier passes: `certificateStatus` for the certificate, `verifyRecord`
-    for each bundled record anchored on this ledger."""
+    """The reads of one check whose answer can change from block to block, encoded with the
+    arguments the verifier passes: `certificateStatus` for the certificate, `verifyRecord` for
+    each bundled record anchored on this ledger, then the design registry's (`_design_calls`)."""
     status, proof = document["credentialStatus"], document["proof"]
     anchor = proof["anchor"]
     if not isinstance(anchor, Mapping):
