@@ -1000,10 +1000,10 @@ class _FinalLedger(_RecordingLedger):
         known: _Reread | None = None,
     ) -> int:
         """Read what can change (the certificate's status, each bundled record's standing, the
-        filing and licence of the design it names) in one JSON-RPC batch at `block`, for the checks to use (`known`: read at `block` already,
-        used when it holds these very reads); how many reads were made. A document too
-        malformed to name them, or a batch the node refuses, leaves each read to be made on its
-        own by its check (with its errors mapped)."""
+        filing and licence of the design it names) in one JSON-RPC batch at `block`, for the
+        checks to use (`known`: read at `block` already, used when it holds these very reads);
+        how many reads were made. A document too malformed to name them, or a batch the node
+        refuses, leaves each read to be made on its own by its check (with its errors mapped)."""
         try:
             calls = _changeable_calls(self.address, document, bundle)
         except (KeyError, TypeError, ValueError, AttributeError, EncodingError):
