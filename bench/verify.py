@@ -17,12 +17,15 @@ data directory or the PostgreSQL database of `--database-url`), then:
    verification says `unknown`: it is not anchored, and it is not what the load asks for);
 3. at each size, after one new block (so every certificate is checked afresh): the time of the
    first request for each real certificate (a fresh check against the chain, by one API
-   process), then every other API process is warmed too (new connections until each process,
-   named by /readyz's `process`, has answered every real certificate's verification and verify
-   page at that block), so the steady state measured next does not depend on which process the
-   load's connections land on; then autocannon (bench/verify_load.mjs) over `--connections`
-   keep-alive connections for `--seconds` each on the verification API, the verify page and the
-   lookup anchor, round-robin over the real certificates. Requests/s counts 2xx answers only;
+   process; the result names that process and how many of its fresh checks reused the
+   verification it kept from the block before and how many were whole checks, from /readyz's
+   `verifications` counts), then every other API process is warmed too (new connections until
+   each process, named by /readyz's `process`, has answered every real certificate's
+   verification and verify page at that block), so the steady state measured next does not
+   depend on which process the load's connections land on; then autocannon
+   (bench/verify_load.mjs) over `--connections` keep-alive connections for `--seconds` each on
+   the verification API, the verify page and the lookup anchor, round-robin over the real
+   certificates. Requests/s counts 2xx answers only;
    each phase is also reported second by second (its slowest second and worst second's p99), so
    a phase that slows down, for a while or all along, shows as such;
 4. then, apart, a new block under load: the verification API loaded again for
@@ -253,6 +256,14 @@ def api_process(client: httpx.Client) -> int:
     return int(_ok(client.get("/readyz"), "readiness")["process"])
 
 
+def api_counts(client: httpx.Client) -> tuple[int, dict[str, int]]:
+    """The API process that answers on `client`'s connection and how many verifications it has
+    reused at a new block and checked whole since it started (from /readyz)."""
+    ready = _ok(client.get("/readyz"), "readiness")
+    counts = ready.get("verifications") or {}
+    return int(ready["process"]), {k: int(counts.get(k, 0)) for k in ("reused", "whole")}
+
+
 def _check_answer(result: Result, answer: httpx.Response, ref: str, size: int, block: int) -> None:
     body = answer.json() if answer.is_success else {}
     verdict = body.get("verdict", answer.status_code)
@@ -269,24 +280,32 @@ def _page(client: httpx.Client, ref: str) -> None:
 
 def fresh_checks(
     base_url: str, ids: list[str], result: Result, size: int, block: int
-) -> tuple[dict[str, float], int]:
+) -> tuple[dict[str, float], int, dict[str, int]]:
     """The first request for each certificate after a new block: a check against the chain,
-    over one connection (so by one API process); their distribution (ms) and that process.
-    Each API process learns the new block from its block watcher within twice
+    over one connection (so by one API process); their distribution (ms), that process, and
+    how many of them it answered by reusing its kept verification (nothing read had changed)
+    and how many by a whole check (from /readyz's counts before and after, on the same
+    connection). Each API process learns the new block from its block watcher within twice
     `HALLMARK_VERIFY_BLOCK_SECONDS` (0.4 s by default): after `WATCHER_WAIT`, every answer
     must say it was checked at that block (else it was a kept answer, and the run fails)."""
     time.sleep(WATCHER_WAIT)
     seconds = []
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        process = api_process(client)
+        process, before = api_counts(client)
         for ref in ids:
             started = time.perf_counter()
             answer = client.get(f"/api/v1/certificates/{ref}/verification")
             seconds.append(time.perf_counter() - started)
             _check_answer(result, answer, ref, size, block)
+        answered, after = api_counts(client)
         for ref in ids:
             _page(client, ref)
-    return {k: v * 1000 for k, v in distribution(seconds).items()}, process
+    result.check(
+        answered == process,
+        f"{size} stored: the fresh checks' connection moved from process {process} to {answered}",
+    )
+    kinds = {k: after[k] - before[k] for k in ("reused", "whole")}
+    return {k: v * 1000 for k, v in distribution(seconds).items()}, process, kinds
 
 
 def warm_processes(
@@ -478,12 +497,15 @@ def measure(args: argparse.Namespace, result: Result) -> None:
         for size in sorted(args.certificates):
             grown = grow(database_url, real, size)
             block = mine_block(rpc_url)
-            fresh, first = fresh_checks(base_url, real, result, size, block)
+            fresh, first, kinds = fresh_checks(base_url, real, result, size, block)
             figures: dict[str, Any] = {
                 "grow_seconds": grown,
                 "store_bytes": store_bytes(database_url),
                 "block": block,
                 "fresh_check_ms": fresh,
+                # Which API process made the fresh checks, and how many of them reused its
+                # kept verification (nothing read had changed) or were whole checks.
+                "fresh_checks": {"process": first, **kinds},
                 "warm": warm_processes(
                     base_url, real, args.processes, {first}, result, size, block
                 ),
@@ -508,7 +530,8 @@ def measure(args: argparse.Namespace, result: Result) -> None:
             print(
                 f"{size:,} stored: fresh check after a new block p50 "
                 f"{figures['fresh_check_ms']['p50']:.1f} ms, p99 "
-                f"{figures['fresh_check_ms']['p99']:.1f} ms ({len(real)} certificates); "
+                f"{figures['fresh_check_ms']['p99']:.1f} ms ({len(real)} certificates: "
+                f"{kinds['reused']} reused, {kinds['whole']} whole, by process {first}); "
                 f"grown in {grown:.1f} s; database "
                 f"{figures['store_bytes']['database'] / 1e6:,.0f} MB",
                 flush=True,

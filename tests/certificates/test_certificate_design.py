@@ -7,24 +7,33 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
+from hallmark.chain.registry import DesignRights, LicenceView, OnChainDesign, _view
 from hallmark.services.anchoring.worker import AnchorWorker
+from hallmark.services.certificates import verification as verification_service
 from hallmark.store.models import Certificate, Product
 from tests.certificates.builders import (
     LICENCE,
+    a_minute_later,
     anchored,
+    assign_design,
     certify_with_design,
     check,
     design_lies,
     fetch,
+    licensed_design,
     made_product,
     post_certificate,
 )
+from tests.certificates.test_verification import _mine, _node_requests
 from tests.conftest import World
 from tests.designs.test_registry import LEGAL, workers
 from tests.designs.test_rights import filed, pass_finality, settle
 
+#: The registrar a design is assigned to here.
+HEIR = "Lune Legal Heir"
 __all__ = ["workers"]  # the fixture, shared with the registry's tests
 
 
@@ -143,3 +152,105 @@ def test_certificate_names_its_final_registered_design_and_licence(
         report = check(world, *fetch(world, lied))
         failed = [c.name for c in report.checks if not c.ok]
         assert report.verdict == "tampered" and failed == ["design"], (name, report.as_json())
+
+
+def test_a_seen_designed_certificate_rereads_its_design_in_the_block_batch_and_shows_changes(
+    world: World, workers: list[AnchorWorker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = world.runtime
+    assert runtime.read_sessions is not None and runtime.chain is not None
+    design = licensed_design(world, workers, 7311)
+    number = design["number"]
+    ref = certify_with_design(world, workers, number)
+    document, bundle = fetch(world, ref)
+    registry = document["credentialSubject"]["design"]["registry"]
+    cache = verification_service.VerificationCache()  # asks the node for the block each time
+    ledger_selectors = verification_service._encoding()._functions
+    registry_selectors = verification_service._registry_encoding()._functions
+
+    def verified() -> verification_service.Verification:
+        return verification_service.of_certificate(
+            ref=ref,
+            sessions=runtime.read_sessions,  # type: ignore[arg-type]
+            client=runtime.chain,  # type: ignore[arg-type]
+            deployment=runtime.certificate_issuer().deployment,
+            cache=cache,
+        )
+
+    def design_detail(found: verification_service.Verification) -> str:
+        return next(c.detail for c in found.checks if c.name == "design")
+
+    first = verified()
+    assert first.verdict == "genuine" and cache.reused == 0
+    assert "terminated later" not in design_detail(first)
+    _mine(world)
+    with _node_requests(world, monkeypatch) as sent:
+        again = verified()
+    block = runtime.chain.retrieve_block_number()
+    # The block number, then one batch: the ledger's per-block reads and the design registry's
+    # filing and licence at that block, nothing else (no block, no log, no receipt).
+    assert [m for m, _ in sent] == ["eth_blockNumber", "batch"], sent
+    reads = sent[1][1]
+    assert all(m == "eth_call" and p[1] == hex(block) for m, p in reads)
+    called = [(p[0]["to"], p[0]["data"][:10]) for _, p in reads]
+    records = len(bundle["records"])
+    assert (
+        called[: 1 + records]
+        == [(document["credentialStatus"]["ledger"], ledger_selectors["certificateStatus"][0])]
+        + [(document["credentialStatus"]["ledger"], ledger_selectors["verifyRecord"][0])] * records
+    )
+    assert called[1 + records :] == [
+        (registry, registry_selectors["designOf"][0]),
+        (registry, registry_selectors["licenceOf"][0]),
+    ]
+    assert again.verdict == "genuine" and again.block == block and cache.reused == 1
+    assert [c.detail for c in again.checks] == [c.detail for c in first.checks]
+
+    # The licence terminated after the reuse: the next block's check is a whole one and says so.
+    a_minute_later(world)  # blocks of one second share their time: terminated after, not then
+    ended = world.http.post(
+        f"/api/v1/designs/{number}/licences/{LICENCE}/terminate",
+        json={"reason": "breach"},
+        headers=world.headers(LEGAL),
+    )
+    assert ended.status_code == 202, ended.text
+    settle(world, workers)
+    terminated = verified()
+    assert terminated.verdict == "genuine" and cache.reused == 1
+    assert "terminated later" in design_detail(terminated)
+    # Nothing changes after it: the next block reuses the findings with the termination.
+    _mine(world)
+    kept = verified()
+    assert cache.reused == 2 and design_detail(kept) == design_detail(terminated)
+
+    # The design assigned to another registrar: the next block's check finds the certificate's
+    # registrant in the filing's history and says whom it went to.
+    assign_design(world, workers, number, HEIR)
+    assigned = verified()
+    assert assigned.verdict == "genuine" and cache.reused == 2
+    assert "assigned since to" in design_detail(assigned)
+    assert world.organisations[HEIR].account_address in design_detail(assigned)
+
+
+def test_a_seen_designed_certificate_shows_a_licence_and_a_filing_read_from_the_batch(
+    world: World, workers: list[AnchorWorker]
+) -> None:
+    """What the batch answers is what the registry's own reads answer (decoded as web3 does)."""
+    design = licensed_design(world, workers, 7312)
+    ref = certify_with_design(world, workers, design["number"])
+    document, _ = fetch(world, ref)
+    calls = verification_service._design_calls(document)
+    assert len(calls) == 2
+    chain = world.runtime.chain
+    assert chain is not None
+    block = chain.retrieve_block_number()
+    raw = chain.retrieve_eth_calls(calls, block)
+    encoding = verification_service._registry_encoding()
+    fingerprint = design["fingerprint"]
+    registry = world.runtime.registry
+    assert _view(OnChainDesign, encoding.answer("designOf", raw[0])) == registry.retrieve_design(
+        fingerprint
+    )
+    assert _view(LicenceView, encoding.answer("licenceOf", raw[1])) == DesignRights(
+        registry
+    ).retrieve_licence(fingerprint, "0x" + LICENCE)

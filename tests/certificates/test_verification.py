@@ -1042,3 +1042,27 @@ def test_the_per_block_reads_are_encoded_as_web3_encodes_them(
         + tuple(encoding.answer("certificateStatus", raw[0]))[4:]
     )
     assert all(encoding.answer("verifyRecord", answer) is True for answer in raw[1:])
+
+
+def test_readiness_says_how_many_verifications_were_reused_and_checked_whole(
+    world: World, certificates: ToVerify
+) -> None:
+    def counts() -> dict[str, int]:
+        found: dict[str, int] = world.http.get("/readyz").json()["verifications"]
+        return found
+
+    _watched(world)
+    assert verification(world, certificates.genuine)["verdict"] == "genuine"
+    before = counts()
+    _mine(world)
+    block = _watched(world)
+    answer = verification(world, certificates.genuine)
+    assert answer["verdict"] == "genuine" and answer["checked_at_block"] == block
+    # Nothing it read changed: the kept findings were reused, no whole check ran.
+    assert counts() == {"reused": before["reused"] + 1, "whole": before["whole"]}
+    # A certificate not checked yet by this process is a whole check.
+    new = issue(world, complete_product(world))["id"]
+    anchor_all(world, [new])
+    _watched(world)
+    assert verification(world, new)["verdict"] == "genuine"
+    assert counts() == {"reused": before["reused"] + 1, "whole": before["whole"] + 1}

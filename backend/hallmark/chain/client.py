@@ -218,6 +218,10 @@ class ChainClient:
     def retrieve_block_number(self) -> int:
         return self._guard(lambda: int(self.w3.eth.block_number))
 
+    def retrieve_block_time(self, number: int) -> int:
+        """The timestamp of the block at height `number` (Unix seconds)."""
+        return self._guard(lambda: int(self.w3.eth.get_block(number)["timestamp"]))
+
     def retrieve_code(self, address: str) -> bytes:
         checksum = Web3.to_checksum_address(address)
         return bytes(self._guard(lambda: self.w3.eth.get_code(checksum)))

@@ -17,7 +17,7 @@ Raises:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
@@ -29,6 +29,9 @@ from web3.exceptions import ContractLogicError
 from hallmark.chain.client import ChainClient, Fees, Sent
 from hallmark.chain.errors import ContractErrors
 from hallmark.core.errors import ConflictError
+
+if TYPE_CHECKING:
+    from hallmark.chain.registry import DesignRegistryContract
 
 T = TypeVar("T")
 
@@ -272,6 +275,13 @@ class Ledger:
         self.errors = prepared[1]
         #: 2: batches keyed by (anchorer, root), accounts bound to organisations; else 1.
         self.version = 2 if any(e.get("name") == "bindAccount" for e in abi) else 1
+
+    def design_registry(self, address: str, abi: list[dict[str, Any]]) -> DesignRegistryContract:
+        """The DesignRegistry at `address`, read through this ledger's client (a ledger that
+        keeps what it read may keep the registry's reads too)."""
+        from hallmark.chain.registry import DesignRegistryContract  # it imports this module
+
+        return DesignRegistryContract(self.client, address, abi)
 
     def _sent(self, send: Callable[[], Sent]) -> Sent:
         """A transaction whose revert is decoded into a typed error (simulated first)."""

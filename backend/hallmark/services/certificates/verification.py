@@ -17,11 +17,14 @@ A stored certificate's verification is kept for the block it was made in (`Verif
 At a new block what can change is read again at that block, in one JSON-RPC batch of raw
 `eth_call`s (calldata encoded once with eth_abi, not by web3's contract functions): the
 certificate's `certificateStatus` and each bundled record's `verifyRecord`, which is where a
-revocation, a supersession, a flagged batch or a compromised anchorer shows; and, in one
-database query, the stored texts and signature the check was made from. When every answer and
-text is what the kept check had, and that check read nothing else that can change (no design
-registry, no earlier ledger, no evidence less deep than the confirmations: `_FinalLedger`
-counts such reads), a whole check would read and find what it found: its findings stand at the
+revocation, a supersession, a flagged batch or a compromised anchorer shows, and, when it names
+a registered design, the design registry's `designOf` (its registrant and owner reference change
+with an assignment) and `licenceOf` (a licence terminated); and, in one database query, the
+stored texts and signature the check was made from. When every answer and text is what the
+kept check had, and that check read nothing else that can change (no registry logs, read for a
+design assigned since the certificate was issued; no earlier ledger; no evidence less deep than
+the confirmations: `_FinalLedger` and `_FinalRegistry` count such reads), a whole check would
+read and find what it found: its findings stand at the
 new block, and its JSON and pages are put together again with the new block number
 (`Verification.at_block`). Otherwise the whole check runs, so what the ledger says shows within
 one block of being mined. A first check reads the ledger in one batch too: what can change and
@@ -52,7 +55,7 @@ from typing import Any, TypeVar, cast
 import structlog
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import EncodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
 from hexbytes import HexBytes
 from sqlalchemy import select
@@ -72,6 +75,7 @@ from hallmark.chain.ledger import (
     read_decoded,
     role_id,
 )
+from hallmark.chain.registry import DesignRegistryContract
 from hallmark.core.errors import ChainError, NotFoundError, RecordIntegrityError
 from hallmark.services.certificates import document as doc
 from hallmark.services.certificates import evidence, verifier
@@ -779,6 +783,17 @@ class _FinalClient:
             self._final.put(key, found)
         return int(found)
 
+    def retrieve_block_time(self, number: int) -> int:
+        key = ("block_time", self._client.url, number)
+        found = self._final.get(key)
+        if found is _MISSING:
+            found = self._client.retrieve_block_time(number)
+            if number <= self._final_block:
+                self._final.put(key, found)
+            else:
+                self.unsettled += 1
+        return int(found)
+
     def retrieve_code(self, address: str) -> bytes:
         key = ("code", self._client.url, address)
         found = self._final.get(key)
@@ -825,6 +840,13 @@ class _FinalClient:
 _PER_BLOCK = ("certificateStatus", "verifyRecord")
 #: The ledger reads of final facts a first check makes (`_FinalLedger.read_changeable`).
 _FINAL_READS = ("batchOf", "accountOf", "hasRoleAt")
+#: The design registry's reads whose answer can change from block to block, read with the
+#: ledger's: a filing (`designOf`: its registrant and owner reference change when the design is
+#: assigned, the whole filing while an earlier commitment may still displace it) and a licence
+#: (`licenceOf`: granted, then terminated). What they hold that cannot change (a final filing's
+#: fingerprint, time, block and metadata hash; a licence's grant) is read with them: one read
+#: each, so nothing of them is kept as final.
+_REGISTRY_PER_BLOCK = ("designOf", "licenceOf")
 
 
 class _Encoding:
@@ -832,10 +854,10 @@ class _Encoding:
     from the ABI looked at once per process: web3's contract functions look the ABI up,
     validate and normalise their arguments again at every call, most of what a check cost."""
 
-    def __init__(self, abi: list[dict[str, Any]]) -> None:
+    def __init__(self, abi: list[dict[str, Any]], names: Sequence[str]) -> None:
         self._functions: dict[str, tuple[str, list[str], list[str]]] = {}
         for entry in abi:
-            if entry.get("type") == "function" and entry.get("name") in _PER_BLOCK + _FINAL_READS:
+            if entry.get("type") == "function" and entry.get("name") in names:
                 self._functions[entry["name"]] = (
                     "0x" + function_abi_to_4byte_selector(cast(Any, entry)).hex(),
                     [collapse_if_tuple(i) for i in entry["inputs"]],
@@ -858,7 +880,12 @@ class _Encoding:
 
 @cache
 def _encoding() -> _Encoding:
-    return _Encoding(_abis()[0])
+    return _Encoding(_abis()[0], _PER_BLOCK + _FINAL_READS)
+
+
+@cache
+def _registry_encoding() -> _Encoding:
+    return _Encoding(_abis()[1], _REGISTRY_PER_BLOCK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -905,10 +932,11 @@ class _FinalLedger(_RecordingLedger):
     """The recording ledger with the facts that cannot change once final kept across checks:
     a batch's kind, count, organisation and block (`batchOf`) once its block is final, a role
     held or not at a final block (`hasRoleAt`), and an account's organisation (bound once,
-    never changed). What can change (a certificate's status, a record's batch flagged, an
-    anchorer declared compromised: `certificateStatus`, `verifyRecord`, `batchStatus`) is
-    always read from the node at the block being checked, and every such read is counted in
-    `unsettled` unless it was one of `read_changeable`'s."""
+    never changed), and the time of a final block. What can change (a certificate's status, a
+    record's batch flagged, an anchorer declared compromised: `certificateStatus`,
+    `verifyRecord`, `batchStatus`; a design's filing and licence: `designOf`, `licenceOf`,
+    read through `design_registry`) is always read from the node at the block being checked,
+    and every such read is counted in `unsettled` unless it was one of `read_changeable`'s."""
 
     def __init__(
         self,
@@ -936,7 +964,7 @@ class _FinalLedger(_RecordingLedger):
         self._url = client.url
         self._final = final
         self._final_block = final_block
-        self._read: dict[str, str] = {}
+        self._read: dict[tuple[str, str], str] = {}
         #: Final facts read in `read_changeable`'s batch, by their key among the kept facts.
         self._pre_final: dict[tuple[Any, ...], Any] = {}
         self._reading_final = False
@@ -971,11 +999,11 @@ class _FinalLedger(_RecordingLedger):
         block: int,
         known: _Reread | None = None,
     ) -> int:
-        """Read what can change (the certificate's status, each bundled record's standing) in
-        one JSON-RPC batch at `block`, for the checks to use (`known`: read at `block` already,
-        used when it holds these very reads); how many reads were made. A document too
-        malformed to name them, or a batch the node refuses, leaves each read to be made on its
-        own by its check (with its errors mapped)."""
+        """Read what can change (the certificate's status, each bundled record's standing, the
+        filing and licence of the design it names) in one JSON-RPC batch at `block`, for the
+        checks to use (`known`: read at `block` already, used when it holds these very reads);
+        how many reads were made. A document too malformed to name them, or a batch the node
+        refuses, leaves each read to be made on its own by its check (with its errors mapped)."""
         try:
             calls = _changeable_calls(self.address, document, bundle)
         except (KeyError, TypeError, ValueError, AttributeError, EncodingError):
@@ -1005,7 +1033,10 @@ class _FinalLedger(_RecordingLedger):
                 return 0
             answers = tuple(raw[: len(calls)])
             self._keep_finals(finals, raw[len(calls) :])
-        self._read = {data: answer for (_, data), answer in zip(calls, answers, strict=True)}
+        self._read = {
+            (address.lower(), data): answer
+            for (address, data), answer in zip(calls, answers, strict=True)
+        }
         self.reread = _Reread(calls, answers)
         return len(calls)
 
@@ -1072,15 +1103,30 @@ class _FinalLedger(_RecordingLedger):
             else:
                 self._pre_final[key] = bool(value)
 
-    def _pre_read(self, name: str, args: Sequence[Any]) -> Any:
-        """The answer `read_changeable` read for `name(*args)`, or _MISSING."""
+    def _pre_read(
+        self,
+        name: str,
+        args: Sequence[Any],
+        *,
+        address: str | None = None,
+        encoding: _Encoding | None = None,
+    ) -> Any:
+        """The answer `read_changeable` read for `name(*args)` of the contract at `address`
+        (by default this ledger, encoded by `encoding`, by default the ledger's), or _MISSING."""
         if not self._read:
             return _MISSING
+        encoding = encoding or _encoding()
         try:
-            found = self._read.get(_encoding().data(name, args))
-        except (TypeError, ValueError, EncodingError):
+            found = self._read.get(((address or self.address).lower(), encoding.data(name, args)))
+            return _MISSING if found is None else encoding.answer(name, found)
+        except (TypeError, ValueError, EncodingError, DecodingError):
             return _MISSING
-        return _MISSING if found is None else _encoding().answer(name, found)
+
+    def design_registry(self, address: str, abi: list[dict[str, Any]]) -> DesignRegistryContract:
+        """The design registry as a check reads it: its contract object made once per process,
+        its per-block reads answered from `read_changeable`'s batch, any other read counted in
+        `unsettled`."""
+        return _FinalRegistry(self, address, abi)
 
     def retrieve_certificate_status(self, **kwargs: Any) -> CertificateStanding:
         found = self._pre_read("certificateStatus", _status_args(**kwargs))
@@ -1155,12 +1201,53 @@ class _FinalLedger(_RecordingLedger):
         return AccountBinding(found, 0, 0)
 
 
+class _FinalRegistry(DesignRegistryContract):
+    """The design registry as a `_FinalLedger`'s check reads it: `designOf` and `licenceOf`
+    answered from the ledger's per-block batch when it read them; any other read (the
+    `DesignRegistered` and `DesignAssigned` logs of a design assigned since its certificate
+    was issued, the head block) made of the node and counted in the ledger's `unsettled`."""
+
+    def __init__(self, ledger: _FinalLedger, address: str, abi: list[dict[str, Any]]) -> None:
+        checksummed = Web3.to_checksum_address(address)
+        node = ledger._node
+        key = ("registry_contract", id(node.w3), checksummed)
+        prepared = ledger._final.get(key)
+        if prepared is _MISSING:
+            prepared = (
+                node.w3.eth.contract(address=checksummed, abi=abi),
+                ContractErrors("DesignRegistry", abi),
+            )
+            ledger._final.put(key, prepared)
+        # Not the parent's constructor: it makes the contract object again (the whole ABI read).
+        self.client = cast(ChainClient, ledger._reads)
+        self.address = checksummed
+        self.abi = abi
+        self.deployment_block = 0
+        self.contract, self.errors = prepared
+        self._ledger = ledger
+
+    def _call(self, call: Callable[[], T]) -> T:
+        function = getattr(call, "__self__", None)
+        name = getattr(function, "fn_name", None)
+        if name in _REGISTRY_PER_BLOCK:
+            found = self._ledger._pre_read(
+                str(name),
+                tuple(getattr(function, "args", ())),
+                address=self.address,
+                encoding=_registry_encoding(),
+            )
+            if found is not _MISSING:
+                return cast(T, found)
+        self._ledger._reads.unsettled += 1
+        return read_decoded(self._ledger._node, self.errors, call)
+
+
 def _changeable_calls(
     ledger: str, document: Mapping[str, Any], bundle: Mapping[str, Any] | None
 ) -> tuple[tuple[str, str], ...]:
-    """The ledger reads of one check whose answer can change from block to block, encoded with
-    the arguments the verifier passes: `certificateStatus` for the certificate, `verifyRecord`
-    for each bundled record anchored on this ledger."""
+    """The reads of one check whose answer can change from block to block, encoded with the
+    arguments the verifier passes: `certificateStatus` for the certificate, `verifyRecord` for
+    each bundled record anchored on this ledger, then the design registry's (`_design_calls`)."""
     status, proof = document["credentialStatus"], document["proof"]
     anchor = proof["anchor"]
     if not isinstance(anchor, Mapping):
@@ -1204,7 +1291,42 @@ def _changeable_calls(
                 ),
             )
         )
+    return (*calls, *_design_calls(document))
+
+
+def _design_calls(document: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The design registry's reads of one check whose answer can change from block to block:
+    `designOf` of the design the document names and, when it names a licence, `licenceOf`
+    (none when it names no design, or names one too malformed to read: its check fails
+    before reading, or reads on its own and is counted)."""
+    subject = document.get("credentialSubject")
+    design = subject.get("design") if isinstance(subject, Mapping) else None
+    if not isinstance(design, Mapping):
+        return ()
+    encoding = _registry_encoding()
+    try:
+        registry = Web3.to_checksum_address(design["registry"])
+        fingerprint = _bytes32(design["fingerprint"])
+        calls = [(registry, encoding.data("designOf", (fingerprint,)))]
+        licence = design["licence"]
+        if isinstance(licence, Mapping):
+            document_hash = _bytes32(licence["documentHash"])
+            calls.append((registry, encoding.data("licenceOf", (fingerprint, document_hash))))
+    except (KeyError, TypeError, ValueError, AttributeError, EncodingError):
+        return ()
     return tuple(calls)
+
+
+def _bytes32(value: Any) -> bytes:
+    """A 0x-hex text of 32 bytes as its bytes.
+
+    Raises:
+        ValueError: it is not one (TypeError: not text).
+    """
+    raw = bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ValueError("not 32 bytes")
+    return raw
 
 
 class _Flight:
@@ -1367,9 +1489,11 @@ class VerificationCache:
         self.final = _Final(facts)
         self.checks = SingleFlight()
         self.blocks = SingleFlight()
-        #: Checks at a new block that found nothing changed and reused the kept verification
-        #: (for the tests and the benchmark's report).
+        #: Checks at a new block that found nothing changed and reused the kept verification,
+        #: and whole checks (the verifier run against the chain), for the tests and the
+        #: benchmark's report (`/readyz` says them per API process).
         self.reused = 0
+        self.whole = 0
         self._entries: OrderedDict[str, tuple[int, Verification]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -1395,6 +1519,12 @@ class VerificationCache:
             self._entries.move_to_end(ref)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def counts(self) -> dict[str, int]:
+        """How many checks of stored certificates reused a kept verification at a new block,
+        and how many were whole checks, since the process started."""
+        with self._lock:
+            return {"reused": self.reused, "whole": self.whole}
 
     def latest_block(self, client: ChainClient) -> int:
         """The chain's latest block: the block watcher's reading while it is fresh (its thread
@@ -1496,6 +1626,8 @@ def of_certificate(
                 again = kept[1].at_block(block)
                 cache.put(ref, block, again, reused=True)
                 return again
+        with cache._lock:
+            cache.whole += 1
         verification = of_stored(
             ref=ref,
             sessions=sessions,

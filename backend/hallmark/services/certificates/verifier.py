@@ -541,9 +541,7 @@ def _check_chain(ctx: _Context) -> str | Said:
         raise CheckFailedError(said("ledger_version", version=version))
     ctx.contracts_version = str(version)
     registry = _address(deployment["designRegistry"], "proof.deployment.designRegistry")
-    contract = ctx.ledger.client.w3.eth.contract(
-        address=Web3.to_checksum_address(registry), abi=ctx.registry_abi
-    )
+    contract = ctx.ledger.design_registry(registry, ctx.registry_abi).contract
     try:
         registry_ledger = ctx.ledger.client.retrieve_call(contract.functions.ledger().call)
     except Exception as exc:  # no contract there: web3 raises a decoding error
@@ -999,10 +997,7 @@ def _check_record_v1(
 
 def _block_time(ctx: _Context, block: int) -> int:
     if block not in ctx.block_times:
-        w3 = ctx.ledger.client.w3
-        ctx.block_times[block] = ctx.ledger.client.retrieve_call(
-            lambda: int(w3.eth.get_block(block)["timestamp"])
-        )
+        ctx.block_times[block] = ctx.ledger.client.retrieve_block_time(block)
     return ctx.block_times[block]
 
 
@@ -1052,7 +1047,7 @@ def _check_design(ctx: _Context) -> str | Said:
     if registry_address != ctx.document["proof"]["deployment"]["designRegistry"]:
         raise CheckFailedError(said("design_registry"))
     fingerprint = _hash(design["fingerprint"], "design.fingerprint")
-    registry = DesignRegistryContract(ctx.ledger.client, registry_address, ctx.registry_abi)
+    registry = ctx.ledger.design_registry(registry_address, ctx.registry_abi)
     filed = registry.retrieve_design(fingerprint)
     if not filed.registered:
         raise CheckFailedError(
