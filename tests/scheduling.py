@@ -4,7 +4,9 @@ runs them).
 A work unit is what one worker runs together: a module's tests on one database (the module
 fixtures, e.g. the records tests' `world`, are built per module and database, so no unit builds
 one twice and a module's two databases run side by side), or one part of a module split with
-`parts` (a test too long for one worker, e.g. the OpenAPI contract, runs as parts). A worker
+`parts` (a test too long for one worker, e.g. the OpenAPI contract, runs as parts), or one test
+of a module of `TEST_UNITS` (long tests that share no module fixture, e.g. those that start
+`hallmark serve`: as one unit such a module alone would outlast the rest of the run). A worker
 takes the longest unit left (`EXPECTED_SECONDS`, else a second per test), so that the run ends
 with short ones, and it takes its next unit only when one test of the last is left.
 """
@@ -21,6 +23,18 @@ from xdist.workermanage import WorkerController
 #: Parameter ids that start a unit of their own: the database, and a part of a split module.
 DATABASE_IDS = frozenset({"sqlite", "postgresql"})
 PART_ID = re.compile(r"part\d+of\d+")
+
+#: Modules whose tests (each on one database) are units of their own: long tests, mostly waiting
+#: for the processes they start, with no fixture wider than a test's but the session's.
+TEST_UNITS = frozenset(
+    {
+        "tests/anchoring/test_anchor_recovery.py",
+        "tests/anchoring/test_worker_process.py",
+        "tests/designs/test_similarity_goals.py",
+        "tests/foundation/test_serve.py",
+        "tests/store/test_stalls.py",
+    }
+)
 
 #: Seconds a unit took (its tests' setup, call and teardown in a 3-worker run, both databases,
 #: 1-minute load average 5 to 10, 2026-12-04), for the units of 20 s or more that take over two
@@ -104,10 +118,13 @@ def parts(count: int) -> list[Any]:
 
 
 def unit_of(nodeid: str) -> str:
-    """The work unit of a test: its module (or class), with its database and part."""
+    """The work unit of a test: its module (or class), or the test itself in a module of
+    `TEST_UNITS`, with its database and part."""
     scope, _, name = nodeid.rpartition("::")
     if not scope:
         return nodeid
+    if nodeid.partition("::")[0] in TEST_UNITS:
+        scope = f"{scope}::{name.partition('[')[0]}"
     keys: list[str] = []
     if name.endswith("]") and "[" in name:
         params = name[name.index("[") + 1 : -1].split("-")

@@ -4,10 +4,12 @@ units of their own, and the longest unit left goes first."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tests import scheduling
 from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
 
 
@@ -24,6 +26,29 @@ from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
 )
 def test_a_unit_is_a_module_on_one_database_or_a_part(nodeid: str, unit: str) -> None:
     assert unit_of(nodeid) == unit
+
+
+def test_a_test_of_a_module_of_test_units_is_a_unit_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduling, "TEST_UNITS", frozenset({"tests/b.py"}))
+    assert unit_of("tests/b.py::test_x") == "tests/b.py::test_x"
+    assert unit_of("tests/b.py::test_x[sqlite]") == "tests/b.py::test_x::sqlite"
+    assert unit_of("tests/b.py::test_x[postgresql-3]") == "tests/b.py::test_x::postgresql"
+    assert unit_of("tests/b.py::Cls::test_x[sqlite-part1of2]") == (
+        "tests/b.py::Cls::test_x::sqlite::part1of2"
+    )
+    assert unit_of("tests/a.py::test_x[sqlite]") == "tests/a.py::sqlite"  # other modules: as before
+
+
+def test_the_modules_of_test_units_exist_and_share_no_module_fixture() -> None:
+    """Their tests may run on different workers: a module fixture would be built on each."""
+    root = Path(__file__).parents[2]
+    for module in scheduling.TEST_UNITS:
+        path = root / module
+        for source in (path, path.parent / "conftest.py", root / "tests" / "conftest.py"):
+            text = source.read_text() if source.exists() else ""
+            assert 'scope="module"' not in text and 'scope="package"' not in text, source
 
 
 def test_parts_are_named_for_their_units() -> None:
