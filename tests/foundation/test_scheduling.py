@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from tests import scheduling
-from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
+from tests.scheduling import EXPECTED_SECONDS, PART_ID, UnitScheduling, parts, unit_of
 
 
 @pytest.mark.parametrize(
@@ -49,6 +49,20 @@ def test_the_modules_of_test_units_exist_and_share_no_module_fixture() -> None:
         for source in (path, path.parent / "conftest.py", root / "tests" / "conftest.py"):
             text = source.read_text() if source.exists() else ""
             assert 'scope="module"' not in text and 'scope="package"' not in text, source
+
+
+def test_every_expected_figure_names_a_unit_of_the_suite() -> None:
+    """A figure under a name no unit has (a module since split into tests) counts for nothing."""
+    root = Path(__file__).parents[2]
+    for unit in EXPECTED_SECONDS:
+        module, *keys = unit.split("::")
+        assert (root / module).is_file(), unit
+        names = [k for k in keys if k not in scheduling.DATABASE_IDS and not PART_ID.match(k)]
+        if module in scheduling.TEST_UNITS:
+            assert len(names) == 1, unit
+            assert f"def {names[0]}(" in (root / module).read_text(), unit
+        else:
+            assert names == [], unit
 
 
 def test_parts_are_named_for_their_units() -> None:
