@@ -40,32 +40,28 @@ TEST_UNITS = frozenset(
 #: 1-minute load average 5 to 10, 2026-12-04), for the units of 20 s or more that take over two
 #: seconds a test; any other unit counts a second a test. The tests of `TEST_UNITS`: the sum of
 #: their setup, call and teardown in a 3-worker run of those five modules alone, with coverage,
-#: both databases, under other jobs' load (1-minute load average 11 to 17, 2026-12-04), times
-#: 0.75 (the five modules took 976 s in the run above and 1,292 s in that one). Only the order
-#: matters: a stale figure costs balance, never a result.
+#: both databases, under other jobs' load (1-minute load average 4 to 9, 2026-12-04). Only the
+#: order matters: a stale figure costs balance, never a result.
 EXPECTED_SECONDS: dict[str, float] = {
     "tests/designs/test_similarity_goals.py::"
-    "test_image_copies_found_and_lookalikes_not_flagged": 200,
-    "tests/foundation/test_serve.py::test_serve_with_several_api_processes": 120,
+    "test_image_copies_found_and_lookalikes_not_flagged": 126,
     "tests/certificates/test_verifier_parity.py::sqlite": 101,
     "tests/certificates/test_verifier_parity.py::postgresql": 98,
     "tests/certificates/test_certificates.py::postgresql": 96,
     "tests/designs/test_rights.py::postgresql": 87,
     "tests/foundation/test_compiler.py": 80,
-    "tests/foundation/test_serve.py::test_serve_killed_leaves_no_process_behind": 77,
+    "tests/foundation/test_serve.py::test_serve_with_several_api_processes": 78,
     "tests/designs/test_evidence.py::postgresql": 73,
     "tests/certificates/test_certificates.py::sqlite": 70,
-    "tests/anchoring/test_anchor_recovery.py::"
-    "test_a_worker_killed_mid_batch_loses_and_duplicates_nothing::postgresql": 66,
     "tests/console/test_console_pages.py::postgresql": 64,
-    "tests/store/test_stalls.py::test_answers_while_another_process_holds_the_write_lock": 62,
+    "tests/anchoring/test_anchor_recovery.py::"
+    "test_a_worker_killed_mid_batch_loses_and_duplicates_nothing::postgresql": 59,
     "tests/designs/test_rights.py::sqlite": 57,
     "tests/api/test_flags.py::sqlite": 56,
     "tests/anchoring/test_anchor_leadership.py": 54,
     "tests/designs/test_evidence.py::sqlite": 53,
     "tests/console/test_design_pages.py::postgresql": 53,
-    "tests/store/test_stalls.py::"
-    "test_denials_answer_while_the_write_lock_is_held_and_are_audited_after": 52,
+    "tests/foundation/test_serve.py::test_serve_killed_leaves_no_process_behind": 52,
     "tests/certificates/test_verification.py::postgresql": 50,
     "tests/console/test_stalls.py": 50,
     "tests/certificates/test_order_resume.py::postgresql": 50,
@@ -77,13 +73,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/api/test_admin_cli.py::postgresql": 45,
     "tests/store/test_durability.py": 44,
     "tests/designs/test_reassign.py::sqlite": 44,
-    "tests/anchoring/test_anchor_recovery.py::"
-    "test_a_worker_killed_mid_batch_loses_and_duplicates_nothing::sqlite": 43,
     "tests/pages/test_design_rights_browser.py": 42,
-    "tests/anchoring/test_worker_process.py::"
-    "test_serve_anchors_through_a_worker_process_of_its_own::postgresql": 42,
-    "tests/anchoring/test_worker_process.py::"
-    "test_a_killed_worker_process_is_restarted_and_anchoring_goes_on": 42,
     "tests/console/test_design_pages.py::sqlite": 41,
     "tests/pages/test_verify_page_browser.py::postgresql": 40,
     "tests/certificates/test_order_resume.py::sqlite": 40,
@@ -95,38 +85,43 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/anchoring/test_anchor_faults.py": 38,
     "tests/anchoring/test_anchor_faults.py::sqlite": 38,
     "tests/pages/test_design_console_browser.py": 37,
-    "tests/anchoring/test_worker_process.py::"
-    "test_serve_anchors_through_a_worker_process_of_its_own::sqlite": 37,
     "tests/certificates/test_certificate_design.py::postgresql": 36,
-    "tests/anchoring/test_worker_process.py::"
-    "test_a_killed_serve_takes_its_worker_process_with_it": 36,
+    "tests/store/test_stalls.py::test_answers_while_another_process_holds_the_write_lock": 36,
     "tests/designs/test_cli_designs.py::postgresql": 35,
     "tests/designs/test_filing_paths.py::postgresql": 35,
+    "tests/anchoring/test_worker_process.py::"
+    "test_a_killed_worker_process_is_restarted_and_anchoring_goes_on": 35,
+    "tests/anchoring/test_anchor_recovery.py::"
+    "test_a_worker_killed_mid_batch_loses_and_duplicates_nothing::sqlite": 35,
     "tests/certificates/test_certificate_design.py::sqlite": 34,
     "tests/anchoring/test_anchor_faults.py::postgresql": 34,
     "tests/api/test_admin_cli.py::sqlite": 34,
     "tests/anchoring/test_anchor_formation.py::postgresql": 34,
-    "tests/foundation/test_serve.py::test_serve_becomes_ready_and_stops_cleanly": 34,
     "tests/certificates/test_certificate_v1_records.py": 33,
+    "tests/anchoring/test_worker_process.py::"
+    "test_serve_anchors_through_a_worker_process_of_its_own::postgresql": 33,
     "tests/store/test_conflicts.py::sqlite": 32,
     "tests/anchoring/test_contract_versions.py": 31,
+    "tests/store/test_stalls.py::"
+    "test_denials_answer_while_the_write_lock_is_held_and_are_audited_after": 31,
     "tests/anchoring/test_fee_replacement.py::postgresql": 30,
     "tests/store/test_bounded_transaction.py": 30,
-    "tests/anchoring/test_worker_process.py::test_sigterm_stops_serve_and_its_worker_process": 30,
     "tests/foundation/test_node_port.py": 29,
     "tests/console/test_sign_in.py::postgresql": 29,
     "tests/pages/test_verify_page_browser.py::sqlite": 28,
     "tests/records/test_openapi_contract.py::postgresql::part1of3": 28,
-    "tests/store/test_stalls.py::"
-    "test_postgres_a_create_waits_for_the_audit_lock_a_bounded_time": 28,
     "tests/api/test_flags.py::postgresql": 27,
-    "tests/designs/test_similarity_goals.py::"
-    "test_model_variants_found_and_unrelated_not_flagged": 27,
     "tests/designs/test_cli_designs.py::sqlite": 26,
+    "tests/anchoring/test_worker_process.py::"
+    "test_serve_anchors_through_a_worker_process_of_its_own::sqlite": 26,
     "tests/designs/test_console_evidence.py::postgresql": 25,
+    "tests/anchoring/test_worker_process.py::"
+    "test_a_killed_serve_takes_its_worker_process_with_it": 25,
     "tests/anchoring/test_anchor_formation.py::sqlite": 23,
+    "tests/anchoring/test_worker_process.py::test_sigterm_stops_serve_and_its_worker_process": 22,
     "tests/anchoring/test_anchor_worker.py::sqlite": 21,
     "tests/designs/test_reassign.py::postgresql": 21,
+    "tests/foundation/test_serve.py::test_serve_becomes_ready_and_stops_cleanly": 21,
     "tests/certificates/test_certificates_compromise.py::postgresql": 20,
 }
 
