@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import faiss
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -39,6 +41,13 @@ __all__ = ["POSTGRES_URL", "WORLD_ORGANISATIONS", "fresh_postgres_database"]
 # The command line's output (rich) wraps at the terminal's width, which a pytest-xdist worker
 # does not have (it falls back to 80 columns): every test sees the same wide terminal.
 os.environ["COLUMNS"] = "400"
+
+# The workers already keep every core busy: the threads of the similarity search (faiss's OpenMP,
+# OpenCV) would only contend with the other workers, and OpenMP's spin while waiting costs a
+# fifth of the similarity goals' CPU time. One thread each, here and in the processes started.
+os.environ["OMP_NUM_THREADS"] = "1"
+faiss.omp_set_num_threads(1)
+cv2.setNumThreads(1)
 
 DATABASES = [
     "sqlite",

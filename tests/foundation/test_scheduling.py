@@ -4,11 +4,13 @@ units of their own, and the longest unit left goes first."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
+from tests import scheduling
+from tests.scheduling import EXPECTED_SECONDS, PART_ID, UnitScheduling, parts, unit_of
 
 
 @pytest.mark.parametrize(
@@ -24,6 +26,43 @@ from tests.scheduling import EXPECTED_SECONDS, UnitScheduling, parts, unit_of
 )
 def test_a_unit_is_a_module_on_one_database_or_a_part(nodeid: str, unit: str) -> None:
     assert unit_of(nodeid) == unit
+
+
+def test_a_test_of_a_module_of_test_units_is_a_unit_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduling, "TEST_UNITS", frozenset({"tests/b.py"}))
+    assert unit_of("tests/b.py::test_x") == "tests/b.py::test_x"
+    assert unit_of("tests/b.py::test_x[sqlite]") == "tests/b.py::test_x::sqlite"
+    assert unit_of("tests/b.py::test_x[postgresql-3]") == "tests/b.py::test_x::postgresql"
+    assert unit_of("tests/b.py::Cls::test_x[sqlite-part1of2]") == (
+        "tests/b.py::Cls::test_x::sqlite::part1of2"
+    )
+    assert unit_of("tests/a.py::test_x[sqlite]") == "tests/a.py::sqlite"  # other modules: as before
+
+
+def test_the_modules_of_test_units_exist_and_share_no_module_fixture() -> None:
+    """Their tests may run on different workers: a module fixture would be built on each."""
+    root = Path(__file__).parents[2]
+    for module in scheduling.TEST_UNITS:
+        path = root / module
+        for source in (path, path.parent / "conftest.py", root / "tests" / "conftest.py"):
+            text = source.read_text() if source.exists() else ""
+            assert 'scope="module"' not in text and 'scope="package"' not in text, source
+
+
+def test_every_expected_figure_names_a_unit_of_the_suite() -> None:
+    """A figure under a name no unit has (a module since split into tests) counts for nothing."""
+    root = Path(__file__).parents[2]
+    for unit in EXPECTED_SECONDS:
+        module, *keys = unit.split("::")
+        assert (root / module).is_file(), unit
+        names = [k for k in keys if k not in scheduling.DATABASE_IDS and not PART_ID.match(k)]
+        if module in scheduling.TEST_UNITS:
+            assert len(names) == 1, unit
+            assert f"def {names[0]}(" in (root / module).read_text(), unit
+        else:
+            assert names == [], unit
 
 
 def test_parts_are_named_for_their_units() -> None:

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import iscc_core
 from eth_abi.abi import encode as abi_encode
 from hexbytes import HexBytes
 from PIL import Image
@@ -598,6 +597,8 @@ def _compare(
 
 def _hamming(a: str, b: str) -> int:
     """Bits that differ between the bodies of two ISCC units of one type and length."""
+    import iscc_core  # when first used, not in every process's start-up
+
     return int((int(iscc_core.Code(a).hash_uint) ^ int(iscc_core.Code(b).hash_uint)).bit_count())
 
 

@@ -25,7 +25,6 @@ import io
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import iscc_core
 import numpy as np
 import numpy.typing as npt
 
@@ -129,6 +128,8 @@ def probe_file(
 def _fingerprint(
     data: bytes, filename: str | None, media_type: str | None, limits: Limits, *, mirrored: bool
 ) -> Probe:
+    import iscc_core  # when first used, not in every process's start-up (as trimesh)
+
     kind = sniff(data, filename=filename, media_type=media_type)
     base = DesignFingerprint(
         kind=kind,

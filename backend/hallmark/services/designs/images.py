@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass
 
 import cv2
-import iscc_core
 import numpy as np
 import numpy.typing as npt
 from defusedxml import ElementTree as SafeElementTree
@@ -183,6 +182,8 @@ def orientations(image: Image.Image) -> list[Image.Image]:
 
 def image_code(image: Image.Image) -> str:
     """ISO 24138 Image-Code (64 bits): grey, 32x32 bicubic with Pillow, then iscc-core."""
+    import iscc_core  # when first used, not in every process's start-up (as trimesh)
+
     pixels = image.convert("L").resize((32, 32), Image.Resampling.BICUBIC)
     return str(iscc_core.gen_image_code_v0(list(pixels.tobytes()), bits=64)["iscc"])
 
@@ -194,6 +195,8 @@ def image_codes(image: Image.Image) -> tuple[str, ...]:
 
 def code_value(iscc: str) -> int:
     """The 64-bit body of an ISCC unit, as an unsigned integer."""
+    import iscc_core
+
     return int(iscc_core.Code(iscc).hash_uint)
 
 

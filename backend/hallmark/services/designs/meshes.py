@@ -23,13 +23,18 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import trimesh
 
 from hallmark.core.errors import DecompressionBombError, MalformedFileError
 from hallmark.services.designs.sniffing import FileKind
+
+if TYPE_CHECKING:
+    # trimesh takes a noticeable share of every API process's start-up: it is imported when a
+    # model is first read, not when the app is.
+    import trimesh
 
 #: Points sampled on the surface, and random pairs drawn for the D2 distribution.
 SAMPLES = 32_768
@@ -74,6 +79,8 @@ def load(data: bytes, kind: FileKind, limits: MeshLimits) -> trimesh.Trimesh:
             raise DecompressionBombError(
                 kind.value, what="triangles", size=faces, limit=limits.max_faces
             )
+    import trimesh
+
     try:
         loaded = trimesh.load(
             io.BytesIO(data), file_type=_FILE_TYPES[kind], force="mesh", process=False
