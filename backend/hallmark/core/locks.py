@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from pathlib import Path
 from typing import IO
 
@@ -17,7 +18,9 @@ def try_lock(path: Path, holder: str) -> IO[str] | None:
     """Take the lock on `path` without waiting and write `holder` into it: the open file that
     holds it, or None when another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
+    # Read-write, created if missing, never truncated by opening, and not in append mode, so
+    # that `rewrite` writes over the old text (`open`'s modes have no such one).
+    handle = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")  # noqa: SIM115
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -28,10 +31,15 @@ def try_lock(path: Path, holder: str) -> IO[str] | None:
 
 
 def rewrite(handle: IO[str], holder: str) -> None:
-    """Say anew who holds the lock (it must be held through `handle`)."""
+    """Say anew who holds the lock (it must be held through `handle`).
+
+    Written over the old text, then cut after it: at no moment is the file empty, so a holder
+    frozen halfway through (a process stopped or hung here) is still named by its file, and a
+    standby can end it (truncating first left an empty file in between)."""
     handle.seek(0)
-    handle.truncate()
     handle.write(holder + "\n")
+    handle.flush()
+    handle.truncate()
     handle.flush()
 
 
