@@ -193,6 +193,9 @@ class PostgresAdvisoryLock:
         "AND (pid = :session OR application_name = :process)"
     )
 
+    #: Seconds a takeover waits for the ended sessions' locks to go.
+    SESSIONS_END_WAIT = 10.0
+
     def take_over(self) -> bool:
         holder = self._holder()
         if holder is not None:
@@ -206,6 +209,15 @@ class PostgresAdvisoryLock:
             except SQLAlchemyError as exc:
                 log.warning("leader.takeover_failed", error=str(exc).splitlines()[0])
                 return False
+            # pg_terminate_backend only signals the sessions: their locks go when they have
+            # exited, a moment later (a single try lost the race and left the lead to a later
+            # step, logged as an ordinary start of leading).
+            deadline = time.monotonic() + self.SESSIONS_END_WAIT
+            while not self.acquire():
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.05)
+            return True
         return self.acquire()
 
 
