@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +38,27 @@ def _serve_env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _served(
+    tmp_path: Path, port: int, *arguments: str, **settings: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`hallmark serve ARGUMENTS` on `port` while the block runs; then SIGTERM, and it must stop
+    cleanly: exit status 0, its local chain stopped."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hallmark", "serve", *arguments],
+        env=_serve_env(tmp_path, port, **settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=90)[0].decode()
+    assert process.returncode == 0, output
+    assert "anvil.stopped" in output
+
+
 def test_python_m_hallmark_version() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "hallmark", "version"], capture_output=True, text=True, check=False
@@ -47,14 +69,7 @@ def test_python_m_hallmark_version() -> None:
 
 def test_serve_becomes_ready_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
-    env = _serve_env(tmp_path, port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hallmark", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with _served(tmp_path, port) as process:
         deadline = time.monotonic() + 270
         status = None
         while time.monotonic() < deadline and process.poll() is None:
@@ -68,11 +83,6 @@ def test_serve_becomes_ready_and_stops_cleanly(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert status == 200, "hallmark serve never became ready"
         assert response.json()["status"] == "ready"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=60)[0].decode()
-    assert process.returncode == 0, output
-    assert "anvil.stopped" in output
     assert (tmp_path / "data" / "chain" / "anvil-state.json").stat().st_size > 0
     assert (tmp_path / "data" / "deployment.json").exists()
 
@@ -168,14 +178,7 @@ def test_serve_spreads_connections_over_its_api_processes(tmp_path: Path) -> Non
     first took nearly all of a burst. The kernel hashes each connection to a socket: of 64,
     fewer than 8 on one process has a chance of about 1 in 10^9."""
     port = free_port()
-    env = _serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with _served(tmp_path, port, "--processes", "2", HALLMARK_WORKER_IN_SERVE="false") as process:
         ready = _ready_api_processes(process, port, 2)
         assert _listening_sockets(port) == 2
         connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(64)]
@@ -198,11 +201,6 @@ def test_serve_spreads_connections_over_its_api_processes(tmp_path: Path) -> Non
         os.kill(victim, signal.SIGKILL)
         replaced = _ready_api_processes(process, port, 2, ignoring={victim})
         assert replaced - ready and _listening_sockets(port) == 2
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=90)[0].decode()
-    assert process.returncode == 0, output
-    assert "anvil.stopped" in output
 
 
 @pytest.mark.skipif(not processes.supported(), reason="SO_REUSEPORT and /proc are Linux's")
@@ -210,14 +208,7 @@ def test_serve_adds_and_retires_an_api_process_with_its_socket(tmp_path: Path) -
     """SIGTTIN adds an API process listening on a socket of its own; SIGTTOU retires it and
     closes its socket."""
     port = free_port()
-    env = _serve_env(tmp_path, port, HALLMARK_WORKER_IN_SERVE="false")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hallmark", "serve", "--processes", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with _served(tmp_path, port, "--processes", "2", HALLMARK_WORKER_IN_SERVE="false") as process:
         first = _ready_api_processes(process, port, 2)
         process.send_signal(signal.SIGTTIN)
         added = _ready_api_processes(process, port, 1, ignoring=first)
@@ -231,10 +222,6 @@ def test_serve_adds_and_retires_an_api_process_with_its_socket(tmp_path: Path) -
         assert _listening_sockets(port) == 2
         assert not any(process_alive(pid) for pid in added)
         assert all(process_alive(pid) for pid in first)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=90)[0].decode()
-    assert process.returncode == 0, output
 
 
 def test_a_busy_port_is_refused_with_several_api_processes(tmp_path: Path) -> None:
