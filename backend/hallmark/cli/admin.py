@@ -286,7 +286,7 @@ def audit_verify(
     except SQLAlchemyError as exc:
         fail(f"cannot read the audit log: {str(getattr(exc, 'orig', exc)).splitlines()[0]}")
     finally:
-        engine.dispose()
+        db.dispose(engine)
     if report.problems:
         for problem in report.problems[:-1]:
             err.print(f"error: {problem}", markup=False, highlight=False)

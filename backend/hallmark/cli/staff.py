@@ -32,7 +32,7 @@ def database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
             db.migrate(engine)
             yield settings, db.session_factory(engine)
         finally:
-            engine.dispose()
+            db.dispose(engine)
 
 
 @staff_app.command("create")

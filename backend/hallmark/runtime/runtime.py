@@ -420,7 +420,7 @@ class Runtime:
         self.committer = self.denials = self.supervisor = None
         for engine in (self.read_engine, self.commit_engine, self.engine):
             if engine is not None:
-                engine.dispose()
+                db.dispose(engine)
         self.read_engine = self.commit_engine = self.engine = None
         self.started = False
 

@@ -84,6 +84,25 @@ def make_read_engine(url: str) -> Engine | None:
     return sqlite.make_read_engine(url)
 
 
+def dispose(engine: Engine) -> None:
+    """Close the engine's connections: those in its pool now, and those still in use as their
+    holders give them back.
+
+    `Engine.dispose` closes only the connections in the pool and puts a new pool in its place.
+    A connection in use at that moment (a thread that outlived its stop) goes back later to
+    the old pool, which nothing refers to: it stays open until the garbage collector finds the
+    pool (on PostgreSQL a server session kept for nothing, and psycopg's ResourceWarning
+    wherever the collector happens to run). The old pool now closes what comes back to it.
+    """
+    old = engine.pool
+    engine.dispose()
+    event.listen(old, "checkin", _close_given_back)
+
+
+def _close_given_back(_dbapi_connection: Any, record: Any) -> None:
+    record.close()  # a _ConnectionRecord: closes its DBAPI connection, as the pool's dispose does
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
