@@ -97,6 +97,7 @@ def dispose(engine: Engine) -> None:
     old = engine.pool
     engine.dispose()
     event.listen(old, "checkin", _close_given_back)
+    old.dispose()  # one given back between the two lines above
 
 
 def _close_given_back(_dbapi_connection: Any, record: Any) -> None:
