@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -20,7 +21,7 @@ def funded_account(client: ChainClient, wei: int = 10**18) -> LocalAccount:
 def send_value(client: ChainClient, sender: LocalAccount, to: str, wei: int) -> str:
     """A plain value transfer; returns its transaction hash once mined."""
     w3 = client.w3
-    tx = {
+    tx: dict[str, Any] = {
         "to": to,
         "value": wei,
         "gas": 21_000,
