@@ -13,10 +13,11 @@ import warnings
 from typing import Any
 
 import psycopg
+import pytest
 from sqlalchemy import text
 
 from hallmark.store import db
-from tests.conftest import World
+from tests.conftest import POSTGRES_URL, World, fresh_postgres_database
 
 
 def is_closed(raw: Any) -> bool:
@@ -83,3 +84,27 @@ def test_a_session_still_open_when_the_runtime_stops_leaves_no_connection_behind
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResourceWarning)
         gc.collect()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
+def test_a_connection_whose_pool_is_dropped_undisposed_is_closed() -> None:
+    # An engine dropped without a disposal (its owner gone with an error, or a pool entry
+    # dropped with a cycle of objects) leaves its pooled connections to the garbage collector:
+    # each is closed as its pool entry goes, not left to psycopg's warning.
+    with fresh_postgres_database() as url:
+        _drop_undisposed(url)
+
+
+def _drop_undisposed(url: str) -> None:
+    engine = db.make_engine(url)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+        raw = connection.connection.dbapi_connection
+    assert isinstance(raw, psycopg.Connection)
+    assert not raw.closed  # idle in the pool
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        del engine, connection
+        gc.collect()
+    assert raw.closed, "the connection of a dropped pool was left open"
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

@@ -10,6 +10,7 @@ import functools
 import os
 import socket
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,8 +59,19 @@ def make_engine(url: str, *, lock_timeout: float | None = None, **kwargs: Any) -
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "do_connect", _name_session)
+        event.listen(engine, "connect", _close_with_pool_entry)
     event.listen(engine, "handle_error", conflicts.handle_error)
     return engine
+
+
+def _close_with_pool_entry(dbapi_connection: Any, record: Any) -> None:
+    """Close a PostgreSQL connection when its pool entry (a `_ConnectionRecord`) is garbage.
+
+    A pool dropped without a disposal, or an entry dropped in a cycle of objects whose weak
+    references the garbage collector clears without calling back (so SQLAlchemy never checks
+    it in), leaves its connection to be collected open: a server session kept until then, and
+    psycopg's ResourceWarning wherever the collector happens to run."""
+    weakref.finalize(record, dbapi_connection.close)
 
 
 def session_name(pid: int | None = None, host: str | None = None) -> str:
