@@ -88,9 +88,8 @@ def test_a_session_still_open_when_the_runtime_stops_leaves_no_connection_behind
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="HALLMARK_TEST_DATABASE_URL not set (CI sets it)")
 def test_a_connection_whose_pool_is_dropped_undisposed_is_closed() -> None:
-    # An engine dropped without a disposal (its owner gone with an error, or a pool entry
-    # dropped with a cycle of objects) leaves its pooled connections to the garbage collector:
-    # each is closed as its pool entry goes, not left to psycopg's warning.
+    # An engine dropped without a disposal leaves its pooled connections to the garbage
+    # collector: each is closed as its pool entry goes, not left to psycopg's warning.
     with fresh_postgres_database() as url:
         _drop_undisposed(url)
 

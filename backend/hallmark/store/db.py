@@ -67,10 +67,10 @@ def make_engine(url: str, *, lock_timeout: float | None = None, **kwargs: Any) -
 def _close_with_pool_entry(dbapi_connection: Any, record: Any) -> None:
     """Close a PostgreSQL connection when its pool entry (a `_ConnectionRecord`) is garbage.
 
-    A pool dropped without a disposal, or an entry dropped in a cycle of objects whose weak
-    references the garbage collector clears without calling back (so SQLAlchemy never checks
-    it in), leaves its connection to be collected open: a server session kept until then, and
-    psycopg's ResourceWarning wherever the collector happens to run."""
+    SQLAlchemy checks in a connection whose holder was dropped, but a pool that becomes garbage
+    with connections in it (its engine dropped without a disposal) leaves them to be collected
+    open: a server session kept until then, and psycopg's ResourceWarning wherever the
+    collector happens to run."""
     weakref.finalize(record, dbapi_connection.close)
 
 
