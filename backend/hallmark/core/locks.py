@@ -39,8 +39,7 @@ def rewrite(handle: IO[str], holder: str) -> None:
     handle.seek(0)
     handle.write(holder + "\n")
     handle.flush()
-    handle.truncate()
-    handle.flush()
+    handle.truncate()  # at the position the text ends: the file's own, at once
 
 
 def unlock(handle: IO[str]) -> None:
